@@ -1,0 +1,73 @@
+package tensor
+
+/*
+int at_grad_set_enabled(int);
+*/
+import "C"
+
+import lib "github.com/sugarme/gotch/libtch"
+
+// gradSetEnabled calls libtorch directly: gotch's AtGradSetEnabled reads
+// its 4-byte C int result as an 8-byte Go int, returning garbage.
+func gradSetEnabled(b int) int { return int(C.at_grad_set_enabled(C.int(b))) }
+
+// SetRequiresGrad marks t as a leaf that accumulates gradients.
+func (t *Tensor) SetRequiresGrad(b bool) {
+	inplace(func(o *ctensor) { lib.AtgRequiresGrad_(o, t.c, b2i(b)) })
+}
+
+// RequiresGrad reports whether autograd tracks t.
+func (t *Tensor) RequiresGrad() bool {
+	r := lib.AtRequiresGrad(t.c)
+	check()
+	return r
+}
+
+// Grad returns t's accumulated gradient (a handle sharing its memory), or
+// nil when there is none.
+func (t *Tensor) Grad() *Tensor {
+	var out ctensor
+	lib.AtgGrad(&out, t.c)
+	check()
+	if out == nil || !lib.AtDefined(out) {
+		if out != nil {
+			lib.AtFree(out)
+		}
+		return nil
+	}
+	return wrap(out)
+}
+
+// ZeroGrad drops t's gradient (set_to_none semantics, as HF's trainer uses).
+func (t *Tensor) ZeroGrad() {
+	g := t.Grad()
+	if g == nil {
+		return
+	}
+	// Assigning an undefined tensor to .grad is not exposed by libtch;
+	// zeroing in place keeps the buffer, which is also what saves an
+	// allocation on the next backward.
+	g.Zero_()
+	g.Free()
+}
+
+// Backward runs autograd from a scalar t.
+func (t *Tensor) Backward() {
+	lib.AtBackward(t.c, 0, 0)
+	check()
+}
+
+// GradEnabled reports whether autograd records ops.
+func GradEnabled() bool {
+	prev := gradSetEnabled(1)
+	gradSetEnabled(prev)
+	return prev != 0
+}
+
+// NoGrad runs fn with autograd off and restores the previous mode, also
+// when fn panics. It nests.
+func NoGrad(fn func()) {
+	prev := gradSetEnabled(0)
+	defer gradSetEnabled(prev)
+	fn()
+}
