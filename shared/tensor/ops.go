@@ -9,6 +9,7 @@ static void gelu_tanh_call(void **out, void *self) { atg_gelu(out, self, gelu_ta
 import "C"
 
 import (
+	"math"
 	"unsafe"
 
 	lib "github.com/sugarme/gotch/libtch"
@@ -37,8 +38,20 @@ func op2(f func(*ctensor, ctensor, ctensor), a, b *Tensor) *Tensor {
 	return wrap(out)
 }
 
+// scalar makes a libtorch Scalar: an integer one for integral values on
+// integer tensors, so that int64 arithmetic stays int64 as in PyTorch.
+func scalarFor(t *Tensor, v float64) lib.Cscalar {
+	if v == math.Trunc(v) && math.Abs(v) < 1<<53 {
+		switch t.DType() {
+		case Int64, Int32, Int16, Int8, Uint8:
+			return lib.AtsInt(int64(v))
+		}
+	}
+	return lib.AtsFloat(v)
+}
+
 func opS(f func(*ctensor, ctensor, lib.Cscalar), t *Tensor, v float64) *Tensor {
-	s := lib.AtsFloat(v)
+	s := scalarFor(t, v)
 	var out ctensor
 	f(&out, t.c, s)
 	lib.AtsFree(s)
@@ -479,7 +492,7 @@ func (t *Tensor) Tril(diagonal int64) *Tensor {
 // To converts dtype and device (a no-op copy is avoided by libtorch).
 func (t *Tensor) To(dt DType, dev Device) *Tensor {
 	var out ctensor
-	lib.AtgToDevice(&out, t.c, int32(dev), int32(dt), 0, 0)
+	lib.AtgToDevice(&out, t.c, dev.code(), int32(dt), 0, 0)
 	check()
 	return wrap(out)
 }

@@ -123,20 +123,25 @@ func ParseDType(s string) (DType, error) {
 	return 0, fmt.Errorf("tensor: unknown dtype %q (want float32, bfloat16 or float16)", s)
 }
 
-// Device is a libtorch device: CPU or a CUDA index.
+// Device is a libtorch device. The zero value is the CPU.
 type Device int32
 
 // CPU is the host device.
-const CPU Device = -1
+const CPU Device = 0
 
 // CUDA returns CUDA device i.
-func CUDA(i int) Device { return Device(i) }
+func CUDA(i int) Device { return Device(i + 1) }
+
+// code is libtch's device number: -1 for the CPU, i for CUDA i.
+func (d Device) code() int32 { return int32(d) - 1 }
+
+func deviceOf(code int) Device { return Device(code + 1) }
 
 func (d Device) String() string {
-	if d < 0 {
+	if d == CPU {
 		return "cpu"
 	}
-	return fmt.Sprintf("cuda:%d", int(d))
+	return fmt.Sprintf("cuda:%d", int(d)-1)
 }
 
 // ParseDevice reads "cpu", "cuda" or "cuda:N".
@@ -349,7 +354,7 @@ func Zeros(shape []int64, dt DType) *Tensor { return ZerosOn(shape, dt, CPU) }
 // ZerosOn makes a zero tensor on a device.
 func ZerosOn(shape []int64, dt DType, dev Device) *Tensor {
 	var out lib.Ctensor
-	lib.AtgZeros(&out, nonEmpty(shape), len(shape), int32(dt), int32(dev))
+	lib.AtgZeros(&out, nonEmpty(shape), len(shape), int32(dt), dev.code())
 	check()
 	return wrap(out)
 }
@@ -357,7 +362,7 @@ func ZerosOn(shape []int64, dt DType, dev Device) *Tensor {
 // Ones makes a tensor of ones.
 func Ones(shape []int64, dt DType, dev Device) *Tensor {
 	var out lib.Ctensor
-	lib.AtgOnes(&out, nonEmpty(shape), len(shape), int32(dt), int32(dev))
+	lib.AtgOnes(&out, nonEmpty(shape), len(shape), int32(dt), dev.code())
 	check()
 	return wrap(out)
 }
@@ -367,7 +372,7 @@ func Full(shape []int64, v float64, dt DType, dev Device) *Tensor {
 	s := lib.AtsFloat(v)
 	defer lib.AtsFree(s)
 	var out lib.Ctensor
-	lib.AtgFull(&out, nonEmpty(shape), len(shape), s, int32(dt), int32(dev))
+	lib.AtgFull(&out, nonEmpty(shape), len(shape), s, int32(dt), dev.code())
 	check()
 	return wrap(out)
 }
@@ -378,7 +383,7 @@ func Arange(start, end int64, dev Device) *Tensor {
 	defer lib.AtsFree(a)
 	defer lib.AtsFree(b)
 	var out lib.Ctensor
-	lib.AtgArangeStart(&out, a, b, int32(Int64), int32(dev))
+	lib.AtgArangeStart(&out, a, b, int32(Int64), dev.code())
 	check()
 	return wrap(out)
 }
@@ -386,7 +391,7 @@ func Arange(start, end int64, dev Device) *Tensor {
 // Randn makes a standard-normal tensor from libtorch's global generator.
 func Randn(shape []int64, dt DType, dev Device) *Tensor {
 	var out lib.Ctensor
-	lib.AtgRandn(&out, nonEmpty(shape), len(shape), int32(dt), int32(dev))
+	lib.AtgRandn(&out, nonEmpty(shape), len(shape), int32(dt), dev.code())
 	check()
 	return wrap(out)
 }
@@ -431,7 +436,7 @@ func (t *Tensor) Numel() int { return numel(t.Shape()) }
 func (t *Tensor) DType() DType { return DType(lib.AtScalarType(t.c)) }
 
 // Device is where the tensor lives.
-func (t *Tensor) Device() Device { return Device(lib.AtDevice(t.c)) }
+func (t *Tensor) Device() Device { return deviceOf(lib.AtDevice(t.c)) }
 
 // Float32s copies the tensor's values to Go (converting to float32 first if needed).
 func (t *Tensor) Float32s() []float32 {

@@ -1,0 +1,236 @@
+package model
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/rlsuite/rl/shared/fsutil"
+	"github.com/rlsuite/rl/shared/safetensors"
+	"github.com/rlsuite/rl/shared/tensor"
+)
+
+// LoadOptions says how to build a model from a checkpoint directory.
+type LoadOptions struct {
+	// Head is the head wanted. Loading a causal-LM checkpoint with
+	// ScoreHead drops lm_head and initialises score.weight (as
+	// AutoModelForSequenceClassification.from_pretrained does).
+	Head Head
+	// NumLabels for a new score head; default 1 (reward and value models).
+	NumLabels int
+	// DType of the parameters; default Float32.
+	DType tensor.DType
+	// Device; default CPU.
+	Device tensor.Device
+}
+
+var safetensorsToTorch = map[safetensors.DType]tensor.DType{
+	safetensors.F32: tensor.Float32, safetensors.F16: tensor.Float16, safetensors.BF16: tensor.BFloat16,
+	safetensors.F64: tensor.Float64, safetensors.I64: tensor.Int64, safetensors.I32: tensor.Int32,
+}
+
+var torchToSafetensors = map[tensor.DType]safetensors.DType{
+	tensor.Float32: safetensors.F32, tensor.Float16: safetensors.F16, tensor.BFloat16: safetensors.BF16,
+	tensor.Float64: safetensors.F64, tensor.Int64: safetensors.I64, tensor.Int32: safetensors.I32,
+}
+
+// torchDtypeName is config.json's torch_dtype spelling.
+var torchDtypeName = map[tensor.DType]string{tensor.Float32: "float32", tensor.BFloat16: "bfloat16", tensor.Float16: "float16"}
+
+// Load reads a Hugging Face checkpoint directory: config.json and
+// model.safetensors (or a sharded model.safetensors.index.json).
+func Load(dir string, opts LoadOptions) (m *Model, err error) {
+	defer tensor.Recover(&err, "model: load "+dir)
+	if opts.DType == 0 {
+		opts.DType = tensor.Float32
+	}
+	if opts.DType != tensor.Float32 && opts.DType != tensor.BFloat16 && opts.DType != tensor.Float16 {
+		return nil, fmt.Errorf("model: load %s: unsupported dtype %s", dir, opts.DType)
+	}
+	if opts.NumLabels == 0 {
+		opts.NumLabels = 1
+	}
+	if _, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("model: load: %w", err)
+	}
+	cfg, err := ReadConfig(configPath(dir))
+	if err != nil {
+		return nil, err
+	}
+	f, err := safetensors.ReadModelDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("model: %w", err)
+	}
+	prefix := cfg.prefix()
+	names := map[string]string{} // HF full name -> name in file
+	for _, n := range f.Names() {
+		full := n
+		if !strings.HasPrefix(n, prefix) && n != "lm_head.weight" && n != "score.weight" && !strings.HasPrefix(n, "score.") {
+			full = prefix + n // a base model (GPT2Model, LlamaModel) saved without prefix
+		}
+		names[full] = n
+	}
+	_, hasScore := names["score.weight"]
+	switch {
+	case opts.Head == LMHead && hasScore:
+		return nil, fmt.Errorf("model: load %s: a sequence-classification checkpoint (score.weight) has no LM head", dir)
+	case opts.Head == LMHead && !cfg.TieWordEmbeddings:
+		if _, ok := names["lm_head.weight"]; !ok {
+			return nil, fmt.Errorf("model: load %s: tie_word_embeddings is false but there is no lm_head.weight", dir)
+		}
+	case opts.Head == ScoreHead && hasScore:
+		shape := f.Tensors[names["score.weight"]].Shape
+		if len(shape) != 2 {
+			return nil, fmt.Errorf("model: load %s: score.weight has shape %v, want (num_labels, hidden)", dir, shape)
+		}
+		cfg.NumLabels = int(shape[0])
+	case opts.Head == ScoreHead:
+		cfg.NumLabels = opts.NumLabels
+	}
+	want := paramShapes(cfg, opts.Head)
+	tensors := map[string]*tensor.Tensor{}
+	defer func() {
+		if err != nil {
+			for _, t := range tensors {
+				t.Free()
+			}
+		}
+	}()
+	for full := range want {
+		n, ok := names[full]
+		if !ok {
+			if full == "score.weight" {
+				t := tensor.ZerosOn([]int64{int64(cfg.NumLabels), int64(cfg.HiddenSize)}, tensor.Float32, tensor.CPU).Keep()
+				t.Normal_(0, cfg.InitializerRange)
+				tensors[full] = t
+				continue
+			}
+			return nil, fmt.Errorf("model: load %s: weights lack %s", dir, full)
+		}
+		st := f.Tensors[n]
+		dt, ok := safetensorsToTorch[st.DType]
+		if !ok {
+			return nil, fmt.Errorf("model: load %s: tensor %s has dtype %s, which rl cannot use", dir, n, st.DType)
+		}
+		tensors[full] = tensor.FromBytes(st.Data, st.Shape, dt).Keep()
+	}
+	cfg.Architectures = []string{architecture(cfg, opts.Head)}
+	m, err = assemble(cfg, opts.Head, tensors, opts.DType, opts.Device)
+	if err != nil {
+		return nil, fmt.Errorf("model: load %s: %w", dir, err)
+	}
+	return m, nil
+}
+
+// architecture is the transformers class name for the family and head.
+func architecture(c *Config, h Head) string {
+	base := map[string]string{"gpt2": "GPT2", "llama": "Llama", "mistral": "Mistral", "qwen2": "Qwen2"}[c.ModelType]
+	if h == ScoreHead {
+		return base + "ForSequenceClassification"
+	}
+	if c.ModelType == "gpt2" {
+		return "GPT2LMHeadModel"
+	}
+	return base + "ForCausalLM"
+}
+
+// Save writes config.json, model.safetensors and generation_config.json
+// into dir (created if needed), each file atomically. Tied weights are
+// stored once, as transformers does. For an all-or-nothing directory, wrap
+// it in fsutil.WriteDir.
+func (m *Model) Save(dir string) (err error) {
+	defer tensor.Recover(&err, "model: save "+dir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("model: save: %w", err)
+	}
+	cfg := m.Config.Clone()
+	cfg.Architectures = []string{architecture(cfg, m.Head)}
+	if name, ok := torchDtypeName[m.DType]; ok {
+		cfg.TorchDtype = name
+	}
+	if m.Head == ScoreHead {
+		cfg.NumLabels = m.Config.NumLabels
+		cfg.ID2Label = m.Config.ID2Label
+	} else {
+		cfg.NumLabels = 0
+		delete(cfg.Raw, "id2label")
+		delete(cfg.Raw, "label2id")
+		delete(cfg.Raw, "num_labels")
+	}
+	cj, err := cfg.JSON()
+	if err != nil {
+		return fmt.Errorf("model: save %s: %w", dir, err)
+	}
+	f := &safetensors.File{Metadata: map[string]string{"format": "pt"}, Tensors: map[string]safetensors.Tensor{}}
+	for _, p := range m.params {
+		dt, ok := torchToSafetensors[p.T.DType()]
+		if !ok {
+			return fmt.Errorf("model: save %s: %s has dtype %s", dir, p.Name, p.T.DType())
+		}
+		f.Tensors[p.Name] = safetensors.Tensor{DType: dt, Shape: p.T.Shape(), Data: p.T.Contiguous().Bytes()}
+	}
+	if err := safetensors.WriteSharded(dir, f, 5<<30); err != nil {
+		return fmt.Errorf("model: save: %w", err)
+	}
+	if err := fsutil.WriteFile(configPath(dir), append(cj, '\n'), 0o644); err != nil {
+		return fmt.Errorf("model: save: %w", err)
+	}
+	gen := map[string]any{"_from_model_config": true}
+	if cfg.BOSTokenID != nil {
+		gen["bos_token_id"] = *cfg.BOSTokenID
+	}
+	if cfg.EOSTokenID != nil {
+		gen["eos_token_id"] = *cfg.EOSTokenID
+	}
+	if cfg.PadTokenID != nil {
+		gen["pad_token_id"] = *cfg.PadTokenID
+	}
+	gj, _ := json.MarshalIndent(gen, "", "  ")
+	if err := fsutil.WriteFile(filepath.Join(dir, "generation_config.json"), append(gj, '\n'), 0o644); err != nil {
+		return fmt.Errorf("model: save: %w", err)
+	}
+	return nil
+}
+
+// GenerationConfig is the part of generation_config.json rl reads.
+type GenerationConfig struct {
+	BOSTokenID *int `json:"bos_token_id"`
+	EOSTokenID any  `json:"eos_token_id"` // int or list
+	PadTokenID *int `json:"pad_token_id"`
+}
+
+// ReadGenerationConfig reads dir/generation_config.json; a missing file is not an error.
+func ReadGenerationConfig(dir string) (*GenerationConfig, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "generation_config.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		return &GenerationConfig{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var g GenerationConfig
+	if err := json.Unmarshal(b, &g); err != nil {
+		return nil, fmt.Errorf("model: %s: %w", filepath.Join(dir, "generation_config.json"), err)
+	}
+	return &g, nil
+}
+
+// EOSIDs lists the eos ids of a generation config.
+func (g *GenerationConfig) EOSIDs() []int {
+	switch v := g.EOSTokenID.(type) {
+	case float64:
+		return []int{int(v)}
+	case []any:
+		var ids []int
+		for _, x := range v {
+			if f, ok := x.(float64); ok {
+				ids = append(ids, int(f))
+			}
+		}
+		return ids
+	}
+	return nil
+}

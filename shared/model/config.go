@@ -1,0 +1,416 @@
+// Package model implements the decoder-only transformers rl trains (GPT-2
+// and Llama families) on libtorch, built from and saved as Hugging Face
+// checkpoints (config.json + model.safetensors) with transformers' tensor
+// names, with a language-model head or a score head.
+package model
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+)
+
+// ErrUnknownModelType is returned for a config.json whose model_type rl cannot build.
+var ErrUnknownModelType = errors.New("model: unknown model_type")
+
+// Family is the architecture family behind a model_type.
+type Family string
+
+const (
+	GPT2  Family = "gpt2"
+	Llama Family = "llama"
+)
+
+// families maps Hugging Face model_type values to the family that builds them.
+var families = map[string]Family{
+	"gpt2":    GPT2,
+	"llama":   Llama,
+	"mistral": Llama,
+	"qwen2":   Llama,
+}
+
+// Config is a Hugging Face config.json for the supported families. Fields
+// carry one meaning across families; Raw keeps every key of the file so that
+// saving writes back what rl does not interpret.
+type Config struct {
+	ModelType         string   // model_type
+	Architectures     []string // architectures
+	VocabSize         int      // vocab_size
+	HiddenSize        int      // n_embd / hidden_size
+	NumLayers         int      // n_layer / num_hidden_layers
+	NumHeads          int      // n_head / num_attention_heads
+	NumKVHeads        int      // num_key_value_heads (llama); = NumHeads for gpt2
+	IntermediateSize  int      // n_inner (null: 4*n_embd) / intermediate_size
+	MaxPositions      int      // n_positions / max_position_embeddings
+	NormEps           float64  // layer_norm_epsilon / rms_norm_eps
+	RopeTheta         float64  // rope_theta (llama); default 10000
+	HeadDim           int      // head_dim; default hidden_size / num_heads
+	TieWordEmbeddings bool     // tie_word_embeddings; gpt2 default true, llama false
+	AttentionBias     bool     // q/k/v biases (attention_bias; always for qwen2)
+	MLPBias           bool     // mlp_bias (llama)
+	InitializerRange  float64  // initializer_range; default 0.02
+	BOSTokenID        *int     // bos_token_id
+	EOSTokenID        *int     // eos_token_id
+	PadTokenID        *int     // pad_token_id
+	NumLabels         int      // num_labels (score heads); 0 when unset
+	ID2Label          map[int]string
+	TorchDtype        string // torch_dtype as written
+
+	Raw map[string]any // every key read from the file
+}
+
+// Family reports the architecture family of c.ModelType.
+func (c *Config) Family() Family { return families[c.ModelType] }
+
+// KVGroups is num_heads / num_kv_heads.
+func (c *Config) KVGroups() int { return c.NumHeads / c.NumKVHeads }
+
+// ReadConfig reads a config.json file.
+func ReadConfig(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("model: read config: %w", err)
+	}
+	c, err := ParseConfig(b)
+	if err != nil {
+		return nil, fmt.Errorf("model: %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// ParseConfig decodes config.json bytes.
+func ParseConfig(b []byte) (*Config, error) {
+	raw := map[string]any{}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return nil, fmt.Errorf("invalid JSON: %w", err)
+	}
+	r := reader{raw: raw}
+	c := &Config{Raw: raw}
+	c.ModelType = r.str("model_type")
+	if c.ModelType == "" {
+		return nil, fmt.Errorf("%w: no model_type field", ErrUnknownModelType)
+	}
+	fam, ok := families[c.ModelType]
+	if !ok {
+		known := make([]string, 0, len(families))
+		for k := range families {
+			known = append(known, k)
+		}
+		sort.Strings(known)
+		return nil, fmt.Errorf("%w %q (rl builds %v)", ErrUnknownModelType, c.ModelType, known)
+	}
+	for _, a := range r.list("architectures") {
+		if s, ok := a.(string); ok {
+			c.Architectures = append(c.Architectures, s)
+		}
+	}
+	c.VocabSize = r.int("vocab_size", 0)
+	c.InitializerRange = r.float("initializer_range", 0.02)
+	c.BOSTokenID = r.intPtr("bos_token_id")
+	c.EOSTokenID = r.intPtr("eos_token_id")
+	c.PadTokenID = r.intPtr("pad_token_id")
+	c.TorchDtype = r.str("torch_dtype")
+	switch fam {
+	case GPT2:
+		c.HiddenSize = r.int("n_embd", 768)
+		c.NumLayers = r.int("n_layer", 12)
+		c.NumHeads = r.int("n_head", 12)
+		c.NumKVHeads = c.NumHeads
+		c.IntermediateSize = r.int("n_inner", 4*c.HiddenSize)
+		c.MaxPositions = r.int("n_positions", 1024)
+		c.NormEps = r.float("layer_norm_epsilon", 1e-5)
+		c.TieWordEmbeddings = r.bool("tie_word_embeddings", true)
+		c.AttentionBias = true
+		if act := r.str("activation_function"); act != "" && act != "gelu_new" && act != "gelu_pytorch_tanh" {
+			return nil, fmt.Errorf("activation_function %q: rl's gpt2 supports gelu_new", act)
+		}
+	case Llama:
+		c.HiddenSize = r.int("hidden_size", 4096)
+		c.NumLayers = r.int("num_hidden_layers", 32)
+		c.NumHeads = r.int("num_attention_heads", 32)
+		c.NumKVHeads = r.int("num_key_value_heads", c.NumHeads)
+		c.IntermediateSize = r.int("intermediate_size", 11008)
+		c.MaxPositions = r.int("max_position_embeddings", 2048)
+		c.NormEps = r.float("rms_norm_eps", 1e-6)
+		c.RopeTheta = r.float("rope_theta", 10000)
+		c.TieWordEmbeddings = r.bool("tie_word_embeddings", false)
+		c.AttentionBias = r.bool("attention_bias", c.ModelType == "qwen2")
+		c.MLPBias = r.bool("mlp_bias", false)
+		if act := r.str("hidden_act"); act != "" && act != "silu" {
+			return nil, fmt.Errorf("hidden_act %q: rl's llama supports silu", act)
+		}
+		if rs, ok := raw["rope_scaling"]; ok && rs != nil {
+			return nil, fmt.Errorf("rope_scaling is not supported yet (got %v)", rs)
+		}
+	}
+	c.HeadDim = r.int("head_dim", 0)
+	if c.HeadDim == 0 && c.NumHeads > 0 {
+		c.HeadDim = c.HiddenSize / c.NumHeads
+	}
+	c.NumLabels = r.int("num_labels", 0)
+	if m, ok := raw["id2label"].(map[string]any); ok {
+		c.ID2Label = map[int]string{}
+		for k, v := range m {
+			i, err := strconv.Atoi(k)
+			if err != nil {
+				return nil, fmt.Errorf("id2label: key %q is not an integer", k)
+			}
+			s, _ := v.(string)
+			c.ID2Label[i] = s
+		}
+		if c.NumLabels == 0 {
+			c.NumLabels = len(c.ID2Label)
+		}
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	return c, c.Validate()
+}
+
+// Validate checks the sizes for consistency.
+func (c *Config) Validate() error {
+	var errs []error
+	pos := func(name string, v int) {
+		if v <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be positive, got %d", name, v))
+		}
+	}
+	pos("vocab_size", c.VocabSize)
+	pos("hidden size", c.HiddenSize)
+	pos("number of layers", c.NumLayers)
+	pos("number of attention heads", c.NumHeads)
+	pos("number of key/value heads", c.NumKVHeads)
+	pos("intermediate size", c.IntermediateSize)
+	pos("max positions", c.MaxPositions)
+	if c.NumHeads > 0 && c.NumKVHeads > 0 && c.NumHeads%c.NumKVHeads != 0 {
+		errs = append(errs, fmt.Errorf("num_attention_heads %d is not a multiple of num_key_value_heads %d", c.NumHeads, c.NumKVHeads))
+	}
+	if c.Family() == GPT2 && c.NumHeads > 0 && c.HiddenSize%c.NumHeads != 0 {
+		errs = append(errs, fmt.Errorf("n_embd %d is not a multiple of n_head %d", c.HiddenSize, c.NumHeads))
+	}
+	if c.HeadDim%2 != 0 && c.Family() == Llama {
+		errs = append(errs, fmt.Errorf("head_dim %d must be even for rotary embeddings", c.HeadDim))
+	}
+	return errors.Join(errs...)
+}
+
+// JSON encodes the config as transformers writes it: every key of Raw, with
+// the interpreted fields written back under the family's names.
+func (c *Config) JSON() ([]byte, error) {
+	out := map[string]any{}
+	for k, v := range c.Raw {
+		out[k] = v
+	}
+	out["model_type"] = c.ModelType
+	if len(c.Architectures) > 0 {
+		out["architectures"] = c.Architectures
+	}
+	out["vocab_size"] = c.VocabSize
+	out["initializer_range"] = c.InitializerRange
+	setPtr := func(k string, p *int) {
+		if p != nil {
+			out[k] = *p
+		}
+	}
+	setPtr("bos_token_id", c.BOSTokenID)
+	setPtr("eos_token_id", c.EOSTokenID)
+	setPtr("pad_token_id", c.PadTokenID)
+	out["tie_word_embeddings"] = c.TieWordEmbeddings
+	if c.TorchDtype != "" {
+		out["torch_dtype"] = c.TorchDtype
+	}
+	switch c.Family() {
+	case GPT2:
+		out["n_embd"] = c.HiddenSize
+		out["n_layer"] = c.NumLayers
+		out["n_head"] = c.NumHeads
+		if c.IntermediateSize != 4*c.HiddenSize {
+			out["n_inner"] = c.IntermediateSize
+		} else if _, ok := out["n_inner"]; !ok {
+			out["n_inner"] = nil
+		}
+		out["n_positions"] = c.MaxPositions
+		if _, ok := out["n_ctx"]; ok {
+			out["n_ctx"] = c.MaxPositions
+		}
+		out["layer_norm_epsilon"] = c.NormEps
+		if _, ok := out["activation_function"]; !ok {
+			out["activation_function"] = "gelu_new"
+		}
+		for k, v := range map[string]any{"resid_pdrop": 0.0, "embd_pdrop": 0.0, "attn_pdrop": 0.0} {
+			if _, ok := out[k]; !ok {
+				out[k] = v
+			}
+		}
+	case Llama:
+		out["hidden_size"] = c.HiddenSize
+		out["num_hidden_layers"] = c.NumLayers
+		out["num_attention_heads"] = c.NumHeads
+		out["num_key_value_heads"] = c.NumKVHeads
+		out["intermediate_size"] = c.IntermediateSize
+		out["max_position_embeddings"] = c.MaxPositions
+		out["rms_norm_eps"] = c.NormEps
+		out["rope_theta"] = c.RopeTheta
+		if c.ModelType != "qwen2" {
+			out["attention_bias"] = c.AttentionBias
+			out["mlp_bias"] = c.MLPBias
+		}
+		if c.HeadDim != c.HiddenSize/c.NumHeads {
+			out["head_dim"] = c.HeadDim
+		}
+		if _, ok := out["hidden_act"]; !ok {
+			out["hidden_act"] = "silu"
+		}
+	}
+	if c.NumLabels > 0 {
+		out["num_labels"] = c.NumLabels
+		id2 := map[string]string{}
+		l2id := map[string]int{}
+		for i := 0; i < c.NumLabels; i++ {
+			name, ok := c.ID2Label[i]
+			if !ok {
+				name = fmt.Sprintf("LABEL_%d", i)
+			}
+			id2[strconv.Itoa(i)] = name
+			l2id[name] = i
+		}
+		out["id2label"] = id2
+		out["label2id"] = l2id
+		delete(out, "num_labels") // transformers derives it from id2label
+	}
+	return json.MarshalIndent(out, "", "  ")
+}
+
+// Clone returns a deep copy of c.
+func (c *Config) Clone() *Config {
+	b, err := c.JSON()
+	if err != nil {
+		panic(err)
+	}
+	n, err := ParseConfig(b)
+	if err != nil {
+		panic(err)
+	}
+	return n
+}
+
+// reader pulls typed values out of the decoded JSON, remembering the first
+// type error.
+type reader struct {
+	raw map[string]any
+	err error
+}
+
+func (r *reader) fail(key string, v any, want string) {
+	if r.err == nil {
+		r.err = fmt.Errorf("field %q: want %s, got %v", key, want, v)
+	}
+}
+
+func (r *reader) str(key string) string {
+	v, ok := r.raw[key]
+	if !ok || v == nil {
+		return ""
+	}
+	s, ok := v.(string)
+	if !ok {
+		r.fail(key, v, "a string")
+	}
+	return s
+}
+
+func (r *reader) list(key string) []any {
+	l, _ := r.raw[key].([]any)
+	return l
+}
+
+func (r *reader) int(key string, def int) int {
+	v, ok := r.raw[key]
+	if !ok || v == nil {
+		return def
+	}
+	f, ok := v.(float64)
+	if !ok || f != float64(int(f)) {
+		r.fail(key, v, "an integer")
+		return def
+	}
+	return int(f)
+}
+
+func (r *reader) intPtr(key string) *int {
+	v, ok := r.raw[key]
+	if !ok || v == nil {
+		return nil
+	}
+	if l, ok := v.([]any); ok && len(l) > 0 { // eos_token_id may be a list
+		v = l[0]
+	}
+	f, ok := v.(float64)
+	if !ok {
+		r.fail(key, v, "an integer")
+		return nil
+	}
+	i := int(f)
+	return &i
+}
+
+func (r *reader) float(key string, def float64) float64 {
+	v, ok := r.raw[key]
+	if !ok || v == nil {
+		return def
+	}
+	f, ok := v.(float64)
+	if !ok {
+		r.fail(key, v, "a number")
+		return def
+	}
+	return f
+}
+
+func (r *reader) bool(key string, def bool) bool {
+	v, ok := r.raw[key]
+	if !ok || v == nil {
+		return def
+	}
+	b, ok := v.(bool)
+	if !ok {
+		r.fail(key, v, "true or false")
+		return def
+	}
+	return b
+}
+
+// Preset returns the config of a named size preset for training from
+// scratch, with the given vocabulary size:
+//
+//	tiny         GPT-2, 4 layers, 4 heads, width 256, 512 positions (~1M + 0.26M per 1k vocab)
+//	tiny-llama   Llama, 4 layers, 4 heads (2 kv), width 256, SwiGLU 688, 512 positions
+//	gpt2-small   GPT-2 small: 12 layers, 12 heads, width 768, 1024 positions (124M with 50257 vocab)
+func Preset(name string, vocab int) (*Config, error) {
+	var js string
+	switch name {
+	case "tiny":
+		js = `{"model_type":"gpt2","architectures":["GPT2LMHeadModel"],"n_embd":256,"n_layer":4,"n_head":4,"n_positions":512}`
+	case "tiny-llama":
+		js = `{"model_type":"llama","architectures":["LlamaForCausalLM"],"hidden_size":256,"num_hidden_layers":4,"num_attention_heads":4,"num_key_value_heads":2,"intermediate_size":688,"max_position_embeddings":512,"rms_norm_eps":1e-5,"tie_word_embeddings":true}`
+	case "gpt2-small":
+		js = `{"model_type":"gpt2","architectures":["GPT2LMHeadModel"],"n_embd":768,"n_layer":12,"n_head":12,"n_positions":1024}`
+	default:
+		return nil, fmt.Errorf("model: unknown preset %q (want tiny, tiny-llama or gpt2-small)", name)
+	}
+	var raw map[string]any
+	_ = json.Unmarshal([]byte(js), &raw)
+	raw["vocab_size"] = vocab
+	b, _ := json.Marshal(raw)
+	return ParseConfig(b)
+}
+
+// PresetNames lists the presets Preset knows.
+var PresetNames = []string{"tiny", "tiny-llama", "gpt2-small"}
+
+func configPath(dir string) string { return filepath.Join(dir, "config.json") }

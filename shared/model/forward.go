@@ -1,0 +1,173 @@
+package model
+
+import (
+	"math"
+
+	"github.com/rlsuite/rl/shared/tensor"
+)
+
+// Input is one forward pass's input. Only IDs is required.
+type Input struct {
+	// IDs are token ids (B, T) int64.
+	IDs *tensor.Tensor
+	// AttentionMask (B, P+T), 1 for real tokens and 0 for padding, covering
+	// the cached tokens too, as in Hugging Face; nil means no padding.
+	AttentionMask *tensor.Tensor
+	// PositionIDs (B, T); nil derives them: cumsum(mask)-1 (0 at pads) when
+	// a mask is given, else P..P+T-1.
+	PositionIDs *tensor.Tensor
+	// SegmentIDs (B, T) for packed sequences: a token attends only to
+	// earlier tokens of the same segment. nil means one segment per row.
+	SegmentIDs *tensor.Tensor
+	// Cache holds keys and values of earlier tokens; it is extended in place.
+	Cache *KVCache
+}
+
+// KVCache holds per-layer keys and values (B, kv_heads, P, head_dim).
+// Its tensors are owned by the cache: Free it when done.
+type KVCache struct {
+	K, V []*tensor.Tensor
+}
+
+// NewKVCache makes an empty cache for m.
+func (m *Model) NewKVCache() *KVCache {
+	return &KVCache{K: make([]*tensor.Tensor, m.Config.NumLayers), V: make([]*tensor.Tensor, m.Config.NumLayers)}
+}
+
+// Len is the number of cached positions.
+func (c *KVCache) Len() int64 {
+	if c == nil || len(c.K) == 0 || c.K[0] == nil {
+		return 0
+	}
+	return c.K[0].Size(2)
+}
+
+// Free releases the cached tensors.
+func (c *KVCache) Free() {
+	if c == nil {
+		return
+	}
+	for i := range c.K {
+		c.K[i].Free()
+		c.V[i].Free()
+		c.K[i], c.V[i] = nil, nil
+	}
+}
+
+// Select keeps only the given batch rows (used when sequences finish).
+func (c *KVCache) Select(rows *tensor.Tensor) {
+	for i := range c.K {
+		if c.K[i] == nil {
+			continue
+		}
+		k := c.K[i].IndexSelect(0, rows).Keep()
+		v := c.V[i].IndexSelect(0, rows).Keep()
+		c.K[i].Free()
+		c.V[i].Free()
+		c.K[i], c.V[i] = k, v
+	}
+}
+
+// append adds new keys/values for layer l and returns the full ones.
+func (c *KVCache) append(l int, k, v *tensor.Tensor) (*tensor.Tensor, *tensor.Tensor) {
+	if c.K[l] != nil {
+		nk := tensor.Cat([]*tensor.Tensor{c.K[l], k}, 2).Keep()
+		nv := tensor.Cat([]*tensor.Tensor{c.V[l], v}, 2).Keep()
+		c.K[l].Free()
+		c.V[l].Free()
+		c.K[l], c.V[l] = nk, nv
+	} else {
+		c.K[l], c.V[l] = k.Detach().Keep(), v.Detach().Keep()
+	}
+	return c.K[l], c.V[l]
+}
+
+// Hidden runs the transformer and returns final-norm hidden states (B, T, H).
+// It panics with *tensor.Error on a libtorch failure (callers recover at
+// their package boundary); new tensors belong to the current tensor.Tidy scope.
+func (m *Model) Hidden(in *Input) *tensor.Tensor { return m.arch.hidden(m, in) }
+
+// Logits applies the LM head to hidden states: (B, T, H) -> (B, T, V).
+func (m *Model) Logits(hidden *tensor.Tensor) *tensor.Tensor {
+	return hidden.Linear(m.arch.lmWeight(m), nil)
+}
+
+// Scores applies the score head: (B, T, H) -> (B, T, num_labels).
+func (m *Model) Scores(hidden *tensor.Tensor) *tensor.Tensor {
+	return hidden.Linear(m.byName["score.weight"], nil)
+}
+
+// Forward is Logits(Hidden(in)) for LM models and Scores(Hidden(in)) for score models.
+func (m *Model) Forward(in *Input) *tensor.Tensor {
+	h := m.Hidden(in)
+	if m.Head == ScoreHead {
+		return m.Scores(h)
+	}
+	return m.Logits(h)
+}
+
+// positions derives position ids (B, T) as Hugging Face does.
+func positions(in *Input, past int64) *tensor.Tensor {
+	if in.PositionIDs != nil {
+		return in.PositionIDs
+	}
+	B, T := in.IDs.Size(0), in.IDs.Size(1)
+	if in.AttentionMask != nil {
+		// cumsum(mask) - 1, with pads set to 0 (transformers' generate).
+		mask := in.AttentionMask.ToDType(tensor.Int64)
+		pos := mask.Cumsum(1).AddScalar(-1).MaskedFill(mask.EqScalar(0), 0)
+		return pos.Narrow(1, past, T)
+	}
+	return tensor.Arange(past, past+T, in.IDs.Device()).Unsqueeze(0).Expand(B, T)
+}
+
+// allowed builds the boolean attention pattern (B or 1, 1, T, P+T): causal,
+// keys not padding, same segment. nil means everything is allowed.
+func allowed(in *Input, past int64) *tensor.Tensor {
+	T := in.IDs.Size(1)
+	S := past + T
+	dev := in.IDs.Device()
+	var ok *tensor.Tensor
+	if T > 1 {
+		// query i (absolute past+i) sees key j when j <= past+i.
+		q := tensor.Arange(past, S, dev).Unsqueeze(1) // (T, 1)
+		k := tensor.Arange(0, S, dev).Unsqueeze(0)    // (1, S)
+		ok = k.Le(q).Unsqueeze(0).Unsqueeze(0)        // (1, 1, T, S)
+	}
+	if in.AttentionMask != nil {
+		keys := in.AttentionMask.NeScalar(0).Unsqueeze(1).Unsqueeze(1) // (B, 1, 1, S)
+		if ok == nil {
+			ok = keys
+		} else {
+			ok = ok.LogicalAnd(keys)
+		}
+	}
+	if in.SegmentIDs != nil {
+		seg := in.SegmentIDs
+		same := seg.Unsqueeze(2).Eq(seg.Unsqueeze(1)).Unsqueeze(1) // (B, 1, T, T)
+		if ok == nil {
+			ok = same
+		} else {
+			ok = ok.LogicalAnd(same)
+		}
+	}
+	return ok
+}
+
+// attention computes softmax(q k^T / sqrt(d) masked) v for q (B, nh, T, d),
+// k and v (B, nkv, S, d); returns (B, T, nh*d).
+func attention(q, k, v, ok *tensor.Tensor, groups int) *tensor.Tensor {
+	if groups > 1 {
+		k = k.RepeatInterleave(int64(groups), 1)
+		v = v.RepeatInterleave(int64(groups), 1)
+	}
+	B, nh, T, d := q.Size(0), q.Size(1), q.Size(2), q.Size(3)
+	att := q.Matmul(k.Transpose(2, 3)).MulScalar(1 / math.Sqrt(float64(d))) // (B, nh, T, S)
+	if ok != nil {
+		// Hugging Face masks with the dtype's minimum, not -inf, so a fully
+		// masked row (a left pad) becomes uniform instead of NaN.
+		att = att.MaskedFill(ok.LogicalNot(), tensor.MinValue(att.DType()))
+	}
+	att = att.Softmax(-1)
+	return att.Matmul(v).Transpose(1, 2).Reshape(B, T, nh*d)
+}

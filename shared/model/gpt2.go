@@ -1,0 +1,78 @@
+package model
+
+import (
+	"fmt"
+
+	"github.com/rlsuite/rl/shared/tensor"
+)
+
+// gpt2 is GPT2Model: learned positions, pre-LN blocks with LayerNorm, fused
+// qkv Conv1D (weights stored (in, out)), GELU-tanh MLP, final LayerNorm,
+// LM head tied to wte unless lm_head.weight is present.
+type gpt2 struct {
+	wte, wpe, lnfW, lnfB *tensor.Tensor
+	blocks               []gpt2Block
+}
+
+type gpt2Block struct {
+	ln1W, ln1B, attnW, attnB, projW, projB *tensor.Tensor
+	ln2W, ln2B, fcW, fcB, fcProjW, fcProjB *tensor.Tensor
+}
+
+func (g *gpt2) bind(m *Model) error {
+	p := m.byName
+	g.wte, g.wpe = p["transformer.wte.weight"], p["transformer.wpe.weight"]
+	g.lnfW, g.lnfB = p["transformer.ln_f.weight"], p["transformer.ln_f.bias"]
+	for i := 0; i < m.Config.NumLayers; i++ {
+		n := func(s string) *tensor.Tensor { return p[fmt.Sprintf("transformer.h.%d.%s", i, s)] }
+		g.blocks = append(g.blocks, gpt2Block{
+			ln1W: n("ln_1.weight"), ln1B: n("ln_1.bias"),
+			attnW: n("attn.c_attn.weight"), attnB: n("attn.c_attn.bias"),
+			projW: n("attn.c_proj.weight"), projB: n("attn.c_proj.bias"),
+			ln2W: n("ln_2.weight"), ln2B: n("ln_2.bias"),
+			fcW: n("mlp.c_fc.weight"), fcB: n("mlp.c_fc.bias"),
+			fcProjW: n("mlp.c_proj.weight"), fcProjB: n("mlp.c_proj.bias"),
+		})
+	}
+	return nil
+}
+
+func (g *gpt2) lmWeight(m *Model) *tensor.Tensor {
+	if w := m.byName["lm_head.weight"]; w != nil {
+		return w
+	}
+	return g.wte
+}
+
+// conv1d is Hugging Face's Conv1D: x @ w + b with w (in, out).
+func conv1d(x, w, b *tensor.Tensor) *tensor.Tensor {
+	return x.Linear(w.Transpose(0, 1), b)
+}
+
+func (g *gpt2) hidden(m *Model, in *Input) *tensor.Tensor {
+	c := m.Config
+	B, T := in.IDs.Size(0), in.IDs.Size(1)
+	H, nh := int64(c.HiddenSize), int64(c.NumHeads)
+	hd := H / nh
+	past := in.Cache.Len()
+	pos := positions(in, past)
+	ok := allowed(in, past)
+	x := tensor.Embedding(g.wte, in.IDs).Add(tensor.Embedding(g.wpe, pos)) // (B, T, H)
+	for l, blk := range g.blocks {
+		h := x.LayerNorm(blk.ln1W, blk.ln1B, c.NormEps)
+		qkv := conv1d(h, blk.attnW, blk.attnB) // (B, T, 3H)
+		parts := qkv.Split(H, 2)
+		q := parts[0].View(B, T, nh, hd).Transpose(1, 2) // (B, nh, T, hd)
+		k := parts[1].View(B, T, nh, hd).Transpose(1, 2)
+		v := parts[2].View(B, T, nh, hd).Transpose(1, 2)
+		if in.Cache != nil {
+			k, v = in.Cache.append(l, k, v)
+		}
+		a := attention(q, k, v, ok, 1)
+		x = x.Add(conv1d(a, blk.projW, blk.projB))
+		h = x.LayerNorm(blk.ln2W, blk.ln2B, c.NormEps)
+		h = conv1d(h, blk.fcW, blk.fcB).GeluTanh()
+		x = x.Add(conv1d(h, blk.fcProjW, blk.fcProjB))
+	}
+	return x.LayerNorm(g.lnfW, g.lnfB, c.NormEps)
+}

@@ -1,0 +1,128 @@
+package model
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/rlsuite/rl/shared/tensor"
+)
+
+// llama is LlamaModel (also Mistral, Qwen2, SmolLM, TinyLlama shapes):
+// rotary positions (rotate_half convention), RMSNorm, SwiGLU MLP,
+// grouped-query attention, optional q/k/v biases, optional tied head.
+type llama struct {
+	embed, norm *tensor.Tensor
+	blocks      []llamaBlock
+	cos, sin    *tensor.Tensor // (max_positions, head_dim), owned
+}
+
+type llamaBlock struct {
+	inNorm, postNorm  *tensor.Tensor
+	q, k, v, o        *tensor.Tensor
+	qb, kb, vb, ob    *tensor.Tensor
+	gate, up, down    *tensor.Tensor
+	gateB, upB, downB *tensor.Tensor
+}
+
+func (l *llama) bind(m *Model) error {
+	p := m.byName
+	c := m.Config
+	l.embed, l.norm = p["model.embed_tokens.weight"], p["model.norm.weight"]
+	for i := 0; i < c.NumLayers; i++ {
+		n := func(s string) *tensor.Tensor { return p[fmt.Sprintf("model.layers.%d.%s", i, s)] }
+		l.blocks = append(l.blocks, llamaBlock{
+			inNorm: n("input_layernorm.weight"), postNorm: n("post_attention_layernorm.weight"),
+			q: n("self_attn.q_proj.weight"), k: n("self_attn.k_proj.weight"),
+			v: n("self_attn.v_proj.weight"), o: n("self_attn.o_proj.weight"),
+			qb: n("self_attn.q_proj.bias"), kb: n("self_attn.k_proj.bias"),
+			vb: n("self_attn.v_proj.bias"), ob: n("self_attn.o_proj.bias"),
+			gate: n("mlp.gate_proj.weight"), up: n("mlp.up_proj.weight"), down: n("mlp.down_proj.weight"),
+			gateB: n("mlp.gate_proj.bias"), upB: n("mlp.up_proj.bias"), downB: n("mlp.down_proj.bias"),
+		})
+	}
+	// Rotary tables, computed in float64 then stored in the model dtype:
+	// inv_freq[j] = theta^(-2j/d), angle = pos * inv_freq, duplicated to d.
+	d := c.HeadDim
+	P := c.MaxPositions
+	cos := make([]float32, P*d)
+	sin := make([]float32, P*d)
+	for pos := 0; pos < P; pos++ {
+		for j := 0; j < d/2; j++ {
+			inv := 1 / math.Pow(c.RopeTheta, float64(2*j)/float64(d))
+			a := float64(float32(float64(pos)) * float32(inv)) // HF computes the angle in float32
+			cs, sn := float32(math.Cos(a)), float32(math.Sin(a))
+			cos[pos*d+j], cos[pos*d+j+d/2] = cs, cs
+			sin[pos*d+j], sin[pos*d+j+d/2] = sn, sn
+		}
+	}
+	tensor.Tidy(func() {
+		l.cos = tensor.FromFloat32s(cos, int64(P), int64(d)).To(m.DType, m.Device).Keep()
+		l.sin = tensor.FromFloat32s(sin, int64(P), int64(d)).To(m.DType, m.Device).Keep()
+	})
+	return nil
+}
+
+func (l *llama) free() {
+	l.cos.Free()
+	l.sin.Free()
+}
+
+func (l *llama) lmWeight(m *Model) *tensor.Tensor {
+	if w := m.byName["lm_head.weight"]; w != nil {
+		return w
+	}
+	return l.embed
+}
+
+// rmsNorm is x / sqrt(mean(x^2) + eps) * w, computed in float32 as HF does.
+func rmsNorm(x, w *tensor.Tensor, eps float64) *tensor.Tensor {
+	dt := x.DType()
+	xf := x
+	if dt != tensor.Float32 {
+		xf = x.ToDType(tensor.Float32)
+	}
+	r := xf.Square().MeanDim(-1, true).AddScalar(eps).Rsqrt()
+	y := xf.Mul(r)
+	if dt != tensor.Float32 {
+		y = y.ToDType(dt)
+	}
+	return y.Mul(w)
+}
+
+// rotateHalf is cat(-x[..., d/2:], x[..., :d/2]).
+func rotateHalf(x *tensor.Tensor) *tensor.Tensor {
+	d := x.Size(-1)
+	x1 := x.Narrow(-1, 0, d/2)
+	x2 := x.Narrow(-1, d/2, d/2)
+	return tensor.Cat([]*tensor.Tensor{x2.Neg(), x1}, -1)
+}
+
+func (l *llama) hidden(m *Model, in *Input) *tensor.Tensor {
+	c := m.Config
+	B, T := in.IDs.Size(0), in.IDs.Size(1)
+	nh, nkv, hd := int64(c.NumHeads), int64(c.NumKVHeads), int64(c.HeadDim)
+	past := in.Cache.Len()
+	pos := positions(in, past)
+	ok := allowed(in, past)
+	flat := pos.Reshape(-1)
+	cos := l.cos.IndexSelect(0, flat).View(B, 1, T, hd) // broadcast over heads
+	sin := l.sin.IndexSelect(0, flat).View(B, 1, T, hd)
+	rope := func(x *tensor.Tensor) *tensor.Tensor { return x.Mul(cos).Add(rotateHalf(x).Mul(sin)) }
+	x := tensor.Embedding(l.embed, in.IDs) // (B, T, H)
+	for i, blk := range l.blocks {
+		h := rmsNorm(x, blk.inNorm, c.NormEps)
+		q := h.Linear(blk.q, blk.qb).View(B, T, nh, hd).Transpose(1, 2) // (B, nh, T, hd)
+		k := h.Linear(blk.k, blk.kb).View(B, T, nkv, hd).Transpose(1, 2)
+		v := h.Linear(blk.v, blk.vb).View(B, T, nkv, hd).Transpose(1, 2)
+		q, k = rope(q), rope(k)
+		if in.Cache != nil {
+			k, v = in.Cache.append(i, k, v)
+		}
+		a := attention(q, k, v, ok, c.KVGroups())
+		x = x.Add(a.Linear(blk.o, blk.ob))
+		h = rmsNorm(x, blk.postNorm, c.NormEps)
+		g := h.Linear(blk.gate, blk.gateB).Silu().Mul(h.Linear(blk.up, blk.upB))
+		x = x.Add(g.Linear(blk.down, blk.downB))
+	}
+	return rmsNorm(x, l.norm, c.NormEps)
+}

@@ -1,0 +1,263 @@
+package model
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+
+	"github.com/rlsuite/rl/shared/tensor"
+)
+
+// Head selects what sits on top of the transformer.
+type Head int
+
+const (
+	// LMHead projects hidden states to vocabulary logits (…ForCausalLM / GPT2LMHeadModel).
+	LMHead Head = iota
+	// ScoreHead projects to NumLabels scores with `score.weight` and no bias,
+	// as Hugging Face …ForSequenceClassification does; used for reward,
+	// value and classifier models.
+	ScoreHead
+)
+
+// Model is a transformer with its parameters.
+type Model struct {
+	Config *Config
+	Head   Head
+	DType  tensor.DType
+	Device tensor.Device
+
+	params []Param
+	byName map[string]*tensor.Tensor
+	arch   arch
+}
+
+// Param is a named trainable tensor; names are exactly transformers'.
+type Param struct {
+	Name string
+	T    *tensor.Tensor
+}
+
+// arch is one family's forward pass over its typed parameter structs.
+type arch interface {
+	// hidden returns final-norm hidden states (B, T, H).
+	hidden(m *Model, in *Input) *tensor.Tensor
+	// lmWeight is the (V, H) output projection.
+	lmWeight(m *Model) *tensor.Tensor
+	// bind builds the typed views from m.byName.
+	bind(m *Model) error
+}
+
+// Params returns the parameters in a stable order.
+func (m *Model) Params() []Param { return m.params }
+
+// Param returns the parameter with the Hugging Face name, or nil.
+func (m *Model) Param(name string) *tensor.Tensor { return m.byName[name] }
+
+// NumParams counts parameter elements.
+func (m *Model) NumParams() int64 {
+	var n int64
+	for _, p := range m.params {
+		n += int64(p.T.Numel())
+	}
+	return n
+}
+
+// Free releases every parameter.
+func (m *Model) Free() {
+	for _, p := range m.params {
+		p.T.Free()
+	}
+	if r, ok := m.arch.(interface{ free() }); ok {
+		r.free()
+	}
+	m.params = nil
+	m.byName = nil
+}
+
+// SetRequiresGrad turns gradient tracking on or off for every parameter.
+func (m *Model) SetRequiresGrad(b bool) {
+	for _, p := range m.params {
+		p.T.SetRequiresGrad(b)
+	}
+}
+
+// prefix is the base-model name prefix of the family (transformer. / model.).
+func (c *Config) prefix() string {
+	if c.Family() == GPT2 {
+		return "transformer."
+	}
+	return "model."
+}
+
+// paramShapes lists every parameter's name and shape for config c and head h.
+func paramShapes(c *Config, h Head) map[string][]int64 {
+	H, I, V := int64(c.HiddenSize), int64(c.IntermediateSize), int64(c.VocabSize)
+	s := map[string][]int64{}
+	switch c.Family() {
+	case GPT2:
+		s["transformer.wte.weight"] = []int64{V, H}
+		s["transformer.wpe.weight"] = []int64{int64(c.MaxPositions), H}
+		for i := 0; i < c.NumLayers; i++ {
+			p := fmt.Sprintf("transformer.h.%d.", i)
+			s[p+"ln_1.weight"] = []int64{H}
+			s[p+"ln_1.bias"] = []int64{H}
+			s[p+"attn.c_attn.weight"] = []int64{H, 3 * H}
+			s[p+"attn.c_attn.bias"] = []int64{3 * H}
+			s[p+"attn.c_proj.weight"] = []int64{H, H}
+			s[p+"attn.c_proj.bias"] = []int64{H}
+			s[p+"ln_2.weight"] = []int64{H}
+			s[p+"ln_2.bias"] = []int64{H}
+			s[p+"mlp.c_fc.weight"] = []int64{H, I}
+			s[p+"mlp.c_fc.bias"] = []int64{I}
+			s[p+"mlp.c_proj.weight"] = []int64{I, H}
+			s[p+"mlp.c_proj.bias"] = []int64{H}
+		}
+		s["transformer.ln_f.weight"] = []int64{H}
+		s["transformer.ln_f.bias"] = []int64{H}
+	case Llama:
+		hd := int64(c.HeadDim)
+		q, kv := int64(c.NumHeads)*hd, int64(c.NumKVHeads)*hd
+		s["model.embed_tokens.weight"] = []int64{V, H}
+		for i := 0; i < c.NumLayers; i++ {
+			p := fmt.Sprintf("model.layers.%d.", i)
+			s[p+"input_layernorm.weight"] = []int64{H}
+			s[p+"self_attn.q_proj.weight"] = []int64{q, H}
+			s[p+"self_attn.k_proj.weight"] = []int64{kv, H}
+			s[p+"self_attn.v_proj.weight"] = []int64{kv, H}
+			if c.AttentionBias {
+				s[p+"self_attn.q_proj.bias"] = []int64{q}
+				s[p+"self_attn.k_proj.bias"] = []int64{kv}
+				s[p+"self_attn.v_proj.bias"] = []int64{kv}
+			}
+			s[p+"self_attn.o_proj.weight"] = []int64{H, q}
+			if c.AttentionBias && c.ModelType != "qwen2" {
+				s[p+"self_attn.o_proj.bias"] = []int64{H}
+			}
+			s[p+"post_attention_layernorm.weight"] = []int64{H}
+			s[p+"mlp.gate_proj.weight"] = []int64{I, H}
+			s[p+"mlp.up_proj.weight"] = []int64{I, H}
+			s[p+"mlp.down_proj.weight"] = []int64{H, I}
+			if c.MLPBias {
+				s[p+"mlp.gate_proj.bias"] = []int64{I}
+				s[p+"mlp.up_proj.bias"] = []int64{I}
+				s[p+"mlp.down_proj.bias"] = []int64{H}
+			}
+		}
+		s["model.norm.weight"] = []int64{H}
+	}
+	switch h {
+	case LMHead:
+		if !c.TieWordEmbeddings {
+			s["lm_head.weight"] = []int64{V, H}
+		}
+	case ScoreHead:
+		s["score.weight"] = []int64{int64(c.NumLabels), H}
+	}
+	return s
+}
+
+// New builds a randomly initialised model (GPT-2 / Llama initialisation:
+// N(0, initializer_range) for matrices and embeddings, GPT-2's residual
+// projections scaled by 1/sqrt(2*n_layer), zero biases, unit norm weights)
+// from libtorch's global generator (seed it with tensor.ManualSeed).
+func New(c *Config, h Head, dt tensor.DType, dev tensor.Device) (m *Model, err error) {
+	defer tensor.Recover(&err, "model: new")
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("model: new: %w", err)
+	}
+	if h == ScoreHead && c.NumLabels <= 0 {
+		return nil, fmt.Errorf("model: new: a score head needs num_labels > 0")
+	}
+	tensors := map[string]*tensor.Tensor{}
+	shapes := paramShapes(c, h)
+	std := c.InitializerRange
+	for _, name := range sortedKeys(shapes) {
+		shape := shapes[name]
+		t := tensor.ZerosOn(shape, tensor.Float32, tensor.CPU).Keep()
+		switch {
+		case strings.HasSuffix(name, ".bias"):
+		case len(shape) == 1: // norm weights
+			t.Fill_(1)
+		case c.Family() == GPT2 && strings.HasSuffix(name, "c_proj.weight"):
+			t.Normal_(0, std/math.Sqrt(2*float64(c.NumLayers)))
+		default:
+			t.Normal_(0, std)
+		}
+		tensors[name] = t
+	}
+	return assemble(c, h, tensors, dt, dev)
+}
+
+// assemble converts tensors to dt/dev, checks names and shapes, and binds
+// the family's forward pass. It takes ownership of tensors.
+func assemble(c *Config, h Head, tensors map[string]*tensor.Tensor, dt tensor.DType, dev tensor.Device) (*Model, error) {
+	shapes := paramShapes(c, h)
+	var problems []string
+	for name, shape := range shapes {
+		t, ok := tensors[name]
+		if !ok {
+			problems = append(problems, fmt.Sprintf("missing %s %v", name, shape))
+			continue
+		}
+		if got := t.Shape(); !equalShape(got, shape) {
+			problems = append(problems, fmt.Sprintf("%s has shape %v, config wants %v", name, got, shape))
+		}
+	}
+	if len(problems) > 0 {
+		for _, t := range tensors {
+			t.Free()
+		}
+		sort.Strings(problems)
+		return nil, fmt.Errorf("weights do not match the config: %s", strings.Join(problems, "; "))
+	}
+	m := &Model{Config: c, Head: h, DType: dt, Device: dev, byName: map[string]*tensor.Tensor{}}
+	for _, name := range sortedKeys(shapes) {
+		t := tensors[name]
+		if t.DType() != dt || t.Device() != dev {
+			n := t.To(dt, dev).Keep()
+			t.Free()
+			t = n
+		}
+		m.params = append(m.params, Param{Name: name, T: t})
+		m.byName[name] = t
+	}
+	for name, t := range tensors { // unused extras (e.g. attn.bias buffers)
+		if _, ok := shapes[name]; !ok {
+			t.Free()
+		}
+	}
+	switch c.Family() {
+	case GPT2:
+		m.arch = &gpt2{}
+	case Llama:
+		m.arch = &llama{}
+	}
+	if err := m.arch.bind(m); err != nil {
+		m.Free()
+		return nil, err
+	}
+	return m, nil
+}
+
+func equalShape(a, b []int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	k := make([]string, 0, len(m))
+	for n := range m {
+		k = append(k, n)
+	}
+	sort.Strings(k)
+	return k
+}

@@ -1,0 +1,297 @@
+package model
+
+import (
+	"encoding/json"
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rlsuite/rl/shared/modeltest/reference"
+	"github.com/rlsuite/rl/shared/safetensors"
+	"github.com/rlsuite/rl/shared/tensor"
+)
+
+func init() { tensor.SetNumThreads(0) }
+
+// writeCheckpoint writes reference weights and a config.json into a temp dir.
+func writeCheckpoint(t *testing.T, cfgJSON map[string]any, w reference.Weights) string {
+	t.Helper()
+	dir := t.TempDir()
+	f := &safetensors.File{Tensors: map[string]safetensors.Tensor{}}
+	for name, rt := range w {
+		shape := make([]int64, len(rt.Shape))
+		for i, d := range rt.Shape {
+			shape[i] = int64(d)
+		}
+		st, err := safetensors.FromFloat32s(rt.Data, shape, safetensors.F32)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Tensors[name] = st
+	}
+	if err := safetensors.WriteFile(filepath.Join(dir, "model.safetensors"), f); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(cfgJSON)
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+type family struct {
+	name string
+	ref  reference.Config
+	cfg  map[string]any
+}
+
+func families4test() []family {
+	return []family{
+		{"gpt2", reference.Config{ModelType: "gpt2", VocabSize: 23, Hidden: 16, Layers: 2, Heads: 4, Intermediate: 64, MaxPositions: 16, Eps: 1e-5, TiedHead: true},
+			map[string]any{"model_type": "gpt2", "vocab_size": 23, "n_embd": 16, "n_layer": 2, "n_head": 4, "n_positions": 16}},
+		{"gpt2-untied", reference.Config{ModelType: "gpt2", VocabSize: 23, Hidden: 16, Layers: 1, Heads: 2, Intermediate: 24, MaxPositions: 16, Eps: 1e-5},
+			map[string]any{"model_type": "gpt2", "vocab_size": 23, "n_embd": 16, "n_layer": 1, "n_head": 2, "n_inner": 24, "n_positions": 16, "tie_word_embeddings": false}},
+		{"llama-gqa", reference.Config{ModelType: "llama", VocabSize: 29, Hidden: 16, Layers: 2, Heads: 4, KVHeads: 2, Intermediate: 40, MaxPositions: 32, Eps: 1e-6, RopeTheta: 10000},
+			map[string]any{"model_type": "llama", "vocab_size": 29, "hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "intermediate_size": 40, "max_position_embeddings": 32, "rms_norm_eps": 1e-6}},
+		{"qwen2-bias-tied", reference.Config{ModelType: "llama", VocabSize: 29, Hidden: 16, Layers: 2, Heads: 2, KVHeads: 1, Intermediate: 24, MaxPositions: 32, Eps: 1e-6, RopeTheta: 1e6, TiedHead: true, AttentionBias: true},
+			map[string]any{"model_type": "qwen2", "vocab_size": 29, "hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1, "intermediate_size": 24, "max_position_embeddings": 32, "rms_norm_eps": 1e-6, "rope_theta": 1e6, "tie_word_embeddings": true}},
+	}
+}
+
+func TestForwardMatchesReference(t *testing.T) {
+	ids := [][]int{{3, 7, 1, 9, 4, 4}, {0, 0, 5, 2, 8, 11}}
+	mask := [][]int{{1, 1, 1, 1, 1, 1}, {0, 0, 1, 1, 1, 1}} // second row left-padded
+	for _, fam := range families4test() {
+		t.Run(fam.name, func(t *testing.T) {
+			w := reference.RandomWeights(fam.ref, 7, 0.2)
+			dir := writeCheckpoint(t, fam.cfg, w)
+			m, err := Load(dir, LoadOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Free()
+			want, err := reference.Forward(fam.ref, w, ids, mask)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []float32
+			tensor.Tidy(func() {
+				flat := []int64{}
+				fm := []int64{}
+				for b := range ids {
+					for i := range ids[b] {
+						flat = append(flat, int64(ids[b][i]))
+						fm = append(fm, int64(mask[b][i]))
+					}
+				}
+				in := &Input{IDs: tensor.FromInt64s(flat, 2, 6), AttentionMask: tensor.FromInt64s(fm, 2, 6)}
+				got = m.Forward(in).Float32s()
+			})
+			V := fam.ref.VocabSize
+			worst := 0.0
+			for b := range ids {
+				for i := range ids[b] {
+					if mask[b][i] == 0 {
+						continue // pad positions are meaningless
+					}
+					for v := 0; v < V; v++ {
+						g := float64(got[(b*6+i)*V+v])
+						d := math.Abs(g-want[b][i][v]) / (1 + math.Abs(want[b][i][v]))
+						worst = math.Max(worst, d)
+					}
+				}
+			}
+			t.Logf("max relative difference from the reference: %.3g", worst)
+			if worst > 1e-5 {
+				t.Errorf("max relative difference from the reference = %.3g, want <= 1e-5", worst)
+			}
+		})
+	}
+}
+
+func TestSaveLoadRoundTripBitExact(t *testing.T) {
+	for _, fam := range families4test() {
+		t.Run(fam.name, func(t *testing.T) {
+			tensor.ManualSeed(1)
+			cfg, err := ParseConfig(mustJSON(fam.cfg))
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := New(cfg, LMHead, tensor.Float32, tensor.CPU)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Free()
+			dir := t.TempDir()
+			if err := m.Save(dir); err != nil {
+				t.Fatal(err)
+			}
+			m2, err := Load(dir, LoadOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m2.Free()
+			if len(m2.Params()) != len(m.Params()) {
+				t.Fatalf("%d params after reload, want %d", len(m2.Params()), len(m.Params()))
+			}
+			for _, p := range m.Params() {
+				a, b := p.T.Bytes(), m2.Param(p.Name).Bytes()
+				if string(a) != string(b) {
+					t.Errorf("%s differs after save/load", p.Name)
+				}
+			}
+			f, err := safetensors.ReadFile(filepath.Join(dir, "model.safetensors"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.TieWordEmbeddings {
+				if _, ok := f.Tensors["lm_head.weight"]; ok {
+					t.Error("tied lm_head.weight was saved; transformers stores it once")
+				}
+			}
+		})
+	}
+}
+
+// TestHFNamesAndShapes pins the tensor names to transformers' own.
+func TestHFNamesAndShapes(t *testing.T) {
+	gpt, _ := Preset("tiny", 100)
+	ll, _ := Preset("tiny-llama", 100)
+	want := map[string][]int64{
+		"transformer.h.0.attn.c_attn.weight": {256, 768},
+		"transformer.h.3.mlp.c_proj.weight":  {1024, 256},
+		"transformer.wte.weight":             {100, 256},
+		"transformer.wpe.weight":             {512, 256},
+		"transformer.ln_f.bias":              {256},
+	}
+	got := paramShapes(gpt, LMHead)
+	for n, s := range want {
+		if !equalShape(got[n], s) {
+			t.Errorf("gpt2 %s = %v, want %v", n, got[n], s)
+		}
+	}
+	if len(got) != 4*12+4 {
+		t.Errorf("gpt2 tiny has %d tensors, want %d", len(got), 4*12+4)
+	}
+	wantL := map[string][]int64{
+		"model.layers.0.self_attn.q_proj.weight": {256, 256},
+		"model.layers.0.self_attn.k_proj.weight": {128, 256},
+		"model.layers.1.mlp.gate_proj.weight":    {688, 256},
+		"model.embed_tokens.weight":              {100, 256},
+		"model.norm.weight":                      {256},
+	}
+	gotL := paramShapes(ll, LMHead)
+	for n, s := range wantL {
+		if !equalShape(gotL[n], s) {
+			t.Errorf("llama %s = %v, want %v", n, gotL[n], s)
+		}
+	}
+	ll.NumLabels = 1
+	if s := paramShapes(ll, ScoreHead)["score.weight"]; !equalShape(s, []int64{1, 256}) {
+		t.Errorf("score.weight = %v, want [1 256]", s)
+	}
+}
+
+func TestLoadTransformersCheckpoint(t *testing.T) {
+	dir := "../../../shared/data/model-fake-gpt2-lmbuddy"
+	if _, err := os.Stat(dir); err != nil {
+		t.Skip("../shared/data not present")
+	}
+	m, err := Load(dir, LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Free()
+	if m.Config.VocabSize != 50257 || m.Config.HiddenSize != 2 {
+		t.Errorf("config = %+v", m.Config)
+	}
+	out := t.TempDir()
+	if err := m.Save(out); err != nil {
+		t.Fatal(err)
+	}
+	orig, _ := safetensors.ReadFile(filepath.Join(dir, "model.safetensors"))
+	saved, _ := safetensors.ReadFile(filepath.Join(out, "model.safetensors"))
+	if len(orig.Tensors) != len(saved.Tensors) {
+		t.Errorf("saved %d tensors, transformers wrote %d", len(saved.Tensors), len(orig.Tensors))
+	}
+	for name, a := range orig.Tensors {
+		b, ok := saved.Tensors[name]
+		if !ok || string(a.Data) != string(b.Data) || !equalShape(a.Shape, b.Shape) {
+			t.Errorf("%s not bit-exact after load/save", name)
+		}
+	}
+	// The base model without an LM head (GPT2Model, names without prefix) loads too.
+	base := "../../../shared/data/model-tiny-gpt2-toyvocab-lmbuddy"
+	if m2, err := Load(base, LoadOptions{Head: ScoreHead}); err != nil {
+		t.Errorf("load GPT2Model checkpoint as a score model: %v", err)
+	} else {
+		m2.Free()
+	}
+	// As a score model: lm_head dropped, score.weight initialised, saved as HF does.
+	s, err := Load(dir, LoadOptions{Head: ScoreHead, NumLabels: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Free()
+	sd := t.TempDir()
+	if err := s.Save(sd); err != nil {
+		t.Fatal(err)
+	}
+	c, err := ReadConfig(filepath.Join(sd, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.NumLabels != 1 || c.Architectures[0] != "GPT2ForSequenceClassification" {
+		t.Errorf("score config: num_labels %d architectures %v", c.NumLabels, c.Architectures)
+	}
+}
+
+func TestBadCheckpoints(t *testing.T) {
+	fam := families4test()[0]
+	w := reference.RandomWeights(fam.ref, 1, 0.1)
+	cases := []struct {
+		name   string
+		mutate func(dir string)
+		want   []string
+	}{
+		{"missing safetensors", func(d string) { os.Remove(filepath.Join(d, "model.safetensors")) }, []string{"model.safetensors"}},
+		{"corrupt safetensors", func(d string) { os.WriteFile(filepath.Join(d, "model.safetensors"), []byte("garbage!garbage!"), 0o644) }, []string{"model.safetensors"}},
+		{"missing config", func(d string) { os.Remove(filepath.Join(d, "config.json")) }, []string{"config.json"}},
+		{"unknown model_type", func(d string) {
+			os.WriteFile(filepath.Join(d, "config.json"), []byte(`{"model_type":"bert","vocab_size":3}`), 0o644)
+		}, []string{"config.json", "unknown model_type", "bert"}},
+		{"wrong shape", func(d string) {
+			os.WriteFile(filepath.Join(d, "config.json"), mustJSON(map[string]any{"model_type": "gpt2", "vocab_size": 23, "n_embd": 16, "n_layer": 2, "n_head": 4, "n_positions": 8}), 0o644)
+		}, []string{"transformer.wpe.weight", "[16 16]", "[8 16]"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := writeCheckpoint(t, fam.cfg, w)
+			c.mutate(dir)
+			m, err := Load(dir, LoadOptions{})
+			if err == nil {
+				m.Free()
+				t.Fatal("Load succeeded, want an error")
+			}
+			for _, s := range c.want {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("error %q does not mention %q", err, s)
+				}
+			}
+			if c.name == "unknown model_type" && !errors.Is(err, ErrUnknownModelType) {
+				t.Errorf("error %v is not ErrUnknownModelType", err)
+			}
+		})
+	}
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
