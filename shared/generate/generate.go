@@ -1,0 +1,244 @@
+// Package generate samples continuations from a causal language model:
+// batched, left-padded, with a KV cache; greedy, temperature, top-k and
+// top-p; seeded and reproducible. PPO uses it for rollouts.
+package generate
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"sort"
+
+	"github.com/rlsuite/rl/shared/model"
+	"github.com/rlsuite/rl/shared/tensor"
+)
+
+// Config holds the sampling settings, named as transformers' GenerationConfig.
+type Config struct {
+	MaxNewTokens int     // max_new_tokens: tokens to generate at most; default 64
+	DoSample     bool    // do_sample: sample instead of greedy decoding; default false
+	Temperature  float64 // temperature: logits are divided by it when sampling; default 1.0
+	TopK         int     // top_k: keep the k most likely tokens (0 = all); default 0
+	TopP         float64 // top_p: keep the smallest set with this much probability; default 1.0
+	EOSTokenIDs  []int   // eos_token_id: generation of a row stops after one of these
+	PadTokenID   int     // pad_token_id: fills prompts on the left and rows that have stopped
+	Seed         uint64  // seed of the sampler; the same seed gives the same tokens
+	NoCache      bool    // recompute the whole sequence at every step (for checking the cache)
+}
+
+// DefaultConfig is greedy decoding of up to 64 tokens.
+func DefaultConfig() Config {
+	return Config{MaxNewTokens: 64, Temperature: 1, TopP: 1}
+}
+
+// Validate checks the settings.
+func (c Config) Validate() error {
+	var errs []error
+	if c.MaxNewTokens < 0 {
+		errs = append(errs, fmt.Errorf("max_new_tokens must be >= 0, got %d", c.MaxNewTokens))
+	}
+	if c.DoSample && c.Temperature <= 0 {
+		errs = append(errs, fmt.Errorf("temperature must be > 0 when sampling, got %g", c.Temperature))
+	}
+	if c.TopK < 0 {
+		errs = append(errs, fmt.Errorf("top_k must be >= 0, got %d", c.TopK))
+	}
+	if c.TopP <= 0 || c.TopP > 1 {
+		errs = append(errs, fmt.Errorf("top_p must be in (0, 1], got %g", c.TopP))
+	}
+	return errors.Join(errs...)
+}
+
+// Result is the output for one prompt.
+type Result struct {
+	Tokens   []int // generated tokens, up to and including the stop token
+	Finished bool  // stopped at an eos token (rather than at max_new_tokens)
+}
+
+// Generate continues each prompt (token ids, no padding) with m, which must
+// have an LM head. Prompts of different lengths are left-padded into one batch.
+func Generate(m *model.Model, prompts [][]int, cfg Config) (res []Result, err error) {
+	defer tensor.Recover(&err, "generate")
+	if m.Head != model.LMHead {
+		return nil, errors.New("generate: the model has no LM head")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("generate: %w", err)
+	}
+	B := len(prompts)
+	if B == 0 {
+		return nil, nil
+	}
+	P := 0
+	for i, p := range prompts {
+		if len(p) == 0 {
+			return nil, fmt.Errorf("generate: prompt %d is empty", i)
+		}
+		P = max(P, len(p))
+	}
+	if P+cfg.MaxNewTokens > m.Config.MaxPositions {
+		return nil, fmt.Errorf("generate: prompt length %d + max_new_tokens %d exceeds the model's %d positions", P, cfg.MaxNewTokens, m.Config.MaxPositions)
+	}
+	V := m.Config.VocabSize
+	for i, p := range prompts {
+		for _, id := range p {
+			if id < 0 || id >= V {
+				return nil, fmt.Errorf("generate: prompt %d has token id %d outside the vocabulary (%d)", i, id, V)
+			}
+		}
+	}
+	eos := map[int]bool{}
+	for _, e := range cfg.EOSTokenIDs {
+		eos[e] = true
+	}
+	rng := rand.New(rand.NewPCG(cfg.Seed, 0x9e3779b97f4a7c15))
+	s := newSampler(cfg, rng, V)
+
+	// Left-padded ids and mask, kept in Go and grown each step.
+	ids := make([][]int64, B)
+	mask := make([][]int64, B)
+	for b, p := range prompts {
+		pad := P - len(p)
+		for i := 0; i < pad; i++ {
+			ids[b] = append(ids[b], int64(cfg.PadTokenID))
+			mask[b] = append(mask[b], 0)
+		}
+		for _, id := range p {
+			ids[b] = append(ids[b], int64(id))
+			mask[b] = append(mask[b], 1)
+		}
+	}
+	res = make([]Result, B)
+	done := 0
+	var cache *model.KVCache
+	if !cfg.NoCache {
+		cache = m.NewKVCache()
+		defer cache.Free()
+	}
+	tensor.NoGrad(func() {
+		for step := 0; step < cfg.MaxNewTokens && done < B; step++ {
+			var logits []float32
+			tensor.Tidy(func() {
+				L := len(ids[0])
+				in := &model.Input{AttentionMask: tensor.FromInt64s(flatten(mask), int64(B), int64(L)).To(tensor.Int64, m.Device), Cache: cache}
+				if cache == nil || step == 0 {
+					in.IDs = tensor.FromInt64s(flatten(ids), int64(B), int64(L)).To(tensor.Int64, m.Device)
+				} else {
+					last := make([]int64, B)
+					for b := range ids {
+						last[b] = ids[b][L-1]
+					}
+					in.IDs = tensor.FromInt64s(last, int64(B), 1).To(tensor.Int64, m.Device)
+				}
+				h := m.Hidden(in)
+				h = h.Narrow(1, h.Size(1)-1, 1) // only the last position needs logits
+				logits = m.Logits(h).Float32s() // (B, 1, V)
+			})
+			for b := 0; b < B; b++ {
+				next := cfg.PadTokenID
+				if !res[b].Finished {
+					next = s.pick(logits[b*V : (b+1)*V])
+					res[b].Tokens = append(res[b].Tokens, next)
+					if eos[next] {
+						res[b].Finished = true
+						done++
+					}
+				}
+				ids[b] = append(ids[b], int64(next))
+				mask[b] = append(mask[b], 1)
+			}
+		}
+	})
+	return res, nil
+}
+
+func flatten(x [][]int64) []int64 {
+	out := make([]int64, 0, len(x)*len(x[0]))
+	for _, r := range x {
+		out = append(out, r...)
+	}
+	return out
+}
+
+// sampler picks a token from one row of logits.
+type sampler struct {
+	cfg   Config
+	rng   *rand.Rand
+	probs []float64
+	idx   []int
+}
+
+func newSampler(cfg Config, rng *rand.Rand, V int) *sampler {
+	return &sampler{cfg: cfg, rng: rng, probs: make([]float64, V), idx: make([]int, V)}
+}
+
+func (s *sampler) pick(logits []float32) int {
+	if !s.cfg.DoSample {
+		best := 0
+		for i, v := range logits {
+			if v > logits[best] {
+				best = i
+			}
+		}
+		return best
+	}
+	return sample(logits, s.cfg.Temperature, s.cfg.TopK, s.cfg.TopP, s.rng, s.probs, s.idx)
+}
+
+// sample draws from softmax(logits/temperature) restricted to the top-k
+// tokens and then to the smallest set whose probability reaches top-p, in
+// transformers' order (temperature, top-k, top-p).
+func sample(logits []float32, temperature float64, topK int, topP float64, rng *rand.Rand, probs []float64, idx []int) int {
+	V := len(logits)
+	maxv := math.Inf(-1)
+	for _, v := range logits {
+		maxv = math.Max(maxv, float64(v))
+	}
+	cand := idx[:0]
+	for i := 0; i < V; i++ {
+		cand = append(cand, i)
+	}
+	if topK > 0 && topK < V || topP < 1 {
+		sort.Slice(cand, func(a, b int) bool {
+			if logits[cand[a]] != logits[cand[b]] {
+				return logits[cand[a]] > logits[cand[b]]
+			}
+			return cand[a] < cand[b]
+		})
+		if topK > 0 && topK < V {
+			cand = cand[:topK]
+		}
+	}
+	var z float64
+	for _, i := range cand {
+		p := math.Exp((float64(logits[i]) - maxv) / temperature)
+		probs[i] = p
+		z += p
+	}
+	if topP < 1 {
+		// keep tokens until the cumulative probability reaches top_p (at least one)
+		var cum float64
+		n := 0
+		for n < len(cand) {
+			cum += probs[cand[n]] / z
+			n++
+			if cum >= topP {
+				break
+			}
+		}
+		cand = cand[:n]
+		z = 0
+		for _, i := range cand {
+			z += probs[i]
+		}
+	}
+	u := rng.Float64() * z
+	for _, i := range cand {
+		u -= probs[i]
+		if u <= 0 {
+			return i
+		}
+	}
+	return cand[len(cand)-1]
+}
