@@ -5,7 +5,11 @@ int at_grad_set_enabled(int);
 */
 import "C"
 
-import lib "github.com/sugarme/gotch/libtch"
+import (
+	"runtime"
+
+	lib "github.com/sugarme/gotch/libtch"
+)
 
 // gradSetEnabled calls libtorch directly: gotch's AtGradSetEnabled reads
 // its 4-byte C int result as an 8-byte Go int, returning garbage.
@@ -59,6 +63,8 @@ func (t *Tensor) Backward() {
 
 // GradEnabled reports whether autograd records ops.
 func GradEnabled() bool {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	prev := gradSetEnabled(1)
 	gradSetEnabled(prev)
 	return prev != 0
@@ -67,6 +73,8 @@ func GradEnabled() bool {
 // NoGrad runs fn with autograd off and restores the previous mode, also
 // when fn panics. It nests.
 func NoGrad(fn func()) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	prev := gradSetEnabled(0)
 	defer gradSetEnabled(prev)
 	fn()

@@ -507,8 +507,9 @@ func (t *Tensor) ToDType(dt DType) *Tensor {
 
 // Clone copies the data (the copy keeps autograd history).
 func (t *Tensor) Clone() *Tensor {
+	// gotch's AtgClone wraps clone_out; a forced dtype conversion copies.
 	var out ctensor
-	lib.AtgClone(&out, nil, t.c)
+	lib.AtgToDtype(&out, t.c, int32(t.DType()), 0, 1)
 	check()
 	return wrap(out)
 }
@@ -591,3 +592,6 @@ func (t *Tensor) Normal_(mean, std float64) {
 func (t *Tensor) Uniform_(lo, hi float64) {
 	inplace(func(o *ctensor) { lib.AtgUniform_(o, t.c, lo, hi) })
 }
+
+// Norm is the 2-norm of all elements.
+func (t *Tensor) Norm() *Tensor { return op1(lib.AtgNorm, t) }

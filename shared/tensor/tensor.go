@@ -14,7 +14,10 @@
 // package boundary of each caller recovers it with Recover.
 //
 // Tensors and scopes are not safe for concurrent use: drive libtorch from one
-// goroutine (libtorch parallelises each op itself).
+// goroutine (libtorch parallelises each op itself). libtorch keeps its grad
+// mode and last error per OS thread, so Tidy and NoGrad lock the calling
+// goroutine to its thread; a program doing tensor work elsewhere should call
+// runtime.LockOSThread first (rl's main does).
 package tensor
 
 /*
@@ -237,7 +240,12 @@ func wrap(c lib.Ctensor) *Tensor {
 
 // Tidy runs fn and then frees every tensor created during fn that was not
 // kept, also when fn panics. Scopes nest.
+//
+// Tidy also locks the goroutine to its OS thread while fn runs: libtorch
+// keeps the grad mode and the last error per thread.
 func Tidy(fn func()) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	s := &scope{}
 	scopes = append(scopes, s)
 	defer func() {
@@ -454,12 +462,18 @@ func (t *Tensor) Float32s() []float32 {
 	return v
 }
 
-// Float64s copies the values to Go as float64.
+// Float64s copies the values to Go as float64 (converting first if needed).
 func (t *Tensor) Float64s() []float64 {
-	f := t.Float32s()
-	v := make([]float64, len(f))
-	for i, x := range f {
-		v[i] = float64(x)
+	src := t
+	if t.DType() != Float64 || t.Device() != CPU {
+		src = t.To(Float64, CPU)
+		defer src.Free()
+	}
+	n := src.Numel()
+	v := make([]float64, n)
+	if n > 0 {
+		lib.AtCopyData(src.c, unsafe.Pointer(&v[0]), uint(n), 8)
+		check()
 	}
 	return v
 }
@@ -508,15 +522,11 @@ func (t *Tensor) Item() float64 {
 
 // ItemF64 returns the single value, read in float64 precision.
 func (t *Tensor) ItemF64() float64 {
-	src := t.To(Float64, CPU)
-	defer src.Free()
-	if src.Numel() != 1 {
-		panic(&Error{Msg: fmt.Sprintf("Item of a tensor with %d elements", src.Numel())})
+	v := t.Float64s()
+	if len(v) != 1 {
+		panic(&Error{Msg: fmt.Sprintf("Item of a tensor with %d elements", len(v))})
 	}
-	var v float64
-	lib.AtCopyData(src.c, unsafe.Pointer(&v), 1, 8)
-	check()
-	return v
+	return v[0]
 }
 
 // String summarises the tensor.

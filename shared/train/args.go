@@ -1,0 +1,141 @@
+// Package train is the training loop every rl trainer uses: AdamW with
+// Hugging Face's learning-rate schedules, gradient accumulation and
+// clipping, logging, evaluation, atomic checkpoints and exact resume. An
+// algorithm plugs in as a Task that turns a batch into a loss.
+package train
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Args are Hugging Face TrainingArguments, with their names and defaults.
+type Args struct {
+	OutputDir                 string   `yaml:"output_dir" help:"Where checkpoints, metrics, plots and the final model go." category:"training"`
+	NumTrainEpochs            float64  `yaml:"num_train_epochs" help:"Epochs to train (fractions allowed); ignored when max_steps > 0." category:"training"`
+	MaxSteps                  int      `yaml:"max_steps" help:"Total optimizer steps; -1 derives it from num_train_epochs." category:"training"`
+	PerDeviceTrainBatchSize   int      `yaml:"per_device_train_batch_size" help:"Examples per micro-batch in training." category:"training"`
+	PerDeviceEvalBatchSize    int      `yaml:"per_device_eval_batch_size" help:"Examples per batch in evaluation." category:"training"`
+	GradientAccumulationSteps int      `yaml:"gradient_accumulation_steps" help:"Micro-batches per optimizer step." category:"training"`
+	LearningRate              float64  `yaml:"learning_rate" help:"Peak AdamW learning rate." category:"optimizer"`
+	WeightDecay               float64  `yaml:"weight_decay" help:"AdamW weight decay (not applied to biases and norm weights)." category:"optimizer"`
+	AdamBeta1                 float64  `yaml:"adam_beta1" help:"AdamW beta1." category:"optimizer"`
+	AdamBeta2                 float64  `yaml:"adam_beta2" help:"AdamW beta2." category:"optimizer"`
+	AdamEpsilon               float64  `yaml:"adam_epsilon" help:"AdamW epsilon." category:"optimizer"`
+	MaxGradNorm               float64  `yaml:"max_grad_norm" help:"Clip the global gradient norm to this (0 disables)." category:"optimizer"`
+	LRSchedulerType           string   `yaml:"lr_scheduler_type" help:"linear, cosine, constant or constant_with_warmup." category:"optimizer"`
+	WarmupRatio               float64  `yaml:"warmup_ratio" help:"Fraction of the steps spent warming up (used when warmup_steps is 0)." category:"optimizer"`
+	WarmupSteps               int      `yaml:"warmup_steps" help:"Steps of linear warmup from 0." category:"optimizer"`
+	LoggingSteps              int      `yaml:"logging_steps" help:"Log every this many steps (also the first step)." category:"logging"`
+	EvalStrategy              string   `yaml:"eval_strategy" help:"When to evaluate: no, steps or epoch." category:"evaluation"`
+	EvalSteps                 int      `yaml:"eval_steps" help:"Evaluate every this many steps with eval_strategy steps (0: logging_steps)." category:"evaluation"`
+	SaveStrategy              string   `yaml:"save_strategy" help:"When to save a checkpoint: no, steps or epoch." category:"checkpoints"`
+	SaveSteps                 int      `yaml:"save_steps" help:"Save every this many steps with save_strategy steps." category:"checkpoints"`
+	SaveTotalLimit            int      `yaml:"save_total_limit" help:"Keep at most this many checkpoints (0: all); the best one is kept too." category:"checkpoints"`
+	LoadBestModelAtEnd        bool     `yaml:"load_best_model_at_end" help:"Finish with the checkpoint that scored best on metric_for_best_model." category:"checkpoints"`
+	MetricForBestModel        string   `yaml:"metric_for_best_model" help:"Eval metric that picks the best checkpoint (eval_ prefix optional)." category:"checkpoints"`
+	GreaterIsBetter           *bool    `yaml:"greater_is_better" help:"Whether a larger metric_for_best_model is better (default: false for losses, true otherwise)." category:"checkpoints"`
+	Seed                      int64    `yaml:"seed" help:"Seed for initialisation, data order and sampling." category:"training"`
+	ResumeFromCheckpoint      string   `yaml:"resume_from_checkpoint" help:"A checkpoint-N directory to resume from, or 'last' for the newest in output_dir." category:"checkpoints"`
+	BF16                      bool     `yaml:"bf16" help:"Compute in bfloat16 (autocast) with float32 master weights." category:"training"`
+	ReportTo                  []string `yaml:"report_to" help:"Where metrics go besides metrics.jsonl and plots (none supported yet)." category:"logging"`
+}
+
+// DefaultArgs returns TrainingArguments' defaults, except logging_steps
+// (10, as TRL's configs set it).
+func DefaultArgs() Args {
+	return Args{
+		OutputDir:                 "out",
+		NumTrainEpochs:            3,
+		MaxSteps:                  -1,
+		PerDeviceTrainBatchSize:   8,
+		PerDeviceEvalBatchSize:    8,
+		GradientAccumulationSteps: 1,
+		LearningRate:              5e-5,
+		AdamBeta1:                 0.9,
+		AdamBeta2:                 0.999,
+		AdamEpsilon:               1e-8,
+		MaxGradNorm:               1.0,
+		LRSchedulerType:           "linear",
+		LoggingSteps:              10,
+		EvalStrategy:              "no",
+		SaveStrategy:              "steps",
+		SaveSteps:                 500,
+		MetricForBestModel:        "loss",
+		Seed:                      42,
+	}
+}
+
+// Validate reports every problem with the arguments at once.
+func (a *Args) Validate() error {
+	var errs []error
+	bad := func(format string, v ...any) { errs = append(errs, fmt.Errorf(format, v...)) }
+	if a.OutputDir == "" {
+		bad("output_dir must be set")
+	}
+	if a.MaxSteps <= 0 && a.NumTrainEpochs <= 0 {
+		bad("set max_steps > 0 or num_train_epochs > 0")
+	}
+	if a.PerDeviceTrainBatchSize <= 0 {
+		bad("per_device_train_batch_size must be positive, got %d", a.PerDeviceTrainBatchSize)
+	}
+	if a.PerDeviceEvalBatchSize <= 0 {
+		bad("per_device_eval_batch_size must be positive, got %d", a.PerDeviceEvalBatchSize)
+	}
+	if a.GradientAccumulationSteps <= 0 {
+		bad("gradient_accumulation_steps must be positive, got %d", a.GradientAccumulationSteps)
+	}
+	if a.LearningRate < 0 {
+		bad("learning_rate must be >= 0, got %g", a.LearningRate)
+	}
+	if a.AdamBeta1 < 0 || a.AdamBeta1 >= 1 || a.AdamBeta2 < 0 || a.AdamBeta2 >= 1 {
+		bad("adam_beta1 and adam_beta2 must be in [0, 1), got %g and %g", a.AdamBeta1, a.AdamBeta2)
+	}
+	if _, ok := schedules[a.LRSchedulerType]; !ok {
+		bad("lr_scheduler_type %q: want linear, cosine, constant or constant_with_warmup", a.LRSchedulerType)
+	}
+	if a.WarmupRatio < 0 || a.WarmupRatio > 1 {
+		bad("warmup_ratio must be in [0, 1], got %g", a.WarmupRatio)
+	}
+	if a.LoggingSteps <= 0 {
+		bad("logging_steps must be positive, got %d", a.LoggingSteps)
+	}
+	for name, v := range map[string]string{"eval_strategy": a.EvalStrategy, "save_strategy": a.SaveStrategy} {
+		if v != "no" && v != "steps" && v != "epoch" {
+			bad("%s %q: want no, steps or epoch", name, v)
+		}
+	}
+	if a.SaveStrategy == "steps" && a.SaveSteps <= 0 {
+		bad("save_steps must be positive with save_strategy steps, got %d", a.SaveSteps)
+	}
+	if a.LoadBestModelAtEnd {
+		if a.EvalStrategy == "no" {
+			bad("load_best_model_at_end needs an eval_strategy other than no")
+		}
+		if a.SaveStrategy != a.EvalStrategy {
+			bad("load_best_model_at_end needs save_strategy (%s) to match eval_strategy (%s)", a.SaveStrategy, a.EvalStrategy)
+		}
+	}
+	if a.SaveTotalLimit < 0 {
+		bad("save_total_limit must be >= 0, got %d", a.SaveTotalLimit)
+	}
+	return errors.Join(errs...)
+}
+
+// bestMetricKey is the metric name with the eval_ prefix.
+func (a *Args) bestMetricKey() string {
+	k := a.MetricForBestModel
+	if len(k) < 5 || k[:5] != "eval_" {
+		k = "eval_" + k
+	}
+	return k
+}
+
+// greaterIsBetter applies HF's default: false for losses.
+func (a *Args) greaterIsBetter() bool {
+	if a.GreaterIsBetter != nil {
+		return *a.GreaterIsBetter
+	}
+	k := a.bestMetricKey()
+	return !(k == "eval_loss" || len(k) > 5 && k[len(k)-5:] == "_loss")
+}
