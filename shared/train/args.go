@@ -28,6 +28,7 @@ type Args struct {
 	WarmupSteps               int      `yaml:"warmup_steps" help:"Steps of linear warmup from 0." category:"optimizer"`
 	LoggingSteps              int      `yaml:"logging_steps" help:"Log every this many steps (also the first step)." category:"logging"`
 	EvalStrategy              string   `yaml:"eval_strategy" help:"When to evaluate: no, steps or epoch." category:"evaluation"`
+	EvalOnStart               bool     `yaml:"eval_on_start" help:"Evaluate once before training (a baseline)." category:"evaluation"`
 	EvalSteps                 int      `yaml:"eval_steps" help:"Evaluate every this many steps with eval_strategy steps (0: logging_steps)." category:"evaluation"`
 	SaveStrategy              string   `yaml:"save_strategy" help:"When to save a checkpoint: no, steps or epoch." category:"checkpoints"`
 	SaveSteps                 int      `yaml:"save_steps" help:"Save every this many steps with save_strategy steps." category:"checkpoints"`

@@ -42,6 +42,10 @@ type Task[B Batch] interface {
 	Loss(b B, m *metrics.Accumulator, train bool) *tensor.Tensor
 }
 
+// PostEvaler tasks derive more eval metrics from the averaged ones
+// (e.g. perplexity from eval_loss).
+type PostEvaler interface{ PostEval(m map[string]float64) }
+
 // Stateful tasks (e.g. ones that sample) save and restore their own state
 // with checkpoints.
 type Stateful interface {
@@ -202,6 +206,15 @@ func (t *Trainer[B]) Run(ctx context.Context) (res *Result, err error) {
 		Int("grad_accum", a.GradientAccumulationSteps).Float64("epochs", float64(p.total*a.GradientAccumulationSteps)/float64(p.mbPerEpoch)).
 		Msg("training")
 
+	if a.EvalOnStart && t.Eval != nil && start == 0 {
+		ev, err := t.Evaluate()
+		if err != nil {
+			return nil, err
+		}
+		if err := t.log(0, ev); err != nil {
+			return nil, err
+		}
+	}
 	t.started = time.Now()
 	startTokens := t.tokens
 	var cache epochCache
@@ -376,6 +389,9 @@ func (t *Trainer[B]) Evaluate() (out map[string]float64, err error) {
 		out["eval_"+k] = v
 	}
 	out["eval_runtime"] = time.Since(began).Seconds()
+	if pe, ok := t.Task.(PostEvaler); ok {
+		pe.PostEval(out)
+	}
 	return out, nil
 }
 

@@ -1,0 +1,83 @@
+// Package sft implements supervised fine-tuning, mirroring TRL's SFTTrainer:
+// language-modelling, prompt-completion and conversational data, loss on
+// completions or assistant turns only, optional packing. Training a base
+// model from scratch is SFT on plain text from a freshly initialised model.
+package sft
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/rlsuite/rl/shared/train"
+)
+
+// Config is TRL's SFTConfig plus the script arguments that say which model
+// and data to use.
+type Config struct {
+	train.Args `yaml:",inline"`
+
+	// Model and data.
+	Model          string   `yaml:"model_name_or_path" help:"Checkpoint directory to start from (Hugging Face layout)." category:"model"`
+	Init           string   `yaml:"init" help:"Train from scratch: a preset (tiny, tiny-llama, gpt2-small) or a config.json; needs --tokenizer." category:"model"`
+	Tokenizer      string   `yaml:"tokenizer_name_or_path" help:"Tokenizer directory (default: the model's)." category:"model"`
+	DType          string   `yaml:"dtype" help:"Parameter dtype: float32 or bfloat16." category:"model"`
+	Dataset        string   `yaml:"dataset_name" help:"Dataset file or folder (jsonl, json, csv, tsv, txt, parquet, save_to_disk)." category:"data"`
+	TrainSplit     string   `yaml:"dataset_train_split" help:"Split to train on." category:"data"`
+	TestSplit      string   `yaml:"dataset_test_split" help:"Split to evaluate on; when the data lacks it, eval_ratio of the training split is held out." category:"data"`
+	EvalRatio      float64  `yaml:"eval_ratio" help:"Fraction of the training split held out for evaluation when there is no test split (0: none)." category:"data"`
+	DatasetFormat  string   `yaml:"dataset_format" help:"File format override: jsonl, json, csv, tsv, text, parquet, arrow." category:"data"`
+	Columns        []string `yaml:"columns" help:"Rename columns, source=target (e.g. question=prompt,answer=completion)." category:"data"`
+	SkipBadRecords bool     `yaml:"skip_bad_records" help:"Skip and count bad records instead of stopping at the first." category:"data"`
+	MaxSamples     int      `yaml:"max_samples" help:"Use at most this many training examples (0: all)." category:"data"`
+	NoCache        bool     `yaml:"no_cache" help:"Do not read or write the tokenisation cache." category:"data"`
+
+	// SFTConfig.
+	DatasetTextField   string `yaml:"dataset_text_field" help:"Column holding the text of language-modelling data." category:"sft"`
+	MaxLength          int    `yaml:"max_length" help:"Truncate (or pack) sequences to this many tokens." category:"sft"`
+	Packing            bool   `yaml:"packing" help:"Pack examples into max_length rows (no attention across examples)." category:"sft"`
+	CompletionOnlyLoss *bool  `yaml:"completion_only_loss" help:"Loss on the completion only for prompt-completion data (default true)." category:"sft"`
+	AssistantOnlyLoss  bool   `yaml:"assistant_only_loss" help:"Loss on assistant turns only for conversational data." category:"sft"`
+	EOSToken           string `yaml:"eos_token" help:"Token appended to each example (default: the tokenizer's eos)." category:"sft"`
+}
+
+// DefaultConfig returns SFTConfig's defaults: learning_rate 2e-5,
+// max_length 1024, packing false, completion_only_loss on.
+func DefaultConfig() Config {
+	a := train.DefaultArgs()
+	a.LearningRate = 2e-5
+	a.OutputDir = "sft-out"
+	return Config{
+		Args:             a,
+		DType:            "float32",
+		TrainSplit:       "train",
+		TestSplit:        "test",
+		DatasetTextField: "text",
+		MaxLength:        1024,
+	}
+}
+
+// Validate reports every problem at once.
+func (c *Config) Validate() error {
+	var errs []error
+	if err := c.Args.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Model == "" && c.Init == "" {
+		errs = append(errs, errors.New("set model_name_or_path (a checkpoint) or init (a preset, with tokenizer_name_or_path)"))
+	}
+	if c.Model != "" && c.Init != "" {
+		errs = append(errs, errors.New("set only one of model_name_or_path and init"))
+	}
+	if c.Dataset == "" {
+		errs = append(errs, errors.New("dataset_name must be set"))
+	}
+	if c.MaxLength < 2 {
+		errs = append(errs, fmt.Errorf("max_length must be at least 2, got %d", c.MaxLength))
+	}
+	if c.EvalRatio < 0 || c.EvalRatio >= 1 {
+		errs = append(errs, fmt.Errorf("eval_ratio must be in [0, 1), got %g", c.EvalRatio))
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) completionOnly() bool { return c.CompletionOnlyLoss == nil || *c.CompletionOnlyLoss }

@@ -1,0 +1,212 @@
+package sft
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/rs/zerolog"
+
+	"github.com/rlsuite/rl/datasets"
+	"github.com/rlsuite/rl/shared/checkpoint"
+	"github.com/rlsuite/rl/shared/metrics"
+	"github.com/rlsuite/rl/shared/model"
+	"github.com/rlsuite/rl/shared/tensor"
+	"github.com/rlsuite/rl/shared/tokenizer"
+	"github.com/rlsuite/rl/shared/train"
+)
+
+// Task is the SFT loss: next-token cross-entropy over target tokens.
+// It logs TRL's mean_token_accuracy and entropy.
+type Task struct {
+	M *model.Model
+}
+
+// Loss implements train.Task.
+func (t *Task) Loss(b *Batch, acc *metrics.Accumulator, training bool) *tensor.Tensor {
+	dev := t.M.Device
+	B, T := int64(b.B), int64(b.T)
+	in := &model.Input{IDs: tensor.FromInt64s(b.IDs, B, T).To(tensor.Int64, dev)}
+	if b.Segments != nil {
+		in.SegmentIDs = tensor.FromInt64s(b.Segments, B, T).To(tensor.Int64, dev)
+		in.PositionIDs = tensor.FromInt64s(b.Positions, B, T).To(tensor.Int64, dev)
+	}
+	// Right padding needs no attention mask: causal attention never lets a
+	// real token see the pads after it, and pads carry no loss.
+	logits := t.M.Forward(in) // (B, T, V)
+	V := logits.Size(-1)
+	flat := logits.Reshape(-1, V)
+	targets := tensor.FromInt64s(b.Targets, B*T).To(tensor.Int64, dev)
+	loss := flat.CrossEntropy(targets, IgnoreIndex, tensor.ReduceMean)
+	tensor.NoGrad(func() {
+		valid := targets.NeScalar(IgnoreIndex)
+		n := valid.Sum().ItemF64()
+		if n == 0 {
+			return
+		}
+		correct := flat.Argmax(-1, false).Eq(targets).LogicalAnd(valid).Sum().ItemF64()
+		acc.Add("mean_token_accuracy", correct/n)
+		logp := flat.LogSoftmax(-1)
+		ent := logp.Exp().Mul(logp).SumDim(-1, false).Neg() // (B*T)
+		acc.Add("entropy", ent.Mul(valid.ToDType(ent.DType())).Sum().ItemF64()/n)
+	})
+	return loss
+}
+
+// PostEval adds eval_perplexity = exp(eval_loss).
+func (t *Task) PostEval(m map[string]float64) {
+	if l, ok := m["eval_loss"]; ok {
+		m["eval_perplexity"] = math.Exp(l)
+	}
+}
+
+// Result is what Run returns.
+type Result struct {
+	*train.Result
+	TrainExamples, EvalExamples int
+}
+
+// Run trains according to cfg and writes the model to cfg.OutputDir.
+func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) (res *Result, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("sft: %w", err)
+	}
+	dt, err := tensor.ParseDType(cfg.DType)
+	if err != nil {
+		return nil, fmt.Errorf("sft: %w", err)
+	}
+	var m *model.Model
+	var tok *tokenizer.Tokenizer
+	if cfg.Model != "" {
+		m, tok, err = checkpoint.Load(cfg.Model, model.LoadOptions{DType: dt})
+		if err == nil && cfg.Tokenizer != "" {
+			tok, err = tokenizer.Load(cfg.Tokenizer)
+		}
+	} else {
+		m, tok, err = checkpoint.New(cfg.Init, cfg.Tokenizer, model.LMHead, dt, tensor.CPU, cfg.Seed)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer m.Free()
+	log.Info().Str("model_type", m.Config.ModelType).Int64("parameters", m.NumParams()).Int("vocab", m.Config.VocabSize).Msg("model")
+	if cfg.MaxLength > m.Config.MaxPositions {
+		log.Warn().Int("max_length", cfg.MaxLength).Int("max_positions", m.Config.MaxPositions).Msg("max_length exceeds the model's positions; using the latter")
+		cfg.MaxLength = m.Config.MaxPositions
+	}
+
+	trainSet, evalSet, err := LoadSplits(cfg.Dataset, cfg.TrainSplit, cfg.TestSplit, cfg.EvalRatio, cfg.Seed, loadOptions(&cfg))
+	if err != nil {
+		return nil, err
+	}
+	if cfg.MaxSamples > 0 && trainSet.Len() > cfg.MaxSamples {
+		trainSet = trainSet.Select(seq(cfg.MaxSamples))
+	}
+	enc := &Encoder{Tok: tok, MaxLength: cfg.MaxLength, CompletionOnly: cfg.completionOnly(), AssistantOnlyLoss: cfg.AssistantOnlyLoss, TextField: cfg.DatasetTextField, EOS: tok.EOS()}
+	if cfg.EOSToken != "" {
+		id, ok := tok.TokenToID(cfg.EOSToken)
+		if !ok {
+			return nil, fmt.Errorf("sft: eos_token %q is not in the tokenizer", cfg.EOSToken)
+		}
+		enc.EOS = id
+	}
+	tokJSON, _ := os.ReadFile(filepath.Join(tokDir(&cfg), "tokenizer.json"))
+	trainXs, err := enc.EncodeCached(trainSet, tokJSON, log, cfg.NoCache)
+	if err != nil {
+		return nil, err
+	}
+	pad := tok.PAD()
+	if pad < 0 {
+		pad = 0
+	}
+	trainData := &Data{Rows: Rows(trainXs, cfg.Packing, cfg.MaxLength), Pad: pad}
+	res = &Result{TrainExamples: len(trainXs)}
+	var evalData *Data
+	if evalSet != nil && cfg.EvalStrategy != "no" {
+		evalXs, err := enc.EncodeCached(evalSet, tokJSON, log, cfg.NoCache)
+		if err != nil {
+			return nil, err
+		}
+		evalData = &Data{Rows: Rows(evalXs, false, cfg.MaxLength), Pad: pad}
+		res.EvalExamples = len(evalXs)
+	} else if cfg.EvalStrategy != "no" {
+		log.Warn().Msg("eval_strategy is set but there is no eval data (no test split and eval_ratio 0): not evaluating")
+		cfg.EvalStrategy = "no"
+		if cfg.LoadBestModelAtEnd {
+			return nil, fmt.Errorf("sft: load_best_model_at_end needs eval data")
+		}
+	}
+	log.Info().Int("train_examples", len(trainXs)).Int("train_rows", len(trainData.Rows)).Int("eval_examples", res.EvalExamples).Bool("packing", cfg.Packing).Msg("data")
+
+	tr := &train.Trainer[*Batch]{
+		Args:   cfg.Args,
+		Models: &train.Single{M: m, Extra: tok.Save},
+		Task:   &Task{M: m},
+		Train:  trainData,
+		Log:    log,
+		Config: rawConfig,
+	}
+	if evalData != nil {
+		tr.Eval = evalData
+	}
+	r, err := tr.Run(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res.Result = r
+	return res, nil
+}
+
+func tokDir(cfg *Config) string {
+	if cfg.Tokenizer != "" {
+		return cfg.Tokenizer
+	}
+	return cfg.Model
+}
+
+func seq(n int) []int {
+	s := make([]int, n)
+	for i := range s {
+		s[i] = i
+	}
+	return s
+}
+
+func loadOptions(cfg *Config) datasets.LoadOptions {
+	o := datasets.LoadOptions{Format: cfg.DatasetFormat, SkipBadRecords: cfg.SkipBadRecords}
+	if len(cfg.Columns) > 0 {
+		o.Columns = map[string]string{}
+		for _, c := range cfg.Columns {
+			src, dst, ok := strings.Cut(c, "=")
+			if ok {
+				o.Columns[src] = dst
+			}
+		}
+	}
+	return o
+}
+
+// LoadSplits loads the train split and an eval split: the named test split
+// when the data has one, else evalRatio of the training split (seeded).
+func LoadSplits(path, trainSplit, testSplit string, evalRatio float64, seed int64, opts datasets.LoadOptions) (trainSet, evalSet *datasets.Dataset, err error) {
+	dd, err := datasets.Load(path, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	trainSet, err = dd.Split(trainSplit)
+	if err != nil {
+		return nil, nil, err
+	}
+	if testSplit != "" {
+		if s, err := dd.Split(testSplit); err == nil {
+			return trainSet, s, nil
+		}
+	}
+	if evalRatio > 0 {
+		trainSet, evalSet = trainSet.TrainTestSplit(evalRatio, seed)
+	}
+	return trainSet, evalSet, nil
+}

@@ -1,0 +1,101 @@
+// Package checkpoint loads and creates the model + tokenizer pairs that rl's
+// stages pass to each other as Hugging Face directories.
+package checkpoint
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/rlsuite/rl/shared/model"
+	"github.com/rlsuite/rl/shared/tensor"
+	"github.com/rlsuite/rl/shared/tokenizer"
+)
+
+// Load reads the model and tokenizer saved in dir, and checks that they fit
+// together.
+func Load(dir string, opts model.LoadOptions) (*model.Model, *tokenizer.Tokenizer, error) {
+	tok, err := tokenizer.Load(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := model.Load(dir, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := Check(m, tok, filepath.Join(dir, "tokenizer.json")); err != nil {
+		m.Free()
+		return nil, nil, err
+	}
+	fillSpecialIDs(m.Config, tok)
+	return m, tok, nil
+}
+
+// Check reports a tokenizer whose ids do not fit the model's vocabulary.
+func Check(m *model.Model, tok *tokenizer.Tokenizer, tokPath string) error {
+	if tok.VocabSize() > m.Config.VocabSize {
+		return fmt.Errorf("checkpoint: %s has %d tokens but the model's vocab_size is %d: the tokenizer does not match the model", tokPath, tok.VocabSize(), m.Config.VocabSize)
+	}
+	return nil
+}
+
+func fillSpecialIDs(c *model.Config, tok *tokenizer.Tokenizer) {
+	set := func(p **int, id int) {
+		if *p == nil && id >= 0 {
+			v := id
+			*p = &v
+		}
+	}
+	set(&c.BOSTokenID, tok.BOS())
+	set(&c.EOSTokenID, tok.EOS())
+}
+
+// New creates a randomly initialised model for a tokenizer. init is a preset
+// name (see model.Preset) or the path of a config.json; the vocabulary size
+// comes from the tokenizer (rounded up to a multiple of 64 for presets, as
+// nanoGPT does for speed).
+func New(init, tokenizerDir string, h model.Head, dt tensor.DType, dev tensor.Device, seed int64) (*model.Model, *tokenizer.Tokenizer, error) {
+	if tokenizerDir == "" {
+		return nil, nil, fmt.Errorf("checkpoint: --init %s needs --tokenizer (a directory with tokenizer.json; train one with `rl tokenizer train`)", init)
+	}
+	tok, err := tokenizer.Load(tokenizerDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	var cfg *model.Config
+	if strings.HasSuffix(init, ".json") {
+		cfg, err = model.ReadConfig(init)
+	} else {
+		vocab := (tok.VocabSize() + 63) / 64 * 64
+		cfg, err = model.Preset(init, vocab)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	fillSpecialIDs(cfg, tok)
+	if h == model.ScoreHead && cfg.NumLabels == 0 {
+		cfg.NumLabels = 1
+	}
+	tensor.ManualSeed(seed)
+	m, err := model.New(cfg, h, dt, dev)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := Check(m, tok, filepath.Join(tokenizerDir, "tokenizer.json")); err != nil {
+		m.Free()
+		return nil, nil, err
+	}
+	return m, tok, nil
+}
+
+// Save writes model and tokenizer into dir.
+func Save(dir string, m *model.Model, tok *tokenizer.Tokenizer) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := m.Save(dir); err != nil {
+		return err
+	}
+	return tok.Save(dir)
+}
