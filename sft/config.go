@@ -17,11 +17,11 @@ type Config struct {
 	train.Args `yaml:",inline"`
 
 	// Model and data.
-	Model          string   `yaml:"model_name_or_path" help:"Checkpoint directory to start from (Hugging Face layout)." category:"model"`
+	Model          string   `yaml:"model_name_or_path" alias:"model" help:"Checkpoint directory to start from (Hugging Face layout)." category:"model"`
 	Init           string   `yaml:"init" help:"Train from scratch: a preset (tiny, tiny-llama, gpt2-small) or a config.json; needs --tokenizer." category:"model"`
-	Tokenizer      string   `yaml:"tokenizer_name_or_path" help:"Tokenizer directory (default: the model's)." category:"model"`
+	Tokenizer      string   `yaml:"tokenizer_name_or_path" alias:"tokenizer" help:"Tokenizer directory (default: the model's)." category:"model"`
 	DType          string   `yaml:"dtype" help:"Parameter dtype: float32 or bfloat16." category:"model"`
-	Dataset        string   `yaml:"dataset_name" help:"Dataset file or folder (jsonl, json, csv, tsv, txt, parquet, save_to_disk)." category:"data"`
+	Dataset        string   `yaml:"dataset_name" alias:"dataset" help:"Dataset file or folder (jsonl, json, csv, tsv, txt, parquet, save_to_disk)." category:"data"`
 	TrainSplit     string   `yaml:"dataset_train_split" help:"Split to train on." category:"data"`
 	TestSplit      string   `yaml:"dataset_test_split" help:"Split to evaluate on; when the data lacks it, eval_ratio of the training split is held out." category:"data"`
 	EvalRatio      float64  `yaml:"eval_ratio" help:"Fraction of the training split held out for evaluation when there is no test split (0: none)." category:"data"`

@@ -13,7 +13,8 @@ import (
 
 // field is one leaf setting of a config struct.
 type field struct {
-	key      string // yaml key, e.g. "learning_rate"
+	key      string   // yaml key, e.g. "learning_rate"
+	aliases  []string // extra flag names from the `alias` tag (comma-separated), e.g. "model"
 	help     string
 	category string
 	index    []int // reflect index path from the root struct, through inline structs
@@ -87,7 +88,11 @@ func fieldsOf(t reflect.Type) ([]field, error) {
 				return fmt.Errorf("fields %s and %s share the key %q", prev, goPath, name)
 			}
 			seen[name] = goPath
-			out = append(out, field{key: name, help: sf.Tag.Get("help"), category: sf.Tag.Get("category"), index: idx, typ: sf.Type})
+			fl := field{key: name, help: sf.Tag.Get("help"), category: sf.Tag.Get("category"), index: idx, typ: sf.Type}
+			if a := sf.Tag.Get("alias"); a != "" {
+				fl.aliases = strings.Split(a, ",")
+			}
+			out = append(out, fl)
 		}
 		return nil
 	}

@@ -56,6 +56,7 @@ func Flags(cfg any) []cli.Flag {
 		if f.key != ff.name {
 			ff.alias = f.key
 		}
+		ff.aliases = f.aliases
 		// urfave/cli treats `quoted` words in usage as the value placeholder.
 		help := strings.ReplaceAll(f.help, "`", "'")
 		ff.usage = strings.TrimSpace(help + " (default " + formatValue(def) + ")")
@@ -88,6 +89,7 @@ func copyValue(v reflect.Value) reflect.Value {
 // alias on the same value, so either form sets it and help lists the name once.
 type fieldFlag struct {
 	name, alias string
+	aliases     []string // shown in help, e.g. --model for --model-name-or-path
 	usage       string
 	category    string
 	typ         reflect.Type
@@ -108,11 +110,14 @@ func (f *fieldFlag) Apply(set *flag.FlagSet) error {
 	if f.alias != "" {
 		set.Var(v, f.alias, f.usage)
 	}
+	for _, a := range f.aliases {
+		set.Var(v, a, f.usage)
+	}
 	return nil
 }
 
 func (f *fieldFlag) String() string         { return cli.FlagStringer(f) }
-func (f *fieldFlag) Names() []string        { return []string{f.name} }
+func (f *fieldFlag) Names() []string        { return append([]string{f.name}, f.aliases...) }
 func (f *fieldFlag) IsSet() bool            { return false } // no env vars: set only on the command line
 func (f *fieldFlag) IsRequired() bool       { return false }
 func (f *fieldFlag) IsVisible() bool        { return true }

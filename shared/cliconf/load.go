@@ -29,7 +29,7 @@ func Load(c *cli.Context, cfg any) error {
 		}
 	}
 	for _, f := range fields {
-		for _, name := range []string{f.flagName(), f.key} {
+		for _, name := range append([]string{f.flagName(), f.key}, f.aliases...) {
 			if !c.IsSet(name) {
 				continue
 			}

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/rs/zerolog"
+	"github.com/urfave/cli/v2"
+
+	"github.com/rlsuite/rl/datasets"
+	"github.com/rlsuite/rl/shared/checkpoint"
+	"github.com/rlsuite/rl/shared/generate"
+	"github.com/rlsuite/rl/shared/model"
+	"github.com/rlsuite/rl/shared/tokenizer"
+)
+
+func generateCommand(log *zerolog.Logger) *cli.Command {
+	return &cli.Command{
+		Name:  "generate",
+		Usage: "Continue prompts with a causal LM (batched, KV cache); writes JSONL {prompt, completion, finished} to stdout",
+		Description: "Prompts come from --prompt (repeatable), --file (one prompt a line, or JSONL with a \"prompt\" field),\n" +
+			"or standard input (the same formats). Greedy unless --do-sample.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "model", Required: true, Usage: "checkpoint directory"},
+			&cli.StringSliceFlag{Name: "prompt", Aliases: []string{"p"}, Usage: "a prompt (repeatable)"},
+			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "prompts file: text (one a line) or .jsonl (\"prompt\" field); - for stdin"},
+			&cli.IntFlag{Name: "max-new-tokens", Value: 64, Usage: "tokens to generate at most"},
+			&cli.BoolFlag{Name: "do-sample", Usage: "sample instead of greedy decoding"},
+			&cli.Float64Flag{Name: "temperature", Value: 1.0, Usage: "sampling temperature"},
+			&cli.IntFlag{Name: "top-k", Value: 0, Usage: "keep the k most likely tokens when sampling (0: all)"},
+			&cli.Float64Flag{Name: "top-p", Value: 1.0, Usage: "nucleus sampling: keep the smallest set with this probability"},
+			&cli.Uint64Flag{Name: "seed", Value: 0, Usage: "sampling seed (same seed, same output)"},
+			&cli.IntFlag{Name: "batch-size", Value: 16, Usage: "prompts per batch"},
+			&cli.BoolFlag{Name: "chat", Usage: "wrap each prompt as a user message with the tokenizer's chat template"},
+			&cli.BoolFlag{Name: "text", Usage: "print completions as plain text, one per line, instead of JSONL"},
+		},
+		Action: func(c *cli.Context) error {
+			prompts, err := readPrompts(c)
+			if err != nil {
+				return err
+			}
+			if len(prompts) == 0 {
+				return fmt.Errorf("generate: no prompts (use --prompt, --file or standard input)")
+			}
+			m, tok, err := checkpoint.Load(c.String("model"), model.LoadOptions{Device: device(c)})
+			if err != nil {
+				return err
+			}
+			defer m.Free()
+			cfg := generate.Config{
+				MaxNewTokens: c.Int("max-new-tokens"), DoSample: c.Bool("do-sample"), Temperature: c.Float64("temperature"),
+				TopK: c.Int("top-k"), TopP: c.Float64("top-p"), Seed: c.Uint64("seed"), PadTokenID: max(tok.PAD(), 0),
+			}
+			if tok.EOS() >= 0 {
+				cfg.EOSTokenIDs = []int{tok.EOS()}
+			}
+			if g, err := model.ReadGenerationConfig(c.String("model")); err == nil {
+				for _, id := range g.EOSIDs() {
+					if id != tok.EOS() {
+						cfg.EOSTokenIDs = append(cfg.EOSTokenIDs, id)
+					}
+				}
+			}
+			texts := prompts
+			if c.Bool("chat") {
+				for i, p := range prompts {
+					s, err := datasets.ApplyChatTemplate(tok.ChatTemplate(), []datasets.Message{{Role: "user", Content: p}}, true, specialMap(tok))
+					if err != nil {
+						return err
+					}
+					texts[i] = s
+				}
+			}
+			out := bufio.NewWriter(os.Stdout)
+			defer out.Flush()
+			enc := json.NewEncoder(out)
+			bs := max(c.Int("batch-size"), 1)
+			start := time.Now()
+			newTokens := 0
+			for lo := 0; lo < len(texts); lo += bs {
+				batch := texts[lo:min(lo+bs, len(texts))]
+				ids := make([][]int, len(batch))
+				for i, p := range batch {
+					if ids[i], err = tok.Encode(p, true); err != nil {
+						return fmt.Errorf("generate: prompt %d: %w", lo+i+1, err)
+					}
+					if len(ids[i]) == 0 {
+						return fmt.Errorf("generate: prompt %d encodes to no tokens", lo+i+1)
+					}
+				}
+				res, err := generate.Generate(m, ids, cfg)
+				if err != nil {
+					return err
+				}
+				for i, r := range res {
+					newTokens += len(r.Tokens)
+					text, err := tok.Decode(r.Tokens, true)
+					if err != nil {
+						return err
+					}
+					if c.Bool("text") {
+						fmt.Fprintln(out, text)
+					} else if err := enc.Encode(map[string]any{"prompt": prompts[lo+i], "completion": text, "finished": r.Finished}); err != nil {
+						return err
+					}
+				}
+				out.Flush()
+			}
+			el := time.Since(start)
+			log.Info().Int("prompts", len(texts)).Int("new_tokens", newTokens).Float64("tokens_per_s", float64(newTokens)/el.Seconds()).Msg("generated")
+			return nil
+		},
+	}
+}
+
+func specialMap(tok *tokenizer.Tokenizer) map[string]string {
+	sp := map[string]string{}
+	if s, ok := tok.IDToToken(tok.BOS()); ok {
+		sp["bos_token"] = s
+	}
+	if s, ok := tok.IDToToken(tok.EOS()); ok {
+		sp["eos_token"] = s
+	}
+	return sp
+}
+
+// readPrompts gathers prompts from --prompt, --file and standard input.
+func readPrompts(c *cli.Context) ([]string, error) {
+	prompts := append([]string(nil), c.StringSlice("prompt")...)
+	file := c.String("file")
+	var r io.Reader
+	name := file
+	switch {
+	case file == "-":
+		r, name = os.Stdin, "stdin"
+	case file != "":
+		f, err := os.Open(file)
+		if err != nil {
+			return nil, fmt.Errorf("generate: %w", err)
+		}
+		defer f.Close()
+		r = f
+	case len(prompts) == 0 && !isatty.IsTerminal(os.Stdin.Fd()):
+		r, name = os.Stdin, "stdin"
+	}
+	if r == nil {
+		return prompts, nil
+	}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 1<<26)
+	line := 0
+	for sc.Scan() {
+		line++
+		s := sc.Text()
+		if strings.TrimSpace(s) == "" {
+			continue
+		}
+		if strings.HasPrefix(strings.TrimSpace(s), "{") {
+			var rec map[string]any
+			if err := json.Unmarshal([]byte(s), &rec); err != nil {
+				return nil, fmt.Errorf("generate: %s:%d: not valid JSON: %v", name, line, err)
+			}
+			p, ok := rec["prompt"].(string)
+			if !ok {
+				return nil, fmt.Errorf("generate: %s:%d: no string \"prompt\" field", name, line)
+			}
+			prompts = append(prompts, p)
+			continue
+		}
+		prompts = append(prompts, s)
+	}
+	return prompts, sc.Err()
+}

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/rs/zerolog"
+	"github.com/urfave/cli/v2"
+
+	"github.com/rlsuite/rl/shared/model"
+	"github.com/rlsuite/rl/shared/tensor"
+	"github.com/rlsuite/rl/shared/tokenizer"
+)
+
+func infoCommand(log *zerolog.Logger) *cli.Command {
+	return &cli.Command{
+		Name:  "info",
+		Usage: "Show the runtime (threads, BLAS, devices) and, with --model, a checkpoint's shape",
+		Flags: []cli.Flag{&cli.StringFlag{Name: "model", Usage: "checkpoint directory"}},
+		Action: func(c *cli.Context) error {
+			fmt.Printf("rl %s, %s\n", version, runtime.Version())
+			fmt.Printf("libtorch threads: %d (cores: %d)\n", tensor.NumThreads(), runtime.NumCPU())
+			fmt.Printf("BLAS: %s\n", blasInUse())
+			fmt.Printf("CUDA devices: %d\n", tensor.CUDADeviceCount())
+			dir := c.String("model")
+			if dir == "" {
+				return nil
+			}
+			cfg, err := model.ReadConfig(filepath.Join(dir, "config.json"))
+			if err != nil {
+				return err
+			}
+			head := model.LMHead
+			if cfg.NumLabels > 0 {
+				head = model.ScoreHead
+			}
+			m, err := model.Load(dir, model.LoadOptions{Head: head})
+			if err != nil {
+				return err
+			}
+			defer m.Free()
+			fmt.Printf("model: %s (%s), %d layers, %d heads (%d kv), width %d, vocab %d, %d positions, %.2fM parameters\n",
+				cfg.ModelType, strings.Join(m.Config.Architectures, ","), cfg.NumLayers, cfg.NumHeads, cfg.NumKVHeads, cfg.HiddenSize, cfg.VocabSize, cfg.MaxPositions, float64(m.NumParams())/1e6)
+			if tok, err := tokenizer.Load(dir); err == nil {
+				fmt.Printf("tokenizer: %d tokens, bos %d, eos %d, pad %d, chat template: %v\n", tok.VocabSize(), tok.BOS(), tok.EOS(), tok.PAD(), tok.ChatTemplate() != "")
+			} else {
+				fmt.Printf("tokenizer: %v\n", err)
+			}
+			return nil
+		},
+	}
+}
+
+// blasInUse names the BLAS libraries mapped into this process.
+func blasInUse() string {
+	b, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		return "unknown"
+	}
+	seen := map[string]bool{}
+	var libs []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 6 || !strings.Contains(f[5], "blas") {
+			continue
+		}
+		p, err := filepath.EvalSymlinks(f[5])
+		if err != nil {
+			p = f[5]
+		}
+		if !seen[p] {
+			seen[p] = true
+			libs = append(libs, p)
+		}
+	}
+	if len(libs) == 0 {
+		return "none loaded"
+	}
+	return strings.Join(libs, ", ")
+}

@@ -1,0 +1,131 @@
+// Command rl trains and runs transformer language models for RLHF: SFT,
+// reward modelling, DPO, ORPO and PPO, on libtorch, with Hugging Face
+// checkpoints in and out.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/rs/zerolog"
+	"github.com/urfave/cli/v2"
+
+	"github.com/rlsuite/rl/shared/tensor"
+	"github.com/rlsuite/rl/shared/train"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func init() {
+	// libtorch keeps grad mode and errors per OS thread: keep main's
+	// goroutine on one.
+	runtime.LockOSThread()
+}
+
+func main() {
+	os.Exit(run(os.Args))
+}
+
+func run(args []string) int {
+	log := newLogger("auto", "info")
+	app := newApp(&log)
+	if err := app.Run(args); err != nil {
+		if errors.Is(err, train.ErrInterrupted) {
+			log.Warn().Msg(err.Error())
+			return 130
+		}
+		log.Error().Msg(err.Error())
+		return 1
+	}
+	return 0
+}
+
+func newApp(log *zerolog.Logger) *cli.App {
+	return &cli.App{
+		Name:    "rl",
+		Usage:   "RLHF trainers (SFT, reward, DPO, ORPO, PPO) on libtorch, with Hugging Face checkpoints",
+		Version: version,
+		Suggest: true,
+		Flags: []cli.Flag{
+			&cli.IntFlag{Name: "threads", Usage: "libtorch intra-op threads (0: every core this process may use)", EnvVars: []string{"RL_THREADS"}},
+			&cli.StringFlag{Name: "device", Value: "cpu", Usage: "cpu, cuda or cuda:N (CUDA needs a CUDA libtorch: see README)"},
+			&cli.StringFlag{Name: "log-format", Value: "auto", Usage: "console (readable), json (one object a line) or auto (console on a terminal)"},
+			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
+		},
+		Before: func(c *cli.Context) error {
+			*log = newLogger(c.String("log-format"), c.String("log-level"))
+			tensor.SetNumThreads(c.Int("threads"))
+			if _, err := tensor.ParseDevice(c.String("device")); err != nil {
+				return err
+			}
+			return nil
+		},
+		Commands: []*cli.Command{
+			tokenizerCommand(log),
+			initCommand(log),
+			sftCommand(log),
+			generateCommand(log),
+			infoCommand(log),
+		},
+	}
+}
+
+// newLogger builds the zerolog logger for a format and level.
+func newLogger(format, level string) zerolog.Logger {
+	lvl, err := zerolog.ParseLevel(strings.ToLower(level))
+	if err != nil {
+		lvl = zerolog.InfoLevel
+	}
+	if format == "auto" {
+		format = "json"
+		if isatty.IsTerminal(os.Stderr.Fd()) || os.Getenv("RL_LOG_CONSOLE") != "" {
+			format = "console"
+		}
+		if os.Getenv("CI") != "" {
+			format = "console"
+		}
+	}
+	var l zerolog.Logger
+	if format == "json" {
+		l = zerolog.New(os.Stderr)
+	} else {
+		l = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: time.TimeOnly, NoColor: !isatty.IsTerminal(os.Stderr.Fd())})
+	}
+	return l.Level(lvl).With().Timestamp().Logger()
+}
+
+// signalContext is cancelled by Ctrl-C or SIGTERM; a second signal exits at once.
+func signalContext(log *zerolog.Logger) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		n := 0
+		for range ch {
+			n++
+			if n == 1 {
+				log.Warn().Msg("interrupt: finishing this step and saving a checkpoint (press Ctrl-C again to quit now)")
+				cancel()
+			} else {
+				os.Exit(130)
+			}
+		}
+	}()
+	return ctx, func() { signal.Stop(ch); cancel() }
+}
+
+func device(c *cli.Context) tensor.Device {
+	d, _ := tensor.ParseDevice(c.String("device"))
+	return d
+}
+
+func errorf(format string, a ...any) error { return fmt.Errorf(format, a...) }
