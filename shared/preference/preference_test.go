@@ -1,0 +1,81 @@
+package preference
+
+import (
+	"math"
+	"testing"
+
+	"github.com/rlsuite/rl/shared/tensor"
+)
+
+func TestCollateMasksCompletionTokens(t *testing.T) {
+	m := 0.5
+	pairs := []Pair{
+		{Prompt: []int32{1, 2}, Chosen: []int32{3, 4, 5}, Rejected: []int32{6}, Margin: &m},
+		{Prompt: []int32{7}, Chosen: []int32{8}, Rejected: []int32{9, 10}},
+	}
+	b := Collate(pairs, 0)
+	if b.B != 2 || b.T != 5 {
+		t.Fatalf("B, T = %d, %d, want 2, 5", b.B, b.T)
+	}
+	wantIDs := []int64{
+		1, 2, 3, 4, 5, // pair 0 chosen
+		7, 8, 0, 0, 0, // pair 1 chosen
+		1, 2, 6, 0, 0, // pair 0 rejected
+		7, 9, 10, 0, 0, // pair 1 rejected
+	}
+	// position t counts when token t+1 is a completion token
+	wantMask := []float32{
+		0, 1, 1, 1, 0,
+		1, 0, 0, 0, 0,
+		0, 1, 0, 0, 0,
+		1, 1, 0, 0, 0,
+	}
+	for i := range wantIDs {
+		if b.IDs[i] != wantIDs[i] || b.Completion[i] != wantMask[i] {
+			t.Errorf("index %d: id %d mask %g, want %d %g", i, b.IDs[i], b.Completion[i], wantIDs[i], wantMask[i])
+		}
+	}
+	wantLast := []int64{4, 1, 2, 2}
+	for i, l := range wantLast {
+		if b.Last[i] != l {
+			t.Errorf("Last[%d] = %d, want %d", i, b.Last[i], l)
+		}
+	}
+	if !b.HasMargin || b.Margins[0] != 0.5 || b.Margins[1] != 0 {
+		t.Errorf("margins %v", b.Margins)
+	}
+}
+
+// TestCompletionLogps compares with log-softmax computed in Go.
+func TestCompletionLogps(t *testing.T) {
+	pairs := []Pair{{Prompt: []int32{0}, Chosen: []int32{1, 2}, Rejected: []int32{2}}}
+	b := Collate(pairs, 0)
+	V := 3
+	R, T := 2, b.T
+	logits := make([]float32, R*T*V)
+	for i := range logits {
+		logits[i] = float32(math.Sin(float64(i)))
+	}
+	logsm := func(r, t, tok int) float64 {
+		row := logits[(r*T+t)*V : (r*T+t+1)*V]
+		var z float64
+		for _, x := range row {
+			z += math.Exp(float64(x))
+		}
+		return float64(row[tok]) - math.Log(z)
+	}
+	want := []float64{logsm(0, 0, 1) + logsm(0, 1, 2), logsm(1, 0, 2)}
+	tensor.Tidy(func() {
+		lp := CompletionLogps(tensor.FromFloat32s(logits, int64(R), int64(T), int64(V)), b)
+		got := lp.Sum.Float64s()
+		cnt := lp.Count.Float64s()
+		for i := range want {
+			if math.Abs(got[i]-want[i]) > 1e-5 {
+				t.Errorf("row %d: sum logp %g, want %g", i, got[i], want[i])
+			}
+		}
+		if cnt[0] != 2 || cnt[1] != 1 {
+			t.Errorf("counts %v, want [2 1]", cnt)
+		}
+	})
+}
