@@ -73,6 +73,7 @@ func newApp(log *zerolog.Logger) *cli.App {
 			tokenizerCommand(log),
 			initCommand(log),
 			sftCommand(log),
+			ppoCommand(log),
 			generateCommand(log),
 			infoCommand(log),
 		},

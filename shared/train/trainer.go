@@ -42,6 +42,14 @@ type Task[B Batch] interface {
 	Loss(b B, m *metrics.Accumulator, train bool) *tensor.Tensor
 }
 
+// StepStarter tasks are told when an optimizer step begins, before its
+// batches are drawn (PPO generates a new rollout at update boundaries).
+type StepStarter interface{ BeginStep(step int) error }
+
+// LogDecorator tasks adjust the values logged at a step (PPO reports
+// episodes and its own epoch).
+type LogDecorator interface{ DecorateLog(step int, vals map[string]float64) }
+
 // PostEvaler tasks derive more eval metrics from the averaged ones
 // (e.g. perplexity from eval_loss).
 type PostEvaler interface{ PostEval(m map[string]float64) }
@@ -75,6 +83,9 @@ type Trainer[B Batch] struct {
 	Config []byte
 	// StepHook, if set, runs after each optimizer step (PPO refreshes rollouts here).
 	StepHook func(step int) error
+	// StepsPerSchedule is the number of optimizer steps per learning-rate
+	// scheduler step (default 1; PPO steps its scheduler once per rollout).
+	StepsPerSchedule int
 
 	opt     *AdamW
 	logger  *metrics.Logger
@@ -229,6 +240,14 @@ func (t *Trainer[B]) Run(ctx context.Context) (res *Result, err error) {
 			return nil, ErrInterrupted
 		}
 		lr := a.LR(step, p.total)
+		if n := t.StepsPerSchedule; n > 1 {
+			lr = a.LR(step/n, (p.total+n-1)/n)
+		}
+		if ss, ok := t.Task.(StepStarter); ok {
+			if err := ss.BeginStep(step); err != nil {
+				return nil, fmt.Errorf("train: step %d: %w", step+1, err)
+			}
+		}
 		var stepLoss float64
 		for micro := 0; micro < a.GradientAccumulationSteps; micro++ {
 			k := step*a.GradientAccumulationSteps + micro
@@ -260,7 +279,7 @@ func (t *Trainer[B]) Run(ctx context.Context) (res *Result, err error) {
 				return nil, err
 			}
 		}
-		if done%a.LoggingSteps == 0 || done == 1 || done == p.total {
+		if done%a.LoggingSteps == 0 || done == 1 && t.StepsPerSchedule <= 1 || done == p.total {
 			vals := t.acc.Means()
 			t.acc.Reset()
 			vals["loss"] = lossSum / float64(lossN)
@@ -269,6 +288,9 @@ func (t *Trainer[B]) Run(ctx context.Context) (res *Result, err error) {
 			vals["epoch"] = t.state.Epoch
 			vals["num_tokens"] = float64(t.tokens)
 			lossSum, lossN = 0, 0
+			if d, ok := t.Task.(LogDecorator); ok {
+				d.DecorateLog(done, vals)
+			}
 			if err := t.log(done, vals); err != nil {
 				return nil, err
 			}

@@ -1,0 +1,134 @@
+// Package ppo implements Proximal Policy Optimization for RLHF, mirroring
+// TRL's PPOTrainer (the PPOv2 design in trl/experimental/ppo): the policy
+// and a value model trained by one optimizer, rewards from a reward model
+// (or a built-in scorer) minus a per-token KL penalty to a frozen
+// reference, GAE advantages, clipped policy and value losses. Unlike TRL it
+// resumes from checkpoints.
+package ppo
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/rlsuite/rl/shared/train"
+)
+
+// Config is TRL's PPOConfig plus the paths of the chain's stages. Its
+// logging_steps and save_steps count updates (rollouts), as TRL does.
+type Config struct {
+	train.Args `yaml:",inline"`
+
+	SFTModel   string `yaml:"sft_model_path" alias:"model" help:"Policy to start from (an rl sft output); the reference is a frozen copy." category:"model"`
+	Reward     string `yaml:"reward_model_path" alias:"reward" help:"Reward model (an rl reward output) or builtin:NAME for a programmatic scorer." category:"model"`
+	ValueModel string `yaml:"value_model_path" help:"Value model to start from (default: the reward model, or the policy with a new score head for a built-in reward)." category:"model"`
+	DType      string `yaml:"dtype" help:"Parameter dtype: float32 or bfloat16." category:"model"`
+
+	Dataset         string   `yaml:"dataset_name" alias:"dataset" help:"Prompts: a file or folder with a prompt (or messages) column." category:"data"`
+	TrainSplit      string   `yaml:"dataset_train_split" help:"Split with the training prompts." category:"data"`
+	TestSplit       string   `yaml:"dataset_test_split" help:"Split with prompts for sample generations (default: the training prompts)." category:"data"`
+	Columns         []string `yaml:"columns" help:"Rename columns, source=target (e.g. question=prompt)." category:"data"`
+	SkipBadRecords  bool     `yaml:"skip_bad_records" help:"Skip and count bad records instead of stopping." category:"data"`
+	MaxPromptLength int      `yaml:"max_prompt_length" help:"Prompts longer than this many tokens are cut from the left." category:"data"`
+
+	NumMiniBatches               int      `yaml:"num_mini_batches" help:"Mini-batches per rollout batch (one optimizer step each per PPO epoch)." category:"ppo"`
+	TotalEpisodes                int      `yaml:"total_episodes" help:"Episodes (generated responses) in all; 0: num_train_epochs passes over the prompts." category:"ppo"`
+	LocalRolloutForwardBatchSize int      `yaml:"local_rollout_forward_batch_size" help:"Sequences per no-grad forward (and generation) chunk in the rollout." category:"ppo"`
+	NumSampleGenerations         int      `yaml:"num_sample_generations" help:"How many times to write sample generations during training." category:"ppo"`
+	ResponseLength               int      `yaml:"response_length" help:"Tokens generated per response at most." category:"ppo"`
+	StopToken                    string   `yaml:"stop_token" help:"eos to stop responses at the tokenizer's eos (generation always stops at eos)." category:"ppo"`
+	StopTokenID                  *int     `yaml:"stop_token_id" help:"A token id that ends a response." category:"ppo"`
+	Temperature                  float64  `yaml:"temperature" help:"Sampling temperature of rollouts; log-probs use logits/(temperature+1e-7)." category:"ppo"`
+	MissingEOSPenalty            *float64 `yaml:"missing_eos_penalty" help:"Subtracted from the score of responses without an eos." category:"ppo"`
+	NumPPOEpochs                 int      `yaml:"num_ppo_epochs" help:"Passes over each rollout batch." category:"ppo"`
+	WhitenRewards                bool     `yaml:"whiten_rewards" help:"Whiten the per-token rewards." category:"ppo"`
+	KLCoef                       float64  `yaml:"kl_coef" help:"Weight of the per-token KL penalty to the reference." category:"ppo"`
+	KLEstimator                  string   `yaml:"kl_estimator" help:"k1 (log ratio) or k3 ((r-1) - log r) KL estimator." category:"ppo"`
+	ClipRange                    float64  `yaml:"cliprange" help:"Policy ratio clip range." category:"ppo"`
+	VFCoef                       float64  `yaml:"vf_coef" help:"Weight of the value loss." category:"ppo"`
+	ClipRangeValue               float64  `yaml:"cliprange_value" help:"Value prediction clip range." category:"ppo"`
+	Gamma                        float64  `yaml:"gamma" help:"Discount factor." category:"ppo"`
+	Lam                          float64  `yaml:"lam" help:"GAE lambda." category:"ppo"`
+}
+
+// DefaultConfig returns PPOConfig's defaults.
+func DefaultConfig() Config {
+	a := train.DefaultArgs()
+	a.LearningRate = 3e-6
+	a.OutputDir = "ppo-out"
+	a.PerDeviceTrainBatchSize = 64
+	a.NumTrainEpochs = 1
+	a.LoggingSteps = 10
+	a.SaveSteps = 500
+	return Config{
+		Args:                         a,
+		DType:                        "float32",
+		TrainSplit:                   "train",
+		TestSplit:                    "test",
+		MaxPromptLength:              512,
+		NumMiniBatches:               1,
+		LocalRolloutForwardBatchSize: 64,
+		NumSampleGenerations:         10,
+		ResponseLength:               53,
+		Temperature:                  0.7,
+		NumPPOEpochs:                 4,
+		KLCoef:                       0.05,
+		KLEstimator:                  "k1",
+		ClipRange:                    0.2,
+		VFCoef:                       0.1,
+		ClipRangeValue:               0.2,
+		Gamma:                        1.0,
+		Lam:                          0.95,
+	}
+}
+
+// BatchSize is the rollout batch: per_device_train_batch_size *
+// gradient_accumulation_steps * num_mini_batches.
+func (c *Config) BatchSize() int {
+	return c.PerDeviceTrainBatchSize * c.GradientAccumulationSteps * c.NumMiniBatches
+}
+
+// Validate reports every problem at once.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(f string, a ...any) { errs = append(errs, fmt.Errorf(f, a...)) }
+	if err := c.Args.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.SFTModel == "" {
+		bad("sft_model_path must be set")
+	}
+	if c.Reward == "" {
+		bad("reward_model_path must be set (a reward model directory or builtin:NAME)")
+	}
+	if c.Dataset == "" {
+		bad("dataset_name must be set")
+	}
+	if c.NumMiniBatches < 1 || c.NumPPOEpochs < 1 {
+		bad("num_mini_batches and num_ppo_epochs must be at least 1")
+	}
+	if c.ResponseLength < 1 {
+		bad("response_length must be at least 1, got %d", c.ResponseLength)
+	}
+	if c.Temperature <= 0 {
+		bad("temperature must be positive, got %g", c.Temperature)
+	}
+	if c.KLEstimator != "k1" && c.KLEstimator != "k3" {
+		bad("kl_estimator %q: want k1 or k3", c.KLEstimator)
+	}
+	if c.StopToken != "" && c.StopToken != "eos" {
+		bad("stop_token %q: want eos (or use stop_token_id)", c.StopToken)
+	}
+	if c.StopToken != "" && c.StopTokenID != nil {
+		bad("stop_token and stop_token_id are mutually exclusive")
+	}
+	if c.MissingEOSPenalty != nil && *c.MissingEOSPenalty < 0 {
+		bad("missing_eos_penalty must be positive, got %g", *c.MissingEOSPenalty)
+	}
+	if c.EvalStrategy != "no" {
+		bad("eval_strategy: PPO has no eval loss; sample generations are written every num_sample_generations instead")
+	}
+	if c.LoadBestModelAtEnd {
+		bad("load_best_model_at_end is not available for PPO")
+	}
+	return errors.Join(errs...)
+}

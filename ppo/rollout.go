@@ -1,0 +1,422 @@
+package ppo
+
+import (
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/rlsuite/rl/shared/fsutil"
+	"github.com/rlsuite/rl/shared/generate"
+	"github.com/rlsuite/rl/shared/metrics"
+	"github.com/rlsuite/rl/shared/model"
+	"github.com/rlsuite/rl/shared/rewardfn"
+	"github.com/rlsuite/rl/shared/tensor"
+	"github.com/rlsuite/rl/shared/tokenizer"
+)
+
+// prompt is a tokenised prompt.
+type prompt struct {
+	IDs  []int
+	Text string
+}
+
+// sample is one episode of a rollout.
+type sample struct {
+	query      []int
+	resp       []int // response_length tokens, pad after the end
+	seqLen     int   // index of the last real token of the (stop-truncated) response
+	logp, ref  []float64
+	values     []float64
+	adv, ret   []float64
+	score      float64
+	hasEOS     bool
+	promptText string
+}
+
+// Rollout holds the policy and the models it is scored with.
+type Rollout struct {
+	cfg       *Config
+	Policy    *model.Model
+	Ref       *model.Model
+	Value     *model.Model
+	RewardM   *model.Model  // nil with a built-in reward
+	RewardFn  rewardfn.Func // nil with a reward model
+	Tok       *tokenizer.Tokenizer
+	Prompts   []prompt
+	Eval      []prompt
+	OutputDir string
+	Log       zerolog.Logger
+
+	pad, eos int
+	stopIDs  []int
+	buf      []*sample
+	stats    map[string]float64 // rollout metrics for the next log
+	started  time.Time
+	episodes int
+}
+
+// seedFor derives a per-update seed so that a resumed run draws the same
+// prompts and samples as an uninterrupted one.
+func seedFor(seed int64, update, chunk int) uint64 {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%d/%d/%d", seed, update, chunk)
+	return h.Sum64()
+}
+
+// promptsFor returns the prompts of update u: consecutive slices of
+// per-epoch seeded permutations of the prompt set.
+func (r *Rollout) promptsFor(u, batch int) []prompt {
+	n := len(r.Prompts)
+	out := make([]prompt, batch)
+	var perm []int
+	permEpoch := -1
+	for i := range out {
+		g := u*batch + i
+		e := g / n
+		if e != permEpoch {
+			perm = rand.New(rand.NewPCG(uint64(r.cfg.Seed), uint64(e)+0x1f)).Perm(n)
+			permEpoch = e
+		}
+		out[i] = r.Prompts[perm[g%n]]
+	}
+	return out
+}
+
+// seqInput builds left-padded query + response rows and their mask.
+// Response tokens after seqLen are padding.
+func (r *Rollout) seqInput(ss []*sample, dev tensor.Device) (*model.Input, int) {
+	C := 0
+	for _, s := range ss {
+		C = max(C, len(s.query))
+	}
+	R := r.cfg.ResponseLength
+	L := C + R
+	ids := make([]int64, len(ss)*L)
+	mask := make([]int64, len(ss)*L)
+	for i, s := range ss {
+		row, mrow := ids[i*L:(i+1)*L], mask[i*L:(i+1)*L]
+		off := C - len(s.query)
+		for t := 0; t < off; t++ {
+			row[t] = int64(r.pad)
+		}
+		for t, id := range s.query {
+			row[off+t], mrow[off+t] = int64(id), 1
+		}
+		for t := 0; t < R; t++ {
+			row[C+t] = int64(s.resp[t])
+			if t <= s.seqLen {
+				mrow[C+t] = 1
+			}
+		}
+	}
+	B := int64(len(ss))
+	return &model.Input{
+		IDs:           tensor.FromInt64s(ids, B, int64(L)).To(tensor.Int64, dev),
+		AttentionMask: tensor.FromInt64s(mask, B, int64(L)).To(tensor.Int64, dev),
+	}, C
+}
+
+// respLogits returns the logits predicting each response token,
+// (B, R, V), divided by temperature + 1e-7 as TRL does.
+func (r *Rollout) respLogits(m *model.Model, in *model.Input, C int) *tensor.Tensor {
+	h := m.Hidden(in).Narrow(1, int64(C-1), int64(r.cfg.ResponseLength))
+	return m.Logits(h).DivScalar(r.cfg.Temperature + 1e-7)
+}
+
+func respTokens(ss []*sample, R int, dev tensor.Device) *tensor.Tensor {
+	v := make([]int64, 0, len(ss)*R)
+	for _, s := range ss {
+		for _, id := range s.resp {
+			v = append(v, int64(id))
+		}
+	}
+	return tensor.FromInt64s(v, int64(len(ss)), int64(R)).To(tensor.Int64, dev)
+}
+
+// tokenLogps is log_softmax(logits) gathered at the response tokens: (B, R).
+func tokenLogps(logits, tokens *tensor.Tensor) *tensor.Tensor {
+	return logits.LogSoftmax(-1).Gather(2, tokens.Unsqueeze(2)).Squeeze(2)
+}
+
+// values returns the value model's predictions for each response position (B, R).
+func (r *Rollout) valuesOf(in *model.Input, C int) *tensor.Tensor {
+	h := r.Value.Hidden(in).Narrow(1, int64(C-1), int64(r.cfg.ResponseLength))
+	return r.Value.Scores(h).Squeeze(2)
+}
+
+// Collect generates and scores a rollout for update u and computes
+// advantages; it replaces the buffer.
+func (r *Rollout) Collect(u int) (err error) {
+	defer tensor.Recover(&err, "ppo rollout")
+	if r.started.IsZero() {
+		r.started = time.Now()
+	}
+	cfg := r.cfg
+	B := cfg.BatchSize()
+	R := cfg.ResponseLength
+	prompts := r.promptsFor(u, B)
+	chunk := max(cfg.LocalRolloutForwardBatchSize, 1)
+	r.buf = r.buf[:0]
+	began := time.Now()
+	genTokens := 0
+	for lo := 0; lo < B; lo += chunk {
+		ps := prompts[lo:min(lo+chunk, B)]
+		ids := make([][]int, len(ps))
+		for i, p := range ps {
+			ids[i] = p.IDs
+		}
+		gcfg := generate.Config{MaxNewTokens: R, DoSample: true, Temperature: cfg.Temperature + 1e-7, TopP: 1,
+			EOSTokenIDs: r.stopIDs, PadTokenID: r.pad, Seed: seedFor(cfg.Seed, u, lo)}
+		res, err := generate.Generate(r.Policy, ids, gcfg)
+		if err != nil {
+			return err
+		}
+		for i, g := range res {
+			s := &sample{query: ps[i].IDs, promptText: ps[i].Text, resp: make([]int, R)}
+			for t := range s.resp {
+				s.resp[t] = r.pad
+			}
+			copy(s.resp, g.Tokens)
+			genTokens += len(g.Tokens)
+			// Truncate after the first stop token (generation already stops at it).
+			s.seqLen = len(g.Tokens) - 1
+			for t, id := range g.Tokens {
+				if r.isStop(id) {
+					s.seqLen = t
+					break
+				}
+			}
+			for t := s.seqLen + 1; t < R; t++ {
+				s.resp[t] = r.pad
+			}
+			for t := 0; t <= s.seqLen; t++ {
+				if s.resp[t] == r.eos {
+					s.hasEOS = true
+				}
+			}
+			r.buf = append(r.buf, s)
+		}
+	}
+	genTime := time.Since(began)
+	// No-grad forwards: policy and reference log-probs, values, scores.
+	tensor.NoGrad(func() {
+		for lo := 0; lo < B; lo += chunk {
+			ss := r.buf[lo:min(lo+chunk, B)]
+			tensor.Tidy(func() {
+				in, C := r.seqInput(ss, r.Policy.Device)
+				toks := respTokens(ss, R, r.Policy.Device)
+				lp := tokenLogps(r.respLogits(r.Policy, in, C), toks).Float64s()
+				rf := tokenLogps(r.respLogits(r.Ref, in, C), toks).Float64s()
+				vs := r.valuesOf(in, C).Float64s()
+				var scores []float64
+				if r.RewardM != nil {
+					h := r.RewardM.Hidden(in)            // (b, L, H)
+					sc := r.RewardM.Scores(h).Squeeze(2) // (b, L)
+					last := make([]int64, len(ss))
+					for i, s := range ss {
+						last[i] = int64(C + s.seqLen)
+					}
+					scores = sc.Gather(1, tensor.FromInt64s(last, int64(len(ss)), 1).To(tensor.Int64, r.Policy.Device)).Float64s()
+				}
+				for i, s := range ss {
+					s.logp, s.ref, s.values = lp[i*R:(i+1)*R], rf[i*R:(i+1)*R], vs[i*R:(i+1)*R]
+					if scores != nil {
+						s.score = scores[i]
+					}
+				}
+			})
+		}
+	})
+	if r.RewardFn != nil {
+		for _, s := range r.buf {
+			text, err := r.Tok.Decode(s.resp[:s.seqLen+1], true)
+			if err != nil {
+				return err
+			}
+			s.score = r.RewardFn(s.promptText, text)
+		}
+	}
+	r.advantages()
+	r.episodes = (u + 1) * B
+	r.stats["gen_tokens_per_s"] = float64(genTokens) / genTime.Seconds()
+	return nil
+}
+
+func (r *Rollout) isStop(id int) bool {
+	for _, s := range r.stopIDs {
+		if id == s {
+			return true
+		}
+	}
+	return false
+}
+
+// advantages applies TRL's reward shaping, GAE and whitening to the buffer
+// and records the rollout metrics.
+func (r *Rollout) advantages() {
+	cfg := r.cfg
+	R := cfg.ResponseLength
+	n := len(r.buf)
+	rewards := make([][]float64, n)
+	padMask := make([][]bool, n)   // true where valid (~padding_mask)
+	padMaskP1 := make([][]bool, n) // ~padding_mask_p1
+	var klSum, entSum, nonScoreSum, scoreSum, eosCount float64
+	for i, s := range r.buf {
+		if cfg.MissingEOSPenalty != nil && !s.hasEOS {
+			s.score -= *cfg.MissingEOSPenalty
+		}
+		rewards[i] = make([]float64, R)
+		padMask[i] = make([]bool, R)
+		padMaskP1[i] = make([]bool, R)
+		for t := 0; t < R; t++ {
+			padMask[i][t] = t <= s.seqLen
+			padMaskP1[i][t] = t <= s.seqLen+1
+			if !padMask[i][t] {
+				s.logp[t], s.ref[t] = InvalidLogprob, InvalidLogprob
+			}
+			if !padMaskP1[i][t] {
+				s.values[t] = 0
+			}
+			kl := KL(s.logp[t], s.ref[t], cfg.KLEstimator)
+			rewards[i][t] = -cfg.KLCoef * kl
+			klSum += kl
+			nonScoreSum += rewards[i][t]
+			if padMask[i][t] {
+				entSum += -s.logp[t]
+			}
+			if s.resp[t] == r.eos && t <= s.seqLen {
+				eosCount++
+			}
+		}
+		end := s.seqLen + 1
+		if end >= R {
+			end = s.seqLen
+		}
+		rewards[i][end] += s.score
+		scoreSum += s.score
+	}
+	if cfg.WhitenRewards {
+		rewards = MaskedWhiten(rewards, padMaskP1, false)
+		for i := range rewards {
+			for t := range rewards[i] {
+				if !padMaskP1[i][t] {
+					rewards[i][t] = 0
+				}
+			}
+		}
+	}
+	advs := make([][]float64, n)
+	for i, s := range r.buf {
+		advs[i], s.ret = GAE(rewards[i], s.values, cfg.Gamma, cfg.Lam)
+	}
+	advs = MaskedWhiten(advs, padMask, true)
+	for i, s := range r.buf {
+		s.adv = advs[i]
+		for t := range s.adv {
+			if !padMask[i][t] {
+				s.adv[t] = 0
+			}
+		}
+	}
+	N := float64(n)
+	r.stats = map[string]float64{
+		"objective/kl":               klSum / N,
+		"objective/entropy":          entSum / N,
+		"objective/non_score_reward": nonScoreSum / N,
+		"objective/rlhf_reward":      nonScoreSum/N + scoreSum/N,
+		"objective/scores":           scoreSum / N,
+		"val/num_eos_tokens":         eosCount,
+	}
+}
+
+// WriteSamples generates near-greedy completions (temperature 0.01, as
+// TRL's generate_completions) for up to 8 held-out prompts, scores them
+// and writes samples/update-N.jsonl; it returns their mean score.
+func (r *Rollout) WriteSamples(u int) (mean float64, err error) {
+	defer tensor.Recover(&err, "ppo samples")
+	ps := r.Eval
+	if len(ps) > 8 {
+		ps = ps[:8]
+	}
+	if len(ps) == 0 {
+		return 0, nil
+	}
+	ids := make([][]int, len(ps))
+	for i, p := range ps {
+		ids[i] = p.IDs
+	}
+	res, err := generate.Generate(r.Policy, ids, generate.Config{MaxNewTokens: r.cfg.ResponseLength, DoSample: true, Temperature: 0.01 + 1e-7, TopP: 1, EOSTokenIDs: r.stopIDs, PadTokenID: r.pad, Seed: seedFor(r.cfg.Seed, u, -1)})
+	if err != nil {
+		return 0, err
+	}
+	type row struct {
+		Prompt   string  `json:"query"`
+		Response string  `json:"model response"`
+		Score    float64 `json:"score"`
+	}
+	var rows []row
+	var ss []*sample
+	for i, g := range res {
+		text, _ := r.Tok.Decode(g.Tokens, true)
+		rows = append(rows, row{Prompt: ps[i].Text, Response: text})
+		s := &sample{query: ps[i].IDs, resp: make([]int, r.cfg.ResponseLength), seqLen: len(g.Tokens) - 1}
+		for t := range s.resp {
+			s.resp[t] = r.pad
+		}
+		copy(s.resp, g.Tokens)
+		ss = append(ss, s)
+	}
+	if r.RewardFn != nil {
+		for i := range rows {
+			rows[i].Score = r.RewardFn(rows[i].Prompt, rows[i].Response)
+		}
+	} else {
+		tensor.NoGrad(func() {
+			tensor.Tidy(func() {
+				in, C := r.seqInput(ss, r.Policy.Device)
+				sc := r.RewardM.Scores(r.RewardM.Hidden(in)).Squeeze(2)
+				last := make([]int64, len(ss))
+				for i, s := range ss {
+					last[i] = int64(C + s.seqLen)
+				}
+				v := sc.Gather(1, tensor.FromInt64s(last, int64(len(ss)), 1).To(tensor.Int64, r.Policy.Device)).Float64s()
+				for i := range rows {
+					rows[i].Score = v[i]
+				}
+			})
+		})
+	}
+	var buf []byte
+	for _, rw := range rows {
+		b, _ := json.Marshal(rw)
+		buf = append(append(buf, b...), '\n')
+		mean += rw.Score / float64(len(rows))
+	}
+	dir := filepath.Join(r.OutputDir, "samples")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return 0, err
+	}
+	if err := fsutil.WriteFile(filepath.Join(dir, fmt.Sprintf("update-%d.jsonl", u+1)), buf, 0o644); err != nil {
+		return 0, err
+	}
+	for _, rw := range rows[:min(3, len(rows))] {
+		r.Log.Info().Str("query", clip(rw.Prompt, 60)).Str("response", clip(rw.Response, 80)).Float64("score", math.Round(rw.Score*1000)/1000).Msg("sample")
+	}
+	return mean, nil
+}
+
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+var _ = metrics.FormatDuration

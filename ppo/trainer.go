@@ -1,0 +1,367 @@
+package ppo
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/rlsuite/rl/datasets"
+	"github.com/rlsuite/rl/shared/checkpoint"
+	"github.com/rlsuite/rl/shared/metrics"
+	"github.com/rlsuite/rl/shared/model"
+	"github.com/rlsuite/rl/shared/rewardfn"
+	"github.com/rlsuite/rl/shared/tensor"
+	"github.com/rlsuite/rl/shared/train"
+)
+
+// microBatch is a set of rollout samples.
+type microBatch struct {
+	ss     []*sample
+	tokens int
+}
+
+func (b *microBatch) NumTokens() int { return b.tokens }
+
+// rolloutData serves the current rollout to the trainer: one trainer epoch
+// over it is one PPO epoch.
+type rolloutData struct{ r *Rollout }
+
+func (d *rolloutData) Len() int { return d.r.cfg.BatchSize() }
+
+func (d *rolloutData) Batch(idx []int) (*microBatch, error) {
+	b := &microBatch{}
+	for _, i := range idx {
+		s := d.r.buf[i]
+		b.ss = append(b.ss, s)
+		b.tokens += len(s.query) + s.seqLen + 1
+	}
+	return b, nil
+}
+
+// Task is the PPO loss over micro-batches of the rollout, and the rollout
+// driver: it collects a new rollout at each update boundary.
+type Task struct {
+	R              *Rollout
+	stepsPerUpdate int
+	sampleEvery    int // updates between sample generations
+	updates        int
+	ratios         []float64 // per micro-batch mean ratios of the current logging window
+	lastSamples    float64
+}
+
+// BeginStep collects a rollout when an update starts.
+func (t *Task) BeginStep(step int) error {
+	if step%t.stepsPerUpdate != 0 {
+		return nil
+	}
+	u := step / t.stepsPerUpdate
+	if err := t.R.Collect(u); err != nil {
+		return err
+	}
+	if t.R.cfg.NumSampleGenerations > 0 && u%t.sampleEvery == 0 {
+		m, err := t.R.WriteSamples(u)
+		if err != nil {
+			return err
+		}
+		t.lastSamples = m
+	}
+	return nil
+}
+
+// Loss implements train.Task: clipped policy loss + vf_coef * clipped value loss.
+func (t *Task) Loss(b *microBatch, acc *metrics.Accumulator, training bool) *tensor.Tensor {
+	r := t.R
+	cfg := r.cfg
+	R := cfg.ResponseLength
+	dev := r.Policy.Device
+	in, C := r.seqInput(b.ss, dev)
+	n := len(b.ss)
+	flat := func(get func(s *sample) []float64) *tensor.Tensor {
+		v := make([]float32, 0, n*R)
+		for _, s := range b.ss {
+			for _, x := range get(s) {
+				v = append(v, float32(x))
+			}
+		}
+		return tensor.FromFloat32s(v, int64(n), int64(R)).To(r.Policy.DType, dev)
+	}
+	mask := make([]float32, 0, n*R)
+	maskP1 := make([]float32, 0, n*R)
+	for _, s := range b.ss {
+		for t := 0; t < R; t++ {
+			mask = append(mask, b2f(t <= s.seqLen))
+			maskP1 = append(maskP1, b2f(t <= s.seqLen+1))
+		}
+	}
+	valid := tensor.FromFloat32s(mask, int64(n), int64(R)).To(r.Policy.DType, dev)
+	validP1 := tensor.FromFloat32s(maskP1, int64(n), int64(R)).To(r.Policy.DType, dev)
+
+	logits := r.respLogits(r.Policy, in, C) // (n, R, V)
+	newLogp := tokenLogps(logits, respTokens(b.ss, R, dev))
+	newLogp = newLogp.Mul(valid).Add(valid.Neg().AddScalar(1).MulScalar(InvalidLogprob)) // masked_fill(padding, INVALID)
+	vpred := r.valuesOf(in, C).Mul(validP1)
+	pg, clipfrac, approxKL, ratio := PolicyLoss(newLogp, flat(func(s *sample) []float64 { return s.logp }), flat(func(s *sample) []float64 { return s.adv }), valid, cfg.ClipRange)
+	vf, vclip := ValueLoss(vpred, flat(func(s *sample) []float64 { return s.values }), flat(func(s *sample) []float64 { return s.ret }), validP1, cfg.ClipRangeValue)
+	loss := pg.Add(vf.MulScalar(cfg.VFCoef))
+	tensor.NoGrad(func() {
+		// entropy = logsumexp(logits) - sum(softmax * logits), over valid tokens
+		ent := logits.Logsumexp(-1, false).Sub(logits.Softmax(-1).Mul(logits).SumDim(-1, false))
+		acc.Add("policy/entropy_avg", maskedMean(ent, valid).ItemF64())
+		acc.Add("policy/approxkl_avg", approxKL)
+		acc.Add("policy/clipfrac_avg", clipfrac)
+		acc.Add("loss/policy_avg", pg.ItemF64())
+		acc.Add("loss/value_avg", vf.ItemF64())
+		acc.Add("val/clipfrac_avg", vclip)
+		acc.Add("val/ratio", ratio)
+	})
+	t.ratios = append(t.ratios, ratio)
+	return loss
+}
+
+// DecorateLog adds the rollout metrics and TRL's episode, eps, lr and epoch.
+func (t *Task) DecorateLog(step int, vals map[string]float64) {
+	r := t.R
+	for k, v := range r.stats {
+		vals[k] = v
+	}
+	if len(t.ratios) > 1 {
+		var m, s float64
+		for _, x := range t.ratios {
+			m += x
+		}
+		m /= float64(len(t.ratios))
+		for _, x := range t.ratios {
+			s += (x - m) * (x - m)
+		}
+		vals["val/ratio_var"] = s / float64(len(t.ratios)-1)
+	}
+	t.ratios = t.ratios[:0]
+	vals["episode"] = float64(r.episodes)
+	vals["epoch"] = float64(r.episodes) / float64(len(r.Prompts))
+	vals["lr"] = vals["learning_rate"]
+	if el := time.Since(r.started).Seconds(); el > 0 {
+		vals["eps"] = math.Floor(float64(r.episodes) / el)
+	}
+	if t.R.cfg.NumSampleGenerations > 0 {
+		vals["samples/score"] = t.lastSamples
+	}
+}
+
+func b2f(b bool) float32 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// models trains the policy and the value model together.
+type models struct {
+	r *Rollout
+}
+
+func (m *models) Params() []model.Param {
+	var ps []model.Param
+	for _, p := range m.r.Policy.Params() {
+		ps = append(ps, model.Param{Name: "policy." + p.Name, T: p.T})
+	}
+	for _, p := range m.r.Value.Params() {
+		ps = append(ps, model.Param{Name: "value." + p.Name, T: p.T})
+	}
+	return ps
+}
+
+// Save writes the policy in dir and the value model in dir/value_model.
+func (m *models) Save(dir string) error {
+	if err := checkpoint.Save(dir, m.r.Policy, m.r.Tok); err != nil {
+		return err
+	}
+	return checkpoint.Save(filepath.Join(dir, "value_model"), m.r.Value, m.r.Tok)
+}
+
+func (m *models) Load(dir string) error {
+	if err := train.LoadWeights(m.r.Policy, dir); err != nil {
+		return err
+	}
+	return train.LoadWeights(m.r.Value, filepath.Join(dir, "value_model"))
+}
+
+// Result summarises a run.
+type Result struct {
+	*train.Result
+	Updates int
+}
+
+// Run trains the policy with PPO and writes it (and the value model) to cfg.OutputDir.
+func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) (res *Result, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("ppo: %w", err)
+	}
+	dt, err := tensor.ParseDType(cfg.DType)
+	if err != nil {
+		return nil, fmt.Errorf("ppo: %w", err)
+	}
+	opts := model.LoadOptions{DType: dt}
+	r := &Rollout{cfg: &cfg, OutputDir: cfg.OutputDir, Log: log, stats: map[string]float64{}}
+	defer func() {
+		for _, m := range []*model.Model{r.Policy, r.Ref, r.Value, r.RewardM} {
+			if m != nil {
+				m.Free()
+			}
+		}
+	}()
+	if r.Policy, r.Tok, err = checkpoint.Load(cfg.SFTModel, opts); err != nil {
+		return nil, err
+	}
+	if r.Ref, err = model.Load(cfg.SFTModel, opts); err != nil {
+		return nil, err
+	}
+	valueFrom := cfg.ValueModel
+	if fn, builtin, err := rewardfn.Parse(cfg.Reward); err != nil {
+		return nil, fmt.Errorf("ppo: reward_model_path: %w", err)
+	} else if builtin {
+		r.RewardFn = fn
+		if valueFrom == "" {
+			valueFrom = cfg.SFTModel
+		}
+	} else {
+		ropts := opts
+		ropts.Head = model.ScoreHead
+		if r.RewardM, err = model.Load(cfg.Reward, ropts); err != nil {
+			return nil, fmt.Errorf("ppo: reward model: %w", err)
+		}
+		if r.RewardM.Config.VocabSize != r.Policy.Config.VocabSize {
+			return nil, fmt.Errorf("ppo: the reward model's vocab_size %d differs from the policy's %d: they must share a tokenizer", r.RewardM.Config.VocabSize, r.Policy.Config.VocabSize)
+		}
+		if valueFrom == "" {
+			valueFrom = cfg.Reward
+		}
+	}
+	vopts := opts
+	vopts.Head, vopts.NumLabels = model.ScoreHead, 1
+	if r.Value, err = model.Load(valueFrom, vopts); err != nil {
+		return nil, fmt.Errorf("ppo: value model: %w", err)
+	}
+	r.Ref.SetRequiresGrad(false)
+	if r.RewardM != nil {
+		r.RewardM.SetRequiresGrad(false)
+	}
+	r.pad, r.eos = max(r.Tok.PAD(), 0), r.Tok.EOS()
+	if r.eos >= 0 {
+		r.stopIDs = append(r.stopIDs, r.eos)
+	}
+	if cfg.StopTokenID != nil {
+		r.stopIDs = append(r.stopIDs, *cfg.StopTokenID)
+	}
+
+	// Prompts.
+	dd, err := datasets.Load(cfg.Dataset, datasets.LoadOptions{SkipBadRecords: cfg.SkipBadRecords, Columns: columnMap(cfg.Columns)})
+	if err != nil {
+		return nil, err
+	}
+	trainSet, err := dd.Split(cfg.TrainSplit)
+	if err != nil {
+		return nil, err
+	}
+	if r.Prompts, err = encodePrompts(r, trainSet); err != nil {
+		return nil, err
+	}
+	r.Eval = r.Prompts
+	if s, err := dd.Split(cfg.TestSplit); err == nil {
+		if r.Eval, err = encodePrompts(r, s); err != nil {
+			return nil, err
+		}
+	}
+	if len(r.Prompts) == 0 {
+		return nil, fmt.Errorf("ppo: %s: no prompts", cfg.Dataset)
+	}
+	for _, p := range append(r.Prompts, r.Eval...) {
+		if len(p.IDs)+cfg.ResponseLength > r.Policy.Config.MaxPositions {
+			return nil, fmt.Errorf("ppo: a prompt of %d tokens + response_length %d exceeds the model's %d positions (lower max_prompt_length)", len(p.IDs), cfg.ResponseLength, r.Policy.Config.MaxPositions)
+		}
+	}
+
+	B := cfg.BatchSize()
+	episodes := cfg.TotalEpisodes
+	if episodes <= 0 {
+		episodes = int(math.Ceil(cfg.NumTrainEpochs * float64(len(r.Prompts))))
+	}
+	updates := max(1, (episodes+B-1)/B)
+	stepsPerUpdate := cfg.NumPPOEpochs * cfg.NumMiniBatches
+	args := cfg.Args
+	args.MaxSteps = updates * stepsPerUpdate
+	args.LoggingSteps = max(1, cfg.LoggingSteps) * stepsPerUpdate
+	args.SaveSteps = max(1, cfg.SaveSteps) * stepsPerUpdate
+	args.EvalStrategy = "no"
+	task := &Task{R: r, stepsPerUpdate: stepsPerUpdate, sampleEvery: max(1, updates/max(1, cfg.NumSampleGenerations))}
+	log.Info().Int("prompts", len(r.Prompts)).Int("updates", updates).Int("batch_size", B).Int("episodes", updates*B).
+		Int("optimizer_steps", args.MaxSteps).Bool("builtin_reward", r.RewardFn != nil).Msg("ppo")
+	if err := os.MkdirAll(cfg.OutputDir, 0o755); err != nil {
+		return nil, err
+	}
+	tr := &train.Trainer[*microBatch]{
+		Args:             args,
+		Models:           &models{r: r},
+		Task:             task,
+		Train:            &rolloutData{r: r},
+		Log:              log,
+		Config:           rawConfig,
+		StepsPerSchedule: stepsPerUpdate,
+	}
+	out, err := tr.Run(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &Result{Result: out, Updates: updates}, nil
+}
+
+func encodePrompts(r *Rollout, d *datasets.Dataset) ([]prompt, error) {
+	nd, err := d.Normalize()
+	if err != nil {
+		return nil, err
+	}
+	ps, err := nd.Prompts()
+	if err != nil {
+		return nil, err
+	}
+	var out []prompt
+	for _, p := range ps {
+		text := p.Text
+		if p.Messages != nil {
+			if text, err = datasets.ApplyChatTemplate(r.Tok.ChatTemplate(), p.Messages, true, nil); err != nil {
+				return nil, fmt.Errorf("ppo: %s: %w", p.Src, err)
+			}
+		}
+		ids, err := r.Tok.Encode(text, true)
+		if err != nil {
+			return nil, fmt.Errorf("ppo: %s: %w", p.Src, err)
+		}
+		if len(ids) == 0 {
+			return nil, fmt.Errorf("ppo: %s: the prompt encodes to no tokens", p.Src)
+		}
+		if m := r.cfg.MaxPromptLength; m > 0 && len(ids) > m {
+			ids = ids[len(ids)-m:]
+		}
+		out = append(out, prompt{IDs: ids, Text: p.Text})
+	}
+	return out, nil
+}
+
+func columnMap(cols []string) map[string]string {
+	if len(cols) == 0 {
+		return nil
+	}
+	m := map[string]string{}
+	for _, c := range cols {
+		for i := 0; i < len(c); i++ {
+			if c[i] == '=' {
+				m[c[:i]] = c[i+1:]
+			}
+		}
+	}
+	return m
+}
