@@ -346,6 +346,12 @@ func (t *Trainer[B]) Run(ctx context.Context) (res *Result, err error) {
 	if n > 0 {
 		res.TrainLoss = sum / float64(n)
 	}
+	// HF's trainer logs these once at the end of train().
+	final := map[string]float64{"train_runtime": runtime.Seconds(), "train_loss": res.TrainLoss,
+		"train_tokens_per_second": res.TokensPerS, "train_steps_per_second": float64(p.total-start) / runtime.Seconds()}
+	if err := t.log(p.total, final); err != nil {
+		return nil, err
+	}
 	if err := t.writeState(a.OutputDir); err != nil {
 		return nil, err
 	}

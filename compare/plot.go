@@ -1,0 +1,140 @@
+package compare
+
+import (
+	"fmt"
+	"image/color"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+
+	"github.com/rlsuite/rl/shared/metrics"
+)
+
+// tab10 is matplotlib's palette, in the order metrics.PlotCompare uses it
+// (by sorted run name), so a run has the same colour in every PNG.
+var tab10 = []color.NRGBA{
+	{31, 119, 180, 255}, {255, 127, 14, 255}, {44, 160, 44, 255}, {214, 39, 40, 255},
+	{148, 103, 189, 255}, {140, 86, 75, 255}, {227, 119, 194, 255}, {127, 127, 127, 255},
+	{188, 189, 34, 255}, {23, 190, 207, 255},
+}
+
+// writePlots writes one overlay PNG per shared metric and the gold bar
+// chart into dir, returning their paths (gold.png first).
+func writePlots(runs []*Run, dir string) ([]string, error) {
+	var paths []string
+	used := map[string]bool{MarkdownFile: true, GoldPlotFile: true}
+	if p, err := plotGold(runs, filepath.Join(dir, GoldPlotFile)); err != nil {
+		return nil, err
+	} else if p {
+		paths = append(paths, filepath.Join(dir, GoldPlotFile))
+	}
+	byName := map[string][]metrics.Entry{}
+	for _, r := range runs {
+		byName[r.Name] = r.Entries
+	}
+	for _, m := range sharedMetrics(runs) {
+		file := metrics.PlotFileName(m)
+		for i := 2; used[file]; i++ {
+			file = fmt.Sprintf("%s_%d.png", strings.TrimSuffix(metrics.PlotFileName(m), ".png"), i)
+		}
+		used[file] = true
+		path := filepath.Join(dir, file)
+		if err := metrics.PlotCompare(byName, m, path); err != nil {
+			return nil, fmt.Errorf("compare: %w", err)
+		}
+		paths = append(paths, path)
+	}
+	return paths, nil
+}
+
+// plotGold draws a bar per run with a gold.json: the mean, an error bar of
+// one standard deviation and the mean printed above. It reports false,
+// writing nothing, when no run has one.
+func plotGold(runs []*Run, path string) (bool, error) {
+	var names []string
+	for _, r := range runs {
+		names = append(names, r.Name)
+	}
+	sorted := slices.Sorted(slices.Values(names))
+
+	p := plot.New()
+	p.Title.Text = "gold metric of the final model (mean ± std)"
+	p.Title.TextStyle.Font.Size = vg.Points(14)
+	p.Y.Label.Text = "gold"
+	p.Add(plotter.NewGrid())
+	var labels []string
+	var errs errorBars
+	var text plotter.XYLabels
+	for _, r := range runs {
+		if r.Gold == nil {
+			continue
+		}
+		x := float64(len(labels))
+		bar, err := plotter.NewBarChart(plotter.Values{r.Gold.Mean}, vg.Points(40))
+		if err != nil {
+			return false, fmt.Errorf("compare: gold plot: %w", err)
+		}
+		bar.XMin = x
+		bar.Color = tab10[slices.Index(sorted, r.Name)%len(tab10)]
+		bar.LineStyle.Width = 0
+		p.Add(bar)
+		labels = append(labels, r.Name)
+		errs.XYs = append(errs.XYs, plotter.XY{X: x, Y: r.Gold.Mean})
+		errs.YErrors = append(errs.YErrors, struct{ Low, High float64 }{r.Gold.Std, r.Gold.Std})
+		text.XYs = append(text.XYs, plotter.XY{X: x, Y: r.Gold.Mean + r.Gold.Std})
+		text.Labels = append(text.Labels, num(r.Gold.Mean))
+	}
+	if len(labels) == 0 {
+		return false, nil
+	}
+	eb, err := plotter.NewYErrorBars(errs)
+	if err != nil {
+		return false, fmt.Errorf("compare: gold plot: %w", err)
+	}
+	eb.LineStyle.Width = vg.Points(1)
+	lb, err := plotter.NewLabels(text)
+	if err != nil {
+		return false, fmt.Errorf("compare: gold plot: %w", err)
+	}
+	for i := range lb.TextStyle {
+		lb.TextStyle[i].XAlign = draw.XCenter
+		lb.TextStyle[i].YAlign = draw.YBottom
+	}
+	lb.Offset = vg.Point{Y: vg.Points(3)}
+	zero := plotter.NewFunction(func(float64) float64 { return 0 })
+	zero.Color = color.Gray{Y: 80}
+	p.Add(zero, eb, lb)
+	p.NominalX(labels...)
+	p.X.Min, p.X.Max = -0.6, float64(len(labels))-0.4
+	// Keep room above the printed means and include 0.
+	p.Y.Min = min(p.Y.Min, 0)
+	p.Y.Max = max(p.Y.Max, 0) + 0.12*(p.Y.Max-p.Y.Min+1e-9)
+
+	c := vgimg.NewWith(vgimg.UseWH(metrics.PlotWidth, metrics.PlotHeight), vgimg.UseDPI(metrics.PlotDPI), vgimg.UseBackgroundColor(color.White))
+	p.Draw(draw.New(c))
+	f, err := os.Create(path)
+	if err != nil {
+		return false, fmt.Errorf("compare: %w", err)
+	}
+	if _, err := (vgimg.PngCanvas{Canvas: c}).WriteTo(f); err != nil {
+		f.Close()
+		return false, fmt.Errorf("compare: %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return false, fmt.Errorf("compare: %w", err)
+	}
+	return true, nil
+}
+
+// errorBars feeds plotter.NewYErrorBars.
+type errorBars struct {
+	plotter.XYs
+	plotter.YErrors
+}
