@@ -1,0 +1,161 @@
+package dpo
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/rs/zerolog"
+
+	"github.com/rlsuite/rl/datasets"
+	"github.com/rlsuite/rl/shared/metrics"
+	"github.com/rlsuite/rl/shared/model"
+	"github.com/rlsuite/rl/shared/preference"
+	"github.com/rlsuite/rl/shared/tensor"
+)
+
+// Batch is a preference batch (2B rows, chosen first) with, when they were
+// precomputed, the reference log-probs of its rows.
+type Batch struct {
+	*preference.Batch
+	Ref []float32 // (2B) summed reference log-probs, rows as in Batch; nil: use the reference model
+}
+
+// Data serves pairs, and their precomputed reference log-probs, to the trainer.
+type Data struct {
+	Pairs []preference.Pair
+	Pad   int
+	// Ref[i] holds pair i's reference log-probs (chosen, rejected); nil
+	// when a reference model is used.
+	Ref [][2]float32
+}
+
+// Len is the number of pairs.
+func (d *Data) Len() int { return len(d.Pairs) }
+
+// Batch collates the pairs idx, with their reference log-probs when precomputed.
+func (d *Data) Batch(idx []int) (*Batch, error) {
+	ps := make([]preference.Pair, len(idx))
+	for i, j := range idx {
+		ps[i] = d.Pairs[j]
+	}
+	b := &Batch{Batch: preference.Collate(ps, d.Pad)}
+	if d.Ref != nil {
+		b.Ref = make([]float32, 2*len(idx))
+		for i, j := range idx {
+			b.Ref[i], b.Ref[len(idx)+i] = d.Ref[j][0], d.Ref[j][1]
+		}
+	}
+	return b, nil
+}
+
+// SequenceLogps returns the summed completion log-probs of each row of b
+// (2B) under m, without gradients.
+func SequenceLogps(m *model.Model, b *preference.Batch) []float32 {
+	var out []float32
+	tensor.Tidy(func() {
+		tensor.NoGrad(func() {
+			lp := preference.CompletionLogps(float32Logits(m, b), b)
+			out = lp.Sum.ToDType(tensor.Float32).Float32s()
+		})
+	})
+	return out
+}
+
+// float32Logits runs m over b's rows and returns float32 logits (2B, T,
+// V): summed log-probs lose too much in bfloat16.
+func float32Logits(m *model.Model, b *preference.Batch) *tensor.Tensor {
+	logits := m.Forward(b.Inputs(m.Device))
+	if logits.DType() != tensor.Float32 {
+		logits = logits.ToDType(tensor.Float32)
+	}
+	return logits
+}
+
+// PrecomputeRef computes every pair's reference log-probs in batches of bs
+// (TRL's precompute_ref_log_probs).
+func PrecomputeRef(ref *model.Model, pairs []preference.Pair, pad, bs int, log zerolog.Logger, what string) (out [][2]float32, err error) {
+	defer tensor.Recover(&err, "dpo: precompute reference log-probs")
+	prog := metrics.NewProgress(log, "reference log-probs "+what, len(pairs))
+	defer prog.Done()
+	out = make([][2]float32, len(pairs))
+	for lo := 0; lo < len(pairs); lo += bs {
+		hi := min(lo+bs, len(pairs))
+		b := preference.Collate(pairs[lo:hi], pad)
+		lp := SequenceLogps(ref, b)
+		for i := range hi - lo {
+			out[lo+i] = [2]float32{lp[i], lp[hi-lo+i]}
+		}
+		prog.Add(hi - lo)
+	}
+	return out, nil
+}
+
+// EncodePairs tokenises preference pairs. A pair whose prompt alone fills
+// max_length under keep_start has no room for a completion: it is dropped
+// and counted (TRL would keep it with an empty completion, which carries
+// no signal); keep_end cuts such prompts from the left instead.
+func EncodePairs(enc *preference.Encoder, prefs []datasets.Preference, log zerolog.Logger, what string) ([]preference.Pair, error) {
+	prog := metrics.NewProgress(log, "tokenizing "+what, len(prefs))
+	defer prog.Done()
+	out := make([]preference.Pair, 0, len(prefs))
+	dropped := 0
+	for _, p := range prefs {
+		x, err := enc.Encode(p)
+		prog.Add(1)
+		if err != nil && enc.TruncationMode == preference.KeepStart {
+			// The only error of keep_start truncation is a prompt that
+			// leaves no room; encoding errors recur without truncation.
+			drop := *enc
+			drop.TruncationMode = preference.Drop
+			if _, err2 := drop.Encode(p); errors.Is(err2, preference.ErrTooLong) {
+				dropped++
+				continue
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("dpo: %s: %w", p.Src, err)
+		}
+		out = append(out, x)
+	}
+	if dropped > 0 {
+		log.Warn().Int("dropped", dropped).Int("kept", len(out)).Int("max_length", enc.MaxLength).
+			Msgf("%s: pairs whose prompt fills max_length dropped (truncation_mode keep_start; keep_end cuts the prompt instead)", what)
+	}
+	if len(out) == 0 && len(prefs) > 0 {
+		return nil, fmt.Errorf("dpo: %s: every pair was dropped: prompts fill max_length %d (raise it or use truncation_mode keep_end)", what, enc.MaxLength)
+	}
+	return out, nil
+}
+
+// loadSplits loads the train split and an eval split: the named test split
+// when the data has one, else evalRatio of the training split (seeded).
+func loadSplits(cfg *Config) (trainSet, evalSet *datasets.Dataset, err error) {
+	opts := datasets.LoadOptions{Format: cfg.DatasetFormat, SkipBadRecords: cfg.SkipBadRecords}
+	if len(cfg.Columns) > 0 {
+		opts.Columns = map[string]string{}
+		for _, c := range cfg.Columns {
+			src, dst, ok := strings.Cut(c, "=")
+			if !ok {
+				return nil, nil, fmt.Errorf("dpo: columns entry %q: want source=target", c)
+			}
+			opts.Columns[src] = dst
+		}
+	}
+	dd, err := datasets.Load(cfg.Dataset, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	if trainSet, err = dd.Split(cfg.TrainSplit); err != nil {
+		return nil, nil, err
+	}
+	if cfg.TestSplit != "" {
+		if s, err := dd.Split(cfg.TestSplit); err == nil {
+			return trainSet, s, nil
+		}
+	}
+	if cfg.EvalRatio > 0 {
+		trainSet, evalSet = trainSet.TrainTestSplit(cfg.EvalRatio, cfg.Seed)
+	}
+	return trainSet, evalSet, nil
+}

@@ -1,0 +1,348 @@
+package dpo
+
+import (
+	"context"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"github.com/rlsuite/rl/datasets"
+	"github.com/rlsuite/rl/shared/checkpoint"
+	"github.com/rlsuite/rl/shared/metrics"
+	"github.com/rlsuite/rl/shared/model"
+	"github.com/rlsuite/rl/shared/preference"
+	"github.com/rlsuite/rl/shared/tensor"
+	"github.com/rlsuite/rl/shared/tokenizer"
+)
+
+// pairData writes train.jsonl, pairs whose rejected answer is the sum
+// plus 1 or 2, and test.jsonl, held-out pairs whose rejected answer is the
+// sum plus 3 or 4 (never seen in training), into a new dir.
+func pairData(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	var train, test []int
+	for i := range 200 {
+		train = append(train, (i*37)%100)
+	}
+	for i := range 20 {
+		test = append(test, (i*13+5)%100)
+	}
+	arithmeticPairs(t, filepath.Join(dir, "train.jsonl"), train, 1)
+	arithmeticPairs(t, filepath.Join(dir, "test.jsonl"), test, 3)
+	return dir
+}
+
+func baseConfig(t *testing.T, sftDir, data string) Config {
+	cfg := DefaultConfig()
+	cfg.Model = sftDir
+	cfg.Dataset = data
+	cfg.OutputDir = t.TempDir()
+	cfg.PerDeviceTrainBatchSize = 16
+	cfg.PerDeviceEvalBatchSize = 20
+	cfg.LearningRate = 5e-4
+	cfg.LRSchedulerType = "constant"
+	cfg.SaveStrategy = "no"
+	cfg.MaxLength = 32
+	return cfg
+}
+
+// TestDPOEndToEnd: DPO from the SFT model on pairs whose chosen answer is
+// the right sum raises held-out reward accuracy above chance and lowers
+// eval loss, and the output loads as a causal LM.
+func TestDPOEndToEnd(t *testing.T) {
+	sftDir, _ := sftModel(t)
+	cfg := baseConfig(t, sftDir, pairData(t))
+	cfg.MaxSteps = 24
+	cfg.EvalStrategy = "steps"
+	cfg.EvalSteps = 12
+	cfg.EvalOnStart = true
+	res, err := Run(context.Background(), cfg, zerolog.Nop(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := logHistory(t, cfg.OutputDir)
+	losses, accs := series(h, "eval_loss"), series(h, "eval_rewards/accuracies")
+	t.Logf("eval_loss %v, eval_rewards/accuracies %v", losses, accs)
+	if len(losses) != 3 {
+		t.Fatalf("eval_loss logged %d times, want 3", len(losses))
+	}
+	if math.Abs(losses[0]-math.Ln2) > 1e-5 {
+		t.Errorf("eval_loss before training = %g, want ln 2 (the policy is the reference)", losses[0])
+	}
+	if !(losses[2] < losses[0]) {
+		t.Errorf("eval_loss went %v: it did not fall", losses)
+	}
+	if acc := accs[len(accs)-1]; !(acc > 0.5) {
+		t.Errorf("eval rewards/accuracies = %g after training, want > 0.5", acc)
+	}
+	for _, k := range []string{"rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins", "logps/chosen", "logps/rejected", "logits/chosen", "logits/rejected",
+		"eval_rewards/margins", "eval_logps/chosen", "eval_logits/rejected"} {
+		if _, ok := res.LastMetrics[k]; !ok {
+			t.Errorf("metric %s not logged", k)
+		}
+	}
+	m, _, err := checkpoint.Load(cfg.OutputDir, model.LoadOptions{})
+	if err != nil {
+		t.Fatalf("load DPO output: %v", err)
+	}
+	defer m.Free()
+	if m.Head != model.LMHead {
+		t.Errorf("DPO output loads with head %v, want a causal LM", m.Head)
+	}
+}
+
+// tinyModel is a randomly initialised 2-layer GPT-2 with vocabulary vocab.
+func tinyModel(t *testing.T, vocab int, seed int64) *model.Model {
+	t.Helper()
+	cfg, err := model.Preset("tiny", vocab)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.NumLayers = 2
+	tensor.ManualSeed(seed)
+	m, err := model.New(cfg, model.LMHead, tensor.Float32, tensor.CPU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func paramValues(m *model.Model) map[string][]float32 {
+	out := map[string][]float32{}
+	for _, p := range m.Params() {
+		out[p.Name] = p.T.Float32s()
+	}
+	return out
+}
+
+// TestSyncRefMixesPolicyIn: TR-DPO's hook leaves the reference alone
+// between syncs and sets ref = alpha*policy + (1-alpha)*old_ref at a sync.
+func TestSyncRefMixesPolicyIn(t *testing.T) {
+	const alpha, every = 0.6, 4
+	policy, ref := tinyModel(t, 64, 1), tinyModel(t, 64, 2)
+	defer policy.Free()
+	defer ref.Free()
+	ref.SetRequiresGrad(false)
+	task := &Task{Policy: policy, Ref: ref}
+	hook := task.syncHook(every, alpha)
+	old, pol := paramValues(ref), paramValues(policy)
+	if err := hook(every - 1); err != nil {
+		t.Fatal(err)
+	}
+	for name, v := range paramValues(ref) {
+		if !slices.Equal(v, old[name]) {
+			t.Fatalf("step %d is not a sync step, yet %s changed", every-1, name)
+		}
+	}
+	if err := hook(2 * every); err != nil {
+		t.Fatal(err)
+	}
+	for name, v := range paramValues(ref) {
+		for i := range v {
+			want := alpha*float64(pol[name][i]) + (1-alpha)*float64(old[name][i])
+			if math.Abs(float64(v[i])-want) > 1e-6 {
+				t.Fatalf("%s[%d] = %g after sync, want alpha*policy + (1-alpha)*ref = %g", name, i, v[i], want)
+			}
+		}
+	}
+	if !slices.Equal(paramValues(policy)["lm_head.weight"], pol["lm_head.weight"]) {
+		t.Error("the sync changed the policy")
+	}
+}
+
+// TestSyncRefInTraining: with sync_ref_model and ref_model_sync_steps = 2,
+// a 2-step run ends with ref = alpha*final policy + (1-alpha)*SFT model,
+// saved under ref_model/.
+func TestSyncRefInTraining(t *testing.T) {
+	sftDir, _ := sftModel(t)
+	cfg := baseConfig(t, sftDir, pairData(t))
+	cfg.MaxSteps = 2
+	cfg.SyncRefModel = true
+	cfg.RefModelSyncSteps = 2
+	cfg.RefModelMixupAlpha = 0.3
+	if _, err := Run(context.Background(), cfg, zerolog.Nop(), nil); err != nil {
+		t.Fatal(err)
+	}
+	load := func(dir string) map[string][]float32 {
+		m, err := model.Load(dir, model.LoadOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Free()
+		return paramValues(m)
+	}
+	start, final, ref := load(sftDir), load(cfg.OutputDir), load(filepath.Join(cfg.OutputDir, "ref_model"))
+	moved := false
+	for name, v := range ref {
+		for i := range v {
+			want := 0.3*float64(final[name][i]) + 0.7*float64(start[name][i])
+			if math.Abs(float64(v[i])-want) > 1e-6 {
+				t.Fatalf("ref %s[%d] = %g, want %g", name, i, v[i], want)
+			}
+			moved = moved || v[i] != start[name][i]
+		}
+	}
+	if !moved {
+		t.Error("the reference did not move")
+	}
+}
+
+// TestPrecomputedRefMatchesLive: the first step's loss and rewards are the
+// same with precomputed reference log-probs as with a live reference. The
+// reference is an earlier SFT checkpoint, so the log-ratios are not zero.
+func TestPrecomputedRefMatchesLive(t *testing.T) {
+	sftDir, _ := sftModel(t)
+	data := pairData(t)
+	first := map[bool]map[string]float64{}
+	for _, pre := range []bool{false, true} {
+		cfg := baseConfig(t, sftDir, data)
+		cfg.RefModel = filepath.Join(sftDir, "checkpoint-10")
+		cfg.MaxSteps = 1
+		cfg.PrecomputeRefLogProbs = pre
+		cfg.PrecomputeRefBatchSize = 7 // other padding than the training batches
+		if _, err := Run(context.Background(), cfg, zerolog.Nop(), nil); err != nil {
+			t.Fatal(err)
+		}
+		first[pre] = logHistory(t, cfg.OutputDir)[0]
+	}
+	t.Logf("live %v\nprecomputed %v", first[false], first[true])
+	if r := first[false]["rewards/chosen"]; math.Abs(r) < 1e-2 {
+		t.Fatalf("first rewards/chosen %g: the reference is (nearly) the policy, the test shows nothing", r)
+	}
+	for _, k := range []string{"loss", "rewards/chosen", "rewards/rejected", "rewards/margins", "logps/chosen"} {
+		if a, b := first[false][k], first[true][k]; math.Abs(a-b) > 1e-5*math.Max(1, math.Abs(a)) {
+			t.Errorf("%s: live %g, precomputed %g", k, a, b)
+		}
+	}
+}
+
+// TestBadPairsNameFileAndLine: an empty or missing completion is an error
+// that names the file and line.
+func TestBadPairsNameFileAndLine(t *testing.T) {
+	sftDir, _ := sftModel(t)
+	cases := []struct {
+		name, line2, want string
+	}{
+		{"empty chosen", `{"prompt": "1+1=", "chosen": "", "rejected": "3"}`, "chosen"},
+		{"missing rejected", `{"prompt": "1+1=", "chosen": "2"}`, "rejected"},
+		{"empty rejected", `{"prompt": "1+1=", "chosen": "2", "rejected": ""}`, "rejected"},
+	}
+	for _, tc := range cases {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "pairs.jsonl")
+		body := `{"prompt": "2+2=", "chosen": "4", "rejected": "5"}` + "\n" + tc.line2 + "\n"
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cfg := baseConfig(t, sftDir, path)
+		cfg.MaxSteps = 1
+		_, err := Run(context.Background(), cfg, zerolog.Nop(), nil)
+		if err == nil {
+			t.Errorf("%s: no error", tc.name)
+			continue
+		}
+		t.Logf("%s: %v", tc.name, err)
+		if msg := err.Error(); !strings.Contains(msg, "pairs.jsonl:2") || !strings.Contains(msg, tc.want) {
+			t.Errorf("%s: error %q does not name pairs.jsonl:2 and %s", tc.name, msg, tc.want)
+		}
+	}
+}
+
+// TestTruncation: a prompt longer than max_length keeps its last tokens
+// under keep_end (token by token) and is dropped under keep_start; long
+// completions are cut from the end; the batches go through the loss.
+func TestTruncation(t *testing.T) {
+	_, tokDir := sftModel(t)
+	tok, err := tokenizer.Load(tokDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := func(s string) []int32 {
+		v, err := tok.Encode(s, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := make([]int32, len(v))
+		for i, x := range v {
+			out[i] = int32(x)
+		}
+		return out
+	}
+	long := strings.Repeat("1+2=3 4+5=9 ", 6) + "7+1="
+	prompt := ids(long)
+	eos := int32(tok.EOS())
+	const maxLen = 12
+	if len(prompt) <= maxLen {
+		t.Fatalf("the prompt has %d tokens, want more than %d", len(prompt), maxLen)
+	}
+	prefs := []datasets.Preference{
+		{Prompt: long, Chosen: "8", Rejected: "9", Src: datasets.Source{File: "x.jsonl", Line: 1}},
+		{Prompt: "1+1=", Chosen: "2 the quick brown fox jumps", Rejected: "3", Src: datasets.Source{File: "x.jsonl", Line: 2}},
+	}
+	m := tinyModel(t, tok.VocabSize(), 3)
+	defer m.Free()
+	for _, mode := range []string{preference.KeepEnd, preference.KeepStart} {
+		enc := &preference.Encoder{Tok: tok, MaxLength: maxLen, TruncationMode: mode, EOS: tok.EOS()}
+		pairs, err := EncodePairs(enc, prefs, zerolog.Nop(), "test")
+		if err != nil {
+			t.Fatalf("%s: %v", mode, err)
+		}
+		var short preference.Pair
+		switch mode {
+		case preference.KeepEnd:
+			if len(pairs) != 2 {
+				t.Fatalf("keep_end kept %d pairs, want 2", len(pairs))
+			}
+			p := pairs[0]
+			chosen := append(ids("8"), eos)
+			if !slices.Equal(p.Chosen, chosen) {
+				t.Errorf("keep_end: chosen %v, want %v (untouched)", p.Chosen, chosen)
+			}
+			wantPrompt := prompt[len(prompt)-(maxLen-len(chosen)):]
+			if len(p.Prompt) != len(wantPrompt) {
+				t.Fatalf("keep_end: prompt has %d tokens, want %d", len(p.Prompt), len(wantPrompt))
+			}
+			for i := range wantPrompt {
+				if p.Prompt[i] != wantPrompt[i] {
+					t.Errorf("keep_end: prompt token %d = %d, want %d (the end of the prompt)", i, p.Prompt[i], wantPrompt[i])
+				}
+			}
+			short = pairs[1]
+		case preference.KeepStart:
+			if len(pairs) != 1 {
+				t.Fatalf("keep_start kept %d pairs, want 1 (the long prompt leaves no room)", len(pairs))
+			}
+			short = pairs[0]
+		}
+		// The long completion is cut from the end, token by token.
+		full := append(ids("2 the quick brown fox jumps"), eos)
+		room := maxLen - len(short.Prompt)
+		if !slices.Equal(short.Chosen, full[:room]) {
+			t.Errorf("%s: chosen %v, want the first %d tokens of %v", mode, short.Chosen, room, full)
+		}
+		if n := len(short.Prompt) + max(len(short.Chosen), len(short.Rejected)); n > maxLen {
+			t.Errorf("%s: %d tokens, more than max_length %d", mode, n, maxLen)
+		}
+		// The truncated pairs go through the model and the loss.
+		data := &Data{Pairs: pairs, Pad: 0}
+		b, _ := data.Batch(seq(len(pairs)))
+		task := &Task{Policy: m, Ref: m, Types: []string{"sigmoid"}, Weights: []float64{1}, Params: Params{Beta: 0.1}}
+		err = tensor.TidyErr(func() (err error) {
+			defer tensor.Recover(&err, "loss")
+			var acc metrics.Accumulator
+			if l := task.Loss(b, &acc, false).ItemF64(); math.Abs(l-math.Ln2) > 1e-5 {
+				t.Errorf("%s: loss %g with policy = reference, want ln 2", mode, l)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Errorf("%s: %v", mode, err)
+		}
+	}
+}

@@ -1,0 +1,326 @@
+package dpo
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+
+	"github.com/rs/zerolog"
+
+	"github.com/rlsuite/rl/shared/checkpoint"
+	"github.com/rlsuite/rl/shared/metrics"
+	"github.com/rlsuite/rl/shared/model"
+	"github.com/rlsuite/rl/shared/preference"
+	"github.com/rlsuite/rl/shared/tensor"
+	"github.com/rlsuite/rl/shared/tokenizer"
+	"github.com/rlsuite/rl/shared/train"
+)
+
+// Task is the DPO loss of a batch: one forward of the policy over chosen
+// and rejected rows together, the reference's log-probs from a frozen
+// model or precomputed, and the configured losses. It logs TRL's
+// rewards/*, logps/* and logits/* metrics.
+type Task struct {
+	Policy *model.Model
+	// Ref is the reference model; nil when batches carry precomputed
+	// reference log-probs.
+	Ref     *model.Model
+	Types   []string
+	Weights []float64
+	Params  Params
+}
+
+// NewTask builds the task for cfg (loss types, weights, beta, ...).
+func NewTask(cfg *Config, policy, ref *model.Model) *Task {
+	t := &Task{Policy: policy, Ref: ref, Types: cfg.LossType, Weights: cfg.weights(),
+		Params: Params{Beta: cfg.Beta, LabelSmoothing: cfg.LabelSmoothing}}
+	for _, lt := range cfg.LossType {
+		if lt == "bco_pair" {
+			t.Params.Running = NewRunningMoments()
+		}
+	}
+	return t
+}
+
+// Loss implements train.Task.
+func (t *Task) Loss(b *Batch, acc *metrics.Accumulator, training bool) *tensor.Tensor {
+	dev := t.Policy.Device
+	refRows := b.Ref
+	if refRows == nil {
+		if t.Ref == nil {
+			panic(fmt.Errorf("dpo: no reference model and no precomputed reference log-probs"))
+		}
+		refRows = SequenceLogps(t.Ref, b.Batch)
+	}
+	B := int64(b.B)
+	lp := preference.CompletionLogps(float32Logits(t.Policy, b.Batch), b.Batch) // Sum, Count (2B)
+	ref := tensor.FromFloat32s(refRows, 2*B).To(lp.Sum.DType(), dev)            // (2B)
+	x := &Logps{
+		Chosen: lp.Sum.Narrow(0, 0, B), Rejected: lp.Sum.Narrow(0, B, B),
+		RefChosen: ref.Narrow(0, 0, B), RefRejected: ref.Narrow(0, B, B),
+		ChosenLen: lp.Count.Narrow(0, 0, B), RejectedLen: lp.Count.Narrow(0, B, B),
+	}
+	p := t.Params
+	p.Train = training
+	loss, err := Loss(t.Types, t.Weights, x, &p)
+	if err != nil {
+		panic(err)
+	}
+	tensor.NoGrad(func() { logMetrics(acc, x, lp, t.Params.Beta, b.B) })
+	return loss
+}
+
+// logMetrics adds TRL's DPO metrics: implicit rewards beta*(log pi - log
+// ref), their accuracy (chosen > rejected) and margin, the summed log-probs
+// and the mean completion logits.
+func logMetrics(acc *metrics.Accumulator, x *Logps, lp preference.Logps, beta float64, B int) {
+	pc, pr := x.Chosen.Float64s(), x.Rejected.Float64s()
+	rc, rr := x.RefChosen.Float64s(), x.RefRejected.Float64s()
+	ml, n := lp.MeanLogits.Float64s(), lp.Count.Float64s()
+	var chosen, rejected, correct, margin, lc, lr float64
+	for i := range B {
+		c, r := beta*(pc[i]-rc[i]), beta*(pr[i]-rr[i])
+		chosen += c
+		rejected += r
+		margin += c - r
+		if c > r {
+			correct++
+		}
+		lc += pc[i]
+		lr += pr[i]
+	}
+	nb := float64(B)
+	acc.Add("rewards/chosen", chosen/nb)
+	acc.Add("rewards/rejected", rejected/nb)
+	acc.Add("rewards/accuracies", correct/nb)
+	acc.Add("rewards/margins", margin/nb)
+	acc.Add("logps/chosen", lc/nb)
+	acc.Add("logps/rejected", lr/nb)
+	// Mean logit over completion tokens (and the vocabulary), token-weighted.
+	for side, name := range []string{"logits/chosen", "logits/rejected"} {
+		var s, w float64
+		for i := side * B; i < (side+1)*B; i++ {
+			s += ml[i] * n[i]
+			w += n[i]
+		}
+		if w > 0 {
+			acc.Add(name, s/w)
+		}
+	}
+}
+
+// SyncRef is TR-DPO's reference update (Gorbatovski et al. 2024,
+// arXiv:2404.09656, the soft update): ref = alpha*policy + (1-alpha)*ref,
+// parameter by parameter.
+func SyncRef(ref, policy *model.Model, alpha float64) (err error) {
+	defer tensor.Recover(&err, "dpo: sync reference model")
+	tensor.NoGrad(func() {
+		for _, p := range ref.Params() {
+			src := policy.Param(p.Name)
+			if src == nil {
+				err = fmt.Errorf("dpo: sync reference model: the policy has no %s", p.Name)
+				return
+			}
+			p.T.Lerp_(src, alpha) // ref += alpha*(policy - ref)
+		}
+	})
+	return err
+}
+
+// syncHook returns the trainer's StepHook for TR-DPO: a sync every
+// ref_model_sync_steps optimizer steps.
+func (t *Task) syncHook(every int, alpha float64) func(step int) error {
+	return func(step int) error {
+		if step%every != 0 {
+			return nil
+		}
+		return SyncRef(t.Ref, t.Policy, alpha)
+	}
+}
+
+// State implements train.Stateful: bco_pair's running reward mean.
+func (t *Task) State() ([]byte, error) { return json.Marshal(t.Params.Running) }
+
+// SetState implements train.Stateful.
+func (t *Task) SetState(b []byte) error {
+	if t.Params.Running == nil || string(b) == "null" {
+		return nil
+	}
+	return json.Unmarshal(b, t.Params.Running)
+}
+
+// models is what the trainer saves: the policy with its tokenizer, and the
+// reference under ref_model/ when TR-DPO changes it (so a resumed run
+// continues from the mixed reference).
+type models struct {
+	policy, ref *model.Model
+	tok         *tokenizer.Tokenizer
+	saveRef     bool
+}
+
+func (m *models) Params() []model.Param { return m.policy.Params() }
+
+func (m *models) Save(dir string) error {
+	if err := checkpoint.Save(dir, m.policy, m.tok); err != nil {
+		return err
+	}
+	if m.saveRef {
+		return checkpoint.Save(filepath.Join(dir, "ref_model"), m.ref, m.tok)
+	}
+	return nil
+}
+
+func (m *models) Load(dir string) error {
+	if err := train.LoadWeights(m.policy, dir); err != nil {
+		return err
+	}
+	if m.saveRef {
+		return train.LoadWeights(m.ref, filepath.Join(dir, "ref_model"))
+	}
+	return nil
+}
+
+// Result is what Run returns.
+type Result struct {
+	*train.Result
+	TrainPairs, EvalPairs int
+}
+
+// Run trains according to cfg and writes the policy to cfg.OutputDir.
+func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) (res *Result, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("dpo: %w", err)
+	}
+	dt, err := tensor.ParseDType(cfg.DType)
+	if err != nil {
+		return nil, fmt.Errorf("dpo: %w", err)
+	}
+	opts := model.LoadOptions{DType: dt}
+	policy, tok, err := checkpoint.Load(cfg.Model, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer policy.Free()
+	if cfg.Tokenizer != "" {
+		if tok, err = tokenizer.Load(cfg.Tokenizer); err != nil {
+			return nil, err
+		}
+	}
+	log.Info().Str("model_type", policy.Config.ModelType).Int64("parameters", policy.NumParams()).Msg("policy")
+	if cfg.MaxLength > policy.Config.MaxPositions {
+		log.Warn().Int("max_length", cfg.MaxLength).Int("max_positions", policy.Config.MaxPositions).Msg("max_length exceeds the model's positions; using the latter")
+		cfg.MaxLength = policy.Config.MaxPositions
+	}
+
+	// Data.
+	trainSet, evalSet, err := loadSplits(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.MaxSamples > 0 && trainSet.Len() > cfg.MaxSamples {
+		trainSet = trainSet.Select(seq(cfg.MaxSamples))
+	}
+	enc := &preference.Encoder{Tok: tok, MaxLength: cfg.MaxLength, TruncationMode: cfg.TruncationMode, EOS: tok.EOS()}
+	trainPrefs, err := trainSet.Preferences()
+	if err != nil {
+		return nil, fmt.Errorf("dpo: %w", err)
+	}
+	pad := max(tok.PAD(), 0)
+	trainPairs, err := EncodePairs(enc, trainPrefs, log, "train")
+	if err != nil {
+		return nil, err
+	}
+	trainData := &Data{Pairs: trainPairs, Pad: pad}
+	var evalData *Data
+	if evalSet != nil && cfg.EvalStrategy != "no" {
+		evalPrefs, err := evalSet.Preferences()
+		if err != nil {
+			return nil, fmt.Errorf("dpo: %w", err)
+		}
+		evalPairs, err := EncodePairs(enc, evalPrefs, log, "eval")
+		if err != nil {
+			return nil, err
+		}
+		evalData = &Data{Pairs: evalPairs, Pad: pad}
+	} else if cfg.EvalStrategy != "no" {
+		log.Warn().Msg("eval_strategy is set but there is no eval data (no test split and eval_ratio 0): not evaluating")
+		cfg.EvalStrategy = "no"
+		if cfg.LoadBestModelAtEnd {
+			return nil, fmt.Errorf("dpo: load_best_model_at_end needs eval data")
+		}
+	}
+	res = &Result{TrainPairs: len(trainPairs)}
+	if evalData != nil {
+		res.EvalPairs = len(evalData.Pairs)
+	}
+	log.Info().Int("train_pairs", res.TrainPairs).Int("eval_pairs", res.EvalPairs).Strs("loss_type", cfg.LossType).Msg("data")
+
+	// Reference: a second load of the starting policy (or ref_model), frozen.
+	refDir := cfg.Model
+	if cfg.RefModel != "" {
+		refDir = cfg.RefModel
+	}
+	ref, err := model.Load(refDir, opts)
+	if err != nil {
+		return nil, fmt.Errorf("dpo: reference model: %w", err)
+	}
+	defer func() {
+		if ref != nil {
+			ref.Free()
+		}
+	}()
+	if ref.Config.VocabSize != policy.Config.VocabSize {
+		return nil, fmt.Errorf("dpo: the reference model's vocab_size %d differs from the policy's %d: they must share a tokenizer", ref.Config.VocabSize, policy.Config.VocabSize)
+	}
+	ref.SetRequiresGrad(false)
+	if cfg.PrecomputeRefLogProbs {
+		bs := cfg.PrecomputeRefBatchSize
+		if bs <= 0 {
+			bs = cfg.PerDeviceTrainBatchSize
+		}
+		if trainData.Ref, err = PrecomputeRef(ref, trainData.Pairs, pad, bs, log, "train"); err != nil {
+			return nil, err
+		}
+		if evalData != nil {
+			if cfg.PrecomputeRefBatchSize <= 0 {
+				bs = cfg.PerDeviceEvalBatchSize
+			}
+			if evalData.Ref, err = PrecomputeRef(ref, evalData.Pairs, pad, bs, log, "eval"); err != nil {
+				return nil, err
+			}
+		}
+		ref.Free() // no reference model in memory while training
+		ref = nil
+	}
+
+	task := NewTask(&cfg, policy, ref)
+	tr := &train.Trainer[*Batch]{
+		Args:   cfg.Args,
+		Models: &models{policy: policy, ref: ref, tok: tok, saveRef: cfg.SyncRefModel},
+		Task:   task,
+		Train:  trainData,
+		Log:    log,
+		Config: rawConfig,
+	}
+	if evalData != nil {
+		tr.Eval = evalData
+	}
+	if cfg.SyncRefModel {
+		tr.StepHook = task.syncHook(cfg.RefModelSyncSteps, cfg.RefModelMixupAlpha)
+	}
+	r, err := tr.Run(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res.Result = r
+	return res, nil
+}
+
+func seq(n int) []int {
+	s := make([]int, n)
+	for i := range s {
+		s[i] = i
+	}
+	return s
+}
