@@ -3,7 +3,6 @@ package orpo
 import (
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/rs/zerolog"
 
@@ -48,34 +47,12 @@ func encodePairs(enc *preference.Encoder, prefs []datasets.Preference, log zerol
 	return out, nil
 }
 
-// loadSplits loads the train split and an eval split: the named test split
-// when the data has one, else eval_ratio of the training split (seeded).
+// loadSplits loads the train split and an eval split (see datasets.LoadTrainEval).
 func loadSplits(cfg *Config) (trainSet, evalSet *datasets.Dataset, err error) {
-	opts := datasets.LoadOptions{Format: cfg.DatasetFormat, SkipBadRecords: cfg.SkipBadRecords}
-	if len(cfg.Columns) > 0 {
-		opts.Columns = map[string]string{}
-		for _, c := range cfg.Columns {
-			src, dst, ok := strings.Cut(c, "=")
-			if !ok {
-				return nil, nil, fmt.Errorf("orpo: columns entry %q: want source=target", c)
-			}
-			opts.Columns[src] = dst
-		}
-	}
-	dd, err := datasets.Load(cfg.Dataset, opts)
+	cols, err := datasets.ParseColumns(cfg.Columns)
 	if err != nil {
 		return nil, nil, err
 	}
-	if trainSet, err = dd.Split(cfg.TrainSplit); err != nil {
-		return nil, nil, err
-	}
-	if cfg.TestSplit != "" {
-		if s, err := dd.Split(cfg.TestSplit); err == nil {
-			return trainSet, s, nil
-		}
-	}
-	if cfg.EvalRatio > 0 {
-		trainSet, evalSet = trainSet.TrainTestSplit(cfg.EvalRatio, cfg.Seed)
-	}
-	return trainSet, evalSet, nil
+	opts := datasets.LoadOptions{Format: cfg.DatasetFormat, SkipBadRecords: cfg.SkipBadRecords, Columns: cols}
+	return datasets.LoadTrainEval(cfg.Dataset, cfg.TrainSplit, cfg.TestSplit, cfg.EvalRatio, cfg.Seed, opts)
 }

@@ -259,7 +259,11 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	}
 
 	// Prompts.
-	dd, err := datasets.Load(cfg.Dataset, datasets.LoadOptions{SkipBadRecords: cfg.SkipBadRecords, Columns: columnMap(cfg.Columns)})
+	cols, err := datasets.ParseColumns(cfg.Columns)
+	if err != nil {
+		return nil, err
+	}
+	dd, err := datasets.Load(cfg.Dataset, datasets.LoadOptions{SkipBadRecords: cfg.SkipBadRecords, Columns: cols})
 	if err != nil {
 		return nil, err
 	}
@@ -349,19 +353,4 @@ func encodePrompts(r *Rollout, d *datasets.Dataset) ([]prompt, error) {
 		out = append(out, prompt{IDs: ids, Text: p.Text})
 	}
 	return out, nil
-}
-
-func columnMap(cols []string) map[string]string {
-	if len(cols) == 0 {
-		return nil
-	}
-	m := map[string]string{}
-	for _, c := range cols {
-		for i := 0; i < len(c); i++ {
-			if c[i] == '=' {
-				m[c[:i]] = c[i+1:]
-			}
-		}
-	}
-	return m
 }

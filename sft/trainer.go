@@ -6,7 +6,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/rs/zerolog"
 
@@ -98,7 +97,11 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 		cfg.MaxLength = m.Config.MaxPositions
 	}
 
-	trainSet, evalSet, err := LoadSplits(cfg.Dataset, cfg.TrainSplit, cfg.TestSplit, cfg.EvalRatio, cfg.Seed, loadOptions(&cfg))
+	lopts, err := loadOptions(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	trainSet, evalSet, err := datasets.LoadTrainEval(cfg.Dataset, cfg.TrainSplit, cfg.TestSplit, cfg.EvalRatio, cfg.Seed, lopts)
 	if err != nil {
 		return nil, err
 	}
@@ -175,38 +178,7 @@ func seq(n int) []int {
 	return s
 }
 
-func loadOptions(cfg *Config) datasets.LoadOptions {
-	o := datasets.LoadOptions{Format: cfg.DatasetFormat, SkipBadRecords: cfg.SkipBadRecords}
-	if len(cfg.Columns) > 0 {
-		o.Columns = map[string]string{}
-		for _, c := range cfg.Columns {
-			src, dst, ok := strings.Cut(c, "=")
-			if ok {
-				o.Columns[src] = dst
-			}
-		}
-	}
-	return o
-}
-
-// LoadSplits loads the train split and an eval split: the named test split
-// when the data has one, else evalRatio of the training split (seeded).
-func LoadSplits(path, trainSplit, testSplit string, evalRatio float64, seed int64, opts datasets.LoadOptions) (trainSet, evalSet *datasets.Dataset, err error) {
-	dd, err := datasets.Load(path, opts)
-	if err != nil {
-		return nil, nil, err
-	}
-	trainSet, err = dd.Split(trainSplit)
-	if err != nil {
-		return nil, nil, err
-	}
-	if testSplit != "" {
-		if s, err := dd.Split(testSplit); err == nil {
-			return trainSet, s, nil
-		}
-	}
-	if evalRatio > 0 {
-		trainSet, evalSet = trainSet.TrainTestSplit(evalRatio, seed)
-	}
-	return trainSet, evalSet, nil
+func loadOptions(cfg *Config) (datasets.LoadOptions, error) {
+	cols, err := datasets.ParseColumns(cfg.Columns)
+	return datasets.LoadOptions{Format: cfg.DatasetFormat, SkipBadRecords: cfg.SkipBadRecords, Columns: cols}, err
 }

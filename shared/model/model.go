@@ -66,6 +66,9 @@ func (m *Model) NumParams() int64 {
 
 // Free releases every parameter.
 func (m *Model) Free() {
+	if m == nil {
+		return
+	}
 	for _, p := range m.params {
 		p.T.Free()
 	}

@@ -26,8 +26,8 @@ type Pair struct {
 
 // Truncation says which end of an over-long sequence survives.
 const (
-	KeepEnd   = "keep_end"   // drop the start of the prompt (TRL DPO's default)
-	KeepStart = "keep_start" // drop the end of the completions
+	KeepEnd   = "keep_end"   // drop the start of the prompt (TRL ORPO's default)
+	KeepStart = "keep_start" // drop the end of the completions (TRL DPO's default)
 	Drop      = "drop"       // drop the pair (TRL RewardTrainer)
 )
 
@@ -270,6 +270,9 @@ type Logps struct {
 // CompletionLogps computes Logps from logits (2B, T, V); completion tokens
 // are those after the prompt. Gradients flow through Sum.
 func CompletionLogps(logits *tensor.Tensor, b *Batch) Logps {
+	if logits.DType() != tensor.Float32 && logits.DType() != tensor.Float64 {
+		logits = logits.ToDType(tensor.Float32) // sum log-probs in float32, not bf16
+	}
 	dev := logits.Device()
 	R, T := int64(2*b.B), int64(b.T)
 	ids := tensor.FromInt64s(b.IDs, R, T).To(tensor.Int64, dev)
