@@ -1,0 +1,272 @@
+package classify
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/rlsuite/rl/datasets"
+	"github.com/rlsuite/rl/shared/tokenizer"
+)
+
+// Labeled is a split's classification examples with ids that mean the same
+// class in every split.
+type Labeled struct {
+	Examples []datasets.Example
+	// Names are the class names (ClassLabel names or the sorted string
+	// labels of the training split), nil for integer labels.
+	Names []string
+	// NumLabels is len(Names), or the largest training label + 1 (at least 2).
+	NumLabels int
+}
+
+// loadOptions turns the data settings into datasets.LoadOptions; the
+// column overrides become renames to text, text_pair and label.
+func (c *Config) loadOptions() datasets.LoadOptions {
+	o := datasets.LoadOptions{Format: c.Format, SkipBadRecords: c.SkipBadRecords, NoHeader: c.NoHeader, ColumnNames: c.ColumnNames}
+	rename := map[string]string{}
+	if c.TextColumn != "" && c.TextColumn != "text" {
+		rename[c.TextColumn] = "text"
+	}
+	if c.PairColumn != "" && c.PairColumn != "text_pair" {
+		rename[c.PairColumn] = "text_pair"
+	}
+	if c.LabelColumn != "" && c.LabelColumn != "label" {
+		rename[c.LabelColumn] = "label"
+	}
+	if len(rename) > 0 {
+		o.Columns = rename
+	}
+	return o
+}
+
+// evalSplitNames are the splits tried, in order, when dataset_test_split is unset.
+var evalSplitNames = []string{"validation", "test"}
+
+// LoadSplits loads the training split and the evaluation split of cfg:
+// eval_dataset_name when set, else dataset_test_split (default: validation,
+// else test) of dataset_name, else eval_ratio of the training split. The
+// eval split is nil when there is none.
+func LoadSplits(cfg *Config) (trainSet, evalSet *datasets.Dataset, err error) {
+	opts := cfg.loadOptions()
+	dd, err := datasets.Load(cfg.Dataset, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	if trainSet, err = dd.Split(cfg.TrainSplit); err != nil {
+		return nil, nil, err
+	}
+	names := evalSplitNames
+	if cfg.TestSplit != "" {
+		names = []string{cfg.TestSplit}
+	}
+	if cfg.EvalDataset != "" {
+		ed, err := datasets.Load(cfg.EvalDataset, opts)
+		if err != nil {
+			return nil, nil, err
+		}
+		if len(ed.Splits) == 1 {
+			return trainSet, ed.Splits[ed.Names()[0]], nil
+		}
+		for _, n := range names {
+			if s, ok := ed.Splits[n]; ok {
+				return trainSet, s, nil
+			}
+		}
+		return nil, nil, fmt.Errorf("classify: eval_dataset_name %s: no split %v (have %v)", cfg.EvalDataset, names, ed.Names())
+	}
+	for _, n := range names {
+		if s, ok := dd.Splits[n]; ok && n != cfg.TrainSplit {
+			return trainSet, s, nil
+		}
+	}
+	if cfg.EvalRatio > 0 {
+		trainSet, evalSet = trainSet.TrainTestSplit(cfg.EvalRatio, cfg.Seed)
+	}
+	return trainSet, evalSet, nil
+}
+
+// Label reads the classification examples of the training split and of the
+// eval split (may be nil) and gives their labels one meaning: string labels
+// of the eval split are mapped to the training split's names. An unlabeled
+// example (label -1), a label the training data does not define, or an
+// eval label of another kind than the training labels is an error naming
+// file:line.
+func Label(trainSet, evalSet *datasets.Dataset) (tr, ev *Labeled, err error) {
+	exs, names, err := trainSet.Classifications()
+	if err != nil {
+		return nil, nil, fmt.Errorf("classify: training data: %w", err)
+	}
+	if len(exs) == 0 {
+		return nil, nil, fmt.Errorf("classify: the training split %q has no examples", trainSet.Name)
+	}
+	k := len(names)
+	for _, e := range exs {
+		if e.Label < 0 {
+			return nil, nil, fmt.Errorf("classify: %s: unlabeled example (label -1) in the training split", e.Src)
+		}
+		if names == nil {
+			k = max(k, e.Label+1)
+		}
+	}
+	k = max(k, 2)
+	tr = &Labeled{Examples: exs, Names: names, NumLabels: k}
+	if evalSet == nil {
+		return tr, nil, nil
+	}
+	eexs, enames, err := evalSet.Classifications()
+	if err != nil {
+		return nil, nil, fmt.Errorf("classify: eval data: %w", err)
+	}
+	switch {
+	case enames != nil && names == nil:
+		return nil, nil, fmt.Errorf("classify: eval labels are names %q but the training labels are integers", enames)
+	case enames != nil && !slices.Equal(enames, names):
+		for i, e := range eexs {
+			j := slices.Index(names, enames[e.Label])
+			if j < 0 {
+				return nil, nil, fmt.Errorf("classify: %s: label %q does not occur in the training data (classes %q)", e.Src, enames[e.Label], names)
+			}
+			eexs[i].Label = j
+		}
+	}
+	for _, e := range eexs {
+		if e.Label < 0 {
+			return nil, nil, fmt.Errorf("classify: %s: unlabeled example (label -1) in the eval split (GLUE test splits have no labels: evaluate on validation)", e.Src)
+		}
+		if e.Label >= k {
+			return nil, nil, fmt.Errorf("classify: %s: label %d does not occur in the training data (%d classes)", e.Src, e.Label, k)
+		}
+	}
+	return tr, &Labeled{Examples: eexs, Names: names, NumLabels: k}, nil
+}
+
+// Encoder turns a text or a sentence pair into token ids: text, then for a
+// pair the separator and text_pair, as GPT-2 style sequence classifiers
+// are fed (they have no [CLS]/[SEP]); the score head reads the last token.
+type Encoder struct {
+	Tok       *tokenizer.Tokenizer
+	MaxLength int
+	// Sep separates the two texts of a pair: the tokenizer's eos token, or
+	// the token(s) of a space when it has none.
+	Sep []int
+}
+
+// NewEncoder returns an Encoder with the separator of tok.
+func NewEncoder(tok *tokenizer.Tokenizer, maxLength int) (*Encoder, error) {
+	e := &Encoder{Tok: tok, MaxLength: maxLength}
+	if id := tok.EOS(); id >= 0 {
+		e.Sep = []int{id}
+	} else {
+		sep, err := tok.Encode(" ", false)
+		if err != nil {
+			return nil, fmt.Errorf("classify: encode the pair separator: %w", err)
+		}
+		e.Sep = sep
+	}
+	return e, nil
+}
+
+// Encode returns the ids of text (and pair when not empty), truncated to
+// MaxLength: a single text is cut at the end; for a pair the longer text
+// loses tokens first (truncation="longest_first"). It is an error for the
+// result to hold no token.
+func (e *Encoder) Encode(text, pair string) ([]int32, error) {
+	a, err := e.Tok.Encode(text, true)
+	if err != nil {
+		return nil, err
+	}
+	var ids []int
+	if pair == "" {
+		ids = a[:min(len(a), e.MaxLength)]
+	} else {
+		b, err := e.Tok.Encode(pair, false)
+		if err != nil {
+			return nil, err
+		}
+		budget := max(e.MaxLength-len(e.Sep), 0)
+		if over := len(a) + len(b) - budget; over > 0 {
+			// Remove from the longer text until both are equal, then alternately.
+			la, lb := len(a), len(b)
+			for ; over > 0; over-- {
+				if la >= lb {
+					la--
+				} else {
+					lb--
+				}
+			}
+			a, b = a[:la], b[:lb]
+		}
+		ids = append(append(append(ids, a...), e.Sep...), b...)
+		ids = ids[:min(len(ids), e.MaxLength)]
+	}
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("text encodes to no tokens")
+	}
+	out := make([]int32, len(ids))
+	for i, id := range ids {
+		out[i] = int32(id)
+	}
+	return out, nil
+}
+
+// EncodeAll encodes examples; an error names the example's file:line.
+func (e *Encoder) EncodeAll(exs []datasets.Example) (*Data, error) {
+	d := &Data{X: make([][]int32, len(exs)), Labels: make([]int, len(exs))}
+	for i, ex := range exs {
+		ids, err := e.Encode(ex.Text, ex.TextPair)
+		if err != nil {
+			return nil, fmt.Errorf("classify: %s: %w", ex.Src, err)
+		}
+		d.X[i], d.Labels[i] = ids, ex.Label
+	}
+	return d, nil
+}
+
+// Data is an encoded split: token ids and class ids. It implements
+// train.Dataset.
+type Data struct {
+	X      [][]int32
+	Labels []int
+	Pad    int // the padding id (right padding)
+}
+
+// Len implements train.Dataset.
+func (d *Data) Len() int { return len(d.X) }
+
+// Batch implements train.Dataset: the rows right-padded to the longest.
+func (d *Data) Batch(indices []int) (*Batch, error) {
+	b := &Batch{B: len(indices)}
+	for _, i := range indices {
+		b.T = max(b.T, len(d.X[i]))
+	}
+	b.IDs = make([]int64, b.B*b.T)
+	for r, i := range indices {
+		row := b.IDs[r*b.T : (r+1)*b.T]
+		for t := range row {
+			row[t] = int64(d.Pad)
+		}
+		for t, id := range d.X[i] {
+			row[t] = int64(id)
+		}
+		b.Lens = append(b.Lens, len(d.X[i]))
+		b.Labels = append(b.Labels, int64(d.Labels[i]))
+	}
+	return b, nil
+}
+
+// Batch is B right-padded rows of T tokens with their lengths and labels.
+type Batch struct {
+	B, T   int
+	IDs    []int64 // (B, T)
+	Lens   []int   // (B): real tokens per row; the score is read at Lens-1
+	Labels []int64 // (B)
+}
+
+// NumTokens implements train.Batch: real (non-pad) tokens.
+func (b *Batch) NumTokens() int {
+	n := 0
+	for _, l := range b.Lens {
+		n += l
+	}
+	return n
+}
