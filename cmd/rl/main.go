@@ -70,11 +70,19 @@ func newApp(log *zerolog.Logger) *cli.App {
 			return nil
 		},
 		Commands: []*cli.Command{
+			demoCommand(log),
 			tokenizerCommand(log),
 			initCommand(log),
 			sftCommand(log),
+			classifyCommand(log),
+			predictCommand(log),
+			rewardCommand(log),
+			scoreCommand(log),
+			dpoCommand(log),
+			orpoCommand(log),
 			ppoCommand(log),
 			generateCommand(log),
+			compareCommand(log),
 			infoCommand(log),
 		},
 	}

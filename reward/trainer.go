@@ -1,0 +1,259 @@
+package reward
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/rs/zerolog"
+
+	"github.com/rlsuite/rl/datasets"
+	"github.com/rlsuite/rl/shared/checkpoint"
+	"github.com/rlsuite/rl/shared/model"
+	"github.com/rlsuite/rl/shared/preference"
+	"github.com/rlsuite/rl/shared/tensor"
+	"github.com/rlsuite/rl/shared/tokenizer"
+	"github.com/rlsuite/rl/shared/train"
+)
+
+// Result is what Run returns.
+type Result struct {
+	*train.Result
+	// TrainPairs and EvalPairs are the pairs trained and evaluated on.
+	TrainPairs, EvalPairs int
+	// Dropped counts pairs longer than max_length (train and eval), as TRL
+	// filters them; Skipped counts bad records skipped with skip_bad_records.
+	Dropped, Skipped int
+}
+
+// Run trains a reward model according to cfg and writes it, with its
+// tokenizer, to cfg.OutputDir as a Hugging Face …ForSequenceClassification
+// checkpoint with num_labels 1.
+func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) (res *Result, err error) {
+	defer tensor.Recover(&err, "reward")
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("reward: %w", err)
+	}
+	m, tok, err := loadModel(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer m.Free()
+	log.Info().Str("model_type", m.Config.ModelType).Int64("parameters", m.NumParams()).Int("vocab", m.Config.VocabSize).Msg("model")
+	if cfg.MaxLength > m.Config.MaxPositions {
+		log.Warn().Int("max_length", cfg.MaxLength).Int("max_positions", m.Config.MaxPositions).Msg("max_length exceeds the model's positions; using the latter")
+		cfg.MaxLength = m.Config.MaxPositions
+	}
+	eos, pad, err := specialIDs(&cfg, tok)
+	if err != nil {
+		return nil, err
+	}
+	if pad >= 0 {
+		// Sequence-classification models need pad_token_id (TRL sets it too).
+		m.Config.PadTokenID = &pad
+	} else {
+		pad = 0
+	}
+
+	d, err := loadData(&cfg, tok, eos, log)
+	if err != nil {
+		return nil, err
+	}
+	res = &Result{TrainPairs: len(d.train), EvalPairs: len(d.eval), Dropped: d.dropped, Skipped: d.skipped}
+	if len(d.train) == 0 {
+		return nil, fmt.Errorf("reward: no training pairs left (%d longer than max_length %d dropped, %d bad records skipped)", d.dropped, cfg.MaxLength, d.skipped)
+	}
+	if len(d.eval) == 0 && cfg.EvalStrategy != "no" {
+		why := "no test split and eval_ratio 0"
+		if d.eval != nil {
+			why = "every eval pair is longer than max_length"
+		}
+		log.Warn().Msgf("eval_strategy is set but there is no eval data (%s): not evaluating", why)
+		cfg.EvalStrategy = "no"
+		if cfg.LoadBestModelAtEnd {
+			return nil, errors.New("reward: load_best_model_at_end needs eval data")
+		}
+	}
+	log.Info().Int("train_pairs", len(d.train)).Int("eval_pairs", len(d.eval)).Int("dropped_too_long", d.dropped).Int("skipped_bad", d.skipped).Msg("data")
+
+	tr := &train.Trainer[*preference.Batch]{
+		Args:   cfg.Args,
+		Models: &train.Single{M: m, Extra: tok.Save},
+		Task:   &Task{M: m, CenterRewardsCoefficient: cfg.CenterRewardsCoefficient},
+		Train:  &preference.Data{Pairs: d.train, Pad: pad},
+		Log:    log,
+		Config: rawConfig,
+	}
+	if len(d.eval) > 0 && cfg.EvalStrategy != "no" {
+		tr.Eval = &preference.Data{Pairs: d.eval, Pad: pad}
+	}
+	r, err := tr.Run(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res.Result = r
+	return res, nil
+}
+
+// loadModel loads (or creates) the score model and its tokenizer. The new
+// score head is drawn after seeding with cfg.Seed, as TRL calls set_seed
+// before from_pretrained.
+func loadModel(cfg *Config) (*model.Model, *tokenizer.Tokenizer, error) {
+	dt, err := tensor.ParseDType(cfg.DType)
+	if err != nil {
+		return nil, nil, fmt.Errorf("reward: %w", err)
+	}
+	var m *model.Model
+	var tok *tokenizer.Tokenizer
+	if cfg.Model != "" {
+		tensor.ManualSeed(cfg.Seed)
+		m, tok, err = checkpoint.Load(cfg.Model, model.LoadOptions{Head: model.ScoreHead, NumLabels: 1, DType: dt})
+		if err == nil && cfg.Tokenizer != "" {
+			if tok, err = tokenizer.Load(cfg.Tokenizer); err == nil {
+				err = checkpoint.Check(m, tok, filepath.Join(cfg.Tokenizer, "tokenizer.json"))
+			}
+			if err != nil {
+				m.Free()
+			}
+		}
+	} else {
+		m, tok, err = checkpoint.New(cfg.Init, cfg.Tokenizer, model.ScoreHead, dt, tensor.CPU, cfg.Seed)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if m.Config.NumLabels != 1 {
+		n := m.Config.NumLabels
+		m.Free()
+		return nil, nil, fmt.Errorf("reward: %s has num_labels %d, but a reward model outputs one score (num_labels 1)", cfg.Model, n)
+	}
+	return m, tok, nil
+}
+
+// specialIDs resolves the eos appended to completions and the pad token:
+// TRL's pad_token, else the tokenizer's pad, else its eos (-1: none).
+func specialIDs(cfg *Config, tok *tokenizer.Tokenizer) (eos, pad int, err error) {
+	eos, pad = tok.EOS(), tok.PAD()
+	if cfg.EOSToken != "" {
+		id, ok := tok.TokenToID(cfg.EOSToken)
+		if !ok {
+			return 0, 0, fmt.Errorf("reward: eos_token %q is not in the tokenizer's vocabulary", cfg.EOSToken)
+		}
+		eos = id
+	}
+	if cfg.PadToken != "" {
+		id, ok := tok.TokenToID(cfg.PadToken)
+		if !ok {
+			return 0, 0, fmt.Errorf("reward: pad_token %q is not in the tokenizer's vocabulary", cfg.PadToken)
+		}
+		pad = id
+	} else if pad < 0 {
+		pad = eos
+	}
+	return eos, pad, nil
+}
+
+// data is the tokenised train and eval pairs with what was left out.
+type data struct {
+	train, eval      []preference.Pair // eval nil: no eval data
+	dropped, skipped int
+}
+
+// loadData reads the preference splits, extracts implicit prompts,
+// tokenises the pairs and drops those longer than max_length (as TRL's
+// RewardTrainer filters them).
+func loadData(cfg *Config, tok *tokenizer.Tokenizer, eos int, log zerolog.Logger) (*data, error) {
+	trainSet, evalSet, loadSkipped, err := loadSplits(cfg, log)
+	if err != nil {
+		return nil, fmt.Errorf("reward: %w", err)
+	}
+	if cfg.EvalStrategy == "no" {
+		evalSet = nil
+	}
+	if cfg.MaxSamples > 0 && trainSet.Len() > cfg.MaxSamples {
+		idx := make([]int, cfg.MaxSamples)
+		for i := range idx {
+			idx[i] = i
+		}
+		trainSet = trainSet.Select(idx)
+	}
+	enc := &preference.Encoder{Tok: tok, MaxLength: cfg.MaxLength, TruncationMode: preference.Drop, EOS: eos}
+	d := data{skipped: loadSkipped}
+	split := func(ds *datasets.Dataset) ([]preference.Pair, error) {
+		prefs, err := ds.Preferences()
+		if err != nil {
+			return nil, fmt.Errorf("reward: %w", err)
+		}
+		rep := ds.Checked
+		d.skipped += rep.Skipped
+		if rep.Skipped > 0 {
+			log.Warn().Str("split", ds.Name).Int("skipped", rep.Skipped).Strs("reasons", rep.Reasons).Msg("bad records skipped")
+		}
+		if rep.IdenticalPairs > 0 {
+			log.Warn().Str("split", ds.Name).Int("pairs", rep.IdenticalPairs).Msg("pairs with chosen identical to rejected (kept, as TRL does; they teach nothing)")
+		}
+		pairs, dropped, err := enc.EncodeAll(prefs, log, ds.Name)
+		if err != nil {
+			return nil, fmt.Errorf("reward: %w", err)
+		}
+		d.dropped += dropped
+		return pairs, nil
+	}
+	if d.train, err = split(trainSet); err != nil {
+		return nil, err
+	}
+	if evalSet != nil {
+		if d.eval, err = split(evalSet); err != nil {
+			return nil, err
+		}
+		if d.eval == nil {
+			d.eval = []preference.Pair{}
+		}
+	}
+	return &d, nil
+}
+
+// loadSplits loads the train split and an eval split: the named test split
+// when the data has one, else eval_ratio of the training split (seeded).
+// skipped counts the records of those splits that could not be parsed
+// (with skip_bad_records).
+func loadSplits(cfg *Config, log zerolog.Logger) (trainSet, evalSet *datasets.Dataset, skipped int, err error) {
+	opts := datasets.LoadOptions{Format: cfg.DatasetFormat, SkipBadRecords: cfg.SkipBadRecords}
+	if len(cfg.Columns) > 0 {
+		opts.Columns = map[string]string{}
+		for _, c := range cfg.Columns {
+			src, dst, ok := strings.Cut(c, "=")
+			if !ok || src == "" || dst == "" {
+				return nil, nil, 0, fmt.Errorf("columns: %q is not source=target", c)
+			}
+			opts.Columns[src] = dst
+		}
+	}
+	dd, err := datasets.Load(cfg.Dataset, opts)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	trainSet, err = dd.Split(cfg.TrainSplit)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	logSkips := func(d *datasets.Dataset) {
+		skipped += d.Skipped
+		if d.Skipped > 0 {
+			log.Warn().Str("split", d.Name).Int("skipped", d.Skipped).Strs("reasons", d.SkipReasons).Msg("unreadable records skipped")
+		}
+	}
+	logSkips(trainSet)
+	if cfg.TestSplit != "" {
+		if s, err := dd.Split(cfg.TestSplit); err == nil {
+			logSkips(s)
+			return trainSet, s, skipped, nil
+		}
+	}
+	if cfg.EvalRatio > 0 {
+		trainSet, evalSet = trainSet.TrainTestSplit(cfg.EvalRatio, cfg.Seed)
+	}
+	return trainSet, evalSet, skipped, nil
+}
