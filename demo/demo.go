@@ -28,8 +28,8 @@ import (
 	"github.com/rlsuite/rl/shared/tokenizer"
 )
 
-// Options sizes the demo. The zero value is the full demo (about 5-8
-// minutes on 2 cores); Quick shrinks every stage for tests.
+// Options sizes the demo. The zero value is the full demo (about 6-8
+// minutes on 2 quiet cores); Quick shrinks every stage for tests.
 type Options struct {
 	OutputDir string   // default "demo-out"
 	Quick     bool     // a shortened run (tests)
@@ -63,8 +63,8 @@ func (o Options) steps() steps {
 		return steps{base: 120, sft: 60, reward: 60, ppoEpisodes: 32 * 8, dpo: 60, orpo: 60,
 			baseLines: 8000, sftExamples: 1500, prefPairs: 1500, evalSamples: 1}
 	}
-	return steps{base: 400, sft: 150, reward: 150, ppoEpisodes: 64 * 30, dpo: 150, orpo: 150,
-		baseLines: 30000, sftExamples: 5000, prefPairs: 5000, evalSamples: 2}
+	return steps{base: 160, sft: 80, reward: 80, ppoEpisodes: 32 * 10, dpo: 80, orpo: 80,
+		baseLines: 10000, sftExamples: 2000, prefPairs: 2000, evalSamples: 2}
 }
 
 // Run runs the demo.

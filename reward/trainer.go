@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"strings"
+	"slices"
 
 	"github.com/rs/zerolog"
 
@@ -215,45 +215,30 @@ func loadData(cfg *Config, tok *tokenizer.Tokenizer, eos int, log zerolog.Logger
 	return &d, nil
 }
 
-// loadSplits loads the train split and an eval split: the named test split
-// when the data has one, else eval_ratio of the training split (seeded).
-// skipped counts the records of those splits that could not be parsed
-// (with skip_bad_records).
+// loadSplits loads the train split and an eval split (the named test split
+// when the data has one, else eval_ratio of the training split, seeded) and
+// counts the records that could not be parsed (with skip_bad_records).
 func loadSplits(cfg *Config, log zerolog.Logger) (trainSet, evalSet *datasets.Dataset, skipped int, err error) {
-	opts := datasets.LoadOptions{Format: cfg.DatasetFormat, SkipBadRecords: cfg.SkipBadRecords}
-	if len(cfg.Columns) > 0 {
-		opts.Columns = map[string]string{}
-		for _, c := range cfg.Columns {
-			src, dst, ok := strings.Cut(c, "=")
-			if !ok || src == "" || dst == "" {
-				return nil, nil, 0, fmt.Errorf("columns: %q is not source=target", c)
-			}
-			opts.Columns[src] = dst
-		}
-	}
-	dd, err := datasets.Load(cfg.Dataset, opts)
+	cols, err := datasets.ParseColumns(cfg.Columns)
 	if err != nil {
 		return nil, nil, 0, err
 	}
-	trainSet, err = dd.Split(cfg.TrainSplit)
+	opts := datasets.LoadOptions{Format: cfg.DatasetFormat, SkipBadRecords: cfg.SkipBadRecords, Columns: cols}
+	trainSet, evalSet, err = datasets.LoadTrainEval(cfg.Dataset, cfg.TrainSplit, cfg.TestSplit, cfg.EvalRatio, cfg.Seed, opts)
 	if err != nil {
 		return nil, nil, 0, err
 	}
-	logSkips := func(d *datasets.Dataset) {
+	count := func(d *datasets.Dataset) {
 		skipped += d.Skipped
 		if d.Skipped > 0 {
 			log.Warn().Str("split", d.Name).Int("skipped", d.Skipped).Strs("reasons", d.SkipReasons).Msg("unreadable records skipped")
 		}
 	}
-	logSkips(trainSet)
-	if cfg.TestSplit != "" {
-		if s, err := dd.Split(cfg.TestSplit); err == nil {
-			logSkips(s)
-			return trainSet, s, skipped, nil
-		}
-	}
-	if cfg.EvalRatio > 0 {
-		trainSet, evalSet = trainSet.TrainTestSplit(cfg.EvalRatio, cfg.Seed)
+	count(trainSet)
+	// An eval set held out of the training split carries the same load
+	// report (same count, same file:line reasons): count it once.
+	if evalSet != nil && !(evalSet.Skipped == trainSet.Skipped && slices.Equal(evalSet.SkipReasons, trainSet.SkipReasons)) {
+		count(evalSet)
 	}
 	return trainSet, evalSet, skipped, nil
 }
