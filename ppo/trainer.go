@@ -229,6 +229,13 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 			valueFrom = cfg.SFTModel
 		}
 	} else {
+		rc, err := model.ReadConfig(filepath.Join(cfg.Reward, "config.json"))
+		if err != nil {
+			return nil, fmt.Errorf("ppo: reward model: %w", err)
+		}
+		if rc.NumLabels != 1 {
+			return nil, fmt.Errorf("ppo: reward_model_path %s is not a reward model (a sequence-classification checkpoint with num_labels 1, as rl reward writes); use builtin:NAME for a programmatic reward", cfg.Reward)
+		}
 		ropts := opts
 		ropts.Head = model.ScoreHead
 		if r.RewardM, err = model.Load(cfg.Reward, ropts); err != nil {
