@@ -48,7 +48,9 @@ type StepStarter interface{ BeginStep(step int) error }
 
 // LogDecorator tasks adjust the values logged at a step (PPO reports
 // episodes and its own epoch).
-type LogDecorator interface{ DecorateLog(step int, vals map[string]float64) }
+type LogDecorator interface {
+	DecorateLog(step int, vals map[string]float64)
+}
 
 // PostEvaler tasks derive more eval metrics from the averaged ones
 // (e.g. perplexity from eval_loss).
