@@ -28,8 +28,9 @@ import (
 	"github.com/rlsuite/rl/shared/tokenizer"
 )
 
-// Options sizes the demo. The zero value is the full demo (about 6-8
-// minutes on 2 quiet cores); Quick shrinks every stage for tests.
+// Options sizes the demo. The zero value is the full demo (about 4-5
+// minutes on 2 quiet cores); Quick is the same training measured on fewer
+// samples (the tests).
 type Options struct {
 	OutputDir string   // default "demo-out"
 	Quick     bool     // a shortened run (tests)
@@ -63,8 +64,13 @@ func (o Options) steps() steps {
 		return steps{base: 120, sft: 60, reward: 60, ppoEpisodes: 32 * 8, dpo: 60, orpo: 60,
 			baseLines: 8000, sftExamples: 1500, prefPairs: 1500, evalSamples: 1}
 	}
-	return steps{base: 160, sft: 80, reward: 80, ppoEpisodes: 32 * 10, dpo: 80, orpo: 80,
-		baseLines: 10000, sftExamples: 2000, prefPairs: 2000, evalSamples: 2}
+	// The full demo trains as the quick one (whose rises the tests check)
+	// and measures the gold metric on twice the samples. Longer PPO runs
+	// against the small learned reward model drift into reward hacking
+	// (malformed text that the reward model likes) unless kl_coef rises.
+	s := Options{Quick: true}.steps()
+	s.evalSamples = 2
+	return s
 }
 
 // Run runs the demo.

@@ -62,7 +62,8 @@ func (e *Encoder) special() map[string]string {
 	return sp
 }
 
-// ErrTooLong marks a pair dropped for length (TruncationMode Drop).
+// ErrTooLong marks a pair dropped for length: any pair over max_length with
+// TruncationMode Drop, or a prompt that leaves no room with KeepStart.
 var ErrTooLong = errors.New("preference pair longer than max_length")
 
 // Encode tokenises one pair: the prompt with the tokenizer's special tokens
@@ -134,7 +135,7 @@ func (e *Encoder) truncate(p Pair) (Pair, error) {
 	case KeepStart:
 		room := e.MaxLength - len(p.Prompt)
 		if room < 1 {
-			return Pair{}, fmt.Errorf("prompt of %d tokens leaves no room for a completion within max_length %d (truncation_mode keep_start)", len(p.Prompt), e.MaxLength)
+			return Pair{}, fmt.Errorf("%w: prompt of %d tokens leaves no room for a completion within max_length %d (truncation_mode keep_start)", ErrTooLong, len(p.Prompt), e.MaxLength)
 		}
 		p.Chosen = p.Chosen[:min(len(p.Chosen), room)]
 		p.Rejected = p.Rejected[:min(len(p.Rejected), room)]
@@ -170,7 +171,7 @@ func (e *Encoder) EncodeAll(prefs []datasets.Preference, log zerolog.Logger, wha
 		out = append(out, x)
 	}
 	if dropped > 0 {
-		log.Info().Int("dropped", dropped).Int("kept", len(out)).Int("max_length", e.MaxLength).Msgf("%s: pairs longer than max_length dropped", what)
+		log.Warn().Int("dropped", dropped).Int("kept", len(out)).Int("max_length", e.MaxLength).Str("truncation_mode", e.TruncationMode).Msgf("%s: pairs too long for max_length dropped", what)
 	}
 	return out, dropped, nil
 }
