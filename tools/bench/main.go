@@ -409,13 +409,13 @@ func run(o *options, root string) error {
 						single = append(single, e.torch.run(b.Torch, config, one))
 					}
 					trun = merge(single)
-					fmt.Printf(" (%d interleaved processes)", len(single))
+					fmt.Printf(" (%d interleaved processes, %.0f s in all)", len(single), trun.WallS)
 					e.torchRuns[b.Torch+"/"+config] = trun
 					e.rep.TorchRuns = append(e.rep.TorchRuns, single...)
 				} else {
 					trun = e.torchRun(b.Torch, config, p)
+					fmt.Printf(" %.0f s", time.Since(t0).Seconds())
 				}
-				fmt.Printf(" %.0f s", time.Since(t0).Seconds())
 				if trun.Error != "" {
 					fmt.Printf("\n   PyTorch error: %s: %s\n", trun.Error, trun.Stderr)
 					rep.Errors = append(rep.Errors, fmt.Sprintf("%s: torch_ref.py: %s: %s", label, trun.Error, trun.Stderr))
