@@ -138,7 +138,7 @@ func rlSFT(e *env, config string, p measureParams) (res []*Result, err error) {
 	mem := &Result{Name: "peak_rss_sft", Config: config, Unit: "MB", Better: lower, RL: round2(float64(peak) / 1024),
 		Extra: map[string]any{"vm_hwm_kb": peak, "rss_before_kb": rssBefore, "hwm_reset": hwmReset,
 			"note": "rl: VmHWM of this process over the SFT bench (reset before it when the kernel allows); " +
-				"PyTorch: ru_maxrss of the torch_ref.py process (includes the Python interpreter and `import torch`)"},
+				"PyTorch: VmHWM of the torch_ref.py process (includes the Python interpreter and `import torch`; with --interleave the largest of its processes)"},
 		torchValue: func(run *torchRun) (float64, torchRecord, error) {
 			if run == nil || run.MaxRSSKB == 0 {
 				return 0, nil, fmt.Errorf("no torch_ref.py process")

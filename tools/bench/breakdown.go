@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"sort"
@@ -214,6 +215,10 @@ func rlBreakdown(e *env, config string, p measureParams) (res []*Result, err err
 			fmt.Printf("\n   PyTorch sft breakdown: %v", err)
 		}
 	}
+
+	// ---- the optimizer alone: rl's AdamW.Update against the same math
+	// with PyTorch's two temporaries per parameter (foldedAdamW)
+	optimizerBreakdown(m, opt, config, p)
 
 	// ---- SFT with the forward scoped, as the main bench times it
 	st := measure(func() { sftStepScoped(m, opt, x, y) }, float64(s.Batch*s.SeqLen), p)
@@ -597,4 +602,84 @@ func printBreakdowns(f *os.File) {
 			fmt.Fprintf(f, "    %-40s %8.2f %5.0f\n", x.k, x.ms, x.n)
 		}
 	}
+}
+
+// foldedAdamW is train.AdamW's update (decoupled weight decay on >= 2-D
+// parameters, bias-corrected moments) with the scalars folded into
+// in-place ops, so that it allocates two parameter-sized temporaries
+// (g*g and sqrt(v)) per parameter, as torch.optim.AdamW does, instead of
+// four. It exists to time the difference; see optimizerBreakdown.
+type foldedAdamW struct {
+	params     []model.Param
+	m, v       []*tensor.Tensor
+	step       int
+	b1, b2, wd float64
+}
+
+func (o *foldedAdamW) update(lr float64) {
+	o.step++
+	bc1 := 1 - math.Pow(o.b1, float64(o.step))
+	bc2 := 1 - math.Pow(o.b2, float64(o.step))
+	stepSize := lr / bc1
+	tensor.NoGrad(func() {
+		for i, p := range o.params {
+			tensor.Tidy(func() {
+				g := p.T.Grad()
+				if g == nil {
+					return
+				}
+				if o.m[i] == nil {
+					o.m[i] = tensor.ZerosOn(p.T.Shape(), p.T.DType(), p.T.Device()).Keep()
+					o.v[i] = tensor.ZerosOn(p.T.Shape(), p.T.DType(), p.T.Device()).Keep()
+				}
+				m, v := o.m[i], o.v[i]
+				if p.T.Dim() >= 2 {
+					p.T.MulScalar_(1 - lr*o.wd)
+				}
+				m.Lerp_(g, 1-o.b1)          // m = b1 m + (1-b1) g
+				v.Lerp_(g.Square(), 1-o.b2) // v = b2 v + (1-b2) g^2
+				// p -= lr/bc1 * m / (sqrt(v)/sqrt(bc2) + eps), as p += m / denom with
+				// denom = -(sqrt(v)/sqrt(bc2) + eps) / (lr/bc1)
+				denom := v.Sqrt()
+				denom.MulScalar_(-1 / (stepSize * math.Sqrt(bc2)))
+				denom.AddScalar_(-1e-8 / stepSize)
+				p.T.Addcdiv_(m, denom)
+			})
+		}
+	})
+}
+
+func (o *foldedAdamW) free() {
+	for i := range o.m {
+		o.m[i].Free()
+		o.v[i].Free()
+	}
+}
+
+// optimizerBreakdown times opt.Update against foldedAdamW on the gradients
+// the last SFT step left (both update the parameters; the figures are times,
+// not a training run).
+func optimizerBreakdown(m *model.Model, opt *train.AdamW, config string, p measureParams) {
+	n := max(5, p.Runs*p.Steps/2)
+	f := &foldedAdamW{params: m.Params(), m: make([]*tensor.Tensor, len(m.Params())), v: make([]*tensor.Tensor, len(m.Params())),
+		b1: 0.9, b2: 0.95, wd: 0.1}
+	defer f.free()
+	f.update(lr) // create the moments
+	waitQuiet(p.QuietThresh, p.QuietWait)
+	var tr, tf, fr, ff []float64
+	for i := 0; i < n; i++ {
+		t0, f0 := time.Now(), minorFaults()
+		opt.Update(lr)
+		t1, f1 := time.Now(), minorFaults()
+		f.update(lr)
+		tr = append(tr, t1.Sub(t0).Seconds()*1000)
+		tf = append(tf, time.Since(t1).Seconds()*1000)
+		fr = append(fr, float64(f1-f0))
+		ff = append(ff, float64(minorFaults()-f1))
+	}
+	breakdowns = append(breakdowns,
+		breakdown{Side: "rl", Config: config, What: "AdamW.Update (4 temporaries/param)", Phases: []string{"optimizer"},
+			Ms: map[string]float64{"optimizer": round2(median(tr))}, Faults: median(fr), Extra: map[string]any{"steps": n}},
+		breakdown{Side: "rl", Config: config, What: "AdamW, 2 temporaries/param (as torch)", Phases: []string{"optimizer"},
+			Ms: map[string]float64{"optimizer": round2(median(tf))}, Faults: median(ff), Extra: map[string]any{"steps": n}})
 }

@@ -180,8 +180,11 @@ func round2(v float64) float64 {
 // ---------------------------------------------------------------- /proc
 
 // procStatusKB reads a "Key:   N kB" line of /proc/self/status (VmRSS, VmHWM).
-func procStatusKB(key string) int64 {
-	b, err := os.ReadFile("/proc/self/status")
+func procStatusKB(key string) int64 { return statusKB("/proc/self/status", key) }
+
+// statusKB reads a "Key:   N kB" line of a /proc/PID/status file.
+func statusKB(path, key string) int64 {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0
 	}

@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -124,13 +123,35 @@ func (t *torchRunner) runScript(args []string) *torchRun {
 	cmd.Stdout = &stdout
 	cmd.Stderr = &stderr
 	start := time.Now()
-	err := cmd.Run()
-	r.WallS = round2(time.Since(start).Seconds())
-	if ps := cmd.ProcessState; ps != nil {
-		if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
-			r.MaxRSSKB = ru.Maxrss
-		}
+	err := cmd.Start()
+	if err == nil {
+		// The child's own peak RSS: VmHWM of its address space, polled.
+		// (getrusage's ru_maxrss is no good: Linux carries the parent's
+		// high-water mark into a child across fork and exec.)
+		done := make(chan struct{})
+		polled := make(chan int64)
+		go func() {
+			var hwm int64
+			status := fmt.Sprintf("/proc/%d/status", cmd.Process.Pid)
+			tick := time.NewTicker(100 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				if v := statusKB(status, "VmHWM"); v > hwm {
+					hwm = v
+				}
+				select {
+				case <-done:
+					polled <- hwm
+					return
+				case <-tick.C:
+				}
+			}
+		}()
+		err = cmd.Wait()
+		close(done)
+		r.MaxRSSKB = <-polled
 	}
+	r.WallS = round2(time.Since(start).Seconds())
 	sc := bufio.NewScanner(&stdout)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
