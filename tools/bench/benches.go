@@ -89,18 +89,47 @@ func sftBatch(rng *rand.Rand, B, T, V int) (x, y *tensor.Tensor) {
 	return tensor.FromInt64s(xs, int64(B), int64(T)).Keep(), tensor.FromInt64s(ys, int64(B), int64(T)).Keep()
 }
 
-// sftStep is torch_ref's sft_step: forward, cross-entropy over all
-// positions, zero_grad, backward, AdamW step, loss.item().
-func sftStep(m *model.Model, opt *train.AdamW, x, y *tensor.Tensor) (loss float64) {
+// sftStep is torch_ref's sft_step (forward, cross-entropy over all
+// positions, backward, AdamW step, loss.item()) in the order rl's trainer
+// (shared/train) runs it: forward, loss and backward inside a tensor.Tidy,
+// then the optimizer step and ZeroGrad outside it.
+func sftStep(m *model.Model, opt *train.AdamW, x, y *tensor.Tensor) float64 {
+	return sftStepX(m, opt, x, y, false, nil)
+}
+
+// sftStepX is sftStep; with scoped, the forward pass and the loss run in a
+// nested Tidy that keeps only the loss, so that the activations are held by
+// autograd alone, which frees each once backward has used it (PyTorch's
+// lifetimes). pt (may be nil) times the phases.
+func sftStepX(m *model.Model, opt *train.AdamW, x, y *tensor.Tensor, scoped bool, pt *phaseTimer) (loss float64) {
+	pt.start()
 	tensor.Tidy(func() {
-		logits := m.Forward(&model.Input{IDs: x}) // (B, T, V)
-		V := logits.Size(-1)
-		l := logits.View(-1, V).CrossEntropy(y.View(-1), -100, tensor.ReduceMean)
-		opt.ZeroGrad()
-		l.Backward()
-		opt.Update(lr)
+		var l *tensor.Tensor
+		fwd := func() {
+			h := m.Hidden(&model.Input{IDs: x}) // (B, T, H)
+			pt.mark("hidden")
+			logits := m.Logits(h) // (B, T, V)
+			pt.mark("lm_head")
+			l = logits.View(-1, logits.Size(-1)).CrossEntropy(y.View(-1), -100, tensor.ReduceMean)
+			pt.mark("loss")
+		}
+		if scoped {
+			tensor.Tidy(func() { fwd(); l.Keep() })
+			defer l.Free()
+		} else {
+			fwd()
+		}
 		loss = l.Item()
+		pt.mark("item")
+		l.Backward()
+		pt.mark("backward")
 	})
+	pt.mark("free")
+	opt.Update(lr)
+	pt.mark("optimizer")
+	opt.ZeroGrad()
+	pt.mark("zero_grad")
+	pt.end()
 	return loss
 }
 
@@ -160,26 +189,59 @@ func seqLogps(logits, tgt, mask *tensor.Tensor) *tensor.Tensor {
 }
 
 // dpoStep is torch_ref's dpo_step: one concatenated (2B, T) forward of the
-// reference under no-grad and of the policy, sigmoid DPO loss, backward, AdamW.
-func dpoStep(policy, ref *model.Model, opt *train.AdamW, chosen, rejected, mask *tensor.Tensor) (loss float64) {
+// reference under no-grad and of the policy, sigmoid DPO loss on summed
+// masked log-probs, backward, AdamW; in rl's trainer order (see sftStep).
+func dpoStep(policy, ref *model.Model, opt *train.AdamW, chosen, rejected, mask *tensor.Tensor) float64 {
+	return dpoStepX(policy, ref, opt, chosen, rejected, mask, false, false, nil)
+}
+
+// dpoStepX is dpoStep; scopeRef runs the reference forward in a nested Tidy
+// that keeps only its log-probs, scopePolicy the policy forward and the loss
+// in one that keeps only the loss (see sftStepX).
+func dpoStepX(policy, ref *model.Model, opt *train.AdamW, chosen, rejected, mask *tensor.Tensor, scopeRef, scopePolicy bool, pt *phaseTimer) (loss float64) {
+	pt.start()
 	tensor.Tidy(func() {
 		B := chosen.Size(0)
 		seqs := tensor.Cat([]*tensor.Tensor{chosen, rejected}, 0) // (2B, T+1)
 		T := seqs.Size(1) - 1
 		inp, tgt := seqs.Narrow(1, 0, T), seqs.Narrow(1, 1, T)
-		var refLp *tensor.Tensor
+		var refLp, l *tensor.Tensor
 		tensor.NoGrad(func() {
-			refLp = seqLogps(ref.Forward(&model.Input{IDs: inp}), tgt, mask)
+			if scopeRef {
+				tensor.Tidy(func() { refLp = seqLogps(ref.Forward(&model.Input{IDs: inp}), tgt, mask).Keep() })
+			} else {
+				refLp = seqLogps(ref.Forward(&model.Input{IDs: inp}), tgt, mask)
+			}
 		})
-		polLp := seqLogps(policy.Forward(&model.Input{IDs: inp}), tgt, mask)
-		chosenR := polLp.Narrow(0, 0, B).Sub(refLp.Narrow(0, 0, B))
-		rejectedR := polLp.Narrow(0, B, B).Sub(refLp.Narrow(0, B, B))
-		l := chosenR.Sub(rejectedR).MulScalar(dpoBeta).LogSigmoid().Mean().Neg()
-		opt.ZeroGrad()
-		l.Backward()
-		opt.Update(lr)
+		if scopeRef {
+			defer refLp.Free()
+		}
+		pt.mark("ref_forward")
+		fwd := func() {
+			polLp := seqLogps(policy.Forward(&model.Input{IDs: inp}), tgt, mask)
+			pt.mark("policy_forward")
+			chosenR := polLp.Narrow(0, 0, B).Sub(refLp.Narrow(0, 0, B))
+			rejectedR := polLp.Narrow(0, B, B).Sub(refLp.Narrow(0, B, B))
+			l = chosenR.Sub(rejectedR).MulScalar(dpoBeta).LogSigmoid().Mean().Neg()
+			pt.mark("loss")
+		}
+		if scopePolicy {
+			tensor.Tidy(func() { fwd(); l.Keep() })
+			defer l.Free()
+		} else {
+			fwd()
+		}
 		loss = l.Item()
+		pt.mark("item")
+		l.Backward()
+		pt.mark("backward")
 	})
+	pt.mark("free")
+	opt.Update(lr)
+	pt.mark("optimizer")
+	opt.ZeroGrad()
+	pt.mark("zero_grad")
+	pt.end()
 	return loss
 }
 

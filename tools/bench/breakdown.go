@@ -29,9 +29,11 @@ import (
 //   - (tiny) rl's sampling: Generate against a bare KV-cache loop over the
 //     same model, greedy against sampled.
 
+// The phases in rl's order (PyTorch's torch_ref order differs: zero_grad
+// before backward, item and freeing last; each is timed by name).
 var (
-	sftPhases = []string{"hidden", "lm_head", "loss", "zero_grad", "backward", "optimizer", "item", "free"}
-	dpoPhases = []string{"ref_forward", "policy_forward", "loss", "zero_grad", "backward", "optimizer", "item", "free"}
+	sftPhases = []string{"hidden", "lm_head", "loss", "item", "backward", "free", "optimizer", "zero_grad"}
+	dpoPhases = []string{"ref_forward", "policy_forward", "loss", "item", "backward", "free", "optimizer", "zero_grad"}
 )
 
 // breakdown is one side's phase medians (ms) for a workload.
@@ -53,31 +55,39 @@ func minorFaults() int64 {
 	return ru.Minflt
 }
 
-// phaseTimer records the time between marks of one step into named phases.
+// phaseTimer records the time between marks of a step into named phases
+// and the page faults per step. A nil *phaseTimer does nothing.
 type phaseTimer struct {
 	names  []string
-	t      time.Time
-	i      int
+	t, t0  time.Time
 	ms     map[string][]float64
 	faults []float64
 	f0     int64
-	t0     time.Time
 }
 
 func newPhaseTimer(names []string) *phaseTimer {
 	return &phaseTimer{names: names, ms: map[string][]float64{}}
 }
 
-func (p *phaseTimer) start() { p.i, p.t, p.t0, p.f0 = 0, time.Now(), time.Now(), minorFaults() }
+func (p *phaseTimer) start() {
+	if p != nil {
+		p.t, p.t0, p.f0 = time.Now(), time.Now(), minorFaults()
+	}
+}
 
-func (p *phaseTimer) mark() {
+func (p *phaseTimer) mark(name string) {
+	if p == nil {
+		return
+	}
 	now := time.Now()
-	p.ms[p.names[p.i]] = append(p.ms[p.names[p.i]], now.Sub(p.t).Seconds()*1000)
+	p.ms[name] = append(p.ms[name], now.Sub(p.t).Seconds()*1000)
 	p.t = now
-	p.i++
 }
 
 func (p *phaseTimer) end() {
+	if p == nil {
+		return
+	}
 	p.ms["total"] = append(p.ms["total"], time.Since(p.t0).Seconds()*1000)
 	p.faults = append(p.faults, float64(minorFaults()-p.f0))
 }
@@ -89,77 +99,6 @@ func (p *phaseTimer) result(side, config, what string, extra map[string]any) bre
 	}
 	return breakdown{Side: side, Config: config, What: what, Phases: append(append([]string{}, p.names...), "total"),
 		Ms: ms, Faults: median(p.faults), Extra: extra}
-}
-
-// sftStepScoped is sftStep with the forward pass and the loss in a nested
-// Tidy that keeps only the loss: the activations are then held by autograd
-// alone, which frees each as backward passes it (PyTorch's lifetime).
-func sftStepScoped(m *model.Model, opt *train.AdamW, x, y *tensor.Tensor) (loss float64) {
-	tensor.Tidy(func() {
-		var l *tensor.Tensor
-		tensor.Tidy(func() {
-			logits := m.Forward(&model.Input{IDs: x})
-			l = logits.View(-1, logits.Size(-1)).CrossEntropy(y.View(-1), -100, tensor.ReduceMean).Keep()
-		})
-		defer l.Free()
-		opt.ZeroGrad()
-		l.Backward()
-		opt.Update(lr)
-		loss = l.Item()
-	})
-	return loss
-}
-
-// dpoStepScoped is dpoStep with the reference forward (and, with policy
-// too, the policy forward and loss) in nested Tidy scopes.
-func dpoStepScoped(policy, ref *model.Model, opt *train.AdamW, chosen, rejected, mask *tensor.Tensor, scopePolicy bool, pt *phaseTimer) (loss float64) {
-	mark := func() {
-		if pt != nil {
-			pt.mark()
-		}
-	}
-	if pt != nil {
-		pt.start()
-	}
-	tensor.Tidy(func() {
-		B := chosen.Size(0)
-		seqs := tensor.Cat([]*tensor.Tensor{chosen, rejected}, 0)
-		T := seqs.Size(1) - 1
-		inp, tgt := seqs.Narrow(1, 0, T), seqs.Narrow(1, 1, T)
-		var refLp, l *tensor.Tensor
-		tensor.NoGrad(func() {
-			tensor.Tidy(func() { refLp = seqLogps(ref.Forward(&model.Input{IDs: inp}), tgt, mask).Keep() })
-		})
-		defer refLp.Free()
-		mark()
-		body := func() {
-			polLp := seqLogps(policy.Forward(&model.Input{IDs: inp}), tgt, mask)
-			mark()
-			c := polLp.Narrow(0, 0, B).Sub(refLp.Narrow(0, 0, B))
-			r := polLp.Narrow(0, B, B).Sub(refLp.Narrow(0, B, B))
-			l = c.Sub(r).MulScalar(dpoBeta).LogSigmoid().Mean().Neg().Keep()
-		}
-		if scopePolicy {
-			tensor.Tidy(body)
-		} else {
-			body()
-		}
-		defer l.Free()
-		mark()
-		opt.ZeroGrad()
-		mark()
-		l.Backward()
-		mark()
-		opt.Update(lr)
-		mark()
-		loss = l.Item()
-		mark()
-	})
-	if pt != nil {
-		pt.mark()
-		pt.end()
-	}
-	return loss
 }
 
 func rlBreakdown(e *env, config string, p measureParams) (res []*Result, err error) {
@@ -179,37 +118,21 @@ func rlBreakdown(e *env, config string, p measureParams) (res []*Result, err err
 	x, y := sftBatch(rand.New(rand.NewPCG(0, 1)), s.Batch, s.SeqLen, s.Vocab)
 	defer x.Free()
 	defer y.Free()
-	pt := newPhaseTimer(sftPhases)
-	sftTimed := func(record bool) {
-		pt.start()
-		tensor.Tidy(func() {
-			h := m.Hidden(&model.Input{IDs: x})
-			pt.mark()
-			logits := m.Logits(h)
-			pt.mark()
-			l := logits.View(-1, int64(s.Vocab)).CrossEntropy(y.View(-1), -100, tensor.ReduceMean)
-			pt.mark()
-			opt.ZeroGrad()
-			pt.mark()
-			l.Backward()
-			pt.mark()
-			opt.Update(lr)
-			pt.mark()
-			_ = l.Item()
-			pt.mark()
-		})
-		pt.mark()
-		pt.end()
-	}
 	for i := 0; i < p.Warmup+1; i++ {
-		sftTimed(false)
+		sftStep(m, opt, x, y)
 	}
+	pt := newPhaseTimer(sftPhases)
+	waitQuiet(p.QuietThresh, p.QuietWait)
+	for i := 0; i < n; i++ {
+		sftStepX(m, opt, x, y, false, pt)
+	}
+	breakdowns = append(breakdowns, pt.result("rl", config, "sft_step", map[string]any{"steps": n, "params": len(m.Params())}))
 	pt = newPhaseTimer(sftPhases)
 	waitQuiet(p.QuietThresh, p.QuietWait)
 	for i := 0; i < n; i++ {
-		sftTimed(true)
+		sftStepX(m, opt, x, y, true, pt)
 	}
-	breakdowns = append(breakdowns, pt.result("rl", config, "sft_step", map[string]any{"steps": n, "params": len(m.Params())}))
+	breakdowns = append(breakdowns, pt.result("rl", config, "sft_step, fwd scoped", map[string]any{"steps": n}))
 	if e.torch.skipped == "" {
 		if err := torchBreakdown(e, "sft", config, p, n); err != nil {
 			fmt.Printf("\n   PyTorch sft breakdown: %v", err)
@@ -221,7 +144,7 @@ func rlBreakdown(e *env, config string, p measureParams) (res []*Result, err err
 	optimizerBreakdown(m, opt, config, p)
 
 	// ---- SFT with the forward scoped, as the main bench times it
-	st := measure(func() { sftStepScoped(m, opt, x, y) }, float64(s.Batch*s.SeqLen), p)
+	st := measure(func() { sftStepX(m, opt, x, y, true, nil) }, float64(s.Batch*s.SeqLen), p)
 	res = append(res, &Result{Name: "sft_step", Config: config + ", fwd scoped", Unit: "tokens/s", Better: higher,
 		RL: st.Value, RLStats: &st, Target: ">= 1.0x PyTorch",
 		Extra:      map[string]any{"variant": "forward + loss in a nested tensor.Tidy keeping only the loss"},
@@ -260,35 +183,6 @@ func dpoBreakdown(e *env, config string, p measureParams, n int) []*Result {
 	defer rejected.Free()
 	defer mask.Free()
 
-	// plain: dpoStep's lifetimes, with phase marks
-	plain := func(pt *phaseTimer) {
-		pt.start()
-		tensor.Tidy(func() {
-			B := chosen.Size(0)
-			seqs := tensor.Cat([]*tensor.Tensor{chosen, rejected}, 0)
-			T := seqs.Size(1) - 1
-			inp, tgt := seqs.Narrow(1, 0, T), seqs.Narrow(1, 1, T)
-			var refLp *tensor.Tensor
-			tensor.NoGrad(func() { refLp = seqLogps(ref.Forward(&model.Input{IDs: inp}), tgt, mask) })
-			pt.mark()
-			polLp := seqLogps(policy.Forward(&model.Input{IDs: inp}), tgt, mask)
-			pt.mark()
-			c := polLp.Narrow(0, 0, B).Sub(refLp.Narrow(0, 0, B))
-			r := polLp.Narrow(0, B, B).Sub(refLp.Narrow(0, B, B))
-			l := c.Sub(r).MulScalar(dpoBeta).LogSigmoid().Mean().Neg()
-			pt.mark()
-			opt.ZeroGrad()
-			pt.mark()
-			l.Backward()
-			pt.mark()
-			opt.Update(lr)
-			pt.mark()
-			l.Item()
-			pt.mark()
-		})
-		pt.mark()
-		pt.end()
-	}
 	runPhases := func(what string, f func(pt *phaseTimer)) {
 		for i := 0; i < p.Warmup+1; i++ {
 			f(newPhaseTimer(dpoPhases))
@@ -300,9 +194,9 @@ func dpoBreakdown(e *env, config string, p measureParams, n int) []*Result {
 		}
 		breakdowns = append(breakdowns, pt.result("rl", config, what, nil))
 	}
-	runPhases("dpo_step", plain)
-	runPhases("dpo_step, ref fwd scoped", func(pt *phaseTimer) { dpoStepScoped(policy, ref, opt, chosen, rejected, mask, false, pt) })
-	runPhases("dpo_step, ref+policy fwd scoped", func(pt *phaseTimer) { dpoStepScoped(policy, ref, opt, chosen, rejected, mask, true, pt) })
+	runPhases("dpo_step", func(pt *phaseTimer) { dpoStepX(policy, ref, opt, chosen, rejected, mask, false, false, pt) })
+	runPhases("dpo_step, ref fwd scoped", func(pt *phaseTimer) { dpoStepX(policy, ref, opt, chosen, rejected, mask, true, false, pt) })
+	runPhases("dpo_step, ref+policy fwd scoped", func(pt *phaseTimer) { dpoStepX(policy, ref, opt, chosen, rejected, mask, true, true, pt) })
 	if e.torch.skipped == "" {
 		if err := torchBreakdown(e, "dpo", config, p, n); err != nil {
 			fmt.Printf("\n   PyTorch dpo breakdown: %v", err)
@@ -314,7 +208,7 @@ func dpoBreakdown(e *env, config string, p measureParams, n int) []*Result {
 		label  string
 		policy bool
 	}{{"ref fwd scoped", false}, {"ref+policy fwd scoped", true}} {
-		st := measure(func() { dpoStepScoped(policy, ref, opt, chosen, rejected, mask, v.policy, nil) }, float64(s.Batch), dp)
+		st := measure(func() { dpoStepX(policy, ref, opt, chosen, rejected, mask, true, v.policy, nil) }, float64(s.Batch), dp)
 		res = append(res, &Result{Name: "dpo_step", Config: config + ", " + v.label, Unit: "pairs/s", Better: higher,
 			RL: st.Value, RLStats: &st, Target: ">= 1.0x PyTorch",
 			Extra:      map[string]any{"variant": v.label + " in nested tensor.Tidy scopes"},
@@ -529,12 +423,8 @@ func torchBreakdown(e *env, bench, config string, p measureParams, n int) error 
 		return fmt.Errorf("%s: %s", run.Error, run.Stderr)
 	}
 	for _, r := range run.Records {
-		b := breakdown{Side: r.str("side"), Config: r.str("config"), What: r.str("what"), Ms: map[string]float64{}}
-		if ph, ok := r["phases"].([]any); ok {
-			for _, x := range ph {
-				b.Phases = append(b.Phases, fmt.Sprint(x))
-			}
-		}
+		b := breakdown{Side: r.str("side"), Config: r.str("config"), What: r.str("what"), Ms: map[string]float64{},
+			Phases: append(append([]string{}, pick(bench == "sft", sftPhases, dpoPhases)...), "total")}
 		if m, ok := r["ms_median"].(map[string]any); ok {
 			for k, x := range m {
 				b.Ms[k], _ = x.(float64)
