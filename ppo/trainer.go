@@ -60,7 +60,15 @@ func (t *Task) BeginStep(step int) error {
 		return nil
 	}
 	u := step / t.stepsPerUpdate
-	if err := t.R.Collect(u); err != nil {
+	var err error
+	if t.R.cfg.BF16 {
+		// Rollouts run under the same autocast as the update (accelerate
+		// wraps the model's forward, generation included).
+		tensor.Autocast(tensor.BFloat16, func() { err = t.R.Collect(u) })
+	} else {
+		err = t.R.Collect(u)
+	}
+	if err != nil {
 		return err
 	}
 	if t.R.cfg.NumSampleGenerations > 0 && u%t.sampleEvery == 0 {

@@ -169,7 +169,13 @@ func TestPackingNoCrossAttention(t *testing.T) {
 // TestSFTLowersEvalLoss trains a tiny model from scratch on arithmetic and
 // checks that eval loss falls, then that the output directory is a
 // checkpoint the next stage loads.
-func TestSFTLowersEvalLoss(t *testing.T) {
+func TestSFTLowersEvalLoss(t *testing.T) { sftLowersEvalLoss(t, false) }
+
+// TestSFTBF16 is the same run with bf16 (autocast to bfloat16 with float32
+// master weights): it must learn as well, and save float32 weights.
+func TestSFTBF16(t *testing.T) { sftLowersEvalLoss(t, true) }
+
+func sftLowersEvalLoss(t *testing.T, bf16 bool) {
 	_, tokDir := testTokenizer(t)
 	data := t.TempDir()
 	writeJSONL(t, filepath.Join(data, "train.jsonl"), arithmetic(200, 0))
@@ -189,6 +195,7 @@ func TestSFTLowersEvalLoss(t *testing.T) {
 	cfg.EvalOnStart = true
 	cfg.SaveSteps = 20
 	cfg.NoCache = true
+	cfg.BF16 = bf16
 	t.Setenv("RL_CACHE_DIR", t.TempDir())
 	res, err := Run(context.Background(), cfg, zerolog.Nop(), nil)
 	if err != nil {
@@ -219,6 +226,9 @@ func TestSFTLowersEvalLoss(t *testing.T) {
 	m, tok, err := checkpoint.Load(out, model.LoadOptions{})
 	if err != nil {
 		t.Fatalf("load SFT output: %v", err)
+	}
+	if dt := m.Params()[0].T.DType(); dt != tensor.Float32 {
+		t.Errorf("saved weights are %v, want float32 (master weights)", dt)
 	}
 	m.Free()
 	_ = tok

@@ -87,14 +87,26 @@ func (c *KVCache) append(l int, k, v *tensor.Tensor) (*tensor.Tensor, *tensor.Te
 // their package boundary); new tensors belong to the current tensor.Tidy scope.
 func (m *Model) Hidden(in *Input) *tensor.Tensor { return m.arch.hidden(m, in) }
 
-// Logits applies the LM head to hidden states: (B, T, H) -> (B, T, V).
+// Logits applies the LM head to hidden states: (B, T, H) -> (B, T, V),
+// always in float32 (as transformers' logits.float()): a bfloat16 model or
+// autocast computes the matmul in bfloat16, but losses, log-probs and
+// sampling read float32.
 func (m *Model) Logits(hidden *tensor.Tensor) *tensor.Tensor {
-	return hidden.Linear(m.arch.lmWeight(m), nil)
+	return float32Out(hidden.Linear(m.arch.lmWeight(m), nil))
 }
 
-// Scores applies the score head: (B, T, H) -> (B, T, num_labels).
+// Scores applies the score head: (B, T, H) -> (B, T, num_labels), in
+// float32 (see Logits).
 func (m *Model) Scores(hidden *tensor.Tensor) *tensor.Tensor {
-	return hidden.Linear(m.byName["score.weight"], nil)
+	return float32Out(hidden.Linear(m.byName["score.weight"], nil))
+}
+
+// float32Out casts a half-precision head output to float32.
+func float32Out(t *tensor.Tensor) *tensor.Tensor {
+	if d := t.DType(); d == tensor.BFloat16 || d == tensor.Float16 {
+		return t.ToDType(tensor.Float32)
+	}
+	return t
 }
 
 // Forward is Logits(Hidden(in)) for LM models and Scores(Hidden(in)) for score models.

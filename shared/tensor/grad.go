@@ -2,6 +2,9 @@ package tensor
 
 /*
 int at_grad_set_enabled(int);
+int rl_autocast_cpu_enter(int);
+void rl_autocast_cpu_exit(int);
+int rl_autocast_cpu_enabled();
 */
 import "C"
 
@@ -78,4 +81,32 @@ func NoGrad(fn func()) {
 	prev := gradSetEnabled(0)
 	defer gradSetEnabled(prev)
 	fn()
+}
+
+// Autocast runs fn under libtorch's CPU autocast to dtype (BFloat16 is
+// what HF's bf16=True uses on CPU): matmuls and linear layers compute in
+// dtype, on AMX where the CPU has it, while float32-sensitive ops stay in
+// float32 and parameters stay float32 (master weights). Gradients flow back
+// to the float32 parameters. It nests, and restores the previous state also
+// when fn panics; casts of the same weight are cached until the outermost
+// Autocast returns, as torch.autocast does.
+//
+// The binding is added to libtch by tools/setup (rl_extra.cpp).
+func Autocast(dtype DType, fn func()) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	was := int(C.rl_autocast_cpu_enter(C.int(dtype)))
+	check()
+	defer func() {
+		C.rl_autocast_cpu_exit(C.int(was))
+		check()
+	}()
+	fn()
+}
+
+// AutocastEnabled reports whether CPU autocast is on in this thread.
+func AutocastEnabled() bool {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	return C.rl_autocast_cpu_enabled() == 1
 }

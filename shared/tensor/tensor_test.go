@@ -155,3 +155,77 @@ func TestCrossEntropyIgnoreIndex(t *testing.T) {
 		}
 	})
 }
+
+// TestAutocastBF16 checks CPU autocast: a linear layer computes in bfloat16
+// inside it and float32 outside, its value matches the float32 product to
+// bfloat16 precision, the float32 weight gets a float32 gradient close to
+// the float32 one, and the state nests and is restored after a panic.
+func TestAutocastBF16(t *testing.T) {
+	xs := []float32{0.3, -1.2, 0.7, 0.1, 0.5, -0.4}
+	ws := []float32{0.2, -0.3, 0.5, 0.9, -0.7, 0.4, 0.1, 0.8, -0.6}
+	// y = x W^T, summed: dy/dW[j][k] = sum_i x[i][k].
+	run := func(cast bool) (out []float64, dt DType, grad []float64, gdt DType) {
+		Tidy(func() {
+			X := FromFloat32s(xs, 2, 3)
+			W := FromFloat32s(ws, 3, 3)
+			W.SetRequiresGrad(true)
+			var y *Tensor
+			f := func() { y = X.Linear(W, nil) }
+			if cast {
+				Autocast(BFloat16, func() {
+					if !AutocastEnabled() {
+						t.Error("AutocastEnabled false inside Autocast")
+					}
+					f()
+				})
+			} else {
+				f()
+			}
+			dt = y.DType()
+			out = y.ToDType(Float64).Float64s()
+			y.ToDType(Float32).Sum().Backward()
+			g := W.Grad()
+			gdt = g.DType()
+			grad = g.ToDType(Float64).Float64s()
+		})
+		return
+	}
+	want, wdt, wgrad, _ := run(false)
+	got, gdt, ggrad, ggdt := run(true)
+	if wdt != Float32 || gdt != BFloat16 {
+		t.Fatalf("linear output dtype: %v without autocast, %v with; want float32, bfloat16", wdt, gdt)
+	}
+	if ggdt != Float32 {
+		t.Errorf("weight gradient dtype under autocast = %v, want float32", ggdt)
+	}
+	for i := range want {
+		// Hand check of one entry: y[0][0] = 0.3*0.2 + -1.2*-0.3 + 0.7*0.5 = 0.77.
+		if i == 0 && math.Abs(want[0]-0.77) > 1e-6 {
+			t.Fatalf("float32 y[0][0] = %g, want 0.77", want[0])
+		}
+		if math.Abs(got[i]-want[i]) > 1e-2*math.Max(1, math.Abs(want[i])) {
+			t.Errorf("bf16 y[%d] = %g, float32 %g", i, got[i], want[i])
+		}
+	}
+	for i := range wgrad {
+		if math.Abs(ggrad[i]-wgrad[i]) > 2e-2*math.Max(1, math.Abs(wgrad[i])) {
+			t.Errorf("bf16 grad[%d] = %g, float32 %g", i, ggrad[i], wgrad[i])
+		}
+	}
+	if AutocastEnabled() {
+		t.Error("autocast still on after Autocast returned")
+	}
+	Autocast(BFloat16, func() {
+		Autocast(BFloat16, func() {})
+		if !AutocastEnabled() {
+			t.Error("inner Autocast turned the outer one off")
+		}
+	})
+	func() {
+		defer func() { recover() }()
+		Autocast(BFloat16, func() { panic("boom") })
+	}()
+	if AutocastEnabled() {
+		t.Error("autocast not restored after a panic")
+	}
+}

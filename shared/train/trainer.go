@@ -167,6 +167,19 @@ type epochCache struct {
 	perm  []int
 }
 
+// forward runs fn (a task's forward pass and loss) in its own tensor.Tidy
+// scope, under bfloat16 autocast when Args.BF16 is set (HF's bf16=True:
+// float32 master weights, matmuls in bfloat16).
+func (t *Trainer[B]) forward(fn func()) {
+	tensor.Tidy(func() {
+		if t.Args.BF16 {
+			tensor.Autocast(tensor.BFloat16, fn)
+			return
+		}
+		fn()
+	})
+}
+
 // Run trains until max steps, ctx cancellation (which saves a checkpoint
 // and returns ErrInterrupted), or an error.
 func (t *Trainer[B]) Run(ctx context.Context) (res *Result, err error) {
@@ -174,9 +187,6 @@ func (t *Trainer[B]) Run(ctx context.Context) (res *Result, err error) {
 	a := &t.Args
 	if err := a.Validate(); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
-	}
-	if a.BF16 {
-		return nil, errors.New("train: bf16 training is not available yet in rl's engine; run in float32")
 	}
 	p, err := t.plan()
 	if err != nil {
@@ -259,9 +269,18 @@ func (t *Trainer[B]) Run(ctx context.Context) (res *Result, err error) {
 			}
 			t.tokens += int64(batch.NumTokens())
 			tensor.Tidy(func() {
-				loss := t.Task.Loss(batch, &t.acc, true)
-				stepLoss += loss.ItemF64() / float64(a.GradientAccumulationSteps)
-				loss.DivScalar(float64(a.GradientAccumulationSteps)).Backward()
+				// The forward pass runs in its own scope that keeps only the
+				// loss: its temporaries are freed before backward, so each
+				// activation is held by autograd alone and released as soon
+				// as backward has used it (PyTorch's lifetimes; measured
+				// 1.14x on the tiny SFT step, see tools/bench breakdown).
+				var loss *tensor.Tensor
+				t.forward(func() {
+					loss = t.Task.Loss(batch, &t.acc, true).DivScalar(float64(a.GradientAccumulationSteps)).Keep()
+				})
+				defer loss.Free()
+				stepLoss += loss.ItemF64()
+				loss.Backward()
 			})
 		}
 		if math.IsNaN(stepLoss) || math.IsInf(stepLoss, 0) {
@@ -402,7 +421,7 @@ func (t *Trainer[B]) Evaluate() (out map[string]float64, err error) {
 				return
 			}
 			var m metrics.Accumulator
-			tensor.Tidy(func() {
+			t.forward(func() {
 				loss := t.Task.Loss(batch, &m, false)
 				acc.AddWeighted("loss", loss.ItemF64(), float64(len(idx)))
 			})

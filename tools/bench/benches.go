@@ -94,26 +94,51 @@ func sftBatch(rng *rand.Rand, B, T, V int) (x, y *tensor.Tensor) {
 // (shared/train) runs it: forward, loss and backward inside a tensor.Tidy,
 // then the optimizer step and ZeroGrad outside it.
 func sftStep(m *model.Model, opt *train.AdamW, x, y *tensor.Tensor) float64 {
-	return sftStepX(m, opt, x, y, false, nil)
+	return sftStepX(m, opt, x, y, rlMode, nil)
+}
+
+// stepMode picks a variant of a training step.
+type stepMode struct {
+	Scoped   bool // the policy forward and loss in a nested Tidy keeping only the loss (rl's trainer)
+	ScopeRef bool // DPO: the reference forward in a nested Tidy keeping only its log-probs (rl's dpo)
+	BF16     bool // the forward under bfloat16 autocast (rl's --bf16)
+}
+
+var (
+	// rlMode is what rl's trainers do.
+	rlMode = stepMode{Scoped: true, ScopeRef: true}
+	// unscopedMode frees the step's temporaries only at its end.
+	unscopedMode = stepMode{}
+)
+
+// autocast runs fn under bfloat16 autocast when bf16 is set.
+func autocast(bf16 bool, fn func()) {
+	if bf16 {
+		tensor.Autocast(tensor.BFloat16, fn)
+		return
+	}
+	fn()
 }
 
 // sftStepX is sftStep; with scoped, the forward pass and the loss run in a
 // nested Tidy that keeps only the loss, so that the activations are held by
 // autograd alone, which frees each once backward has used it (PyTorch's
 // lifetimes). pt (may be nil) times the phases.
-func sftStepX(m *model.Model, opt *train.AdamW, x, y *tensor.Tensor, scoped bool, pt *phaseTimer) (loss float64) {
+func sftStepX(m *model.Model, opt *train.AdamW, x, y *tensor.Tensor, mode stepMode, pt *phaseTimer) (loss float64) {
 	pt.start()
 	tensor.Tidy(func() {
 		var l *tensor.Tensor
 		fwd := func() {
-			h := m.Hidden(&model.Input{IDs: x}) // (B, T, H)
-			pt.mark("hidden")
-			logits := m.Logits(h) // (B, T, V)
-			pt.mark("lm_head")
-			l = logits.View(-1, logits.Size(-1)).CrossEntropy(y.View(-1), -100, tensor.ReduceMean)
-			pt.mark("loss")
+			autocast(mode.BF16, func() {
+				h := m.Hidden(&model.Input{IDs: x}) // (B, T, H)
+				pt.mark("hidden")
+				logits := m.Logits(h) // (B, T, V)
+				pt.mark("lm_head")
+				l = logits.View(-1, logits.Size(-1)).CrossEntropy(y.View(-1), -100, tensor.ReduceMean)
+				pt.mark("loss")
+			})
 		}
-		if scoped {
+		if mode.Scoped {
 			tensor.Tidy(func() { fwd(); l.Keep() })
 			defer l.Free()
 		} else {
@@ -157,6 +182,16 @@ func rlSFT(e *env, config string, p measureParams) (res []*Result, err error) {
 	st := measure(func() { sftStep(m, opt, x, y) }, float64(s.Batch*s.SeqLen), p)
 	last := sftStep(m, opt, x, y)
 	peak := hwmKB()
+	// The same step with --bf16 (autocast, float32 master weights), against
+	// PyTorch's float32 figure: torch_ref.py has no bf16 mode.
+	bf := stepMode{Scoped: true, BF16: true}
+	sftStepX(m, opt, x, y, bf, nil)
+	bst := measure(func() { sftStepX(m, opt, x, y, bf, nil) }, float64(s.Batch*s.SeqLen), p)
+	bfLast := sftStepX(m, opt, x, y, bf, nil)
+	bfRes := &Result{Name: "sft_step_bf16", Config: config, Unit: "tokens/s", Better: higher, RL: bst.Value, RLStats: &bst,
+		Target: "(vs PyTorch float32)", Extra: map[string]any{"loss_last": round4(bfLast),
+			"note": "rl --bf16 (CPU autocast to bfloat16, float32 master weights) against torch_ref.py's float32 sft_step"},
+		torchValue: e.cachedTorchValue("sft", config, "sft_step", p)}
 
 	r := &Result{Name: "sft_step", Config: config, Unit: "tokens/s", Better: higher, RL: st.Value, RLStats: &st,
 		Target: ">= 1.0x PyTorch", Extra: map[string]any{
@@ -177,7 +212,7 @@ func rlSFT(e *env, config string, p measureParams) (res []*Result, err error) {
 	if !hwmReset {
 		mem.Extra["note"] = "rl: VmHWM of the whole process so far (clear_refs refused): " + mem.Extra["note"].(string)
 	}
-	return []*Result{r, mem}, nil
+	return []*Result{r, bfRes, mem}, nil
 }
 
 // ---------------------------------------------------------------- dpo
@@ -192,13 +227,13 @@ func seqLogps(logits, tgt, mask *tensor.Tensor) *tensor.Tensor {
 // reference under no-grad and of the policy, sigmoid DPO loss on summed
 // masked log-probs, backward, AdamW; in rl's trainer order (see sftStep).
 func dpoStep(policy, ref *model.Model, opt *train.AdamW, chosen, rejected, mask *tensor.Tensor) float64 {
-	return dpoStepX(policy, ref, opt, chosen, rejected, mask, false, false, nil)
+	return dpoStepX(policy, ref, opt, chosen, rejected, mask, rlMode, nil)
 }
 
 // dpoStepX is dpoStep; scopeRef runs the reference forward in a nested Tidy
 // that keeps only its log-probs, scopePolicy the policy forward and the loss
 // in one that keeps only the loss (see sftStepX).
-func dpoStepX(policy, ref *model.Model, opt *train.AdamW, chosen, rejected, mask *tensor.Tensor, scopeRef, scopePolicy bool, pt *phaseTimer) (loss float64) {
+func dpoStepX(policy, ref *model.Model, opt *train.AdamW, chosen, rejected, mask *tensor.Tensor, mode stepMode, pt *phaseTimer) (loss float64) {
 	pt.start()
 	tensor.Tidy(func() {
 		B := chosen.Size(0)
@@ -207,25 +242,29 @@ func dpoStepX(policy, ref *model.Model, opt *train.AdamW, chosen, rejected, mask
 		inp, tgt := seqs.Narrow(1, 0, T), seqs.Narrow(1, 1, T)
 		var refLp, l *tensor.Tensor
 		tensor.NoGrad(func() {
-			if scopeRef {
-				tensor.Tidy(func() { refLp = seqLogps(ref.Forward(&model.Input{IDs: inp}), tgt, mask).Keep() })
-			} else {
-				refLp = seqLogps(ref.Forward(&model.Input{IDs: inp}), tgt, mask)
-			}
+			autocast(mode.BF16, func() {
+				if mode.ScopeRef {
+					tensor.Tidy(func() { refLp = seqLogps(ref.Forward(&model.Input{IDs: inp}), tgt, mask).Keep() })
+				} else {
+					refLp = seqLogps(ref.Forward(&model.Input{IDs: inp}), tgt, mask)
+				}
+			})
 		})
-		if scopeRef {
+		if mode.ScopeRef {
 			defer refLp.Free()
 		}
 		pt.mark("ref_forward")
 		fwd := func() {
-			polLp := seqLogps(policy.Forward(&model.Input{IDs: inp}), tgt, mask)
-			pt.mark("policy_forward")
-			chosenR := polLp.Narrow(0, 0, B).Sub(refLp.Narrow(0, 0, B))
-			rejectedR := polLp.Narrow(0, B, B).Sub(refLp.Narrow(0, B, B))
-			l = chosenR.Sub(rejectedR).MulScalar(dpoBeta).LogSigmoid().Mean().Neg()
-			pt.mark("loss")
+			autocast(mode.BF16, func() {
+				polLp := seqLogps(policy.Forward(&model.Input{IDs: inp}), tgt, mask)
+				pt.mark("policy_forward")
+				chosenR := polLp.Narrow(0, 0, B).Sub(refLp.Narrow(0, 0, B))
+				rejectedR := polLp.Narrow(0, B, B).Sub(refLp.Narrow(0, B, B))
+				l = chosenR.Sub(rejectedR).MulScalar(dpoBeta).LogSigmoid().Mean().Neg()
+				pt.mark("loss")
+			})
 		}
-		if scopePolicy {
+		if mode.Scoped {
 			tensor.Tidy(func() { fwd(); l.Keep() })
 			defer l.Free()
 		} else {
@@ -272,11 +311,18 @@ func rlDPO(e *env, config string, p measureParams) (res []*Result, err error) {
 	first := dpoStep(policy, ref, opt, chosen, rejected, mask)
 	st := measure(func() { dpoStep(policy, ref, opt, chosen, rejected, mask) }, float64(B), p)
 	last := dpoStep(policy, ref, opt, chosen, rejected, mask)
+	bf := rlMode
+	bf.BF16 = true
+	dpoStepX(policy, ref, opt, chosen, rejected, mask, bf, nil)
+	bst := measure(func() { dpoStepX(policy, ref, opt, chosen, rejected, mask, bf, nil) }, float64(B), p)
 	return []*Result{{Name: "dpo_step", Config: config, Unit: "pairs/s", Better: higher, RL: st.Value, RLStats: &st,
 		Target: ">= 1.0x PyTorch", Extra: map[string]any{
 			"pairs_per_step": B, "policy_tokens_per_s": round2(st.Value * 2 * float64(T)), "prompt_len": dpoPrompt,
 			"beta": dpoBeta, "loss_first": round4(first), "loss_last": round4(last),
-		}}}, nil
+		}}, {Name: "dpo_step_bf16", Config: config, Unit: "pairs/s", Better: higher, RL: bst.Value, RLStats: &bst,
+		Target: "(vs PyTorch float32)", Extra: map[string]any{
+			"note": "rl --bf16 (policy and reference forwards under bfloat16 autocast) against torch_ref.py's float32 dpo_step"},
+		torchValue: e.cachedTorchValue("dpo", config, "dpo_step", p)}}, nil
 }
 
 // ---------------------------------------------------------------- sampling

@@ -124,13 +124,13 @@ func rlBreakdown(e *env, config string, p measureParams) (res []*Result, err err
 	pt := newPhaseTimer(sftPhases)
 	waitQuiet(p.QuietThresh, p.QuietWait)
 	for i := 0; i < n; i++ {
-		sftStepX(m, opt, x, y, false, pt)
+		sftStepX(m, opt, x, y, unscopedMode, pt)
 	}
 	breakdowns = append(breakdowns, pt.result("rl", config, "sft_step", map[string]any{"steps": n, "params": len(m.Params())}))
 	pt = newPhaseTimer(sftPhases)
 	waitQuiet(p.QuietThresh, p.QuietWait)
 	for i := 0; i < n; i++ {
-		sftStepX(m, opt, x, y, true, pt)
+		sftStepX(m, opt, x, y, rlMode, pt)
 	}
 	breakdowns = append(breakdowns, pt.result("rl", config, "sft_step, fwd scoped", map[string]any{"steps": n}))
 	if e.torch.skipped == "" {
@@ -144,7 +144,7 @@ func rlBreakdown(e *env, config string, p measureParams) (res []*Result, err err
 	optimizerBreakdown(m, opt, config, p)
 
 	// ---- SFT with the forward scoped, as the main bench times it
-	st := measure(func() { sftStepX(m, opt, x, y, true, nil) }, float64(s.Batch*s.SeqLen), p)
+	st := measure(func() { sftStepX(m, opt, x, y, rlMode, nil) }, float64(s.Batch*s.SeqLen), p)
 	res = append(res, &Result{Name: "sft_step", Config: config + ", fwd scoped", Unit: "tokens/s", Better: higher,
 		RL: st.Value, RLStats: &st, Target: ">= 1.0x PyTorch",
 		Extra:      map[string]any{"variant": "forward + loss in a nested tensor.Tidy keeping only the loss"},
@@ -194,9 +194,9 @@ func dpoBreakdown(e *env, config string, p measureParams, n int) []*Result {
 		}
 		breakdowns = append(breakdowns, pt.result("rl", config, what, nil))
 	}
-	runPhases("dpo_step", func(pt *phaseTimer) { dpoStepX(policy, ref, opt, chosen, rejected, mask, false, false, pt) })
-	runPhases("dpo_step, ref fwd scoped", func(pt *phaseTimer) { dpoStepX(policy, ref, opt, chosen, rejected, mask, true, false, pt) })
-	runPhases("dpo_step, ref+policy fwd scoped", func(pt *phaseTimer) { dpoStepX(policy, ref, opt, chosen, rejected, mask, true, true, pt) })
+	runPhases("dpo_step", func(pt *phaseTimer) { dpoStepX(policy, ref, opt, chosen, rejected, mask, unscopedMode, pt) })
+	runPhases("dpo_step, ref fwd scoped", func(pt *phaseTimer) { dpoStepX(policy, ref, opt, chosen, rejected, mask, stepMode{ScopeRef: true}, pt) })
+	runPhases("dpo_step, ref+policy fwd scoped", func(pt *phaseTimer) { dpoStepX(policy, ref, opt, chosen, rejected, mask, rlMode, pt) })
 	if e.torch.skipped == "" {
 		if err := torchBreakdown(e, "dpo", config, p, n); err != nil {
 			fmt.Printf("\n   PyTorch dpo breakdown: %v", err)
@@ -208,7 +208,7 @@ func dpoBreakdown(e *env, config string, p measureParams, n int) []*Result {
 		label  string
 		policy bool
 	}{{"ref fwd scoped", false}, {"ref+policy fwd scoped", true}} {
-		st := measure(func() { dpoStepX(policy, ref, opt, chosen, rejected, mask, true, v.policy, nil) }, float64(s.Batch), dp)
+		st := measure(func() { dpoStepX(policy, ref, opt, chosen, rejected, mask, stepMode{ScopeRef: true, Scoped: v.policy}, nil) }, float64(s.Batch), dp)
 		res = append(res, &Result{Name: "dpo_step", Config: config + ", " + v.label, Unit: "pairs/s", Better: higher,
 			RL: st.Value, RLStats: &st, Target: ">= 1.0x PyTorch",
 			Extra:      map[string]any{"variant": v.label + " in nested tensor.Tidy scopes"},

@@ -33,13 +33,21 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	_ "embed"
 )
+
+// rlExtra is C++ that setup adds to the libtch copy: bindings gotch lacks
+// (CPU autocast, for bf16 training).
+//
+//go:embed rl_extra.cpp.in
+var rlExtra []byte
 
 const (
 	gotchModule  = "github.com/sugarme/gotch"
 	gotchVersion = "v0.9.1"
 	// setupRevision changes whenever this tool's output changes, to force a redo.
-	setupRevision = "3"
+	setupRevision = "4"
 	generatedFile = "torch_api_generated.cpp.h"
 )
 
@@ -122,6 +130,9 @@ func run(root string, force bool) error {
 	}
 	replaced, err := patchGenerated(lib, tree)
 	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(lib, "rl_extra.cpp"), rlExtra, 0o644); err != nil {
 		return err
 	}
 	want.Replaced = replaced
