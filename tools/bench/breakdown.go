@@ -208,7 +208,9 @@ func dpoBreakdown(e *env, config string, p measureParams, n int) []*Result {
 		label  string
 		policy bool
 	}{{"ref fwd scoped", false}, {"ref+policy fwd scoped", true}} {
-		st := measure(func() { dpoStepX(policy, ref, opt, chosen, rejected, mask, stepMode{ScopeRef: true, Scoped: v.policy}, nil) }, float64(s.Batch), dp)
+		st := measure(func() {
+			dpoStepX(policy, ref, opt, chosen, rejected, mask, stepMode{ScopeRef: true, Scoped: v.policy}, nil)
+		}, float64(s.Batch), dp)
 		res = append(res, &Result{Name: "dpo_step", Config: config + ", " + v.label, Unit: "pairs/s", Better: higher,
 			RL: st.Value, RLStats: &st, Target: ">= 1.0x PyTorch",
 			Extra:      map[string]any{"variant": v.label + " in nested tensor.Tidy scopes"},
