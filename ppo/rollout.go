@@ -246,6 +246,7 @@ func (r *Rollout) Collect(u int) (err error) {
 	r.advantages()
 	r.episodes = (u + 1) * B
 	r.stats["gen_tokens_per_s"] = float64(genTokens) / genTime.Seconds()
+	r.stats["time/rollout_s"] = time.Since(began).Seconds() // generation, scoring, advantages
 	return nil
 }
 

@@ -52,6 +52,7 @@ type Task struct {
 	updates        int
 	ratios         []float64 // per micro-batch mean ratios of the current logging window
 	lastSamples    float64
+	updateStart    time.Time // when the current update's rollout began
 }
 
 // BeginStep collects a rollout when an update starts.
@@ -60,6 +61,7 @@ func (t *Task) BeginStep(step int) error {
 		return nil
 	}
 	u := step / t.stepsPerUpdate
+	t.updateStart = time.Now()
 	var err error
 	if t.R.cfg.BF16 {
 		// Rollouts run under the same autocast as the update (accelerate
@@ -152,6 +154,11 @@ func (t *Task) DecorateLog(step int, vals map[string]float64) {
 	vals["episode"] = float64(r.episodes)
 	vals["epoch"] = float64(r.episodes) / float64(len(r.Prompts))
 	vals["lr"] = vals["learning_rate"]
+	// Wall time of the update just finished: rollout plus every PPO epoch
+	// (rl's addition to TRL's metrics; logs fall on update boundaries).
+	if !t.updateStart.IsZero() {
+		vals["time/update_s"] = time.Since(t.updateStart).Seconds()
+	}
 	if el := time.Since(r.started).Seconds(); el > 0 {
 		vals["eps"] = math.Floor(float64(r.episodes) / el)
 	}

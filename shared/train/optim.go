@@ -2,7 +2,6 @@ package train
 
 import (
 	"fmt"
-	"math"
 	"strconv"
 
 	"github.com/rlsuite/rl/shared/model"
@@ -80,38 +79,24 @@ func (o *AdamW) ClipGradNorm(max float64) float64 {
 	return total
 }
 
-// Update applies one AdamW step with learning rate lr.
+// Update applies one AdamW step with learning rate lr: torch.optim.AdamW's
+// formula, fused into one pass per parameter (tensor.AdamWStep).
 func (o *AdamW) Update(lr float64) {
 	o.Step++
-	bc1 := 1 - math.Pow(o.Beta1, float64(o.Step))
-	bc2 := 1 - math.Pow(o.Beta2, float64(o.Step))
-	stepSize := lr / bc1
-	bc2Sqrt := math.Sqrt(bc2)
-	tensor.NoGrad(func() {
+	tensor.Tidy(func() {
+		var ps []tensor.AdamWParam
 		for i, p := range o.params {
-			tensor.Tidy(func() {
-				g := p.T.Grad()
-				if g == nil {
-					return
-				}
-				if o.expAvg[i] == nil {
-					o.expAvg[i] = g.Detach().Clone().Keep()
-					o.expAvg[i].Zero_()
-					o.expAvgSq[i] = g.Detach().Clone().Keep()
-					o.expAvgSq[i].Zero_()
-				}
-				m, v := o.expAvg[i], o.expAvgSq[i]
-				if o.decay[i] && o.WeightDecay != 0 {
-					p.T.MulScalar_(1 - lr*o.WeightDecay)
-				}
-				m.Lerp_(g, 1-o.Beta1)                       // m = b1 m + (1-b1) g
-				v.MulScalar_(o.Beta2)                       // v = b2 v + (1-b2) g^2
-				v.Addcmul_(g.MulScalar(1-o.Beta2), g)       //
-				denom := v.Sqrt().DivScalar(bc2Sqrt)        // sqrt(v / bc2)
-				denom.AddScalar_(o.Eps)                     //   + eps
-				p.T.Addcdiv_(m.MulScalar(-stepSize), denom) // p -= lr/bc1 * m / denom
-			})
+			g := p.T.Grad()
+			if g == nil {
+				continue
+			}
+			if o.expAvg[i] == nil {
+				o.expAvg[i] = tensor.ZerosOn(p.T.Shape(), p.T.DType(), p.T.Device()).Keep()
+				o.expAvgSq[i] = tensor.ZerosOn(p.T.Shape(), p.T.DType(), p.T.Device()).Keep()
+			}
+			ps = append(ps, tensor.AdamWParam{Param: p.T, Grad: g, ExpAvg: o.expAvg[i], ExpAvgSq: o.expAvgSq[i], Decay: o.decay[i]})
 		}
+		tensor.AdamWStep(ps, lr, o.Beta1, o.Beta2, o.Eps, o.WeightDecay, o.Step)
 	})
 }
 

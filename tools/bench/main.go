@@ -100,19 +100,23 @@ func refParams(bench string) func(string) measureParams {
 	}
 }
 
+// ppoParams: one warm-up update, then five timed ones (each ~2 s on tiny).
+func ppoParams(string) measureParams {
+	return measureParams{Warmup: 1, Runs: 5, Retries: 0, QuietThresh: 0.15, QuietWait: 30}
+}
+
 // benches is the table of measurements, run in this order (SFT first, so
 // that the peak RSS after it is SFT's).
 //
 // ==> Later trainers add their measurement here: an RL function that builds
 // the workload exactly as torch_ref.py's function of the same name does, and
-// Torch set to torch_ref.py's --bench for it. PPO (ppo_step: rollout +
-// policy/value update, samples/s) goes here once torch_ref.py has a
-// `--bench ppo` peer.
+// Torch set to torch_ref.py's --bench for it (or a torchValue taking
+// another bench's figure, as ppo does with sampling).
 var benches = []benchDef{
 	{Name: "sft", Configs: []string{"tiny", "gpt2s"}, Default: true, Torch: "sft", Params: refParams("sft"), RL: rlSFT},
 	{Name: "dpo", Configs: []string{"tiny"}, Default: true, Torch: "dpo", Params: refParams("dpo"), RL: rlDPO},
 	{Name: "sample", Configs: []string{"tiny"}, Default: true, Torch: "sample", Params: refParams("sample"), RL: rlSample},
-	// {Name: "ppo", Configs: []string{"tiny"}, Default: true, Torch: "ppo", Params: refParams("ppo"), RL: rlPPO},
+	{Name: "ppo", Configs: []string{"tiny"}, Default: true, Params: ppoParams, RL: rlPPO},
 	{Name: "ops", Default: true, RL: rlOps},
 	{Name: "memory", Default: true, RL: rlMemory},
 	{Name: "breakdown", Configs: []string{"tiny", "gpt2s"}, Default: false, Params: refParams("sft"), RL: rlBreakdown},

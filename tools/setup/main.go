@@ -47,7 +47,7 @@ const (
 	gotchModule  = "github.com/sugarme/gotch"
 	gotchVersion = "v0.9.1"
 	// setupRevision changes whenever this tool's output changes, to force a redo.
-	setupRevision = "4"
+	setupRevision = "6"
 	generatedFile = "torch_api_generated.cpp.h"
 )
 
@@ -100,7 +100,8 @@ func run(root string, force bool) error {
 	}
 	dst := filepath.Join(root, "third_party", "gotch")
 	stampPath := filepath.Join(dst, ".rl-setup.json")
-	want := stamp{Revision: setupRevision, Gotch: gotchVersion, Torch: tree}
+	// The revision covers rl_extra.cpp too: editing it redoes the setup.
+	want := stamp{Revision: setupRevision + "-" + hashBytes(rlExtra), Gotch: gotchVersion, Torch: tree}
 	if !force {
 		if b, err := os.ReadFile(stampPath); err == nil {
 			var have stamp

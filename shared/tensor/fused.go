@@ -1,0 +1,55 @@
+package tensor
+
+/*
+#include <stdint.h>
+#include <stdlib.h>
+void rl_adamw_step(void **params, void **grads, void **exp_avg, void **exp_avg_sq,
+                   int *decay, int n, double lr, double beta1, double beta2, double eps,
+                   double weight_decay, int64_t step);
+*/
+import "C"
+
+import (
+	"runtime"
+	"unsafe"
+)
+
+// AdamWParam is one parameter's part of an AdamW step: the parameter, its
+// gradient, its two moment buffers (same shape and dtype), and whether
+// weight decay applies to it.
+type AdamWParam struct {
+	Param, Grad, ExpAvg, ExpAvgSq *Tensor
+	Decay                         bool
+}
+
+// AdamWStep applies step number step (from 1) of AdamW, torch.optim.AdamW's
+// formula: p *= 1 - lr*wd (where Decay); m = lerp(m, g, 1-beta1);
+// v = beta2 v + (1-beta2) g^2; p -= lr/(1-beta1^step) * m /
+// (sqrt(v)/sqrt(1-beta2^step) + eps). Float32 CPU tensors are updated by a
+// fused loop in one pass over memory with no temporaries (rl_extra.cpp,
+// added to libtch by tools/setup); others by PyTorch's op sequence.
+func AdamWStep(ps []AdamWParam, lr, beta1, beta2, eps, weightDecay float64, step int) {
+	n := len(ps)
+	if n == 0 {
+		return
+	}
+	// The pointer arrays live in C memory: Go memory passed to C may not
+	// hold Go pointers, and these are C pointers anyway.
+	ptrs := (*[1 << 28]unsafe.Pointer)(C.malloc(C.size_t(4 * n * int(unsafe.Sizeof(unsafe.Pointer(nil))))))[: 4*n : 4*n]
+	defer C.free(unsafe.Pointer(&ptrs[0]))
+	decay := (*[1 << 28]C.int)(C.malloc(C.size_t(n * int(unsafe.Sizeof(C.int(0))))))[:n:n]
+	defer C.free(unsafe.Pointer(&decay[0]))
+	for i, p := range ps {
+		ptrs[i], ptrs[n+i], ptrs[2*n+i], ptrs[3*n+i] = unsafe.Pointer(p.Param.c), unsafe.Pointer(p.Grad.c),
+			unsafe.Pointer(p.ExpAvg.c), unsafe.Pointer(p.ExpAvgSq.c)
+		decay[i] = 0
+		if p.Decay {
+			decay[i] = 1
+		}
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	C.rl_adamw_step(&ptrs[0], &ptrs[n], &ptrs[2*n], &ptrs[3*n], &decay[0], C.int(n),
+		C.double(lr), C.double(beta1), C.double(beta2), C.double(eps), C.double(weightDecay), C.int64_t(step))
+	check()
+}
