@@ -94,6 +94,9 @@ func Generate(m *model.Model, prompts [][]int, cfg Config) (res []Result, err er
 	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x9e3779b97f4a7c15))
 	s := newSampler(cfg, rng, V)
+	// Plain sampling (no top-k, no top-p) draws from probabilities computed
+	// by libtorch; the rest needs the sorted logits in Go.
+	plain := cfg.DoSample && (cfg.TopK <= 0 || cfg.TopK >= V) && cfg.TopP >= 1
 
 	// Left-padded ids and mask, kept in Go and grown each step.
 	ids := make([][]int64, B)
@@ -133,12 +136,23 @@ func Generate(m *model.Model, prompts [][]int, cfg Config) (res []Result, err er
 				}
 				h := m.Hidden(in)
 				h = h.Narrow(1, h.Size(1)-1, 1) // only the last position needs logits
-				logits = m.Logits(h).Float32s() // (B, 1, V)
+				lg := m.Logits(h)               // (B, 1, V)
+				if plain {
+					// softmax(logits / T) in libtorch (vectorized, threaded)
+					// rather than B*V exps in Go: a fifth of a sampled
+					// step's time on the tiny model.
+					lg = lg.DivScalar(cfg.Temperature).Softmax(-1)
+				}
+				logits = lg.Float32s()
 			})
 			for b := 0; b < B; b++ {
 				next := cfg.PadTokenID
 				if !res[b].Finished {
-					next = s.pick(logits[b*V : (b+1)*V])
+					if plain {
+						next = sampleProbs(logits[b*V:(b+1)*V], rng)
+					} else {
+						next = s.pick(logits[b*V : (b+1)*V])
+					}
 					res[b].Tokens = append(res[b].Tokens, next)
 					if eos[next] {
 						res[b].Finished = true
@@ -184,6 +198,27 @@ func (s *sampler) pick(logits []float32) int {
 		return best
 	}
 	return sample(logits, s.cfg.Temperature, s.cfg.TopK, s.cfg.TopP, s.rng, s.probs, s.idx)
+}
+
+// sampleProbs draws index i with probability probs[i] / sum(probs).
+func sampleProbs(probs []float32, rng *rand.Rand) int {
+	var z float64
+	for _, p := range probs {
+		z += float64(p)
+	}
+	u := rng.Float64() * z
+	last := 0
+	for i, p := range probs {
+		if p <= 0 {
+			continue
+		}
+		last = i
+		u -= float64(p)
+		if u <= 0 {
+			return i
+		}
+	}
+	return last // rounding left u > 0: the last token with mass
 }
 
 // sample draws from softmax(logits/temperature) restricted to the top-k

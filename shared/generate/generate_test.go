@@ -166,3 +166,23 @@ func equal(a, b []int) bool {
 	}
 	return true
 }
+
+// TestSampleProbs checks the plain-sampling draw against its probabilities,
+// zero-probability tokens included.
+func TestSampleProbs(t *testing.T) {
+	probs := []float32{0.5, 0, 0.2, 0.3, 0}
+	rng := rand.New(rand.NewPCG(3, 4))
+	const n = 200000
+	c := make([]float64, len(probs))
+	for i := 0; i < n; i++ {
+		c[sampleProbs(probs, rng)]++
+	}
+	for i := range c {
+		if got := c[i] / n; math.Abs(got-float64(probs[i])) > 0.005 {
+			t.Errorf("P(%d) = %.4f, want %.4f", i, got, probs[i])
+		}
+	}
+	if c[1] != 0 || c[4] != 0 {
+		t.Errorf("a zero-probability token was drawn: %v", c)
+	}
+}

@@ -23,23 +23,28 @@ type Input struct {
 	Cache *KVCache
 }
 
-// KVCache holds per-layer keys and values (B, kv_heads, P, head_dim).
-// Its tensors are owned by the cache: Free it when done.
+// KVCache holds per-layer keys and values (B, kv_heads, P, head_dim). Each
+// layer's are the first Len() positions of a buffer that grows by doubling
+// (as a Go slice does), so that a decoding step writes one position instead
+// of copying the whole cache. Its tensors are owned by the cache: Free it
+// when done.
 type KVCache struct {
-	K, V []*tensor.Tensor
+	k, v []*tensor.Tensor // buffers (B, kv_heads, capacity, head_dim)
+	n    []int64          // positions in use, per layer
 }
 
 // NewKVCache makes an empty cache for m.
 func (m *Model) NewKVCache() *KVCache {
-	return &KVCache{K: make([]*tensor.Tensor, m.Config.NumLayers), V: make([]*tensor.Tensor, m.Config.NumLayers)}
+	L := m.Config.NumLayers
+	return &KVCache{k: make([]*tensor.Tensor, L), v: make([]*tensor.Tensor, L), n: make([]int64, L)}
 }
 
 // Len is the number of cached positions.
 func (c *KVCache) Len() int64 {
-	if c == nil || len(c.K) == 0 || c.K[0] == nil {
+	if c == nil || len(c.n) == 0 {
 		return 0
 	}
-	return c.K[0].Size(2)
+	return c.n[0]
 }
 
 // Free releases the cached tensors.
@@ -47,39 +52,56 @@ func (c *KVCache) Free() {
 	if c == nil {
 		return
 	}
-	for i := range c.K {
-		c.K[i].Free()
-		c.V[i].Free()
-		c.K[i], c.V[i] = nil, nil
+	for i := range c.k {
+		c.k[i].Free()
+		c.v[i].Free()
+		c.k[i], c.v[i], c.n[i] = nil, nil, 0
 	}
 }
 
 // Select keeps only the given batch rows (used when sequences finish).
 func (c *KVCache) Select(rows *tensor.Tensor) {
-	for i := range c.K {
-		if c.K[i] == nil {
+	for i := range c.k {
+		if c.k[i] == nil {
 			continue
 		}
-		k := c.K[i].IndexSelect(0, rows).Keep()
-		v := c.V[i].IndexSelect(0, rows).Keep()
-		c.K[i].Free()
-		c.V[i].Free()
-		c.K[i], c.V[i] = k, v
+		k := c.k[i].IndexSelect(0, rows).Keep()
+		v := c.v[i].IndexSelect(0, rows).Keep()
+		c.k[i].Free()
+		c.v[i].Free()
+		c.k[i], c.v[i] = k, v
 	}
 }
 
-// append adds new keys/values for layer l and returns the full ones.
+// append adds new keys/values (B, kv_heads, T, head_dim) for layer l and
+// returns views of all of them (valid until the next append).
 func (c *KVCache) append(l int, k, v *tensor.Tensor) (*tensor.Tensor, *tensor.Tensor) {
-	if c.K[l] != nil {
-		nk := tensor.Cat([]*tensor.Tensor{c.K[l], k}, 2).Keep()
-		nv := tensor.Cat([]*tensor.Tensor{c.V[l], v}, 2).Keep()
-		c.K[l].Free()
-		c.V[l].Free()
-		c.K[l], c.V[l] = nk, nv
-	} else {
-		c.K[l], c.V[l] = k.Detach().Keep(), v.Detach().Keep()
+	n, t := c.n[l], k.Size(2)
+	if c.k[l] == nil || n+t > c.k[l].Size(2) {
+		// Grow: at least double, and room for 64 more positions, so that
+		// a prompt's first step is followed by 64 single-token steps
+		// without a copy.
+		capacity := max(2*n, n+t+64)
+		shape := k.Shape()
+		shape[2] = capacity
+		nk := tensor.ZerosOn(shape, k.DType(), k.Device()).Keep()
+		nv := tensor.ZerosOn(shape, v.DType(), v.Device()).Keep()
+		if n > 0 {
+			tensor.Tidy(func() {
+				nk.Narrow(2, 0, n).Copy_(c.k[l].Narrow(2, 0, n))
+				nv.Narrow(2, 0, n).Copy_(c.v[l].Narrow(2, 0, n))
+			})
+		}
+		c.k[l].Free()
+		c.v[l].Free()
+		c.k[l], c.v[l] = nk, nv
 	}
-	return c.K[l], c.V[l]
+	tensor.Tidy(func() {
+		c.k[l].Narrow(2, n, t).Copy_(k)
+		c.v[l].Narrow(2, n, t).Copy_(v)
+	})
+	c.n[l] = n + t
+	return c.k[l].Narrow(2, 0, n+t), c.v[l].Narrow(2, 0, n+t)
 }
 
 // Hidden runs the transformer and returns final-norm hidden states (B, T, H).

@@ -570,7 +570,7 @@ func optimizerBreakdown(m *model.Model, opt *train.AdamW, config string, p measu
 		ff = append(ff, float64(minorFaults()-f1))
 	}
 	breakdowns = append(breakdowns,
-		breakdown{Side: "rl", Config: config, What: "AdamW.Update (4 temporaries/param)", Phases: []string{"optimizer"},
+		breakdown{Side: "rl", Config: config, What: "AdamW.Update (fused, one pass)", Phases: []string{"optimizer"},
 			Ms: map[string]float64{"optimizer": round2(median(tr))}, Faults: median(fr), Extra: map[string]any{"steps": n}},
 		breakdown{Side: "rl", Config: config, What: "AdamW, 2 temporaries/param (as torch)", Phases: []string{"optimizer"},
 			Ms: map[string]float64{"optimizer": round2(median(tf))}, Faults: median(ff), Extra: map[string]any{"steps": n}})

@@ -361,7 +361,7 @@ func run(o *options, root string) error {
 	fmt.Printf("rl bench: %d libtorch threads (%d CPUs), BLAS %s, OMP_WAIT_POLICY=%q, malloc %s\n",
 		tensor.NumThreads(), runtime.NumCPU(), blasInUse(), os.Getenv("OMP_WAIT_POLICY"), o.malloc)
 	if os.Getenv("OMP_WAIT_POLICY") == "" {
-		fmt.Println("  (OMP_WAIT_POLICY unset: `go tool task bench` sets PASSIVE, as rl runs; PyTorch inherits the same environment)")
+		fmt.Println("  (OMP_WAIT_POLICY unset, as rl runs by default with OpenBLAS-openmp; PyTorch inherits the same environment)")
 	}
 
 	for _, b := range benches {
