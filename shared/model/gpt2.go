@@ -44,9 +44,18 @@ func (g *gpt2) lmWeight(m *Model) *tensor.Tensor {
 	return g.wte
 }
 
-// conv1d is Hugging Face's Conv1D: x @ w + b with w (in, out).
+// conv1d is Hugging Face's Conv1D: x @ w + b with w (in, out), as one
+// addmm over the flattened rows (what transformers does). Unlike
+// linear(x, w^T), its weight gradient x^T @ grad comes out in w's own
+// layout, with no strided accumulation into w.grad.
 func conv1d(x, w, b *tensor.Tensor) *tensor.Tensor {
-	return x.Linear(w.Transpose(0, 1), b)
+	shape := x.Shape()
+	in, out := shape[len(shape)-1], w.Size(1)
+	shape[len(shape)-1] = out
+	if b == nil {
+		return x.Reshape(-1, in).Matmul(w).View(shape...)
+	}
+	return b.Addmm(x.Reshape(-1, in), w).View(shape...)
 }
 
 func (g *gpt2) hidden(m *Model, in *Input) *tensor.Tensor {

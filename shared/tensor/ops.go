@@ -161,6 +161,14 @@ func (t *Tensor) Matmul(o *Tensor) *Tensor { return op2(lib.AtgMatmul, t, o) }
 func (t *Tensor) Bmm(o *Tensor) *Tensor    { return op2(lib.AtgBmm, t, o) }
 
 // Linear is x @ w^T + b with w shaped (out, in); b may be nil.
+// Addmm is t + a @ b for a (n, k), b (k, m) and t broadcastable to (n, m).
+func (t *Tensor) Addmm(a, b *Tensor) *Tensor {
+	var out ctensor
+	lib.AtgAddmm(&out, t.c, a.c, b.c)
+	check()
+	return wrap(out)
+}
+
 func (t *Tensor) Linear(w, b *Tensor) *Tensor {
 	var bc ctensor
 	if b != nil {
