@@ -16,6 +16,7 @@ import (
 
 	"github.com/rlsuite/rl/sft"
 	"github.com/rlsuite/rl/shared/metrics"
+	"github.com/rlsuite/rl/shared/safetensors"
 	"github.com/rlsuite/rl/shared/rewardfn"
 	"github.com/rlsuite/rl/shared/tensor"
 	"github.com/rlsuite/rl/shared/tokenizer"
@@ -276,6 +277,43 @@ func TestPPORaisesKnownReward(t *testing.T) {
 	for i := 6; i < len(s); i++ {
 		if j := i - 6; j < len(got) && !close(got[j], s[i], 1e-6) {
 			t.Errorf("update %d: resumed score %.6f, uninterrupted %.6f", i+1, got[j], s[i])
+		}
+	}
+}
+
+// TestPPOBF16 runs PPO with bf16 (rollouts and updates under autocast):
+// the known reward still rises, the metrics are finite, and the saved
+// policy is float32.
+func TestPPOBF16(t *testing.T) {
+	sftDir, data := setup(t)
+	out := t.TempDir()
+	cfg := ppoConfig(sftDir, data, out)
+	cfg.BF16 = true
+	cfg.SaveStrategy = "no"
+	res, err := Run(context.Background(), cfg, zerolog.Nop(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := scores(t, out)
+	first := (s[0] + s[1]) / 2
+	last := (s[len(s)-1] + s[len(s)-2]) / 2
+	t.Logf("bf16 objective/scores per update: %.3f", s)
+	if !(last > first+0.15) {
+		t.Errorf("mean score went from %.3f to %.3f; want a rise of at least 0.15", first, last)
+	}
+	for _, k := range []string{"objective/kl", "loss/policy_avg", "loss/value_avg"} {
+		if v, ok := res.LastMetrics[k]; !ok || math.IsNaN(v) || math.IsInf(v, 0) {
+			t.Errorf("%s = %v (logged %v)", k, v, ok)
+		}
+	}
+	f, err := safetensors.ReadModelDir(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, st := range f.Tensors {
+		if st.DType != safetensors.F32 {
+			t.Errorf("saved %s is %s, want F32 (master weights)", name, st.DType)
+			break
 		}
 	}
 }
