@@ -16,8 +16,8 @@ import (
 
 	"github.com/rlsuite/rl/sft"
 	"github.com/rlsuite/rl/shared/metrics"
-	"github.com/rlsuite/rl/shared/safetensors"
 	"github.com/rlsuite/rl/shared/rewardfn"
+	"github.com/rlsuite/rl/shared/safetensors"
 	"github.com/rlsuite/rl/shared/tensor"
 	"github.com/rlsuite/rl/shared/tokenizer"
 )
