@@ -120,6 +120,34 @@ func autocast(bf16 bool, fn func()) {
 	fn()
 }
 
+// lossBackward runs fwd (the forward pass and the loss; with scoped in a
+// nested Tidy that keeps only the loss), then item and backward, timed.
+func lossBackward(scoped bool, pt *phaseTimer, fwd func() *tensor.Tensor) float64 {
+	var l *tensor.Tensor
+	if scoped {
+		tensor.Tidy(func() { l = fwd().Keep() })
+		defer l.Free()
+	} else {
+		l = fwd()
+	}
+	loss := l.Item()
+	pt.mark("item")
+	l.Backward()
+	pt.mark("backward")
+	return loss
+}
+
+// optimizerStep is the end of a step in rl's trainer order (after the
+// step's scope has freed its tensors): AdamW update, then zero_grad.
+func optimizerStep(opt *train.AdamW, pt *phaseTimer) {
+	pt.mark("free")
+	opt.Update(lr)
+	pt.mark("optimizer")
+	opt.ZeroGrad()
+	pt.mark("zero_grad")
+	pt.end()
+}
+
 // sftStepX is sftStep; with scoped, the forward pass and the loss run in a
 // nested Tidy that keeps only the loss, so that the activations are held by
 // autograd alone, which frees each once backward has used it (PyTorch's
@@ -138,23 +166,9 @@ func sftStepX(m *model.Model, opt *train.AdamW, x, y *tensor.Tensor, mode stepMo
 				pt.mark("loss")
 			})
 		}
-		if mode.Scoped {
-			tensor.Tidy(func() { fwd(); l.Keep() })
-			defer l.Free()
-		} else {
-			fwd()
-		}
-		loss = l.Item()
-		pt.mark("item")
-		l.Backward()
-		pt.mark("backward")
+		loss = lossBackward(mode.Scoped, pt, func() *tensor.Tensor { fwd(); return l })
 	})
-	pt.mark("free")
-	opt.Update(lr)
-	pt.mark("optimizer")
-	opt.ZeroGrad()
-	pt.mark("zero_grad")
-	pt.end()
+	optimizerStep(opt, pt)
 	return loss
 }
 
@@ -264,23 +278,9 @@ func dpoStepX(policy, ref *model.Model, opt *train.AdamW, chosen, rejected, mask
 				pt.mark("loss")
 			})
 		}
-		if mode.Scoped {
-			tensor.Tidy(func() { fwd(); l.Keep() })
-			defer l.Free()
-		} else {
-			fwd()
-		}
-		loss = l.Item()
-		pt.mark("item")
-		l.Backward()
-		pt.mark("backward")
+		loss = lossBackward(mode.Scoped, pt, func() *tensor.Tensor { fwd(); return l })
 	})
-	pt.mark("free")
-	opt.Update(lr)
-	pt.mark("optimizer")
-	opt.ZeroGrad()
-	pt.mark("zero_grad")
-	pt.end()
+	optimizerStep(opt, pt)
 	return loss
 }
 
