@@ -37,15 +37,16 @@ type Task struct {
 // Logits returns the score head's logits at the last real token of each
 // row, (B, num_labels) float32. Rows are right-padded and attention is
 // causal, so no mask is needed: a real token never sees the pads after it.
-// (transformers' GPT2ForSequenceClassification pools the last token that
-// is not pad_token_id, the same token here.)
+// The token read is transformers' (model.Config.ScoreIndex: the last one
+// that is not pad_token_id).
 func (t *Task) Logits(b *Batch) *tensor.Tensor {
 	dev := t.M.Device
 	B, T := int64(b.B), int64(b.T)
 	h := t.M.Hidden(&model.Input{IDs: tensor.FromInt64s(b.IDs, B, T).To(tensor.Int64, dev)}) // (B, T, H)
 	last := make([]int64, b.B)
 	for i, l := range b.Lens {
-		last[i] = int64(i)*T + int64(l-1)
+		row := b.IDs[int64(i)*T : int64(i+1)*T]
+		last[i] = int64(i)*T + int64(t.M.Config.ScoreIndex(l-1, func(j int) int64 { return row[j] }))
 	}
 	pooled := h.Reshape(B*T, -1).IndexSelect(0, tensor.FromInt64s(last, B).To(tensor.Int64, dev)) // (B, H)
 	return t.M.Scores(pooled).ToDType(tensor.Float32)                                             // (B, K)

@@ -123,6 +123,23 @@ func (r *Rollout) seqInput(ss []*sample, dev tensor.Device) (*model.Input, int) 
 	}, C
 }
 
+// scoreAt is the position where the reward model reads sample s's score
+// in a seqInput batch with context length C. TRL reads it before the first
+// pad of the response, transformers' rule for score heads
+// (model.Config.ScoreIndex): with pad == eos, the token before the eos.
+func (r *Rollout) scoreAt(s *sample, C int) int64 {
+	off := C - len(s.query)
+	return int64(r.RewardM.Config.ScoreIndex(C+s.seqLen, func(p int) int64 {
+		switch {
+		case p >= C:
+			return int64(s.resp[p-C])
+		case p >= off:
+			return int64(s.query[p-off])
+		}
+		return int64(*r.RewardM.Config.PadTokenID) // left padding
+	}))
+}
+
 // respLogits returns the logits predicting each response token,
 // (B, R, V), divided by temperature + 1e-7 as TRL does.
 func (r *Rollout) respLogits(m *model.Model, in *model.Input, C int) *tensor.Tensor {
@@ -221,7 +238,7 @@ func (r *Rollout) Collect(u int) (err error) {
 					sc := r.RewardM.Scores(h).Squeeze(2) // (b, L)
 					last := make([]int64, len(ss))
 					for i, s := range ss {
-						last[i] = int64(C + s.seqLen)
+						last[i] = r.scoreAt(s, C)
 					}
 					scores = sc.Gather(1, tensor.FromInt64s(last, int64(len(ss)), 1).To(tensor.Int64, r.Policy.Device)).Float64s()
 				}
@@ -385,7 +402,7 @@ func (r *Rollout) WriteSamples(u int) (mean float64, err error) {
 				sc := r.RewardM.Scores(r.RewardM.Hidden(in)).Squeeze(2)
 				last := make([]int64, len(ss))
 				for i, s := range ss {
-					last[i] = int64(C + s.seqLen)
+					last[i] = r.scoreAt(s, C)
 				}
 				v := sc.Gather(1, tensor.FromInt64s(last, int64(len(ss)), 1).To(tensor.Int64, r.Policy.Device)).Float64s()
 				for i := range rows {

@@ -44,11 +44,18 @@ func (t *Task) Rewards(b *preference.Batch) *tensor.Tensor {
 }
 
 // LastScores runs score model m on right-padded ids (R, T) and returns the
-// score at each row's last real token, index last[r] (R). Causal attention
-// keeps the real tokens from seeing the padding after them, so no
-// attention mask is needed.
+// score of each row whose real tokens end at index last[r] (R), read where
+// transformers reads it (model.Config.ScoreIndex: the last token that is
+// not pad_token_id). Causal attention keeps the real tokens from seeing the
+// padding after them, so no attention mask is needed.
 func LastScores(m *model.Model, ids, last []int64, R, T int64) *tensor.Tensor {
 	dev := m.Device
+	read := make([]int64, R)
+	for r := range read {
+		row := ids[int64(r)*T : int64(r+1)*T]
+		read[r] = int64(m.Config.ScoreIndex(int(last[r]), func(i int) int64 { return row[i] }))
+	}
+	last = read
 	in := &model.Input{IDs: tensor.FromInt64s(ids, R, T).To(tensor.Int64, dev)}
 	h := m.Hidden(in) // (R, T, H)
 	H := h.Size(2)

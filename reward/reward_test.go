@@ -663,3 +663,39 @@ func TestHHReward(t *testing.T) {
 		t.Errorf("held-out accuracy %.3f, want >= %.2f", acc, s.minAcc)
 	}
 }
+
+// TestScoreReadBeforeTrailingPad: with pad_token_id == eos (GPT-2 style),
+// a row ending in eos is scored at the token before it, as transformers'
+// sequence-classification models and TRL read it; without a pad_token_id
+// the eos itself is read.
+func TestScoreReadBeforeTrailingPad(t *testing.T) {
+	tensor.ManualSeed(4)
+	cfg, err := model.Preset("tiny", 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.NumLayers, cfg.NumLabels = 2, 1
+	m, err := model.New(cfg, model.ScoreHead, tensor.Float32, tensor.CPU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Free()
+	const eos = 63
+	score := func(row []int64) float64 {
+		var v float64
+		tensor.Tidy(func() {
+			v = LastScores(m, row, []int64{int64(len(row) - 1)}, 1, int64(len(row))).Float64s()[0]
+		})
+		return v
+	}
+	pad := eos
+	m.Config.PadTokenID = &pad
+	withEOS, without := score([]int64{5, 6, 7, eos}), score([]int64{5, 6, 7})
+	if math.Abs(withEOS-without) > 1e-6 {
+		t.Errorf("pad == eos: score of [5 6 7 eos] = %g, of [5 6 7] = %g; want equal (read at 7)", withEOS, without)
+	}
+	m.Config.PadTokenID = nil
+	if atEOS := score([]int64{5, 6, 7, eos}); math.Abs(atEOS-without) < 1e-6 {
+		t.Errorf("no pad_token_id: [5 6 7 eos] scored %g like [5 6 7]; want the eos read", atEOS)
+	}
+}

@@ -414,3 +414,23 @@ func Preset(name string, vocab int) (*Config, error) {
 var PresetNames = []string{"tiny", "tiny-llama", "gpt2-small"}
 
 func configPath(dir string) string { return filepath.Join(dir, "config.json") }
+
+// ScoreIndex is the position a sequence-classification (score) head reads
+// in a row whose real tokens end at index last, where at(i) is the token at
+// position i: transformers' rule, the last token that is not pad_token_id.
+// With pad == eos (GPT-2 style tokenizers), a row ending in eos is read at
+// the token before it, as transformers and TRL read it, so that scores
+// agree across the two. Without a pad_token_id it is last; a row of pads
+// only reads position 0.
+func (c *Config) ScoreIndex(last int, at func(i int) int64) int {
+	if c.PadTokenID == nil {
+		return last
+	}
+	pad := int64(*c.PadTokenID)
+	for i := last; i > 0; i-- {
+		if at(i) != pad {
+			return i
+		}
+	}
+	return 0
+}

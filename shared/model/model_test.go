@@ -295,3 +295,26 @@ func mustJSON(v any) []byte {
 	}
 	return b
 }
+
+// TestScoreIndex checks transformers' pooling rule: the last token that is
+// not pad_token_id.
+func TestScoreIndex(t *testing.T) {
+	pad := 0
+	withPad := &Config{PadTokenID: &pad}
+	for _, c := range []struct {
+		cfg  *Config
+		row  []int64
+		want int
+	}{
+		{&Config{}, []int64{5, 6, 0}, 2},  // no pad_token_id: the last token
+		{withPad, []int64{5, 6, 0, 0}, 1}, // trailing pads skipped
+		{withPad, []int64{5, 0, 6}, 2},    // a pad inside is not the end
+		{withPad, []int64{0, 0}, 0},       // pads only: position 0
+		{withPad, []int64{7}, 0},          // one real token
+	} {
+		row := c.row
+		if got := c.cfg.ScoreIndex(len(row)-1, func(i int) int64 { return row[i] }); got != c.want {
+			t.Errorf("ScoreIndex(%v, pad %v) = %d, want %d", row, c.cfg.PadTokenID, got, c.want)
+		}
+	}
+}
