@@ -103,10 +103,16 @@ func losses(t *testing.T, dir string) map[int]float64 {
 // TestExactResume: a run resumed from checkpoint-4 gives the same losses
 // for steps 5..8 as the uninterrupted run, and a half-written checkpoint
 // (killed mid-save) is ignored in favour of the last complete one.
-func TestExactResume(t *testing.T) {
+func TestExactResume(t *testing.T) { exactResume(t, false) }
+
+// TestExactResumeBF16 is the same under bf16 autocast.
+func TestExactResumeBF16(t *testing.T) { exactResume(t, true) }
+
+func exactResume(t *testing.T, bf16 bool) {
 	full := t.TempDir()
 	m := tinyLM(t)
 	tr := newTrainer(t, full, m)
+	tr.Args.BF16 = bf16
 	res, err := tr.Run(context.Background())
 	m.Free()
 	if err != nil {
@@ -139,6 +145,7 @@ func TestExactResume(t *testing.T) {
 	tensor.ManualSeed(99) // different init: resume must overwrite it
 	tr2 := newTrainer(t, part, m2)
 	tr2.Args.ResumeFromCheckpoint = "last"
+	tr2.Args.BF16 = bf16
 	if _, err := tr2.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
