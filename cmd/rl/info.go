@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 
 	"github.com/rs/zerolog"
@@ -25,6 +26,7 @@ func infoCommand(log *zerolog.Logger) *cli.Command {
 			fmt.Printf("libtorch threads: %d (cores: %d)\n", tensor.NumThreads(), runtime.NumCPU())
 			fmt.Printf("BLAS: %s\n", blasInUse())
 			fmt.Printf("CUDA devices: %d\n", tensor.CUDADeviceCount())
+			fmt.Printf("bfloat16 on this CPU (for --bf16): %s\n", bf16Support())
 			dir := c.String("model")
 			if dir == "" {
 				return nil
@@ -52,6 +54,33 @@ func infoCommand(log *zerolog.Logger) *cli.Command {
 			return nil
 		},
 	}
+}
+
+// bf16Support names the CPU's bfloat16 matrix instructions (from
+// /proc/cpuinfo): AMX and AVX-512 BF16 make --bf16 fast; without them
+// libtorch emulates bfloat16 and --bf16 is slower than float32.
+func bf16Support() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown"
+	}
+	var flags []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "flags" {
+			flags = strings.Fields(v)
+			break
+		}
+	}
+	var have []string
+	for _, f := range []string{"amx_bf16", "avx512_bf16"} {
+		if slices.Contains(flags, f) {
+			have = append(have, f)
+		}
+	}
+	if len(have) == 0 {
+		return "no bf16 instructions (--bf16 will be emulated and slower)"
+	}
+	return strings.Join(have, ", ")
 }
 
 // blasInUse names the BLAS libraries mapped into this process.
