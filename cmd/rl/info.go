@@ -58,7 +58,7 @@ func infoCommand(log *zerolog.Logger) *cli.Command {
 
 // bf16Support names the CPU's bfloat16 matrix instructions (from
 // /proc/cpuinfo): AMX and AVX-512 BF16 make --bf16 fast; without them
-// libtorch emulates bfloat16 and --bf16 is slower than float32.
+// libtorch computes bfloat16 in software and --bf16 likely loses to float32.
 func bf16Support() string {
 	b, err := os.ReadFile("/proc/cpuinfo")
 	if err != nil {
@@ -78,7 +78,7 @@ func bf16Support() string {
 		}
 	}
 	if len(have) == 0 {
-		return "no bf16 instructions (--bf16 will be emulated and slower)"
+		return "none (--bf16 is likely slower than float32 here)"
 	}
 	return strings.Join(have, ", ")
 }
