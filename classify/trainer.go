@@ -49,7 +49,7 @@ func (t *Task) Logits(b *Batch) *tensor.Tensor {
 		last[i] = int64(i)*T + int64(t.M.Config.ScoreIndex(l-1, func(j int) int64 { return row[j] }))
 	}
 	pooled := h.Reshape(B*T, -1).IndexSelect(0, tensor.FromInt64s(last, B).To(tensor.Int64, dev)) // (B, H)
-	return t.M.Scores(pooled).ToDType(tensor.Float32)                                             // (B, K)
+	return t.M.Scores(pooled)                                                                     // (B, K), float32
 }
 
 // Loss implements train.Task: mean cross-entropy over the batch. In

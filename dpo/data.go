@@ -53,21 +53,11 @@ func SequenceLogps(m *model.Model, b *preference.Batch) []float32 {
 	var out []float32
 	tensor.Tidy(func() {
 		tensor.NoGrad(func() {
-			lp := preference.CompletionLogps(float32Logits(m, b), b)
+			lp := preference.CompletionLogps(m.Forward(b.Inputs(m.Device)), b)
 			out = lp.Sum.ToDType(tensor.Float32).Float32s()
 		})
 	})
 	return out
-}
-
-// float32Logits runs m over b's rows and returns float32 logits (2B, T,
-// V): summed log-probs lose too much in bfloat16.
-func float32Logits(m *model.Model, b *preference.Batch) *tensor.Tensor {
-	logits := m.Forward(b.Inputs(m.Device))
-	if logits.DType() != tensor.Float32 {
-		logits = logits.ToDType(tensor.Float32)
-	}
-	return logits
 }
 
 // PrecomputeRef computes every pair's reference log-probs in batches of bs

@@ -54,8 +54,8 @@ func (t *Task) Loss(b *Batch, acc *metrics.Accumulator, training bool) *tensor.T
 		refRows = SequenceLogps(t.Ref, b.Batch)
 	}
 	B := int64(b.B)
-	lp := preference.CompletionLogps(float32Logits(t.Policy, b.Batch), b.Batch) // Sum, Count (2B)
-	ref := tensor.FromFloat32s(refRows, 2*B).To(lp.Sum.DType(), dev)            // (2B)
+	lp := preference.CompletionLogps(t.Policy.Forward(b.Inputs(t.Policy.Device)), b.Batch) // Sum, Count (2B)
+	ref := tensor.FromFloat32s(refRows, 2*B).To(lp.Sum.DType(), dev)                       // (2B)
 	x := &Logps{
 		Chosen: lp.Sum.Narrow(0, 0, B), Rejected: lp.Sum.Narrow(0, B, B),
 		RefChosen: ref.Narrow(0, 0, B), RefRejected: ref.Narrow(0, B, B),

@@ -25,10 +25,7 @@ type Task struct {
 
 // Loss implements train.Task.
 func (t *Task) Loss(b *preference.Batch, acc *metrics.Accumulator, training bool) *tensor.Tensor {
-	logits := t.M.Forward(b.Inputs(t.M.Device)) // (2B, T, V)
-	if logits.DType() != tensor.Float32 {
-		logits = logits.ToDType(tensor.Float32)
-	}
+	logits := t.M.Forward(b.Inputs(t.M.Device)) // (2B, T, V), float32
 	lp := preference.CompletionLogps(logits, b) // (2B)
 	B := int64(b.B)
 	terms := Loss(&Logps{

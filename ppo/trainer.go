@@ -62,15 +62,7 @@ func (t *Task) BeginStep(step int) error {
 	}
 	u := step / t.stepsPerUpdate
 	t.updateStart = time.Now()
-	var err error
-	if t.R.cfg.BF16 {
-		// Rollouts run under the same autocast as the update (accelerate
-		// wraps the model's forward, generation included).
-		tensor.Autocast(tensor.BFloat16, func() { err = t.R.Collect(u) })
-	} else {
-		err = t.R.Collect(u)
-	}
-	if err != nil {
+	if err := t.R.Collect(u); err != nil { // under the trainer's autocast with bf16
 		return err
 	}
 	if t.R.cfg.NumSampleGenerations > 0 && u%t.sampleEvery == 0 {

@@ -115,10 +115,11 @@ func tinyConfig(t *testing.T, vocab, layers, width, positions int) string {
 	return path
 }
 
-// TestTaskLossUsesLastToken runs Task.Loss on a padded batch and checks it
-// against each row scored alone at its last token, with the formula in Go.
-func TestTaskLossUsesLastToken(t *testing.T) {
-	tensor.ManualSeed(3)
+// tinyScoreModel is a 2-layer tiny GPT-2 with a one-label score head
+// (vocabulary 64), initialised from seed.
+func tinyScoreModel(t *testing.T, seed int64) *model.Model {
+	t.Helper()
+	tensor.ManualSeed(seed)
 	cfg, err := model.Preset("tiny", 64)
 	if err != nil {
 		t.Fatal(err)
@@ -128,6 +129,13 @@ func TestTaskLossUsesLastToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return m
+}
+
+// TestTaskLossUsesLastToken runs Task.Loss on a padded batch and checks it
+// against each row scored alone at its last token, with the formula in Go.
+func TestTaskLossUsesLastToken(t *testing.T) {
+	m := tinyScoreModel(t, 3)
 	defer m.Free()
 	m1, m2 := 0.5, -0.25
 	pairs := []preference.Pair{
@@ -669,16 +677,7 @@ func TestHHReward(t *testing.T) {
 // sequence-classification models and TRL read it; without a pad_token_id
 // the eos itself is read.
 func TestScoreReadBeforeTrailingPad(t *testing.T) {
-	tensor.ManualSeed(4)
-	cfg, err := model.Preset("tiny", 64)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.NumLayers, cfg.NumLabels = 2, 1
-	m, err := model.New(cfg, model.ScoreHead, tensor.Float32, tensor.CPU)
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := tinyScoreModel(t, 4)
 	defer m.Free()
 	const eos = 63
 	score := func(row []int64) float64 {

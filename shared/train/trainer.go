@@ -171,13 +171,16 @@ type epochCache struct {
 // scope, under bfloat16 autocast when Args.BF16 is set (HF's bf16=True:
 // float32 master weights, matmuls in bfloat16).
 func (t *Trainer[B]) forward(fn func()) {
-	tensor.Tidy(func() {
-		if t.Args.BF16 {
-			tensor.Autocast(tensor.BFloat16, fn)
-			return
-		}
-		fn()
-	})
+	tensor.Tidy(func() { t.autocast(fn) })
+}
+
+// autocast runs fn under bfloat16 autocast when Args.BF16 is set.
+func (t *Trainer[B]) autocast(fn func()) {
+	if t.Args.BF16 {
+		tensor.Autocast(tensor.BFloat16, fn)
+		return
+	}
+	fn()
 }
 
 // Run trains until max steps, ctx cancellation (which saves a checkpoint
@@ -256,7 +259,11 @@ func (t *Trainer[B]) Run(ctx context.Context) (res *Result, err error) {
 			lr = a.LR(step/n, (p.total+n-1)/n)
 		}
 		if ss, ok := t.Task.(StepStarter); ok {
-			if err := ss.BeginStep(step); err != nil {
+			// Under the same autocast as the forward passes: PPO's rollouts
+			// (accelerate wraps the model's forward, generation included).
+			var err error
+			t.autocast(func() { err = ss.BeginStep(step) })
+			if err != nil {
 				return nil, fmt.Errorf("train: step %d: %w", step+1, err)
 			}
 		}

@@ -58,6 +58,34 @@ func newModel(s shape, seed int64) (*model.Model, error) {
 	return model.New(cfg, model.LMHead, tensor.Float32, tensor.CPU)
 }
 
+// sftRig is an SFT workload: a trainable model of a shape, its AdamW and
+// one fixed (B, T) batch.
+type sftRig struct {
+	m    *model.Model
+	opt  *train.AdamW
+	x, y *tensor.Tensor
+}
+
+// newSFTRig builds an sftRig with torch_ref's init and a batch drawn from
+// PCG(0, stream). Free it when done.
+func newSFTRig(s shape, B, T int, stream uint64) (*sftRig, error) {
+	m, err := newModel(s, 0)
+	if err != nil {
+		return nil, err
+	}
+	m.SetRequiresGrad(true)
+	r := &sftRig{m: m, opt: newAdamW(m)}
+	r.x, r.y = sftBatch(rand.New(rand.NewPCG(0, stream)), B, T, s.Vocab)
+	return r, nil
+}
+
+func (r *sftRig) free() {
+	r.x.Free()
+	r.y.Free()
+	r.opt.Free()
+	r.m.Free()
+}
+
 // newAdamW is torch_ref's make_opt: AdamW(lr 3e-4, betas (0.9, 0.95), eps 1e-8, weight decay 0.1).
 func newAdamW(m *model.Model) *train.AdamW {
 	a := train.DefaultArgs()
@@ -180,18 +208,13 @@ func rlSFT(e *env, config string, p measureParams) (res []*Result, err error) {
 	hwmReset := resetHWM()
 	rssBefore := rssKB()
 	t0 := time.Now()
-	m, err := newModel(s, 0)
+	rig, err := newSFTRig(s, s.Batch, s.SeqLen, 1)
 	if err != nil {
 		return nil, err
 	}
-	defer m.Free()
+	defer rig.free()
 	buildMs := time.Since(t0).Seconds() * 1000
-	m.SetRequiresGrad(true)
-	opt := newAdamW(m)
-	defer opt.Free()
-	x, y := sftBatch(rand.New(rand.NewPCG(0, 1)), s.Batch, s.SeqLen, s.Vocab)
-	defer x.Free()
-	defer y.Free()
+	m, opt, x, y := rig.m, rig.opt, rig.x, rig.y
 	first := sftStep(m, opt, x, y)
 	st := measure(func() { sftStep(m, opt, x, y) }, float64(s.Batch*s.SeqLen), p)
 	last := sftStep(m, opt, x, y)
@@ -456,17 +479,12 @@ func rlMemory(e *env, config string, p measureParams) (res []*Result, err error)
 	if steps < 2*base {
 		base = max(1, steps/10)
 	}
-	m, err := newModel(s, 0)
+	rig, err := newSFTRig(s, B, T, 4)
 	if err != nil {
 		return nil, err
 	}
-	defer m.Free()
-	m.SetRequiresGrad(true)
-	opt := newAdamW(m)
-	defer opt.Free()
-	x, y := sftBatch(rand.New(rand.NewPCG(0, 4)), B, T, s.Vocab)
-	defer x.Free()
-	defer y.Free()
+	defer rig.free()
+	m, opt, x, y := rig.m, rig.opt, rig.x, rig.y
 	var rssBase int64
 	curve := map[int]int64{}
 	start := time.Now()

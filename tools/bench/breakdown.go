@@ -107,17 +107,12 @@ func rlBreakdown(e *env, config string, p measureParams) (res []*Result, err err
 	n := p.Runs * p.Steps
 
 	// ---- SFT phases
-	m, err := newModel(s, 0)
+	rig, err := newSFTRig(s, s.Batch, s.SeqLen, 1)
 	if err != nil {
 		return nil, err
 	}
-	defer m.Free()
-	m.SetRequiresGrad(true)
-	opt := newAdamW(m)
-	defer opt.Free()
-	x, y := sftBatch(rand.New(rand.NewPCG(0, 1)), s.Batch, s.SeqLen, s.Vocab)
-	defer x.Free()
-	defer y.Free()
+	defer rig.free()
+	m, opt, x, y := rig.m, rig.opt, rig.x, rig.y
 	for i := 0; i < p.Warmup+1; i++ {
 		sftStep(m, opt, x, y)
 	}
