@@ -99,15 +99,15 @@ func TestExtractPrompt(t *testing.T) {
 	}{
 		{"hh marker", "\n\nHuman: Hi\n\nAssistant: Hello there", "\n\nHuman: Hi\n\nAssistant: Go away",
 			"\n\nHuman: Hi\n\nAssistant:", " Hello there", " Go away"},
-		{"hh marker, same first word", "\n\nHuman: Hi\n\nAssistant: I can help", "\n\nHuman: Hi\n\nAssistant: I won't",
-			"\n\nHuman: Hi\n\nAssistant:", " I can help", " I won't"},
+		{"hh marker, same first word (TRL: the common prefix)", "\n\nHuman: Hi\n\nAssistant: I can help", "\n\nHuman: Hi\n\nAssistant: I won't",
+			"\n\nHuman: Hi\n\nAssistant: I", " can help", " won't"},
 		{"hh multi-turn", "\n\nHuman: a\n\nAssistant: b\n\nHuman: c\n\nAssistant: yes", "\n\nHuman: a\n\nAssistant: b\n\nHuman: c\n\nAssistant: no",
 			"\n\nHuman: a\n\nAssistant: b\n\nHuman: c\n\nAssistant:", " yes", " no"},
 		{"plain prefix keeps space with responses", "The answer is 4", "The answer is 5", "The answer is", " 4", " 5"},
 		{"plain prefix mid-word", "cat", "car", "ca", "t", "r"},
 		{"no common prefix", "yes", "no", "", "yes", "no"},
-		{"identical", "same", "same", "", "same", "same"},
-		{"one is a prefix", "abc", "abcd", "", "abc", "abcd"},
+		{"identical (TRL: all but the last character)", "same", "same", "sam", "e", "e"},
+		{"one is a prefix (TRL: all but its last character)", "abc", "abcd", "ab", "c", "cd"},
 		{"rune boundary", "é1", "è2", "", "é1", "è2"},
 		{"rune boundary after ascii", "xé", "xè", "x", "é", "è"},
 	}
@@ -151,8 +151,9 @@ func TestImplicitPromptHHReal(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := prefs[0]
-	// The pair diverges in the final assistant turn: the prompt is the
-	// dialogue up to and including its last "\n\nAssistant:".
+	// The pair diverges at the start of the final assistant turn: the
+	// prompt is the dialogue up to and including its last "\n\nAssistant:"
+	// (TRL's common prefix, less the space before the first difference).
 	cut := strings.LastIndex(raw.Chosen, "\n\nAssistant:") + len("\n\nAssistant:")
 	if want := raw.Chosen[:cut]; p.Prompt != want {
 		t.Errorf("prompt: got %q, want %q", p.Prompt, want)
@@ -170,7 +171,8 @@ func TestImplicitPromptHHReal(t *testing.T) {
 		t.Errorf("human turns in prompt: got %d, want %d", got, want)
 	}
 
-	// The whole file: every pair splits, every prompt ends with the marker.
+	// The whole file: every pair splits at TRL's extract_prompt point: the
+	// first differing character, or the space before it.
 	all, err := LoadSplit(path, "", LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -183,8 +185,12 @@ func TestImplicitPromptHHReal(t *testing.T) {
 		t.Errorf("pairs: got %d, want 1500", len(prefs))
 	}
 	for _, p := range prefs {
-		if !strings.HasSuffix(p.Prompt, "\n\nAssistant:") {
-			t.Fatalf("%s: prompt does not end with the assistant marker: %q", p.Src, p.Prompt[max(0, len(p.Prompt)-40):])
+		c, r := p.Chosen, p.Rejected
+		if c != "" && r != "" && c[0] == ' ' && r[0] == ' ' {
+			c, r = c[1:], r[1:]
+		}
+		if c != "" && r != "" && c[0] == r[0] {
+			t.Fatalf("%s: chosen and rejected agree past the prompt: %q | %q", p.Src, p.Chosen[:min(20, len(p.Chosen))], p.Rejected[:min(20, len(p.Rejected))])
 		}
 	}
 }

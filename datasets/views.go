@@ -510,18 +510,17 @@ func (d *Dataset) Classifications() ([]Example, []string, error) {
 	return out, names, nil
 }
 
-// ExtractPrompt splits an implicit-prompt preference pair given as strings.
-//
-// TRL's extract_prompt works on message lists; for plain strings this
-// package takes the longest common prefix of chosen and rejected and, when
-// that prefix contains "\n\nAssistant:" (Anthropic HH layout), cuts it just
-// after the last such marker, so the prompt ends with "Assistant:" and the
-// responses start with their leading space. Without the marker the whole
-// common prefix is the prompt, less a trailing space (which stays with the
-// responses, as in TRL's string handling). When the prefix would leave
-// chosen or rejected empty (e.g. identical strings without the marker), no
-// prompt is extracted.
+// ExtractPrompt splits an implicit-prompt preference pair given as strings
+// as TRL's extract_prompt (trl/data_utils.py) does: the prompt is the
+// longest common prefix, less a space just before the first difference.
+// Where one string is a prefix of the other TRL's loop ends without a
+// break and the prompt is the shorter string less its last character;
+// rl does the same.
 func ExtractPrompt(chosen, rejected string) (prompt, chosenRest, rejectedRest string) {
+	// trl/data_utils.py extract_prompt: the first character where the two
+	// differ, one back when the character before it is a space; with no
+	// difference within the shorter text, the loop ends on its last
+	// character.
 	n := 0
 	for n < len(chosen) && n < len(rejected) && chosen[n] == rejected[n] {
 		n++
@@ -529,16 +528,11 @@ func ExtractPrompt(chosen, rejected string) (prompt, chosenRest, rejectedRest st
 	for n > 0 && n < len(chosen) && !utf8.RuneStart(chosen[n]) {
 		n--
 	}
-	const marker = "\n\nAssistant:"
-	if i := strings.LastIndex(chosen[:n], marker); i >= 0 {
-		n = i + len(marker)
-	} else {
-		if n > 0 && chosen[n-1] == ' ' {
-			n--
-		}
-		if n == len(chosen) || n == len(rejected) {
-			n = 0
-		}
+	if n == len(chosen) || n == len(rejected) {
+		_, size := utf8.DecodeLastRuneInString(chosen[:n])
+		n -= size
+	} else if n > 0 && chosen[n-1] == ' ' {
+		n--
 	}
 	return chosen[:n], chosen[n:], rejected[n:]
 }

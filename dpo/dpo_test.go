@@ -254,9 +254,11 @@ func TestBadPairsNameFileAndLine(t *testing.T) {
 	}
 }
 
-// TestTruncation: a prompt longer than max_length keeps its last tokens
-// under keep_end (token by token) and is dropped under keep_start; long
-// completions are cut from the end; the batches go through the loss.
+// TestTruncation follows TRL's DataCollatorForPreference: keep_end keeps
+// the last max_length tokens of each row (the long prompt loses its start,
+// the long completion row loses prompt tokens first), keep_start keeps the
+// first max_length tokens of each row and drops pairs whose prompt fills
+// max_length; the batches go through the loss.
 func TestTruncation(t *testing.T) {
 	_, tokDir := sftModel(t)
 	tok, err := tokenizer.Load(tokDir)
@@ -264,7 +266,7 @@ func TestTruncation(t *testing.T) {
 		t.Fatal(err)
 	}
 	ids := func(s string) []int32 {
-		v, err := tok.Encode(s, false)
+		v, err := tok.Encode(s, true)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -275,11 +277,10 @@ func TestTruncation(t *testing.T) {
 		return out
 	}
 	long := strings.Repeat("1+2=3 4+5=9 ", 6) + "7+1="
-	prompt := ids(long)
-	eos := int32(tok.EOS())
+	eos, _ := tok.IDToToken(tok.EOS())
 	const maxLen = 12
-	if len(prompt) <= maxLen {
-		t.Fatalf("the prompt has %d tokens, want more than %d", len(prompt), maxLen)
+	if n := len(ids(long)); n <= maxLen {
+		t.Fatalf("the prompt has %d tokens, want more than %d", n, maxLen)
 	}
 	prefs := []datasets.Preference{
 		{Prompt: long, Chosen: "8", Rejected: "9", Src: datasets.Source{File: "x.jsonl", Line: 1}},
@@ -288,11 +289,14 @@ func TestTruncation(t *testing.T) {
 	m := tinyModel(t, tok.VocabSize(), 3)
 	defer m.Free()
 	for _, mode := range []string{preference.KeepEnd, preference.KeepStart} {
-		enc := &preference.Encoder{Tok: tok, MaxLength: maxLen, TruncationMode: mode, EOS: tok.EOS()}
+		enc := &preference.Encoder{Tok: tok, Style: preference.StyleDPO, MaxLength: maxLen, TruncationMode: mode, EOS: tok.EOS()}
 		pairs, err := EncodePairs(enc, prefs, zerolog.Nop(), "test")
 		if err != nil {
 			t.Fatalf("%s: %v", mode, err)
 		}
+		fullLong := ids(long + "8" + eos)
+		fullShort := ids("1+1=2 the quick brown fox jumps" + eos)
+		shortPrompt := len(ids("1+1="))
 		var short preference.Pair
 		switch mode {
 		case preference.KeepEnd:
@@ -300,34 +304,30 @@ func TestTruncation(t *testing.T) {
 				t.Fatalf("keep_end kept %d pairs, want 2", len(pairs))
 			}
 			p := pairs[0]
-			chosen := append(ids("8"), eos)
-			if !slices.Equal(p.Chosen, chosen) {
-				t.Errorf("keep_end: chosen %v, want %v (untouched)", p.Chosen, chosen)
+			if want := fullLong[len(fullLong)-maxLen:]; !slices.Equal(p.Chosen, want) {
+				t.Errorf("keep_end: chosen row %v, want the last %d tokens %v", p.Chosen, maxLen, want)
 			}
-			wantPrompt := prompt[len(prompt)-(maxLen-len(chosen)):]
-			if len(p.Prompt) != len(wantPrompt) {
-				t.Fatalf("keep_end: prompt has %d tokens, want %d", len(p.Prompt), len(wantPrompt))
-			}
-			for i := range wantPrompt {
-				if p.Prompt[i] != wantPrompt[i] {
-					t.Errorf("keep_end: prompt token %d = %d, want %d (the end of the prompt)", i, p.Prompt[i], wantPrompt[i])
-				}
+			if n := len(p.ChosenIDs()); n != 2 {
+				t.Errorf("keep_end: chosen completion has %d tokens, want 2 (8, eos)", n)
 			}
 			short = pairs[1]
+			cut := len(fullShort) - maxLen
+			if !slices.Equal(short.Chosen, fullShort[cut:]) || short.ChosenStart != max(0, shortPrompt-cut) {
+				t.Errorf("keep_end: short chosen row %v start %d, want %v start %d", short.Chosen, short.ChosenStart, fullShort[cut:], max(0, shortPrompt-cut))
+			}
 		case preference.KeepStart:
 			if len(pairs) != 1 {
 				t.Fatalf("keep_start kept %d pairs, want 1 (the long prompt leaves no room)", len(pairs))
 			}
 			short = pairs[0]
+			if !slices.Equal(short.Chosen, fullShort[:maxLen]) || short.ChosenStart != shortPrompt {
+				t.Errorf("keep_start: chosen row %v start %d, want %v start %d", short.Chosen, short.ChosenStart, fullShort[:maxLen], shortPrompt)
+			}
 		}
-		// The long completion is cut from the end, token by token.
-		full := append(ids("2 the quick brown fox jumps"), eos)
-		room := maxLen - len(short.Prompt)
-		if !slices.Equal(short.Chosen, full[:room]) {
-			t.Errorf("%s: chosen %v, want the first %d tokens of %v", mode, short.Chosen, room, full)
-		}
-		if n := len(short.Prompt) + max(len(short.Chosen), len(short.Rejected)); n > maxLen {
-			t.Errorf("%s: %d tokens, more than max_length %d", mode, n, maxLen)
+		for _, p := range pairs {
+			if n := max(len(p.Chosen), len(p.Rejected)); n > maxLen {
+				t.Errorf("%s: %d tokens, more than max_length %d", mode, n, maxLen)
+			}
 		}
 		// The truncated pairs go through the model and the loss.
 		data := &Data{Pairs: pairs, Pad: 0}

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/rlsuite/rl/shared/preference"
 	"github.com/rlsuite/rl/shared/train"
 )
 
@@ -35,27 +34,26 @@ type Config struct {
 	// Beta is TRL's beta, the paper's lambda: the weight of the odds-ratio
 	// term. Default 0.1.
 	Beta float64 `yaml:"beta" help:"Weight of the odds-ratio loss (the paper's lambda)." category:"orpo"`
-	// MaxLength bounds prompt + the longer completion, in tokens. Default 1024.
-	MaxLength int `yaml:"max_length" help:"Maximum tokens of prompt + completion; longer pairs are truncated per truncation_mode." category:"orpo"`
-	// TruncationMode is keep_end (ORPOConfig's default: cut the prompt's
-	// start) or keep_start (cut the completions' ends).
-	TruncationMode string `yaml:"truncation_mode" help:"keep_end: cut the start of the prompt; keep_start: cut the end of the completions." category:"orpo"`
+	// MaxLength bounds each row (prompt + completion), in tokens; longer
+	// completions are cut at the end, and a pair whose prompt alone fills
+	// max_length is dropped. Default 1024. ORPOConfig has no
+	// truncation_mode since huggingface/trl#5378.
+	MaxLength int `yaml:"max_length" help:"Maximum tokens of prompt + completion; longer completions are cut at the end." category:"orpo"`
 }
 
 // DefaultConfig returns ORPOConfig's defaults: beta 0.1, learning_rate
-// 1e-6, max_length 1024, truncation_mode keep_end.
+// 1e-6, max_length 1024.
 func DefaultConfig() Config {
 	a := train.DefaultArgs()
 	a.LearningRate = 1e-6
 	a.OutputDir = "orpo-out"
 	return Config{
-		Args:           a,
-		DType:          "float32",
-		TrainSplit:     "train",
-		TestSplit:      "test",
-		Beta:           0.1,
-		MaxLength:      1024,
-		TruncationMode: preference.KeepEnd,
+		Args:       a,
+		DType:      "float32",
+		TrainSplit: "train",
+		TestSplit:  "test",
+		Beta:       0.1,
+		MaxLength:  1024,
 	}
 }
 
@@ -80,9 +78,6 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxLength < 2 {
 		bad("max_length must be at least 2, got %d", c.MaxLength)
-	}
-	if c.TruncationMode != preference.KeepEnd && c.TruncationMode != preference.KeepStart {
-		bad("truncation_mode %q: want keep_end or keep_start", c.TruncationMode)
 	}
 	return errors.Join(errs...)
 }

@@ -15,7 +15,7 @@ import (
 func encodePairs(enc *preference.Encoder, prefs []datasets.Preference, log zerolog.Logger, what string) ([]preference.Pair, error) {
 	out, _, err := enc.EncodeAll(prefs, log, what)
 	if err == nil && len(out) == 0 && len(prefs) > 0 {
-		err = fmt.Errorf("%s: %s: every pair was dropped: prompts fill max_length %d (raise it or use truncation_mode keep_end)", "orpo", what, enc.MaxLength)
+		err = fmt.Errorf("%s: %s: every pair was dropped: prompts fill max_length %d (raise max_length)", "orpo", what, enc.MaxLength)
 	}
 	return out, err
 }

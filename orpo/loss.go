@@ -12,12 +12,15 @@ import (
 type Logps struct {
 	Chosen, Rejected       *tensor.Tensor
 	ChosenLen, RejectedLen *tensor.Tensor
+	// ChosenRow and ChosenRowLen (B) are the log-probs summed over the
+	// whole chosen row, prompt included, and its number of predicted tokens.
+	ChosenRow, ChosenRowLen *tensor.Tensor
 }
 
 // Terms are the ORPO loss and its parts.
 type Terms struct {
 	Loss *tensor.Tensor // scalar: NLL - mean(beta * LogSigmoid)
-	NLL  *tensor.Tensor // scalar: NLL of the chosen completions, mean over their tokens
+	NLL  *tensor.Tensor // scalar: NLL of the chosen rows (prompt + completion), mean over their tokens
 	// AvgChosen, AvgRejected (B) are the per-token averaged log-probs l_c, l_r.
 	AvgChosen, AvgRejected *tensor.Tensor
 	// LogOdds (B) is log odds(y_w|x) - log odds(y_l|x); LogSigmoid (B) is
@@ -36,7 +39,11 @@ const maxAvgLogp = -1e-7
 //	log_odds = (l_c - l_r) - (log(1 - e^l_c) - log(1 - e^l_r)),
 //
 // with l the per-token averaged completion log-probs (Eq. 4-5: odds(y|x) =
-// P/(1-P), P = e^l) and L_SFT the NLL of the chosen completion tokens.
+// P/(1-P), P = e^l) and L_SFT the NLL of the chosen rows, prompt and
+// completion, averaged over their tokens as TRL computes it since
+// huggingface/trl#2527 (trl/experimental/orpo/orpo_trainer.py,
+// concatenated_forward: "orpo chosen nll loss is computed over the full
+// prompt and response").
 func Loss(x *Logps, beta float64) Terms {
 	var t Terms
 	t.AvgChosen = x.Chosen.Div(x.ChosenLen.ClampMin(1))       // (B)
@@ -44,7 +51,7 @@ func Loss(x *Logps, beta float64) Terms {
 	lc, lr := t.AvgChosen.ClampMax(maxAvgLogp), t.AvgRejected.ClampMax(maxAvgLogp)
 	t.LogOdds = lc.Sub(lr).Sub(Log1mexp(lc).Sub(Log1mexp(lr)))
 	t.LogSigmoid = t.LogOdds.LogSigmoid()
-	t.NLL = x.Chosen.Sum().Neg().Div(x.ChosenLen.Sum().ClampMin(1))
+	t.NLL = x.ChosenRow.Sum().Neg().Div(x.ChosenRowLen.Sum().ClampMin(1))
 	t.Loss = t.NLL.Sub(t.LogSigmoid.MulScalar(beta).Mean())
 	return t
 }

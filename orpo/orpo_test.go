@@ -45,19 +45,22 @@ func TestLossMatchesFormula(t *testing.T) {
 	sr := []float64{-1.5, -6.0, -0.9, -44}
 	nc := []float64{3, 4, 5, 8}
 	nr := []float64{2, 3, 3, 11}
+	// the whole chosen rows, prompt included (the NLL term's tokens)
+	rc := []float64{-3.1, -12.0, -2.9, -51}
+	rn := []float64{7, 9, 6, 20}
 	var nllSum, nllN, ratio, odds float64
 	for i := range sc {
 		lc, lr := sc[i]/nc[i], sr[i]/nr[i]
 		o := (lc - lr) - (log1mexp(lc) - log1mexp(lr))
 		odds += o / 4
 		ratio += logSigmoid(o) / 4
-		nllSum -= sc[i]
-		nllN += nc[i]
+		nllSum -= rc[i]
+		nllN += rn[i]
 	}
 	wantNLL := nllSum / nllN
 	wantLoss := wantNLL - beta*ratio
 	tensor.Tidy(func() {
-		terms := Loss(&Logps{Chosen: t64(sc), Rejected: t64(sr), ChosenLen: t64(nc), RejectedLen: t64(nr)}, beta)
+		terms := Loss(&Logps{Chosen: t64(sc), Rejected: t64(sr), ChosenLen: t64(nc), RejectedLen: t64(nr), ChosenRow: t64(rc), ChosenRowLen: t64(rn)}, beta)
 		for _, c := range []struct {
 			name      string
 			got, want float64
@@ -102,7 +105,7 @@ func TestLossFiniteWhenCertain(t *testing.T) {
 	tensor.Tidy(func() {
 		c := t64([]float64{0, -1}).Detach()
 		c.SetRequiresGrad(true)
-		terms := Loss(&Logps{Chosen: c, Rejected: t64([]float64{-2, 0}), ChosenLen: t64([]float64{2, 2}), RejectedLen: t64([]float64{2, 2})}, 0.1)
+		terms := Loss(&Logps{Chosen: c, Rejected: t64([]float64{-2, 0}), ChosenLen: t64([]float64{2, 2}), RejectedLen: t64([]float64{2, 2}), ChosenRow: c.MulScalar(2), ChosenRowLen: t64([]float64{4, 4})}, 0.1)
 		terms.Loss.Backward()
 		l, g := terms.Loss.ItemF64(), c.Grad().Float64s()
 		if math.IsNaN(l) || math.IsInf(l, 0) || math.IsNaN(g[0]) || math.IsNaN(g[1]) || math.IsInf(g[0], 0) || math.IsInf(g[1], 0) {

@@ -31,6 +31,7 @@ func (t *Task) Loss(b *preference.Batch, acc *metrics.Accumulator, training bool
 	terms := Loss(&Logps{
 		Chosen: lp.Sum.Narrow(0, 0, B), Rejected: lp.Sum.Narrow(0, B, B),
 		ChosenLen: lp.Count.Narrow(0, 0, B), RejectedLen: lp.Count.Narrow(0, B, B),
+		ChosenRow: lp.RowSum.Narrow(0, 0, B), ChosenRowLen: lp.RowCount.Narrow(0, 0, B),
 	}, t.Beta)
 	tensor.NoGrad(func() { logMetrics(acc, terms, lp, t.Beta, b.B) })
 	return terms.Loss
@@ -114,7 +115,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 		}
 		trainSet = trainSet.Select(idx)
 	}
-	enc := &preference.Encoder{Tok: tok, MaxLength: cfg.MaxLength, TruncationMode: cfg.TruncationMode, EOS: tok.EOS()}
+	enc := &preference.Encoder{Tok: tok, Style: preference.StyleORPO, MaxLength: cfg.MaxLength, EOS: tok.EOS()}
 	pad := max(tok.PAD(), 0)
 	prefs, err := trainSet.Preferences()
 	if err != nil {

@@ -350,11 +350,13 @@ func encodePrompts(r *Rollout, d *datasets.Dataset) ([]prompt, error) {
 	for _, p := range ps {
 		text := p.Text
 		if p.Messages != nil {
-			if text, err = datasets.ApplyChatTemplate(r.Tok.ChatTemplate(), p.Messages, true, nil); err != nil {
+			if text, err = datasets.ApplyChatTemplate(r.Tok.ChatTemplate(), p.Messages, true, r.Tok.TemplateSpecials()); err != nil {
 				return nil, fmt.Errorf("ppo: %s: %w", p.Src, err)
 			}
 		}
-		ids, err := r.Tok.Encode(text, true)
+		// a rendered template writes its own special tokens (bos_token):
+		// add none, as apply_chat_template(tokenize=True)
+		ids, err := r.Tok.Encode(text, p.Messages == nil)
 		if err != nil {
 			return nil, fmt.Errorf("ppo: %s: %w", p.Src, err)
 		}

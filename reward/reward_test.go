@@ -139,9 +139,9 @@ func TestTaskLossUsesLastToken(t *testing.T) {
 	defer m.Free()
 	m1, m2 := 0.5, -0.25
 	pairs := []preference.Pair{
-		{Prompt: []int32{1, 2, 3}, Chosen: []int32{4, 5, 6, 7}, Rejected: []int32{8}, Margin: &m1},
-		{Prompt: []int32{9}, Chosen: []int32{10}, Rejected: []int32{11, 12, 13, 14, 15, 16}, Margin: &m2},
-		{Prompt: []int32{17, 18}, Chosen: []int32{19, 20}, Rejected: []int32{21, 22}},
+		{Chosen: []int32{1, 2, 3, 4, 5, 6, 7}, ChosenStart: 3, Rejected: []int32{1, 2, 3, 8}, RejectedStart: 3, Margin: &m1},
+		{Chosen: []int32{9, 10}, ChosenStart: 1, Rejected: []int32{9, 11, 12, 13, 14, 15, 16}, RejectedStart: 1, Margin: &m2},
+		{Chosen: []int32{17, 18, 19, 20}, ChosenStart: 2, Rejected: []int32{17, 18, 21, 22}, RejectedStart: 2},
 	}
 	b := preference.Collate(pairs, 63)
 	task := &Task{M: m, CenterRewardsCoefficient: ptr(0.1)}
@@ -151,9 +151,6 @@ func TestTaskLossUsesLastToken(t *testing.T) {
 	for _, side := range []int{0, 1} {
 		for _, p := range pairs {
 			row := []int64{}
-			for _, id := range p.Prompt {
-				row = append(row, int64(id))
-			}
 			comp := p.Chosen
 			if side == 1 {
 				comp = p.Rejected
@@ -356,7 +353,7 @@ func TestOverlongPairsDropped(t *testing.T) {
 		t.Errorf("dropped %d, kept %d; want 2 and 3", d.dropped, len(d.train))
 	}
 	for _, p := range d.train {
-		if n := len(p.Prompt) + max(len(p.Chosen), len(p.Rejected)); n > cfg.MaxLength {
+		if n := max(len(p.Chosen), len(p.Rejected)); n > cfg.MaxLength {
 			t.Errorf("kept a pair of %d tokens > max_length %d", n, cfg.MaxLength)
 		}
 		if p.Chosen[len(p.Chosen)-1] != int32(tok.EOS()) {

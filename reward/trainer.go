@@ -179,7 +179,7 @@ func loadData(cfg *Config, tok *tokenizer.Tokenizer, eos int, log zerolog.Logger
 		}
 		trainSet = trainSet.Select(idx)
 	}
-	enc := &preference.Encoder{Tok: tok, MaxLength: cfg.MaxLength, TruncationMode: preference.Drop, EOS: eos}
+	enc := &preference.Encoder{Tok: tok, Style: preference.StyleReward, MaxLength: cfg.MaxLength, TruncationMode: preference.Drop, EOS: eos}
 	d := data{skipped: loadSkipped}
 	split := func(ds *datasets.Dataset) ([]preference.Pair, error) {
 		prefs, err := ds.Preferences()

@@ -32,8 +32,11 @@ type Config struct {
 	NoCache        bool     `yaml:"no_cache" help:"Do not read or write the tokenisation cache." category:"data"`
 
 	// SFTConfig.
-	DatasetTextField   string `yaml:"dataset_text_field" help:"Column holding the text of language-modelling data." category:"sft"`
-	MaxLength          int    `yaml:"max_length" help:"Truncate (or pack) sequences to this many tokens." category:"sft"`
+	DatasetTextField string `yaml:"dataset_text_field" help:"Column holding the text of language-modelling data." category:"sft"`
+	MaxLength        int    `yaml:"max_length" help:"Truncate (or pack) sequences to this many tokens." category:"sft"`
+	// TruncationMode is SFTConfig's: keep_start (default) keeps the first
+	// max_length tokens, keep_end the last.
+	TruncationMode     string `yaml:"truncation_mode" help:"keep_start: keep the first max_length tokens; keep_end: the last." category:"sft"`
 	Packing            bool   `yaml:"packing" help:"Pack examples into max_length rows (no attention across examples)." category:"sft"`
 	CompletionOnlyLoss *bool  `yaml:"completion_only_loss" help:"Loss on the completion only for prompt-completion data (default true)." category:"sft"`
 	AssistantOnlyLoss  bool   `yaml:"assistant_only_loss" help:"Loss on assistant turns only for conversational data." category:"sft"`
@@ -53,6 +56,7 @@ func DefaultConfig() Config {
 		TestSplit:        "test",
 		DatasetTextField: "text",
 		MaxLength:        1024,
+		TruncationMode:   "keep_start",
 	}
 }
 
@@ -70,6 +74,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Dataset == "" {
 		errs = append(errs, errors.New("dataset_name must be set"))
+	}
+	if c.TruncationMode != "keep_start" && c.TruncationMode != "keep_end" {
+		errs = append(errs, fmt.Errorf("truncation_mode %q: want keep_start or keep_end", c.TruncationMode))
 	}
 	if c.MaxLength < 2 {
 		errs = append(errs, fmt.Errorf("max_length must be at least 2, got %d", c.MaxLength))

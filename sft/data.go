@@ -6,12 +6,12 @@ import (
 	"encoding/gob"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/rs/zerolog"
 
@@ -28,14 +28,26 @@ type Example struct {
 	Loss []bool
 }
 
-// Encoder turns records into Examples with a tokenizer and the SFT settings.
+// Encoder turns records into Examples with a tokenizer and the SFT
+// settings, as TRL's SFTTrainer tokenises (trl/trainer/sft_trainer.py,
+// _prepare_dataset: add_eos, tokenize_fn, build_labels, truncate): the eos
+// text is appended to plain text and completions; a prompt and its
+// completion are tokenised together, the prompt's tokens alone only to
+// find where the completion starts; chat templates are rendered and
+// tokenised without the tokenizer's special tokens (apply_chat_template
+// with tokenize=True), their own end-of-turn tokens included.
 type Encoder struct {
 	Tok               *tokenizer.Tokenizer
 	MaxLength         int
+	TruncationMode    string // keep_start (default) or keep_end
 	CompletionOnly    bool
 	AssistantOnlyLoss bool
 	TextField         string
-	EOS               int // appended to each example; -1 for none
+	EOS               int // appended to plain text and completions; -1 for none
+
+	// Mismatches counts prompt-completion examples whose prompt tokens are
+	// not the start of the prompt+completion tokens (TRL warns of each).
+	Mismatches int
 }
 
 func (e *Encoder) encode(text string, special bool) ([]int32, error) {
@@ -50,135 +62,180 @@ func (e *Encoder) encode(text string, special bool) ([]int32, error) {
 	return out, nil
 }
 
-// add appends ids with the given loss flag.
-func (x *Example) add(ids []int32, loss bool) {
-	x.IDs = append(x.IDs, ids...)
-	for range ids {
-		x.Loss = append(x.Loss, loss)
+// withEOS encodes text + the eos text (unless text already ends with it),
+// as TRL appends eos_token to the string before tokenising. When the eos
+// text does not encode to the eos id (a tokenizer whose eos is no added
+// token), the id is appended to the encoding instead.
+func (e *Encoder) withEOS(text string, special bool) ([]int32, error) {
+	if e.EOS < 0 {
+		return e.encode(text, special)
 	}
+	if eos, ok := e.Tok.IDToToken(e.EOS); ok {
+		full := text
+		if !strings.HasSuffix(full, eos) {
+			full += eos
+		}
+		ids, err := e.encode(full, special)
+		if err != nil || slices.Contains(ids, int32(e.EOS)) {
+			return ids, err
+		}
+	}
+	ids, err := e.encode(text, special)
+	if err != nil {
+		return nil, err
+	}
+	if len(ids) == 0 || ids[len(ids)-1] != int32(e.EOS) {
+		ids = append(ids, int32(e.EOS))
+	}
+	return ids, nil
 }
 
-// finish appends eos (trained when the last part was) and truncates.
-func (e *Encoder) finish(x Example, lossOnEOS bool) Example {
-	if e.EOS >= 0 && (len(x.IDs) == 0 || x.IDs[len(x.IDs)-1] != int32(e.EOS)) {
-		x.IDs = append(x.IDs, int32(e.EOS))
-		x.Loss = append(x.Loss, lossOnEOS)
+// all returns n copies of v.
+func all(n int, v bool) []bool {
+	out := make([]bool, n)
+	for i := range out {
+		out[i] = v
 	}
-	if len(x.IDs) > e.MaxLength {
-		x.IDs, x.Loss = x.IDs[:e.MaxLength], x.Loss[:e.MaxLength]
-	}
-	return x
+	return out
 }
 
 // Text encodes language-modelling text: every token is a target.
 func (e *Encoder) Text(text string) (Example, error) {
-	ids, err := e.encode(text, true)
+	ids, err := e.withEOS(text, true)
 	if err != nil {
 		return Example{}, err
 	}
-	var x Example
-	x.add(ids, true)
-	return e.finish(x, true), nil
+	return Example{IDs: ids, Loss: all(len(ids), true)}, nil
 }
 
-// PromptCompletion encodes prompt then completion; with CompletionOnly the
-// prompt tokens are not targets.
+// PromptCompletion encodes prompt + completion + eos together; with
+// CompletionOnly the first len(tokens(prompt)) tokens are not targets.
 func (e *Encoder) PromptCompletion(prompt, completion string) (Example, error) {
 	p, err := e.encode(prompt, true)
 	if err != nil {
 		return Example{}, err
 	}
-	c, err := e.encode(completion, false)
+	full, err := e.withEOS(prompt+completion, true)
 	if err != nil {
 		return Example{}, err
 	}
-	var x Example
-	x.add(p, !e.CompletionOnly)
-	x.add(c, true)
-	return e.finish(x, true), nil
+	return e.split(p, full), nil
 }
 
-func (e *Encoder) special() map[string]string {
-	sp := map[string]string{}
-	if id := e.Tok.BOS(); id >= 0 {
-		sp["bos_token"], _ = e.Tok.IDToToken(id)
+// split marks the tokens of full past the prompt's length as completion.
+func (e *Encoder) split(prompt, full []int32) Example {
+	if len(full) < len(prompt) || !slices.Equal(full[:len(prompt)], prompt) {
+		e.Mismatches++
 	}
-	if id := e.Tok.EOS(); id >= 0 {
-		sp["eos_token"], _ = e.Tok.IDToToken(id)
+	x := Example{IDs: full, Loss: all(len(full), true)}
+	if e.CompletionOnly {
+		for i := range min(len(prompt), len(full)) {
+			x.Loss[i] = false
+		}
 	}
-	return sp
+	return x
 }
 
-// Conversation renders messages with the chat template; with
-// AssistantOnlyLoss only assistant turns are targets. Text pieces are
-// tokenised separately at the span boundaries.
+// Conversation renders messages with the chat template and tokenises the
+// whole text once; with AssistantOnlyLoss only the tokens of assistant
+// turns are targets: a token is in a turn when any of its characters is,
+// as transformers maps assistant character spans to tokens
+// (char_to_token of the span's first and last character).
 func (e *Encoder) Conversation(msgs []datasets.Message) (Example, error) {
 	tmpl, err := datasets.CompileChatTemplate(e.Tok.ChatTemplate())
 	if err != nil {
 		return Example{}, err
 	}
-	text, spans, err := tmpl.AssistantSpans(msgs, e.special())
+	text, spans, err := tmpl.AssistantSpans(msgs, e.Tok.TemplateSpecials())
 	if err != nil {
 		return Example{}, err
 	}
-	var x Example
-	pos := 0
+	ids, err := e.encode(text, false)
+	if err != nil {
+		return Example{}, err
+	}
+	x := Example{IDs: ids, Loss: all(len(ids), !e.AssistantOnlyLoss)}
+	if !e.AssistantOnlyLoss {
+		return x, nil
+	}
 	for _, s := range spans {
-		if s.Start > pos {
-			ids, err := e.encode(text[pos:s.Start], false)
-			if err != nil {
-				return Example{}, err
-			}
-			x.add(ids, !e.AssistantOnlyLoss)
+		if s.End <= s.Start {
+			continue
 		}
-		ids, err := e.encode(text[s.Start:s.End], false)
+		from, _, err := e.boundary(text, ids, s.Start)
 		if err != nil {
 			return Example{}, err
 		}
-		x.add(ids, true)
-		pos = s.End
-	}
-	if pos < len(text) {
-		ids, err := e.encode(text[pos:], false)
+		to, straddle, err := e.boundary(text, ids, s.End)
 		if err != nil {
 			return Example{}, err
 		}
-		x.add(ids, !e.AssistantOnlyLoss)
-	}
-	// Chat templates carry their own end-of-turn tokens: no extra eos.
-	if len(x.IDs) > e.MaxLength {
-		x.IDs, x.Loss = x.IDs[:e.MaxLength], x.Loss[:e.MaxLength]
+		if straddle {
+			to++ // the token holding the span's last character
+		}
+		for i := from; i < min(to, len(ids)); i++ {
+			x.Loss[i] = true
+		}
 	}
 	return x, nil
 }
 
-// ConversationalPromptCompletion renders the prompt with the generation
-// prompt; the completion is the rest of the full rendering.
+// boundary returns how many leading tokens of ids (the tokens of text) lie
+// wholly before byte c of text: the common prefix of ids and the tokens of
+// text[:c]. straddle reports that the next token also holds characters
+// before c.
+func (e *Encoder) boundary(text string, ids []int32, c int) (n int, straddle bool, err error) {
+	pre, err := e.encode(text[:c], false)
+	if err != nil {
+		return 0, false, err
+	}
+	for n < len(pre) && n < len(ids) && pre[n] == ids[n] {
+		n++
+	}
+	return n, n < len(pre), nil
+}
+
+// ConversationalPromptCompletion tokenises the prompt rendered with the
+// generation prompt, and the whole conversation; the tokens past the
+// prompt's are the completion, the template's end-of-turn tokens included.
 func (e *Encoder) ConversationalPromptCompletion(prompt, completion []datasets.Message) (Example, error) {
 	tmpl, err := datasets.CompileChatTemplate(e.Tok.ChatTemplate())
 	if err != nil {
 		return Example{}, err
 	}
-	p, err := tmpl.Apply(prompt, true, e.special())
+	sp := e.Tok.TemplateSpecials()
+	p, err := tmpl.Apply(prompt, true, sp)
 	if err != nil {
 		return Example{}, err
 	}
-	full, err := tmpl.Apply(append(slices.Clone(prompt), completion...), false, e.special())
+	full, err := tmpl.Apply(append(slices.Clone(prompt), completion...), false, sp)
 	if err != nil {
 		return Example{}, err
 	}
-	if len(full) < len(p) || full[:len(p)] != p {
-		return Example{}, errors.New("the chat template's rendering of the prompt is not a prefix of prompt + completion")
-	}
-	x, err := e.PromptCompletion(p, full[len(p):])
+	pids, err := e.encode(p, false)
 	if err != nil {
 		return Example{}, err
 	}
-	if e.EOS >= 0 && len(x.IDs) > 0 && x.IDs[len(x.IDs)-1] == int32(e.EOS) && len(x.IDs) >= 2 {
-		// chat templates end turns themselves; PromptCompletion added eos
-		x.IDs, x.Loss = x.IDs[:len(x.IDs)-1], x.Loss[:len(x.Loss)-1]
+	fids, err := e.encode(full, false)
+	if err != nil {
+		return Example{}, err
 	}
-	return x, nil
+	return e.split(pids, fids), nil
+}
+
+// truncate keeps max_length tokens per truncation_mode and reports whether
+// any target is left (TRL drops examples left fully masked).
+func (e *Encoder) truncate(x Example) (Example, bool) {
+	if e.MaxLength > 0 && len(x.IDs) > e.MaxLength {
+		if e.TruncationMode == "keep_end" {
+			n := len(x.IDs) - e.MaxLength
+			x.IDs, x.Loss = x.IDs[n:], x.Loss[n:]
+		} else {
+			x.IDs, x.Loss = x.IDs[:e.MaxLength], x.Loss[:e.MaxLength]
+		}
+	}
+	// the first token is never predicted: a target needs a token before it
+	return x, len(x.IDs) >= 2 && slices.Contains(x.Loss[1:], true)
 }
 
 // EncodeDataset tokenises every record of d in its detected (or given)
@@ -195,17 +252,26 @@ func (e *Encoder) EncodeDataset(d *datasets.Dataset, log zerolog.Logger) ([]Exam
 	prog := metrics.NewProgress(log, "tokenizing "+d.Name, nd.Len())
 	defer prog.Done()
 	var out []Example
+	dropped := 0
+	mismatches := e.Mismatches
 	add := func(x Example, src datasets.Source, err error) error {
 		if err != nil {
 			return fmt.Errorf("sft: %s: %w", src, err)
 		}
 		prog.Add(1)
-		if len(x.IDs) < 2 {
-			return nil // nothing to learn from one token
+		x, ok := e.truncate(x)
+		if !ok {
+			dropped++ // nothing to learn: no target left (TRL drops these too)
+			return nil
 		}
 		out = append(out, x)
 		return nil
 	}
+	defer func() {
+		if n := e.Mismatches - mismatches; n > 0 {
+			log.Warn().Int("examples", n).Str("split", d.Name).Msg("the prompt's tokens are not the start of prompt+completion's (a token spans the boundary); the completion starts at the prompt's length, as TRL does")
+		}
+	}()
 	switch format {
 	case datasets.FormatLanguageModeling, datasets.FormatClassification:
 		for i, r := range nd.Records {
@@ -249,13 +315,29 @@ func (e *Encoder) EncodeDataset(d *datasets.Dataset, log zerolog.Logger) ([]Exam
 	default:
 		return nil, fmt.Errorf("sft: %s: dataset format %s is not for SFT (want text, prompt/completion or messages)", d.Name, format)
 	}
+	if dropped > 0 {
+		why := fmt.Sprintf("no target token left within max_length %d (truncation_mode %s)", e.MaxLength, e.truncationMode())
+		if len(out) == 0 {
+			return nil, fmt.Errorf("sft: %s: all %d examples dropped: %s: raise max_length, shorten the prompts, or check completion_only_loss/assistant_only_loss", d.Name, dropped, why)
+		}
+		log.Warn().Int("dropped", dropped).Int("kept", len(out)).Str("split", d.Name).Msg("examples dropped: " + why)
+	}
 	return out, nil
+}
+
+func (e *Encoder) truncationMode() string {
+	if e.TruncationMode == "" {
+		return "keep_start"
+	}
+	return e.TruncationMode
 }
 
 // ---------------------------------------------------------------- cache
 
-// cacheKey hashes the records, the tokenizer and the settings.
-func cacheKey(d *datasets.Dataset, tokJSON []byte, e *Encoder) (string, error) {
+// cacheKey hashes the records, everything of the tokenizer that changes
+// its tokens (tokenizer.json, tokenizer_config.json's settings, the
+// special tokens), the settings and the encoder's version.
+func cacheKey(d *datasets.Dataset, e *Encoder) (string, error) {
 	h := sha256.New()
 	enc := json.NewEncoder(h)
 	for _, r := range d.Records {
@@ -263,8 +345,11 @@ func cacheKey(d *datasets.Dataset, tokJSON []byte, e *Encoder) (string, error) {
 			return "", err
 		}
 	}
-	h.Write(tokJSON)
-	fmt.Fprintf(h, "|%d|%v|%v|%s|%d|%s|v1", e.MaxLength, e.CompletionOnly, e.AssistantOnlyLoss, e.TextField, e.EOS, e.Tok.ChatTemplate())
+	fp, err := e.Tok.Fingerprint()
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprintf(h, "|%s|%d|%s|%v|%v|%s|%d|v2", fp, e.MaxLength, e.truncationMode(), e.CompletionOnly, e.AssistantOnlyLoss, e.TextField, e.EOS)
 	return hex.EncodeToString(h.Sum(nil)[:16]), nil
 }
 
@@ -282,11 +367,11 @@ func CacheDir() string {
 }
 
 // EncodeCached is EncodeDataset through the on-disk cache.
-func (e *Encoder) EncodeCached(d *datasets.Dataset, tokJSON []byte, log zerolog.Logger, noCache bool) ([]Example, error) {
+func (e *Encoder) EncodeCached(d *datasets.Dataset, log zerolog.Logger, noCache bool) ([]Example, error) {
 	if noCache {
 		return e.EncodeDataset(d, log)
 	}
-	key, err := cacheKey(d, tokJSON, e)
+	key, err := cacheKey(d, e)
 	if err != nil {
 		return nil, err
 	}

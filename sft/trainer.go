@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"os"
-	"path/filepath"
 
 	"github.com/rs/zerolog"
 
@@ -108,7 +106,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	if cfg.MaxSamples > 0 && trainSet.Len() > cfg.MaxSamples {
 		trainSet = trainSet.Select(seq(cfg.MaxSamples))
 	}
-	enc := &Encoder{Tok: tok, MaxLength: cfg.MaxLength, CompletionOnly: cfg.completionOnly(), AssistantOnlyLoss: cfg.AssistantOnlyLoss, TextField: cfg.DatasetTextField, EOS: tok.EOS()}
+	enc := &Encoder{Tok: tok, MaxLength: cfg.MaxLength, TruncationMode: cfg.TruncationMode, CompletionOnly: cfg.completionOnly(), AssistantOnlyLoss: cfg.AssistantOnlyLoss, TextField: cfg.DatasetTextField, EOS: tok.EOS()}
 	if cfg.EOSToken != "" {
 		id, ok := tok.TokenToID(cfg.EOSToken)
 		if !ok {
@@ -116,8 +114,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 		}
 		enc.EOS = id
 	}
-	tokJSON, _ := os.ReadFile(filepath.Join(tokDir(&cfg), "tokenizer.json"))
-	trainXs, err := enc.EncodeCached(trainSet, tokJSON, log, cfg.NoCache)
+	trainXs, err := enc.EncodeCached(trainSet, log, cfg.NoCache)
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +126,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	res = &Result{TrainExamples: len(trainXs)}
 	var evalData *Data
 	if evalSet != nil && cfg.EvalStrategy != "no" {
-		evalXs, err := enc.EncodeCached(evalSet, tokJSON, log, cfg.NoCache)
+		evalXs, err := enc.EncodeCached(evalSet, log, cfg.NoCache)
 		if err != nil {
 			return nil, err
 		}

@@ -17,7 +17,6 @@ import (
 	"github.com/rlsuite/rl/shared/checkpoint"
 	"github.com/rlsuite/rl/shared/generate"
 	"github.com/rlsuite/rl/shared/model"
-	"github.com/rlsuite/rl/shared/tokenizer"
 )
 
 func generateCommand(log *zerolog.Logger) *cli.Command {
@@ -70,7 +69,7 @@ func generateCommand(log *zerolog.Logger) *cli.Command {
 			texts := prompts
 			if c.Bool("chat") {
 				for i, p := range prompts {
-					s, err := datasets.ApplyChatTemplate(tok.ChatTemplate(), []datasets.Message{{Role: "user", Content: p}}, true, specialMap(tok))
+					s, err := datasets.ApplyChatTemplate(tok.ChatTemplate(), []datasets.Message{{Role: "user", Content: p}}, true, tok.TemplateSpecials())
 					if err != nil {
 						return err
 					}
@@ -87,7 +86,9 @@ func generateCommand(log *zerolog.Logger) *cli.Command {
 				batch := texts[lo:min(lo+bs, len(texts))]
 				ids := make([][]int, len(batch))
 				for i, p := range batch {
-					if ids[i], err = tok.Encode(p, true); err != nil {
+					// a rendered template holds its own special tokens: add
+					// none (apply_chat_template(tokenize=True))
+					if ids[i], err = tok.Encode(p, !c.Bool("chat")); err != nil {
 						return fmt.Errorf("generate: prompt %d: %w", lo+i+1, err)
 					}
 					if len(ids[i]) == 0 {
@@ -117,17 +118,6 @@ func generateCommand(log *zerolog.Logger) *cli.Command {
 			return nil
 		},
 	}
-}
-
-func specialMap(tok *tokenizer.Tokenizer) map[string]string {
-	sp := map[string]string{}
-	if s, ok := tok.IDToToken(tok.BOS()); ok {
-		sp["bos_token"] = s
-	}
-	if s, ok := tok.IDToToken(tok.EOS()); ok {
-		sp["eos_token"] = s
-	}
-	return sp
 }
 
 // readPrompts gathers prompts from --prompt, --file and standard input.

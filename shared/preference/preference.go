@@ -1,12 +1,23 @@
 // Package preference tokenises preference pairs and batches them for the
 // preference trainers (reward, DPO, ORPO): chosen and rejected go through a
 // model in one concatenated batch, chosen rows first.
+//
+// Each trainer tokenises pairs as its TRL trainer does (Style): prompt and
+// prompt+completion are tokenised jointly and the completion is what
+// follows the prompt's tokens, never tokenised on its own, so a word
+// split across the boundary, or a normalizer that prepends "▁" (Llama-2,
+// Mistral v0.1), gives the tokens of the whole text. Chat templates are
+// rendered and tokenised as transformers' apply_chat_template(tokenize=True)
+// does: without adding the tokenizer's special tokens, since the template
+// writes its own (bos_token).
 package preference
 
 import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/rs/zerolog"
 
@@ -17,26 +28,71 @@ import (
 	"github.com/rlsuite/rl/shared/tokenizer"
 )
 
-// Pair is a tokenised preference pair.
+// Pair is a tokenised preference pair: the two whole rows the model sees
+// (prompt + completion) and where each row's completion starts.
 type Pair struct {
-	Prompt, Chosen, Rejected []int32
-	Margin                   *float64
-	Src                      datasets.Source
+	Chosen, Rejected           []int32
+	ChosenStart, RejectedStart int // index of the first completion token of each row
+	Margin                     *float64
+	Src                        datasets.Source
 }
+
+// PromptIDs returns the chosen row's prompt tokens.
+func (p Pair) PromptIDs() []int32 { return p.Chosen[:p.ChosenStart] }
+
+// ChosenIDs and RejectedIDs return the completion tokens of each row.
+func (p Pair) ChosenIDs() []int32   { return p.Chosen[p.ChosenStart:] }
+func (p Pair) RejectedIDs() []int32 { return p.Rejected[p.RejectedStart:] }
 
 // Truncation says which end of an over-long sequence survives.
 const (
-	KeepEnd   = "keep_end"   // drop the start of the prompt (TRL ORPO's default)
-	KeepStart = "keep_start" // drop the end of the completions (TRL DPO's default)
+	KeepEnd   = "keep_end"   // keep the last max_length tokens of each row
+	KeepStart = "keep_start" // keep the first max_length tokens of each row (TRL DPO's default)
 	Drop      = "drop"       // drop the pair (TRL RewardTrainer)
+)
+
+// Style is how a trainer turns a pair into rows; each mirrors its TRL trainer.
+type Style int
+
+const (
+	// StyleDPO is TRL's DPOTrainer (trl/trainer/dpo_trainer.py,
+	// _prepare_dataset's add_eos and tokenize_fn): eos appended to plain-text
+	// completions as a string; prompt and prompt+completion tokenised with
+	// the tokenizer's special tokens (plain text) or the template's own
+	// (conversations); a row is prompt_ids + (prompt+completion)_ids[len(prompt_ids):];
+	// rows over max_length are cut per row (DataCollatorForPreference), and
+	// with keep_start a prompt of max_length tokens or more drops the pair.
+	StyleDPO Style = iota
+	// StyleReward is TRL's RewardTrainer (trl/trainer/reward_trainer.py,
+	// add_eos and tokenize_fn): as StyleDPO, but a row is the whole
+	// prompt+completion encoding, and a pair with a row over max_length is
+	// dropped.
+	StyleReward
+	// StyleORPO is TRL's ORPOTrainer (trl/experimental/orpo/orpo_trainer.py,
+	// tokenize_row and build_tokenized_answer; trl/experimental/utils.py
+	// add_bos_token_if_needed/add_eos_token_if_needed): conversations are
+	// rendered to text first (maybe_apply_chat_template: the prompt is the
+	// common prefix of the renderings), text is tokenised without special
+	// tokens, the tokenizer's bos is prepended and its eos appended to every
+	// row (conversations too) when not already there; the completion starts
+	// at the prompt's length, one earlier when the last prompt token merged
+	// into the completion.
+	StyleORPO
 )
 
 // Encoder tokenises pairs.
 type Encoder struct {
-	Tok            *tokenizer.Tokenizer
-	MaxLength      int    // prompt + longer completion; 0: no limit
-	TruncationMode string // KeepEnd, KeepStart or Drop
-	EOS            int    // appended to completions; -1: none
+	Tok       *tokenizer.Tokenizer
+	Style     Style
+	MaxLength int // 0: no limit
+	// TruncationMode is KeepStart or KeepEnd (StyleDPO; StyleORPO cuts the
+	// completions, StyleReward drops).
+	TruncationMode string
+	EOS            int // the eos appended to completions; -1: none
+
+	// Mismatches counts pairs whose prompt tokens differ from the start of
+	// the prompt+completion tokens (TRL warns of the same).
+	Mismatches int
 }
 
 func (e *Encoder) ids(s string, special bool) ([]int32, error) {
@@ -51,103 +107,158 @@ func (e *Encoder) ids(s string, special bool) ([]int32, error) {
 	return out, nil
 }
 
-func (e *Encoder) special() map[string]string {
-	sp := map[string]string{}
-	if s, ok := e.Tok.IDToToken(e.Tok.BOS()); ok {
-		sp["bos_token"] = s
-	}
-	if s, ok := e.Tok.IDToToken(e.Tok.EOS()); ok {
-		sp["eos_token"] = s
-	}
-	return sp
-}
-
 // ErrTooLong marks a pair dropped for length: any pair over max_length with
 // TruncationMode Drop, or a prompt that leaves no room with KeepStart.
 var ErrTooLong = errors.New("preference pair longer than max_length")
 
-// Encode tokenises one pair: the prompt with the tokenizer's special tokens
-// (e.g. BOS), each completion without, plus eos. Conversational pairs are
-// rendered with the chat template: the prompt with the generation prompt,
-// each completion as the rest of the full conversation.
-func (e *Encoder) Encode(p datasets.Preference) (Pair, error) {
-	prompt, chosen, rejected := p.Prompt, p.Chosen, p.Rejected
-	conv := p.ChosenMessages != nil
-	if conv {
+// texts returns the prompt and the two whole texts (prompt + completion)
+// to tokenise, and whether the tokenizer's special tokens are added.
+func (e *Encoder) texts(p datasets.Preference) (prompt, chosen, rejected string, special bool, err error) {
+	if p.ChosenMessages != nil {
 		tmpl, err := datasets.CompileChatTemplate(e.Tok.ChatTemplate())
 		if err != nil {
-			return Pair{}, err
+			return "", "", "", false, err
 		}
-		sp := e.special()
+		sp := e.Tok.TemplateSpecials()
 		if prompt, err = tmpl.Apply(p.PromptMessages, true, sp); err != nil {
-			return Pair{}, err
+			return "", "", "", false, err
 		}
-		rest := func(msgs []datasets.Message) (string, error) {
-			full, err := tmpl.Apply(append(slices.Clone(p.PromptMessages), msgs...), false, sp)
-			if err != nil {
-				return "", err
+		if chosen, err = tmpl.Apply(append(slices.Clone(p.PromptMessages), p.ChosenMessages...), false, sp); err != nil {
+			return "", "", "", false, err
+		}
+		if rejected, err = tmpl.Apply(append(slices.Clone(p.PromptMessages), p.RejectedMessages...), false, sp); err != nil {
+			return "", "", "", false, err
+		}
+		if e.Style == StyleORPO {
+			// maybe_apply_chat_template: the prompt is the common prefix of
+			// the three renderings (trl/data_utils.py, apply_chat_template)
+			prompt = prompt[:commonPrefix(prompt, chosen)]
+			prompt = prompt[:commonPrefix(prompt, rejected)]
+		}
+		return prompt, chosen, rejected, false, nil
+	}
+	c, r := p.Chosen, p.Rejected
+	if e.Style != StyleORPO && e.EOS >= 0 {
+		if eos, ok := e.Tok.IDToToken(e.EOS); ok {
+			if !strings.HasSuffix(c, eos) {
+				c += eos
 			}
-			if len(full) < len(prompt) || full[:len(prompt)] != prompt {
-				return "", errors.New("chat template: the prompt's rendering is not a prefix of the conversation's")
+			if !strings.HasSuffix(r, eos) {
+				r += eos
 			}
-			return full[len(prompt):], nil
 		}
-		if chosen, err = rest(p.ChosenMessages); err != nil {
-			return Pair{}, err
-		}
-		if rejected, err = rest(p.RejectedMessages); err != nil {
-			return Pair{}, err
-		}
+	}
+	return p.Prompt, p.Prompt + c, p.Prompt + r, e.Style != StyleORPO, nil
+}
+
+// commonPrefix is the length in bytes of the longest common prefix of a and
+// b that ends on a character boundary.
+func commonPrefix(a, b string) int {
+	n := 0
+	for n < len(a) && n < len(b) && a[n] == b[n] {
+		n++
+	}
+	for n > 0 && n < len(a) && !utf8.RuneStart(a[n]) {
+		n--
+	}
+	return n
+}
+
+// Encode tokenises one pair in the encoder's Style.
+func (e *Encoder) Encode(p datasets.Preference) (Pair, error) {
+	promptText, chosenText, rejectedText, special, err := e.texts(p)
+	if err != nil {
+		return Pair{}, err
+	}
+	prompt, err := e.ids(promptText, special)
+	if err != nil {
+		return Pair{}, err
 	}
 	var out Pair
-	var err error
-	if out.Prompt, err = e.ids(prompt, true); err != nil {
+	if out.Chosen, err = e.ids(chosenText, special); err != nil {
 		return Pair{}, err
 	}
-	if out.Chosen, err = e.ids(chosen, false); err != nil {
+	if out.Rejected, err = e.ids(rejectedText, special); err != nil {
 		return Pair{}, err
 	}
-	if out.Rejected, err = e.ids(rejected, false); err != nil {
-		return Pair{}, err
+	mismatch := false
+	row := func(full []int32) ([]int32, int) {
+		ok := len(full) >= len(prompt) && slices.Equal(full[:len(prompt)], prompt)
+		mismatch = mismatch || !ok
+		switch e.Style {
+		case StyleDPO:
+			return slices.Concat(prompt, full[min(len(prompt), len(full)):]), len(prompt)
+		case StyleORPO:
+			start := len(prompt)
+			if !ok {
+				start-- // the last prompt token merged with the completion's first
+			}
+			return full, max(0, min(start, len(full)))
+		default:
+			return full, min(len(prompt), len(full))
+		}
 	}
-	if e.EOS >= 0 && !conv {
-		out.Chosen = append(out.Chosen, int32(e.EOS))
-		out.Rejected = append(out.Rejected, int32(e.EOS))
+	out.Chosen, out.ChosenStart = row(out.Chosen)
+	out.Rejected, out.RejectedStart = row(out.Rejected)
+	if mismatch {
+		e.Mismatches++
 	}
-	if len(out.Chosen) == 0 || len(out.Rejected) == 0 {
+	if e.Style == StyleORPO {
+		out.Chosen, out.ChosenStart = e.bosEOS(out.Chosen, out.ChosenStart)
+		out.Rejected, out.RejectedStart = e.bosEOS(out.Rejected, out.RejectedStart)
+	}
+	if len(out.Chosen) == out.ChosenStart || len(out.Rejected) == out.RejectedStart {
 		return Pair{}, errors.New("a completion encodes to no tokens")
 	}
 	out.Margin, out.Src = p.Margin, p.Src
 	return e.truncate(out)
 }
 
+// bosEOS prepends the tokenizer's bos and appends eos unless already there
+// (ORPO's add_bos_token_if_needed, add_eos_token_if_needed).
+func (e *Encoder) bosEOS(row []int32, start int) ([]int32, int) {
+	if bos := e.Tok.BOS(); bos >= 0 && (start == 0 || row[0] != int32(bos)) {
+		row = slices.Insert(row, 0, int32(bos))
+		start++
+	}
+	if e.EOS >= 0 && (len(row) == start || row[len(row)-1] != int32(e.EOS)) {
+		row = append(row, int32(e.EOS))
+	}
+	return row, start
+}
+
 func (e *Encoder) truncate(p Pair) (Pair, error) {
-	if e.MaxLength <= 0 {
+	if e.MaxLength <= 0 || max(len(p.Chosen), len(p.Rejected)) <= e.MaxLength {
 		return p, nil
 	}
-	longest := max(len(p.Chosen), len(p.Rejected))
-	if len(p.Prompt)+longest <= e.MaxLength {
-		return p, nil
-	}
-	switch e.TruncationMode {
-	case Drop:
+	M := e.MaxLength
+	switch {
+	case e.Style == StyleReward || e.TruncationMode == Drop:
 		return Pair{}, ErrTooLong
-	case KeepStart:
-		room := e.MaxLength - len(p.Prompt)
-		if room < 1 {
-			return Pair{}, fmt.Errorf("%w: prompt of %d tokens leaves no room for a completion within max_length %d (truncation_mode keep_start)", ErrTooLong, len(p.Prompt), e.MaxLength)
+	case e.Style == StyleORPO:
+		// TRL cuts each completion to max_length - longer_response_length
+		// tokens, which does not bound the row by max_length (and empties
+		// completions); rl cuts the completions' ends to fit, dropping the
+		// pair when the prompt alone fills max_length.
+		if p.ChosenStart >= M || p.RejectedStart >= M {
+			return Pair{}, fmt.Errorf("%w: a prompt of %d tokens leaves no room for a completion within max_length %d", ErrTooLong, p.ChosenStart, M)
 		}
-		p.Chosen = p.Chosen[:min(len(p.Chosen), room)]
-		p.Rejected = p.Rejected[:min(len(p.Rejected), room)]
-	default: // KeepEnd: cut the prompt from the left, then completions if still too long
-		keep := e.MaxLength - longest
-		if keep < 1 {
-			keep = min(len(p.Prompt), 1)
+		p.Chosen, p.Rejected = p.Chosen[:min(len(p.Chosen), M)], p.Rejected[:min(len(p.Rejected), M)]
+	case e.TruncationMode == KeepEnd:
+		cut := func(row []int32, start int) ([]int32, int) {
+			if len(row) <= M {
+				return row, start
+			}
+			n := len(row) - M
+			return row[n:], max(0, start-n)
 		}
-		p.Prompt = p.Prompt[len(p.Prompt)-keep:]
-		room := e.MaxLength - len(p.Prompt)
-		p.Chosen = p.Chosen[:min(len(p.Chosen), room)]
-		p.Rejected = p.Rejected[:min(len(p.Rejected), room)]
+		p.Chosen, p.ChosenStart = cut(p.Chosen, p.ChosenStart)
+		p.Rejected, p.RejectedStart = cut(p.Rejected, p.RejectedStart)
+	default: // KeepStart; the dataset drops prompts of max_length tokens or more
+		if p.ChosenStart >= M {
+			return Pair{}, fmt.Errorf("%w: prompt of %d tokens leaves no room for a completion within max_length %d (truncation_mode keep_start)", ErrTooLong, p.ChosenStart, M)
+		}
+		p.Chosen, p.Rejected = p.Chosen[:min(len(p.Chosen), M)], p.Rejected[:min(len(p.Rejected), M)]
 	}
 	return p, nil
 }
@@ -158,6 +269,7 @@ func (e *Encoder) EncodeAll(prefs []datasets.Preference, log zerolog.Logger, wha
 	defer prog.Done()
 	var out []Pair
 	dropped := 0
+	before := e.Mismatches
 	for _, p := range prefs {
 		x, err := e.Encode(p)
 		prog.Add(1)
@@ -172,6 +284,9 @@ func (e *Encoder) EncodeAll(prefs []datasets.Preference, log zerolog.Logger, wha
 	}
 	if dropped > 0 {
 		log.Warn().Int("dropped", dropped).Int("kept", len(out)).Int("max_length", e.MaxLength).Str("truncation_mode", e.TruncationMode).Msgf("%s: pairs too long for max_length dropped", what)
+	}
+	if n := e.Mismatches - before; n > 0 {
+		log.Warn().Int("pairs", n).Msgf("%s: the prompt's tokens differ from the start of prompt+completion's (a token spans the boundary); the prompt's tokens are used, as TRL does", what)
 	}
 	return out, dropped, nil
 }
@@ -188,8 +303,6 @@ type Batch struct {
 	Last      []int64
 	Margins   []float64 // per pair; 0 when absent
 	HasMargin bool
-	// PromptLen[i] is pair i's prompt length.
-	PromptLen []int
 	tokens    int
 }
 
@@ -201,34 +314,27 @@ func Collate(pairs []Pair, pad int) *Batch {
 	B := len(pairs)
 	T := 0
 	for _, p := range pairs {
-		T = max(T, len(p.Prompt)+max(len(p.Chosen), len(p.Rejected)))
+		T = max(T, len(p.Chosen), len(p.Rejected))
 	}
-	b := &Batch{B: B, T: T, IDs: make([]int64, 2*B*T), Completion: make([]float32, 2*B*T), Last: make([]int64, 2*B), Margins: make([]float64, B), PromptLen: make([]int, B)}
+	b := &Batch{B: B, T: T, IDs: make([]int64, 2*B*T), Completion: make([]float32, 2*B*T), Last: make([]int64, 2*B), Margins: make([]float64, B)}
 	for i, p := range pairs {
 		if p.Margin != nil {
 			b.Margins[i] = *p.Margin
 			b.HasMargin = true
 		}
-		b.PromptLen[i] = len(p.Prompt)
-		for side, comp := range [][]int32{p.Chosen, p.Rejected} {
+		for side, seq := range [][]int32{p.Chosen, p.Rejected} {
+			start := [2]int{p.ChosenStart, p.RejectedStart}[side]
 			r := i + side*B
 			row := b.IDs[r*T : (r+1)*T]
-			n := 0
-			for _, id := range p.Prompt {
-				row[n] = int64(id)
-				n++
-			}
-			for _, id := range comp {
-				row[n] = int64(id)
-				n++
+			n := len(seq)
+			for t, id := range seq {
+				row[t] = int64(id)
 			}
 			for t := n; t < T; t++ {
 				row[t] = int64(pad)
 			}
-			for t := len(p.Prompt) - 1; t < n-1; t++ {
-				if t >= 0 {
-					b.Completion[r*T+t] = 1
-				}
+			for t := max(start-1, 0); t < n-1; t++ {
+				b.Completion[r*T+t] = 1
 			}
 			b.Last[r] = int64(n - 1)
 			b.tokens += n
@@ -266,6 +372,10 @@ type Logps struct {
 	// MeanLogits (2B) is the mean logit over completion positions and the
 	// vocabulary (TRL's logits/chosen, logits/rejected).
 	MeanLogits *tensor.Tensor
+	// RowSum and RowCount (2B) are the sum of log p(token) over every real
+	// token after the first, prompt included, and their number (ORPO's NLL
+	// term). Gradients flow through RowSum.
+	RowSum, RowCount *tensor.Tensor
 }
 
 // CompletionLogps computes Logps from logits (2B, T, V); completion tokens
@@ -284,6 +394,15 @@ func CompletionLogps(logits *tensor.Tensor, b *Batch) Logps {
 	var out Logps
 	out.Sum = logp.Mul(mask).SumDim(1, false)
 	out.Count = mask.SumDim(1, false)
+	real := make([]float32, R*T) // position t predicts a real token t+1
+	for r := range R {
+		for t := range b.Last[r] {
+			real[r*T+t] = 1
+		}
+	}
+	rmask := tensor.FromFloat32s(real, R, T).To(logits.DType(), dev)
+	out.RowSum = logp.Mul(rmask).SumDim(1, false)
+	out.RowCount = rmask.SumDim(1, false)
 	tensor.NoGrad(func() {
 		V := float64(logits.Size(-1))
 		out.MeanLogits = logits.SumDim(2, false).Mul(mask).SumDim(1, false).Div(out.Count.ClampMin(1)).DivScalar(V)

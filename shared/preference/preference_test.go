@@ -10,8 +10,8 @@ import (
 func TestCollateMasksCompletionTokens(t *testing.T) {
 	m := 0.5
 	pairs := []Pair{
-		{Prompt: []int32{1, 2}, Chosen: []int32{3, 4, 5}, Rejected: []int32{6}, Margin: &m},
-		{Prompt: []int32{7}, Chosen: []int32{8}, Rejected: []int32{9, 10}},
+		{Chosen: []int32{1, 2, 3, 4, 5}, ChosenStart: 2, Rejected: []int32{1, 2, 6}, RejectedStart: 2, Margin: &m},
+		{Chosen: []int32{7, 8}, ChosenStart: 1, Rejected: []int32{7, 9, 10}, RejectedStart: 1},
 	}
 	b := Collate(pairs, 0)
 	if b.B != 2 || b.T != 5 {
@@ -48,7 +48,7 @@ func TestCollateMasksCompletionTokens(t *testing.T) {
 
 // TestCompletionLogps compares with log-softmax computed in Go.
 func TestCompletionLogps(t *testing.T) {
-	pairs := []Pair{{Prompt: []int32{0}, Chosen: []int32{1, 2}, Rejected: []int32{2}}}
+	pairs := []Pair{{Chosen: []int32{0, 1, 2}, ChosenStart: 1, Rejected: []int32{0, 2}, RejectedStart: 1}}
 	b := Collate(pairs, 0)
 	V := 3
 	R, T := 2, b.T

@@ -3,6 +3,8 @@ package tokenizer
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -523,6 +525,41 @@ func (t *Tokenizer) PAD() int {
 		return t.specials[padIdx].id
 	}
 	return t.EOS()
+}
+
+// Fingerprint is a hash of everything that decides the tokenizer's ids:
+// tokenizer.json and the effective tokenizer_config.json and
+// special_tokens_map.json (add_bos_token, special tokens, chat template).
+func (t *Tokenizer) Fingerprint() (string, error) {
+	cfg, err := t.configJSON()
+	if err != nil {
+		return "", err
+	}
+	smap, err := t.specialMapJSON()
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	for _, b := range [][]byte{t.fileData, cfg, smap} {
+		fmt.Fprintf(h, "%d:", len(b))
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// TemplateSpecials returns the special tokens a chat template sees, as
+// transformers passes its special_tokens_map to apply_chat_template:
+// bos_token, eos_token, unk_token and pad_token where set.
+func (t *Tokenizer) TemplateSpecials() map[string]string {
+	m := map[string]string{}
+	for i, key := range specialKeys {
+		if c := t.specials[i].content; c != "" {
+			m[key] = c
+		} else if id := t.specials[i].id; id >= 0 {
+			m[key] = t.idToTok[id]
+		}
+	}
+	return m
 }
 
 // ChatTemplate returns the Jinja chat template, or "".
