@@ -27,8 +27,8 @@ type Case struct {
 	AddGenerationPrompt bool               `json:"add_generation_prompt"`
 	Prompt              string             `json:"prompt"`
 	Completion          string             `json:"completion"`
-	Text                string             `json:"text"`       // the rendered or plain text
-	IDs                 []int              `json:"ids"`        // tokenizer(text, add_special_tokens=False)
+	Text                string             `json:"text"`        // the rendered or plain text
+	IDs                 []int              `json:"ids"`         // tokenizer(text, add_special_tokens=False)
 	IDsSpecial          []int              `json:"ids_special"` // tokenizer(text)
 }
 
