@@ -44,7 +44,7 @@ type Config struct {
 	LossWeights []float64 `yaml:"loss_weights" help:"One weight per loss_type (default 1 each)." category:"dpo"`
 	// LabelSmoothing is robust DPO's label-flip probability in [0, 0.5) and
 	// EXO's epsilon. Default 0.
-	LabelSmoothing float64 `yaml:"label_smoothing" help:"Robust DPO: probability that a label is flipped, in [0, 0.5); EXO: epsilon (0 means 1e-3)." category:"dpo"`
+	LabelSmoothing float64 `yaml:"label_smoothing" help:"Robust DPO: probability that a label is flipped, in [0, 0.5); exo_pair: epsilon, > 0 (1e-3 recommended)." category:"dpo"`
 	// MaxLength bounds prompt + the longer completion, in tokens. Default 1024.
 	MaxLength int `yaml:"max_length" help:"Maximum tokens of prompt + completion; longer pairs are truncated per truncation_mode." category:"dpo"`
 	// TruncationMode is keep_start (TRL's current default: cut the
@@ -126,8 +126,14 @@ func (c *Config) Validate() error {
 	if len(c.LossWeights) > 0 && len(c.LossWeights) != len(c.LossType) {
 		bad("loss_weights has %d values for %d loss_type entries", len(c.LossWeights), len(c.LossType))
 	}
-	if c.LabelSmoothing < 0 || c.LabelSmoothing >= 0.5 {
-		bad("label_smoothing must be in [0, 0.5), got %g", c.LabelSmoothing)
+	if !(c.LabelSmoothing >= 0 && c.LabelSmoothing < 1) {
+		bad("label_smoothing must be in [0, 1), got %g", c.LabelSmoothing)
+	}
+	if slices.Contains(c.LossType, "robust") && c.LabelSmoothing >= 0.5 {
+		bad("label_smoothing must be in [0, 0.5) for the robust loss (its 1/(1-2*label_smoothing) factor), got %g", c.LabelSmoothing)
+	}
+	if slices.Contains(c.LossType, "exo_pair") && c.LabelSmoothing == 0 {
+		bad("label_smoothing must be greater than 0 for the exo_pair loss (log(label_smoothing) is in it); the EXO paper recommends 1e-3 (TRL's DPOTrainer refuses 0 too)")
 	}
 	if c.MaxLength < 2 {
 		bad("max_length must be at least 2, got %d", c.MaxLength)

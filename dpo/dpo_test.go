@@ -81,7 +81,7 @@ func TestDPOEndToEnd(t *testing.T) {
 	if acc := accs[len(accs)-1]; !(acc > 0.5) {
 		t.Errorf("eval rewards/accuracies = %g after training, want > 0.5", acc)
 	}
-	for _, k := range []string{"rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins", "logps/chosen", "logps/rejected", "logits/chosen", "logits/rejected",
+	for _, k := range []string{"rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins", "logps/chosen", "logps/rejected", "logits/chosen", "logits/rejected", "entropy", "mean_token_accuracy",
 		"eval_rewards/margins", "eval_logps/chosen", "eval_logits/rejected"} {
 		if _, ok := res.LastMetrics[k]; !ok {
 			t.Errorf("metric %s not logged", k)

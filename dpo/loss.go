@@ -21,10 +21,6 @@ type Logps struct {
 type Params struct {
 	Beta           float64
 	LabelSmoothing float64
-	// Running is bco_pair's reward baseline; nil disables the shift. When
-	// Train is true bco_pair first adds this batch's mean reward to it.
-	Running *RunningMoments
-	Train   bool
 }
 
 // lossFunc returns the per-pair loss (B), or a scalar that applies to
@@ -65,36 +61,23 @@ var losses = map[string]lossFunc{
 	},
 	// s(b*d)(log s(b*d) - log(1-e)) + s(-b*d)(log s(-b*d) - log e): EXO-pref
 	// (Ji et al. 2024, arXiv:2402.00856), Eq. 16, the reverse KL to the
-	// label distribution (1-e, e); e = label_smoothing, 1e-3 (the paper's
-	// value, and TRL's former default) when it is 0, where the loss is
-	// infinite.
+	// label distribution (1-e, e); e = label_smoothing, which must be > 0
+	// (Config.Validate refuses 0, as TRL's DPOTrainer raises; the paper
+	// recommends 1e-3).
 	"exo_pair": func(x *Logps, p *Params) *tensor.Tensor {
 		e := p.LabelSmoothing
-		if e == 0 {
-			e = 1e-3
-		}
 		bd := delta(x).MulScalar(p.Beta)
 		win := bd.Sigmoid().Mul(bd.LogSigmoid().AddScalar(-math.Log1p(-e)))
 		lose := bd.Neg().Sigmoid().Mul(bd.Neg().LogSigmoid().AddScalar(-math.Log(e)))
 		return win.Add(lose)
 	},
-	// -log s(b*c - m) - log s(-(b*r - m)), m the running mean of the batch
-	// mean reward (b*c, b*r): the paired form of Binary Classifier
-	// Optimization (Jung et al. 2024, arXiv:2404.04656), reward shift as in
-	// TRL's RunningMoments.
+	// -log s(b*c) - log s(-b*r): the paired form of Binary Classifier
+	// Optimization (Jung et al. 2024, arXiv:2404.04656) as TRL computes it
+	// since huggingface/trl#3906, without the running reward baseline
+	// (trl/trainer/dpo_trainer.py, _compute_loss, loss_type "bco_pair").
 	"bco_pair": func(x *Logps, p *Params) *tensor.Tensor {
-		cr := x.Chosen.Sub(x.RefChosen).MulScalar(p.Beta)
-		rr := x.Rejected.Sub(x.RefRejected).MulScalar(p.Beta)
-		m := 0.0
-		if p.Running != nil {
-			if p.Train {
-				var batch float64
-				tensor.NoGrad(func() { batch = tensor.Cat([]*tensor.Tensor{cr, rr}, 0).Mean().ItemF64() })
-				p.Running.Update(batch)
-			}
-			m = p.Running.Mean
-		}
-		return cr.AddScalar(-m).LogSigmoid().Neg().Sub(rr.AddScalar(-m).Neg().LogSigmoid())
+		c, r := logratios(x)
+		return c.MulScalar(p.Beta).LogSigmoid().Neg().Sub(r.MulScalar(-p.Beta).LogSigmoid())
 	},
 	// (c - 1/(2b))^2 + (r + 1/(2b))^2: SPPO (Wu et al. 2024,
 	// arXiv:2405.00675), Eq. 4.7 with the hard win probability (1 for the
@@ -176,40 +159,4 @@ func Loss(types []string, weights []float64, x *Logps, p *Params) (*tensor.Tenso
 		}
 	}
 	return total, nil
-}
-
-// RunningMoments is TRL's RunningMoments: a running mean and variance,
-// merged batch by batch (Chan et al.'s parallel update). bco_pair feeds it
-// one value per step, the batch's mean reward, so Mean is the average of
-// the batch means seen so far.
-type RunningMoments struct {
-	Mean  float64 `json:"mean"`
-	Var   float64 `json:"var"`
-	Count float64 `json:"count"`
-}
-
-// NewRunningMoments returns TRL's starting state (count 1e-24).
-func NewRunningMoments() *RunningMoments { return &RunningMoments{Count: 1e-24} }
-
-// Update merges the values xs.
-func (r *RunningMoments) Update(xs ...float64) {
-	n := float64(len(xs))
-	if n == 0 {
-		return
-	}
-	var mean, v float64
-	for _, x := range xs {
-		mean += x
-	}
-	mean /= n
-	for _, x := range xs {
-		v += (x - mean) * (x - mean)
-	}
-	v /= n
-	d := mean - r.Mean
-	tot := r.Count + n
-	sum := r.Var*r.Count + d*d*r.Count*n/tot + v*n
-	r.Mean += d * n / tot
-	r.Var = sum / tot
-	r.Count = tot
 }

@@ -68,10 +68,6 @@ func TestLossTypesMatchFormulas(t *testing.T) {
 			e, z := 0.1, beta*dl(i)
 			return sigmoid(z)*(logSigmoid(z)-math.Log(1-e)) + sigmoid(-z)*(logSigmoid(-z)-math.Log(e))
 		})},
-		{"exo_pair", 0, mean(func(i int) float64 { // label_smoothing 0 means e = 1e-3
-			e, z := 1e-3, beta*dl(i)
-			return sigmoid(z)*(logSigmoid(z)-math.Log(1-e)) + sigmoid(-z)*(logSigmoid(-z)-math.Log(e))
-		})},
 		{"sppo_hard", 0, mean(func(i int) float64 {
 			return math.Pow(cr(i)-0.5/beta, 2) + math.Pow(rj(i)+0.5/beta, 2)
 		})},
@@ -82,7 +78,7 @@ func TestLossTypesMatchFormulas(t *testing.T) {
 		{"apo_down", 0, mean(func(i int) float64 { return sigmoid(beta*cr(i)) + 1 - sigmoid(beta*dl(i)) })},
 		{"sigmoid_norm", 0, mean(func(i int) float64 { return -logSigmoid(beta * nd(i)) })},
 		{"sft", 0, -(pc[0] + pc[1] + pc[2]) / (nc[0] + nc[1] + nc[2])},
-		// bco_pair without a baseline: m = 0
+		// bco_pair as TRL since #3906: no running baseline
 		{"bco_pair", 0, mean(func(i int) float64 { return -logSigmoid(beta*cr(i)) - logSigmoid(-beta*rj(i)) })},
 	}
 	for _, tc := range cases {
@@ -121,54 +117,6 @@ func TestWeightedSum(t *testing.T) {
 			t.Errorf("sigmoid + %g*sft = %.9g, want %.9g", w, g, want)
 		}
 	})
-}
-
-// TestBCOPairRunningMean: the baseline is the running mean of the batch
-// mean rewards, updated before the loss, and only while training.
-func TestBCOPairRunningMean(t *testing.T) {
-	const beta = 0.5
-	batchMean := func(c, r []float64) float64 {
-		var s float64
-		for i := range c {
-			s += beta*(c[i]-rc[i]) + beta*(r[i]-rr[i])
-		}
-		return s / float64(2*len(c))
-	}
-	bco := func(c, r []float64, m float64) float64 {
-		var s float64
-		for i := range c {
-			s += -logSigmoid(beta*(c[i]-rc[i])-m) - logSigmoid(-(beta*(r[i]-rr[i]) - m))
-		}
-		return s / float64(len(c))
-	}
-	pc2 := []float64{-11, -4, -19.5}
-	pr2 := []float64{-15, -2, -20}
-	m1 := batchMean(pc, pr)
-	m2 := (m1 + batchMean(pc2, pr2)) / 2 // the mean of the batch means
-	run := NewRunningMoments()
-	steps := []struct {
-		c, r  []float64
-		train bool
-		want  float64
-	}{
-		{pc, pr, true, bco(pc, pr, m1)},
-		{pc2, pr2, true, bco(pc2, pr2, m2)},
-		{pc, pr, false, bco(pc, pr, m2)}, // eval: no update
-	}
-	for i, s := range steps {
-		tensor.Tidy(func() {
-			got, err := Loss([]string{"bco_pair"}, []float64{1}, handLogps(s.c, s.r), &Params{Beta: beta, Running: run, Train: s.train})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if g := got.ItemF64(); !near(g, s.want, 1e-6) {
-				t.Errorf("step %d: bco_pair = %.9g, want %.9g (running mean %g)", i, g, s.want, run.Mean)
-			}
-		})
-	}
-	if !near(run.Mean, m2, 1e-9) {
-		t.Errorf("running mean %g, want %g", run.Mean, m2)
-	}
 }
 
 // TestSigmoidGradient compares autograd's gradient of the sigmoid loss

@@ -2,7 +2,6 @@ package dpo
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"path/filepath"
 
@@ -33,14 +32,8 @@ type Task struct {
 
 // NewTask builds the task for cfg (loss types, weights, beta, ...).
 func NewTask(cfg *Config, policy, ref *model.Model) *Task {
-	t := &Task{Policy: policy, Ref: ref, Types: cfg.LossType, Weights: cfg.weights(),
+	return &Task{Policy: policy, Ref: ref, Types: cfg.LossType, Weights: cfg.weights(),
 		Params: Params{Beta: cfg.Beta, LabelSmoothing: cfg.LabelSmoothing}}
-	for _, lt := range cfg.LossType {
-		if lt == "bco_pair" {
-			t.Params.Running = NewRunningMoments()
-		}
-	}
-	return t
 }
 
 // Loss implements train.Task.
@@ -61,9 +54,7 @@ func (t *Task) Loss(b *Batch, acc *metrics.Accumulator, training bool) *tensor.T
 		RefChosen: ref.Narrow(0, 0, B), RefRejected: ref.Narrow(0, B, B),
 		ChosenLen: lp.Count.Narrow(0, 0, B), RejectedLen: lp.Count.Narrow(0, B, B),
 	}
-	p := t.Params
-	p.Train = training
-	loss, err := Loss(t.Types, t.Weights, x, &p)
+	loss, err := Loss(t.Types, t.Weights, x, &t.Params)
 	if err != nil {
 		panic(err)
 	}
@@ -97,6 +88,25 @@ func logMetrics(acc *metrics.Accumulator, x *Logps, lp preference.Logps, beta fl
 	acc.Add("rewards/margins", margin/nb)
 	acc.Add("logps/chosen", lc/nb)
 	acc.Add("logps/rejected", lr/nb)
+	// TRL's entropy (over the completion tokens of both rows) and
+	// mean_token_accuracy (argmax == label over the chosen completion
+	// tokens), token-weighted (trl/trainer/dpo_trainer.py, _compute_loss).
+	ent, ok := lp.EntropySum.Float64s(), lp.Correct.Float64s()
+	var es, en, cs, cn float64
+	for i := range 2 * B {
+		es += ent[i]
+		en += n[i]
+		if i < B {
+			cs += ok[i]
+			cn += n[i]
+		}
+	}
+	if en > 0 {
+		acc.Add("entropy", es/en)
+	}
+	if cn > 0 {
+		acc.Add("mean_token_accuracy", cs/cn)
+	}
 	// Mean logit over completion tokens (and the vocabulary), token-weighted.
 	for side, name := range []string{"logits/chosen", "logits/rejected"} {
 		var s, w float64
@@ -137,17 +147,6 @@ func (t *Task) syncHook(every int, alpha float64) func(step int) error {
 		}
 		return SyncRef(t.Ref, t.Policy, alpha)
 	}
-}
-
-// State implements train.Stateful: bco_pair's running reward mean.
-func (t *Task) State() ([]byte, error) { return json.Marshal(t.Params.Running) }
-
-// SetState implements train.Stateful.
-func (t *Task) SetState(b []byte) error {
-	if t.Params.Running == nil || string(b) == "null" {
-		return nil
-	}
-	return json.Unmarshal(b, t.Params.Running)
 }
 
 // models is what the trainer saves: the policy with its tokenizer, and the

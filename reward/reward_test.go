@@ -281,7 +281,7 @@ func TestBadRecordsNameFileLine(t *testing.T) {
 	}{
 		{"missing rejected", map[string]any{"prompt": "say:", "chosen": " good"}, `"rejected": missing`},
 		{"empty chosen", map[string]any{"prompt": "say:", "chosen": "", "rejected": " bad"}, `"chosen": empty string`},
-		{"empty rejected after the implicit prompt", map[string]any{"chosen": "\n\nHuman: hi\n\nAssistant: good", "rejected": "\n\nHuman: hi\n\nAssistant:"}, `"rejected": empty string after extracting the prompt`},
+		{"empty rejected, implicit prompt", map[string]any{"chosen": "\n\nHuman: hi\n\nAssistant: good", "rejected": ""}, `"rejected": empty string`},
 	}
 	for _, tc := range cases {
 		dir := t.TempDir()

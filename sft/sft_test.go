@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/rs/zerolog"
@@ -245,4 +246,41 @@ func toI32(v []int) []int32 {
 		out[i] = int32(x)
 	}
 	return out
+}
+
+// TestGradientAccumulationTokenMean: under gradient accumulation the step's
+// loss is the token mean of the whole accumulated step (transformers'
+// num_items_in_batch), so 2 micro-batches of 2 log the same loss and
+// gradient norm at step 1 as one batch of 4, with completions of very
+// different lengths (a mean of micro-batch means would differ).
+func TestGradientAccumulationTokenMean(t *testing.T) {
+	_, tokDir := testTokenizer(t)
+	data := t.TempDir()
+	var rows []map[string]string
+	for i := range 8 {
+		c := "1"
+		if i%2 == 0 {
+			c = strings.Repeat(" the quick brown fox", 1+i)
+		}
+		rows = append(rows, map[string]string{"prompt": fmt.Sprintf("%d+%d=", i, i), "completion": c})
+	}
+	writeJSONL(t, filepath.Join(data, "train.jsonl"), rows)
+	t.Setenv("RL_CACHE_DIR", t.TempDir())
+	run := func(bs, gas int) map[string]float64 {
+		cfg := DefaultConfig()
+		cfg.Init, cfg.Tokenizer, cfg.Dataset, cfg.OutputDir = "tiny", tokDir, data, t.TempDir()
+		cfg.MaxSteps, cfg.LoggingSteps, cfg.SaveStrategy = 1, 1, "no"
+		cfg.PerDeviceTrainBatchSize, cfg.GradientAccumulationSteps = bs, gas
+		res, err := Run(context.Background(), cfg, zerolog.Nop(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.LastMetrics
+	}
+	one, two := run(4, 1), run(2, 2)
+	for _, k := range []string{"loss", "grad_norm"} {
+		if math.Abs(one[k]-two[k]) > 1e-5*math.Abs(one[k]) {
+			t.Errorf("%s: %g with one batch of 4, %g with 2 x 2 accumulated", k, one[k], two[k])
+		}
+	}
 }

@@ -53,6 +53,19 @@ func (t *Task) Loss(b *Batch, acc *metrics.Accumulator, training bool) *tensor.T
 	return loss
 }
 
+// NumItems implements train.ItemCounter: the batch's target tokens, so
+// that under gradient accumulation the loss is the token mean of the
+// whole step (transformers' num_items_in_batch).
+func (t *Task) NumItems(b *Batch) int {
+	n := 0
+	for _, y := range b.Targets {
+		if y != IgnoreIndex {
+			n++
+		}
+	}
+	return n
+}
+
 // PostEval adds eval_perplexity = exp(eval_loss).
 func (t *Task) PostEval(m map[string]float64) {
 	if l, ok := m["eval_loss"]; ok {

@@ -376,6 +376,10 @@ type Logps struct {
 	// token after the first, prompt included, and their number (ORPO's NLL
 	// term). Gradients flow through RowSum.
 	RowSum, RowCount *tensor.Tensor
+	// EntropySum (2B) is the summed entropy of the predicted distribution
+	// over completion positions, Correct (2B) the number of completion
+	// tokens that are the argmax (TRL's entropy and mean_token_accuracy).
+	EntropySum, Correct *tensor.Tensor
 }
 
 // CompletionLogps computes Logps from logits (2B, T, V); completion tokens
@@ -406,6 +410,9 @@ func CompletionLogps(logits *tensor.Tensor, b *Batch) Logps {
 	tensor.NoGrad(func() {
 		V := float64(logits.Size(-1))
 		out.MeanLogits = logits.SumDim(2, false).Mul(mask).SumDim(1, false).Div(out.Count.ClampMin(1)).DivScalar(V)
+		lsm := logits.LogSoftmax(-1)
+		out.EntropySum = lsm.Exp().Mul(lsm).SumDim(2, false).Neg().Mul(mask).SumDim(1, false)
+		out.Correct = logits.Argmax(-1, false).Eq(next).ToDType(mask.DType()).Mul(mask).SumDim(1, false)
 	})
 	return out
 }

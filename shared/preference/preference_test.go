@@ -77,5 +77,35 @@ func TestCompletionLogps(t *testing.T) {
 		if cnt[0] != 2 || cnt[1] != 1 {
 			t.Errorf("counts %v, want [2 1]", cnt)
 		}
+		// entropy and argmax accuracy over the same completion positions
+		ent := func(r, t int) float64 {
+			var h float64
+			for k := range V {
+				lp := logsm(r, t, k)
+				h -= math.Exp(lp) * lp
+			}
+			return h
+		}
+		hit := func(r, t, tok int) float64 {
+			row := logits[(r*T+t)*V : (r*T+t+1)*V]
+			for _, x := range row {
+				if x > row[tok] {
+					return 0
+				}
+			}
+			return 1
+		}
+		wantEnt := []float64{ent(0, 0) + ent(0, 1), ent(1, 0)}
+		wantHit := []float64{hit(0, 0, 1) + hit(0, 1, 2), hit(1, 0, 2)}
+		gotEnt, gotHit := lp.EntropySum.Float64s(), lp.Correct.Float64s()
+		for i := range wantEnt {
+			if math.Abs(gotEnt[i]-wantEnt[i]) > 1e-5 || gotHit[i] != wantHit[i] {
+				t.Errorf("row %d: entropy %g correct %g, want %g %g", i, gotEnt[i], gotHit[i], wantEnt[i], wantHit[i])
+			}
+		}
+		// every real token after the first: (0,0)->1, (0,1)->2; (1,0)->2
+		if rs, rc := lp.RowSum.Float64s(), lp.RowCount.Float64s(); math.Abs(rs[0]-want[0]) > 1e-5 || rc[0] != 2 || rc[1] != 1 {
+			t.Errorf("row sums %v counts %v", rs, rc)
+		}
 	})
 }

@@ -52,6 +52,17 @@ type LogDecorator interface {
 	DecorateLog(step int, vals map[string]float64)
 }
 
+// ItemCounter tasks whose Loss is a mean over items (target tokens) are
+// weighted as transformers weights them under gradient accumulation with
+// num_items_in_batch: each micro-batch's mean counts by its share of the
+// step's items, so the step's loss is the sum over its tokens divided by
+// the tokens of the whole accumulated step, not a mean of micro-batch means
+// (transformers' Trainer, get_batch_samples and compute_loss; TRL's
+// SFTTrainer). Other tasks' losses are divided by the number of
+// micro-batches (TRL's DPO, reward, ORPO... set model_accepts_loss_kwargs
+// False, which does the same).
+type ItemCounter[B Batch] interface{ NumItems(b B) int }
+
 // PostEvaler tasks derive more eval metrics from the averaged ones
 // (e.g. perplexity from eval_loss).
 type PostEvaler interface{ PostEval(m map[string]float64) }
@@ -268,13 +279,19 @@ func (t *Trainer[B]) Run(ctx context.Context) (res *Result, err error) {
 			}
 		}
 		var stepLoss float64
-		for micro := 0; micro < a.GradientAccumulationSteps; micro++ {
+		batches := make([]B, a.GradientAccumulationSteps)
+		for micro := range batches {
 			k := step*a.GradientAccumulationSteps + micro
-			batch, err := t.Train.Batch(t.microBatch(k, p, &cache))
-			if err != nil {
+			if batches[micro], err = t.Train.Batch(t.microBatch(k, p, &cache)); err != nil {
 				return nil, fmt.Errorf("train: step %d: %w", step+1, err)
 			}
+		}
+		weights := t.microWeights(batches)
+		for micro, batch := range batches {
 			t.tokens += int64(batch.NumTokens())
+			if weights[micro] == 0 {
+				continue // no items: nothing to learn, and its mean is NaN
+			}
 			tensor.Tidy(func() {
 				// The forward pass runs in its own scope that keeps only the
 				// loss: its temporaries are freed before backward, so each
@@ -283,7 +300,7 @@ func (t *Trainer[B]) Run(ctx context.Context) (res *Result, err error) {
 				// 1.14x on the tiny SFT step, see tools/bench breakdown).
 				var loss *tensor.Tensor
 				t.forward(func() {
-					loss = t.Task.Loss(batch, &t.acc, true).DivScalar(float64(a.GradientAccumulationSteps)).Keep()
+					loss = t.Task.Loss(batch, &t.acc, true).MulScalar(weights[micro]).Keep()
 				})
 				defer loss.Free()
 				stepLoss += loss.ItemF64()
@@ -312,7 +329,8 @@ func (t *Trainer[B]) Run(ctx context.Context) (res *Result, err error) {
 			t.acc.Reset()
 			vals["loss"] = lossSum / float64(lossN)
 			vals["grad_norm"] = gradNorm
-			vals["learning_rate"] = lr
+			// HF logs the scheduler's rate after its step: the next step's
+			vals["learning_rate"] = t.nextLR(done, p.total)
 			vals["epoch"] = t.state.Epoch
 			vals["num_tokens"] = float64(t.tokens)
 			lossSum, lossN = 0, 0
@@ -391,6 +409,42 @@ func (t *Trainer[B]) Run(ctx context.Context) (res *Result, err error) {
 	t.Log.Info().Str("output_dir", a.OutputDir).Str("runtime", metrics.FormatDuration(runtime)).
 		Float64("tokens_per_s", math.Round(res.TokensPerS)).Msg("done")
 	return res, nil
+}
+
+// microWeights are the factors of each micro-batch's loss in the step:
+// its share of the step's items for an ItemCounter task, else
+// 1/gradient_accumulation_steps.
+func (t *Trainer[B]) microWeights(batches []B) []float64 {
+	w := make([]float64, len(batches))
+	ic, ok := t.Task.(ItemCounter[B])
+	if !ok {
+		for i := range w {
+			w[i] = 1 / float64(len(batches))
+		}
+		return w
+	}
+	total := 0
+	n := make([]int, len(batches))
+	for i, b := range batches {
+		n[i] = ic.NumItems(b)
+		total += n[i]
+	}
+	for i := range w {
+		if total > 0 {
+			w[i] = float64(n[i]) / float64(total)
+		}
+	}
+	return w
+}
+
+// nextLR is the learning rate after done optimizer steps, the value HF's
+// Trainer logs at step done (lr_scheduler.get_last_lr() after the
+// scheduler stepped).
+func (t *Trainer[B]) nextLR(done, total int) float64 {
+	if n := t.StepsPerSchedule; n > 1 {
+		return t.Args.LR(done/n, (total+n-1)/n)
+	}
+	return t.Args.LR(done, total)
 }
 
 func (a *Args) evalEvery() int {
