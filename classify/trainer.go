@@ -39,10 +39,14 @@ type Task struct {
 // causal, so no mask is needed: a real token never sees the pads after it.
 // The token read is transformers' (model.Config.ScoreIndex: the last one
 // that is not pad_token_id).
-func (t *Task) Logits(b *Batch) *tensor.Tensor {
+func (t *Task) Logits(b *Batch) *tensor.Tensor { return t.logits(b, false) }
+
+// logits is Logits, with the model's dropout when train is set (the
+// transformers Trainer trains in model.train() mode).
+func (t *Task) logits(b *Batch, train bool) *tensor.Tensor {
 	dev := t.M.Device
 	B, T := int64(b.B), int64(b.T)
-	h := t.M.Hidden(&model.Input{IDs: tensor.FromInt64s(b.IDs, B, T).To(tensor.Int64, dev)}) // (B, T, H)
+	h := t.M.Hidden(&model.Input{IDs: tensor.FromInt64s(b.IDs, B, T).To(tensor.Int64, dev), Train: train}) // (B, T, H)
 	last := make([]int64, b.B)
 	for i, l := range b.Lens {
 		row := b.IDs[int64(i)*T : int64(i+1)*T]
@@ -56,7 +60,7 @@ func (t *Task) Logits(b *Batch) *tensor.Tensor {
 // training it logs the batch accuracy; in evaluation it records the
 // predictions for PostEval.
 func (t *Task) Loss(b *Batch, acc *metrics.Accumulator, training bool) *tensor.Tensor {
-	logits := t.Logits(b) // (B, K)
+	logits := t.logits(b, training) // (B, K)
 	labels := tensor.FromInt64s(b.Labels, int64(b.B)).To(tensor.Int64, logits.Device())
 	loss := logits.CrossEntropy(labels, -100, tensor.ReduceMean)
 	var preds []int64

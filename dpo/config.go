@@ -47,6 +47,9 @@ type Config struct {
 	LabelSmoothing float64 `yaml:"label_smoothing" help:"Robust DPO: probability that a label is flipped, in [0, 0.5); exo_pair: epsilon, > 0 (1e-3 recommended)." category:"dpo"`
 	// MaxLength bounds prompt + the longer completion, in tokens. Default 1024.
 	MaxLength int `yaml:"max_length" help:"Maximum tokens of prompt + completion; longer pairs are truncated per truncation_mode." category:"dpo"`
+	// DisableDropout turns the model's dropout off during training (TRL's
+	// disable_dropout, default true).
+	DisableDropout bool `yaml:"disable_dropout" help:"Train without the model's dropout (TRL's default)." category:"dpo"`
 	// TruncationMode is keep_start (TRL's current default: cut the
 	// completions' ends) or keep_end (cut the prompt's start).
 	TruncationMode string `yaml:"truncation_mode" help:"keep_start: cut the end of the completions; keep_end: cut the start of the prompt." category:"dpo"`
@@ -78,6 +81,7 @@ func DefaultConfig() Config {
 		TrainSplit:         "train",
 		TestSplit:          "test",
 		Beta:               0.1,
+		DisableDropout:     true,
 		LossType:           []string{"sigmoid"},
 		MaxLength:          1024,
 		TruncationMode:     preference.KeepStart,

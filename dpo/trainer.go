@@ -47,8 +47,10 @@ func (t *Task) Loss(b *Batch, acc *metrics.Accumulator, training bool) *tensor.T
 		refRows = SequenceLogps(t.Ref, b.Batch)
 	}
 	B := int64(b.B)
-	lp := preference.CompletionLogps(t.Policy.Forward(b.Inputs(t.Policy.Device)), b.Batch) // Sum, Count (2B)
-	ref := tensor.FromFloat32s(refRows, 2*B).To(lp.Sum.DType(), dev)                       // (2B)
+	in := b.Inputs(t.Policy.Device)
+	in.Train = training
+	lp := preference.CompletionLogps(t.Policy.Forward(in), b.Batch)  // Sum, Count (2B)
+	ref := tensor.FromFloat32s(refRows, 2*B).To(lp.Sum.DType(), dev) // (2B)
 	x := &Logps{
 		Chosen: lp.Sum.Narrow(0, 0, B), Rejected: lp.Sum.Narrow(0, B, B),
 		RefChosen: ref.Narrow(0, 0, B), RefRejected: ref.Narrow(0, B, B),
@@ -201,6 +203,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 		return nil, err
 	}
 	defer policy.Free()
+	policy.NoDropout = cfg.DisableDropout
 	if cfg.Tokenizer != "" {
 		if tok, err = tokenizer.Load(cfg.Tokenizer); err != nil {
 			return nil, err

@@ -39,6 +39,9 @@ type Config struct {
 	// max_length is dropped. Default 1024. ORPOConfig has no
 	// truncation_mode since huggingface/trl#5378.
 	MaxLength int `yaml:"max_length" help:"Maximum tokens of prompt + completion; longer completions are cut at the end." category:"orpo"`
+	// DisableDropout turns the model's dropout off during training (TRL's
+	// disable_dropout, default true).
+	DisableDropout bool `yaml:"disable_dropout" help:"Train without the model's dropout (TRL's default)." category:"orpo"`
 }
 
 // DefaultConfig returns ORPOConfig's defaults: beta 0.1, learning_rate
@@ -48,12 +51,13 @@ func DefaultConfig() Config {
 	a.LearningRate = 1e-6
 	a.OutputDir = "orpo-out"
 	return Config{
-		Args:       a,
-		DType:      "float32",
-		TrainSplit: "train",
-		TestSplit:  "test",
-		Beta:       0.1,
-		MaxLength:  1024,
+		Args:           a,
+		DType:          "float32",
+		TrainSplit:     "train",
+		TestSplit:      "test",
+		Beta:           0.1,
+		DisableDropout: true,
+		MaxLength:      1024,
 	}
 }
 

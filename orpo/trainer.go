@@ -25,7 +25,9 @@ type Task struct {
 
 // Loss implements train.Task.
 func (t *Task) Loss(b *preference.Batch, acc *metrics.Accumulator, training bool) *tensor.Tensor {
-	logits := t.M.Forward(b.Inputs(t.M.Device)) // (2B, T, V), float32
+	in := b.Inputs(t.M.Device)
+	in.Train = training
+	logits := t.M.Forward(in)                   // (2B, T, V), float32
 	lp := preference.CompletionLogps(logits, b) // (2B)
 	B := int64(b.B)
 	terms := Loss(&Logps{
@@ -93,6 +95,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 		return nil, err
 	}
 	defer m.Free()
+	m.NoDropout = cfg.DisableDropout
 	if cfg.Tokenizer != "" {
 		if tok, err = tokenizer.Load(cfg.Tokenizer); err != nil {
 			return nil, err

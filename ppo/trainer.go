@@ -260,8 +260,12 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	if r.Value, err = model.Load(valueFrom, vopts); err != nil {
 		return nil, fmt.Errorf("ppo: value model: %w", err)
 	}
+	// TRL's PPOTrainer disables dropout in all four models
+	// (disable_dropout_in_model on policy, ref, value and reward)
+	r.Policy.NoDropout, r.Ref.NoDropout, r.Value.NoDropout = true, true, true
 	r.Ref.SetRequiresGrad(false)
 	if r.RewardM != nil {
+		r.RewardM.NoDropout = true
 		r.RewardM.SetRequiresGrad(false)
 	}
 	r.pad, r.eos = max(r.Tok.PAD(), 0), r.Tok.EOS()

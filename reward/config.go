@@ -29,7 +29,10 @@ type Config struct {
 	MaxSamples     int      `yaml:"max_samples" help:"Use at most this many training pairs (0: all)." category:"data"`
 
 	// RewardConfig.
-	MaxLength                int      `yaml:"max_length" help:"Pairs whose prompt+chosen or prompt+rejected is longer than this many tokens are dropped (and counted)." category:"reward"`
+	MaxLength int `yaml:"max_length" help:"Pairs whose prompt+chosen or prompt+rejected is longer than this many tokens are dropped (and counted)." category:"reward"`
+	// DisableDropout turns the model's dropout off during training (TRL's
+	// disable_dropout, default true).
+	DisableDropout           bool     `yaml:"disable_dropout" help:"Train without the model's dropout (TRL's default)." category:"reward"`
 	CenterRewardsCoefficient *float64 `yaml:"center_rewards_coefficient" help:"Weight of mean((r_chosen + r_rejected)^2), pushing rewards towards mean zero (Eisenstein et al. 2023 recommend 0.01; default none)." category:"reward"`
 	EOSToken                 string   `yaml:"eos_token" help:"Token appended to each completion (default: the tokenizer's eos)." category:"reward"`
 	PadToken                 string   `yaml:"pad_token" help:"Padding token, written as the model's pad_token_id (default: the tokenizer's pad, else its eos)." category:"reward"`
@@ -43,11 +46,12 @@ func DefaultConfig() Config {
 	a.LearningRate = 1e-4
 	a.OutputDir = "reward-out"
 	return Config{
-		Args:       a,
-		DType:      "float32",
-		TrainSplit: "train",
-		TestSplit:  "test",
-		MaxLength:  1024,
+		Args:           a,
+		DType:          "float32",
+		TrainSplit:     "train",
+		TestSplit:      "test",
+		MaxLength:      1024,
+		DisableDropout: true,
 	}
 }
 

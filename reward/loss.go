@@ -20,7 +20,7 @@ type Task struct {
 
 // Loss implements train.Task.
 func (t *Task) Loss(b *preference.Batch, acc *metrics.Accumulator, training bool) *tensor.Tensor {
-	r := t.Rewards(b) // (2B)
+	r := t.rewards(b, training) // (2B)
 	B := int64(b.B)
 	chosen, rejected := r.Narrow(0, 0, B), r.Narrow(0, B, B) // (B), (B)
 	var margins []float64
@@ -39,8 +39,10 @@ func (t *Task) Loss(b *preference.Batch, acc *metrics.Accumulator, training bool
 
 // Rewards returns the score of every row of b (2B): rows 0..B-1 are the
 // chosen completions, B..2B-1 the rejected ones.
-func (t *Task) Rewards(b *preference.Batch) *tensor.Tensor {
-	return LastScores(t.M, b.IDs, b.Last, int64(2*b.B), int64(b.T))
+func (t *Task) Rewards(b *preference.Batch) *tensor.Tensor { return t.rewards(b, false) }
+
+func (t *Task) rewards(b *preference.Batch, train bool) *tensor.Tensor {
+	return lastScores(t.M, b.IDs, b.Last, int64(2*b.B), int64(b.T), train)
 }
 
 // LastScores runs score model m on right-padded ids (R, T) and returns the
@@ -49,6 +51,11 @@ func (t *Task) Rewards(b *preference.Batch) *tensor.Tensor {
 // not pad_token_id). Causal attention keeps the real tokens from seeing the
 // padding after them, so no attention mask is needed.
 func LastScores(m *model.Model, ids, last []int64, R, T int64) *tensor.Tensor {
+	return lastScores(m, ids, last, R, T, false)
+}
+
+// lastScores is LastScores, in training mode (dropout) when train is set.
+func lastScores(m *model.Model, ids, last []int64, R, T int64, train bool) *tensor.Tensor {
 	dev := m.Device
 	read := make([]int64, R)
 	for r := range read {
@@ -56,7 +63,7 @@ func LastScores(m *model.Model, ids, last []int64, R, T int64) *tensor.Tensor {
 		read[r] = int64(m.Config.ScoreIndex(int(last[r]), func(i int) int64 { return row[i] }))
 	}
 	last = read
-	in := &model.Input{IDs: tensor.FromInt64s(ids, R, T).To(tensor.Int64, dev)}
+	in := &model.Input{IDs: tensor.FromInt64s(ids, R, T).To(tensor.Int64, dev), Train: train}
 	h := m.Hidden(in) // (R, T, H)
 	H := h.Size(2)
 	idx := tensor.FromInt64s(last, R, 1, 1).To(tensor.Int64, dev).Expand(R, 1, H) // (R, 1, H)

@@ -129,6 +129,7 @@ func loadModel(cfg *Config) (*model.Model, *tokenizer.Tokenizer, error) {
 		m.Free()
 		return nil, nil, fmt.Errorf("reward: %s has num_labels %d, but a reward model outputs one score (num_labels 1)", cfg.Model, n)
 	}
+	m.NoDropout = cfg.DisableDropout
 	return m, tok, nil
 }
 

@@ -26,7 +26,9 @@ type Task struct {
 func (t *Task) Loss(b *Batch, acc *metrics.Accumulator, training bool) *tensor.Tensor {
 	dev := t.M.Device
 	B, T := int64(b.B), int64(b.T)
-	in := &model.Input{IDs: tensor.FromInt64s(b.IDs, B, T).To(tensor.Int64, dev)}
+	// training mode applies the config's dropout: SFTConfig has no
+	// disable_dropout, so TRL's SFTTrainer trains with it
+	in := &model.Input{IDs: tensor.FromInt64s(b.IDs, B, T).To(tensor.Int64, dev), Train: training}
 	if b.Segments != nil {
 		in.SegmentIDs = tensor.FromInt64s(b.Segments, B, T).To(tensor.Int64, dev)
 		in.PositionIDs = tensor.FromInt64s(b.Positions, B, T).To(tensor.Int64, dev)

@@ -59,6 +59,10 @@ type Config struct {
 	NumLabels         int      // num_labels (score heads); 0 when unset
 	ID2Label          map[int]string
 	TorchDtype        string // torch_dtype as written
+	// Dropout probabilities applied in training (Input.Train): GPT-2's
+	// embd_pdrop, attn_pdrop, resid_pdrop (default 0.1 each, GPT2Config's);
+	// Llama's attention_dropout on the attention probabilities (default 0).
+	EmbdDropout, AttnDropout, ResidDropout float64
 
 	Raw map[string]any // every key read from the file
 }
@@ -125,6 +129,9 @@ func ParseConfig(b []byte) (*Config, error) {
 		c.NormEps = r.float("layer_norm_epsilon", 1e-5)
 		c.TieWordEmbeddings = r.bool("tie_word_embeddings", true)
 		c.AttentionBias = true
+		c.EmbdDropout = r.float("embd_pdrop", 0.1)
+		c.AttnDropout = r.float("attn_pdrop", 0.1)
+		c.ResidDropout = r.float("resid_pdrop", 0.1)
 		if act := r.str("activation_function"); act != "" && act != "gelu_new" && act != "gelu_pytorch_tanh" {
 			return nil, fmt.Errorf("activation_function %q: rl's gpt2 supports gelu_new", act)
 		}
@@ -140,6 +147,7 @@ func ParseConfig(b []byte) (*Config, error) {
 		c.TieWordEmbeddings = r.bool("tie_word_embeddings", false)
 		c.AttentionBias = r.bool("attention_bias", c.ModelType == "qwen2")
 		c.MLPBias = r.bool("mlp_bias", false)
+		c.AttnDropout = r.float("attention_dropout", 0)
 		if act := r.str("hidden_act"); act != "" && act != "silu" {
 			return nil, fmt.Errorf("hidden_act %q: rl's llama supports silu", act)
 		}

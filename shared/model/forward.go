@@ -21,6 +21,17 @@ type Input struct {
 	SegmentIDs *tensor.Tensor
 	// Cache holds keys and values of earlier tokens; it is extended in place.
 	Cache *KVCache
+	// Train applies the config's dropout (transformers' model.train());
+	// false is eval mode. A model whose NoDropout is set never drops.
+	Train bool
+}
+
+// dropout is x.Dropout(p) in training mode, x itself otherwise.
+func (m *Model) dropout(in *Input, x *tensor.Tensor, p float64) *tensor.Tensor {
+	if !in.Train || m.NoDropout || p <= 0 {
+		return x
+	}
+	return x.Dropout(p, true)
 }
 
 // KVCache holds per-layer keys and values (B, kv_heads, P, head_dim). Each
@@ -188,9 +199,9 @@ func allowed(in *Input, past int64) *tensor.Tensor {
 	return ok
 }
 
-// attention computes softmax(q k^T / sqrt(d) masked) v for q (B, nh, T, d),
-// k and v (B, nkv, S, d); returns (B, T, nh*d).
-func attention(q, k, v, ok *tensor.Tensor, groups int) *tensor.Tensor {
+// attention computes dropout(softmax(q k^T / sqrt(d) masked)) v for q
+// (B, nh, T, d), k and v (B, nkv, S, d); returns (B, T, nh*d).
+func (m *Model) attention(in *Input, q, k, v, ok *tensor.Tensor, groups int) *tensor.Tensor {
 	if groups > 1 {
 		k = k.RepeatInterleave(int64(groups), 1)
 		v = v.RepeatInterleave(int64(groups), 1)
@@ -202,6 +213,6 @@ func attention(q, k, v, ok *tensor.Tensor, groups int) *tensor.Tensor {
 		// masked row (a left pad) becomes uniform instead of NaN.
 		att = att.MaskedFill(ok.LogicalNot(), tensor.MinValue(att.DType()))
 	}
-	att = att.Softmax(-1)
+	att = m.dropout(in, att.Softmax(-1), m.Config.AttnDropout)
 	return att.Matmul(v).Transpose(1, 2).Reshape(B, T, nh*d)
 }

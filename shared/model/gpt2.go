@@ -67,6 +67,10 @@ func (g *gpt2) hidden(m *Model, in *Input) *tensor.Tensor {
 	pos := positions(in, past)
 	ok := allowed(in, past)
 	x := tensor.Embedding(g.wte, in.IDs).Add(tensor.Embedding(g.wpe, pos)) // (B, T, H)
+	// transformers' GPT2: dropout after the embeddings (embd_pdrop), on the
+	// attention probabilities (attn_pdrop), after each residual branch
+	// (resid_pdrop)
+	x = m.dropout(in, x, c.EmbdDropout)
 	for l, blk := range g.blocks {
 		h := x.LayerNorm(blk.ln1W, blk.ln1B, c.NormEps)
 		qkv := conv1d(h, blk.attnW, blk.attnB) // (B, T, 3H)
@@ -77,11 +81,11 @@ func (g *gpt2) hidden(m *Model, in *Input) *tensor.Tensor {
 		if in.Cache != nil {
 			k, v = in.Cache.append(l, k, v)
 		}
-		a := attention(q, k, v, ok, 1)
-		x = x.Add(conv1d(a, blk.projW, blk.projB))
+		a := m.attention(in, q, k, v, ok, 1)
+		x = x.Add(m.dropout(in, conv1d(a, blk.projW, blk.projB), c.ResidDropout))
 		h = x.LayerNorm(blk.ln2W, blk.ln2B, c.NormEps)
 		h = conv1d(h, blk.fcW, blk.fcB).GeluTanh()
-		x = x.Add(conv1d(h, blk.fcProjW, blk.fcProjB))
+		x = x.Add(m.dropout(in, conv1d(h, blk.fcProjW, blk.fcProjB), c.ResidDropout))
 	}
 	return x.LayerNorm(g.lnfW, g.lnfB, c.NormEps)
 }

@@ -118,7 +118,7 @@ func (l *llama) hidden(m *Model, in *Input) *tensor.Tensor {
 		if in.Cache != nil {
 			k, v = in.Cache.append(i, k, v)
 		}
-		a := attention(q, k, v, ok, c.KVGroups())
+		a := m.attention(in, q, k, v, ok, c.KVGroups())
 		x = x.Add(a.Linear(blk.o, blk.ob))
 		h = rmsNorm(x, blk.postNorm, c.NormEps)
 		g := h.Linear(blk.gate, blk.gateB).Silu().Mul(h.Linear(blk.up, blk.upB))

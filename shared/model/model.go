@@ -27,6 +27,9 @@ type Model struct {
 	Head   Head
 	DType  tensor.DType
 	Device tensor.Device
+	// NoDropout turns the config's dropout off in training as well (TRL's
+	// disable_dropout_in_model; the saved config keeps its values).
+	NoDropout bool
 
 	params []Param
 	byName map[string]*tensor.Tensor

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -316,5 +317,51 @@ func TestScoreIndex(t *testing.T) {
 		if got := c.cfg.ScoreIndex(len(row)-1, func(i int) int64 { return row[i] }); got != c.want {
 			t.Errorf("ScoreIndex(%v, pad %v) = %d, want %d", row, c.cfg.PadTokenID, got, c.want)
 		}
+	}
+}
+
+// TestDropout: the config's dropout applies in training mode only: eval
+// mode (and NoDropout, TRL's disable_dropout) give the same logits as a
+// model without dropout; training mode differs from it, by a different
+// mask each call; with p = 0 training mode changes nothing. GPT2Config's
+// default is 0.1 for each of embd_pdrop, attn_pdrop, resid_pdrop.
+func TestDropout(t *testing.T) {
+	for _, preset := range []string{"tiny", "tiny-llama"} {
+		cfg, _ := Preset(preset, 64)
+		cfg.EmbdDropout, cfg.AttnDropout, cfg.ResidDropout = 0.3, 0.3, 0.3
+		tensor.ManualSeed(1)
+		m, err := New(cfg, LMHead, tensor.Float32, tensor.CPU)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tensor.Tidy(func() {
+			ids := tensor.FromInt64s([]int64{1, 2, 3, 4, 5, 6, 7, 8}, 2, 4)
+			run := func(train bool) []float32 { return m.Forward(&Input{IDs: ids, Train: train}).Float32s() }
+			eval := run(false)
+			zero := *m.Config
+			zero.EmbdDropout, zero.AttnDropout, zero.ResidDropout = 0, 0, 0
+			keep := m.Config
+			m.Config = &zero
+			plain, plainTrain := run(false), run(true)
+			m.Config = keep
+			a, b := run(true), run(true)
+			m.NoDropout = true
+			off := run(true)
+			m.NoDropout = false
+			if !slices.Equal(eval, plain) || !slices.Equal(off, plain) || !slices.Equal(plainTrain, plain) {
+				t.Errorf("%s: eval mode, NoDropout or p = 0 changed the logits", preset)
+			}
+			if slices.Equal(a, plain) || slices.Equal(a, b) {
+				t.Errorf("%s: training mode did not drop, or dropped the same twice", preset)
+			}
+		})
+		m.Free()
+	}
+	c, err := ParseConfig([]byte(`{"model_type": "gpt2", "n_embd": 8, "n_layer": 1, "n_head": 2, "vocab_size": 10}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.EmbdDropout != 0.1 || c.AttnDropout != 0.1 || c.ResidDropout != 0.1 {
+		t.Errorf("gpt2 defaults %g %g %g, want 0.1 each", c.EmbdDropout, c.AttnDropout, c.ResidDropout)
 	}
 }

@@ -286,6 +286,9 @@ func (t *Trainer[B]) Run(ctx context.Context) (res *Result, err error) {
 				return nil, fmt.Errorf("train: step %d: %w", step+1, err)
 			}
 		}
+		// Dropout draws from libtorch's generator: seeded from (seed, step)
+		// so that a resumed run draws the same masks as an uninterrupted one.
+		tensor.ManualSeed(stepSeed(a.Seed, step))
 		weights := t.microWeights(batches)
 		for micro, batch := range batches {
 			t.tokens += int64(batch.NumTokens())
@@ -409,6 +412,14 @@ func (t *Trainer[B]) Run(ctx context.Context) (res *Result, err error) {
 	t.Log.Info().Str("output_dir", a.OutputDir).Str("runtime", metrics.FormatDuration(runtime)).
 		Float64("tokens_per_s", math.Round(res.TokensPerS)).Msg("done")
 	return res, nil
+}
+
+// stepSeed mixes the run's seed and a step number (splitmix64's finaliser).
+func stepSeed(seed int64, step int) int64 {
+	z := uint64(seed)*0x9e3779b97f4a7c15 + uint64(step)
+	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
+	z = (z ^ z>>27) * 0x94d049bb133111eb
+	return int64((z ^ z>>31) >> 1)
 }
 
 // microWeights are the factors of each micro-batch's loss in the step:
