@@ -30,13 +30,13 @@ type Config struct {
 	SkipBadRecords  bool     `yaml:"skip_bad_records" help:"Skip and count bad records instead of stopping." category:"data"`
 	MaxPromptLength int      `yaml:"max_prompt_length" help:"Prompts longer than this many tokens are cut from the left." category:"data"`
 
-	NumMiniBatches               int      `yaml:"num_mini_batches" help:"Mini-batches per rollout batch (one optimizer step each per PPO epoch)." category:"ppo"`
+	NumMiniBatches               int      `yaml:"num_mini_batches" help:"Mini-batches the rollout batch is split into per PPO epoch (must divide it)." category:"ppo"`
 	TotalEpisodes                int      `yaml:"total_episodes" help:"Episodes (generated responses) in all; 0: num_train_epochs passes over the prompts." category:"ppo"`
 	LocalRolloutForwardBatchSize int      `yaml:"local_rollout_forward_batch_size" help:"Sequences per no-grad forward (and generation) chunk in the rollout." category:"ppo"`
 	NumSampleGenerations         int      `yaml:"num_sample_generations" help:"How many times to write sample generations during training." category:"ppo"`
 	ResponseLength               int      `yaml:"response_length" help:"Tokens generated per response at most." category:"ppo"`
-	StopToken                    string   `yaml:"stop_token" help:"eos to stop responses at the tokenizer's eos (generation always stops at eos)." category:"ppo"`
-	StopTokenID                  *int     `yaml:"stop_token_id" help:"A token id that ends a response." category:"ppo"`
+	StopToken                    string   `yaml:"stop_token" help:"eos: responses end at the tokenizer's eos; unset (TRL's default): every response is response_length tokens." category:"ppo"`
+	StopTokenID                  *int     `yaml:"stop_token_id" help:"A token id that ends a response (instead of stop_token)." category:"ppo"`
 	Temperature                  float64  `yaml:"temperature" help:"Sampling temperature of rollouts; log-probs use logits/(temperature+1e-7)." category:"ppo"`
 	MissingEOSPenalty            *float64 `yaml:"missing_eos_penalty" help:"Subtracted from the score of responses without an eos." category:"ppo"`
 	NumPPOEpochs                 int      `yaml:"num_ppo_epochs" help:"Passes over each rollout batch." category:"ppo"`
@@ -50,14 +50,16 @@ type Config struct {
 	Lam                          float64  `yaml:"lam" help:"GAE lambda." category:"ppo"`
 }
 
-// DefaultConfig returns PPOConfig's defaults.
+// DefaultConfig returns PPOConfig's defaults (trl/experimental/ppo/
+// ppo_config.py): learning_rate 3e-6 and TrainingArguments' own
+// per_device_train_batch_size 8 and num_train_epochs 3. max_grad_norm is 0
+// (no clipping): TRL's PPO loop never clips, whatever max_grad_norm says;
+// rl clips when it is set.
 func DefaultConfig() Config {
 	a := train.DefaultArgs()
 	a.LearningRate = 3e-6
 	a.OutputDir = "ppo-out"
-	a.PerDeviceTrainBatchSize = 64
-	a.NumTrainEpochs = 1
-	a.LoggingSteps = 10
+	a.MaxGradNorm = 0
 	a.SaveSteps = 500
 	return Config{
 		Args:                         a,
@@ -81,10 +83,15 @@ func DefaultConfig() Config {
 	}
 }
 
-// BatchSize is the rollout batch: per_device_train_batch_size *
-// gradient_accumulation_steps * num_mini_batches.
+// BatchSize is the rollout batch, TRL's local_batch_size since
+// huggingface/trl#2531: per_device_train_batch_size *
+// gradient_accumulation_steps. Each PPO epoch is one optimizer step over
+// it, in gradient_accumulation_steps micro-batches of
+// per_device_train_batch_size (accelerate syncs every
+// gradient_accumulation_steps micro-batches, so TRL's num_mini_batches
+// only groups them).
 func (c *Config) BatchSize() int {
-	return c.PerDeviceTrainBatchSize * c.GradientAccumulationSteps * c.NumMiniBatches
+	return c.PerDeviceTrainBatchSize * c.GradientAccumulationSteps
 }
 
 // Validate reports every problem at once.
@@ -105,6 +112,10 @@ func (c *Config) Validate() error {
 	}
 	if c.NumMiniBatches < 1 || c.NumPPOEpochs < 1 {
 		bad("num_mini_batches and num_ppo_epochs must be at least 1")
+	} else if c.BatchSize()%c.NumMiniBatches != 0 {
+		bad("per_device_train_batch_size * gradient_accumulation_steps (%d) must be a multiple of num_mini_batches (%d)", c.BatchSize(), c.NumMiniBatches)
+	} else if c.WhitenRewards && c.BatchSize()/c.NumMiniBatches < 8 {
+		bad("whiten_rewards needs mini-batches of at least 8 (per_device_train_batch_size * gradient_accumulation_steps / num_mini_batches is %d), as TRL asserts", c.BatchSize()/c.NumMiniBatches)
 	}
 	if c.ResponseLength < 1 {
 		bad("response_length must be at least 1, got %d", c.ResponseLength)

@@ -192,6 +192,7 @@ func ppoConfig(sftDir, data, out string) Config {
 	c := DefaultConfig()
 	c.SFTModel, c.Reward, c.Dataset, c.OutputDir = sftDir, "builtin:test-good", data, out
 	c.PerDeviceTrainBatchSize = 16
+	c.GradientAccumulationSteps = 2 // rollouts of 32: one optimizer step of 2 x 16 per PPO epoch
 	c.NumMiniBatches = 2
 	c.NumPPOEpochs = 2
 	c.ResponseLength = 6
@@ -250,19 +251,19 @@ func TestPPORaisesKnownReward(t *testing.T) {
 			t.Errorf("metric %s not logged", k)
 		}
 	}
-	for _, f := range []string{"model.safetensors", "value_model/model.safetensors", "value_model/config.json", "samples/update-1.jsonl", "checkpoint-24/optimizer.safetensors"} {
+	for _, f := range []string{"model.safetensors", "value_model/model.safetensors", "value_model/config.json", "samples/update-1.jsonl", "checkpoint-12/optimizer.safetensors"} {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
 			t.Errorf("output lacks %s", f)
 		}
 	}
 
-	// Resume from the checkpoint after update 6 (4 optimizer steps per update).
+	// Resume from the checkpoint after update 6 (2 optimizer steps per update).
 	part := t.TempDir()
-	ck := filepath.Join(out, "checkpoint-24")
+	ck := filepath.Join(out, "checkpoint-12")
 	if _, err := os.Stat(ck); err != nil {
 		t.Fatalf("no %s: %v", ck, err)
 	}
-	if err := os.CopyFS(filepath.Join(part, "checkpoint-24"), os.DirFS(ck)); err != nil {
+	if err := os.CopyFS(filepath.Join(part, "checkpoint-12"), os.DirFS(ck)); err != nil {
 		t.Fatal(err)
 	}
 	cfg := ppoConfig(sftDir, data, part)
@@ -315,5 +316,53 @@ func TestPPOBF16(t *testing.T) {
 			t.Errorf("saved %s is %s, want F32 (master weights)", name, st.DType)
 			break
 		}
+	}
+}
+
+// TestPostprocessAsTRL: the response processing of TRL's PPO rollout, by
+// hand: without a stop token responses are not cut; with one, everything
+// after it is padding; sequence_length ends before the first pad, so with
+// pad == eos the eos itself is not part of the response.
+func TestPostprocessAsTRL(t *testing.T) {
+	const eos, other = 9, 5
+	cases := []struct {
+		name     string
+		pad      int
+		stop     []int
+		gen      []int
+		resp     []int
+		seqLen   int
+		hasEOS   bool
+		rawCount int
+	}{
+		{"no stop token: eos is just a token", 0, nil, []int{3, eos, 4, 4}, []int{3, eos, 4, 4}, 3, true, 1},
+		{"stop at eos, pad != eos", 0, []int{eos}, []int{3, eos, 4, 4}, []int{3, eos, 0, 0}, 1, true, 1},
+		{"stop at eos, pad == eos: the eos is padding", eos, []int{eos}, []int{3, eos, 4, 4}, []int{3, eos, eos, eos}, 0, true, 1},
+		{"short generation is padded", 0, []int{eos}, []int{3, 4}, []int{3, 4, 0, 0}, 1, false, 0},
+		{"stop_token_id", 0, []int{other}, []int{3, other, 4, eos}, []int{3, other, 0, 0}, 1, false, 1},
+	}
+	for _, c := range cases {
+		r := &Rollout{cfg: &Config{ResponseLength: 4}, pad: c.pad, eos: eos, stopIDs: c.stop}
+		resp, seqLen, hasEOS, raw := r.postprocess(c.gen)
+		if !slices.Equal(resp, c.resp) || seqLen != c.seqLen || hasEOS != c.hasEOS || raw != c.rawCount {
+			t.Errorf("%s: got %v seqLen %d eos %v raw %d; want %v %d %v %d", c.name, resp, seqLen, hasEOS, raw, c.resp, c.seqLen, c.hasEOS, c.rawCount)
+		}
+	}
+}
+
+// TestObjectiveEntropyAsTRL: objective/entropy is (-logprobs).sum(1).mean()
+// over every position, the padding's INVALID_LOGPROB (1) included.
+func TestObjectiveEntropyAsTRL(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.ResponseLength = 3
+	r := &Rollout{cfg: &cfg}
+	r.buf = []*sample{
+		{resp: []int{1, 2, 0}, seqLen: 1, logp: []float64{-1, -2, -7}, ref: []float64{-1, -2, -7}, values: make([]float64, 3)},
+		{resp: []int{1, 2, 3}, seqLen: 2, logp: []float64{-0.5, -0.5, -0.5}, ref: []float64{-0.5, -0.5, -0.5}, values: make([]float64, 3)},
+	}
+	r.advantages()
+	want := ((1 + 2 - 1) + 1.5) / 2.0 // the pad's log-prob becomes 1
+	if got := r.stats["objective/entropy"]; math.Abs(got-want) > 1e-12 {
+		t.Errorf("objective/entropy %g, want %g", got, want)
 	}
 }

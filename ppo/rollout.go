@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -56,6 +57,7 @@ type Rollout struct {
 
 	pad, eos int
 	stopIDs  []int
+	rawEOS   int // eos tokens in the current rollout's raw responses
 	buf      []*sample
 	stats    map[string]float64 // rollout metrics for the next log
 	started  time.Time
@@ -181,6 +183,7 @@ func (r *Rollout) Collect(u int) (err error) {
 	prompts := r.promptsFor(u, B)
 	chunk := max(cfg.LocalRolloutForwardBatchSize, 1)
 	r.buf = r.buf[:0]
+	r.rawEOS = 0
 	began := time.Now()
 	genTokens := 0
 	for lo := 0; lo < B; lo += chunk {
@@ -196,28 +199,11 @@ func (r *Rollout) Collect(u int) (err error) {
 			return err
 		}
 		for i, g := range res {
-			s := &sample{query: ps[i].IDs, promptText: ps[i].Text, resp: make([]int, R)}
-			for t := range s.resp {
-				s.resp[t] = r.pad
-			}
-			copy(s.resp, g.Tokens)
+			s := &sample{query: ps[i].IDs, promptText: ps[i].Text}
 			genTokens += len(g.Tokens)
-			// Truncate after the first stop token (generation already stops at it).
-			s.seqLen = len(g.Tokens) - 1
-			for t, id := range g.Tokens {
-				if r.isStop(id) {
-					s.seqLen = t
-					break
-				}
-			}
-			for t := s.seqLen + 1; t < R; t++ {
-				s.resp[t] = r.pad
-			}
-			for t := 0; t <= s.seqLen; t++ {
-				if s.resp[t] == r.eos {
-					s.hasEOS = true
-				}
-			}
+			var raw int
+			s.resp, s.seqLen, s.hasEOS, raw = r.postprocess(g.Tokens)
+			r.rawEOS += raw
 			r.buf = append(r.buf, s)
 		}
 	}
@@ -267,6 +253,43 @@ func (r *Rollout) Collect(u int) (err error) {
 	return nil
 }
 
+// postprocess turns generated tokens into TRL's rollout response
+// (trl/experimental/ppo/ppo_trainer.py, "Response Processing"): padded to
+// response_length, truncated after the first stop token
+// (truncate_response), sequence_length = first_true_indices(response ==
+// pad) - 1 (so with pad == eos the eos is padding and is not trained), and
+// contain_eos_token over the whole processed response. rawEOS counts eos
+// in the raw padded response (val/num_eos_tokens).
+func (r *Rollout) postprocess(tokens []int) (resp []int, seqLen int, hasEOS bool, rawEOS int) {
+	R := r.cfg.ResponseLength
+	resp = make([]int, R)
+	for t := range resp {
+		resp[t] = r.pad
+	}
+	copy(resp, tokens)
+	for _, id := range resp {
+		if id == r.eos {
+			rawEOS++
+		}
+	}
+	for t, id := range resp {
+		if r.isStop(id) {
+			for u := t + 1; u < R; u++ {
+				resp[u] = r.pad
+			}
+			break
+		}
+	}
+	seqLen = R - 1
+	for t, id := range resp {
+		if id == r.pad {
+			seqLen = t - 1
+			break
+		}
+	}
+	return resp, seqLen, slices.Contains(resp, r.eos), rawEOS
+}
+
 func (r *Rollout) isStop(id int) bool {
 	for _, s := range r.stopIDs {
 		if id == s {
@@ -285,7 +308,7 @@ func (r *Rollout) advantages() {
 	rewards := make([][]float64, n)
 	padMask := make([][]bool, n)   // true where valid (~padding_mask)
 	padMaskP1 := make([][]bool, n) // ~padding_mask_p1
-	var klSum, entSum, nonScoreSum, scoreSum, eosCount float64
+	var klSum, entSum, nonScoreSum, scoreSum float64
 	for i, s := range r.buf {
 		if cfg.MissingEOSPenalty != nil && !s.hasEOS {
 			s.score -= *cfg.MissingEOSPenalty
@@ -306,12 +329,7 @@ func (r *Rollout) advantages() {
 			rewards[i][t] = -cfg.KLCoef * kl
 			klSum += kl
 			nonScoreSum += rewards[i][t]
-			if padMask[i][t] {
-				entSum += -s.logp[t]
-			}
-			if s.resp[t] == r.eos && t <= s.seqLen {
-				eosCount++
-			}
+			entSum += -s.logp[t] // TRL: every position, INVALID_LOGPROB (1) at padding
 		}
 		end := s.seqLen + 1
 		if end >= R {
@@ -350,7 +368,7 @@ func (r *Rollout) advantages() {
 		"objective/non_score_reward": nonScoreSum / N,
 		"objective/rlhf_reward":      nonScoreSum/N + scoreSum/N,
 		"objective/scores":           scoreSum / N,
-		"val/num_eos_tokens":         eosCount,
+		"val/num_eos_tokens":         float64(r.rawEOS),
 	}
 }
 

@@ -113,7 +113,7 @@ func (t *Task) Loss(b *microBatch, acc *metrics.Accumulator, training bool) *ten
 	tensor.NoGrad(func() {
 		// entropy = logsumexp(logits) - sum(softmax * logits), over valid tokens
 		ent := logits.Logsumexp(-1, false).Sub(logits.Softmax(-1).Mul(logits).SumDim(-1, false))
-		acc.Add("policy/entropy_avg", maskedMean(ent, valid).ItemF64())
+		acc.Add("policy/entropy_avg", ent.Mean().ItemF64()) // over every position, padding too, as TRL
 		acc.Add("policy/approxkl_avg", approxKL)
 		acc.Add("policy/clipfrac_avg", clipfrac)
 		acc.Add("loss/policy_avg", pg.ItemF64())
@@ -269,7 +269,10 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 		r.RewardM.SetRequiresGrad(false)
 	}
 	r.pad, r.eos = max(r.Tok.PAD(), 0), r.Tok.EOS()
-	if r.eos >= 0 {
+	// TRL: stop_token "eos" stops generation at the eos (and truncates
+	// after it), stop_token_id at that id, neither at nothing: responses
+	// are response_length tokens.
+	if cfg.StopToken == "eos" && r.eos >= 0 {
 		r.stopIDs = append(r.stopIDs, r.eos)
 	}
 	if cfg.StopTokenID != nil {
@@ -313,10 +316,10 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 		episodes = int(math.Ceil(cfg.NumTrainEpochs * float64(len(r.Prompts))))
 	}
 	updates := max(1, (episodes+B-1)/B)
-	stepsPerUpdate := cfg.NumPPOEpochs * cfg.NumMiniBatches
+	stepsPerUpdate := cfg.NumPPOEpochs // one optimizer step per PPO epoch (see BatchSize)
 	args := cfg.Args
 	args.MaxSteps = updates * stepsPerUpdate
-	args.LoggingSteps = max(1, cfg.LoggingSteps) * stepsPerUpdate
+	args.LoggingSteps = stepsPerUpdate // TRL logs every update
 	args.SaveSteps = max(1, cfg.SaveSteps) * stepsPerUpdate
 	args.EvalStrategy = "no"
 	task := &Task{R: r, stepsPerUpdate: stepsPerUpdate, sampleEvery: max(1, updates/max(1, cfg.NumSampleGenerations))}
