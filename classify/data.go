@@ -209,6 +209,41 @@ func (e *Encoder) Encode(text, pair string) ([]int32, error) {
 	return out, nil
 }
 
+// Preview returns the first n training examples encoded as Run encodes
+// them (rl data show), with their class names and the tokenizer, without
+// loading the model.
+func Preview(cfg Config, n int) (*Data, []string, *tokenizer.Tokenizer, error) {
+	dir := cfg.Tokenizer
+	if dir == "" {
+		dir = cfg.Model
+	}
+	tok, err := tokenizer.Load(dir)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	trainSet, _, err := LoadSplits(&cfg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	trL, _, err := Label(trainSet, nil)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if len(trL.Examples) > n {
+		trL.Examples = trL.Examples[:n]
+	}
+	enc, err := NewEncoder(tok, cfg.MaxLength)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	d, err := enc.EncodeAll(trL.Examples)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	d.Pad = max(tok.PAD(), 0)
+	return d, trL.Names, tok, nil
+}
+
 // EncodeAll encodes examples; an error names the example's file:line.
 func (e *Encoder) EncodeAll(exs []datasets.Example) (*Data, error) {
 	d := &Data{X: make([][]int32, len(exs)), Labels: make([]int, len(exs))}

@@ -9,6 +9,7 @@ import (
 	"github.com/rlsuite/rl/shared/metrics"
 	"github.com/rlsuite/rl/shared/model"
 	"github.com/rlsuite/rl/shared/preference"
+	"github.com/rlsuite/rl/shared/tokenizer"
 	"github.com/rlsuite/rl/shared/tensor"
 )
 
@@ -91,6 +92,37 @@ func EncodePairs(enc *preference.Encoder, prefs []datasets.Preference, log zerol
 }
 
 // loadSplits loads the train split and an eval split (see datasets.LoadTrainEval).
+// newEncoder tokenises pairs as TRL's DPOTrainer (preference.StyleDPO).
+func newEncoder(cfg *Config, tok *tokenizer.Tokenizer) *preference.Encoder {
+	return &preference.Encoder{Tok: tok, Style: preference.StyleDPO, MaxLength: cfg.MaxLength, TruncationMode: cfg.TruncationMode, EOS: tok.EOS()}
+}
+
+// Preview returns the first n training pairs exactly as Run tokenises them
+// (rl data show), with the tokenizer and pad id, without loading models.
+func Preview(cfg Config, n int, log zerolog.Logger) ([]preference.Pair, *tokenizer.Tokenizer, error) {
+	dir := cfg.Tokenizer
+	if dir == "" {
+		dir = cfg.Model
+	}
+	tok, err := tokenizer.Load(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	d, _, err := loadSplits(&cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	if d.Len() > n {
+		d = d.Select(seq(n))
+	}
+	prefs, err := d.Preferences()
+	if err != nil {
+		return nil, nil, fmt.Errorf("dpo: %w", err)
+	}
+	pairs, _, err := newEncoder(&cfg, tok).EncodeAll(prefs, log, "train")
+	return pairs, tok, err
+}
+
 func loadSplits(cfg *Config) (trainSet, evalSet *datasets.Dataset, err error) {
 	cols, err := datasets.ParseColumns(cfg.Columns)
 	if err != nil {

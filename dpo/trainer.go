@@ -223,7 +223,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	if cfg.MaxSamples > 0 && trainSet.Len() > cfg.MaxSamples {
 		trainSet = trainSet.Select(seq(cfg.MaxSamples))
 	}
-	enc := &preference.Encoder{Tok: tok, Style: preference.StyleDPO, MaxLength: cfg.MaxLength, TruncationMode: cfg.TruncationMode, EOS: tok.EOS()}
+	enc := newEncoder(&cfg, tok)
 	trainPrefs, err := trainSet.Preferences()
 	if err != nil {
 		return nil, fmt.Errorf("dpo: %w", err)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/rlsuite/rl/datasets"
 	"github.com/rlsuite/rl/shared/preference"
+	"github.com/rlsuite/rl/shared/tokenizer"
 )
 
 // encodePairs tokenises preference pairs (see preference.Encoder.EncodeAll):
@@ -18,6 +19,41 @@ func encodePairs(enc *preference.Encoder, prefs []datasets.Preference, log zerol
 		err = fmt.Errorf("%s: %s: every pair was dropped: prompts fill max_length %d (raise max_length)", "orpo", what, enc.MaxLength)
 	}
 	return out, err
+}
+
+// newEncoder tokenises pairs as TRL's ORPOTrainer (preference.StyleORPO).
+func newEncoder(cfg *Config, tok *tokenizer.Tokenizer) *preference.Encoder {
+	return &preference.Encoder{Tok: tok, Style: preference.StyleORPO, MaxLength: cfg.MaxLength, EOS: tok.EOS()}
+}
+
+// Preview returns the first n training pairs exactly as Run tokenises them
+// (rl data show), with the tokenizer, without loading the model.
+func Preview(cfg Config, n int, log zerolog.Logger) ([]preference.Pair, *tokenizer.Tokenizer, error) {
+	dir := cfg.Tokenizer
+	if dir == "" {
+		dir = cfg.Model
+	}
+	tok, err := tokenizer.Load(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	d, _, err := loadSplits(&cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	if d.Len() > n {
+		idx := make([]int, n)
+		for i := range idx {
+			idx[i] = i
+		}
+		d = d.Select(idx)
+	}
+	prefs, err := d.Preferences()
+	if err != nil {
+		return nil, nil, fmt.Errorf("orpo: %w", err)
+	}
+	pairs, _, err := newEncoder(&cfg, tok).EncodeAll(prefs, log, "train")
+	return pairs, tok, err
 }
 
 // loadSplits loads the train split and an eval split (see datasets.LoadTrainEval).

@@ -118,7 +118,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 		}
 		trainSet = trainSet.Select(idx)
 	}
-	enc := &preference.Encoder{Tok: tok, Style: preference.StyleORPO, MaxLength: cfg.MaxLength, EOS: tok.EOS()}
+	enc := newEncoder(&cfg, tok)
 	pad := max(tok.PAD(), 0)
 	prefs, err := trainSet.Preferences()
 	if err != nil {

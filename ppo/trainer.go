@@ -16,6 +16,7 @@ import (
 	"github.com/rlsuite/rl/shared/model"
 	"github.com/rlsuite/rl/shared/rewardfn"
 	"github.com/rlsuite/rl/shared/tensor"
+	"github.com/rlsuite/rl/shared/tokenizer"
 	"github.com/rlsuite/rl/shared/train"
 )
 
@@ -342,6 +343,33 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 		return nil, err
 	}
 	return &Result{Result: out, Updates: updates}, nil
+}
+
+// Preview returns the token ids of the first n training prompts exactly as
+// Run encodes them (rl data show), with the tokenizer, without loading
+// models.
+func Preview(cfg Config, n int) ([][]int, *tokenizer.Tokenizer, error) {
+	tok, err := tokenizer.Load(cfg.SFTModel)
+	if err != nil {
+		return nil, nil, err
+	}
+	cols, err := datasets.ParseColumns(cfg.Columns)
+	if err != nil {
+		return nil, nil, err
+	}
+	d, err := datasets.LoadSplit(cfg.Dataset, cfg.TrainSplit, datasets.LoadOptions{SkipBadRecords: cfg.SkipBadRecords, Columns: cols, Limit: n})
+	if err != nil {
+		return nil, nil, err
+	}
+	ps, err := encodePrompts(&Rollout{Tok: tok, cfg: &cfg}, d)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make([][]int, len(ps))
+	for i, p := range ps {
+		out[i] = p.IDs
+	}
+	return out, tok, nil
 }
 
 func encodePrompts(r *Rollout, d *datasets.Dataset) ([]prompt, error) {

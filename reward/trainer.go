@@ -156,6 +156,35 @@ func specialIDs(cfg *Config, tok *tokenizer.Tokenizer) (eos, pad int, err error)
 	return eos, pad, nil
 }
 
+// newEncoder tokenises pairs as TRL's RewardTrainer (preference.StyleReward).
+func newEncoder(cfg *Config, tok *tokenizer.Tokenizer, eos int) *preference.Encoder {
+	return &preference.Encoder{Tok: tok, Style: preference.StyleReward, MaxLength: cfg.MaxLength, TruncationMode: preference.Drop, EOS: eos}
+}
+
+// Preview returns the first n training pairs exactly as Run tokenises them
+// (rl data show), with the tokenizer, without loading the model.
+func Preview(cfg Config, n int, log zerolog.Logger) ([]preference.Pair, *tokenizer.Tokenizer, error) {
+	dir := cfg.Tokenizer
+	if dir == "" {
+		dir = cfg.Model
+	}
+	tok, err := tokenizer.Load(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	eos, _, err := specialIDs(&cfg, tok)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg.MaxSamples = n
+	cfg.EvalStrategy = "no"
+	d, err := loadData(&cfg, tok, eos, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	return d.train, tok, nil
+}
+
 // data is the tokenised train and eval pairs with what was left out.
 type data struct {
 	train, eval      []preference.Pair // eval nil: no eval data
@@ -180,7 +209,7 @@ func loadData(cfg *Config, tok *tokenizer.Tokenizer, eos int, log zerolog.Logger
 		}
 		trainSet = trainSet.Select(idx)
 	}
-	enc := &preference.Encoder{Tok: tok, Style: preference.StyleReward, MaxLength: cfg.MaxLength, TruncationMode: preference.Drop, EOS: eos}
+	enc := newEncoder(cfg, tok, eos)
 	d := data{skipped: loadSkipped}
 	split := func(ds *datasets.Dataset) ([]preference.Pair, error) {
 		prefs, err := ds.Preferences()

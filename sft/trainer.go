@@ -121,13 +121,9 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	if cfg.MaxSamples > 0 && trainSet.Len() > cfg.MaxSamples {
 		trainSet = trainSet.Select(seq(cfg.MaxSamples))
 	}
-	enc := &Encoder{Tok: tok, MaxLength: cfg.MaxLength, TruncationMode: cfg.TruncationMode, CompletionOnly: cfg.completionOnly(), AssistantOnlyLoss: cfg.AssistantOnlyLoss, TextField: cfg.DatasetTextField, EOS: tok.EOS()}
-	if cfg.EOSToken != "" {
-		id, ok := tok.TokenToID(cfg.EOSToken)
-		if !ok {
-			return nil, fmt.Errorf("sft: eos_token %q is not in the tokenizer", cfg.EOSToken)
-		}
-		enc.EOS = id
+	enc, err := newEncoder(&cfg, tok)
+	if err != nil {
+		return nil, err
 	}
 	trainXs, err := enc.EncodeCached(trainSet, log, cfg.NoCache)
 	if err != nil {
@@ -173,6 +169,45 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	}
 	res.Result = r
 	return res, nil
+}
+
+// newEncoder is the Encoder of cfg's settings.
+func newEncoder(cfg *Config, tok *tokenizer.Tokenizer) (*Encoder, error) {
+	enc := &Encoder{Tok: tok, MaxLength: cfg.MaxLength, TruncationMode: cfg.TruncationMode, CompletionOnly: cfg.completionOnly(), AssistantOnlyLoss: cfg.AssistantOnlyLoss, TextField: cfg.DatasetTextField, EOS: tok.EOS()}
+	if cfg.EOSToken != "" {
+		id, ok := tok.TokenToID(cfg.EOSToken)
+		if !ok {
+			return nil, fmt.Errorf("sft: eos_token %q is not in the tokenizer", cfg.EOSToken)
+		}
+		enc.EOS = id
+	}
+	return enc, nil
+}
+
+// Preview returns the first n training examples exactly as Run tokenises
+// them (rl data show), with the tokenizer, without loading the model.
+func Preview(cfg Config, n int, log zerolog.Logger) ([]Example, *tokenizer.Tokenizer, error) {
+	tok, err := tokenizer.Load(tokDir(&cfg))
+	if err != nil {
+		return nil, nil, err
+	}
+	lopts, err := loadOptions(&cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	d, _, err := datasets.LoadTrainEval(cfg.Dataset, cfg.TrainSplit, cfg.TestSplit, 0, cfg.Seed, lopts)
+	if err != nil {
+		return nil, nil, err
+	}
+	if d.Len() > n {
+		d = d.Select(seq(n))
+	}
+	enc, err := newEncoder(&cfg, tok)
+	if err != nil {
+		return nil, nil, err
+	}
+	xs, err := enc.EncodeDataset(d, log)
+	return xs, tok, err
 }
 
 func tokDir(cfg *Config) string {

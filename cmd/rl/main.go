@@ -72,6 +72,7 @@ func newApp(log *zerolog.Logger) *cli.App {
 		Commands: []*cli.Command{
 			demoCommand(log),
 			tokenizerCommand(log),
+			dataCommand(log),
 			initCommand(log),
 			sftCommand(log),
 			classifyCommand(log),

@@ -57,7 +57,7 @@ func tokenizerCommand(log *zerolog.Logger) *cli.Command {
 				log.Info().Int("vocab_size", tok.VocabSize()).Str("output", c.String("output")).Dur("took", time.Since(start).Round(time.Millisecond)).Msg("tokenizer trained")
 				return nil
 			},
-		}},
+		}, tokenizerEncodeCommand(), tokenizerDecodeCommand()},
 	}
 }
 

@@ -1,0 +1,265 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/rs/zerolog"
+	"github.com/urfave/cli/v2"
+
+	"github.com/rlsuite/rl/classify"
+	"github.com/rlsuite/rl/dpo"
+	"github.com/rlsuite/rl/orpo"
+	"github.com/rlsuite/rl/ppo"
+	"github.com/rlsuite/rl/reward"
+	"github.com/rlsuite/rl/sft"
+	"github.com/rlsuite/rl/shared/cliconf"
+	"github.com/rlsuite/rl/shared/preference"
+	"github.com/rlsuite/rl/shared/tokenizer"
+)
+
+// dataCommand is `rl data show`: the first examples of a dataset exactly as
+// a trainer sees them, through the trainer's own tokenisation code.
+func dataCommand(log *zerolog.Logger) *cli.Command {
+	return &cli.Command{
+		Name:  "data",
+		Usage: "Inspect datasets as trainers see them",
+		Subcommands: []*cli.Command{{
+			Name:  "show",
+			Usage: "Print the first examples as a trainer tokenises them: the text, each token id and string, and its label (-100: no loss)",
+			Description: "Examples:\n" +
+				"  rl data show --trainer sft --model sft/ --dataset chats.jsonl --n 2\n" +
+				"  rl data show --trainer dpo --model sft/ --dataset pairs.jsonl --config dpo.yaml\n" +
+				"Settings (max_length, completion_only_loss, assistant_only_loss, ...) come from --config, the trainer's YAML.",
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "trainer", Required: true, Usage: "sft, reward, dpo, orpo, ppo or classify"},
+				&cli.StringFlag{Name: "model", Required: true, Usage: "the model (or tokenizer) directory the trainer would start from"},
+				&cli.StringFlag{Name: "dataset", Required: true, Usage: "the dataset file or folder"},
+				&cli.StringFlag{Name: "config", Usage: "the trainer's YAML config (the keys of its flags)"},
+				&cli.IntFlag{Name: "n", Value: 3, Usage: "how many examples"},
+				&cli.BoolFlag{Name: "json", Usage: "one JSON object an example instead of tables"},
+			},
+			Action: func(c *cli.Context) error { return showData(c, *log) },
+		}},
+	}
+}
+
+// shown is one sequence as printed.
+type shown struct {
+	Name   string   `json:"name,omitempty"`
+	Text   string   `json:"text"`
+	IDs    []int    `json:"input_ids"`
+	Tokens []string `json:"tokens"`
+	Labels []int    `json:"labels"`
+}
+
+func showData(c *cli.Context, log zerolog.Logger) error {
+	n := c.Int("n")
+	if n < 1 {
+		return fmt.Errorf("data show: --n must be at least 1, got %d", n)
+	}
+	load := func(cfg any) error {
+		if p := c.String("config"); p != "" {
+			return cliconf.LoadFile(p, cfg)
+		}
+		return nil
+	}
+	model, dataset := c.String("model"), c.String("dataset")
+	quiet := log.Level(zerolog.WarnLevel)
+	var examples [][]shown
+	var tok *tokenizer.Tokenizer
+	pairs := func(ps []preference.Pair, t *tokenizer.Tokenizer, err error) error {
+		if err != nil {
+			return err
+		}
+		tok = t
+		for _, p := range ps {
+			examples = append(examples, []shown{seq("chosen", t, p.Chosen, p.ChosenStart), seq("rejected", t, p.Rejected, p.RejectedStart)})
+		}
+		return nil
+	}
+	var err error
+	switch tr := c.String("trainer"); tr {
+	case "sft":
+		cfg := sft.DefaultConfig()
+		if err = load(&cfg); err != nil {
+			return err
+		}
+		cfg.Model, cfg.Dataset, cfg.NoCache = model, dataset, true
+		xs, t, err := sft.Preview(cfg, n, quiet)
+		if err != nil {
+			return err
+		}
+		tok = t
+		for _, x := range xs {
+			s := shown{}
+			for i, id := range x.IDs {
+				label := -100
+				if x.Loss[i] && i > 0 { // the first token is never predicted
+					label = int(id)
+				}
+				s.IDs, s.Labels = append(s.IDs, int(id)), append(s.Labels, label)
+			}
+			examples = append(examples, []shown{fill(s, t)})
+		}
+	case "dpo":
+		cfg := dpo.DefaultConfig()
+		if err = load(&cfg); err != nil {
+			return err
+		}
+		cfg.Model, cfg.Dataset = model, dataset
+		err = pairs(dpo.Preview(cfg, n, quiet))
+	case "orpo":
+		cfg := orpo.DefaultConfig()
+		if err = load(&cfg); err != nil {
+			return err
+		}
+		cfg.Model, cfg.Dataset = model, dataset
+		err = pairs(orpo.Preview(cfg, n, quiet))
+	case "reward":
+		cfg := reward.DefaultConfig()
+		if err = load(&cfg); err != nil {
+			return err
+		}
+		cfg.Model, cfg.Dataset = model, dataset
+		ps, t, perr := reward.Preview(cfg, n, quiet)
+		if perr == nil {
+			for i := range ps { // the reward model scores the last token: no token labels
+				ps[i].ChosenStart, ps[i].RejectedStart = len(ps[i].Chosen), len(ps[i].Rejected)
+			}
+		}
+		err = pairs(ps, t, perr)
+	case "ppo":
+		cfg := ppo.DefaultConfig()
+		if err = load(&cfg); err != nil {
+			return err
+		}
+		cfg.SFTModel, cfg.Dataset = model, dataset
+		ids, t, err := ppo.Preview(cfg, n)
+		if err != nil {
+			return err
+		}
+		tok = t
+		for _, p := range ids {
+			s := shown{Name: "prompt", IDs: p}
+			for range p {
+				s.Labels = append(s.Labels, -100)
+			}
+			examples = append(examples, []shown{fill(s, t)})
+		}
+	case "classify":
+		cfg := classify.DefaultConfig()
+		if err = load(&cfg); err != nil {
+			return err
+		}
+		cfg.Model, cfg.Dataset = model, dataset
+		d, names, t, err := classify.Preview(cfg, n)
+		if err != nil {
+			return err
+		}
+		tok = t
+		for i, x := range d.X {
+			label := strconv.Itoa(d.Labels[i])
+			if d.Labels[i] < len(names) {
+				label += " (" + names[d.Labels[i]] + ")"
+			}
+			s := shown{Name: "label " + label}
+			for _, id := range x {
+				s.IDs, s.Labels = append(s.IDs, int(id)), append(s.Labels, -100)
+			}
+			examples = append(examples, []shown{fill(s, t)})
+		}
+	case "kto":
+		return fmt.Errorf("data show: --trainer kto: rl has no KTO trainer yet")
+	default:
+		return fmt.Errorf("data show: --trainer %q: want sft, reward, dpo, orpo, ppo or classify", tr)
+	}
+	if err != nil {
+		return err
+	}
+	if len(examples) == 0 {
+		return fmt.Errorf("data show: %s: no examples (all dropped? run the trainer to see why)", dataset)
+	}
+	_ = tok
+	w := c.App.Writer
+	for i, ex := range examples {
+		if c.Bool("json") {
+			b, _ := json.Marshal(ex)
+			fmt.Fprintln(w, string(b))
+			continue
+		}
+		printExample(w, i+1, ex)
+	}
+	return nil
+}
+
+// seq is a preference row: labels are the tokens from start on.
+func seq(name string, t *tokenizer.Tokenizer, row []int32, start int) shown {
+	s := shown{Name: name}
+	for i, id := range row {
+		label := -100
+		if i >= start && i > 0 {
+			label = int(id)
+		}
+		s.IDs, s.Labels = append(s.IDs, int(id)), append(s.Labels, label)
+	}
+	return fill(s, t)
+}
+
+func fill(s shown, t *tokenizer.Tokenizer) shown {
+	s.Text, _ = t.Decode(s.IDs, false)
+	for _, id := range s.IDs {
+		tok, _ := t.IDToToken(id)
+		s.Tokens = append(s.Tokens, tok)
+	}
+	return s
+}
+
+func printExample(w io.Writer, n int, ex []shown) {
+	for _, s := range ex {
+		trained := 0
+		for _, l := range s.Labels {
+			if l != -100 {
+				trained++
+			}
+		}
+		title := fmt.Sprintf("example %d", n)
+		if s.Name != "" {
+			title += ", " + s.Name
+		}
+		fmt.Fprintf(w, "=== %s: %d tokens, %d with loss\n%s\n", title, len(s.IDs), trained, s.Text)
+	}
+	// the rows side by side: index, then id, token and label of each
+	rows := 0
+	for _, s := range ex {
+		rows = max(rows, len(s.IDs))
+	}
+	head := []string{fmt.Sprintf("%5s", "idx")}
+	for _, s := range ex {
+		name := s.Name
+		if len(ex) == 1 {
+			name = ""
+		}
+		head = append(head, fmt.Sprintf("%8s %-24s %8s", "id", strings.TrimSpace(name+" token"), "label"))
+	}
+	fmt.Fprintln(w, strings.Join(head, " | "))
+	for r := range rows {
+		cells := []string{fmt.Sprintf("%5d", r)}
+		for _, s := range ex {
+			if r >= len(s.IDs) {
+				cells = append(cells, fmt.Sprintf("%8s %-24s %8s", "", "", ""))
+				continue
+			}
+			q := strconv.Quote(s.Tokens[r])
+			if len(q) > 24 {
+				q = q[:21] + "..."
+			}
+			cells = append(cells, fmt.Sprintf("%8d %-24s %8d", s.IDs[r], q, s.Labels[r]))
+		}
+		fmt.Fprintln(w, strings.Join(cells, " | "))
+	}
+	fmt.Fprintln(w)
+}

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"github.com/rlsuite/rl/shared/tokenizer"
+	"github.com/rlsuite/rl/shared/tokenizer/realtok"
+)
+
+func runApp(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	log := zerolog.Nop()
+	app := newApp(&log)
+	var out bytes.Buffer
+	app.Writer = &out
+	err := app.Run(append([]string{"rl", "--log-level", "error"}, args...))
+	return out.String(), err
+}
+
+// TestTokenizerEncodeDecode: encode prints tokenizer(text)'s ids (with and
+// without special tokens, golden ids from Hugging Face tokenizers), decode
+// gives the text back; bad ids are refused with the range.
+func TestTokenizerEncodeDecode(t *testing.T) {
+	set := realtok.Goldens(t)["llama3_1"]
+	c := set.Find(t, "pair", 1, "full")
+	dir := realtok.Dir("llama3_1")
+	for _, special := range []bool{true, false} {
+		args := []string{"tokenizer", "encode", "--tokenizer", dir}
+		want := c.IDsSpecial
+		if !special {
+			args, want = append(args, "--no-special-tokens"), c.IDs
+		}
+		out, err := runApp(t, append(args, c.Text)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []int
+		if err := json.Unmarshal([]byte(out), &got); err != nil || !slices.Equal(got, want) {
+			t.Errorf("encode (special %v): %q, want %v", special, out, want)
+		}
+	}
+	b, _ := json.Marshal(c.IDs)
+	out, err := runApp(t, "tokenizer", "decode", "--tokenizer", dir, string(b))
+	if err != nil || strings.TrimSuffix(out, "\n") != c.Text {
+		t.Errorf("decode: %q, %v; want %q", out, err, c.Text)
+	}
+	if _, err := runApp(t, "tokenizer", "decode", "--tokenizer", dir, "1 2 999999"); err == nil || !strings.Contains(err.Error(), "999999") {
+		t.Errorf("decode of an id outside the vocabulary: %v", err)
+	}
+}
+
+// TestDataShow: rl data show prints what the trainers train on: DPO's
+// conversational pair with one BOS and labels on the completion only, and
+// SFT's prompt-completion with -100 on the prompt.
+func TestDataShow(t *testing.T) {
+	dir := realtok.Dir("llama3_1")
+	tok, err := tokenizer.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(t.TempDir(), "pairs.jsonl")
+	os.WriteFile(data, []byte(`{"prompt":[{"role":"user","content":"What colour is the sky on a clear day?"}],"chosen":[{"role":"assistant","content":"It is blue."}],"rejected":[{"role":"assistant","content":"It is green, obviously."}]}`+"\n"), 0o644)
+	out, err := runApp(t, "data", "show", "--trainer", "dpo", "--model", dir, "--dataset", data, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ex []shown
+	if err := json.Unmarshal([]byte(out), &ex); err != nil || len(ex) != 2 {
+		t.Fatalf("output %q: %v", out, err)
+	}
+	g := realtok.Goldens(t)["llama3_1"]
+	prompt, chosen := g.Find(t, "chat", 0, "prompt"), g.Find(t, "chat", 0, "chosen")
+	if !slices.Equal(ex[0].IDs, chosen.IDs) {
+		t.Errorf("chosen ids %v, want %v", ex[0].IDs, chosen.IDs)
+	}
+	for i, l := range ex[0].Labels {
+		want := -100
+		if i >= len(prompt.IDs) {
+			want = chosen.IDs[i]
+		}
+		if l != want {
+			t.Errorf("label %d = %d, want %d", i, l, want)
+		}
+	}
+	if ex[0].IDs[0] != tok.BOS() || ex[0].IDs[1] == tok.BOS() {
+		t.Errorf("want exactly one BOS: %v", ex[0].IDs[:3])
+	}
+	sftData := filepath.Join(t.TempDir(), "sft.jsonl")
+	os.WriteFile(sftData, []byte(`{"prompt":"Q: 12+30=?\nA:","completion":"42"}`+"\n"), 0o644)
+	out, err = runApp(t, "data", "show", "--trainer", "sft", "--model", dir, "--dataset", sftData)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "with loss") || !strings.Contains(out, "-100") || !strings.Contains(out, `"42"`) {
+		t.Errorf("sft table:\n%s", out)
+	}
+}
