@@ -9,8 +9,8 @@ import (
 	"github.com/rlsuite/rl/shared/metrics"
 	"github.com/rlsuite/rl/shared/model"
 	"github.com/rlsuite/rl/shared/preference"
-	"github.com/rlsuite/rl/shared/tokenizer"
 	"github.com/rlsuite/rl/shared/tensor"
+	"github.com/rlsuite/rl/shared/tokenizer"
 )
 
 // Batch is a preference batch (2B rows, chosen first) with, when they were
