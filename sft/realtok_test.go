@@ -1,6 +1,8 @@
 package sft
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -166,5 +168,38 @@ func TestNoTargetRowsDropped(t *testing.T) {
 	e.TruncationMode = "keep_end"
 	if xs, err = e.EncodeDataset(d, zerolog.Nop()); err != nil || len(xs) != 1 || !xs[0].Loss[len(xs[0].Loss)-1] {
 		t.Errorf("keep_end: %d examples, %v", len(xs), err)
+	}
+}
+
+// TestCacheKeyFollowsTokenizerConfig: the tokenisation cache is keyed by
+// what changes the tokens, tokenizer_config.json's add_bos_token included,
+// not tokenizer.json alone.
+func TestCacheKeyFollowsTokenizerConfig(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"tokenizer.json", "tokenizer_config.json"} {
+		b, err := os.ReadFile(filepath.Join(realtok.Dir("llama2"), f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, f), b, 0o644)
+	}
+	d := &datasets.Dataset{Name: "train", Records: []datasets.Record{{"text": "hello"}}}
+	key := func() string {
+		tok, err := tokenizer.Load(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, err := cacheKey(d, &Encoder{Tok: tok, MaxLength: 16, TextField: "text", EOS: tok.EOS()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	before := key()
+	cfgPath := filepath.Join(dir, "tokenizer_config.json")
+	b, _ := os.ReadFile(cfgPath)
+	os.WriteFile(cfgPath, []byte(strings.Replace(string(b), `"add_bos_token": true`, `"add_bos_token": false`, 1)), 0o644)
+	if after := key(); after == before {
+		t.Error("add_bos_token changed but the cache key did not")
 	}
 }
