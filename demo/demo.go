@@ -173,7 +173,9 @@ func Run(ctx context.Context, o Options, log zerolog.Logger) (*Result, error) {
 		l := stage("ppo")
 		c := ppo.DefaultConfig()
 		c.SFTModel, c.Reward, c.Dataset, c.OutputDir, c.Seed = sftDir, dir("reward"), files.Prompts, dir("ppo"), o.Seed
-		c.TotalEpisodes, c.PerDeviceTrainBatchSize, c.NumMiniBatches, c.NumPPOEpochs = st.ppoEpisodes, 16, 2, 2
+		// rollouts of 32 (16 x 2 accumulated), responses end at eos
+		c.TotalEpisodes, c.PerDeviceTrainBatchSize, c.GradientAccumulationSteps, c.NumMiniBatches, c.NumPPOEpochs = st.ppoEpisodes, 16, 2, 2, 2
+		c.StopToken = "eos"
 		c.ResponseLength, c.Temperature, c.LearningRate, c.KLCoef = 40, 0.7, 1e-4, 0.05
 		c.LRSchedulerType, c.MissingEOSPenalty = "constant", ptr(1.0)
 		c.LoggingSteps, c.SaveSteps, c.SaveTotalLimit, c.NumSampleGenerations = 1, 100000, 1, 3
