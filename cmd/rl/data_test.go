@@ -103,3 +103,34 @@ func TestDataShow(t *testing.T) {
 		t.Errorf("sft table:\n%s", out)
 	}
 }
+
+// TestGenerateChatOneBOS: rl generate --chat encodes the rendered template
+// without adding special tokens (one BOS), on templates that write
+// bos_token (Llama-3.1, Gemma-3, Llama-2); plain prompts get the
+// tokenizer's special tokens.
+func TestGenerateChatOneBOS(t *testing.T) {
+	for _, name := range []string{"llama3_1", "gemma3", "llama2"} {
+		tok, err := tokenizer.Load(realtok.Dir(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := realtok.Goldens(t)[name]
+		// the golden chat 0 prompt is one user message with the generation prompt
+		p := g.Find(t, "chat", 0, "prompt")
+		ids, err := encodePrompt(tok, p.Messages[0].Content, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(ids, p.IDs) {
+			t.Errorf("%s: --chat ids %v, want %v", name, ids, p.IDs)
+		}
+		if ids[0] != tok.BOS() || ids[1] == tok.BOS() {
+			t.Errorf("%s: want one BOS, got %v", name, ids[:3])
+		}
+		plain, _ := encodePrompt(tok, "hi", false)
+		want, _ := tok.Encode("hi", true)
+		if !slices.Equal(plain, want) {
+			t.Errorf("%s: plain prompt %v, want %v", name, plain, want)
+		}
+	}
+}

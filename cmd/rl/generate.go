@@ -17,6 +17,7 @@ import (
 	"github.com/rlsuite/rl/shared/checkpoint"
 	"github.com/rlsuite/rl/shared/generate"
 	"github.com/rlsuite/rl/shared/model"
+	"github.com/rlsuite/rl/shared/tokenizer"
 )
 
 func generateCommand(log *zerolog.Logger) *cli.Command {
@@ -67,15 +68,6 @@ func generateCommand(log *zerolog.Logger) *cli.Command {
 				}
 			}
 			texts := prompts
-			if c.Bool("chat") {
-				for i, p := range prompts {
-					s, err := datasets.ApplyChatTemplate(tok.ChatTemplate(), []datasets.Message{{Role: "user", Content: p}}, true, tok.TemplateSpecials())
-					if err != nil {
-						return err
-					}
-					texts[i] = s
-				}
-			}
 			out := bufio.NewWriter(os.Stdout)
 			defer out.Flush()
 			enc := json.NewEncoder(out)
@@ -86,9 +78,7 @@ func generateCommand(log *zerolog.Logger) *cli.Command {
 				batch := texts[lo:min(lo+bs, len(texts))]
 				ids := make([][]int, len(batch))
 				for i, p := range batch {
-					// a rendered template holds its own special tokens: add
-					// none (apply_chat_template(tokenize=True))
-					if ids[i], err = tok.Encode(p, !c.Bool("chat")); err != nil {
+					if ids[i], err = encodePrompt(tok, p, c.Bool("chat")); err != nil {
 						return fmt.Errorf("generate: prompt %d: %w", lo+i+1, err)
 					}
 					if len(ids[i]) == 0 {
@@ -118,6 +108,21 @@ func generateCommand(log *zerolog.Logger) *cli.Command {
 			return nil
 		},
 	}
+}
+
+// encodePrompt returns the ids of a prompt: as tokenizer(prompt), or with
+// chat as apply_chat_template([user: prompt], add_generation_prompt=True,
+// tokenize=True), which adds no special tokens: the template writes its
+// own (one BOS).
+func encodePrompt(tok *tokenizer.Tokenizer, prompt string, chat bool) ([]int, error) {
+	if !chat {
+		return tok.Encode(prompt, true)
+	}
+	s, err := datasets.ApplyChatTemplate(tok.ChatTemplate(), []datasets.Message{{Role: "user", Content: prompt}}, true, tok.TemplateSpecials())
+	if err != nil {
+		return nil, err
+	}
+	return tok.Encode(s, false)
 }
 
 // readPrompts gathers prompts from --prompt, --file and standard input.
