@@ -111,6 +111,9 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("classify: %w", err)
 	}
+	if err := train.CheckInputs(cfg.OutputDir, cfg.inputs()); err != nil {
+		return nil, err
+	}
 	dt, err := tensor.ParseDType(cfg.DType)
 	if err != nil {
 		return nil, fmt.Errorf("classify: %w", err)
@@ -191,6 +194,9 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 		Train:  trainData,
 		Log:    log,
 		Config: rawConfig,
+		Name:   "classify",
+		Model:  modelID(cfg.Model, cfg.Init),
+		Inputs: cfg.inputs(),
 	}
 	if evalData != nil {
 		tr.Eval = evalData

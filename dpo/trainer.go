@@ -192,6 +192,9 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("dpo: %w", err)
 	}
+	if err := train.CheckInputs(cfg.OutputDir, cfg.inputs()); err != nil {
+		return nil, err
+	}
 	dt, err := tensor.ParseDType(cfg.DType)
 	if err != nil {
 		return nil, fmt.Errorf("dpo: %w", err)
@@ -302,6 +305,9 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 		Train:  trainData,
 		Log:    log,
 		Config: rawConfig,
+		Name:   "dpo",
+		Model:  cfg.Model,
+		Inputs: cfg.inputs(),
 	}
 	if evalData != nil {
 		tr.Eval = evalData

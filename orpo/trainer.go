@@ -83,6 +83,9 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("orpo: %w", err)
 	}
+	if err := train.CheckInputs(cfg.OutputDir, cfg.inputs()); err != nil {
+		return nil, err
+	}
 	dt, err := tensor.ParseDType(cfg.DType)
 	if err != nil {
 		return nil, fmt.Errorf("orpo: %w", err)
@@ -132,6 +135,9 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 		Train:  &preference.Data{Pairs: pairs, Pad: pad},
 		Log:    log,
 		Config: rawConfig,
+		Name:   "orpo",
+		Model:  cfg.Model,
+		Inputs: cfg.inputs(),
 	}
 	if evalSet != nil && cfg.EvalStrategy != "no" {
 		prefs, err := evalSet.Preferences()

@@ -36,6 +36,9 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("reward: %w", err)
 	}
+	if err := train.CheckInputs(cfg.OutputDir, cfg.inputs()); err != nil {
+		return nil, err
+	}
 	m, tok, err := loadModel(&cfg)
 	if err != nil {
 		return nil, err
@@ -85,6 +88,9 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 		Train:  &preference.Data{Pairs: d.train, Pad: pad},
 		Log:    log,
 		Config: rawConfig,
+		Name:   "reward",
+		Model:  modelID(cfg.Model, cfg.Init),
+		Inputs: cfg.inputs(),
 	}
 	if len(d.eval) > 0 && cfg.EvalStrategy != "no" {
 		tr.Eval = &preference.Data{Pairs: d.eval, Pad: pad}
