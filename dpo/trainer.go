@@ -206,7 +206,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	}
 	defer policy.Free()
 	if cfg.Tokenizer != "" {
-		if tok, err = tokenizer.Load(cfg.Tokenizer); err != nil {
+		if tok, err = checkpoint.LoadTokenizerFor(policy, cfg.Model, cfg.Tokenizer); err != nil {
 			return nil, err
 		}
 	}
@@ -263,6 +263,9 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	refDir := cfg.Model
 	if cfg.RefModel != "" {
 		refDir = cfg.RefModel
+	}
+	if err := checkpoint.CheckSaved(refDir, tok, filepath.Join(dpoTokDir(&cfg), "tokenizer.json")); err != nil {
+		return nil, fmt.Errorf("dpo: ref_model: %w", err)
 	}
 	ref, err := model.Load(refDir, opts)
 	if err != nil {
@@ -329,4 +332,12 @@ func seq(n int) []int {
 		s[i] = i
 	}
 	return s
+}
+
+// dpoTokDir is where the run's tokenizer comes from.
+func dpoTokDir(cfg *Config) string {
+	if cfg.Tokenizer != "" {
+		return cfg.Tokenizer
+	}
+	return cfg.Model
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/rlsuite/rl/shared/model"
 	"github.com/rlsuite/rl/shared/preference"
 	"github.com/rlsuite/rl/shared/tensor"
-	"github.com/rlsuite/rl/shared/tokenizer"
 	"github.com/rlsuite/rl/shared/train"
 )
 
@@ -96,7 +95,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	}
 	defer m.Free()
 	if cfg.Tokenizer != "" {
-		if tok, err = tokenizer.Load(cfg.Tokenizer); err != nil {
+		if tok, err = checkpoint.LoadTokenizerFor(m, cfg.Model, cfg.Tokenizer); err != nil {
 			return nil, err
 		}
 	}
@@ -130,7 +129,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	res = &Result{TrainPairs: len(pairs)}
 	tr := &train.Trainer[*preference.Batch]{
 		Args:   cfg.Args,
-		Models: &train.Single{M: m, Extra: tok.Save},
+		Models: &train.Single{M: m, Extra: checkpoint.TokenizerSaver(tok)},
 		Task:   &Task{M: m, Beta: cfg.Beta},
 		Train:  &preference.Data{Pairs: pairs, Pad: pad},
 		Log:    log,

@@ -292,6 +292,9 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 		if r.RewardM, err = model.Load(cfg.Reward, ropts); err != nil {
 			return nil, fmt.Errorf("ppo: reward model: %w", err)
 		}
+		if err := checkpoint.CheckSaved(cfg.Reward, r.Tok, filepath.Join(cfg.SFTModel, "tokenizer.json")); err != nil {
+			return nil, fmt.Errorf("ppo: reward_model_path: the policy and the reward model must share a tokenizer: %w", err)
+		}
 		if r.RewardM.Config.VocabSize != r.Policy.Config.VocabSize {
 			return nil, fmt.Errorf("ppo: the reward model's vocab_size %d differs from the policy's %d: they must share a tokenizer", r.RewardM.Config.VocabSize, r.Policy.Config.VocabSize)
 		}
@@ -301,6 +304,9 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	}
 	vopts := opts
 	vopts.Head, vopts.NumLabels = model.ScoreHead, 1
+	if err := checkpoint.CheckSaved(valueFrom, r.Tok, filepath.Join(cfg.SFTModel, "tokenizer.json")); err != nil {
+		return nil, fmt.Errorf("ppo: value model: the policy and the value model must share a tokenizer: %w", err)
+	}
 	if r.Value, err = model.Load(valueFrom, vopts); err != nil {
 		return nil, fmt.Errorf("ppo: value model: %w", err)
 	}
