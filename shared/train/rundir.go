@@ -322,8 +322,8 @@ func within(path, dir string) bool {
 }
 
 // claimOutputDir refuses to start in an output dir that holds another
-// run's (or anything else's) files, unless overwrite_output_dir is set;
-// then it records this run as the dir's owner. It runs under the lock.
+// run's (or anything else's) files, unless overwrite_output_dir is set.
+// It runs under the lock.
 func (t *Trainer[B]) claimOutputDir() error {
 	a := &t.Args
 	entries, err := os.ReadDir(a.OutputDir)
@@ -344,8 +344,16 @@ func (t *Trainer[B]) claimOutputDir() error {
 	if len(names) > 0 && a.OverwriteOutputDir {
 		t.Log.Warn().Str("output_dir", a.OutputDir).Msg("overwrite_output_dir: writing over what the output dir holds (other runs' checkpoints are left alone)")
 	}
+	return nil
+}
+
+// writeRunFile records this run as the output dir's owner.
+func (t *Trainer[B]) writeRunFile() error {
 	b, _ := json.MarshalIndent(t.id, "", "  ")
-	return fsutil.WriteFile(filepath.Join(a.OutputDir, RunFile), append(b, '\n'), 0o644)
+	if err := fsutil.WriteFile(filepath.Join(t.Args.OutputDir, RunFile), append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	return nil
 }
 
 // ownsOutputDir reports nil when the non-empty output dir is this run's:
@@ -361,14 +369,23 @@ func (t *Trainer[B]) ownsOutputDir(names []string) error {
 			}
 		}
 	}
-	b, err := os.ReadFile(filepath.Join(a.OutputDir, RunFile))
-	if err == nil {
-		var id Identity
-		if json.Unmarshal(b, &id) == nil && id == t.id {
-			return nil
+	if a.ResumeFromCheckpoint != "" {
+		// Resuming "last" from a dir with checkpoints: resolveResume takes
+		// this run's newest, or says whose they are.
+		for _, n := range names {
+			if _, ok := checkpointStep(n); ok {
+				return nil
+			}
 		}
+	}
+	var owner *Identity
+	if b, err := os.ReadFile(filepath.Join(a.OutputDir, RunFile)); err == nil {
+		var id Identity
 		if json.Unmarshal(b, &id) == nil {
-			return fmt.Errorf("train: output_dir %s holds another run (%s; this run: %s); %s", a.OutputDir, id, t.id, hint)
+			if id == t.id {
+				return nil
+			}
+			owner = &id
 		}
 	}
 	own, _, err := t.ownCheckpoints()
@@ -378,13 +395,8 @@ func (t *Trainer[B]) ownsOutputDir(names []string) error {
 	if len(own) > 0 {
 		return nil
 	}
-	if a.ResumeFromCheckpoint != "" {
-		// Resuming "last": resolveResume says what is there.
-		for _, n := range names {
-			if _, ok := checkpointStep(n); ok {
-				return nil
-			}
-		}
+	if owner != nil {
+		return fmt.Errorf("train: output_dir %s holds another run (%s; this run: %s); %s", a.OutputDir, owner, t.id, hint)
 	}
 	sort.Strings(names)
 	ex := strings.Join(names[:min(3, len(names))], ", ")

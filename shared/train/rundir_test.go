@@ -140,6 +140,14 @@ func TestOutputDirOfOtherRunRefused(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "holds another run") || !strings.Contains(err.Error(), "--overwrite-output-dir") {
 		t.Errorf("other settings in the same output dir: err = %v, want a refusal", err)
 	}
+	// Resuming "last" with other settings: told whose checkpoints these are.
+	_, err = run(t, dir, func(tr *Trainer[lmBatch]) {
+		tr.Args.MaxSteps, tr.Args.LearningRate, tr.Args.ResumeFromCheckpoint = 4, 1e-2, "last"
+	})
+	if err == nil || !strings.Contains(err.Error(), "pass its path to --resume-from-checkpoint") {
+		t.Errorf("resume last with other settings: err = %v, want one pointing to --resume-from-checkpoint PATH", err)
+	}
+	mustRun(t, dir, func(tr *Trainer[lmBatch]) { tr.Args.MaxSteps = 4 }) // still this run's dir
 	junk := t.TempDir()
 	os.WriteFile(filepath.Join(junk, "notes.txt"), []byte("mine"), 0o644)
 	_, err = run(t, junk, func(tr *Trainer[lmBatch]) { tr.Args.MaxSteps = 2 })

@@ -235,16 +235,11 @@ func (t *Trainer[B]) Run(ctx context.Context) (res *Result, err error) {
 	t.id = t.identity()
 	t.lossSum, t.lossN, t.tokens = 0, 0, 0
 	t.acc.Reset()
-	if err := t.cleanOutputDir(); err != nil {
-		return nil, err
-	}
 	if err := t.claimOutputDir(); err != nil {
 		return nil, err
 	}
-	if t.Config != nil {
-		if err := fsutil.WriteFile(filepath.Join(a.OutputDir, "rl_config.yaml"), t.Config, 0o644); err != nil {
-			return nil, fmt.Errorf("train: %w", err)
-		}
+	if err := t.cleanOutputDir(); err != nil {
+		return nil, err
 	}
 	for _, prm := range t.Models.Params() {
 		prm.T.SetRequiresGrad(true)
@@ -266,6 +261,14 @@ func (t *Trainer[B]) Run(ctx context.Context) (res *Result, err error) {
 		}
 		start = t.state.GlobalStep
 		t.Log.Info().Str("checkpoint", dir).Int("step", start).Msg("resumed")
+	}
+	if err := t.writeRunFile(); err != nil {
+		return nil, err
+	}
+	if t.Config != nil {
+		if err := fsutil.WriteFile(filepath.Join(a.OutputDir, "rl_config.yaml"), t.Config, 0o644); err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
 	}
 	t.logger, err = metrics.NewLogger(a.OutputDir, t.Log, metrics.Options{TotalSteps: p.total, Resume: start > 0, ResumeStep: start})
 	if err != nil {
