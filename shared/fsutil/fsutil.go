@@ -264,6 +264,10 @@ const LockFileName = ".rl.lock"
 // ErrLocked is returned (wrapped) by Lock when another process holds the lock.
 var ErrLocked = errors.New("locked by another process")
 
+// ErrLockUnsupported is returned (wrapped) by Lock, with a no-op unlock,
+// when the file system does not support flock (some network file systems).
+var ErrLockUnsupported = errors.New("the file system does not support locks")
+
 // Lock takes an exclusive, non-blocking flock on dir/.rl.lock (creating dir
 // and the file) and writes this process's pid into it. The lock lasts until
 // unlock is called or the process exits (the kernel releases it, even after
@@ -286,6 +290,9 @@ func Lock(dir string) (unlock func() error, err error) {
 				pid = strings.TrimSpace(string(b))
 			}
 			return nil, fmt.Errorf("%s is in use by another run (pid %s): %w", dir, pid, ErrLocked)
+		}
+		if errors.Is(err, syscall.ENOLCK) || errors.Is(err, syscall.EOPNOTSUPP) || errors.Is(err, syscall.ENOSYS) {
+			return func() error { return nil }, fmt.Errorf("fsutil: lock %s: %w (%v)", dir, ErrLockUnsupported, err)
 		}
 		return nil, fmt.Errorf("fsutil: lock %s: %w", dir, err)
 	}

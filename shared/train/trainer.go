@@ -225,6 +225,10 @@ func (t *Trainer[B]) Run(ctx context.Context) (res *Result, err error) {
 		return nil, err
 	}
 	unlock, err := fsutil.Lock(a.OutputDir)
+	if errors.Is(err, fsutil.ErrLockUnsupported) {
+		t.Log.Warn().Err(err).Msg("output_dir not locked: make sure no other run writes into it")
+		err = nil
+	}
 	if err != nil {
 		if errors.Is(err, fsutil.ErrLocked) {
 			return nil, fmt.Errorf("train: output_dir %w; wait for it to finish or choose another --output-dir", err)
