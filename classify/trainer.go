@@ -115,6 +115,9 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("classify: %w", err)
 	}
+	if err := train.CheckInputs(cfg.OutputDir, cfg.inputs()); err != nil {
+		return nil, err
+	}
 	dt, err := tensor.ParseDType(cfg.DType)
 	if err != nil {
 		return nil, fmt.Errorf("classify: %w", err)
@@ -190,11 +193,14 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	task := &Task{M: m, NumLabels: k}
 	tr := &train.Trainer[*Batch]{
 		Args:   cfg.Args,
-		Models: &train.Single{M: m, Extra: tok.Save},
+		Models: &train.Single{M: m, Extra: checkpoint.TokenizerSaver(tok)},
 		Task:   task,
 		Train:  trainData,
 		Log:    log,
 		Config: rawConfig,
+		Name:   "classify",
+		Model:  modelID(cfg.Model, cfg.Init),
+		Inputs: cfg.inputs(),
 	}
 	if evalData != nil {
 		tr.Eval = evalData
@@ -242,9 +248,7 @@ func newModel(cfg *Config, numLabels int, dt tensor.DType) (*model.Model, *token
 	if cfg.Model != "" {
 		m, tok, err = checkpoint.Load(cfg.Model, model.LoadOptions{Head: model.ScoreHead, NumLabels: numLabels, DType: dt})
 		if err == nil && cfg.Tokenizer != "" {
-			if tok, err = tokenizer.Load(cfg.Tokenizer); err == nil {
-				err = checkpoint.Check(m, tok, filepath.Join(cfg.Tokenizer, "tokenizer.json"))
-			}
+			tok, err = checkpoint.LoadTokenizerFor(m, cfg.Model, cfg.Tokenizer)
 		}
 		if err != nil {
 			if m != nil {

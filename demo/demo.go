@@ -128,6 +128,7 @@ func Run(ctx context.Context, o Options, log zerolog.Logger) (*Result, error) {
 		c := sft.DefaultConfig()
 		c.Init, c.Tokenizer, c.Dataset, c.DatasetFormat = "tiny", tokDir, files.Base, "text"
 		c.OutputDir, c.Seed = dir("base"), o.Seed
+		c.OverwriteOutputDir = true // the demo owns its output dir: a rerun (another --seed) replaces its stages
 		c.MaxSteps, c.PerDeviceTrainBatchSize, c.MaxLength, c.Packing = st.base, 16, 128, true
 		c.LearningRate, c.WarmupSteps, c.WeightDecay, c.LRSchedulerType = 2e-3, 20, 0.1, "cosine"
 		c.LoggingSteps, c.SaveSteps, c.SaveTotalLimit = 20, 100000, 1
@@ -143,6 +144,7 @@ func Run(ctx context.Context, o Options, log zerolog.Logger) (*Result, error) {
 		l := stage("sft")
 		c := sft.DefaultConfig()
 		c.Model, c.Dataset, c.OutputDir, c.Seed = dir("base"), files.SFT, dir("sft"), o.Seed
+		c.OverwriteOutputDir = true
 		c.MaxSteps, c.PerDeviceTrainBatchSize, c.MaxLength = st.sft, 16, 128
 		c.LearningRate, c.WarmupSteps = 5e-4, 10
 		c.EvalRatio, c.EvalStrategy, c.EvalSteps, c.EvalOnStart = 0.05, "steps", 50, true
@@ -160,6 +162,7 @@ func Run(ctx context.Context, o Options, log zerolog.Logger) (*Result, error) {
 		l := stage("reward")
 		c := reward.DefaultConfig()
 		c.Model, c.Dataset, c.OutputDir, c.Seed = sftDir, files.Prefs, dir("reward"), o.Seed
+		c.OverwriteOutputDir = true
 		c.MaxSteps, c.PerDeviceTrainBatchSize, c.MaxLength = st.reward, 16, 128
 		c.LearningRate, c.WarmupSteps = 3e-4, 10
 		c.EvalRatio, c.EvalStrategy, c.EvalSteps, c.EvalOnStart = 0.05, "steps", 50, true
@@ -176,6 +179,8 @@ func Run(ctx context.Context, o Options, log zerolog.Logger) (*Result, error) {
 		// rollouts of 32 (16 x 2 accumulated), responses end at eos
 		c.TotalEpisodes, c.PerDeviceTrainBatchSize, c.GradientAccumulationSteps, c.NumMiniBatches, c.NumPPOEpochs = st.ppoEpisodes, 16, 2, 2, 2
 		c.StopToken = "eos"
+		c.OverwriteOutputDir = true
+		c.MaxGradNorm = 1 // the demo's learning rate was tuned with clipping (TRL's loop has none)
 		c.ResponseLength, c.Temperature, c.LearningRate, c.KLCoef = 40, 0.7, 1e-4, 0.05
 		c.LRSchedulerType, c.MissingEOSPenalty = "constant", ptr(1.0)
 		c.LoggingSteps, c.SaveSteps, c.SaveTotalLimit, c.NumSampleGenerations = 1, 100000, 1, 3
@@ -191,6 +196,7 @@ func Run(ctx context.Context, o Options, log zerolog.Logger) (*Result, error) {
 		l := stage("dpo")
 		c := dpo.DefaultConfig()
 		c.Model, c.Dataset, c.OutputDir, c.Seed = sftDir, files.Prefs, dir("dpo"), o.Seed
+		c.OverwriteOutputDir = true
 		c.MaxSteps, c.PerDeviceTrainBatchSize, c.MaxLength = st.dpo, 16, 128
 		c.LearningRate, c.WarmupSteps, c.Beta = 1e-4, 10, 0.1
 		c.EvalRatio, c.EvalStrategy, c.EvalSteps = 0.05, "steps", 50
@@ -207,6 +213,7 @@ func Run(ctx context.Context, o Options, log zerolog.Logger) (*Result, error) {
 		l := stage("orpo")
 		c := orpo.DefaultConfig()
 		c.Model, c.Dataset, c.OutputDir, c.Seed = sftDir, files.Prefs, dir("orpo"), o.Seed
+		c.OverwriteOutputDir = true
 		c.MaxSteps, c.PerDeviceTrainBatchSize, c.MaxLength = st.orpo, 16, 128
 		c.LearningRate, c.WarmupSteps, c.Beta = 2e-4, 10, 0.5
 		c.EvalRatio, c.EvalStrategy, c.EvalSteps = 0.05, "steps", 50

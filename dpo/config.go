@@ -173,3 +173,8 @@ func (c *Config) weights() []float64 {
 	}
 	return w
 }
+
+// inputs are the paths the run reads, by flag.
+func (c *Config) inputs() []train.Input {
+	return []train.Input{{Flag: "model", Path: c.Model}, {Flag: "ref-model", Path: c.RefModel}, {Flag: "tokenizer", Path: c.Tokenizer}, {Flag: "dataset", Path: c.Dataset}}
+}

@@ -193,6 +193,9 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("dpo: %w", err)
 	}
+	if err := train.CheckInputs(cfg.OutputDir, cfg.inputs()); err != nil {
+		return nil, err
+	}
 	dt, err := tensor.ParseDType(cfg.DType)
 	if err != nil {
 		return nil, fmt.Errorf("dpo: %w", err)
@@ -205,7 +208,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	defer policy.Free()
 	policy.NoDropout = cfg.DisableDropout
 	if cfg.Tokenizer != "" {
-		if tok, err = tokenizer.Load(cfg.Tokenizer); err != nil {
+		if tok, err = checkpoint.LoadTokenizerFor(policy, cfg.Model, cfg.Tokenizer); err != nil {
 			return nil, err
 		}
 	}
@@ -263,6 +266,9 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	if cfg.RefModel != "" {
 		refDir = cfg.RefModel
 	}
+	if err := checkpoint.CheckSaved(refDir, tok, filepath.Join(dpoTokDir(&cfg), "tokenizer.json")); err != nil {
+		return nil, fmt.Errorf("dpo: ref_model: %w", err)
+	}
 	ref, err := model.Load(refDir, opts)
 	if err != nil {
 		return nil, fmt.Errorf("dpo: reference model: %w", err)
@@ -304,6 +310,9 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 		Train:  trainData,
 		Log:    log,
 		Config: rawConfig,
+		Name:   "dpo",
+		Model:  cfg.Model,
+		Inputs: cfg.inputs(),
 	}
 	if evalData != nil {
 		tr.Eval = evalData
@@ -325,4 +334,12 @@ func seq(n int) []int {
 		s[i] = i
 	}
 	return s
+}
+
+// dpoTokDir is where the run's tokenizer comes from.
+func dpoTokDir(cfg *Config) string {
+	if cfg.Tokenizer != "" {
+		return cfg.Tokenizer
+	}
+	return cfg.Model
 }

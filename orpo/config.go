@@ -85,3 +85,8 @@ func (c *Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// inputs are the paths the run reads, by flag.
+func (c *Config) inputs() []train.Input {
+	return []train.Input{{Flag: "model", Path: c.Model}, {Flag: "tokenizer", Path: c.Tokenizer}, {Flag: "dataset", Path: c.Dataset}}
+}

@@ -11,7 +11,6 @@ import (
 	"github.com/rlsuite/rl/shared/model"
 	"github.com/rlsuite/rl/shared/preference"
 	"github.com/rlsuite/rl/shared/tensor"
-	"github.com/rlsuite/rl/shared/tokenizer"
 	"github.com/rlsuite/rl/shared/train"
 )
 
@@ -86,6 +85,9 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("orpo: %w", err)
 	}
+	if err := train.CheckInputs(cfg.OutputDir, cfg.inputs()); err != nil {
+		return nil, err
+	}
 	dt, err := tensor.ParseDType(cfg.DType)
 	if err != nil {
 		return nil, fmt.Errorf("orpo: %w", err)
@@ -97,7 +99,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	defer m.Free()
 	m.NoDropout = cfg.DisableDropout
 	if cfg.Tokenizer != "" {
-		if tok, err = tokenizer.Load(cfg.Tokenizer); err != nil {
+		if tok, err = checkpoint.LoadTokenizerFor(m, cfg.Model, cfg.Tokenizer); err != nil {
 			return nil, err
 		}
 	}
@@ -131,11 +133,14 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	res = &Result{TrainPairs: len(pairs)}
 	tr := &train.Trainer[*preference.Batch]{
 		Args:   cfg.Args,
-		Models: &train.Single{M: m, Extra: tok.Save},
+		Models: &train.Single{M: m, Extra: checkpoint.TokenizerSaver(tok)},
 		Task:   &Task{M: m, Beta: cfg.Beta},
 		Train:  &preference.Data{Pairs: pairs, Pad: pad},
 		Log:    log,
 		Config: rawConfig,
+		Name:   "orpo",
+		Model:  cfg.Model,
+		Inputs: cfg.inputs(),
 	}
 	if evalSet != nil && cfg.EvalStrategy != "no" {
 		prefs, err := evalSet.Preferences()

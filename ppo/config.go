@@ -143,3 +143,8 @@ func (c *Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// inputs are the paths the run reads, by flag (a builtin:NAME reward is no path).
+func (c *Config) inputs() []train.Input {
+	return []train.Input{{Flag: "model", Path: c.SFTModel}, {Flag: "reward", Path: c.Reward}, {Flag: "value-model-path", Path: c.ValueModel}, {Flag: "dataset", Path: c.Dataset}}
+}

@@ -3,7 +3,9 @@ package ppo
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -20,6 +22,7 @@ import (
 	"github.com/rlsuite/rl/shared/safetensors"
 	"github.com/rlsuite/rl/shared/tensor"
 	"github.com/rlsuite/rl/shared/tokenizer"
+	"github.com/rlsuite/rl/shared/train"
 )
 
 func init() {
@@ -364,5 +367,76 @@ func TestObjectiveEntropyAsTRL(t *testing.T) {
 	want := ((1 + 2 - 1) + 1.5) / 2.0 // the pad's log-prob becomes 1
 	if got := r.stats["objective/entropy"]; math.Abs(got-want) > 1e-12 {
 		t.Errorf("objective/entropy %g, want %g", got, want)
+	}
+}
+
+// TestPPOInterruptMidUpdateResumes (issue 11, item 6): a Ctrl-C in the
+// middle of an update (here during the first rollout's sample table, so
+// the trainer sees it at step 1) checkpoints at the end of that update,
+// and the checkpoint resumes.
+func TestPPOInterruptMidUpdateResumes(t *testing.T) {
+	sftDir, data := setup(t)
+	out := t.TempDir()
+	cfg := ppoConfig(sftDir, data, out)
+	cfg.TotalEpisodes = 32 * 3
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	log := zerolog.New(io.Discard).Hook(zerolog.HookFunc(func(e *zerolog.Event, l zerolog.Level, msg string) {
+		if msg == "sample" {
+			cancel()
+		}
+	}))
+	if _, err := Run(ctx, cfg, log, nil); !errors.Is(err, train.ErrInterrupted) {
+		t.Fatalf("err = %v, want ErrInterrupted", err)
+	}
+	cks, _ := train.Checkpoints(out)
+	if len(cks) != 1 || filepath.Base(cks[0]) != "checkpoint-4" {
+		t.Fatalf("checkpoints = %v, want [checkpoint-4] (the end of update 1)", cks)
+	}
+	cfg.ResumeFromCheckpoint = "last"
+	res, err := Run(context.Background(), cfg, zerolog.Nop(), nil)
+	if err != nil {
+		t.Fatalf("resume: %v", err)
+	}
+	if res.Steps != 12 {
+		t.Errorf("resumed run ended at step %d, want 12", res.Steps)
+	}
+}
+
+// TestPPOMidUpdateStateIsAnError: a checkpoint inside an update (as an
+// older rl saved on Ctrl-C) is refused, and a step without a rollout is an
+// error rather than an index panic.
+func TestPPOMidUpdateStateIsAnError(t *testing.T) {
+	task := &Task{R: &Rollout{}, stepsPerUpdate: 4}
+	if err := task.ResumableAt(8); err != nil {
+		t.Errorf("ResumableAt(8) = %v", err)
+	}
+	if err := task.ResumableAt(11); err == nil || !strings.Contains(err.Error(), "inside PPO update 3") {
+		t.Errorf("ResumableAt(11) = %v, want inside PPO update 3", err)
+	}
+	if err := task.BeginStep(11); err == nil {
+		t.Error("BeginStep(11) without a rollout: no error")
+	}
+	cfg := DefaultConfig()
+	task.R.cfg = &cfg
+	if _, err := (&rolloutData{r: task.R}).Batch([]int{6}); err == nil {
+		t.Error("Batch of an empty rollout: no error")
+	}
+}
+
+// TestPPOOutputIsInputRefused (item 3): --output-dir equal to the reward
+// model (or containing the policy) is refused before anything is loaded.
+func TestPPOOutputIsInputRefused(t *testing.T) {
+	root := t.TempDir()
+	policy, rm, data := filepath.Join(root, "ck", "sft"), filepath.Join(root, "ck", "rm"), filepath.Join(root, "p.jsonl")
+	os.MkdirAll(policy, 0o755)
+	os.MkdirAll(rm, 0o755)
+	os.WriteFile(data, []byte(`{"prompt": "a"}`), 0o644)
+	for _, c := range []struct{ out, want string }{{rm, "is the input --reward"}, {filepath.Join(root, "ck"), "contains the input --model"}} {
+		cfg := ppoConfig(policy, data, c.out)
+		cfg.Reward = rm
+		if _, err := Run(context.Background(), cfg, zerolog.Nop(), nil); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("output %s: err = %v, want %q", c.out, err, c.want)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package ppo
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"os"
@@ -37,6 +38,9 @@ func (d *rolloutData) Len() int { return d.r.cfg.BatchSize() }
 func (d *rolloutData) Batch(idx []int) (*microBatch, error) {
 	b := &microBatch{}
 	for _, i := range idx {
+		if i < 0 || i >= len(d.r.buf) {
+			return nil, fmt.Errorf("ppo: sample %d of a rollout of %d: no rollout was collected for this update", i, len(d.r.buf))
+		}
 		s := d.r.buf[i]
 		b.ss = append(b.ss, s)
 		b.tokens += len(s.query) + s.seqLen + 1
@@ -59,6 +63,9 @@ type Task struct {
 // BeginStep collects a rollout when an update starts.
 func (t *Task) BeginStep(step int) error {
 	if step%t.stepsPerUpdate != 0 {
+		if len(t.R.buf) == 0 {
+			return fmt.Errorf("ppo: step %d: %w", step+1, t.ResumableAt(step))
+		}
 		return nil
 	}
 	u := step / t.stepsPerUpdate
@@ -73,6 +80,40 @@ func (t *Task) BeginStep(step int) error {
 		}
 		t.lastSamples = m
 	}
+	return nil
+}
+
+// ResumableAt implements train.SaveBoundary: a checkpoint resumes only at
+// an update boundary, where the next rollout is collected (the rollout in
+// progress is not saved).
+func (t *Task) ResumableAt(step int) error {
+	if step%t.stepsPerUpdate != 0 {
+		return fmt.Errorf("step %d is inside PPO update %d (each update is %d optimizer steps); resume from a checkpoint at a multiple of %d", step, step/t.stepsPerUpdate+1, t.stepsPerUpdate, t.stepsPerUpdate)
+	}
+	return nil
+}
+
+// taskState is the part of the logging window the Task keeps (the
+// trainer checkpoints the rest).
+type taskState struct {
+	Ratios      []float64 `json:"ratios"`
+	LastSamples float64   `json:"last_samples"`
+}
+
+// State implements train.Stateful: the ratios of the logging window in
+// progress and the last sample score, so that a resumed run logs what an
+// uninterrupted one does.
+func (t *Task) State() ([]byte, error) {
+	return json.Marshal(taskState{Ratios: t.ratios, LastSamples: t.lastSamples})
+}
+
+// SetState implements train.Stateful.
+func (t *Task) SetState(b []byte) error {
+	var s taskState
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("ppo: task_state.json: %w", err)
+	}
+	t.ratios, t.lastSamples = s.Ratios, s.LastSamples
 	return nil
 }
 
@@ -209,6 +250,9 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("ppo: %w", err)
 	}
+	if err := train.CheckInputs(cfg.OutputDir, cfg.inputs()); err != nil {
+		return nil, err
+	}
 	dt, err := tensor.ParseDType(cfg.DType)
 	if err != nil {
 		return nil, fmt.Errorf("ppo: %w", err)
@@ -249,6 +293,9 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 		if r.RewardM, err = model.Load(cfg.Reward, ropts); err != nil {
 			return nil, fmt.Errorf("ppo: reward model: %w", err)
 		}
+		if err := checkpoint.CheckSaved(cfg.Reward, r.Tok, filepath.Join(cfg.SFTModel, "tokenizer.json")); err != nil {
+			return nil, fmt.Errorf("ppo: reward_model_path: the policy and the reward model must share a tokenizer: %w", err)
+		}
 		if r.RewardM.Config.VocabSize != r.Policy.Config.VocabSize {
 			return nil, fmt.Errorf("ppo: the reward model's vocab_size %d differs from the policy's %d: they must share a tokenizer", r.RewardM.Config.VocabSize, r.Policy.Config.VocabSize)
 		}
@@ -258,6 +305,9 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	}
 	vopts := opts
 	vopts.Head, vopts.NumLabels = model.ScoreHead, 1
+	if err := checkpoint.CheckSaved(valueFrom, r.Tok, filepath.Join(cfg.SFTModel, "tokenizer.json")); err != nil {
+		return nil, fmt.Errorf("ppo: value model: the policy and the value model must share a tokenizer: %w", err)
+	}
 	if r.Value, err = model.Load(valueFrom, vopts); err != nil {
 		return nil, fmt.Errorf("ppo: value model: %w", err)
 	}
@@ -336,6 +386,9 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 		Train:            &rolloutData{r: r},
 		Log:              log,
 		Config:           rawConfig,
+		Name:             "ppo",
+		Model:            cfg.SFTModel,
+		Inputs:           cfg.inputs(),
 		StepsPerSchedule: stepsPerUpdate,
 	}
 	out, err := tr.Run(ctx)

@@ -84,3 +84,16 @@ func (c *Config) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// inputs are the paths the run reads, by flag.
+func (c *Config) inputs() []train.Input {
+	return []train.Input{{Flag: "model", Path: c.Model}, {Flag: "init", Path: c.Init}, {Flag: "tokenizer", Path: c.Tokenizer}, {Flag: "dataset", Path: c.Dataset}}
+}
+
+// modelID names the starting model in the run's identity.
+func modelID(model, init string) string {
+	if model != "" {
+		return model
+	}
+	return "init:" + init
+}

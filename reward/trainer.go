@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
 
 	"github.com/rs/zerolog"
@@ -35,6 +34,9 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	defer tensor.Recover(&err, "reward")
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("reward: %w", err)
+	}
+	if err := train.CheckInputs(cfg.OutputDir, cfg.inputs()); err != nil {
+		return nil, err
 	}
 	m, tok, err := loadModel(&cfg)
 	if err != nil {
@@ -80,11 +82,14 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 
 	tr := &train.Trainer[*preference.Batch]{
 		Args:   cfg.Args,
-		Models: &train.Single{M: m, Extra: tok.Save},
+		Models: &train.Single{M: m, Extra: checkpoint.TokenizerSaver(tok)},
 		Task:   &Task{M: m, CenterRewardsCoefficient: cfg.CenterRewardsCoefficient},
 		Train:  &preference.Data{Pairs: d.train, Pad: pad},
 		Log:    log,
 		Config: rawConfig,
+		Name:   "reward",
+		Model:  modelID(cfg.Model, cfg.Init),
+		Inputs: cfg.inputs(),
 	}
 	if len(d.eval) > 0 && cfg.EvalStrategy != "no" {
 		tr.Eval = &preference.Data{Pairs: d.eval, Pad: pad}
@@ -111,9 +116,7 @@ func loadModel(cfg *Config) (*model.Model, *tokenizer.Tokenizer, error) {
 		tensor.ManualSeed(cfg.Seed)
 		m, tok, err = checkpoint.Load(cfg.Model, model.LoadOptions{Head: model.ScoreHead, NumLabels: 1, DType: dt})
 		if err == nil && cfg.Tokenizer != "" {
-			if tok, err = tokenizer.Load(cfg.Tokenizer); err == nil {
-				err = checkpoint.Check(m, tok, filepath.Join(cfg.Tokenizer, "tokenizer.json"))
-			}
+			tok, err = checkpoint.LoadTokenizerFor(m, cfg.Model, cfg.Tokenizer)
 			if err != nil {
 				m.Free()
 			}

@@ -87,4 +87,21 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// inputs are the paths the run reads, by flag.
+func (c *Config) inputs() []train.Input {
+	in := []train.Input{{Flag: "model", Path: c.Model}, {Flag: "tokenizer", Path: c.Tokenizer}, {Flag: "dataset", Path: c.Dataset}}
+	if c.Init != "" {
+		in = append(in, train.Input{Flag: "init", Path: c.Init}) // a config.json; a preset name is no path
+	}
+	return in
+}
+
+// modelID names the starting model in the run's identity.
+func modelID(model, init string) string {
+	if model != "" {
+		return model
+	}
+	return "init:" + init
+}
+
 func (c *Config) completionOnly() bool { return c.CompletionOnlyLoss == nil || *c.CompletionOnlyLoss }

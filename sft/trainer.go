@@ -86,6 +86,9 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("sft: %w", err)
 	}
+	if err := train.CheckInputs(cfg.OutputDir, cfg.inputs()); err != nil {
+		return nil, err
+	}
 	dt, err := tensor.ParseDType(cfg.DType)
 	if err != nil {
 		return nil, fmt.Errorf("sft: %w", err)
@@ -95,7 +98,9 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	if cfg.Model != "" {
 		m, tok, err = checkpoint.Load(cfg.Model, model.LoadOptions{DType: dt})
 		if err == nil && cfg.Tokenizer != "" {
-			tok, err = tokenizer.Load(cfg.Tokenizer)
+			if tok, err = checkpoint.LoadTokenizerFor(m, cfg.Model, cfg.Tokenizer); err != nil {
+				m.Free()
+			}
 		}
 	} else {
 		m, tok, err = checkpoint.New(cfg.Init, cfg.Tokenizer, model.LMHead, dt, tensor.CPU, cfg.Seed)
@@ -154,11 +159,14 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 
 	tr := &train.Trainer[*Batch]{
 		Args:   cfg.Args,
-		Models: &train.Single{M: m, Extra: tok.Save},
+		Models: &train.Single{M: m, Extra: checkpoint.TokenizerSaver(tok)},
 		Task:   &Task{M: m},
 		Train:  trainData,
 		Log:    log,
 		Config: rawConfig,
+		Name:   "sft",
+		Model:  modelID(cfg.Model, cfg.Init),
+		Inputs: cfg.inputs(),
 	}
 	if evalData != nil {
 		tr.Eval = evalData

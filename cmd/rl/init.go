@@ -1,6 +1,10 @@
 package main
 
 import (
+	"fmt"
+	"path/filepath"
+	"strings"
+
 	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
 
@@ -19,6 +23,7 @@ func initCommand(log *zerolog.Logger) *cli.Command {
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true, Usage: "directory to write the checkpoint into"},
 			&cli.Int64Flag{Name: "seed", Value: 42, Usage: "initialisation seed"},
 			&cli.StringFlag{Name: "dtype", Value: "float32", Usage: "float32 or bfloat16"},
+			&cli.BoolFlag{Name: "overwrite", Usage: "replace a model already in --output"},
 		},
 		Action: func(c *cli.Context) error {
 			dt, err := tensor.ParseDType(c.String("dtype"))
@@ -30,11 +35,41 @@ func initCommand(log *zerolog.Logger) *cli.Command {
 				return err
 			}
 			defer m.Free()
-			if err := checkpoint.Save(c.String("output"), m, tok); err != nil {
+			out := c.String("output")
+			if err := refuseModelOverwrite(out, c.String("tokenizer"), c.Bool("overwrite")); err != nil {
+				return err
+			}
+			if err := checkpoint.Save(out, m, tok); err != nil {
 				return err
 			}
 			log.Info().Str("model_type", m.Config.ModelType).Int64("parameters", m.NumParams()).Str("output", c.String("output")).Msg("initialised")
 			return nil
 		},
 	}
+}
+
+// refuseModelOverwrite refuses an --output that already holds a model or a
+// tokenizer, unless overwrite is set; the --tokenizer directory itself is
+// fine as long as it holds no model (its tokenizer is written back as is).
+func refuseModelOverwrite(out, tokDir string, overwrite bool) error {
+	files := checkpoint.ModelFiles(out)
+	if len(files) == 0 || overwrite {
+		return nil
+	}
+	if same, _ := sameDir(out, tokDir); same && len(files) == 1 && files[0] == "tokenizer.json" {
+		return nil
+	}
+	return fmt.Errorf("init: --output %s already holds %s: pass --overwrite to replace it, or choose another --output", out, strings.Join(files, ", "))
+}
+
+func sameDir(a, b string) (bool, error) {
+	pa, err := filepath.Abs(a)
+	if err != nil {
+		return false, err
+	}
+	pb, err := filepath.Abs(b)
+	if err != nil {
+		return false, err
+	}
+	return filepath.Clean(pa) == filepath.Clean(pb), nil
 }

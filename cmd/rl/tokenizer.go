@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"iter"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
 
+	"github.com/rlsuite/rl/shared/checkpoint"
 	"github.com/rlsuite/rl/shared/tokenizer"
 )
 
@@ -28,11 +30,22 @@ func tokenizerCommand(log *zerolog.Logger) *cli.Command {
 				&cli.IntFlag{Name: "min-frequency", Value: 2, Usage: "least count of a pair to merge it"},
 				&cli.StringSliceFlag{Name: "special-tokens", Value: cli.NewStringSlice("<|endoftext|>"), Usage: "special tokens; the first is bos, eos and pad"},
 				&cli.IntFlag{Name: "model-max-length", Value: 1024, Usage: "model_max_length written to tokenizer_config.json"},
+				&cli.BoolFlag{Name: "overwrite", Usage: "replace a tokenizer already in --output"},
 			},
 			Action: func(c *cli.Context) error {
 				files := c.Args().Slice()
 				if len(files) == 0 {
 					return fmt.Errorf("tokenizer train: give one or more text files")
+				}
+				out := c.String("output")
+				if have := checkpoint.ModelFiles(out); len(have) > 0 && !c.Bool("overwrite") {
+					what := "a tokenizer"
+					if slices.Contains(have, "config.json") {
+						what = "a model, trained with its tokenizer"
+					}
+					return fmt.Errorf("tokenizer train: --output %s already holds %s (%s): pass --overwrite to replace it, or choose another --output", out, what, strings.Join(have, ", "))
+				} else if slices.Contains(have, "config.json") {
+					log.Warn().Str("output", out).Msg("replacing the tokenizer of a model: the model will no longer load with it (its " + checkpoint.TokenizerFingerprintFile + " names the old one)")
 				}
 				for _, f := range files {
 					if _, err := os.Stat(f); err != nil {
@@ -85,5 +98,3 @@ func lines(files []string, errp *error) iter.Seq[string] {
 		}
 	}
 }
-
-var _ = strings.TrimSpace

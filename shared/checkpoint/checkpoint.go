@@ -28,6 +28,10 @@ func Load(dir string, opts model.LoadOptions) (*model.Model, *tokenizer.Tokenize
 		m.Free()
 		return nil, nil, err
 	}
+	if err := CheckSaved(dir, tok, filepath.Join(dir, "tokenizer.json")); err != nil {
+		m.Free()
+		return nil, nil, err
+	}
 	fillSpecialIDs(m.Config, tok)
 	return m, tok, nil
 }
@@ -89,7 +93,7 @@ func New(init, tokenizerDir string, h model.Head, dt tensor.DType, dev tensor.De
 	return m, tok, nil
 }
 
-// Save writes model and tokenizer into dir.
+// Save writes model and tokenizer (with its fingerprint) into dir.
 func Save(dir string, m *model.Model, tok *tokenizer.Tokenizer) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -97,5 +101,23 @@ func Save(dir string, m *model.Model, tok *tokenizer.Tokenizer) error {
 	if err := m.Save(dir); err != nil {
 		return err
 	}
-	return tok.Save(dir)
+	return SaveTokenizer(dir, tok)
+}
+
+// LoadTokenizerFor loads the tokenizer in tokDir for the model saved in
+// modelDir, checking that it fits (size) and is the one the model was
+// saved with (content).
+func LoadTokenizerFor(m *model.Model, modelDir, tokDir string) (*tokenizer.Tokenizer, error) {
+	tok, err := tokenizer.Load(tokDir)
+	if err != nil {
+		return nil, err
+	}
+	p := filepath.Join(tokDir, "tokenizer.json")
+	if err := Check(m, tok, p); err != nil {
+		return nil, err
+	}
+	if err := CheckSaved(modelDir, tok, p); err != nil {
+		return nil, err
+	}
+	return tok, nil
 }

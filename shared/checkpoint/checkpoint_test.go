@@ -79,3 +79,43 @@ func TestTokenizerVocabularyMismatch(t *testing.T) {
 		t.Errorf("missing tokenizer: err = %v, want one naming tokenizer.json", err)
 	}
 }
+
+// TestTokenizerContentMismatch (issue 11, item 2): a smaller tokenizer of
+// another corpus passes the size check but not the content check, both in
+// the model's directory and given separately (LoadTokenizerFor); the
+// model's own tokenizer passes.
+func TestTokenizerContentMismatch(t *testing.T) {
+	own := trainTok(t, 300)
+	m, tok, err := New("tiny", own, model.LMHead, tensor.Float32, tensor.CPU, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Free()
+	dir := t.TempDir()
+	if err := Save(dir, m, tok); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadTokenizerFor(m, dir, own); err != nil {
+		t.Errorf("the model's own tokenizer: %v", err)
+	}
+	corpus := []string{"lorem ipsum dolor sit amet consectetur", "adipiscing elit sed do eiusmod tempor"}
+	other, err := tokenizer.Train(slices.Values(corpus), tokenizer.TrainOptions{VocabSize: 280, MinFrequency: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherDir := t.TempDir()
+	if err := other.Save(otherDir); err != nil {
+		t.Fatal(err)
+	}
+	if err := Check(m, other, "other"); err != nil {
+		t.Fatalf("the size check already fails (%v): the test needs a smaller tokenizer", err)
+	}
+	if _, err := LoadTokenizerFor(m, dir, otherDir); err == nil || !strings.Contains(err.Error(), "is not the tokenizer the model in "+dir+" was saved with") {
+		t.Errorf("another model's tokenizer via --tokenizer: err = %v, want a content mismatch", err)
+	}
+	b, _ := os.ReadFile(filepath.Join(otherDir, "tokenizer.json"))
+	os.WriteFile(filepath.Join(dir, "tokenizer.json"), b, 0o644)
+	if _, _, err := Load(dir, model.LoadOptions{}); err == nil || !strings.Contains(err.Error(), TokenizerFingerprintFile) {
+		t.Errorf("replaced tokenizer.json in the model dir: err = %v, want a content mismatch naming %s", err, TokenizerFingerprintFile)
+	}
+}

@@ -9,6 +9,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -254,4 +256,52 @@ func syncTree(root string) error {
 		}
 		return cerr
 	})
+}
+
+// LockFileName is the file in a directory that Lock holds.
+const LockFileName = ".rl.lock"
+
+// ErrLocked is returned (wrapped) by Lock when another process holds the lock.
+var ErrLocked = errors.New("locked by another process")
+
+// ErrLockUnsupported is returned (wrapped) by Lock, with a no-op unlock,
+// when the file system does not support flock (some network file systems).
+var ErrLockUnsupported = errors.New("the file system does not support locks")
+
+// Lock takes an exclusive, non-blocking flock on dir/.rl.lock (creating dir
+// and the file) and writes this process's pid into it. The lock lasts until
+// unlock is called or the process exits (the kernel releases it, even after
+// kill -9). When another process holds it, the error wraps ErrLocked and
+// names that process's pid.
+func Lock(dir string) (unlock func() error, err error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("fsutil: lock %s: %w", dir, err)
+	}
+	path := filepath.Join(dir, LockFileName)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("fsutil: lock %s: %w", dir, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			pid := "unknown"
+			if b, rerr := os.ReadFile(path); rerr == nil && len(b) > 0 {
+				pid = strings.TrimSpace(string(b))
+			}
+			return nil, fmt.Errorf("%s is in use by another run (pid %s): %w", dir, pid, ErrLocked)
+		}
+		if errors.Is(err, syscall.ENOLCK) || errors.Is(err, syscall.EOPNOTSUPP) || errors.Is(err, syscall.ENOSYS) {
+			return func() error { return nil }, fmt.Errorf("fsutil: lock %s: %w (%v)", dir, ErrLockUnsupported, err)
+		}
+		return nil, fmt.Errorf("fsutil: lock %s: %w", dir, err)
+	}
+	if err := f.Truncate(0); err == nil {
+		f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	}
+	return func() error {
+		f.Truncate(0)
+		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		return f.Close()
+	}, nil
 }

@@ -2,6 +2,7 @@ package fsutil
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -359,4 +360,26 @@ func checkRecovered(t *testing.T, parent, final string, want map[string]string) 
 	if got := listDir(t, parent); !slices.Equal(got, wantEntries) {
 		t.Errorf("parent entries = %v, want %v", got, wantEntries)
 	}
+}
+
+// TestLock: a second Lock on a held dir fails with ErrLocked and the
+// holder's pid; after unlock it succeeds.
+func TestLock(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "out")
+	unlock, err := Lock(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Lock(dir)
+	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), fmt.Sprintf("pid %d", os.Getpid())) {
+		t.Fatalf("second Lock: err = %v, want ErrLocked naming pid %d", err, os.Getpid())
+	}
+	if err := unlock(); err != nil {
+		t.Fatal(err)
+	}
+	unlock2, err := Lock(dir)
+	if err != nil {
+		t.Fatalf("Lock after unlock: %v", err)
+	}
+	unlock2()
 }

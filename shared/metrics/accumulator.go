@@ -47,3 +47,27 @@ func (a *Accumulator) Reset() {
 	clear(a.sums)
 	clear(a.weight)
 }
+
+// Snapshot returns copies of the weighted sums and weights recorded since
+// the last Reset, so that a checkpoint can carry a partial logging window.
+func (a *Accumulator) Snapshot() (sums, weights map[string]float64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	sums, weights = make(map[string]float64, len(a.sums)), make(map[string]float64, len(a.weight))
+	for k, v := range a.sums {
+		sums[k], weights[k] = v, a.weight[k]
+	}
+	return sums, weights
+}
+
+// Restore replaces the recorded values with those of a Snapshot.
+func (a *Accumulator) Restore(sums, weights map[string]float64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.sums, a.weight = make(map[string]float64, len(sums)), make(map[string]float64, len(sums))
+	for k, v := range sums {
+		if w := weights[k]; w > 0 {
+			a.sums[k], a.weight[k] = v, w
+		}
+	}
+}

@@ -37,7 +37,8 @@ type Args struct {
 	MetricForBestModel        string   `yaml:"metric_for_best_model" help:"Eval metric that picks the best checkpoint (eval_ prefix optional)." category:"checkpoints"`
 	GreaterIsBetter           *bool    `yaml:"greater_is_better" help:"Whether a larger metric_for_best_model is better (default: false for losses, true otherwise)." category:"checkpoints"`
 	Seed                      int64    `yaml:"seed" help:"Seed for initialisation, data order and sampling." category:"training"`
-	ResumeFromCheckpoint      string   `yaml:"resume_from_checkpoint" help:"A checkpoint-N directory to resume from, or 'last' for the newest in output_dir." category:"checkpoints"`
+	ResumeFromCheckpoint      string   `yaml:"resume_from_checkpoint" help:"A checkpoint-N directory to resume from, or 'last' for this run's newest in output_dir." category:"checkpoints"`
+	OverwriteOutputDir        bool     `yaml:"overwrite_output_dir" help:"Start even when output_dir holds another run's (or other) files, writing over them; other runs' checkpoints are left alone." category:"checkpoints"`
 	BF16                      bool     `yaml:"bf16" help:"Compute in bfloat16 (autocast) with float32 master weights." category:"training"`
 	ReportTo                  []string `yaml:"report_to" help:"Where metrics go besides metrics.jsonl and plots (none supported yet)." category:"logging"`
 }

@@ -123,6 +123,9 @@ func (o *AdamW) LoadState(f *safetensors.File) (err error) {
 	if err != nil {
 		return fmt.Errorf("optimizer state: bad step %q", f.Metadata["step"])
 	}
+	if step < 0 {
+		return fmt.Errorf("optimizer state: step %d is negative (AdamW's bias correction needs step >= 0): the checkpoint is damaged", step)
+	}
 	o.Free()
 	for i, p := range o.params {
 		m, ok1 := f.Tensors["exp_avg."+p.Name]

@@ -5,12 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
 	"time"
 
@@ -74,6 +73,12 @@ type Stateful interface {
 	SetState([]byte) error
 }
 
+// SaveBoundary tasks can resume only at some steps (PPO: at update
+// boundaries, where a rollout is collected). ResumableAt returns nil for
+// those, else why not. The trainer saves checkpoints only there: a Ctrl-C
+// between two trains on to the next one, then saves.
+type SaveBoundary interface{ ResumableAt(step int) error }
+
 // Models is what the trainer trains and saves.
 type Models interface {
 	// Params are the trainable tensors, with unique names.
@@ -92,8 +97,16 @@ type Trainer[B Batch] struct {
 	Train  Dataset[B]
 	Eval   Dataset[B] // may be nil
 	Log    zerolog.Logger
-	// Config is written as rl_config.yaml into the output dir (optional).
+	// Config is written as rl_config.yaml into the output dir (optional);
+	// it is hashed into the run's identity.
 	Config []byte
+	// Name is the trainer ("sft", "dpo", ...) and Model what it starts from
+	// (a directory, or "init:PRESET"): with the config hash, the run's
+	// identity, recorded in its checkpoints (optional).
+	Name, Model string
+	// Inputs are the paths the run reads: the output dir may not be,
+	// contain or lie inside one of them (optional).
+	Inputs []Input
 	// StepHook, if set, runs after each optimizer step (PPO refreshes rollouts here).
 	StepHook func(step int) error
 	// StepsPerSchedule is the number of optimizer steps per learning-rate
@@ -104,26 +117,39 @@ type Trainer[B Batch] struct {
 	logger  *metrics.Logger
 	acc     metrics.Accumulator
 	state   State
+	id      Identity
 	tokens  int64
 	started time.Time
+	// The logging window in progress: loss summed over lossN steps (acc
+	// holds the task's metrics).
+	lossSum float64
+	lossN   int
 }
 
-// State is trainer_state.json, as transformers writes it.
+// State is trainer_state.json: exactly the fields of transformers'
+// TrainerState (trainer_callback.py), so that TrainerState.load_from_json
+// reads it. rl's own state goes in rl_state.json.
 type State struct {
-	GlobalStep          int                  `json:"global_step"`
 	Epoch               float64              `json:"epoch"`
+	GlobalStep          int                  `json:"global_step"`
 	MaxSteps            int                  `json:"max_steps"`
-	NumTrainEpochs      float64              `json:"num_train_epochs"`
 	LoggingSteps        int                  `json:"logging_steps"`
 	EvalSteps           int                  `json:"eval_steps"`
 	SaveSteps           int                  `json:"save_steps"`
 	TrainBatchSize      int                  `json:"train_batch_size"`
-	BestMetric          *float64             `json:"best_metric"`
-	BestModelCheckpoint *string              `json:"best_model_checkpoint"`
-	BestGlobalStep      *int                 `json:"best_global_step"`
+	NumTrainEpochs      float64              `json:"num_train_epochs"`
 	NumInputTokensSeen  int64                `json:"num_input_tokens_seen"`
+	TotalFlos           float64              `json:"total_flos"`
 	LogHistory          []map[string]float64 `json:"log_history"`
-	Seed                int64                `json:"seed"`
+	BestMetric          *float64             `json:"best_metric"`
+	BestGlobalStep      *int                 `json:"best_global_step"`
+	BestModelCheckpoint *string              `json:"best_model_checkpoint"`
+	IsLocalProcessZero  bool                 `json:"is_local_process_zero"`
+	IsWorldProcessZero  bool                 `json:"is_world_process_zero"`
+	IsHyperParamSearch  bool                 `json:"is_hyper_param_search"`
+	TrialName           *string              `json:"trial_name"`
+	TrialParams         map[string]any       `json:"trial_params"`
+	StatefulCallbacks   map[string]any       `json:"stateful_callbacks"`
 }
 
 // Result summarises a finished run.
@@ -206,13 +232,29 @@ func (t *Trainer[B]) Run(ctx context.Context) (res *Result, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(a.OutputDir, 0o755); err != nil {
+	if err := CheckInputs(a.OutputDir, t.Inputs); err != nil {
+		return nil, err
+	}
+	unlock, err := fsutil.Lock(a.OutputDir)
+	if errors.Is(err, fsutil.ErrLockUnsupported) {
+		t.Log.Warn().Err(err).Msg("output_dir not locked: make sure no other run writes into it")
+		err = nil
+	}
+	if err != nil {
+		if errors.Is(err, fsutil.ErrLocked) {
+			return nil, fmt.Errorf("train: output_dir %w; wait for it to finish or choose another --output-dir", err)
+		}
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	if t.Config != nil {
-		if err := fsutil.WriteFile(filepath.Join(a.OutputDir, "rl_config.yaml"), t.Config, 0o644); err != nil {
-			return nil, fmt.Errorf("train: %w", err)
-		}
+	defer unlock()
+	t.id = t.identity()
+	t.lossSum, t.lossN, t.tokens = 0, 0, 0
+	t.acc.Reset()
+	if err := t.claimOutputDir(); err != nil {
+		return nil, err
+	}
+	if err := t.cleanOutputDir(); err != nil {
+		return nil, err
 	}
 	for _, prm := range t.Models.Params() {
 		prm.T.SetRequiresGrad(true)
@@ -220,7 +262,8 @@ func (t *Trainer[B]) Run(ctx context.Context) (res *Result, err error) {
 	t.opt = NewAdamW(t.Models.Params(), a)
 	defer t.opt.Free()
 	t.state = State{MaxSteps: p.total, NumTrainEpochs: a.NumTrainEpochs, LoggingSteps: a.LoggingSteps,
-		EvalSteps: a.evalEvery(), SaveSteps: a.SaveSteps, TrainBatchSize: a.PerDeviceTrainBatchSize, Seed: a.Seed}
+		EvalSteps: a.evalEvery(), SaveSteps: a.SaveSteps, TrainBatchSize: a.PerDeviceTrainBatchSize,
+		IsLocalProcessZero: true, IsWorldProcessZero: true, StatefulCallbacks: map[string]any{}}
 
 	start := 0
 	if a.ResumeFromCheckpoint != "" {
@@ -228,11 +271,19 @@ func (t *Trainer[B]) Run(ctx context.Context) (res *Result, err error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := t.resume(dir); err != nil {
+		if err := t.resume(dir, p); err != nil {
 			return nil, fmt.Errorf("train: resume from %s: %w", dir, err)
 		}
 		start = t.state.GlobalStep
 		t.Log.Info().Str("checkpoint", dir).Int("step", start).Msg("resumed")
+	}
+	if err := t.writeRunFile(); err != nil {
+		return nil, err
+	}
+	if t.Config != nil {
+		if err := fsutil.WriteFile(filepath.Join(a.OutputDir, "rl_config.yaml"), t.Config, 0o644); err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
 	}
 	t.logger, err = metrics.NewLogger(a.OutputDir, t.Log, metrics.Options{TotalSteps: p.total, Resume: start > 0, ResumeStep: start})
 	if err != nil {
@@ -255,15 +306,20 @@ func (t *Trainer[B]) Run(ctx context.Context) (res *Result, err error) {
 	t.started = time.Now()
 	startTokens := t.tokens
 	var cache epochCache
-	var lossSum float64
-	var lossN int
+	warned := false
 	lastLog := map[string]float64{}
 	for step := start; step < p.total; step++ {
 		if ctx.Err() != nil {
-			if err := t.saveCheckpoint(step); err != nil {
-				return nil, err
+			if t.resumableAt(step) {
+				if err := t.saveCheckpoint(step); err != nil {
+					return nil, err
+				}
+				return nil, ErrInterrupted
 			}
-			return nil, ErrInterrupted
+			if !warned {
+				t.Log.Warn().Int("step", step).Msg("interrupt: training on to the next step a checkpoint can resume from")
+				warned = true
+			}
 		}
 		lr := a.LR(step, p.total)
 		if n := t.StepsPerSchedule; n > 1 {
@@ -316,8 +372,8 @@ func (t *Trainer[B]) Run(ctx context.Context) (res *Result, err error) {
 		gradNorm := t.opt.ClipGradNorm(a.MaxGradNorm)
 		t.opt.Update(lr)
 		t.opt.ZeroGrad()
-		lossSum += stepLoss
-		lossN++
+		t.lossSum += stepLoss
+		t.lossN++
 		done := step + 1
 		t.state.GlobalStep = done
 		t.state.Epoch = float64(done*a.GradientAccumulationSteps) / float64(p.mbPerEpoch)
@@ -330,13 +386,13 @@ func (t *Trainer[B]) Run(ctx context.Context) (res *Result, err error) {
 		if done%a.LoggingSteps == 0 || done == 1 && t.StepsPerSchedule <= 1 || done == p.total {
 			vals := t.acc.Means()
 			t.acc.Reset()
-			vals["loss"] = lossSum / float64(lossN)
+			vals["loss"] = t.lossSum / float64(t.lossN)
 			vals["grad_norm"] = gradNorm
 			// HF logs the scheduler's rate after its step: the next step's
 			vals["learning_rate"] = t.nextLR(done, p.total)
 			vals["epoch"] = t.state.Epoch
 			vals["num_tokens"] = float64(t.tokens)
-			lossSum, lossN = 0, 0
+			t.lossSum, t.lossN = 0, 0
 			if d, ok := t.Task.(LogDecorator); ok {
 				d.DecorateLog(done, vals)
 			}
@@ -361,7 +417,7 @@ func (t *Trainer[B]) Run(ctx context.Context) (res *Result, err error) {
 			}
 			t.trackBest(done, ev)
 		}
-		if a.SaveStrategy == "steps" && done%a.SaveSteps == 0 && done != p.total || a.SaveStrategy == "epoch" && epochEnd && done != p.total {
+		if (a.SaveStrategy == "steps" && done%a.SaveSteps == 0 || a.SaveStrategy == "epoch" && epochEnd) && done != p.total && t.resumableAt(done) {
 			if err := t.saveCheckpoint(done); err != nil {
 				return nil, err
 			}
@@ -456,6 +512,12 @@ func (t *Trainer[B]) nextLR(done, total int) float64 {
 		return t.Args.LR(done/n, (total+n-1)/n)
 	}
 	return t.Args.LR(done, total)
+}
+
+// resumableAt reports whether a checkpoint at step can be resumed.
+func (t *Trainer[B]) resumableAt(step int) bool {
+	sb, ok := t.Task.(SaveBoundary)
+	return !ok || sb.ResumableAt(step) == nil
 }
 
 func (a *Args) evalEvery() int {
@@ -556,13 +618,29 @@ func (t *Trainer[B]) saveCheckpoint(step int) error {
 				return err
 			}
 		}
-		return t.writeState(tmp)
+		if err := t.writeState(tmp); err != nil {
+			return err
+		}
+		return t.writeRLState(tmp) // last: the checkpoint is complete once it exists
 	})
 	if err != nil {
 		return fmt.Errorf("train: save %s: %w", dir, err)
 	}
 	t.Log.Info().Str("checkpoint", dir).Dur("took", time.Since(began)).Msg("saved")
 	return t.rotate()
+}
+
+// writeRLState writes rl_state.json: the run's identity, seed and the
+// logging window in progress.
+func (t *Trainer[B]) writeRLState(dir string) error {
+	sums, weights := t.acc.Snapshot()
+	s := rlState{Format: 1, Run: t.id, Seed: t.Args.Seed, GlobalStep: t.state.GlobalStep,
+		Window: window{Steps: t.lossN, LossSum: jsonFloat(t.lossSum), Sums: toJSONFloats(sums), Weights: toJSONFloats(weights)}}
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	return fsutil.WriteFile(filepath.Join(dir, RLStateFile), append(b, '\n'), 0o644)
 }
 
 func (t *Trainer[B]) writeState(dir string) error {
@@ -573,47 +651,14 @@ func (t *Trainer[B]) writeState(dir string) error {
 	return fsutil.WriteFile(filepath.Join(dir, "trainer_state.json"), b, 0o644)
 }
 
-// Checkpoints lists complete checkpoint-N directories in dir by step.
-func Checkpoints(dir string) ([]string, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	type ck struct {
-		step int
-		path string
-	}
-	var cks []ck
-	for _, e := range entries {
-		name := e.Name()
-		if !e.IsDir() || !strings.HasPrefix(name, "checkpoint-") {
-			continue
-		}
-		n, err := strconv.Atoi(strings.TrimPrefix(name, "checkpoint-"))
-		if err != nil { // checkpoint-N.tmp and .old are not complete checkpoints
-			continue
-		}
-		p := filepath.Join(dir, name)
-		if _, err := os.Stat(filepath.Join(p, "trainer_state.json")); err != nil {
-			continue
-		}
-		cks = append(cks, ck{n, p})
-	}
-	sort.Slice(cks, func(i, j int) bool { return cks[i].step < cks[j].step })
-	out := make([]string, len(cks))
-	for i, c := range cks {
-		out[i] = c.path
-	}
-	return out, nil
-}
-
-// rotate deletes the oldest checkpoints beyond save_total_limit, keeping the best.
+// rotate deletes the oldest of this run's checkpoints beyond
+// save_total_limit, keeping the best; other runs' are never touched.
 func (t *Trainer[B]) rotate() error {
 	limit := t.Args.SaveTotalLimit
 	if limit <= 0 {
 		return nil
 	}
-	cks, err := Checkpoints(t.Args.OutputDir)
+	cks, _, err := t.ownCheckpoints()
 	if err != nil {
 		return err
 	}
@@ -635,29 +680,52 @@ func (t *Trainer[B]) rotate() error {
 	return nil
 }
 
+// resolveResume turns resume_from_checkpoint into a checkpoint directory:
+// "last" is this run's newest complete checkpoint in the output dir.
 func (t *Trainer[B]) resolveResume() (string, error) {
 	dir := t.Args.ResumeFromCheckpoint
-	if dir == "last" || dir == "latest" || dir == "true" {
-		// finish an interrupted directory swap first
-		entries, _ := os.ReadDir(t.Args.OutputDir)
-		for _, e := range entries {
-			if strings.HasPrefix(e.Name(), "checkpoint-") && strings.HasSuffix(e.Name(), fsutil.OldSuffix) {
-				_ = fsutil.RecoverDir(filepath.Join(t.Args.OutputDir, strings.TrimSuffix(e.Name(), fsutil.OldSuffix)))
+	if isLast(dir) {
+		own, others, err := t.ownCheckpoints()
+		if err != nil {
+			return "", fmt.Errorf("train: resume_from_checkpoint last: %w", err)
+		}
+		if len(own) == 0 {
+			msg := fmt.Sprintf("train: resume_from_checkpoint last: no complete checkpoint of this run (%s) in %s", t.id, t.Args.OutputDir)
+			if len(others) > 0 {
+				msg += "; there are other runs' (or other settings') checkpoints: " + strings.Join(others, "; ") +
+					"; to continue one of them, pass its path to --resume-from-checkpoint"
 			}
+			return "", errors.New(msg)
 		}
-		cks, err := Checkpoints(t.Args.OutputDir)
-		if err != nil || len(cks) == 0 {
-			return "", fmt.Errorf("train: resume_from_checkpoint last: no complete checkpoint in %s", t.Args.OutputDir)
-		}
-		return cks[len(cks)-1], nil
+		return own[len(own)-1], nil
 	}
-	if _, err := os.Stat(filepath.Join(dir, "trainer_state.json")); err != nil {
-		return "", fmt.Errorf("train: resume_from_checkpoint %s: not a complete checkpoint (no trainer_state.json)", dir)
+	if err := fsutil.RecoverDir(dir); err != nil {
+		return "", fmt.Errorf("train: resume_from_checkpoint %s: %w", dir, err)
+	}
+	if _, err := os.Stat(dir); err != nil {
+		return "", fmt.Errorf("train: resume_from_checkpoint %s: %w", dir, err)
+	}
+	if !complete(dir) {
+		return "", fmt.Errorf("train: resume_from_checkpoint %s: not a complete checkpoint (no %s: it was not fully written); pick another checkpoint-N", dir, RLStateFile)
+	}
+	s, err := readRLState(dir)
+	if err != nil {
+		return "", fmt.Errorf("train: resume_from_checkpoint %s: %w", dir, err)
+	}
+	switch {
+	case s == nil:
+		t.Log.Warn().Str("checkpoint", dir).Msg("the checkpoint has no run identity (an older rl wrote it): resuming it as asked")
+	case s.Run.Trainer != t.id.Trainer:
+		return "", fmt.Errorf("train: resume_from_checkpoint %s: it is a checkpoint of rl %s, not of rl %s; resume it with rl %s, or start this run without --resume-from-checkpoint", dir, s.Run.Trainer, t.id.Trainer, s.Run.Trainer)
+	case s.Run != t.id:
+		t.Log.Warn().Str("checkpoint", dir).Str("checkpoint_run", s.Run.String()).Str("this_run", t.id.String()).Msg("the checkpoint was written with other settings: resuming it with this run's")
 	}
 	return dir, nil
 }
 
-func (t *Trainer[B]) resume(dir string) error {
+// resume loads a checkpoint's weights, optimizer and task state and takes
+// its progress, after checking that the progress makes sense.
+func (t *Trainer[B]) resume(dir string, p plan) error {
 	b, err := os.ReadFile(filepath.Join(dir, "trainer_state.json"))
 	if err != nil {
 		return err
@@ -665,6 +733,13 @@ func (t *Trainer[B]) resume(dir string) error {
 	var st State
 	if err := json.Unmarshal(b, &st); err != nil {
 		return fmt.Errorf("trainer_state.json: %w", err)
+	}
+	rs, err := readRLState(dir)
+	if err != nil {
+		return err
+	}
+	if err := t.checkState(&st, rs, p); err != nil {
+		return err
 	}
 	if err := t.Models.Load(dir); err != nil {
 		return err
@@ -674,21 +749,85 @@ func (t *Trainer[B]) resume(dir string) error {
 		return err
 	}
 	if err := t.opt.LoadState(f); err != nil {
-		return err
+		return fmt.Errorf("optimizer.safetensors: %w", err)
+	}
+	if t.opt.Step != st.GlobalStep {
+		return fmt.Errorf("optimizer.safetensors is at step %d but trainer_state.json at global_step %d: the checkpoint is inconsistent; resume from another one", t.opt.Step, st.GlobalStep)
 	}
 	if s, ok := t.Task.(Stateful); ok {
 		b, err := os.ReadFile(filepath.Join(dir, "task_state.json"))
-		if err != nil {
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			// An older rl saved no state for this task.
+			t.Log.Warn().Str("checkpoint", dir).Msg("the checkpoint has no task_state.json (an older rl wrote it): the task starts from its initial state")
+		case err != nil:
 			return err
-		}
-		if err := s.SetState(b); err != nil {
-			return err
+		default:
+			if err := s.SetState(b); err != nil {
+				return err
+			}
 		}
 	}
 	// Keep the new run's settings but the old run's progress.
 	t.state.GlobalStep, t.state.Epoch, t.state.LogHistory = st.GlobalStep, st.Epoch, st.LogHistory
 	t.state.BestMetric, t.state.BestModelCheckpoint, t.state.BestGlobalStep = st.BestMetric, st.BestModelCheckpoint, st.BestGlobalStep
-	t.state.NumInputTokensSeen = st.NumInputTokensSeen
+	t.state.NumInputTokensSeen, t.state.TotalFlos = st.NumInputTokensSeen, st.TotalFlos
 	t.tokens = st.NumInputTokensSeen
+	if rs != nil { // the logging window in progress, so that its logged means match an uninterrupted run
+		t.lossSum, t.lossN = float64(rs.Window.LossSum), rs.Window.Steps
+		t.acc.Restore(fromJSONFloats(rs.Window.Sums), fromJSONFloats(rs.Window.Weights))
+	}
+	return nil
+}
+
+// checkState validates a checkpoint's trainer_state.json (and
+// rl_state.json, when there is one) against this run.
+func (t *Trainer[B]) checkState(st *State, rs *rlState, p plan) error {
+	var errs []error
+	bad := func(format string, v ...any) { errs = append(errs, fmt.Errorf(format, v...)) }
+	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+	switch {
+	case st.GlobalStep < 0:
+		bad("trainer_state.json: global_step %d is negative", st.GlobalStep)
+	case st.GlobalStep > p.total:
+		bad("trainer_state.json: global_step %d is past this run's %d steps: raise max_steps (or num_train_epochs) to continue it", st.GlobalStep, p.total)
+	}
+	if !finite(st.Epoch) || st.Epoch < 0 {
+		bad("trainer_state.json: epoch %g must be finite and >= 0", st.Epoch)
+	}
+	if st.NumInputTokensSeen < 0 {
+		bad("trainer_state.json: num_input_tokens_seen %d is negative", st.NumInputTokensSeen)
+	}
+	if st.BestGlobalStep != nil && (*st.BestGlobalStep < 0 || *st.BestGlobalStep > st.GlobalStep) {
+		bad("trainer_state.json: best_global_step %d is outside 0..global_step %d", *st.BestGlobalStep, st.GlobalStep)
+	}
+	if st.BestMetric != nil && math.IsNaN(*st.BestMetric) {
+		bad("trainer_state.json: best_metric is NaN")
+	}
+	if rs != nil {
+		w := rs.Window
+		if rs.GlobalStep != st.GlobalStep {
+			bad("%s: global_step %d differs from trainer_state.json's %d", RLStateFile, rs.GlobalStep, st.GlobalStep)
+		}
+		if w.Steps < 0 || w.Steps > st.GlobalStep {
+			bad("%s: logging_window.steps %d is outside 0..global_step %d", RLStateFile, w.Steps, st.GlobalStep)
+		}
+		if !finite(float64(w.LossSum)) {
+			bad("%s: logging_window.loss_sum %g is not finite", RLStateFile, float64(w.LossSum))
+		}
+		for k, v := range w.Weights {
+			if !(v > 0) || math.IsInf(float64(v), 0) {
+				bad("%s: logging_window.metric_weights[%q] %g must be positive", RLStateFile, k, float64(v))
+			}
+		}
+	}
+	if sb, ok := t.Task.(SaveBoundary); ok && len(errs) == 0 {
+		if err := sb.ResumableAt(st.GlobalStep); err != nil {
+			bad("trainer_state.json: global_step %d: %w", st.GlobalStep, err)
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w; the checkpoint is damaged or of another run: resume from another checkpoint", errors.Join(errs...))
+	}
 	return nil
 }
