@@ -21,7 +21,9 @@ type LoadOptions struct {
 	Head Head
 	// NumLabels for a new score head; default 1 (reward and value models).
 	NumLabels int
-	// DType of the parameters; default Float32.
+	// DType of the parameters; default Float32. When set, Save writes the
+	// weights in it too; when zero, Save writes them in the source's
+	// torch_dtype (Model.SaveDType).
 	DType tensor.DType
 	// Device; default CPU.
 	Device tensor.Device
@@ -44,6 +46,7 @@ var torchDtypeName = map[tensor.DType]string{tensor.Float32: "float32", tensor.B
 // model.safetensors (or a sharded model.safetensors.index.json).
 func Load(dir string, opts LoadOptions) (m *Model, err error) {
 	defer tensor.Recover(&err, "model: load "+dir)
+	saveDType := opts.DType
 	if opts.DType == 0 {
 		opts.DType = tensor.Float32
 	}
@@ -117,12 +120,41 @@ func Load(dir string, opts LoadOptions) (m *Model, err error) {
 		}
 		tensors[full] = tensor.FromBytes(st.Data, st.Shape, dt).Keep()
 	}
+	gen, err := readGenerationJSON(dir)
+	if err != nil {
+		return nil, err
+	}
+	if saveDType == 0 {
+		saveDType = dtypeByName[cfg.TorchDtype] // zero when unset or unknown: the parameters' dtype
+	}
 	cfg.Architectures = []string{architecture(cfg, opts.Head)}
 	m, err = assemble(cfg, opts.Head, tensors, opts.DType, opts.Device)
 	if err != nil {
 		return nil, fmt.Errorf("model: load %s: %w", dir, err)
 	}
+	m.SaveDType, m.Generation = saveDType, gen
 	return m, nil
+}
+
+// dtypeByName reads config.json's torch_dtype / dtype.
+var dtypeByName = map[string]tensor.DType{"float32": tensor.Float32, "bfloat16": tensor.BFloat16, "float16": tensor.Float16}
+
+// readGenerationJSON reads dir/generation_config.json with every field;
+// nil when there is none.
+func readGenerationJSON(dir string) (map[string]any, error) {
+	path := filepath.Join(dir, "generation_config.json")
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("model: %w", err)
+	}
+	var g map[string]any
+	if err := json.Unmarshal(b, &g); err != nil {
+		return nil, fmt.Errorf("model: %s: %w", path, err)
+	}
+	return g, nil
 }
 
 // architecture is the transformers class name for the family and head.
@@ -148,8 +180,14 @@ func (m *Model) Save(dir string) (err error) {
 	}
 	cfg := m.Config.Clone()
 	cfg.Architectures = []string{architecture(cfg, m.Head)}
-	if name, ok := torchDtypeName[m.DType]; ok {
+	saveDType := m.SaveDType
+	if saveDType == 0 {
+		saveDType = m.DType
+	}
+	if name, ok := torchDtypeName[saveDType]; ok {
 		cfg.TorchDtype = name
+	} else {
+		saveDType = m.DType
 	}
 	if m.Head == ScoreHead {
 		cfg.NumLabels = m.Config.NumLabels
@@ -166,11 +204,18 @@ func (m *Model) Save(dir string) (err error) {
 	}
 	f := &safetensors.File{Metadata: map[string]string{"format": "pt"}, Tensors: map[string]safetensors.Tensor{}}
 	for _, p := range m.params {
-		dt, ok := torchToSafetensors[p.T.DType()]
-		if !ok {
-			return fmt.Errorf("model: save %s: %s has dtype %s", dir, p.Name, p.T.DType())
+		t := p.T
+		if _, float := torchDtypeName[t.DType()]; float && t.DType() != saveDType {
+			t = t.ToDType(saveDType)
 		}
-		f.Tensors[p.Name] = safetensors.Tensor{DType: dt, Shape: p.T.Shape(), Data: p.T.Contiguous().Bytes()}
+		dt, ok := torchToSafetensors[t.DType()]
+		if !ok {
+			return fmt.Errorf("model: save %s: %s has dtype %s", dir, p.Name, t.DType())
+		}
+		f.Tensors[p.Name] = safetensors.Tensor{DType: dt, Shape: t.Shape(), Data: t.Contiguous().Bytes()}
+		if t != p.T {
+			t.Free()
+		}
 	}
 	if err := safetensors.WriteSharded(dir, f, 5<<30); err != nil {
 		return fmt.Errorf("model: save: %w", err)
@@ -178,17 +223,23 @@ func (m *Model) Save(dir string) (err error) {
 	if err := fsutil.WriteFile(configPath(dir), append(cj, '\n'), 0o644); err != nil {
 		return fmt.Errorf("model: save: %w", err)
 	}
-	gen := map[string]any{"_from_model_config": true}
-	if cfg.BOSTokenID != nil {
-		gen["bos_token_id"] = *cfg.BOSTokenID
+	gen := m.Generation
+	if gen == nil { // transformers' GenerationConfig.from_model_config
+		gen = map[string]any{"_from_model_config": true}
+		if cfg.BOSTokenID != nil {
+			gen["bos_token_id"] = *cfg.BOSTokenID
+		}
+		if eos := cfg.eosValue(); eos != nil {
+			gen["eos_token_id"] = eos
+		}
+		if cfg.PadTokenID != nil {
+			gen["pad_token_id"] = *cfg.PadTokenID
+		}
 	}
-	if cfg.EOSTokenID != nil {
-		gen["eos_token_id"] = *cfg.EOSTokenID
+	gj, err := json.MarshalIndent(gen, "", "  ")
+	if err != nil {
+		return fmt.Errorf("model: save %s: generation_config.json: %w", dir, err)
 	}
-	if cfg.PadTokenID != nil {
-		gen["pad_token_id"] = *cfg.PadTokenID
-	}
-	gj, _ := json.MarshalIndent(gen, "", "  ")
 	if err := fsutil.WriteFile(filepath.Join(dir, "generation_config.json"), append(gj, '\n'), 0o644); err != nil {
 		return fmt.Errorf("model: save: %w", err)
 	}

@@ -27,6 +27,15 @@ type Model struct {
 	Head   Head
 	DType  tensor.DType
 	Device tensor.Device
+	// SaveDType is the dtype Save writes the weights in; zero: DType.
+	// Load sets it to the source checkpoint's torch_dtype (a bfloat16
+	// checkpoint trained with float32 master weights is saved in bfloat16
+	// again) unless LoadOptions.DType was given.
+	SaveDType tensor.DType
+	// Generation is the source's generation_config.json, every field as
+	// read (nil: none); Save writes it back unchanged, or a minimal one
+	// from the config when nil.
+	Generation map[string]any
 
 	params []Param
 	byName map[string]*tensor.Tensor
