@@ -42,6 +42,17 @@ var torchToSafetensors = map[tensor.DType]safetensors.DType{
 // torchDtypeName is config.json's torch_dtype spelling.
 var torchDtypeName = map[tensor.DType]string{tensor.Float32: "float32", tensor.BFloat16: "bfloat16", tensor.Float16: "float16"}
 
+// ParseDType reads a trainer's dtype option into LoadOptions.DType: ""
+// (the trainers' default) gives zero, which trains in float32 and saves
+// in the source checkpoint's dtype; a name ("float32", "bfloat16") is
+// explicit, for the parameters and the saved weights alike.
+func ParseDType(s string) (tensor.DType, error) {
+	if s == "" {
+		return 0, nil
+	}
+	return tensor.ParseDType(s)
+}
+
 // Load reads a Hugging Face checkpoint directory: config.json and
 // model.safetensors (or a sharded model.safetensors.index.json).
 func Load(dir string, opts LoadOptions) (m *Model, err error) {

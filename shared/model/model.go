@@ -173,9 +173,13 @@ func paramShapes(c *Config, h Head) map[string][]int64 {
 // New builds a randomly initialised model (GPT-2 / Llama initialisation:
 // N(0, initializer_range) for matrices and embeddings, GPT-2's residual
 // projections scaled by 1/sqrt(2*n_layer), zero biases, unit norm weights)
-// from libtorch's global generator (seed it with tensor.ManualSeed).
+// from libtorch's global generator (seed it with tensor.ManualSeed). A zero
+// dt is Float32.
 func New(c *Config, h Head, dt tensor.DType, dev tensor.Device) (m *Model, err error) {
 	defer tensor.Recover(&err, "model: new")
+	if dt == 0 {
+		dt = tensor.Float32
+	}
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("model: new: %w", err)
 	}
