@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 )
 
 // File names of a Hugging Face tokenizer directory.
@@ -51,6 +52,7 @@ type Tokenizer struct {
 	chatTemplate   string
 	modelMaxLength int
 	addBOS, addEOS *bool
+	cleanUp        bool // clean_up_tokenization_spaces of tokenizer_config.json
 
 	config     map[string]json.RawMessage // tokenizer_config.json, nil when absent
 	specialMap map[string]json.RawMessage // special_tokens_map.json, nil when absent
@@ -337,6 +339,11 @@ func (t *Tokenizer) applyConfig(dir string) error {
 	if t.addBOS != nil || t.addEOS != nil {
 		t.overridePostProcessor()
 	}
+	if raw := t.config["clean_up_tokenization_spaces"]; raw != nil && string(raw) != "null" {
+		if err := json.Unmarshal(raw, &t.cleanUp); err != nil {
+			return fmt.Errorf("tokenizer: load %s: clean_up_tokenization_spaces: %w", cfgPath, err)
+		}
+	}
 	return nil
 }
 
@@ -464,11 +471,41 @@ func (t *Tokenizer) Encode(text string, addSpecialTokens bool) ([]int, error) {
 }
 
 // Decode returns the text of ids, leaving out special tokens when
-// skipSpecialTokens is set. Like Hugging Face tokenizers it skips ids that
-// have no token (a model's embedding matrix is often padded past the
-// vocabulary), and it does not apply transformers'
-// clean_up_tokenization_spaces.
+// skipSpecialTokens is set, as transformers' tokenizer.decode does: it
+// skips ids that have no token (a model's embedding matrix is often padded
+// past the vocabulary), and when tokenizer_config.json sets
+// clean_up_tokenization_spaces it applies CleanUpTokenization.
 func (t *Tokenizer) Decode(ids []int, skipSpecialTokens bool) (string, error) {
+	s, err := t.decode(ids, skipSpecialTokens)
+	if err == nil && t.cleanUp {
+		s = CleanUpTokenization(s)
+	}
+	return s, err
+}
+
+// CleanUpTokenizationSpaces reports tokenizer_config.json's
+// clean_up_tokenization_spaces (false when absent, transformers' default).
+func (t *Tokenizer) CleanUpTokenizationSpaces() bool { return t.cleanUp }
+
+// cleanUpReplacer is transformers' clean_up_tokenization
+// (tokenization_utils_base.py), its replacements in its order.
+var cleanUpReplacer = [][2]string{
+	{" .", "."}, {" ?", "?"}, {" !", "!"}, {" ,", ","}, {" ' ", "'"},
+	{" n't", "n't"}, {" 'm", "'m"}, {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"},
+}
+
+// CleanUpTokenization removes the spaces before punctuation and English
+// contractions that word-level tokenizers leave, as transformers'
+// clean_up_tokenization does: each replacement in turn over the whole text.
+func CleanUpTokenization(s string) string {
+	for _, r := range cleanUpReplacer {
+		s = strings.ReplaceAll(s, r[0], r[1])
+	}
+	return s
+}
+
+// decode is Decode without the clean-up.
+func (t *Tokenizer) decode(ids []int, skipSpecialTokens bool) (string, error) {
 	toks := make([]string, 0, len(ids))
 	kept := ids[:0:0]
 	for _, id := range ids {
