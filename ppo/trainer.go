@@ -265,9 +265,10 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 		r.RewardM.SetRequiresGrad(false)
 	}
 	r.pad, r.eos = max(r.Tok.PAD(), 0), r.Tok.EOS()
-	if r.eos >= 0 {
-		r.stopIDs = append(r.stopIDs, r.eos)
-	}
+	// Generation stops at every eos id of the policy's generation_config
+	// (Llama-3.1: <|end_of_text|>, <|eom_id|>, <|eot_id|>), as TRL's
+	// model.generate does, and at the tokenizer's eos.
+	r.stopIDs = r.Policy.StopIDs(r.eos)
 	if cfg.StopTokenID != nil {
 		r.stopIDs = append(r.stopIDs, *cfg.StopTokenID)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/rlsuite/rl/shared/fsutil"
@@ -285,14 +286,40 @@ func (g *GenerationConfig) EOSIDs() []int {
 	switch v := g.EOSTokenID.(type) {
 	case float64:
 		return []int{int(v)}
+	case int:
+		return []int{v}
+	case []int:
+		return v
 	case []any:
 		var ids []int
 		for _, x := range v {
-			if f, ok := x.(float64); ok {
-				ids = append(ids, int(f))
+			switch x := x.(type) {
+			case float64:
+				ids = append(ids, int(x))
+			case int:
+				ids = append(ids, x)
 			}
 		}
 		return ids
 	}
 	return nil
+}
+
+// StopIDs lists the eos ids generation stops at, as transformers' generate
+// takes them: generation_config.json's eos_token_id (one id or a list, such
+// as Llama-3.1's [128001, 128008, 128009]) when the source has one, else
+// config.json's, followed by extra ids (the tokenizer's eos) not already
+// listed; negative extras are left out.
+func (m *Model) StopIDs(extra ...int) []int {
+	ids := (&GenerationConfig{EOSTokenID: m.Generation["eos_token_id"]}).EOSIDs()
+	if len(ids) == 0 {
+		ids = m.Config.StopIDs()
+	}
+	ids = slices.Clone(ids)
+	for _, id := range extra {
+		if id >= 0 && !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }
