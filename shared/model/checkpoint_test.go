@@ -226,3 +226,16 @@ func TestNewModelGenerationConfig(t *testing.T) {
 		t.Errorf("config.json eos_token_id = %v", cj["eos_token_id"])
 	}
 }
+
+// TestParseDType: the trainers' dtype option, empty by default, leaves
+// LoadOptions.DType zero (train in float32, save in the source's dtype).
+func TestParseDType(t *testing.T) {
+	for s, want := range map[string]tensor.DType{"": 0, "float32": tensor.Float32, "bf16": tensor.BFloat16, "bfloat16": tensor.BFloat16} {
+		if got, err := ParseDType(s); err != nil || got != want {
+			t.Errorf("ParseDType(%q) = %v, %v, want %v", s, got, err, want)
+		}
+	}
+	if _, err := ParseDType("int7"); err == nil {
+		t.Error("ParseDType(int7) succeeded")
+	}
+}
