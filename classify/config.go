@@ -21,7 +21,7 @@ type Config struct {
 	Model          string   `yaml:"model_name_or_path" alias:"model" help:"Checkpoint directory to start from (Hugging Face layout; a causal LM gets a new score head)." category:"model"`
 	Init           string   `yaml:"init" help:"Train from scratch: a preset (tiny, tiny-llama, gpt2-small) or a config.json; needs --tokenizer." category:"model"`
 	Tokenizer      string   `yaml:"tokenizer_name_or_path" alias:"tokenizer" help:"Tokenizer directory (default: the model's)." category:"model"`
-	DType          string   `yaml:"dtype" help:"Parameter dtype: float32 or bfloat16." category:"model"`
+	DType          string   `yaml:"dtype" help:"Parameter and saved dtype: float32 or bfloat16; unset: train in float32, save in the source checkpoint's dtype." category:"model"`
 	Dataset        string   `yaml:"dataset_name" alias:"dataset" help:"Dataset file or folder (jsonl, json, csv, tsv, parquet, save_to_disk) with a text (or sentence pair) and a label column." category:"data"`
 	EvalDataset    string   `yaml:"eval_dataset_name" alias:"eval-dataset,eval_dataset" help:"A separate file or folder to evaluate on (its dataset_test_split, or its only split); default: a split of dataset_name." category:"data"`
 	TrainSplit     string   `yaml:"dataset_train_split" help:"Split to train on." category:"data"`
@@ -48,7 +48,6 @@ func DefaultConfig() Config {
 	a.OutputDir = "classify-out"
 	return Config{
 		Args:       a,
-		DType:      "float32",
 		TrainSplit: "train",
 		MaxLength:  128,
 	}

@@ -118,7 +118,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	if err := train.CheckInputs(cfg.OutputDir, cfg.inputs()); err != nil {
 		return nil, err
 	}
-	dt, err := tensor.ParseDType(cfg.DType)
+	dt, err := model.ParseDType(cfg.DType)
 	if err != nil {
 		return nil, fmt.Errorf("classify: %w", err)
 	}

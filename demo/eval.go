@@ -73,7 +73,7 @@ func EvalGold(dir string, prompts []string, o EvalOptions) (g *Gold, err error) 
 		}
 	}
 	res, err := generate.Generate(m, ids, generate.Config{MaxNewTokens: o.MaxNewTokens, DoSample: true, Temperature: o.Temperature, TopP: 1,
-		EOSTokenIDs: []int{tok.EOS()}, PadTokenID: max(tok.PAD(), 0), Seed: o.Seed})
+		EOSTokenIDs: m.StopIDs(tok.EOS()), PadTokenID: max(tok.PAD(), 0), Seed: o.Seed})
 	if err != nil {
 		return nil, err
 	}

@@ -19,7 +19,7 @@ type Config struct {
 	// Model and data.
 	Model          string   `yaml:"model_name_or_path" alias:"model" help:"Model to start from: a causal LM checkpoint directory (a base model or an rl sft output)." category:"model"`
 	Tokenizer      string   `yaml:"tokenizer_name_or_path" alias:"tokenizer" help:"Tokenizer directory (default: the model's)." category:"model"`
-	DType          string   `yaml:"dtype" help:"Parameter dtype: float32 or bfloat16." category:"model"`
+	DType          string   `yaml:"dtype" help:"Parameter and saved dtype: float32 or bfloat16; unset: train in float32, save in the source checkpoint's dtype." category:"model"`
 	Dataset        string   `yaml:"dataset_name" alias:"dataset" help:"Preference pairs: a file or folder with chosen and rejected (and prompt) columns." category:"data"`
 	TrainSplit     string   `yaml:"dataset_train_split" help:"Split to train on." category:"data"`
 	TestSplit      string   `yaml:"dataset_test_split" help:"Split to evaluate on; when the data lacks it, eval_ratio of the training split is held out." category:"data"`
@@ -52,7 +52,6 @@ func DefaultConfig() Config {
 	a.OutputDir = "orpo-out"
 	return Config{
 		Args:           a,
-		DType:          "float32",
 		TrainSplit:     "train",
 		TestSplit:      "test",
 		Beta:           0.1,

@@ -21,7 +21,7 @@ type Config struct {
 	SFTModel   string `yaml:"sft_model_path" alias:"model" help:"Policy to start from (an rl sft output); the reference is a frozen copy." category:"model"`
 	Reward     string `yaml:"reward_model_path" alias:"reward" help:"Reward model (an rl reward output) or builtin:NAME for a programmatic scorer." category:"model"`
 	ValueModel string `yaml:"value_model_path" help:"Value model to start from (default: the reward model, or the policy with a new score head for a built-in reward)." category:"model"`
-	DType      string `yaml:"dtype" help:"Parameter dtype: float32 or bfloat16." category:"model"`
+	DType      string `yaml:"dtype" help:"Parameter and saved dtype: float32 or bfloat16; unset: train in float32, save in the source checkpoint's dtype." category:"model"`
 
 	Dataset         string   `yaml:"dataset_name" alias:"dataset" help:"Prompts: a file or folder with a prompt (or messages) column." category:"data"`
 	TrainSplit      string   `yaml:"dataset_train_split" help:"Split with the training prompts." category:"data"`
@@ -63,7 +63,6 @@ func DefaultConfig() Config {
 	a.SaveSteps = 500
 	return Config{
 		Args:                         a,
-		DType:                        "float32",
 		TrainSplit:                   "train",
 		TestSplit:                    "test",
 		MaxPromptLength:              512,

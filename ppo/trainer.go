@@ -253,7 +253,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	if err := train.CheckInputs(cfg.OutputDir, cfg.inputs()); err != nil {
 		return nil, err
 	}
-	dt, err := tensor.ParseDType(cfg.DType)
+	dt, err := model.ParseDType(cfg.DType)
 	if err != nil {
 		return nil, fmt.Errorf("ppo: %w", err)
 	}
@@ -322,9 +322,12 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	r.pad, r.eos = max(r.Tok.PAD(), 0), r.Tok.EOS()
 	// TRL: stop_token "eos" stops generation at the eos (and truncates
 	// after it), stop_token_id at that id, neither at nothing: responses
-	// are response_length tokens.
-	if cfg.StopToken == "eos" && r.eos >= 0 {
-		r.stopIDs = append(r.stopIDs, r.eos)
+	// are response_length tokens. With "eos", rl stops at every eos id of
+	// the policy's generation_config (Llama-3.1: <|end_of_text|>,
+	// <|eom_id|>, <|eot_id|>) and the tokenizer's, where TRL's PPO sets
+	// generation_config.eos_token_id to the tokenizer's alone.
+	if cfg.StopToken == "eos" {
+		r.stopIDs = r.Policy.StopIDs(r.eos)
 	}
 	if cfg.StopTokenID != nil {
 		r.stopIDs = append(r.stopIDs, *cfg.StopTokenID)

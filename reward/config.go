@@ -18,7 +18,7 @@ type Config struct {
 	Model          string   `yaml:"model_name_or_path" alias:"model" help:"Checkpoint to start from: an SFT or other causal-LM checkpoint (its lm_head is dropped and a score head added) or a reward model." category:"model"`
 	Init           string   `yaml:"init" help:"Start from a randomly initialised model instead: a preset (tiny, tiny-llama, gpt2-small) or a config.json; needs --tokenizer." category:"model"`
 	Tokenizer      string   `yaml:"tokenizer_name_or_path" alias:"tokenizer" help:"Tokenizer directory (default: the model's)." category:"model"`
-	DType          string   `yaml:"dtype" help:"Parameter dtype: float32 or bfloat16." category:"model"`
+	DType          string   `yaml:"dtype" help:"Parameter and saved dtype: float32 or bfloat16; unset: train in float32, save in the source checkpoint's dtype." category:"model"`
 	Dataset        string   `yaml:"dataset_name" alias:"dataset" help:"Preference data file or folder (chosen, rejected, optional prompt and margin columns)." category:"data"`
 	TrainSplit     string   `yaml:"dataset_train_split" help:"Split to train on." category:"data"`
 	TestSplit      string   `yaml:"dataset_test_split" help:"Split to evaluate on; when the data lacks it, eval_ratio of the training split is held out." category:"data"`
@@ -47,7 +47,6 @@ func DefaultConfig() Config {
 	a.OutputDir = "reward-out"
 	return Config{
 		Args:           a,
-		DType:          "float32",
 		TrainSplit:     "train",
 		TestSplit:      "test",
 		MaxLength:      1024,

@@ -20,7 +20,7 @@ type Config struct {
 	Model          string   `yaml:"model_name_or_path" alias:"model" help:"Checkpoint directory to start from (Hugging Face layout)." category:"model"`
 	Init           string   `yaml:"init" help:"Train from scratch: a preset (tiny, tiny-llama, gpt2-small) or a config.json; needs --tokenizer." category:"model"`
 	Tokenizer      string   `yaml:"tokenizer_name_or_path" alias:"tokenizer" help:"Tokenizer directory (default: the model's)." category:"model"`
-	DType          string   `yaml:"dtype" help:"Parameter dtype: float32 or bfloat16." category:"model"`
+	DType          string   `yaml:"dtype" help:"Parameter and saved dtype: float32 or bfloat16; unset: train in float32, save in the source checkpoint's dtype." category:"model"`
 	Dataset        string   `yaml:"dataset_name" alias:"dataset" help:"Dataset file or folder (jsonl, json, csv, tsv, txt, parquet, save_to_disk)." category:"data"`
 	TrainSplit     string   `yaml:"dataset_train_split" help:"Split to train on." category:"data"`
 	TestSplit      string   `yaml:"dataset_test_split" help:"Split to evaluate on; when the data lacks it, eval_ratio of the training split is held out." category:"data"`
@@ -51,7 +51,6 @@ func DefaultConfig() Config {
 	a.OutputDir = "sft-out"
 	return Config{
 		Args:             a,
-		DType:            "float32",
 		TrainSplit:       "train",
 		TestSplit:        "test",
 		DatasetTextField: "text",

@@ -57,16 +57,8 @@ func generateCommand(log *zerolog.Logger) *cli.Command {
 				MaxNewTokens: c.Int("max-new-tokens"), DoSample: c.Bool("do-sample"), Temperature: c.Float64("temperature"),
 				TopK: c.Int("top-k"), TopP: c.Float64("top-p"), Seed: c.Uint64("seed"), PadTokenID: max(tok.PAD(), 0),
 			}
-			if tok.EOS() >= 0 {
-				cfg.EOSTokenIDs = []int{tok.EOS()}
-			}
-			if g, err := model.ReadGenerationConfig(c.String("model")); err == nil {
-				for _, id := range g.EOSIDs() {
-					if id != tok.EOS() {
-						cfg.EOSTokenIDs = append(cfg.EOSTokenIDs, id)
-					}
-				}
-			}
+			// Every eos id of generation_config.json (else config.json), and the tokenizer's.
+			cfg.EOSTokenIDs = m.StopIDs(tok.EOS())
 			texts := prompts
 			out := bufio.NewWriter(os.Stdout)
 			defer out.Flush()

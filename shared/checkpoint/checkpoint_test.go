@@ -1,13 +1,16 @@
 package checkpoint
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/rlsuite/rl/shared/model"
+	"github.com/rlsuite/rl/shared/safetensors"
 	"github.com/rlsuite/rl/shared/tensor"
 	"github.com/rlsuite/rl/shared/tokenizer"
 )
@@ -117,5 +120,92 @@ func TestTokenizerContentMismatch(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "tokenizer.json"), b, 0o644)
 	if _, _, err := Load(dir, model.LoadOptions{}); err == nil || !strings.Contains(err.Error(), TokenizerFingerprintFile) {
 		t.Errorf("replaced tokenizer.json in the model dir: err = %v, want a content mismatch naming %s", err, TokenizerFingerprintFile)
+	}
+}
+
+func readJSON(t *testing.T, path string) map[string]any {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return m
+}
+
+// TestSaveKeepsSourceFiles: a stage's output keeps every config.json and
+// generation_config.json field of its source (a Llama-3.1-style
+// checkpoint: eos list, both dtype keys, sampling defaults, fields rl does
+// not know), its dtype (bfloat16), and the tokenizer's companion files.
+func TestSaveKeepsSourceFiles(t *testing.T) {
+	tokDir := trainTok(t, 300)
+	companions := map[string]string{
+		"tokenizer.model":     "sentencepiece\x00bytes",
+		"vocab.json":          `{"a": 0}`,
+		"merges.txt":          "#version: 0.2\n",
+		"chat_template.jinja": "{{ bos_token }}{% for m in messages %}{{ m.content }}{% endfor %}",
+	}
+	for name, data := range companions {
+		if err := os.WriteFile(filepath.Join(tokDir, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m, tok, err := New("tiny-llama", tokDir, model.LMHead, tensor.Float32, tensor.CPU, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := t.TempDir()
+	if err := Save(src, m, tok); err != nil {
+		t.Fatal(err)
+	}
+	m.Free()
+	cfg := readJSON(t, filepath.Join(src, "config.json"))
+	for k, v := range map[string]any{
+		"eos_token_id": []any{2.0, 3.0, 4.0}, "bos_token_id": 1.0, "dtype": "bfloat16", "torch_dtype": "bfloat16",
+		"rope_theta": 500000.0, "pretraining_tp": 1.0, "transformers_version": "4.56.1", "attention_dropout": 0.0,
+		"custom": map[string]any{"nested": []any{"x", 1.0}},
+	} {
+		cfg[k] = v
+	}
+	gen := map[string]any{"bos_token_id": 1.0, "do_sample": true, "eos_token_id": []any{2.0, 3.0, 4.0}, "temperature": 0.6, "top_p": 0.9, "transformers_version": "4.56.1"}
+	for name, v := range map[string]any{"config.json": cfg, "generation_config.json": gen} {
+		b, _ := json.MarshalIndent(v, "", "  ")
+		if err := os.WriteFile(filepath.Join(src, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	m, tok, err = Load(src, model.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Free()
+	out := t.TempDir()
+	if err := Save(out, m, tok); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"config.json", "generation_config.json"} {
+		got, want := readJSON(t, filepath.Join(out, name)), readJSON(t, filepath.Join(src, name))
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s changed:\n got %v\nwant %v", name, got, want)
+		}
+	}
+	st, err := safetensors.ReadModelDir(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, ten := range st.Tensors {
+		if ten.DType != safetensors.BF16 {
+			t.Errorf("%s saved as %s, want BF16 (the source's dtype)", name, ten.DType)
+			break
+		}
+	}
+	for name, want := range companions {
+		if got, err := os.ReadFile(filepath.Join(out, name)); err != nil || string(got) != want {
+			t.Errorf("%s = %q (err %v), want %q", name, got, err, want)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/rlsuite/rl/shared/fsutil"
@@ -21,7 +22,9 @@ type LoadOptions struct {
 	Head Head
 	// NumLabels for a new score head; default 1 (reward and value models).
 	NumLabels int
-	// DType of the parameters; default Float32.
+	// DType of the parameters; default Float32. When set, Save writes the
+	// weights in it too; when zero, Save writes them in the source's
+	// torch_dtype (Model.SaveDType).
 	DType tensor.DType
 	// Device; default CPU.
 	Device tensor.Device
@@ -40,10 +43,22 @@ var torchToSafetensors = map[tensor.DType]safetensors.DType{
 // torchDtypeName is config.json's torch_dtype spelling.
 var torchDtypeName = map[tensor.DType]string{tensor.Float32: "float32", tensor.BFloat16: "bfloat16", tensor.Float16: "float16"}
 
+// ParseDType reads a trainer's dtype option into LoadOptions.DType: ""
+// (the trainers' default) gives zero, which trains in float32 and saves
+// in the source checkpoint's dtype; a name ("float32", "bfloat16") is
+// explicit, for the parameters and the saved weights alike.
+func ParseDType(s string) (tensor.DType, error) {
+	if s == "" {
+		return 0, nil
+	}
+	return tensor.ParseDType(s)
+}
+
 // Load reads a Hugging Face checkpoint directory: config.json and
 // model.safetensors (or a sharded model.safetensors.index.json).
 func Load(dir string, opts LoadOptions) (m *Model, err error) {
 	defer tensor.Recover(&err, "model: load "+dir)
+	saveDType := opts.DType
 	if opts.DType == 0 {
 		opts.DType = tensor.Float32
 	}
@@ -117,12 +132,41 @@ func Load(dir string, opts LoadOptions) (m *Model, err error) {
 		}
 		tensors[full] = tensor.FromBytes(st.Data, st.Shape, dt).Keep()
 	}
+	gen, err := readGenerationJSON(dir)
+	if err != nil {
+		return nil, err
+	}
+	if saveDType == 0 {
+		saveDType = dtypeByName[cfg.TorchDtype] // zero when unset or unknown: the parameters' dtype
+	}
 	cfg.Architectures = []string{architecture(cfg, opts.Head)}
 	m, err = assemble(cfg, opts.Head, tensors, opts.DType, opts.Device)
 	if err != nil {
 		return nil, fmt.Errorf("model: load %s: %w", dir, err)
 	}
+	m.SaveDType, m.Generation = saveDType, gen
 	return m, nil
+}
+
+// dtypeByName reads config.json's torch_dtype / dtype.
+var dtypeByName = map[string]tensor.DType{"float32": tensor.Float32, "bfloat16": tensor.BFloat16, "float16": tensor.Float16}
+
+// readGenerationJSON reads dir/generation_config.json with every field;
+// nil when there is none.
+func readGenerationJSON(dir string) (map[string]any, error) {
+	path := filepath.Join(dir, "generation_config.json")
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("model: %w", err)
+	}
+	var g map[string]any
+	if err := json.Unmarshal(b, &g); err != nil {
+		return nil, fmt.Errorf("model: %s: %w", path, err)
+	}
+	return g, nil
 }
 
 // architecture is the transformers class name for the family and head.
@@ -148,8 +192,14 @@ func (m *Model) Save(dir string) (err error) {
 	}
 	cfg := m.Config.Clone()
 	cfg.Architectures = []string{architecture(cfg, m.Head)}
-	if name, ok := torchDtypeName[m.DType]; ok {
+	saveDType := m.SaveDType
+	if saveDType == 0 {
+		saveDType = m.DType
+	}
+	if name, ok := torchDtypeName[saveDType]; ok {
 		cfg.TorchDtype = name
+	} else {
+		saveDType = m.DType
 	}
 	if m.Head == ScoreHead {
 		cfg.NumLabels = m.Config.NumLabels
@@ -166,11 +216,18 @@ func (m *Model) Save(dir string) (err error) {
 	}
 	f := &safetensors.File{Metadata: map[string]string{"format": "pt"}, Tensors: map[string]safetensors.Tensor{}}
 	for _, p := range m.params {
-		dt, ok := torchToSafetensors[p.T.DType()]
-		if !ok {
-			return fmt.Errorf("model: save %s: %s has dtype %s", dir, p.Name, p.T.DType())
+		t := p.T
+		if _, float := torchDtypeName[t.DType()]; float && t.DType() != saveDType {
+			t = t.ToDType(saveDType)
 		}
-		f.Tensors[p.Name] = safetensors.Tensor{DType: dt, Shape: p.T.Shape(), Data: p.T.Contiguous().Bytes()}
+		dt, ok := torchToSafetensors[t.DType()]
+		if !ok {
+			return fmt.Errorf("model: save %s: %s has dtype %s", dir, p.Name, t.DType())
+		}
+		f.Tensors[p.Name] = safetensors.Tensor{DType: dt, Shape: t.Shape(), Data: t.Contiguous().Bytes()}
+		if t != p.T {
+			t.Free()
+		}
 	}
 	if err := safetensors.WriteSharded(dir, f, 5<<30); err != nil {
 		return fmt.Errorf("model: save: %w", err)
@@ -178,17 +235,23 @@ func (m *Model) Save(dir string) (err error) {
 	if err := fsutil.WriteFile(configPath(dir), append(cj, '\n'), 0o644); err != nil {
 		return fmt.Errorf("model: save: %w", err)
 	}
-	gen := map[string]any{"_from_model_config": true}
-	if cfg.BOSTokenID != nil {
-		gen["bos_token_id"] = *cfg.BOSTokenID
+	gen := m.Generation
+	if gen == nil { // transformers' GenerationConfig.from_model_config
+		gen = map[string]any{"_from_model_config": true}
+		if cfg.BOSTokenID != nil {
+			gen["bos_token_id"] = *cfg.BOSTokenID
+		}
+		if eos := cfg.eosValue(); eos != nil {
+			gen["eos_token_id"] = eos
+		}
+		if cfg.PadTokenID != nil {
+			gen["pad_token_id"] = *cfg.PadTokenID
+		}
 	}
-	if cfg.EOSTokenID != nil {
-		gen["eos_token_id"] = *cfg.EOSTokenID
+	gj, err := json.MarshalIndent(gen, "", "  ")
+	if err != nil {
+		return fmt.Errorf("model: save %s: generation_config.json: %w", dir, err)
 	}
-	if cfg.PadTokenID != nil {
-		gen["pad_token_id"] = *cfg.PadTokenID
-	}
-	gj, _ := json.MarshalIndent(gen, "", "  ")
 	if err := fsutil.WriteFile(filepath.Join(dir, "generation_config.json"), append(gj, '\n'), 0o644); err != nil {
 		return fmt.Errorf("model: save: %w", err)
 	}
@@ -223,14 +286,40 @@ func (g *GenerationConfig) EOSIDs() []int {
 	switch v := g.EOSTokenID.(type) {
 	case float64:
 		return []int{int(v)}
+	case int:
+		return []int{v}
+	case []int:
+		return v
 	case []any:
 		var ids []int
 		for _, x := range v {
-			if f, ok := x.(float64); ok {
-				ids = append(ids, int(f))
+			switch x := x.(type) {
+			case float64:
+				ids = append(ids, int(x))
+			case int:
+				ids = append(ids, x)
 			}
 		}
 		return ids
 	}
 	return nil
+}
+
+// StopIDs lists the eos ids generation stops at, as transformers' generate
+// takes them: generation_config.json's eos_token_id (one id or a list, such
+// as Llama-3.1's [128001, 128008, 128009]) when the source has one, else
+// config.json's, followed by extra ids (the tokenizer's eos) not already
+// listed; negative extras are left out.
+func (m *Model) StopIDs(extra ...int) []int {
+	ids := (&GenerationConfig{EOSTokenID: m.Generation["eos_token_id"]}).EOSIDs()
+	if len(ids) == 0 {
+		ids = m.Config.StopIDs()
+	}
+	ids = slices.Clone(ids)
+	for _, id := range extra {
+		if id >= 0 && !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }

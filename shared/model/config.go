@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 )
@@ -54,11 +55,12 @@ type Config struct {
 	MLPBias           bool     // mlp_bias (llama)
 	InitializerRange  float64  // initializer_range; default 0.02
 	BOSTokenID        *int     // bos_token_id
-	EOSTokenID        *int     // eos_token_id
+	EOSTokenID        *int     // eos_token_id; the first one when the file has a list
+	EOSTokenIDs       []int    // eos_token_id as a list (Llama-3.1: [128001, 128008, 128009]); nil when unset
 	PadTokenID        *int     // pad_token_id
 	NumLabels         int      // num_labels (score heads); 0 when unset
 	ID2Label          map[int]string
-	TorchDtype        string // torch_dtype as written
+	TorchDtype        string // torch_dtype (or dtype, as transformers >= 4.56 writes it) as written
 	// Dropout probabilities applied in training (Input.Train): GPT-2's
 	// embd_pdrop, attn_pdrop, resid_pdrop (default 0.1 each, GPT2Config's);
 	// Llama's attention_dropout on the attention probabilities (default 0).
@@ -116,8 +118,12 @@ func ParseConfig(b []byte) (*Config, error) {
 	c.InitializerRange = r.float("initializer_range", 0.02)
 	c.BOSTokenID = r.intPtr("bos_token_id")
 	c.EOSTokenID = r.intPtr("eos_token_id")
+	c.EOSTokenIDs = r.intList("eos_token_id")
 	c.PadTokenID = r.intPtr("pad_token_id")
 	c.TorchDtype = r.str("torch_dtype")
+	if d := r.str("dtype"); d != "" && c.TorchDtype == "" {
+		c.TorchDtype = d
+	}
 	switch fam {
 	case GPT2:
 		c.HiddenSize = r.int("n_embd", 768)
@@ -226,11 +232,22 @@ func (c *Config) JSON() ([]byte, error) {
 		}
 	}
 	setPtr("bos_token_id", c.BOSTokenID)
-	setPtr("eos_token_id", c.EOSTokenID)
+	if eos := c.eosValue(); eos != nil {
+		out["eos_token_id"] = eos
+	}
 	setPtr("pad_token_id", c.PadTokenID)
 	out["tie_word_embeddings"] = c.TieWordEmbeddings
 	if c.TorchDtype != "" {
-		out["torch_dtype"] = c.TorchDtype
+		// transformers >= 4.56 writes "dtype", older versions "torch_dtype":
+		// keep the key(s) the source had, always with one value.
+		_, hasDtype := c.Raw["dtype"]
+		_, hasTorch := c.Raw["torch_dtype"]
+		if hasDtype {
+			out["dtype"] = c.TorchDtype
+		}
+		if hasTorch || !hasDtype {
+			out["torch_dtype"] = c.TorchDtype
+		}
 	}
 	switch c.Family() {
 	case GPT2:
@@ -292,6 +309,37 @@ func (c *Config) JSON() ([]byte, error) {
 		delete(out, "num_labels") // transformers derives it from id2label
 	}
 	return json.MarshalIndent(out, "", "  ")
+}
+
+// eosValue is eos_token_id as config.json holds it: a list when the source
+// had one (or EOSTokenIDs has several ids), else the single id; nil when unset.
+// EOSTokenID, when set, is the list's first id.
+func (c *Config) eosValue() any {
+	if c.EOSTokenID == nil {
+		return nil
+	}
+	ids := c.StopIDs()
+	_, isList := c.Raw["eos_token_id"].([]any)
+	if len(ids) > 1 || isList {
+		return ids
+	}
+	return ids[0]
+}
+
+// StopIDs lists the eos ids (EOSTokenID first, then the rest of
+// EOSTokenIDs): generation stops at any of them, as transformers does with
+// a list-valued eos_token_id.
+func (c *Config) StopIDs() []int {
+	var ids []int
+	if c.EOSTokenID != nil {
+		ids = append(ids, *c.EOSTokenID)
+	}
+	for _, id := range c.EOSTokenIDs {
+		if !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }
 
 // Clone returns a deep copy of c.
@@ -365,6 +413,28 @@ func (r *reader) intPtr(key string) *int {
 	}
 	i := int(f)
 	return &i
+}
+
+// intList reads an integer or a list of integers as a list.
+func (r *reader) intList(key string) []int {
+	v, ok := r.raw[key]
+	if !ok || v == nil {
+		return nil
+	}
+	l, ok := v.([]any)
+	if !ok {
+		l = []any{v}
+	}
+	var ids []int
+	for _, x := range l {
+		f, ok := x.(float64)
+		if !ok || f != float64(int(f)) {
+			r.fail(key, v, "an integer or a list of integers")
+			return nil
+		}
+		ids = append(ids, int(f))
+	}
+	return ids
 }
 
 func (r *reader) float(key string, def float64) float64 {

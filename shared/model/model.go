@@ -30,6 +30,15 @@ type Model struct {
 	// NoDropout turns the config's dropout off in training as well (TRL's
 	// disable_dropout_in_model; the saved config keeps its values).
 	NoDropout bool
+	// SaveDType is the dtype Save writes the weights in; zero: DType.
+	// Load sets it to the source checkpoint's torch_dtype (a bfloat16
+	// checkpoint trained with float32 master weights is saved in bfloat16
+	// again) unless LoadOptions.DType was given.
+	SaveDType tensor.DType
+	// Generation is the source's generation_config.json, every field as
+	// read (nil: none); Save writes it back unchanged, or a minimal one
+	// from the config when nil.
+	Generation map[string]any
 
 	params []Param
 	byName map[string]*tensor.Tensor
@@ -167,9 +176,13 @@ func paramShapes(c *Config, h Head) map[string][]int64 {
 // New builds a randomly initialised model (GPT-2 / Llama initialisation:
 // N(0, initializer_range) for matrices and embeddings, GPT-2's residual
 // projections scaled by 1/sqrt(2*n_layer), zero biases, unit norm weights)
-// from libtorch's global generator (seed it with tensor.ManualSeed).
+// from libtorch's global generator (seed it with tensor.ManualSeed). A zero
+// dt is Float32.
 func New(c *Config, h Head, dt tensor.DType, dev tensor.Device) (m *Model, err error) {
 	defer tensor.Recover(&err, "model: new")
+	if dt == 0 {
+		dt = tensor.Float32
+	}
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("model: new: %w", err)
 	}

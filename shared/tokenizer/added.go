@@ -21,19 +21,34 @@ type addedToken struct {
 // addedMatcher finds added tokens in text, leftmost-longest first as
 // tokenizers' AddedVocabulary does.
 type addedMatcher struct {
-	byFirst map[byte][]addedToken // longest first
+	byFirst map[byte][]addedPattern // longest first
 }
 
-func newAddedMatcher(toks []addedToken) *addedMatcher {
-	m := &addedMatcher{byFirst: map[byte][]addedToken{}}
+// addedPattern is an added token and the string it matches: its content,
+// or for a normalized token its content normalized (tokenizers'
+// refresh_added_tokens: with Llama-2's Prepend("▁") normalizer the
+// normalized token "</s>" matches "▁</s>").
+type addedPattern struct {
+	addedToken
+	match string
+}
+
+// newAddedMatcher matches toks; normalize (nil: none) maps each content to
+// the string it matches.
+func newAddedMatcher(toks []addedToken, normalize normalizerFn) *addedMatcher {
+	m := &addedMatcher{byFirst: map[byte][]addedPattern{}}
 	for _, t := range toks {
-		if t.Content == "" {
+		pat := addedPattern{addedToken: t, match: t.Content}
+		if normalize != nil {
+			pat.match = normalize(t.Content)
+		}
+		if pat.match == "" {
 			continue
 		}
-		m.byFirst[t.Content[0]] = append(m.byFirst[t.Content[0]], t)
+		m.byFirst[pat.match[0]] = append(m.byFirst[pat.match[0]], pat)
 	}
 	for _, list := range m.byFirst {
-		sort.SliceStable(list, func(i, j int) bool { return len(list[i].Content) > len(list[j].Content) })
+		sort.SliceStable(list, func(i, j int) bool { return len(list[i].match) > len(list[j].match) })
 	}
 	return m
 }
@@ -59,9 +74,9 @@ func (m *addedMatcher) split(s string) []segment {
 	prev := 0 // end of the last emitted segment
 	for i := 0; i < len(s); {
 		list := m.byFirst[s[i]]
-		var tok *addedToken
+		var tok *addedPattern
 		for k := range list {
-			if strings.HasPrefix(s[i:], list[k].Content) {
+			if strings.HasPrefix(s[i:], list[k].match) {
 				tok = &list[k]
 				break
 			}
@@ -70,7 +85,7 @@ func (m *addedMatcher) split(s string) []segment {
 			i++
 			continue
 		}
-		start, end := i, i+len(tok.Content)
+		start, end := i, i+len(tok.match)
 		i = end
 		if tok.SingleWord && (endsWithWordChar(s[:start]) || startsWithWordChar(s[end:])) {
 			continue
@@ -85,6 +100,9 @@ func (m *addedMatcher) split(s string) []segment {
 			}
 		}
 		if tok.RStrip {
+			// The search goes on from the token's own end, as tokenizers'
+			// find_matches does: an added token among the stripped spaces
+			// (Gemma's "\n") is still found.
 			for end < len(s) {
 				r, size := utf8.DecodeRuneInString(s[end:])
 				if !unicode.IsSpace(r) {
@@ -92,7 +110,6 @@ func (m *addedMatcher) split(s string) []segment {
 				}
 				end += size
 			}
-			i = end
 		}
 		if start > prev {
 			out = append(out, segment{text: s[prev:start], id: -1, start: prev})
@@ -106,8 +123,10 @@ func (m *addedMatcher) split(s string) []segment {
 	return out
 }
 
+// isWordChar is Rust regex's Unicode \w, which single_word tests: Alphabetic,
+// marks, decimal digits, connector punctuation and the joiners.
 func isWordChar(r rune) bool {
-	return unicode.IsLetter(r) || unicode.IsNumber(r) || r == '_'
+	return unicode.IsLetter(r) || unicode.In(r, unicode.Nl, unicode.M, unicode.Nd, unicode.Pc, unicode.Other_Alphabetic) || r == 0x200C || r == 0x200D
 }
 
 func endsWithWordChar(s string) bool {

@@ -122,20 +122,23 @@ func buildPipeline(f *fileJSON, added []addedToken) (*pipeline, error) {
 		return nil, err
 	}
 	p := &pipeline{model: bpe}
-	var raw, normed []addedToken
-	for _, t := range added {
-		if t.Normalized && f.Normalizer != nil {
-			normed = append(normed, t)
-		} else {
-			raw = append(raw, t)
-		}
-	}
-	p.rawAdded, p.normAdded = newAddedMatcher(raw), newAddedMatcher(normed)
 	if f.Normalizer != nil {
 		if p.normalize, err = buildNormalizer(f.Normalizer); err != nil {
 			return nil, err
 		}
 	}
+	// tokenizers' AddedVocabulary: tokens with normalized false are matched
+	// on the raw text, the others on the normalized remaining pieces, as
+	// their content normalized.
+	var raw, normed []addedToken
+	for _, t := range added {
+		if t.Normalized {
+			normed = append(normed, t)
+		} else {
+			raw = append(raw, t)
+		}
+	}
+	p.rawAdded, p.normAdded = newAddedMatcher(raw, nil), newAddedMatcher(normed, p.normalize)
 	if f.PreTokenizer != nil {
 		if p.pre, err = buildPreTokenizer(f.PreTokenizer); err != nil {
 			return nil, err

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 )
 
 // File names of a Hugging Face tokenizer directory.
@@ -53,10 +54,20 @@ type Tokenizer struct {
 	chatTemplate   string
 	modelMaxLength int
 	addBOS, addEOS *bool
+	cleanUp        bool // clean_up_tokenization_spaces of tokenizer_config.json
 
 	config     map[string]json.RawMessage // tokenizer_config.json, nil when absent
 	specialMap map[string]json.RawMessage // special_tokens_map.json, nil when absent
+	companions map[string][]byte          // CompanionFiles found next to tokenizer.json, by name
+	jinja      bool                       // chatTemplate came from chat_template.jinja
 }
+
+// CompanionFiles are the files of a tokenizer directory besides
+// tokenizer.json and the two configs that transformers, TGI, vLLM or
+// llama.cpp read: the sentencepiece model of slow Llama/Gemma tokenizers,
+// GPT-2's vocab.json and merges.txt, and the chat template file of
+// transformers >= 4.43. Load keeps them and Save writes them again.
+var CompanionFiles = []string{"tokenizer.model", "vocab.json", "merges.txt", "chat_template.jinja"}
 
 // The special tokens a Tokenizer tracks, in their config key order.
 const (
@@ -297,14 +308,29 @@ func (t *Tokenizer) applyConfig(dir string) error {
 	}
 	t.inferSpecials(present)
 
-	if raw := t.config["chat_template"]; raw != nil {
+	for _, name := range CompanionFiles {
+		data, err := os.ReadFile(filepath.Join(dir, name))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("tokenizer: load %s: %w", filepath.Join(dir, name), unwrapPath(err))
+		}
+		if t.companions == nil {
+			t.companions = map[string][]byte{}
+		}
+		t.companions[name] = data
+	}
+	// As transformers' from_pretrained: chat_template.jinja takes priority
+	// over tokenizer_config.json's chat_template.
+	if data, ok := t.companions["chat_template.jinja"]; ok {
+		t.chatTemplate, t.jinja = string(data), true
+	} else if raw := t.config["chat_template"]; raw != nil {
 		tmpl, err := chatTemplate(raw)
 		if err != nil {
 			return fmt.Errorf("tokenizer: load %s: chat_template: %w", cfgPath, err)
 		}
 		t.chatTemplate = tmpl
-	} else if data, err := os.ReadFile(filepath.Join(dir, "chat_template.jinja")); err == nil {
-		t.chatTemplate = string(data)
 	} else if m, err := readJSONObject(filepath.Join(dir, "chat_template.json")); err != nil {
 		return err
 	} else if m["chat_template"] != nil {
@@ -338,6 +364,11 @@ func (t *Tokenizer) applyConfig(dir string) error {
 	}
 	if t.addBOS != nil || t.addEOS != nil {
 		t.overridePostProcessor()
+	}
+	if raw := t.config["clean_up_tokenization_spaces"]; raw != nil && string(raw) != "null" {
+		if err := json.Unmarshal(raw, &t.cleanUp); err != nil {
+			return fmt.Errorf("tokenizer: load %s: clean_up_tokenization_spaces: %w", cfgPath, err)
+		}
 	}
 	return nil
 }
@@ -466,11 +497,41 @@ func (t *Tokenizer) Encode(text string, addSpecialTokens bool) ([]int, error) {
 }
 
 // Decode returns the text of ids, leaving out special tokens when
-// skipSpecialTokens is set. Like Hugging Face tokenizers it skips ids that
-// have no token (a model's embedding matrix is often padded past the
-// vocabulary), and it does not apply transformers'
-// clean_up_tokenization_spaces.
+// skipSpecialTokens is set, as transformers' tokenizer.decode does: it
+// skips ids that have no token (a model's embedding matrix is often padded
+// past the vocabulary), and when tokenizer_config.json sets
+// clean_up_tokenization_spaces it applies CleanUpTokenization.
 func (t *Tokenizer) Decode(ids []int, skipSpecialTokens bool) (string, error) {
+	s, err := t.decode(ids, skipSpecialTokens)
+	if err == nil && t.cleanUp {
+		s = CleanUpTokenization(s)
+	}
+	return s, err
+}
+
+// CleanUpTokenizationSpaces reports tokenizer_config.json's
+// clean_up_tokenization_spaces (false when absent, transformers' default).
+func (t *Tokenizer) CleanUpTokenizationSpaces() bool { return t.cleanUp }
+
+// cleanUpReplacer is transformers' clean_up_tokenization
+// (tokenization_utils_base.py), its replacements in its order.
+var cleanUpReplacer = [][2]string{
+	{" .", "."}, {" ?", "?"}, {" !", "!"}, {" ,", ","}, {" ' ", "'"},
+	{" n't", "n't"}, {" 'm", "'m"}, {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"},
+}
+
+// CleanUpTokenization removes the spaces before punctuation and English
+// contractions that word-level tokenizers leave, as transformers'
+// clean_up_tokenization does: each replacement in turn over the whole text.
+func CleanUpTokenization(s string) string {
+	for _, r := range cleanUpReplacer {
+		s = strings.ReplaceAll(s, r[0], r[1])
+	}
+	return s
+}
+
+// decode is Decode without the clean-up.
+func (t *Tokenizer) decode(ids []int, skipSpecialTokens bool) (string, error) {
 	toks := make([]string, 0, len(ids))
 	kept := ids[:0:0]
 	for _, id := range ids {
@@ -570,10 +631,11 @@ func (t *Tokenizer) ChatTemplate() string { return t.chatTemplate }
 func (t *Tokenizer) ModelMaxLength() int { return t.modelMaxLength }
 
 // Save writes tokenizer.json (the bytes loaded or trained),
-// tokenizer_config.json and special_tokens_map.json to dir, creating it.
-// Settings loaded from config files are kept; the effective special tokens,
-// chat template, model_max_length and add_bos_token/add_eos_token are
-// written over them.
+// tokenizer_config.json, special_tokens_map.json and the CompanionFiles
+// that were loaded to dir, creating it. Settings loaded from config files
+// are kept; the effective special tokens, chat template (into
+// chat_template.jinja when it came from there, else tokenizer_config.json),
+// model_max_length and add_bos_token/add_eos_token are written over them.
 func (t *Tokenizer) Save(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("tokenizer: save %s: %w", dir, err)
@@ -586,10 +648,21 @@ func (t *Tokenizer) Save(dir string) error {
 	if err != nil {
 		return fmt.Errorf("tokenizer: save %s: %w", filepath.Join(dir, SpecialTokensFile), err)
 	}
-	for _, f := range []struct {
+	type file struct {
 		name string
 		data []byte
-	}{{TokenizerFile, t.fileData}, {ConfigFile, cfg}, {SpecialTokensFile, smap}} {
+	}
+	files := []file{{TokenizerFile, t.fileData}, {ConfigFile, cfg}, {SpecialTokensFile, smap}}
+	for _, name := range CompanionFiles {
+		data, ok := t.companions[name]
+		if name == "chat_template.jinja" && t.jinja {
+			data, ok = []byte(t.chatTemplate), true
+		}
+		if ok {
+			files = append(files, file{name, data})
+		}
+	}
+	for _, f := range files {
 		if err := writeFileAtomic(filepath.Join(dir, f.name), f.data); err != nil {
 			return fmt.Errorf("tokenizer: save %s: %w", filepath.Join(dir, f.name), err)
 		}
@@ -625,7 +698,7 @@ func (t *Tokenizer) configJSON() ([]byte, error) {
 			return nil, err
 		}
 	}
-	if t.chatTemplate != "" {
+	if t.chatTemplate != "" && !t.jinja {
 		if old, err := chatTemplate(m["chat_template"]); m["chat_template"] == nil || err != nil || old != t.chatTemplate {
 			if err := set("chat_template", t.chatTemplate); err != nil {
 				return nil, err

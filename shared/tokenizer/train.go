@@ -77,7 +77,7 @@ func Train(texts iter.Seq[string], opts TrainOptions) (*Tokenizer, error) {
 		specials = append(specials, addedToken{ID: i, Content: s, Special: true})
 	}
 
-	counts, err := countWords(texts, newAddedMatcher(specials))
+	counts, err := countWords(texts, newAddedMatcher(specials, nil))
 	if err != nil {
 		return nil, err
 	}
