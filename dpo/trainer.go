@@ -162,6 +162,8 @@ type models struct {
 
 func (m *models) Params() []model.Param { return m.policy.Params() }
 
+func (m *models) SaveModels() []*model.Model { return []*model.Model{m.policy, m.ref} }
+
 func (m *models) Save(dir string) error {
 	if err := checkpoint.Save(dir, m.policy, m.tok); err != nil {
 		return err

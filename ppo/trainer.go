@@ -224,6 +224,8 @@ func (m *models) Params() []model.Param {
 	return ps
 }
 
+func (m *models) SaveModels() []*model.Model { return []*model.Model{m.r.Policy, m.r.Value} }
+
 // Save writes the policy in dir and the value model in dir/value_model.
 func (m *models) Save(dir string) error {
 	if err := checkpoint.Save(dir, m.r.Policy, m.r.Tok); err != nil {

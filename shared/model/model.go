@@ -280,3 +280,13 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(k)
 	return k
 }
+
+// SaveExactly makes Save write the weights in their training dtype until
+// the returned func restores SaveDType: checkpoints keep the float32 master
+// weights so that a resumed run is bit-exact, while the final model is
+// saved in the source's dtype.
+func (m *Model) SaveExactly() (restore func()) {
+	old := m.SaveDType
+	m.SaveDType = m.DType
+	return func() { m.SaveDType = old }
+}

@@ -3,9 +3,12 @@ package train
 import (
 	"context"
 	"math"
+	"path/filepath"
 	"testing"
 
 	"github.com/rlsuite/rl/shared/metrics"
+	"github.com/rlsuite/rl/shared/safetensors"
+	"github.com/rlsuite/rl/shared/tensor"
 )
 
 // TestLoggedLearningRateAsHF: the learning_rate logged at step k is the
@@ -38,5 +41,31 @@ func TestLoggedLearningRateAsHF(t *testing.T) {
 	}
 	if n != 8 {
 		t.Errorf("%d learning_rate logs, want 8", n)
+	}
+}
+
+// TestCheckpointsKeepMasterDType: a model saved in bfloat16 (its source's
+// dtype) writes its checkpoints in the float32 training dtype, so resume
+// is exact, and its final output in bfloat16.
+func TestCheckpointsKeepMasterDType(t *testing.T) {
+	dir := t.TempDir()
+	m := tinyLM(t)
+	defer m.Free()
+	m.SaveDType = tensor.BFloat16
+	tr := newTrainer(t, dir, m)
+	if _, err := tr.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for sub, want := range map[string]safetensors.DType{"checkpoint-4": safetensors.F32, ".": safetensors.BF16} {
+		f, err := safetensors.ReadModelDir(filepath.Join(dir, sub))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, ten := range f.Tensors {
+			if ten.DType != want {
+				t.Errorf("%s: %s is %s, want %s", sub, name, ten.DType, want)
+				break
+			}
+		}
 	}
 }

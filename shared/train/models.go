@@ -29,6 +29,9 @@ func (s *Single) Save(dir string) error {
 
 func (s *Single) Load(dir string) error { return LoadWeights(s.M, dir) }
 
+// SaveModels implements Models.
+func (s *Single) SaveModels() []*model.Model { return []*model.Model{s.M} }
+
 // LoadWeights copies the weights saved in dir into m's parameters in place.
 func LoadWeights(m *model.Model, dir string) (err error) {
 	defer tensor.Recover(&err, "load weights "+dir)

@@ -87,6 +87,9 @@ type Models interface {
 	Save(dir string) error
 	// Load reads weights written by Save back into Params.
 	Load(dir string) error
+	// SaveModels are the models Save writes (checkpoints save them in
+	// their training dtype).
+	SaveModels() []*model.Model
 }
 
 // Trainer runs the loop. Fill the fields, then call Run.
@@ -599,7 +602,19 @@ func (t *Trainer[B]) saveCheckpoint(step int) error {
 	dir := filepath.Join(t.Args.OutputDir, checkpointName(step))
 	began := time.Now()
 	err := fsutil.WriteDir(dir, func(tmp string) error {
-		if err := t.Models.Save(tmp); err != nil {
+		// checkpoints keep the training dtype (bit-exact resume), the final
+		// model the source's
+		var restore []func()
+		for _, m := range t.Models.SaveModels() {
+			if m != nil {
+				restore = append(restore, m.SaveExactly())
+			}
+		}
+		err := t.Models.Save(tmp)
+		for _, r := range restore {
+			r()
+		}
+		if err != nil {
 			return err
 		}
 		st, err := t.opt.State()
