@@ -240,6 +240,28 @@ func TestPPORaisesKnownReward(t *testing.T) {
 	if len(s) != res.Updates {
 		t.Fatalf("%d score logs for %d updates", len(s), res.Updates)
 	}
+	// steps count updates, as TRL's global_step: one log row per update,
+	// numbered 1..updates, and trainer_state.json's global_step/max_steps
+	es, _ := metrics.ReadFile(filepath.Join(out, "metrics.jsonl"))
+	var steps []int
+	for _, e := range es {
+		if _, ok := e.Values["objective/scores"]; ok {
+			steps = append(steps, e.Step)
+		}
+	}
+	for i, st := range steps {
+		if st != i+1 {
+			t.Fatalf("logged steps %v, want 1..%d", steps, res.Updates)
+		}
+	}
+	var state struct {
+		GlobalStep int `json:"global_step"`
+		MaxSteps   int `json:"max_steps"`
+	}
+	b, _ := os.ReadFile(filepath.Join(out, "trainer_state.json"))
+	if err := json.Unmarshal(b, &state); err != nil || state.GlobalStep != res.Updates || state.MaxSteps != res.Updates {
+		t.Errorf("trainer_state.json global_step %d max_steps %d (%v), want %d updates", state.GlobalStep, state.MaxSteps, err, res.Updates)
+	}
 	first := (s[0] + s[1]) / 2
 	last := (s[len(s)-1] + s[len(s)-2]) / 2
 	t.Logf("objective/scores per update: %.3f", s)
@@ -254,19 +276,20 @@ func TestPPORaisesKnownReward(t *testing.T) {
 			t.Errorf("metric %s not logged", k)
 		}
 	}
-	for _, f := range []string{"model.safetensors", "value_model/model.safetensors", "value_model/config.json", "samples/update-1.jsonl", "checkpoint-12/optimizer.safetensors"} {
+	for _, f := range []string{"model.safetensors", "value_model/model.safetensors", "value_model/config.json", "samples/update-1.jsonl", "checkpoint-6/optimizer.safetensors"} {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
 			t.Errorf("output lacks %s", f)
 		}
 	}
 
-	// Resume from the checkpoint after update 6 (2 optimizer steps per update).
+	// Resume from the checkpoint after update 6 (checkpoint-N counts
+	// updates, as TRL; 2 optimizer steps each).
 	part := t.TempDir()
-	ck := filepath.Join(out, "checkpoint-12")
+	ck := filepath.Join(out, "checkpoint-6")
 	if _, err := os.Stat(ck); err != nil {
 		t.Fatalf("no %s: %v", ck, err)
 	}
-	if err := os.CopyFS(filepath.Join(part, "checkpoint-12"), os.DirFS(ck)); err != nil {
+	if err := os.CopyFS(filepath.Join(part, "checkpoint-6"), os.DirFS(ck)); err != nil {
 		t.Fatal(err)
 	}
 	cfg := ppoConfig(sftDir, data, part)
@@ -390,16 +413,16 @@ func TestPPOInterruptMidUpdateResumes(t *testing.T) {
 		t.Fatalf("err = %v, want ErrInterrupted", err)
 	}
 	cks, _ := train.Checkpoints(out)
-	if len(cks) != 1 || filepath.Base(cks[0]) != "checkpoint-4" {
-		t.Fatalf("checkpoints = %v, want [checkpoint-4] (the end of update 1)", cks)
+	if len(cks) != 1 || filepath.Base(cks[0]) != "checkpoint-1" {
+		t.Fatalf("checkpoints = %v, want [checkpoint-1] (the end of update 1)", cks)
 	}
 	cfg.ResumeFromCheckpoint = "last"
 	res, err := Run(context.Background(), cfg, zerolog.Nop(), nil)
 	if err != nil {
 		t.Fatalf("resume: %v", err)
 	}
-	if res.Steps != 12 {
-		t.Errorf("resumed run ended at step %d, want 12", res.Steps)
+	if res.Steps != 6 || res.Updates != 3 {
+		t.Errorf("resumed run ended at optimizer step %d, update %d; want 6 and 3", res.Steps, res.Updates)
 	}
 }
 

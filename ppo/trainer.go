@@ -395,6 +395,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 		Model:            cfg.SFTModel,
 		Inputs:           cfg.inputs(),
 		StepsPerSchedule: stepsPerUpdate,
+		StepsPerUnit:     stepsPerUpdate, // global_step, logs and checkpoint-N count updates, as TRL
 	}
 	out, err := tr.Run(ctx)
 	if err != nil {

@@ -115,6 +115,12 @@ type Trainer[B Batch] struct {
 	// StepsPerSchedule is the number of optimizer steps per learning-rate
 	// scheduler step (default 1; PPO steps its scheduler once per rollout).
 	StepsPerSchedule int
+	// StepsPerUnit is the number of optimizer steps in one of the run's
+	// steps as the user sees them (default 1): PPO counts global_step,
+	// logged steps and checkpoint-N in updates, as TRL does. The loop
+	// counts optimizer steps; trainer_state.json, metrics.jsonl and
+	// checkpoint names are in units.
+	StepsPerUnit int
 
 	opt     *AdamW
 	logger  *metrics.Logger
@@ -288,7 +294,7 @@ func (t *Trainer[B]) Run(ctx context.Context) (res *Result, err error) {
 			return nil, fmt.Errorf("train: %w", err)
 		}
 	}
-	t.logger, err = metrics.NewLogger(a.OutputDir, t.Log, metrics.Options{TotalSteps: p.total, Resume: start > 0, ResumeStep: start})
+	t.logger, err = metrics.NewLogger(a.OutputDir, t.Log, metrics.Options{TotalSteps: p.total / t.unit(), Resume: start > 0, ResumeStep: start / t.unit()})
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
@@ -530,7 +536,11 @@ func (a *Args) evalEvery() int {
 	return a.LoggingSteps
 }
 
+// unit is StepsPerUnit, at least 1.
+func (t *Trainer[B]) unit() int { return max(t.StepsPerUnit, 1) }
+
 func (t *Trainer[B]) log(step int, vals map[string]float64) error {
+	step /= t.unit()
 	entry := map[string]float64{"step": float64(step)}
 	for k, v := range vals {
 		entry[k] = v
@@ -589,7 +599,7 @@ func (t *Trainer[B]) trackBest(step int, ev map[string]float64) {
 	}
 	better := t.state.BestMetric == nil || (t.Args.greaterIsBetter() && v > *t.state.BestMetric) || (!t.Args.greaterIsBetter() && v < *t.state.BestMetric)
 	if better {
-		dir := filepath.Join(t.Args.OutputDir, checkpointName(step))
+		dir := filepath.Join(t.Args.OutputDir, checkpointName(step/t.unit()))
 		t.state.BestMetric, t.state.BestModelCheckpoint, t.state.BestGlobalStep = &v, &dir, &step
 	}
 }
@@ -599,7 +609,7 @@ func checkpointName(step int) string { return fmt.Sprintf("checkpoint-%d", step)
 // saveCheckpoint writes checkpoint-N atomically: model(s), optimizer,
 // trainer state, task state.
 func (t *Trainer[B]) saveCheckpoint(step int) error {
-	dir := filepath.Join(t.Args.OutputDir, checkpointName(step))
+	dir := filepath.Join(t.Args.OutputDir, checkpointName(step/t.unit()))
 	began := time.Now()
 	err := fsutil.WriteDir(dir, func(tmp string) error {
 		// checkpoints keep the training dtype (bit-exact resume), the final
@@ -658,8 +668,18 @@ func (t *Trainer[B]) writeRLState(dir string) error {
 	return fsutil.WriteFile(filepath.Join(dir, RLStateFile), append(b, '\n'), 0o644)
 }
 
+// writeState writes trainer_state.json, its step counts in units.
 func (t *Trainer[B]) writeState(dir string) error {
-	b, err := json.MarshalIndent(t.state, "", "  ")
+	st := t.state
+	if u := t.unit(); u > 1 {
+		st.GlobalStep, st.MaxSteps = st.GlobalStep/u, st.MaxSteps/u
+		st.LoggingSteps, st.EvalSteps, st.SaveSteps = max(st.LoggingSteps/u, 1), st.EvalSteps/u, st.SaveSteps/u
+		if st.BestGlobalStep != nil {
+			b := *st.BestGlobalStep / u
+			st.BestGlobalStep = &b
+		}
+	}
+	b, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return err
 	}
@@ -748,6 +768,13 @@ func (t *Trainer[B]) resume(dir string, p plan) error {
 	var st State
 	if err := json.Unmarshal(b, &st); err != nil {
 		return fmt.Errorf("trainer_state.json: %w", err)
+	}
+	if u := t.unit(); u > 1 { // units to optimizer steps
+		st.GlobalStep *= u
+		if st.BestGlobalStep != nil {
+			b := *st.BestGlobalStep * u
+			st.BestGlobalStep = &b
+		}
 	}
 	rs, err := readRLState(dir)
 	if err != nil {
