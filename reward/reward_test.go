@@ -144,6 +144,7 @@ func TestTaskLossUsesLastToken(t *testing.T) {
 		{Chosen: []int32{17, 18, 19, 20}, ChosenStart: 2, Rejected: []int32{17, 18, 21, 22}, RejectedStart: 2},
 	}
 	b := preference.Collate(pairs, 63)
+	m.NoDropout = true // disable_dropout, RewardConfig's default: training and scoring alone agree
 	task := &Task{M: m, CenterRewardsCoefficient: ptr(0.1)}
 	var acc metrics.Accumulator
 	var got float64

@@ -469,15 +469,18 @@ func (r *reader) bool(key string, def bool) bool {
 //	tiny         GPT-2, 4 layers, 4 heads, width 256, 512 positions (~1M + 0.26M per 1k vocab)
 //	tiny-llama   Llama, 4 layers, 4 heads (2 kv), width 256, SwiGLU 688, 512 positions
 //	gpt2-small   GPT-2 small: 12 layers, 12 heads, width 768, 1024 positions (124M with 50257 vocab)
+//
+// Presets train without dropout (their config says 0.0, so saving and
+// loading them keeps it).
 func Preset(name string, vocab int) (*Config, error) {
 	var js string
 	switch name {
 	case "tiny":
-		js = `{"model_type":"gpt2","architectures":["GPT2LMHeadModel"],"n_embd":256,"n_layer":4,"n_head":4,"n_positions":512}`
+		js = `{"model_type":"gpt2","architectures":["GPT2LMHeadModel"],"n_embd":256,"n_layer":4,"n_head":4,"n_positions":512,"embd_pdrop":0.0,"attn_pdrop":0.0,"resid_pdrop":0.0}`
 	case "tiny-llama":
 		js = `{"model_type":"llama","architectures":["LlamaForCausalLM"],"hidden_size":256,"num_hidden_layers":4,"num_attention_heads":4,"num_key_value_heads":2,"intermediate_size":688,"max_position_embeddings":512,"rms_norm_eps":1e-5,"tie_word_embeddings":true}`
 	case "gpt2-small":
-		js = `{"model_type":"gpt2","architectures":["GPT2LMHeadModel"],"n_embd":768,"n_layer":12,"n_head":12,"n_positions":1024}`
+		js = `{"model_type":"gpt2","architectures":["GPT2LMHeadModel"],"n_embd":768,"n_layer":12,"n_head":12,"n_positions":1024,"embd_pdrop":0.0,"attn_pdrop":0.0,"resid_pdrop":0.0}`
 	default:
 		return nil, fmt.Errorf("model: unknown preset %q (want tiny, tiny-llama or gpt2-small)", name)
 	}
