@@ -203,3 +203,53 @@ func TestCacheKeyFollowsTokenizerConfig(t *testing.T) {
 		t.Error("add_bos_token changed but the cache key did not")
 	}
 }
+
+// TestAlpacaLlama2Boundary: on 300 real Alpaca pairs with the real Llama-2
+// tokenizer (Prepend("▁") normalizer), every SFT example is the tokens of
+// the whole prompt + completion + eos, as TRL tokenises it; tokenising the
+// completion on its own (rl before) gave a different first completion
+// token in every pair.
+func TestAlpacaLlama2Boundary(t *testing.T) {
+	data := filepath.Join(sharedData, "alpaca-subset5000", "alpaca_5000.json")
+	tokDir := filepath.Join(sharedData, "llama-tokenizer-hf-internal-testing")
+	if _, err := os.Stat(data); err != nil {
+		t.Skip("../shared/data not present")
+	}
+	tok, err := tokenizer.Load(tokDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := datasets.LoadSplit(data, "", datasets.LoadOptions{Limit: 300})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nd, err := d.Normalize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pcs, err := nd.PromptCompletions()
+	if err != nil || len(pcs) != 300 {
+		t.Fatalf("%d pairs, %v", len(pcs), err)
+	}
+	e := &Encoder{Tok: tok, MaxLength: 1 << 20, CompletionOnly: true, EOS: tok.EOS()}
+	joint, apart := 0, 0
+	for _, pc := range pcs {
+		x, err := e.PromptCompletion(pc.Prompt, pc.Completion)
+		if err != nil {
+			t.Fatal(err)
+		}
+		whole, _ := tok.Encode(pc.Prompt+pc.Completion+"</s>", true)
+		if slices.Equal(x.IDs, ints32(whole)) {
+			joint++
+		}
+		p, _ := tok.Encode(pc.Prompt, true)
+		c, _ := tok.Encode(pc.Completion, false)
+		if len(p) < len(whole) && c[0] != whole[len(p)] {
+			apart++
+		}
+	}
+	t.Logf("joint tokenisation matches the whole text in %d/300 pairs; the completion tokenised apart starts differently in %d/300", joint, apart)
+	if joint != 300 {
+		t.Errorf("%d/300 examples are the whole text's tokens", joint)
+	}
+}
