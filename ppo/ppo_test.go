@@ -463,3 +463,18 @@ func TestPPOOutputIsInputRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestLoggedLRAsTRL: PPO's lr is the rate of the update just done (TRL
+// reads get_last_lr() before stepping the scheduler), linear over updates.
+func TestLoggedLRAsTRL(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.LearningRate, cfg.LRSchedulerType, cfg.WarmupSteps = 1e-3, "linear", 0
+	task := &Task{R: &Rollout{cfg: &cfg, stats: map[string]float64{}}, stepsPerUpdate: 4, updates: 5}
+	for u := 1; u <= 5; u++ {
+		vals := map[string]float64{}
+		task.DecorateLog(4*u, vals)
+		if want := 1e-3 * float64(5-(u-1)) / 5; math.Abs(vals["lr"]-want) > 1e-15 {
+			t.Errorf("update %d: lr %g, want %g", u, vals["lr"], want)
+		}
+	}
+}

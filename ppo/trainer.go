@@ -187,7 +187,14 @@ func (t *Task) DecorateLog(step int, vals map[string]float64) {
 	t.ratios = t.ratios[:0]
 	vals["episode"] = float64(r.episodes)
 	vals["epoch"] = float64(r.episodes) / float64(len(r.Prompts))
-	vals["lr"] = vals["learning_rate"]
+	// TRL's lr is lr_scheduler.get_last_lr() read before the scheduler
+	// steps: the rate of the update just done (learning_rate, as HF logs
+	// it elsewhere, is the next one's).
+	if u := step / t.stepsPerUpdate; u >= 1 && t.updates > 0 {
+		vals["lr"] = r.cfg.LR(u-1, t.updates)
+	} else {
+		vals["lr"] = vals["learning_rate"]
+	}
 	// Wall time of the update just finished: rollout plus every PPO epoch
 	// (rl's addition to TRL's metrics; logs fall on update boundaries).
 	if !t.updateStart.IsZero() {
@@ -378,7 +385,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	args.LoggingSteps = stepsPerUpdate // TRL logs every update
 	args.SaveSteps = max(1, cfg.SaveSteps) * stepsPerUpdate
 	args.EvalStrategy = "no"
-	task := &Task{R: r, stepsPerUpdate: stepsPerUpdate, sampleEvery: max(1, updates/max(1, cfg.NumSampleGenerations))}
+	task := &Task{R: r, stepsPerUpdate: stepsPerUpdate, updates: updates, sampleEvery: max(1, updates/max(1, cfg.NumSampleGenerations))}
 	log.Info().Int("prompts", len(r.Prompts)).Int("updates", updates).Int("batch_size", B).Int("episodes", updates*B).
 		Int("optimizer_steps", args.MaxSteps).Bool("builtin_reward", r.RewardFn != nil).Msg("ppo")
 	if err := os.MkdirAll(cfg.OutputDir, 0o755); err != nil {
