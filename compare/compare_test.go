@@ -285,3 +285,11 @@ func TestUniqueNames(t *testing.T) {
 		t.Errorf("names %v, want %v", got, want)
 	}
 }
+
+// TestLoadRefusesNonRuns: a folder with none of a run's files is not a run.
+func TestLoadRefusesNonRuns(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := Load(dir); !errors.Is(err, ErrNotRun) || !strings.Contains(err.Error(), "metrics.jsonl") {
+		t.Errorf("Load(empty dir) = %v, want ErrNotRun naming the files looked for", err)
+	}
+}

@@ -85,6 +85,9 @@ func Run(ctx context.Context, o Options, log zerolog.Logger) (*Result, error) {
 	out := o.OutputDir
 	dir := func(name string) string { return filepath.Join(out, name) }
 	want := func(name string) bool { return len(o.Only) == 0 || slices.Contains(o.Only, name) }
+	if err := checkOnly(o.Only, dir); err != nil {
+		return nil, err
+	}
 	began := time.Now()
 
 	log.Info().Str("dir", dir("data")).Msg("demo: generating the task's data")
@@ -302,4 +305,30 @@ func sign(x float64) float64 {
 		return -1
 	}
 	return 1
+}
+
+// stageNeeds lists the earlier stages whose outputs each stage starts from.
+var stageNeeds = map[string][]string{"base": nil, "sft": {"base"}, "reward": {"sft"}, "ppo": {"sft", "reward"}, "dpo": {"sft"}, "orpo": {"sft"}}
+
+// Stages are the demo's stages in order.
+var Stages = []string{"base", "sft", "reward", "ppo", "dpo", "orpo"}
+
+// checkOnly refuses unknown --only stages and stages whose inputs (the
+// outputs of earlier stages not rerun) are missing, before anything runs.
+func checkOnly(only []string, dir func(string) string) error {
+	for _, s := range only {
+		needs, ok := stageNeeds[s]
+		if !ok {
+			return fmt.Errorf("demo: --only %q: no such stage; the stages are %s", s, strings.Join(Stages, ", "))
+		}
+		for _, n := range needs {
+			if slices.Contains(only, n) {
+				continue
+			}
+			if _, err := os.Stat(filepath.Join(dir(n), "config.json")); err != nil {
+				return fmt.Errorf("demo: --only %s starts from the %s stage's model in %s, which is not there: run the whole demo first, or add --only %s", s, n, dir(n), n)
+			}
+		}
+	}
+	return nil
 }

@@ -134,3 +134,19 @@ func TestGenerateChatOneBOS(t *testing.T) {
 		}
 	}
 }
+
+// TestGlobalFlagAfterCommand: a global flag given after the command is
+// explained; other unknown flags keep their message.
+func TestGlobalFlagAfterCommand(t *testing.T) {
+	log := zerolog.Nop()
+	app := newApp(&log)
+	app.Writer, app.ErrWriter = &bytes.Buffer{}, &bytes.Buffer{}
+	err := app.Run([]string{"rl", "sft", "--threads", "2"})
+	if err == nil || !strings.Contains(explain(app, err).Error(), "--threads is a global flag: give it before the command") {
+		t.Errorf("rl sft --threads 2: %v", err)
+	}
+	err = app.Run([]string{"rl", "sft", "--no-such-flag", "2"})
+	if err == nil || strings.Contains(explain(app, err).Error(), "global") {
+		t.Errorf("rl sft --no-such-flag: %v", err)
+	}
+}

@@ -43,10 +43,28 @@ func run(args []string) int {
 			log.Warn().Msg(err.Error())
 			return 130
 		}
-		log.Error().Msg(err.Error())
+		log.Error().Msg(explain(app, err).Error())
 		return 1
 	}
 	return 0
+}
+
+// explain rewrites errors whose fix rl knows: a global flag given after
+// the command.
+func explain(app *cli.App, err error) error {
+	name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: -")
+	if !ok {
+		return err
+	}
+	name = strings.TrimLeft(name, "-")
+	for _, f := range app.Flags {
+		for _, n := range f.Names() {
+			if n == name {
+				return fmt.Errorf("--%s is a global flag: give it before the command (rl --%s VALUE COMMAND ...)", name, name)
+			}
+		}
+	}
+	return err
 }
 
 func newApp(log *zerolog.Logger) *cli.App {
@@ -122,6 +140,12 @@ func signalContext(log *zerolog.Logger) (context.Context, func()) {
 		n := 0
 		for range ch {
 			n++
+			if n == 1 && !train.Running() {
+				// loading or tokenising: nothing is written yet that a
+				// checkpoint would keep (outputs are written atomically)
+				log.Warn().Msg("interrupt: quitting (training had not started: nothing to save)")
+				os.Exit(130)
+			}
 			if n == 1 {
 				log.Warn().Msg("interrupt: finishing this step and saving a checkpoint (press Ctrl-C again to quit now)")
 				cancel()

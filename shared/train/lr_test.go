@@ -69,3 +69,23 @@ func TestCheckpointsKeepMasterDType(t *testing.T) {
 		}
 	}
 }
+
+// TestRunning: Running is true inside the training loop only (an interrupt
+// before it has nothing to save).
+func TestRunning(t *testing.T) {
+	m := tinyLM(t)
+	defer m.Free()
+	tr := newTrainer(t, t.TempDir(), m)
+	tr.Args.MaxSteps, tr.Args.SaveStrategy, tr.Args.EvalStrategy = 2, "no", "no"
+	inside := false
+	tr.StepHook = func(int) error { inside = Running(); return nil }
+	if Running() {
+		t.Fatal("Running before Run")
+	}
+	if _, err := tr.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !inside || Running() {
+		t.Errorf("Running inside the loop %v, after it %v; want true, false", inside, Running())
+	}
+}

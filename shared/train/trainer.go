@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -21,6 +22,14 @@ import (
 	"github.com/rlsuite/rl/shared/safetensors"
 	"github.com/rlsuite/rl/shared/tensor"
 )
+
+// running counts training loops in progress (Running).
+var running atomic.Int32
+
+// Running reports whether a training loop is in progress in this process:
+// an interrupt then finishes the step and saves a checkpoint; before the
+// loop (loading, tokenising) there is nothing to save.
+func Running() bool { return running.Load() > 0 }
 
 // ErrInterrupted is returned when the run was stopped (Ctrl-C) after saving a checkpoint.
 var ErrInterrupted = errors.New("train: interrupted; a checkpoint was saved: resume with --resume_from_checkpoint last")
@@ -317,6 +326,10 @@ func (t *Trainer[B]) Run(ctx context.Context) (res *Result, err error) {
 	var cache epochCache
 	warned := false
 	lastLog := map[string]float64{}
+	// From here on an interrupt saves a checkpoint (Running); before it,
+	// there is nothing to save and a Ctrl-C quits at once.
+	running.Add(1)
+	defer running.Add(-1)
 	for step := start; step < p.total; step++ {
 		if ctx.Err() != nil {
 			if t.resumableAt(step) {

@@ -222,16 +222,47 @@ func aptInstall(pkgs ...string) error {
 	if !isRoot() {
 		return fmt.Errorf("missing Debian packages %s; run as root:\n\n    %s\n", strings.Join(pkgs, ", "), cmdline)
 	}
-	fmt.Println("setup: installing", strings.Join(pkgs, " "), "(this takes a few minutes once)")
-	for _, args := range [][]string{{"update", "-qq"}, append([]string{"install", "-y", "-qq", "--no-install-recommends"}, pkgs...)} {
-		cmd := exec.Command("apt-get", args...)
+	// apt's hundreds of lines go to a log file; the screen gets one line
+	// per step, and the log's tail when a step fails.
+	logPath := filepath.Join(os.TempDir(), "rl-setup-apt.log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return fmt.Errorf("setup: apt log %s: %w", logPath, err)
+	}
+	defer logf.Close()
+	fmt.Printf("setup: installing %s with apt (a few minutes, once; log: %s)\n", strings.Join(pkgs, " "), logPath)
+	steps := []struct {
+		what string
+		args []string
+	}{
+		{"updating the package lists", []string{"update", "-qq"}},
+		{"installing " + strings.Join(pkgs, ", "), append([]string{"install", "-y", "-qq", "--no-install-recommends"}, pkgs...)},
+	}
+	for _, st := range steps {
+		began := time.Now()
+		fmt.Printf("setup:   %s...", st.what)
+		cmd := exec.Command("apt-get", st.args...)
 		cmd.Env = append(os.Environ(), "DEBIAN_FRONTEND=noninteractive")
-		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		cmd.Stdout, cmd.Stderr = logf, logf
 		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("apt-get %s: %w", args[0], err)
+			fmt.Println(" failed")
+			logf.Sync()
+			fmt.Fprintf(os.Stderr, "setup: the last lines of %s:\n%s\n", logPath, tailLines(logPath, 20))
+			return fmt.Errorf("apt-get %s: %w (full log: %s)", st.args[0], err, logPath)
 		}
+		fmt.Printf(" done (%s)\n", time.Since(began).Round(time.Second))
 	}
 	return nil
+}
+
+// tailLines returns the last n lines of a file.
+func tailLines(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 // chooseBLAS makes sure the OpenMP build of OpenBLAS backs libblas.so.3.
