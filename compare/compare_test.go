@@ -286,10 +286,11 @@ func TestUniqueNames(t *testing.T) {
 	}
 }
 
-// TestLoadRefusesNonRuns: a folder with none of a run's files is not a run.
-func TestLoadRefusesNonRuns(t *testing.T) {
-	dir := t.TempDir()
-	if _, err := Load(dir); !errors.Is(err, ErrNotRun) || !strings.Contains(err.Error(), "metrics.jsonl") {
-		t.Errorf("Load(empty dir) = %v, want ErrNotRun naming the files looked for", err)
+// TestReportRefusesNonRuns: folders none of which is a run are refused
+// (an empty one among runs is reported with a warning, as above).
+func TestReportRefusesNonRuns(t *testing.T) {
+	a, b := t.TempDir(), t.TempDir()
+	if _, err := Report([]string{a, b}, Options{OutputDir: t.TempDir()}); !errors.Is(err, ErrNotRun) || !strings.Contains(err.Error(), "metrics.jsonl") {
+		t.Errorf("Report(two empty dirs) = %v, want ErrNotRun naming the files looked for", err)
 	}
 }

@@ -56,6 +56,9 @@ func Report(dirs []string, opts Options) (*Result, error) {
 		res.Runs = append(res.Runs, r)
 		res.Warnings = append(res.Warnings, missing(r)...)
 	}
+	if !slices.ContainsFunc(res.Runs, func(r *Run) bool { return !r.Empty() }) {
+		return nil, fmt.Errorf("%w: none of %s has an rl_config.yaml, trainer_state.json, metrics.jsonl or gold.json; give the --output-dir of rl runs", ErrNotRun, strings.Join(dirs, ", "))
+	}
 	uniqueNames(res.Runs)
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return nil, fmt.Errorf("compare: %w", err)

@@ -129,13 +129,13 @@ func Load(dir string) (*Run, error) {
 		return nil, fmt.Errorf("compare: %w", err)
 	}
 
-	if r.Config == nil && r.State == nil && r.Entries == nil && r.Gold == nil {
-		return nil, fmt.Errorf("%w: %s has no %s, %s, %s or %s (give the --output-dir of an rl run)", ErrNotRun, dir, ConfigFile, StateFile, metrics.FileName, GoldFile)
-	}
 	r.Method = inferMethod(r)
 	r.Runtime, r.RuntimeApprox = runtimeOf(r)
 	return r, nil
 }
+
+// Empty reports a run folder with none of a run's files.
+func (r *Run) Empty() bool { return r.Config == nil && r.State == nil && r.Entries == nil && r.Gold == nil }
 
 // readOptional returns a file's content, or nil if it does not exist.
 func readOptional(path string) ([]byte, error) {
