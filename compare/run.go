@@ -135,7 +135,9 @@ func Load(dir string) (*Run, error) {
 }
 
 // Empty reports a run folder with none of a run's files.
-func (r *Run) Empty() bool { return r.Config == nil && r.State == nil && r.Entries == nil && r.Gold == nil }
+func (r *Run) Empty() bool {
+	return r.Config == nil && r.State == nil && r.Entries == nil && r.Gold == nil
+}
 
 // readOptional returns a file's content, or nil if it does not exist.
 func readOptional(path string) ([]byte, error) {
