@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -65,6 +66,9 @@ type Config struct {
 	// embd_pdrop, attn_pdrop, resid_pdrop (default 0.1 each, GPT2Config's);
 	// Llama's attention_dropout on the attention probabilities (default 0).
 	EmbdDropout, AttnDropout, ResidDropout float64
+	// RopeScaling is rope_scaling (nil: none): the types transformers'
+	// modeling_rope_utils computes that rl implements (linear, llama3).
+	RopeScaling *RopeScaling
 
 	Raw map[string]any // every key read from the file
 }
@@ -158,7 +162,10 @@ func ParseConfig(b []byte) (*Config, error) {
 			return nil, fmt.Errorf("hidden_act %q: rl's llama supports silu", act)
 		}
 		if rs, ok := raw["rope_scaling"]; ok && rs != nil {
-			return nil, fmt.Errorf("rope_scaling is not supported yet (got %v)", rs)
+			var err error
+			if c.RopeScaling, err = parseRopeScaling(rs); err != nil {
+				return nil, err
+			}
 		}
 	}
 	c.HeadDim = r.int("head_dim", 0)
@@ -514,4 +521,99 @@ func (c *Config) ScoreIndex(last int, at func(i int) int64) int {
 		}
 	}
 	return 0
+}
+
+// RopeScaling is config.json's rope_scaling for the types rl computes.
+type RopeScaling struct {
+	Type           string  // rope_type (or the older "type"): default, linear or llama3
+	Factor         float64 // factor
+	LowFreqFactor  float64 // low_freq_factor (llama3)
+	HighFreqFactor float64 // high_freq_factor (llama3)
+	// OriginalMaxPositions is original_max_position_embeddings (llama3).
+	OriginalMaxPositions float64
+}
+
+// parseRopeScaling reads rope_scaling, naming the key that is wrong.
+func parseRopeScaling(v any) (*RopeScaling, error) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("rope_scaling: want an object, got %v", v)
+	}
+	r := &RopeScaling{}
+	r.Type, _ = m["rope_type"].(string)
+	if r.Type == "" {
+		r.Type, _ = m["type"].(string)
+	}
+	num := func(key string) (float64, error) {
+		x, ok := m[key].(float64)
+		if !ok || math.IsNaN(x) || math.IsInf(x, 0) || x <= 0 {
+			return 0, fmt.Errorf("rope_scaling.%s: want a positive number, got %v", key, m[key])
+		}
+		return x, nil
+	}
+	var err error
+	switch r.Type {
+	case "default":
+		return nil, nil
+	case "linear":
+		r.Factor, err = num("factor")
+	case "llama3":
+		for _, f := range []struct {
+			key string
+			dst *float64
+		}{{"factor", &r.Factor}, {"low_freq_factor", &r.LowFreqFactor}, {"high_freq_factor", &r.HighFreqFactor}, {"original_max_position_embeddings", &r.OriginalMaxPositions}} {
+			if *f.dst, err = num(f.key); err != nil {
+				return nil, err
+			}
+		}
+		if r.HighFreqFactor <= r.LowFreqFactor {
+			err = fmt.Errorf("rope_scaling: high_freq_factor %g must be greater than low_freq_factor %g", r.HighFreqFactor, r.LowFreqFactor)
+		}
+	default:
+		return nil, fmt.Errorf("rope_scaling: rope_type %q is not supported yet (rl computes linear and llama3)", r.Type)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// RopeInvFreq returns the rotary inverse frequencies (head_dim/2) as
+// transformers' modeling_rope_utils computes them: theta^(-2j/d)
+// (_compute_default_rope_parameters), divided by factor for linear, and
+// for llama3 (_compute_llama3_parameters) divided by factor where the
+// wavelength exceeds original_max_position_embeddings / low_freq_factor,
+// kept where it is below original_max_position_embeddings /
+// high_freq_factor, and interpolated smoothly between.
+func (c *Config) RopeInvFreq() []float64 {
+	d := c.HeadDim
+	inv := make([]float64, d/2)
+	for j := range inv {
+		inv[j] = 1 / math.Pow(c.RopeTheta, float64(2*j)/float64(d))
+	}
+	r := c.RopeScaling
+	if r == nil {
+		return inv
+	}
+	switch r.Type {
+	case "linear":
+		for j := range inv {
+			inv[j] /= r.Factor
+		}
+	case "llama3":
+		lowWL, highWL := r.OriginalMaxPositions/r.LowFreqFactor, r.OriginalMaxPositions/r.HighFreqFactor
+		for j, f := range inv {
+			wl := 2 * math.Pi / f
+			g := f
+			if wl > lowWL {
+				g = f / r.Factor
+			}
+			if !(wl < highWL) && !(wl > lowWL) {
+				s := (r.OriginalMaxPositions/wl - r.LowFreqFactor) / (r.HighFreqFactor - r.LowFreqFactor)
+				g = (1-s)*g/r.Factor + s*g
+			}
+			inv[j] = g
+		}
+	}
+	return inv
 }

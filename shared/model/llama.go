@@ -41,14 +41,16 @@ func (l *llama) bind(m *Model) error {
 		})
 	}
 	// Rotary tables, computed in float64 then stored in the model dtype:
-	// inv_freq[j] = theta^(-2j/d), angle = pos * inv_freq, duplicated to d.
+	// inv_freq[j] = theta^(-2j/d) (scaled per rope_scaling), angle = pos *
+	// inv_freq, duplicated to d.
 	d := c.HeadDim
 	P := c.MaxPositions
+	invFreq := c.RopeInvFreq()
 	cos := make([]float32, P*d)
 	sin := make([]float32, P*d)
 	for pos := 0; pos < P; pos++ {
 		for j := 0; j < d/2; j++ {
-			inv := 1 / math.Pow(c.RopeTheta, float64(2*j)/float64(d))
+			inv := invFreq[j]
 			a := float64(float32(float64(pos)) * float32(inv)) // HF computes the angle in float32
 			cs, sn := float32(math.Cos(a)), float32(math.Sin(a))
 			cos[pos*d+j], cos[pos*d+j+d/2] = cs, cs

@@ -101,8 +101,12 @@ func rotateHalf(x []float64) []float64 {
 // pos·inv_freq are duplicated to the full head width as cat(freqs, freqs).
 // So dimension i is paired with i + headDim/2, not with its neighbour.
 func rope(x []float64, pos int, theta float64) []float64 {
+	return ropeFreq(x, pos, ropeInvFreq(len(x), theta))
+}
+
+// ropeFreq is rope with given inverse frequencies (len(x)/2).
+func ropeFreq(x []float64, pos int, invFreq []float64) []float64 {
 	hd := len(x)
-	invFreq := ropeInvFreq(hd, theta)
 	cos := make([]float64, hd)
 	sin := make([]float64, hd)
 	for j, f := range invFreq {

@@ -20,6 +20,7 @@ type llamaModel struct {
 	d      dims
 	eps    float64
 	theta  float64
+	inv    []float64 // rope inverse frequencies; nil: from theta
 	embed  *mat.Dense
 	blocks []llamaBlock
 	normW  []float64
@@ -31,6 +32,7 @@ func loadLlama(cfg Config, d dims, w Weights) *llamaModel {
 		d:     d,
 		eps:   cfg.Eps,
 		theta: cfg.RopeTheta,
+		inv:   cfg.RopeInvFreq,
 		embed: matrix(w["model.embed_tokens.weight"]),
 		normW: vector(w["model.norm.weight"]),
 	}
@@ -81,7 +83,11 @@ func (m *llamaModel) hidden(ids, mask []int) (*mat.Dense, error) {
 	ropeRows := func(a *mat.Dense) *mat.Dense {
 		out := mat.NewDense(T, hd, nil)
 		for t := 0; t < T; t++ {
-			out.SetRow(t, rope(a.RawRowView(t), pos[t], m.theta))
+			if m.inv != nil {
+				out.SetRow(t, ropeFreq(a.RawRowView(t), pos[t], m.inv))
+			} else {
+				out.SetRow(t, rope(a.RawRowView(t), pos[t], m.theta))
+			}
 		}
 		return out
 	}

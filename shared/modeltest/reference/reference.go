@@ -68,6 +68,10 @@ type Config struct {
 
 	Eps       float64 // layer_norm_epsilon (gpt2) / rms_norm_eps (llama)
 	RopeTheta float64 // rope_theta (llama)
+	// RopeInvFreq, when set, replaces theta^(-2j/headDim) as the rotary
+	// inverse frequencies (rope_scaling; the caller computes them from
+	// transformers' formulas).
+	RopeInvFreq []float64
 	// TiedHead makes the logits use the token embedding matrix; an
 	// lm_head.weight in the weights is then ignored, as in HF.
 	TiedHead bool
