@@ -284,3 +284,35 @@ func TestGradientAccumulationTokenMean(t *testing.T) {
 		}
 	}
 }
+
+// TestSFTFromEveryPreset: each family's tiny preset trains: the loss of a
+// few SFT steps from scratch falls (Qwen3's q/k norms and head_dim apart
+// from hidden/heads included).
+func TestSFTFromEveryPreset(t *testing.T) {
+	_, tokDir := testTokenizer(t)
+	data := t.TempDir()
+	writeJSONL(t, filepath.Join(data, "train.jsonl"), arithmetic(64, 0))
+	t.Setenv("RL_CACHE_DIR", t.TempDir())
+	for _, preset := range []string{"tiny", "tiny-llama", "tiny-qwen3"} {
+		cfg := DefaultConfig()
+		cfg.Init, cfg.Tokenizer, cfg.Dataset, cfg.OutputDir = preset, tokDir, data, t.TempDir()
+		cfg.MaxSteps, cfg.LoggingSteps, cfg.SaveStrategy, cfg.LearningRate, cfg.PerDeviceTrainBatchSize = 12, 1, "no", 2e-3, 16
+		if _, err := Run(context.Background(), cfg, zerolog.Nop(), nil); err != nil {
+			t.Fatalf("%s: %v", preset, err)
+		}
+		var st struct {
+			LogHistory []map[string]float64 `json:"log_history"`
+		}
+		b, _ := os.ReadFile(filepath.Join(cfg.OutputDir, "trainer_state.json"))
+		json.Unmarshal(b, &st)
+		var losses []float64
+		for _, h := range st.LogHistory {
+			if l, ok := h["loss"]; ok {
+				losses = append(losses, l)
+			}
+		}
+		if len(losses) < 10 || !(losses[len(losses)-1] < 0.7*losses[0]) {
+			t.Errorf("%s: losses %v, want the last below 0.7x the first", preset, losses)
+		}
+	}
+}

@@ -171,7 +171,7 @@ func readGenerationJSON(dir string) (map[string]any, error) {
 
 // architecture is the transformers class name for the family and head.
 func architecture(c *Config, h Head) string {
-	base := map[string]string{"gpt2": "GPT2", "llama": "Llama", "mistral": "Mistral", "qwen2": "Qwen2"}[c.ModelType]
+	base := map[string]string{"gpt2": "GPT2", "llama": "Llama", "mistral": "Mistral", "qwen2": "Qwen2", "qwen3": "Qwen3"}[c.ModelType]
 	if h == ScoreHead {
 		return base + "ForSequenceClassification"
 	}

@@ -33,6 +33,7 @@ var families = map[string]Family{
 	"llama":   Llama,
 	"mistral": Llama,
 	"qwen2":   Llama,
+	"qwen3":   Llama,
 }
 
 // Config is a Hugging Face config.json for the supported families. Fields
@@ -53,6 +54,7 @@ type Config struct {
 	HeadDim           int      // head_dim; default hidden_size / num_heads
 	TieWordEmbeddings bool     // tie_word_embeddings; gpt2 default true, llama false
 	AttentionBias     bool     // q/k/v biases (attention_bias; always for qwen2)
+	QKNorm            bool     // q_norm/k_norm RMSNorm on each head before RoPE (qwen3)
 	MLPBias           bool     // mlp_bias (llama)
 	InitializerRange  float64  // initializer_range; default 0.02
 	BOSTokenID        *int     // bos_token_id
@@ -157,6 +159,10 @@ func ParseConfig(b []byte) (*Config, error) {
 		c.TieWordEmbeddings = r.bool("tie_word_embeddings", false)
 		c.AttentionBias = r.bool("attention_bias", c.ModelType == "qwen2")
 		c.MLPBias = r.bool("mlp_bias", false)
+		c.QKNorm = c.ModelType == "qwen3"
+		if c.ModelType == "qwen3" && r.bool("use_sliding_window", false) {
+			return nil, fmt.Errorf("use_sliding_window: sliding-window attention is not supported yet (qwen3 with use_sliding_window false is)")
+		}
 		c.AttnDropout = r.float("attention_dropout", 0)
 		if act := r.str("hidden_act"); act != "" && act != "silu" {
 			return nil, fmt.Errorf("hidden_act %q: rl's llama supports silu", act)
@@ -484,12 +490,14 @@ func Preset(name string, vocab int) (*Config, error) {
 	switch name {
 	case "tiny":
 		js = `{"model_type":"gpt2","architectures":["GPT2LMHeadModel"],"n_embd":256,"n_layer":4,"n_head":4,"n_positions":512,"embd_pdrop":0.0,"attn_pdrop":0.0,"resid_pdrop":0.0}`
+	case "tiny-qwen3":
+		js = `{"model_type":"qwen3","architectures":["Qwen3ForCausalLM"],"hidden_size":256,"num_hidden_layers":4,"num_attention_heads":4,"num_key_value_heads":2,"head_dim":32,"intermediate_size":688,"max_position_embeddings":512,"rms_norm_eps":1e-6,"rope_theta":1000000,"tie_word_embeddings":true}`
 	case "tiny-llama":
 		js = `{"model_type":"llama","architectures":["LlamaForCausalLM"],"hidden_size":256,"num_hidden_layers":4,"num_attention_heads":4,"num_key_value_heads":2,"intermediate_size":688,"max_position_embeddings":512,"rms_norm_eps":1e-5,"tie_word_embeddings":true}`
 	case "gpt2-small":
 		js = `{"model_type":"gpt2","architectures":["GPT2LMHeadModel"],"n_embd":768,"n_layer":12,"n_head":12,"n_positions":1024,"embd_pdrop":0.0,"attn_pdrop":0.0,"resid_pdrop":0.0}`
 	default:
-		return nil, fmt.Errorf("model: unknown preset %q (want tiny, tiny-llama or gpt2-small)", name)
+		return nil, fmt.Errorf("model: unknown preset %q (want tiny, tiny-llama, tiny-qwen3 or gpt2-small)", name)
 	}
 	var raw map[string]any
 	_ = json.Unmarshal([]byte(js), &raw)
@@ -499,7 +507,7 @@ func Preset(name string, vocab int) (*Config, error) {
 }
 
 // PresetNames lists the presets Preset knows.
-var PresetNames = []string{"tiny", "tiny-llama", "gpt2-small"}
+var PresetNames = []string{"tiny", "tiny-llama", "tiny-qwen3", "gpt2-small"}
 
 func configPath(dir string) string { return filepath.Join(dir, "config.json") }
 

@@ -22,6 +22,7 @@ type llamaBlock struct {
 	qb, kb, vb, ob    *tensor.Tensor
 	gate, up, down    *tensor.Tensor
 	gateB, upB, downB *tensor.Tensor
+	qNorm, kNorm      *tensor.Tensor // Qwen3; nil otherwise
 }
 
 func (l *llama) bind(m *Model) error {
@@ -38,6 +39,7 @@ func (l *llama) bind(m *Model) error {
 			vb: n("self_attn.v_proj.bias"), ob: n("self_attn.o_proj.bias"),
 			gate: n("mlp.gate_proj.weight"), up: n("mlp.up_proj.weight"), down: n("mlp.down_proj.weight"),
 			gateB: n("mlp.gate_proj.bias"), upB: n("mlp.up_proj.bias"), downB: n("mlp.down_proj.bias"),
+			qNorm: n("self_attn.q_norm.weight"), kNorm: n("self_attn.k_norm.weight"),
 		})
 	}
 	// Rotary tables, computed in float64 then stored in the model dtype:
@@ -113,8 +115,12 @@ func (l *llama) hidden(m *Model, in *Input) *tensor.Tensor {
 	x := tensor.Embedding(l.embed, in.IDs) // (B, T, H)
 	for i, blk := range l.blocks {
 		h := rmsNorm(x, blk.inNorm, c.NormEps)
-		q := h.Linear(blk.q, blk.qb).View(B, T, nh, hd).Transpose(1, 2) // (B, nh, T, hd)
-		k := h.Linear(blk.k, blk.kb).View(B, T, nkv, hd).Transpose(1, 2)
+		q := h.Linear(blk.q, blk.qb).View(B, T, nh, hd) // (B, T, nh, hd)
+		k := h.Linear(blk.k, blk.kb).View(B, T, nkv, hd)
+		if blk.qNorm != nil { // Qwen3: RMSNorm over each head, before RoPE
+			q, k = rmsNorm(q, blk.qNorm, c.NormEps), rmsNorm(k, blk.kNorm, c.NormEps)
+		}
+		q, k = q.Transpose(1, 2), k.Transpose(1, 2) // (B, heads, T, hd)
 		v := h.Linear(blk.v, blk.vb).View(B, T, nkv, hd).Transpose(1, 2)
 		q, k = rope(q), rope(k)
 		if in.Cache != nil {

@@ -147,6 +147,10 @@ func paramShapes(c *Config, h Head) map[string][]int64 {
 				s[p+"self_attn.v_proj.bias"] = []int64{kv}
 			}
 			s[p+"self_attn.o_proj.weight"] = []int64{H, q}
+			if c.QKNorm {
+				s[p+"self_attn.q_norm.weight"] = []int64{hd}
+				s[p+"self_attn.k_norm.weight"] = []int64{hd}
+			}
 			if c.AttentionBias && c.ModelType != "qwen2" {
 				s[p+"self_attn.o_proj.bias"] = []int64{H}
 			}

@@ -65,6 +65,9 @@ func families4test() []family {
 		{"llama3-rope", reference.Config{ModelType: "llama", VocabSize: 29, Hidden: 16, Layers: 2, Heads: 2, KVHeads: 1, Intermediate: 24, MaxPositions: 32, Eps: 1e-5, RopeTheta: 10000, RopeInvFreq: wantLlama3},
 			map[string]any{"model_type": "llama", "vocab_size": 29, "hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1, "intermediate_size": 24, "max_position_embeddings": 32, "rms_norm_eps": 1e-5,
 				"rope_scaling": map[string]any{"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 64}}},
+		// Qwen3: q_norm/k_norm on each head, head_dim apart from hidden/heads
+		{"qwen3-qknorm", reference.Config{ModelType: "llama", VocabSize: 29, Hidden: 16, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 6, Intermediate: 24, MaxPositions: 32, Eps: 1e-6, RopeTheta: 1e6, TiedHead: true, QKNorm: true},
+			map[string]any{"model_type": "qwen3", "vocab_size": 29, "hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 6, "intermediate_size": 24, "max_position_embeddings": 32, "rms_norm_eps": 1e-6, "rope_theta": 1e6, "tie_word_embeddings": true}},
 		{"linear-rope", reference.Config{ModelType: "llama", VocabSize: 29, Hidden: 16, Layers: 1, Heads: 2, KVHeads: 2, Intermediate: 24, MaxPositions: 32, Eps: 1e-5, RopeTheta: 10000, RopeInvFreq: wantLinear},
 			map[string]any{"model_type": "llama", "vocab_size": 29, "hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 24, "max_position_embeddings": 32, "rms_norm_eps": 1e-5,
 				"rope_scaling": map[string]any{"type": "linear", "factor": 4.0}}},

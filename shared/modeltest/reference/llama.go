@@ -10,6 +10,8 @@ type llamaBlock struct {
 	inputNormW    []float64
 	qW, kW, vW    *mat.Dense // [heads*hd, H], [kv*hd, H], [kv*hd, H]
 	qB, kB, vB    []float64  // nil unless AttentionBias
+	qNormW        []float64  // nil unless QKNorm
+	kNormW        []float64
 	oW            *mat.Dense // [H, heads*hd]
 	postAttnNormW []float64
 	gateW, upW    *mat.Dense // [I, H]
@@ -48,6 +50,10 @@ func loadLlama(cfg Config, d dims, w Weights) *llamaModel {
 			gateW:         matrix(w[p+"mlp.gate_proj.weight"]),
 			upW:           matrix(w[p+"mlp.up_proj.weight"]),
 			downW:         matrix(w[p+"mlp.down_proj.weight"]),
+		}
+		if cfg.QKNorm {
+			blk.qNormW = vector(w[p+"self_attn.q_norm.weight"])
+			blk.kNormW = vector(w[p+"self_attn.k_norm.weight"])
 		}
 		if cfg.AttentionBias {
 			blk.qB = vector(w[p+"self_attn.q_proj.bias"])
@@ -101,8 +107,12 @@ func (m *llamaModel) hidden(ids, mask []int) (*mat.Dense, error) {
 		heads := mat.NewDense(T, m.d.heads*hd, nil)
 		for h := 0; h < m.d.heads; h++ {
 			g := h / group // the kv head this query head reads
-			qh := ropeRows(columns(q, h*hd, (h+1)*hd))
-			kh := ropeRows(columns(k, g*hd, (g+1)*hd))
+			qh, kh := columns(q, h*hd, (h+1)*hd), columns(k, g*hd, (g+1)*hd)
+			if blk.qNormW != nil { // Qwen3: RMSNorm of each head before RoPE
+				qh = mapRows(qh, func(r []float64) []float64 { return rmsNorm(r, blk.qNormW, m.eps) })
+				kh = mapRows(kh, func(r []float64) []float64 { return rmsNorm(r, blk.kNormW, m.eps) })
+			}
+			qh, kh = ropeRows(qh), ropeRows(kh)
 			vh := columns(v, g*hd, (g+1)*hd)
 			setColumns(heads, h*hd, attention(qh, kh, vh, mask))
 		}

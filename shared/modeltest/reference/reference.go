@@ -79,6 +79,12 @@ type Config struct {
 	// style; llama only). Biases on o_proj or the MLP are not supported and
 	// are reported as errors if present.
 	AttentionBias bool
+	// HeadDim is the attention head width (llama only); 0 means
+	// Hidden/Heads. Qwen3 and Gemma set it apart from Hidden/Heads.
+	HeadDim int
+	// QKNorm applies RMSNorm with q_norm.weight / k_norm.weight to each
+	// head of q and k before RoPE (Qwen3; llama only).
+	QKNorm bool
 }
 
 // Weights maps Hugging Face tensor names to row-major float32 data with
@@ -184,6 +190,9 @@ func resolve(cfg Config) (dims, error) {
 		bad("Hidden %d is not divisible by Heads %d", d.H, d.heads)
 	} else {
 		d.headDim = d.H / d.heads
+		if cfg.HeadDim > 0 {
+			d.headDim = cfg.HeadDim
+		}
 	}
 	if !(cfg.Eps > 0) {
 		bad("Eps %v must be positive", cfg.Eps)
@@ -328,6 +337,10 @@ func weightSpecs(cfg Config, d dims) []weightSpec {
 				add(p+"self_attn.v_proj.bias", kindBias, kv)
 			}
 			add(p+"self_attn.o_proj.weight", kindMatrix, d.H, q)
+			if cfg.QKNorm {
+				add(p+"self_attn.q_norm.weight", kindNorm, d.headDim)
+				add(p+"self_attn.k_norm.weight", kindNorm, d.headDim)
+			}
 			add(p+"post_attention_layernorm.weight", kindNorm, d.H)
 			add(p+"mlp.gate_proj.weight", kindMatrix, d.I, d.H)
 			add(p+"mlp.up_proj.weight", kindMatrix, d.I, d.H)
