@@ -55,6 +55,7 @@ type Config struct {
 	TieWordEmbeddings bool     // tie_word_embeddings; gpt2 default true, llama false
 	AttentionBias     bool     // q/k/v biases (attention_bias; always for qwen2)
 	QKNorm            bool     // q_norm/k_norm RMSNorm on each head before RoPE (qwen3)
+	SlidingWindow     int      // sliding_window (mistral): a query sees the last this-many keys; 0: all
 	MLPBias           bool     // mlp_bias (llama)
 	InitializerRange  float64  // initializer_range; default 0.02
 	BOSTokenID        *int     // bos_token_id
@@ -160,6 +161,12 @@ func ParseConfig(b []byte) (*Config, error) {
 		c.AttentionBias = r.bool("attention_bias", c.ModelType == "qwen2")
 		c.MLPBias = r.bool("mlp_bias", false)
 		c.QKNorm = c.ModelType == "qwen3"
+		if c.ModelType == "mistral" {
+			c.SlidingWindow = r.int("sliding_window", 0) // null: none
+		}
+		if c.ModelType == "qwen2" && r.bool("use_sliding_window", false) {
+			return nil, fmt.Errorf("use_sliding_window: Qwen2's per-layer sliding window is not supported yet")
+		}
 		if c.ModelType == "qwen3" && r.bool("use_sliding_window", false) {
 			return nil, fmt.Errorf("use_sliding_window: sliding-window attention is not supported yet (qwen3 with use_sliding_window false is)")
 		}

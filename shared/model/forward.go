@@ -167,8 +167,10 @@ func positions(in *Input, past int64) *tensor.Tensor {
 }
 
 // allowed builds the boolean attention pattern (B or 1, 1, T, P+T): causal,
-// keys not padding, same segment. nil means everything is allowed.
-func allowed(in *Input, past int64) *tensor.Tensor {
+// within the sliding window when window > 0 (query i sees key j when i - j
+// < window, on sequence indices, as transformers' Mistral masks), keys not
+// padding, same segment. nil means everything is allowed.
+func allowed(in *Input, past int64, window int) *tensor.Tensor {
 	T := in.IDs.Size(1)
 	S := past + T
 	dev := in.IDs.Device()
@@ -178,6 +180,16 @@ func allowed(in *Input, past int64) *tensor.Tensor {
 		q := tensor.Arange(past, S, dev).Unsqueeze(1) // (T, 1)
 		k := tensor.Arange(0, S, dev).Unsqueeze(0)    // (1, S)
 		ok = k.Le(q).Unsqueeze(0).Unsqueeze(0)        // (1, 1, T, S)
+	}
+	if window > 0 && S > int64(window) {
+		q := tensor.Arange(past, S, dev).Unsqueeze(1)
+		k := tensor.Arange(0, S, dev).Unsqueeze(0)
+		near := q.Sub(k).LtScalar(float64(window)).Unsqueeze(0).Unsqueeze(0) // (1, 1, T, S)
+		if ok == nil {
+			ok = near
+		} else {
+			ok = ok.LogicalAnd(near)
+		}
 	}
 	if in.AttentionMask != nil {
 		keys := in.AttentionMask.NeScalar(0).Unsqueeze(1).Unsqueeze(1) // (B, 1, 1, S)

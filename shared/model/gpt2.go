@@ -65,7 +65,7 @@ func (g *gpt2) hidden(m *Model, in *Input) *tensor.Tensor {
 	hd := H / nh
 	past := in.Cache.Len()
 	pos := positions(in, past)
-	ok := allowed(in, past)
+	ok := allowed(in, past, 0)
 	x := tensor.Embedding(g.wte, in.IDs).Add(tensor.Embedding(g.wpe, pos)) // (B, T, H)
 	// transformers' GPT2: dropout after the embeddings (embd_pdrop), on the
 	// attention probabilities (attn_pdrop), after each residual branch

@@ -107,7 +107,7 @@ func (l *llama) hidden(m *Model, in *Input) *tensor.Tensor {
 	nh, nkv, hd := int64(c.NumHeads), int64(c.NumKVHeads), int64(c.HeadDim)
 	past := in.Cache.Len()
 	pos := positions(in, past)
-	ok := allowed(in, past)
+	ok := allowed(in, past, c.SlidingWindow)
 	flat := pos.Reshape(-1)
 	cos := l.cos.IndexSelect(0, flat).View(B, 1, T, hd) // broadcast over heads
 	sin := l.sin.IndexSelect(0, flat).View(B, 1, T, hd)

@@ -68,6 +68,9 @@ func families4test() []family {
 		// Qwen3: q_norm/k_norm on each head, head_dim apart from hidden/heads
 		{"qwen3-qknorm", reference.Config{ModelType: "llama", VocabSize: 29, Hidden: 16, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 6, Intermediate: 24, MaxPositions: 32, Eps: 1e-6, RopeTheta: 1e6, TiedHead: true, QKNorm: true},
 			map[string]any{"model_type": "qwen3", "vocab_size": 29, "hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 6, "intermediate_size": 24, "max_position_embeddings": 32, "rms_norm_eps": 1e-6, "rope_theta": 1e6, "tie_word_embeddings": true}},
+		// Mistral's sliding window (3 of the 6 tokens), with left padding
+		{"mistral-window", reference.Config{ModelType: "llama", VocabSize: 29, Hidden: 16, Layers: 2, Heads: 4, KVHeads: 2, Intermediate: 24, MaxPositions: 32, Eps: 1e-5, RopeTheta: 10000, SlidingWindow: 3},
+			map[string]any{"model_type": "mistral", "vocab_size": 29, "hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "intermediate_size": 24, "max_position_embeddings": 32, "rms_norm_eps": 1e-5, "sliding_window": 3}},
 		{"linear-rope", reference.Config{ModelType: "llama", VocabSize: 29, Hidden: 16, Layers: 1, Heads: 2, KVHeads: 2, Intermediate: 24, MaxPositions: 32, Eps: 1e-5, RopeTheta: 10000, RopeInvFreq: wantLinear},
 			map[string]any{"model_type": "llama", "vocab_size": 29, "hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 24, "max_position_embeddings": 32, "rms_norm_eps": 1e-5,
 				"rope_scaling": map[string]any{"type": "linear", "factor": 4.0}}},

@@ -126,6 +126,13 @@ func ropeFreq(x []float64, pos int, invFreq []float64) []float64 {
 // softmax(q·kᵀ/√d + mask)·v, for q, k, v of shape [T, d]. Query t may see
 // key j iff j <= t and keyMask[j] == 1; other scores are set to maskValue.
 func attention(q, k, v mat.Matrix, keyMask []int) *mat.Dense {
+	return windowAttention(q, k, v, keyMask, 0)
+}
+
+// windowAttention is attention where query t also sees only keys j with
+// t - j < window (Mistral's sliding_window, on sequence indices); window
+// 0 means no limit.
+func windowAttention(q, k, v mat.Matrix, keyMask []int, window int) *mat.Dense {
 	T, d := q.Dims()
 	var scores mat.Dense
 	scores.Mul(q, k.T())
@@ -133,7 +140,7 @@ func attention(q, k, v mat.Matrix, keyMask []int) *mat.Dense {
 	for t := 0; t < T; t++ {
 		row := make([]float64, T)
 		for j := range row {
-			if j <= t && keyMask[j] == 1 {
+			if j <= t && keyMask[j] == 1 && (window == 0 || t-j < window) {
 				row[j] = scores.At(t, j) / math.Sqrt(float64(d))
 			} else {
 				row[j] = maskValue

@@ -23,6 +23,7 @@ type llamaModel struct {
 	eps    float64
 	theta  float64
 	inv    []float64 // rope inverse frequencies; nil: from theta
+	window int       // sliding window; 0: none
 	embed  *mat.Dense
 	blocks []llamaBlock
 	normW  []float64
@@ -31,12 +32,13 @@ type llamaModel struct {
 
 func loadLlama(cfg Config, d dims, w Weights) *llamaModel {
 	m := &llamaModel{
-		d:     d,
-		eps:   cfg.Eps,
-		theta: cfg.RopeTheta,
-		inv:   cfg.RopeInvFreq,
-		embed: matrix(w["model.embed_tokens.weight"]),
-		normW: vector(w["model.norm.weight"]),
+		d:      d,
+		eps:    cfg.Eps,
+		theta:  cfg.RopeTheta,
+		inv:    cfg.RopeInvFreq,
+		window: cfg.SlidingWindow,
+		embed:  matrix(w["model.embed_tokens.weight"]),
+		normW:  vector(w["model.norm.weight"]),
 	}
 	for i := 0; i < d.L; i++ {
 		p := fmt.Sprintf("model.layers.%d.", i)
@@ -114,7 +116,7 @@ func (m *llamaModel) hidden(ids, mask []int) (*mat.Dense, error) {
 			}
 			qh, kh = ropeRows(qh), ropeRows(kh)
 			vh := columns(v, g*hd, (g+1)*hd)
-			setColumns(heads, h*hd, attention(qh, kh, vh, mask))
+			setColumns(heads, h*hd, windowAttention(qh, kh, vh, mask, m.window))
 		}
 		x.Add(x, linear(heads, blk.oW, nil))
 

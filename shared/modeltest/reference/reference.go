@@ -85,6 +85,9 @@ type Config struct {
 	// QKNorm applies RMSNorm with q_norm.weight / k_norm.weight to each
 	// head of q and k before RoPE (Qwen3; llama only).
 	QKNorm bool
+	// SlidingWindow limits each query to the last SlidingWindow keys
+	// (Mistral's sliding_window; llama only); 0 means none.
+	SlidingWindow int
 }
 
 // Weights maps Hugging Face tensor names to row-major float32 data with
