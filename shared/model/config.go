@@ -56,6 +56,10 @@ type Config struct {
 	AttentionBias     bool     // q/k/v biases (attention_bias; always for qwen2)
 	QKNorm            bool     // q_norm/k_norm RMSNorm on each head before RoPE (qwen3)
 	SlidingWindow     int      // sliding_window (mistral): a query sees the last this-many keys; 0: all
+	// GPT-2's attention scaling: scale_attn_weights (default true: divide
+	// the scores by sqrt(head_dim)) and scale_attn_by_inverse_layer_idx
+	// (default false: also divide by layer_idx + 1).
+	ScaleAttnWeights, ScaleAttnByInverseLayerIdx bool
 	MLPBias           bool     // mlp_bias (llama)
 	InitializerRange  float64  // initializer_range; default 0.02
 	BOSTokenID        *int     // bos_token_id
@@ -142,6 +146,8 @@ func ParseConfig(b []byte) (*Config, error) {
 		c.NormEps = r.float("layer_norm_epsilon", 1e-5)
 		c.TieWordEmbeddings = r.bool("tie_word_embeddings", true)
 		c.AttentionBias = true
+		c.ScaleAttnWeights = r.bool("scale_attn_weights", true)
+		c.ScaleAttnByInverseLayerIdx = r.bool("scale_attn_by_inverse_layer_idx", false)
 		c.EmbdDropout = r.float("embd_pdrop", 0.1)
 		c.AttnDropout = r.float("attn_pdrop", 0.1)
 		c.ResidDropout = r.float("resid_pdrop", 0.1)

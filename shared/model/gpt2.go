@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/rlsuite/rl/shared/tensor"
 )
@@ -58,6 +59,19 @@ func conv1d(x, w, b *tensor.Tensor) *tensor.Tensor {
 	return b.Addmm(x.Reshape(-1, in), w).View(shape...)
 }
 
+// gpt2QScale is the factor on q that turns attention's 1/sqrt(head_dim)
+// into GPT2Config's scaling for layer l.
+func gpt2QScale(c *Config, l int, hd int64) float64 {
+	s := 1.0
+	if !c.ScaleAttnWeights {
+		s *= math.Sqrt(float64(hd))
+	}
+	if c.ScaleAttnByInverseLayerIdx {
+		s /= float64(l + 1)
+	}
+	return s
+}
+
 func (g *gpt2) hidden(m *Model, in *Input) *tensor.Tensor {
 	c := m.Config
 	B, T := in.IDs.Size(0), in.IDs.Size(1)
@@ -80,6 +94,13 @@ func (g *gpt2) hidden(m *Model, in *Input) *tensor.Tensor {
 		v := parts[2].View(B, T, nh, hd).Transpose(1, 2)
 		if in.Cache != nil {
 			k, v = in.Cache.append(l, k, v)
+		}
+		// attention divides the scores by sqrt(head_dim); GPT2Config's
+		// scale_attn_weights false undoes it, scale_attn_by_inverse_layer_idx
+		// divides by layer_idx + 1 as well (reorder_and_upcast_attn only
+		// changes half-precision rounding: rl's scores are float32 already)
+		if s := gpt2QScale(c, l, hd); s != 1 {
+			q = q.MulScalar(s)
 		}
 		a := m.attention(in, q, k, v, ok, 1)
 		x = x.Add(m.dropout(in, conv1d(a, blk.projW, blk.projB), c.ResidDropout))

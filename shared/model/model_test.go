@@ -53,6 +53,9 @@ func families4test() []family {
 	return []family{
 		{"gpt2", reference.Config{ModelType: "gpt2", VocabSize: 23, Hidden: 16, Layers: 2, Heads: 4, Intermediate: 64, MaxPositions: 16, Eps: 1e-5, TiedHead: true},
 			map[string]any{"model_type": "gpt2", "vocab_size": 23, "n_embd": 16, "n_layer": 2, "n_head": 4, "n_positions": 16}},
+		// GPT2Config's scale_attn_weights false and scale_attn_by_inverse_layer_idx
+		{"gpt2-attn-scaling", reference.Config{ModelType: "gpt2", VocabSize: 23, Hidden: 16, Layers: 2, Heads: 4, Intermediate: 64, MaxPositions: 16, Eps: 1e-5, TiedHead: true, NoScaleAttnWeights: true, ScaleAttnByInverseLayerIdx: true},
+			map[string]any{"model_type": "gpt2", "vocab_size": 23, "n_embd": 16, "n_layer": 2, "n_head": 4, "n_positions": 16, "scale_attn_weights": false, "scale_attn_by_inverse_layer_idx": true}},
 		{"gpt2-untied", reference.Config{ModelType: "gpt2", VocabSize: 23, Hidden: 16, Layers: 1, Heads: 2, Intermediate: 24, MaxPositions: 16, Eps: 1e-5},
 			map[string]any{"model_type": "gpt2", "vocab_size": 23, "n_embd": 16, "n_layer": 1, "n_head": 2, "n_inner": 24, "n_positions": 16, "tie_word_embeddings": false}},
 		{"llama-gqa", reference.Config{ModelType: "llama", VocabSize: 29, Hidden: 16, Layers: 2, Heads: 4, KVHeads: 2, Intermediate: 40, MaxPositions: 32, Eps: 1e-6, RopeTheta: 10000},

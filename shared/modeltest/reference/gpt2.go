@@ -2,6 +2,7 @@ package reference
 
 import (
 	"fmt"
+	"math"
 
 	"gonum.org/v1/gonum/mat"
 )
@@ -26,16 +27,20 @@ type gpt2Model struct {
 	blocks     []gpt2Block
 	lnfW, lnfB []float64
 	lmHead     *mat.Dense
+	noScale    bool // scale_attn_weights false
+	byLayer    bool // scale_attn_by_inverse_layer_idx
 }
 
 func loadGPT2(cfg Config, d dims, w Weights) *gpt2Model {
 	m := &gpt2Model{
-		d:    d,
-		eps:  cfg.Eps,
-		wte:  matrix(w["transformer.wte.weight"]),
-		wpe:  matrix(w["transformer.wpe.weight"]),
-		lnfW: vector(w["transformer.ln_f.weight"]),
-		lnfB: vector(w["transformer.ln_f.bias"]),
+		d:       d,
+		eps:     cfg.Eps,
+		noScale: cfg.NoScaleAttnWeights,
+		byLayer: cfg.ScaleAttnByInverseLayerIdx,
+		wte:     matrix(w["transformer.wte.weight"]),
+		wpe:     matrix(w["transformer.wpe.weight"]),
+		lnfW:    vector(w["transformer.ln_f.weight"]),
+		lnfB:    vector(w["transformer.ln_f.bias"]),
 	}
 	for i := 0; i < d.L; i++ {
 		p := fmt.Sprintf("transformer.h.%d.", i)
@@ -79,7 +84,17 @@ func (m *gpt2Model) hidden(ids, mask []int) (*mat.Dense, error) {
 		}
 	}
 
-	for _, blk := range m.blocks {
+	for l, blk := range m.blocks {
+		// scores = q·kᵀ/sqrt(hd) in attention; GPT2Config's flags change the
+		// divisor: none without scale_attn_weights, times (l+1) with
+		// scale_attn_by_inverse_layer_idx. Scaling q scales the scores.
+		qs := 1.0
+		if m.noScale {
+			qs *= math.Sqrt(float64(hd))
+		}
+		if m.byLayer {
+			qs /= float64(l + 1)
+		}
 		// Attention sub-block (pre-LN, residual).
 		a := mapRows(x, func(r []float64) []float64 { return layerNorm(r, blk.ln1W, blk.ln1B, m.eps) })
 		qkv := conv1D(a, blk.attnW, blk.attnB) // [T, 3H]: q | k | v
@@ -87,7 +102,9 @@ func (m *gpt2Model) hidden(ids, mask []int) (*mat.Dense, error) {
 		heads := mat.NewDense(T, H, nil)
 		for h := 0; h < m.d.heads; h++ {
 			lo, hi := h*hd, (h+1)*hd
-			setColumns(heads, lo, attention(columns(q, lo, hi), columns(k, lo, hi), columns(v, lo, hi), mask))
+			qh := columns(q, lo, hi)
+			qh.Scale(qs, qh)
+			setColumns(heads, lo, attention(qh, columns(k, lo, hi), columns(v, lo, hi), mask))
 		}
 		x.Add(x, conv1D(heads, blk.attnProjW, blk.attnProjB))
 

@@ -88,6 +88,10 @@ type Config struct {
 	// SlidingWindow limits each query to the last SlidingWindow keys
 	// (Mistral's sliding_window; llama only); 0 means none.
 	SlidingWindow int
+	// NoScaleAttnWeights is GPT2Config's scale_attn_weights false (scores
+	// not divided by sqrt(head_dim)); ScaleAttnByInverseLayerIdx divides
+	// layer l's scores by l+1 as well (gpt2 only).
+	NoScaleAttnWeights, ScaleAttnByInverseLayerIdx bool
 }
 
 // Weights maps Hugging Face tensor names to row-major float32 data with
