@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/rlsuite/rl/datasets"
+	"github.com/rlsuite/rl/shared/check"
 	"github.com/rlsuite/rl/shared/checkpoint"
 	"github.com/rlsuite/rl/shared/generate"
 	"github.com/rlsuite/rl/shared/model"
@@ -41,6 +42,10 @@ func generateCommand(log *zerolog.Logger) *cli.Command {
 			&cli.BoolFlag{Name: "text", Usage: "print completions as plain text, one per line, instead of JSONL"},
 		},
 		Action: func(c *cli.Context) error {
+			if err := checkFlags(c, map[string]check.Range{"max-new-tokens": check.NonNeg, "temperature": check.Positive,
+				"top-k": check.NonNeg, "top-p": {Min: 0, Max: 1, MinOpen: true}, "batch-size": check.AtLeast(1)}); err != nil {
+				return fmt.Errorf("generate: %w", err)
+			}
 			prompts, err := readPrompts(c)
 			if err != nil {
 				return err
@@ -60,14 +65,16 @@ func generateCommand(log *zerolog.Logger) *cli.Command {
 			if tok.EOS() >= 0 {
 				cfg.EOSTokenIDs = []int{tok.EOS()}
 			}
-			if g, err := model.ReadGenerationConfig(c.String("model")); err == nil {
-				for _, id := range g.EOSIDs() {
-					if id != tok.EOS() {
-						cfg.EOSTokenIDs = append(cfg.EOSTokenIDs, id)
-					}
+			g, err := model.ReadGenerationConfig(c.String("model"))
+			if err != nil {
+				return fmt.Errorf("generate: %w (fix or delete the file)", err)
+			}
+			for _, id := range g.EOSIDs() {
+				if id != tok.EOS() {
+					cfg.EOSTokenIDs = append(cfg.EOSTokenIDs, id)
 				}
 			}
-			texts := prompts
+			texts := append([]string(nil), prompts...)
 			if c.Bool("chat") {
 				for i, p := range prompts {
 					s, err := datasets.ApplyChatTemplate(tok.ChatTemplate(), []datasets.Message{{Role: "user", Content: p}}, true, specialMap(tok))
@@ -80,7 +87,8 @@ func generateCommand(log *zerolog.Logger) *cli.Command {
 			out := bufio.NewWriter(os.Stdout)
 			defer out.Flush()
 			enc := json.NewEncoder(out)
-			bs := max(c.Int("batch-size"), 1)
+			bs := c.Int("batch-size")
+			seed := cfg.Seed
 			start := time.Now()
 			newTokens := 0
 			for lo := 0; lo < len(texts); lo += bs {
@@ -94,6 +102,7 @@ func generateCommand(log *zerolog.Logger) *cli.Command {
 						return fmt.Errorf("generate: prompt %d encodes to no tokens", lo+i+1)
 					}
 				}
+				cfg.Seed = batchSeed(seed, lo/bs)
 				res, err := generate.Generate(m, ids, cfg)
 				if err != nil {
 					return err
@@ -118,6 +127,11 @@ func generateCommand(log *zerolog.Logger) *cli.Command {
 		},
 	}
 }
+
+// batchSeed is the sampling seed of batch k: the first batch uses --seed
+// itself, later ones their own stream, so that equal prompts in different
+// batches (best-of-n with --batch-size 1) get different samples.
+func batchSeed(seed uint64, k int) uint64 { return seed + uint64(k)*0x9e3779b97f4a7c15 }
 
 func specialMap(tok *tokenizer.Tokenizer) map[string]string {
 	sp := map[string]string{}
