@@ -183,3 +183,30 @@ func TestThreadsFlag(t *testing.T) {
 		t.Errorf("--threads %s gave no warning: %q", n, errs)
 	}
 }
+
+// TestScoreTies: rl score counts chosen == rejected pairs as ties, not as
+// wrong (issue 11, item 15).
+func TestScoreTies(t *testing.T) {
+	dir := tinyModel(t, "rm")
+	in := filepath.Join(t.TempDir(), "pairs.jsonl")
+	os.WriteFile(in, []byte(`{"prompt":"the","chosen":" fox","rejected":" fox"}`+"\n"+`{"prompt":"the","chosen":" dog","rejected":" dog"}`+"\n"), 0o644)
+	code, out, errs := rl(t, "score", "--model", dir, "--file", in)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if len(jsonLines(t, out)) != 2 || !strings.Contains(errs, "ties=2") || !strings.Contains(errs, "wrong=0") {
+		t.Errorf("stderr %q: want ties=2 wrong=0", errs)
+	}
+}
+
+// TestPredictRefusesRewardModel: softmax over a single score is always 1,
+// so rl predict refuses a reward model and points to rl score.
+func TestPredictRefusesRewardModel(t *testing.T) {
+	dir := tinyModel(t, "rm")
+	in := filepath.Join(t.TempDir(), "texts.txt")
+	os.WriteFile(in, []byte("the fox\n"), 0o644)
+	code, _, errs := rl(t, "predict", "--model", dir, "--file", in)
+	if code == 0 || !strings.Contains(errs, "rl score") {
+		t.Errorf("exit %d, stderr %q: want a refusal pointing to rl score", code, errs)
+	}
+}
