@@ -78,6 +78,13 @@ func TestBadRecords(t *testing.T) {
 		{"wrong format", "Preferences", "train.jsonl", `{"text": "t"}`, "record is language_modeling, want preference"},
 		{"sharegpt speaker", "Conversations", "train.jsonl", `{"conversations": [{"from": "robot", "value": "x"}]}`, `field "conversations[0].from": unknown speaker "robot"`},
 		{"alpaca output", "PromptCompletions", "train.jsonl", `{"instruction": "i", "input": "", "output": ""}`, `field "output": empty string`},
+		// issue 11, item 13: JSON readers must not turn invalid UTF-8 into U+FFFD, and NUL bytes are refused.
+		{"invalid utf8 jsonl", "Load", "train.jsonl", "{\"text\": \"a\xffb\"}", "invalid UTF-8 at byte 12"},
+		{"invalid utf8 jsonl chosen", "Load", "train.jsonl", "{\"prompt\": \"p\", \"chosen\": \"\xc3\x28\", \"rejected\": \"b\"}", "invalid UTF-8"},
+		{"NUL text", "Texts", "train.jsonl", `{"text": "a\u0000b"}`, `field "text": contains a NUL byte (\u0000) at byte 1`},
+		{"NUL prompt", "PromptCompletions", "train.jsonl", `{"prompt": "p\u0000", "completion": "c"}`, `field "prompt": contains a NUL byte`},
+		{"NUL message", "Conversations", "train.jsonl", `{"messages": [{"role": "user", "content": "\u0000"}]}`, `field "messages[0].content": contains a NUL byte`},
+		{"NUL tsv", "Texts", "train.tsv", "a\x00b", `field "text": contains a NUL byte`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -166,5 +173,15 @@ func TestIdenticalPairsCounted(t *testing.T) {
 	}
 	if prefs[0].Margin != nil || prefs[1].Margin == nil || *prefs[1].Margin != 0.25 {
 		t.Errorf("margins: got %v, %v", prefs[0].Margin, prefs[1].Margin)
+	}
+}
+
+// TestJSONInvalidUTF8: a JSON array file with invalid UTF-8 is an error
+// naming the line, not text silently changed to U+FFFD (issue 11, item 13).
+func TestJSONInvalidUTF8(t *testing.T) {
+	p := writeFile(t, t.TempDir(), "train.json", "[{\"text\": \"ok\"},\n{\"text\": \"a\xffb\"}]\n")
+	_, err := Load(p, LoadOptions{})
+	if err == nil || !strings.Contains(err.Error(), p+":2: invalid UTF-8") {
+		t.Errorf("Load = %v, want an error at line 2", err)
 	}
 }
