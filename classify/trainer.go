@@ -111,7 +111,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("classify: %w", err)
 	}
-	dt, err := tensor.ParseDType(cfg.DType)
+	dt, err := model.ParamDType(cfg.DType)
 	if err != nil {
 		return nil, fmt.Errorf("classify: %w", err)
 	}

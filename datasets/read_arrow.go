@@ -442,6 +442,24 @@ func loadDataFiles(dir string, opts LoadOptions) (*DatasetDict, error) {
 			named = true
 		}
 	}
+	// Files of another format named for a split the chosen files hold too
+	// (train.jsonl next to train.csv): refuse rather than read one silently.
+	bySplit := map[string]string{}
+	for _, name := range files {
+		if s := fileSplit[name]; s != "" && bySplit[s] == "" {
+			bySplit[s] = name
+		}
+	}
+	for _, f := range priority {
+		if f == best || opts.Format != "" {
+			continue
+		}
+		for _, name := range byFormat[f] {
+			if s := splitOfName(strings.TrimSuffix(name, filepath.Ext(name))); s != "" && bySplit[s] != "" {
+				return nil, fmt.Errorf("datasets: %s: %s and %s both hold split %s; remove or move one, or choose with --dataset-format", dir, bySplit[s], name, s)
+			}
+		}
+	}
 	fopts := opts
 	fopts.Format = best
 	splits := map[string]*builder{}

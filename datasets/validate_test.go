@@ -85,6 +85,7 @@ func TestBadRecords(t *testing.T) {
 		{"NUL prompt", "PromptCompletions", "train.jsonl", `{"prompt": "p\u0000", "completion": "c"}`, `field "prompt": contains a NUL byte`},
 		{"NUL message", "Conversations", "train.jsonl", `{"messages": [{"role": "user", "content": "\u0000"}]}`, `field "messages[0].content": contains a NUL byte`},
 		{"NUL tsv", "Texts", "train.tsv", "a\x00b", `field "text": contains a NUL byte`},
+		{"huge class label", "Classifications", "train.jsonl", `{"text": "t", "label": 1e300}`, `field "label": 1e+300 is too large for a class id`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -183,5 +184,47 @@ func TestJSONInvalidUTF8(t *testing.T) {
 	_, err := Load(p, LoadOptions{})
 	if err == nil || !strings.Contains(err.Error(), p+":2: invalid UTF-8") {
 		t.Errorf("Load = %v, want an error at line 2", err)
+	}
+}
+
+// TestColumnCollisions: --columns entries that rename one column twice,
+// two columns to one name, or onto an existing column are errors.
+func TestColumnCollisions(t *testing.T) {
+	for _, specs := range [][]string{{"a=x", "a=y"}, {"a=x", "b=x"}} {
+		if _, err := ParseColumns(specs); err == nil {
+			t.Errorf("ParseColumns(%v) accepted", specs)
+		}
+	}
+	p := writeFile(t, t.TempDir(), "train.jsonl", `{"question": "q", "prompt": "p", "completion": "c"}`+"\n")
+	m, _ := ParseColumns([]string{"question=prompt"})
+	if _, err := Load(p, LoadOptions{Columns: m}); err == nil || !strings.Contains(err.Error(), `already has a column "prompt"`) {
+		t.Errorf("rename onto an existing column: %v", err)
+	}
+	m, _ = ParseColumns([]string{"question=prompt", "prompt=old_prompt"})
+	if _, err := Load(p, LoadOptions{Columns: m}); err != nil {
+		t.Errorf("rename with the old column moved away: %v", err)
+	}
+}
+
+// TestFolderTwoFormatsOneSplit: train.jsonl next to train.csv is an error
+// naming both, not one of them read silently.
+func TestFolderTwoFormatsOneSplit(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "train.jsonl", `{"text": "a"}`+"\n")
+	writeFile(t, dir, "train.csv", "text\nb\n")
+	_, err := Load(dir, LoadOptions{})
+	if err == nil || !strings.Contains(err.Error(), "train.jsonl and train.csv both hold split train") {
+		t.Errorf("Load = %v", err)
+	}
+	if _, err := Load(dir, LoadOptions{Format: "csv"}); err != nil {
+		t.Errorf("with a format chosen: %v", err)
+	}
+}
+
+// TestUnknownExtensionNamesFlag: the error names the setting, not a Go field.
+func TestUnknownExtensionNamesFlag(t *testing.T) {
+	_, err := Load("/dev/null", LoadOptions{})
+	if err == nil || strings.Contains(err.Error(), "LoadOptions") || !strings.Contains(err.Error(), "--dataset-format") {
+		t.Errorf("Load(/dev/null) = %v", err)
 	}
 }

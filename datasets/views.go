@@ -470,10 +470,14 @@ func (d *Dataset) Classifications() ([]Example, []string, error) {
 		var err error
 		switch x := p.label.(type) {
 		case float64:
-			if x != math.Trunc(x) || math.IsInf(x, 0) {
+			switch {
+			case x != math.Trunc(x) || math.IsInf(x, 0):
 				err = recErr(ex.Src, "label", "%v is not an integer", x)
+			case math.Abs(x) > maxClasses:
+				err = recErr(ex.Src, "label", "%g is too large for a class id (at most %d classes)", x, maxClasses)
+			default:
+				ex.Label = int(x)
 			}
-			ex.Label = int(x)
 		case bool:
 			if x {
 				ex.Label = 1
@@ -485,6 +489,9 @@ func (d *Dataset) Classifications() ([]Example, []string, error) {
 				ex.Label = slices.Index(names, x)
 			} else if n, aerr := strconv.Atoi(strings.TrimSpace(x)); aerr == nil {
 				ex.Label = n
+				if n > maxClasses || n < -maxClasses {
+					err = recErr(ex.Src, "label", "%d is too large for a class id (at most %d classes)", n, maxClasses)
+				}
 			} else {
 				err = recErr(ex.Src, "label", "%q is not one of the class names", x)
 			}
@@ -690,6 +697,10 @@ func nonEmptyMessages(r Record, key string, src Source) ([]Message, error) {
 	}
 	return msgs, nil
 }
+
+// maxClasses bounds integer class ids, so that 1e300 is reported as too
+// large rather than converted into a negative int.
+const maxClasses = 1 << 24
 
 // BadText says what is wrong with a text field, or "": invalid UTF-8 (JSON
 // readers refuse it before decoding, which would replace it with U+FFFD), or

@@ -208,7 +208,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("ppo: %w", err)
 	}
-	dt, err := tensor.ParseDType(cfg.DType)
+	dt, err := model.ParamDType(cfg.DType)
 	if err != nil {
 		return nil, fmt.Errorf("ppo: %w", err)
 	}

@@ -101,7 +101,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 // score head is drawn after seeding with cfg.Seed, as TRL calls set_seed
 // before from_pretrained.
 func loadModel(cfg *Config) (*model.Model, *tokenizer.Tokenizer, error) {
-	dt, err := tensor.ParseDType(cfg.DType)
+	dt, err := model.ParamDType(cfg.DType)
 	if err != nil {
 		return nil, nil, fmt.Errorf("reward: %w", err)
 	}

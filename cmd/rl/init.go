@@ -6,7 +6,6 @@ import (
 
 	"github.com/rlsuite/rl/shared/checkpoint"
 	"github.com/rlsuite/rl/shared/model"
-	"github.com/rlsuite/rl/shared/tensor"
 )
 
 func initCommand(log *zerolog.Logger) *cli.Command {
@@ -21,7 +20,7 @@ func initCommand(log *zerolog.Logger) *cli.Command {
 			&cli.StringFlag{Name: "dtype", Value: "float32", Usage: "float32 or bfloat16"},
 		},
 		Action: func(c *cli.Context) error {
-			dt, err := tensor.ParseDType(c.String("dtype"))
+			dt, err := model.ParamDType(c.String("dtype"))
 			if err != nil {
 				return err
 			}

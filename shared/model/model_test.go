@@ -366,3 +366,18 @@ func TestNewRefusesHugeSizes(t *testing.T) {
 		t.Errorf("error %q: want a memory check naming the sizes", err)
 	}
 }
+
+// TestParamDType: float16, listed by ParseDType, is refused with a reason
+// instead of failing later in LayerNorm.
+func TestParamDType(t *testing.T) {
+	for s, want := range map[string]tensor.DType{"float32": tensor.Float32, "bf16": tensor.BFloat16} {
+		if got, err := ParamDType(s); err != nil || got != want {
+			t.Errorf("ParamDType(%q) = %v, %v", s, got, err)
+		}
+	}
+	for _, s := range []string{"float16", "fp16", "float64", "int8"} {
+		if _, err := ParamDType(s); err == nil || !strings.Contains(err.Error(), "bfloat16") {
+			t.Errorf("ParamDType(%q) = %v, want a refusal naming bfloat16", s, err)
+		}
+	}
+}
