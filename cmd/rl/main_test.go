@@ -210,3 +210,14 @@ func TestPredictRefusesRewardModel(t *testing.T) {
 		t.Errorf("exit %d, stderr %q: want a refusal pointing to rl score", code, errs)
 	}
 }
+
+// TestTokenizerTrainVocabZero: --vocab-size 0 is refused, not silently the
+// default.
+func TestTokenizerTrainVocabZero(t *testing.T) {
+	in := filepath.Join(t.TempDir(), "corpus.txt")
+	os.WriteFile(in, []byte("hello world\n"), 0o644)
+	code, _, errs := rl(t, "tokenizer", "train", "-o", filepath.Join(t.TempDir(), "tok"), "--vocab-size", "0", in)
+	if code == 0 || !strings.Contains(errs, "--vocab-size 0") {
+		t.Errorf("exit %d, stderr %q", code, errs)
+	}
+}
