@@ -175,6 +175,9 @@ func readPrompts(c *cli.Context) ([]string, error) {
 		if strings.TrimSpace(s) == "" {
 			continue
 		}
+		if msg := datasets.BadText(s); msg != "" {
+			return nil, fmt.Errorf("generate: %s:%d: %s", name, line, msg)
+		}
 		if strings.HasPrefix(strings.TrimSpace(s), "{") {
 			var rec map[string]any
 			if err := json.Unmarshal([]byte(s), &rec); err != nil {

@@ -217,7 +217,7 @@ func TestTokenizerTrainVocabZero(t *testing.T) {
 	in := filepath.Join(t.TempDir(), "corpus.txt")
 	os.WriteFile(in, []byte("hello world\n"), 0o644)
 	code, _, errs := rl(t, "tokenizer", "train", "-o", filepath.Join(t.TempDir(), "tok"), "--vocab-size", "0", in)
-	if code == 0 || !strings.Contains(errs, "--vocab-size 0") {
+	if code == 0 || !strings.Contains(errs, "--vocab-size = 0: want an integer >= 1") {
 		t.Errorf("exit %d, stderr %q", code, errs)
 	}
 }
