@@ -381,3 +381,21 @@ func TestParamDType(t *testing.T) {
 		}
 	}
 }
+
+// TestNewRefusesHugeRotaryTables: max_position_embeddings times head_dim
+// counts too (the rotary tables are built in Go before libtorch sees them).
+func TestNewRefusesHugeRotaryTables(t *testing.T) {
+	cfg, err := ParseConfig(mustJSON(map[string]any{"model_type": "llama", "vocab_size": 8, "hidden_size": 8, "num_hidden_layers": 1,
+		"num_attention_heads": 1, "intermediate_size": 8, "max_position_embeddings": 1 << 24, "head_dim": 1 << 20}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := New(cfg, LMHead, tensor.Float32, tensor.CPU)
+	if err == nil {
+		m.Free()
+		t.Fatal("New built 2^44-element rotary tables")
+	}
+	if !strings.Contains(err.Error(), "memory") {
+		t.Errorf("error %q: want the memory check", err)
+	}
+}
