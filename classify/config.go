@@ -7,8 +7,8 @@ package classify
 
 import (
 	"errors"
-	"fmt"
 
+	"github.com/rlsuite/rl/shared/check"
 	"github.com/rlsuite/rl/shared/train"
 )
 
@@ -26,7 +26,7 @@ type Config struct {
 	EvalDataset    string   `yaml:"eval_dataset_name" alias:"eval-dataset,eval_dataset" help:"A separate file or folder to evaluate on (its dataset_test_split, or its only split); default: a split of dataset_name." category:"data"`
 	TrainSplit     string   `yaml:"dataset_train_split" help:"Split to train on." category:"data"`
 	TestSplit      string   `yaml:"dataset_test_split" help:"Split to evaluate on (default: validation, else test); when the data has none, eval_ratio of the training split is held out." category:"data"`
-	EvalRatio      float64  `yaml:"eval_ratio" help:"Fraction of the training split held out for evaluation when there is no eval split (0: none)." category:"data"`
+	EvalRatio      float64  `yaml:"eval_ratio" help:"Fraction of the training split held out for evaluation when there is no eval split (0: none)." category:"data" range:"[0,1)"`
 	Format         string   `yaml:"dataset_format" help:"File format override: jsonl, json, csv, tsv, parquet, arrow." category:"data"`
 	NoHeader       bool     `yaml:"no_header" help:"CSV/TSV files have no header row (name the columns with column_names)." category:"data"`
 	ColumnNames    []string `yaml:"column_names" help:"CSV/TSV column names, e.g. source,label,mark,sentence for GLUE CoLA's raw files." category:"data"`
@@ -35,9 +35,9 @@ type Config struct {
 	LabelColumn    string   `yaml:"label_column" help:"Column holding the label (default: label)." category:"data"`
 	LabelNames     []string `yaml:"label_names" help:"Class names for integer labels 0..k-1, saved as id2label (e.g. unacceptable,acceptable for CoLA); string labels name themselves." category:"data"`
 	SkipBadRecords bool     `yaml:"skip_bad_records" help:"Skip and count bad records instead of stopping at the first." category:"data"`
-	MaxSamples     int      `yaml:"max_samples" help:"Use at most this many training examples (0: all)." category:"data"`
-	MaxLength      int      `yaml:"max_length" help:"Truncate inputs to this many tokens (pairs: the longer text first, as truncation=True does)." category:"classify"`
-	MaxEvalSamples int      `yaml:"max_eval_samples" help:"Evaluate on at most this many examples (0: all)." category:"data"`
+	MaxSamples     int      `yaml:"max_samples" help:"Use at most this many training examples (0: all)." category:"data" range:"[0,inf)"`
+	MaxLength      int      `yaml:"max_length" help:"Truncate inputs to this many tokens (pairs: the longer text first, as truncation=True does)." category:"classify" range:"[1,inf)"`
+	MaxEvalSamples int      `yaml:"max_eval_samples" help:"Evaluate on at most this many examples (0: all)." category:"data" range:"[0,inf)"`
 }
 
 // DefaultConfig returns the Trainer's defaults (learning_rate 5e-5,
@@ -59,6 +59,9 @@ func (c *Config) Validate() error {
 	if err := c.Args.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := check.OwnFields(c); err != nil {
+		errs = append(errs, err)
+	}
 	if c.Model == "" && c.Init == "" {
 		errs = append(errs, errors.New("set model_name_or_path (a checkpoint) or init (a preset, with tokenizer_name_or_path)"))
 	}
@@ -68,17 +71,8 @@ func (c *Config) Validate() error {
 	if c.Dataset == "" {
 		errs = append(errs, errors.New("dataset_name must be set"))
 	}
-	if c.MaxLength < 1 {
-		errs = append(errs, fmt.Errorf("max_length must be at least 1, got %d", c.MaxLength))
-	}
-	if c.EvalRatio < 0 || c.EvalRatio >= 1 {
-		errs = append(errs, fmt.Errorf("eval_ratio must be in [0, 1), got %g", c.EvalRatio))
-	}
 	if c.PairColumn != "" && c.TextColumn == "" {
 		errs = append(errs, errors.New("text_pair_column needs text_column"))
-	}
-	if c.MaxSamples < 0 || c.MaxEvalSamples < 0 {
-		errs = append(errs, fmt.Errorf("max_samples and max_eval_samples must be >= 0, got %d and %d", c.MaxSamples, c.MaxEvalSamples))
 	}
 	return errors.Join(errs...)
 }

@@ -46,6 +46,10 @@ func Load(dir string, dev tensor.Device, maxLength int) (*Classifier, error) {
 	if err != nil {
 		return nil, err
 	}
+	if m.Config.NumLabels < 2 {
+		m.Free()
+		return nil, fmt.Errorf("classify: %s has a single score (num_labels 1: a reward or value model), so every class probability would be 1; score it with `rl score --model %s`", dir, dir)
+	}
 	if maxLength <= 0 {
 		maxLength = trainedMaxLength(dir)
 	}

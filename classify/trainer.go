@@ -9,6 +9,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/rlsuite/rl/datasets"
 	"github.com/rlsuite/rl/shared/checkpoint"
 	"github.com/rlsuite/rl/shared/fsutil"
 	"github.com/rlsuite/rl/shared/metrics"
@@ -136,6 +137,11 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	trL, evL, err := Label(trainSet, evalSet)
 	if err != nil {
 		return nil, err
+	}
+	datasets.WarnLoaded(log, trainSet, evalSet)
+	datasets.WarnSkipped(log, trainSet, false)
+	if evalSet != nil {
+		datasets.WarnSkipped(log, evalSet, false)
 	}
 	if len(cfg.LabelNames) > 0 {
 		if err := nameLabels(trL, evL, cfg.LabelNames); err != nil {

@@ -280,6 +280,15 @@ func (d *Dataset) RenameColumns(rename map[string]string) error {
 			}
 			return fmt.Errorf("datasets: %scolumn %q not found (have %s)", file, src, strings.Join(d.Columns, ", "))
 		}
+		if dst := rename[src]; dst != src && slices.Contains(d.Columns, dst) {
+			if _, moved := rename[dst]; !moved {
+				file := ""
+				if len(d.Sources) > 0 {
+					file = d.Sources[0].File + ": "
+				}
+				return fmt.Errorf("datasets: %scolumns %s=%s: the data already has a column %q, which the rename would overwrite; rename or drop that one too (e.g. %s=old_%s)", file, src, dst, dst, dst, dst)
+			}
+		}
 	}
 	for _, r := range d.Records {
 		moved := map[string]any{}
@@ -338,14 +347,14 @@ func formatOf(path string, opts LoadOptions) (string, error) {
 		case "ndjson":
 			return "jsonl", nil
 		default:
-			return "", fmt.Errorf("datasets: unknown file format %q", opts.Format)
+			return "", fmt.Errorf("datasets: dataset_format (--dataset-format) %q: want jsonl, json, csv, tsv, text, parquet or arrow", opts.Format)
 		}
 	}
 	ext := strings.ToLower(filepath.Ext(path))
 	if f, ok := dataExts[ext]; ok {
 		return f, nil
 	}
-	return "", fmt.Errorf("datasets: %s: unknown extension %q (set LoadOptions.Format)", path, ext)
+	return "", fmt.Errorf("datasets: %s: unknown extension %q: name the file format with dataset_format (--dataset-format jsonl, json, csv, tsv, text, parquet or arrow)", path, ext)
 }
 
 // readFile reads one file into builders keyed by split; the key "" is the

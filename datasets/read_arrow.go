@@ -24,12 +24,28 @@ import (
 // Face save_to_disk and the datasets cache write) or the random-access file
 // format (magic "ARROW1"). Features are taken from the schema's
 // "huggingface" metadata when present.
-func readArrowFile(path string, b *builder) error {
+func readArrowFile(path string, b *builder) (err error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("datasets: %w", err)
 	}
 	defer f.Close()
+	// arrow-go's readers and even its validators index buffers without
+	// bounds checks on some corrupt inputs (checkArrowIPC and
+	// ValidateRecordFull catch most first); report the rest as errors,
+	// as readParquet does for parquet-go.
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("datasets: %s: arrow: corrupt file (%v)", path, p)
+		}
+	}()
+	st, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("datasets: %w", err)
+	}
+	if err := checkArrowIPC(f, st.Size()); err != nil {
+		return fmt.Errorf("datasets: %s: arrow: %w", path, err)
+	}
 	mem := memory.NewGoAllocator()
 	magic := make([]byte, 6)
 	n, _ := io.ReadFull(f, magic)
@@ -76,6 +92,11 @@ func readArrowFile(path string, b *builder) error {
 
 // addArrowBatch converts every row of rec; done reports the Limit reached.
 func addArrowBatch(rec arrow.RecordBatch, path string, row *int, b *builder) (done bool, err error) {
+	// A corrupt file can hold offsets and lengths that point outside its
+	// buffers: check every array before reading a value from it.
+	if err := array.ValidateRecordFull(rec); err != nil {
+		return true, fmt.Errorf("datasets: %s: arrow: corrupt record batch after row %d: %w", path, *row, err)
+	}
 	sch := rec.Schema()
 	cols := make([]string, sch.NumFields())
 	for i, f := range sch.Fields() {
@@ -167,7 +188,11 @@ func arrowValue(arr arrow.Array, i int) any {
 		}
 		return m
 	case *array.Dictionary:
-		return arrowValue(a.Dictionary(), a.GetValueIndex(i))
+		j := a.GetValueIndex(i)
+		if j < 0 || j >= a.Dictionary().Len() {
+			return nil // ValidateRecordFull does not check dictionary indices
+		}
+		return arrowValue(a.Dictionary(), j)
 	}
 	s := arr.ValueStr(i)
 	if f, err := strconv.ParseFloat(s, 64); err == nil {
@@ -415,6 +440,24 @@ func loadDataFiles(dir string, opts LoadOptions) (*DatasetDict, error) {
 		fileSplit[name] = s
 		if s != "" {
 			named = true
+		}
+	}
+	// Files of another format named for a split the chosen files hold too
+	// (train.jsonl next to train.csv): refuse rather than read one silently.
+	bySplit := map[string]string{}
+	for _, name := range files {
+		if s := fileSplit[name]; s != "" && bySplit[s] == "" {
+			bySplit[s] = name
+		}
+	}
+	for _, f := range priority {
+		if f == best || opts.Format != "" {
+			continue
+		}
+		for _, name := range byFormat[f] {
+			if s := splitOfName(strings.TrimSuffix(name, filepath.Ext(name))); s != "" && bySplit[s] != "" {
+				return nil, fmt.Errorf("datasets: %s: %s and %s both hold split %s; remove or move one, or choose with --dataset-format", dir, bySplit[s], name, s)
+			}
 		}
 	}
 	fopts := opts

@@ -10,6 +10,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"unicode/utf8"
 )
 
 // readJSONL reads one JSON object per line; blank lines are ignored.
@@ -53,6 +54,10 @@ func addJSONLine(raw []byte, src Source, b *builder) error {
 	if len(raw) == 0 {
 		return nil
 	}
+	if i := invalidUTF8(raw); i >= 0 {
+		// json.Unmarshal would replace it with U+FFFD without a word
+		return b.bad(recErr(src, "", "invalid UTF-8 at byte %d of the line", i+1))
+	}
 	var v any
 	if err := json.Unmarshal(raw, &v); err != nil {
 		return b.bad(recErr(src, "", "invalid JSON: %v", err))
@@ -65,6 +70,22 @@ func addJSONLine(raw []byte, src Source, b *builder) error {
 }
 
 var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
+
+// invalidUTF8 returns the offset of the first byte of b that is not valid
+// UTF-8, or -1.
+func invalidUTF8(b []byte) int {
+	if utf8.Valid(b) {
+		return -1
+	}
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n == 1 {
+			return i
+		}
+		i += n
+	}
+	return -1
+}
 
 // readJSON reads a JSON file holding an array of objects, or an object
 // whose array values are splits ({"train": [...], "test": [...]}); an
@@ -90,6 +111,9 @@ func readJSON(path string, opts LoadOptions) (map[string]*builder, error) {
 			return nil, err
 		}
 		return map[string]*builder{"": b}, nil
+	}
+	if i := invalidUTF8(data); i >= 0 {
+		return nil, fmt.Errorf("datasets: %s:%d: invalid UTF-8 (JSON must be UTF-8; re-encode the file, e.g. with iconv)", path, lines.line(i))
 	}
 	out := map[string]*builder{}
 	switch data[first] {

@@ -12,12 +12,19 @@ func ParseColumns(specs []string) (map[string]string, error) {
 		return nil, nil
 	}
 	m := map[string]string{}
+	from := map[string]string{} // target -> source
 	for _, s := range specs {
 		src, dst, ok := strings.Cut(s, "=")
 		if !ok || src == "" || dst == "" {
 			return nil, fmt.Errorf("datasets: columns entry %q: want source=target", s)
 		}
-		m[src] = dst
+		if prev, ok := m[src]; ok && prev != dst {
+			return nil, fmt.Errorf("datasets: columns: %q is renamed twice (to %q and %q)", src, prev, dst)
+		}
+		if prev, ok := from[dst]; ok && prev != src {
+			return nil, fmt.Errorf("datasets: columns: %q and %q are both renamed to %q", prev, src, dst)
+		}
+		m[src], from[dst] = dst, src
 	}
 	return m, nil
 }

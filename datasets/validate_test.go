@@ -78,6 +78,14 @@ func TestBadRecords(t *testing.T) {
 		{"wrong format", "Preferences", "train.jsonl", `{"text": "t"}`, "record is language_modeling, want preference"},
 		{"sharegpt speaker", "Conversations", "train.jsonl", `{"conversations": [{"from": "robot", "value": "x"}]}`, `field "conversations[0].from": unknown speaker "robot"`},
 		{"alpaca output", "PromptCompletions", "train.jsonl", `{"instruction": "i", "input": "", "output": ""}`, `field "output": empty string`},
+		// issue 11, item 13: JSON readers must not turn invalid UTF-8 into U+FFFD, and NUL bytes are refused.
+		{"invalid utf8 jsonl", "Load", "train.jsonl", "{\"text\": \"a\xffb\"}", "invalid UTF-8 at byte 12"},
+		{"invalid utf8 jsonl chosen", "Load", "train.jsonl", "{\"prompt\": \"p\", \"chosen\": \"\xc3\x28\", \"rejected\": \"b\"}", "invalid UTF-8"},
+		{"NUL text", "Texts", "train.jsonl", `{"text": "a\u0000b"}`, `field "text": contains a NUL byte (\u0000) at byte 1`},
+		{"NUL prompt", "PromptCompletions", "train.jsonl", `{"prompt": "p\u0000", "completion": "c"}`, `field "prompt": contains a NUL byte`},
+		{"NUL message", "Conversations", "train.jsonl", `{"messages": [{"role": "user", "content": "\u0000"}]}`, `field "messages[0].content": contains a NUL byte`},
+		{"NUL tsv", "Texts", "train.tsv", "a\x00b", `field "text": contains a NUL byte`},
+		{"huge class label", "Classifications", "train.jsonl", `{"text": "t", "label": 1e300}`, `field "label": 1e+300 is too large for a class id`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -166,5 +174,57 @@ func TestIdenticalPairsCounted(t *testing.T) {
 	}
 	if prefs[0].Margin != nil || prefs[1].Margin == nil || *prefs[1].Margin != 0.25 {
 		t.Errorf("margins: got %v, %v", prefs[0].Margin, prefs[1].Margin)
+	}
+}
+
+// TestJSONInvalidUTF8: a JSON array file with invalid UTF-8 is an error
+// naming the line, not text silently changed to U+FFFD (issue 11, item 13).
+func TestJSONInvalidUTF8(t *testing.T) {
+	p := writeFile(t, t.TempDir(), "train.json", "[{\"text\": \"ok\"},\n{\"text\": \"a\xffb\"}]\n")
+	_, err := Load(p, LoadOptions{})
+	if err == nil || !strings.Contains(err.Error(), p+":2: invalid UTF-8") {
+		t.Errorf("Load = %v, want an error at line 2", err)
+	}
+}
+
+// TestColumnCollisions: --columns entries that rename one column twice,
+// two columns to one name, or onto an existing column are errors.
+func TestColumnCollisions(t *testing.T) {
+	for _, specs := range [][]string{{"a=x", "a=y"}, {"a=x", "b=x"}} {
+		if _, err := ParseColumns(specs); err == nil {
+			t.Errorf("ParseColumns(%v) accepted", specs)
+		}
+	}
+	p := writeFile(t, t.TempDir(), "train.jsonl", `{"question": "q", "prompt": "p", "completion": "c"}`+"\n")
+	m, _ := ParseColumns([]string{"question=prompt"})
+	if _, err := Load(p, LoadOptions{Columns: m}); err == nil || !strings.Contains(err.Error(), `already has a column "prompt"`) {
+		t.Errorf("rename onto an existing column: %v", err)
+	}
+	m, _ = ParseColumns([]string{"question=prompt", "prompt=old_prompt"})
+	if _, err := Load(p, LoadOptions{Columns: m}); err != nil {
+		t.Errorf("rename with the old column moved away: %v", err)
+	}
+}
+
+// TestFolderTwoFormatsOneSplit: train.jsonl next to train.csv is an error
+// naming both, not one of them read silently.
+func TestFolderTwoFormatsOneSplit(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "train.jsonl", `{"text": "a"}`+"\n")
+	writeFile(t, dir, "train.csv", "text\nb\n")
+	_, err := Load(dir, LoadOptions{})
+	if err == nil || !strings.Contains(err.Error(), "train.jsonl and train.csv both hold split train") {
+		t.Errorf("Load = %v", err)
+	}
+	if _, err := Load(dir, LoadOptions{Format: "csv"}); err != nil {
+		t.Errorf("with a format chosen: %v", err)
+	}
+}
+
+// TestUnknownExtensionNamesFlag: the error names the setting, not a Go field.
+func TestUnknownExtensionNamesFlag(t *testing.T) {
+	_, err := Load("/dev/null", LoadOptions{})
+	if err == nil || strings.Contains(err.Error(), "LoadOptions") || !strings.Contains(err.Error(), "--dataset-format") {
+		t.Errorf("Load(/dev/null) = %v", err)
 	}
 }

@@ -428,8 +428,8 @@ func (d *Dataset) Classifications() ([]Example, []string, error) {
 		switch x := lab.(type) {
 		case float64, bool:
 		case string:
-			if !utf8.ValidString(x) {
-				return recErr(src, "label", "invalid UTF-8")
+			if msg := BadText(x); msg != "" {
+				return recErr(src, "label", "%s", msg)
 			}
 			if strings.TrimSpace(x) == "" {
 				return recErr(src, "label", "empty string")
@@ -470,10 +470,14 @@ func (d *Dataset) Classifications() ([]Example, []string, error) {
 		var err error
 		switch x := p.label.(type) {
 		case float64:
-			if x != math.Trunc(x) || math.IsInf(x, 0) {
+			switch {
+			case x != math.Trunc(x) || math.IsInf(x, 0):
 				err = recErr(ex.Src, "label", "%v is not an integer", x)
+			case math.Abs(x) > maxClasses:
+				err = recErr(ex.Src, "label", "%g is too large for a class id (at most %d classes)", x, maxClasses)
+			default:
+				ex.Label = int(x)
 			}
-			ex.Label = int(x)
 		case bool:
 			if x {
 				ex.Label = 1
@@ -485,6 +489,9 @@ func (d *Dataset) Classifications() ([]Example, []string, error) {
 				ex.Label = slices.Index(names, x)
 			} else if n, aerr := strconv.Atoi(strings.TrimSpace(x)); aerr == nil {
 				ex.Label = n
+				if n > maxClasses || n < -maxClasses {
+					err = recErr(ex.Src, "label", "%d is too large for a class id (at most %d classes)", n, maxClasses)
+				}
 			} else {
 				err = recErr(ex.Src, "label", "%q is not one of the class names", x)
 			}
@@ -559,8 +566,8 @@ func stringField(r Record, key string, src Source, nonEmpty bool) (string, error
 	if !ok {
 		return "", recErr(src, key, "want a string, got %s", jsonKind(v))
 	}
-	if !utf8.ValidString(s) {
-		return "", recErr(src, key, "invalid UTF-8")
+	if msg := BadText(s); msg != "" {
+		return "", recErr(src, key, "%s", msg)
 	}
 	if nonEmpty && s == "" {
 		return "", recErr(src, key, "empty string")
@@ -629,8 +636,8 @@ func messagesField(r Record, key string, src Source) ([]Message, error) {
 		if err != nil {
 			return nil, err
 		}
-		if !utf8.ValidString(role) {
-			return nil, recErr(src, field+".role", "invalid UTF-8")
+		if msg := BadText(role); msg != "" {
+			return nil, recErr(src, field+".role", "%s", msg)
 		}
 		out = append(out, Message{Role: role, Content: content})
 	}
@@ -642,8 +649,8 @@ func messageContent(v any, src Source, field string) (string, error) {
 	case nil:
 		return "", nil
 	case string:
-		if !utf8.ValidString(x) {
-			return "", recErr(src, field, "invalid UTF-8")
+		if msg := BadText(x); msg != "" {
+			return "", recErr(src, field, "%s", msg)
 		}
 		return x, nil
 	case []any:
@@ -661,8 +668,8 @@ func messageContent(v any, src Source, field string) (string, error) {
 				sb.WriteString(s)
 			}
 		}
-		if !utf8.ValidString(sb.String()) {
-			return "", recErr(src, field, "invalid UTF-8")
+		if msg := BadText(sb.String()); msg != "" {
+			return "", recErr(src, field, "%s", msg)
 		}
 		return sb.String(), nil
 	}
@@ -683,4 +690,22 @@ func nonEmptyMessages(r Record, key string, src Source) ([]Message, error) {
 		return nil, recErr(src, fmt.Sprintf("%s[%d].content", key, len(msgs)-1), "empty string")
 	}
 	return msgs, nil
+}
+
+// maxClasses bounds integer class ids, so that 1e300 is reported as too
+// large rather than converted into a negative int.
+const maxClasses = 1 << 24
+
+// BadText says what is wrong with a text field, or "": invalid UTF-8 (JSON
+// readers refuse it before decoding, which would replace it with U+FFFD), or
+// a NUL byte, which no tokenizer text should hold (and which the chat
+// template renderer uses as a sentinel).
+func BadText(s string) string {
+	if !utf8.ValidString(s) {
+		return "invalid UTF-8"
+	}
+	if i := strings.IndexByte(s, 0); i >= 0 {
+		return fmt.Sprintf("contains a NUL byte (\\u0000) at byte %d", i)
+	}
+	return ""
 }

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/rlsuite/rl/shared/check"
 	"github.com/rlsuite/rl/shared/preference"
 	"github.com/rlsuite/rl/shared/train"
 )
@@ -27,26 +28,26 @@ type Config struct {
 	Dataset        string   `yaml:"dataset_name" alias:"dataset" help:"Preference pairs: a file or folder with chosen and rejected (and prompt) columns." category:"data"`
 	TrainSplit     string   `yaml:"dataset_train_split" help:"Split to train on." category:"data"`
 	TestSplit      string   `yaml:"dataset_test_split" help:"Split to evaluate on; when the data lacks it, eval_ratio of the training split is held out." category:"data"`
-	EvalRatio      float64  `yaml:"eval_ratio" help:"Fraction of the training split held out for evaluation when there is no test split (0: none)." category:"data"`
+	EvalRatio      float64  `yaml:"eval_ratio" help:"Fraction of the training split held out for evaluation when there is no test split (0: none)." category:"data" range:"[0,1)"`
 	DatasetFormat  string   `yaml:"dataset_format" help:"File format override: jsonl, json, csv, tsv, parquet, arrow." category:"data"`
 	Columns        []string `yaml:"columns" help:"Rename columns, source=target (e.g. response_j=chosen,response_k=rejected)." category:"data"`
 	SkipBadRecords bool     `yaml:"skip_bad_records" help:"Skip and count bad records instead of stopping at the first." category:"data"`
-	MaxSamples     int      `yaml:"max_samples" help:"Use at most this many training pairs (0: all)." category:"data"`
+	MaxSamples     int      `yaml:"max_samples" help:"Use at most this many training pairs (0: all)." category:"data" range:"[0,inf)"`
 
 	// DPOConfig.
 
 	// Beta is TRL's beta: the deviation from the reference (higher: less);
 	// IPO's tau. Default 0.1.
-	Beta float64 `yaml:"beta" help:"Deviation from the reference model: higher beta, less deviation (IPO's tau)." category:"dpo"`
+	Beta float64 `yaml:"beta" help:"Deviation from the reference model: higher beta, less deviation (IPO's tau)." category:"dpo" range:"(0,inf)"`
 	// LossType lists the losses summed (TRL's loss_type); default [sigmoid].
 	LossType []string `yaml:"loss_type" help:"Losses, summed with loss_weights: sigmoid, hinge, ipo, robust, exo_pair, bco_pair, sppo_hard, nca_pair, apo_zero, apo_down, sigmoid_norm, sft (RPO: sigmoid,sft)." category:"dpo"`
 	// LossWeights weight LossType; empty means 1 each. Default none.
 	LossWeights []float64 `yaml:"loss_weights" help:"One weight per loss_type (default 1 each)." category:"dpo"`
 	// LabelSmoothing is robust DPO's label-flip probability in [0, 0.5) and
 	// EXO's epsilon. Default 0.
-	LabelSmoothing float64 `yaml:"label_smoothing" help:"Robust DPO: probability that a label is flipped, in [0, 0.5); exo_pair: epsilon, > 0 (1e-3 recommended)." category:"dpo"`
+	LabelSmoothing float64 `yaml:"label_smoothing" help:"Robust DPO: probability that a label is flipped, in [0, 0.5); exo_pair: epsilon, > 0 (1e-3 recommended)." category:"dpo" range:"[0,1)"`
 	// MaxLength bounds prompt + the longer completion, in tokens. Default 1024.
-	MaxLength int `yaml:"max_length" help:"Maximum tokens of prompt + completion; longer pairs are truncated per truncation_mode." category:"dpo"`
+	MaxLength int `yaml:"max_length" help:"Maximum tokens of prompt + completion; longer pairs are truncated per truncation_mode." category:"dpo" range:"[2,inf)"`
 	// DisableDropout turns the model's dropout off during training (TRL's
 	// disable_dropout, default true).
 	DisableDropout bool `yaml:"disable_dropout" help:"Train without the model's dropout (TRL's default)." category:"dpo"`
@@ -58,14 +59,14 @@ type Config struct {
 	PrecomputeRefLogProbs bool `yaml:"precompute_ref_log_probs" help:"Compute the reference log-probs of all pairs before training; no reference model is kept." category:"dpo"`
 	// PrecomputeRefBatchSize is the batch size of that pass (0: the
 	// train/eval batch sizes). Default none.
-	PrecomputeRefBatchSize int `yaml:"precompute_ref_batch_size" help:"Batch size for precompute_ref_log_probs (0: per_device_train/eval_batch_size)." category:"dpo"`
+	PrecomputeRefBatchSize int `yaml:"precompute_ref_batch_size" help:"Batch size for precompute_ref_log_probs (0: per_device_train/eval_batch_size)." category:"dpo" range:"[0,inf)"`
 	// SyncRefModel turns on TR-DPO (Gorbatovski et al., 2024): every
 	// RefModelSyncSteps steps ref = alpha*policy + (1-alpha)*ref. Default false.
 	SyncRefModel bool `yaml:"sync_ref_model" help:"TR-DPO: mix the policy into the reference every ref_model_sync_steps steps." category:"dpo"`
 	// RefModelMixupAlpha is TR-DPO's alpha. Default 0.6.
-	RefModelMixupAlpha float64 `yaml:"ref_model_mixup_alpha" help:"TR-DPO alpha: ref = alpha*policy + (1-alpha)*ref." category:"dpo"`
+	RefModelMixupAlpha float64 `yaml:"ref_model_mixup_alpha" help:"TR-DPO alpha: ref = alpha*policy + (1-alpha)*ref." category:"dpo" range:"[0,1]"`
 	// RefModelSyncSteps is TR-DPO's tau. Default 512.
-	RefModelSyncSteps int `yaml:"ref_model_sync_steps" help:"TR-DPO tau: optimizer steps between reference updates." category:"dpo"`
+	RefModelSyncSteps int `yaml:"ref_model_sync_steps" help:"TR-DPO tau: optimizer steps between reference updates." category:"dpo" range:"[1,inf)"`
 }
 
 // DefaultConfig returns DPOConfig's defaults: beta 0.1, learning_rate 1e-6,
@@ -106,17 +107,14 @@ func (c *Config) Validate() error {
 	if err := c.Args.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := check.OwnFields(c); err != nil {
+		errs = append(errs, err)
+	}
 	if c.Model == "" {
 		bad("model_name_or_path must be set (a causal LM checkpoint, e.g. an rl sft output)")
 	}
 	if c.Dataset == "" {
 		bad("dataset_name must be set")
-	}
-	if c.EvalRatio < 0 || c.EvalRatio >= 1 {
-		bad("eval_ratio must be in [0, 1), got %g", c.EvalRatio)
-	}
-	if !(c.Beta > 0) {
-		bad("beta must be positive, got %g", c.Beta)
 	}
 	if len(c.LossType) == 0 {
 		bad("loss_type must name at least one loss (%s)", strings.Join(LossTypes(), ", "))
@@ -129,33 +127,18 @@ func (c *Config) Validate() error {
 	if len(c.LossWeights) > 0 && len(c.LossWeights) != len(c.LossType) {
 		bad("loss_weights has %d values for %d loss_type entries", len(c.LossWeights), len(c.LossType))
 	}
-	if !(c.LabelSmoothing >= 0 && c.LabelSmoothing < 1) {
-		bad("label_smoothing must be in [0, 1), got %g", c.LabelSmoothing)
-	}
 	if slices.Contains(c.LossType, "robust") && c.LabelSmoothing >= 0.5 {
 		bad("label_smoothing must be in [0, 0.5) for the robust loss (its 1/(1-2*label_smoothing) factor), got %g", c.LabelSmoothing)
 	}
 	if slices.Contains(c.LossType, "exo_pair") && c.LabelSmoothing == 0 {
 		bad("label_smoothing must be greater than 0 for the exo_pair loss (log(label_smoothing) is in it); the EXO paper recommends 1e-3 (TRL's DPOTrainer refuses 0 too)")
 	}
-	if c.MaxLength < 2 {
-		bad("max_length must be at least 2, got %d", c.MaxLength)
-	}
 	if c.TruncationMode != preference.KeepEnd && c.TruncationMode != preference.KeepStart {
 		bad("truncation_mode %q: want keep_end or keep_start", c.TruncationMode)
-	}
-	if c.PrecomputeRefBatchSize < 0 {
-		bad("precompute_ref_batch_size must be >= 0, got %d", c.PrecomputeRefBatchSize)
 	}
 	if c.SyncRefModel {
 		if c.PrecomputeRefLogProbs {
 			bad("sync_ref_model needs a live reference model: it cannot be combined with precompute_ref_log_probs")
-		}
-		if c.RefModelMixupAlpha < 0 || c.RefModelMixupAlpha > 1 {
-			bad("ref_model_mixup_alpha must be in [0, 1], got %g", c.RefModelMixupAlpha)
-		}
-		if c.RefModelSyncSteps <= 0 {
-			bad("ref_model_sync_steps must be positive, got %d", c.RefModelSyncSteps)
 		}
 	}
 	return errors.Join(errs...)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/rlsuite/rl/datasets"
 	"github.com/rlsuite/rl/shared/checkpoint"
 	"github.com/rlsuite/rl/shared/metrics"
 	"github.com/rlsuite/rl/shared/model"
@@ -225,6 +226,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	if err != nil {
 		return nil, err
 	}
+	datasets.WarnLoaded(log, trainSet, evalSet)
 	if cfg.MaxSamples > 0 && trainSet.Len() > cfg.MaxSamples {
 		trainSet = trainSet.Select(seq(cfg.MaxSamples))
 	}
@@ -233,6 +235,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	if err != nil {
 		return nil, fmt.Errorf("dpo: %w", err)
 	}
+	datasets.WarnSkipped(log, trainSet, false)
 	pad := max(tok.PAD(), 0)
 	trainPairs, err := EncodePairs(enc, trainPrefs, log, "train")
 	if err != nil {
@@ -245,6 +248,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 		if err != nil {
 			return nil, fmt.Errorf("dpo: %w", err)
 		}
+		datasets.WarnSkipped(log, evalSet, false)
 		evalPairs, err := EncodePairs(enc, evalPrefs, log, "eval")
 		if err != nil {
 			return nil, err

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/rlsuite/rl/shared/check"
 	"github.com/rlsuite/rl/shared/train"
 )
 
@@ -23,22 +24,22 @@ type Config struct {
 	Dataset        string   `yaml:"dataset_name" alias:"dataset" help:"Preference pairs: a file or folder with chosen and rejected (and prompt) columns." category:"data"`
 	TrainSplit     string   `yaml:"dataset_train_split" help:"Split to train on." category:"data"`
 	TestSplit      string   `yaml:"dataset_test_split" help:"Split to evaluate on; when the data lacks it, eval_ratio of the training split is held out." category:"data"`
-	EvalRatio      float64  `yaml:"eval_ratio" help:"Fraction of the training split held out for evaluation when there is no test split (0: none)." category:"data"`
+	EvalRatio      float64  `yaml:"eval_ratio" help:"Fraction of the training split held out for evaluation when there is no test split (0: none)." category:"data" range:"[0,1)"`
 	DatasetFormat  string   `yaml:"dataset_format" help:"File format override: jsonl, json, csv, tsv, parquet, arrow." category:"data"`
 	Columns        []string `yaml:"columns" help:"Rename columns, source=target (e.g. response_j=chosen,response_k=rejected)." category:"data"`
 	SkipBadRecords bool     `yaml:"skip_bad_records" help:"Skip and count bad records instead of stopping at the first." category:"data"`
-	MaxSamples     int      `yaml:"max_samples" help:"Use at most this many training pairs (0: all)." category:"data"`
+	MaxSamples     int      `yaml:"max_samples" help:"Use at most this many training pairs (0: all)." category:"data" range:"[0,inf)"`
 
 	// ORPOConfig.
 
 	// Beta is TRL's beta, the paper's lambda: the weight of the odds-ratio
 	// term. Default 0.1.
-	Beta float64 `yaml:"beta" help:"Weight of the odds-ratio loss (the paper's lambda)." category:"orpo"`
+	Beta float64 `yaml:"beta" help:"Weight of the odds-ratio loss (the paper's lambda)." category:"orpo" range:"[0,inf)"`
 	// MaxLength bounds each row (prompt + completion), in tokens; longer
 	// completions are cut at the end, and a pair whose prompt alone fills
 	// max_length is dropped. Default 1024. ORPOConfig has no
 	// truncation_mode since huggingface/trl#5378.
-	MaxLength int `yaml:"max_length" help:"Maximum tokens of prompt + completion; longer completions are cut at the end." category:"orpo"`
+	MaxLength int `yaml:"max_length" help:"Maximum tokens of prompt + completion; longer completions are cut at the end." category:"orpo" range:"[2,inf)"`
 	// DisableDropout turns the model's dropout off during training (TRL's
 	// disable_dropout, default true).
 	DisableDropout bool `yaml:"disable_dropout" help:"Train without the model's dropout (TRL's default)." category:"orpo"`
@@ -67,20 +68,14 @@ func (c *Config) Validate() error {
 	if err := c.Args.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := check.OwnFields(c); err != nil {
+		errs = append(errs, err)
+	}
 	if c.Model == "" {
 		bad("model_name_or_path must be set (a causal LM checkpoint)")
 	}
 	if c.Dataset == "" {
 		bad("dataset_name must be set")
-	}
-	if c.EvalRatio < 0 || c.EvalRatio >= 1 {
-		bad("eval_ratio must be in [0, 1), got %g", c.EvalRatio)
-	}
-	if c.Beta < 0 {
-		bad("beta must be >= 0, got %g", c.Beta)
-	}
-	if c.MaxLength < 2 {
-		bad("max_length must be at least 2, got %d", c.MaxLength)
 	}
 	return errors.Join(errs...)
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/rlsuite/rl/datasets"
 	"github.com/rlsuite/rl/shared/checkpoint"
 	"github.com/rlsuite/rl/shared/metrics"
 	"github.com/rlsuite/rl/shared/model"
@@ -113,6 +114,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	if err != nil {
 		return nil, err
 	}
+	datasets.WarnLoaded(log, trainSet, evalSet)
 	if cfg.MaxSamples > 0 && trainSet.Len() > cfg.MaxSamples {
 		idx := make([]int, cfg.MaxSamples)
 		for i := range idx {
@@ -126,6 +128,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	if err != nil {
 		return nil, fmt.Errorf("orpo: %w", err)
 	}
+	datasets.WarnSkipped(log, trainSet, false)
 	pairs, err := encodePairs(enc, prefs, log, "train")
 	if err != nil {
 		return nil, err
@@ -147,6 +150,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 		if err != nil {
 			return nil, fmt.Errorf("orpo: %w", err)
 		}
+		datasets.WarnSkipped(log, evalSet, false)
 		pairs, err := encodePairs(enc, prefs, log, "eval")
 		if err != nil {
 			return nil, err

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/rlsuite/rl/shared/check"
 	"github.com/rlsuite/rl/shared/train"
 )
 
@@ -28,26 +29,26 @@ type Config struct {
 	TestSplit       string   `yaml:"dataset_test_split" help:"Split with prompts for sample generations (default: the training prompts)." category:"data"`
 	Columns         []string `yaml:"columns" help:"Rename columns, source=target (e.g. question=prompt)." category:"data"`
 	SkipBadRecords  bool     `yaml:"skip_bad_records" help:"Skip and count bad records instead of stopping." category:"data"`
-	MaxPromptLength int      `yaml:"max_prompt_length" help:"Prompts longer than this many tokens are cut from the left." category:"data"`
+	MaxPromptLength int      `yaml:"max_prompt_length" help:"Prompts longer than this many tokens are cut from the left." category:"data" range:"[0,inf)"`
 
-	NumMiniBatches               int      `yaml:"num_mini_batches" help:"Mini-batches the rollout batch is split into per PPO epoch (must divide it)." category:"ppo"`
-	TotalEpisodes                int      `yaml:"total_episodes" help:"Episodes (generated responses) in all; 0: num_train_epochs passes over the prompts." category:"ppo"`
-	LocalRolloutForwardBatchSize int      `yaml:"local_rollout_forward_batch_size" help:"Sequences per no-grad forward (and generation) chunk in the rollout." category:"ppo"`
-	NumSampleGenerations         int      `yaml:"num_sample_generations" help:"How many times to write sample generations during training." category:"ppo"`
-	ResponseLength               int      `yaml:"response_length" help:"Tokens generated per response at most." category:"ppo"`
+	NumMiniBatches               int      `yaml:"num_mini_batches" help:"Mini-batches the rollout batch is split into per PPO epoch (must divide it)." category:"ppo" range:"[1,inf)"`
+	TotalEpisodes                int      `yaml:"total_episodes" help:"Episodes (generated responses) in all; 0: num_train_epochs passes over the prompts." category:"ppo" range:"[0,inf)"`
+	LocalRolloutForwardBatchSize int      `yaml:"local_rollout_forward_batch_size" help:"Sequences per no-grad forward (and generation) chunk in the rollout." category:"ppo" range:"[1,inf)"`
+	NumSampleGenerations         int      `yaml:"num_sample_generations" help:"How many times to write sample generations during training." category:"ppo" range:"[0,inf)"`
+	ResponseLength               int      `yaml:"response_length" help:"Tokens generated per response at most." category:"ppo" range:"[1,inf)"`
 	StopToken                    string   `yaml:"stop_token" help:"eos: responses end at the tokenizer's eos; unset (TRL's default): every response is response_length tokens." category:"ppo"`
-	StopTokenID                  *int     `yaml:"stop_token_id" help:"A token id that ends a response (instead of stop_token)." category:"ppo"`
-	Temperature                  float64  `yaml:"temperature" help:"Sampling temperature of rollouts; log-probs use logits/(temperature+1e-7)." category:"ppo"`
-	MissingEOSPenalty            *float64 `yaml:"missing_eos_penalty" help:"Subtracted from the score of responses without an eos." category:"ppo"`
-	NumPPOEpochs                 int      `yaml:"num_ppo_epochs" help:"Passes over each rollout batch." category:"ppo"`
+	StopTokenID                  *int     `yaml:"stop_token_id" help:"A token id that ends a response (instead of stop_token)." category:"ppo" range:"[0,inf)"`
+	Temperature                  float64  `yaml:"temperature" help:"Sampling temperature of rollouts; log-probs use logits/(temperature+1e-7)." category:"ppo" range:"(0,inf)"`
+	MissingEOSPenalty            *float64 `yaml:"missing_eos_penalty" help:"Subtracted from the score of responses without an eos." category:"ppo" range:"[0,inf)"`
+	NumPPOEpochs                 int      `yaml:"num_ppo_epochs" help:"Passes over each rollout batch." category:"ppo" range:"[1,inf)"`
 	WhitenRewards                bool     `yaml:"whiten_rewards" help:"Whiten the per-token rewards." category:"ppo"`
-	KLCoef                       float64  `yaml:"kl_coef" help:"Weight of the per-token KL penalty to the reference." category:"ppo"`
+	KLCoef                       float64  `yaml:"kl_coef" help:"Weight of the per-token KL penalty to the reference." category:"ppo" range:"[0,inf)"`
 	KLEstimator                  string   `yaml:"kl_estimator" help:"k1 (log ratio) or k3 ((r-1) - log r) KL estimator." category:"ppo"`
-	ClipRange                    float64  `yaml:"cliprange" help:"Policy ratio clip range." category:"ppo"`
-	VFCoef                       float64  `yaml:"vf_coef" help:"Weight of the value loss." category:"ppo"`
-	ClipRangeValue               float64  `yaml:"cliprange_value" help:"Value prediction clip range." category:"ppo"`
-	Gamma                        float64  `yaml:"gamma" help:"Discount factor." category:"ppo"`
-	Lam                          float64  `yaml:"lam" help:"GAE lambda." category:"ppo"`
+	ClipRange                    float64  `yaml:"cliprange" help:"Policy ratio clip range." category:"ppo" range:"(0,inf)"`
+	VFCoef                       float64  `yaml:"vf_coef" help:"Weight of the value loss." category:"ppo" range:"[0,inf)"`
+	ClipRangeValue               float64  `yaml:"cliprange_value" help:"Value prediction clip range." category:"ppo" range:"(0,inf)"`
+	Gamma                        float64  `yaml:"gamma" help:"Discount factor." category:"ppo" range:"[0,1]"`
+	Lam                          float64  `yaml:"lam" help:"GAE lambda." category:"ppo" range:"[0,1]"`
 }
 
 // DefaultConfig returns PPOConfig's defaults (trl/experimental/ppo/
@@ -100,6 +101,9 @@ func (c *Config) Validate() error {
 	if err := c.Args.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := check.OwnFields(c); err != nil {
+		errs = append(errs, err)
+	}
 	if c.SFTModel == "" {
 		bad("sft_model_path must be set")
 	}
@@ -109,18 +113,10 @@ func (c *Config) Validate() error {
 	if c.Dataset == "" {
 		bad("dataset_name must be set")
 	}
-	if c.NumMiniBatches < 1 || c.NumPPOEpochs < 1 {
-		bad("num_mini_batches and num_ppo_epochs must be at least 1")
-	} else if c.BatchSize()%c.NumMiniBatches != 0 {
+	if c.NumMiniBatches >= 1 && c.BatchSize()%c.NumMiniBatches != 0 {
 		bad("per_device_train_batch_size * gradient_accumulation_steps (%d) must be a multiple of num_mini_batches (%d)", c.BatchSize(), c.NumMiniBatches)
-	} else if c.WhitenRewards && c.BatchSize()/c.NumMiniBatches < 8 {
+	} else if c.NumMiniBatches >= 1 && c.WhitenRewards && c.BatchSize()/c.NumMiniBatches < 8 {
 		bad("whiten_rewards needs mini-batches of at least 8 (per_device_train_batch_size * gradient_accumulation_steps / num_mini_batches is %d), as TRL asserts", c.BatchSize()/c.NumMiniBatches)
-	}
-	if c.ResponseLength < 1 {
-		bad("response_length must be at least 1, got %d", c.ResponseLength)
-	}
-	if c.Temperature <= 0 {
-		bad("temperature must be positive, got %g", c.Temperature)
 	}
 	if c.KLEstimator != "k1" && c.KLEstimator != "k3" {
 		bad("kl_estimator %q: want k1 or k3", c.KLEstimator)
@@ -130,9 +126,6 @@ func (c *Config) Validate() error {
 	}
 	if c.StopToken != "" && c.StopTokenID != nil {
 		bad("stop_token and stop_token_id are mutually exclusive")
-	}
-	if c.MissingEOSPenalty != nil && *c.MissingEOSPenalty < 0 {
-		bad("missing_eos_penalty must be positive, got %g", *c.MissingEOSPenalty)
 	}
 	if c.EvalStrategy != "no" {
 		bad("eval_strategy: PPO has no eval loss; sample generations are written every num_sample_generations instead")

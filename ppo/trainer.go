@@ -443,10 +443,12 @@ func encodePrompts(r *Rollout, d *datasets.Dataset) ([]prompt, error) {
 	if err != nil {
 		return nil, err
 	}
+	datasets.WarnSkipped(r.Log, d, true)
 	ps, err := nd.Prompts()
 	if err != nil {
 		return nil, err
 	}
+	datasets.WarnSkipped(r.Log, nd, false)
 	var out []prompt
 	for _, p := range ps {
 		text := p.Text

@@ -4,8 +4,8 @@ package reward
 
 import (
 	"errors"
-	"fmt"
 
+	"github.com/rlsuite/rl/shared/check"
 	"github.com/rlsuite/rl/shared/train"
 )
 
@@ -22,18 +22,18 @@ type Config struct {
 	Dataset        string   `yaml:"dataset_name" alias:"dataset" help:"Preference data file or folder (chosen, rejected, optional prompt and margin columns)." category:"data"`
 	TrainSplit     string   `yaml:"dataset_train_split" help:"Split to train on." category:"data"`
 	TestSplit      string   `yaml:"dataset_test_split" help:"Split to evaluate on; when the data lacks it, eval_ratio of the training split is held out." category:"data"`
-	EvalRatio      float64  `yaml:"eval_ratio" help:"Fraction of the training split held out for evaluation when there is no test split (0: none)." category:"data"`
+	EvalRatio      float64  `yaml:"eval_ratio" help:"Fraction of the training split held out for evaluation when there is no test split (0: none)." category:"data" range:"[0,1)"`
 	DatasetFormat  string   `yaml:"dataset_format" help:"File format override: jsonl, json, csv, tsv, parquet, arrow." category:"data"`
 	Columns        []string `yaml:"columns" help:"Rename columns, source=target (e.g. response_j=chosen,response_k=rejected,question=prompt)." category:"data"`
 	SkipBadRecords bool     `yaml:"skip_bad_records" help:"Skip and count bad records instead of stopping at the first." category:"data"`
-	MaxSamples     int      `yaml:"max_samples" help:"Use at most this many training pairs (0: all)." category:"data"`
+	MaxSamples     int      `yaml:"max_samples" help:"Use at most this many training pairs (0: all)." category:"data" range:"[0,inf)"`
 
 	// RewardConfig.
-	MaxLength int `yaml:"max_length" help:"Pairs whose prompt+chosen or prompt+rejected is longer than this many tokens are dropped (and counted)." category:"reward"`
+	MaxLength int `yaml:"max_length" help:"Pairs whose prompt+chosen or prompt+rejected is longer than this many tokens are dropped (and counted)." category:"reward" range:"[2,inf)"`
 	// DisableDropout turns the model's dropout off during training (TRL's
 	// disable_dropout, default true).
 	DisableDropout           bool     `yaml:"disable_dropout" help:"Train without the model's dropout (TRL's default)." category:"reward"`
-	CenterRewardsCoefficient *float64 `yaml:"center_rewards_coefficient" help:"Weight of mean((r_chosen + r_rejected)^2), pushing rewards towards mean zero (Eisenstein et al. 2023 recommend 0.01; default none)." category:"reward"`
+	CenterRewardsCoefficient *float64 `yaml:"center_rewards_coefficient" help:"Weight of mean((r_chosen + r_rejected)^2), pushing rewards towards mean zero (Eisenstein et al. 2023 recommend 0.01; default none)." category:"reward" range:"[0,inf)"`
 	EOSToken                 string   `yaml:"eos_token" help:"Token appended to each completion (default: the tokenizer's eos)." category:"reward"`
 	PadToken                 string   `yaml:"pad_token" help:"Padding token, written as the model's pad_token_id (default: the tokenizer's pad, else its eos)." category:"reward"`
 }
@@ -60,6 +60,9 @@ func (c *Config) Validate() error {
 	if err := c.Args.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := check.OwnFields(c); err != nil {
+		errs = append(errs, err)
+	}
 	if c.Model == "" && c.Init == "" {
 		errs = append(errs, errors.New("set model_name_or_path (an SFT, causal-LM or reward checkpoint) or init (a preset, with tokenizer_name_or_path)"))
 	}
@@ -68,18 +71,6 @@ func (c *Config) Validate() error {
 	}
 	if c.Dataset == "" {
 		errs = append(errs, errors.New("dataset_name must be set"))
-	}
-	if c.MaxLength < 2 {
-		errs = append(errs, fmt.Errorf("max_length must be at least 2, got %d", c.MaxLength))
-	}
-	if c.EvalRatio < 0 || c.EvalRatio >= 1 {
-		errs = append(errs, fmt.Errorf("eval_ratio must be in [0, 1), got %g", c.EvalRatio))
-	}
-	if c.MaxSamples < 0 {
-		errs = append(errs, fmt.Errorf("max_samples must be >= 0, got %d", c.MaxSamples))
-	}
-	if c.CenterRewardsCoefficient != nil && *c.CenterRewardsCoefficient < 0 {
-		errs = append(errs, fmt.Errorf("center_rewards_coefficient must be >= 0, got %g", *c.CenterRewardsCoefficient))
 	}
 	return errors.Join(errs...)
 }

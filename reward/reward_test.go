@@ -539,6 +539,8 @@ func TestReadRequests(t *testing.T) {
 		{`{"prompt": [{"role": "user", "content": "hi"}], "completion": "x"}`, `"prompt": want a string`},
 		{`{"completion": "x", "chosen": "a", "rejected": "b"}`, "both"},
 		{`not json`, "not a JSON object"},
+		{"{\"prompt\": \"Q\xff\", \"completion\": \"x\"}", "invalid UTF-8"},
+		{`{"prompt": "Q", "completion": "x\u0000"}`, `"completion": contains a NUL byte`},
 	}
 	for _, tc := range bad {
 		_, err := ReadRequests(strings.NewReader(`{"completion": "ok"}`+"\n"+tc.line+"\n"), "in.jsonl")

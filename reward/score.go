@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/rlsuite/rl/datasets"
 	"github.com/rlsuite/rl/shared/checkpoint"
@@ -193,6 +194,9 @@ func parseRequest(text string, src datasets.Source) (Request, error) {
 	bad := func(format string, a ...any) (Request, error) {
 		return Request{}, fmt.Errorf("reward: %s: %s", src, fmt.Sprintf(format, a...))
 	}
+	if !utf8.ValidString(text) {
+		return bad("invalid UTF-8 (json would replace it with U+FFFD)")
+	}
 	var rec map[string]any
 	if err := json.Unmarshal([]byte(text), &rec); err != nil {
 		return bad("not a JSON object: %v", err)
@@ -208,6 +212,9 @@ func parseRequest(text string, src datasets.Source) (Request, error) {
 		s, ok := v.(string)
 		if !ok {
 			return "", true, fmt.Errorf("reward: %s: field %q: want a string, got %T (conversational records are not supported: render them with the chat template first)", src, key, v)
+		}
+		if msg := datasets.BadText(s); msg != "" {
+			return "", true, fmt.Errorf("reward: %s: field %q: %s", src, key, msg)
 		}
 		return s, true, nil
 	}

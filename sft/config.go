@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/rlsuite/rl/shared/check"
 	"github.com/rlsuite/rl/shared/train"
 )
 
@@ -24,16 +25,16 @@ type Config struct {
 	Dataset        string   `yaml:"dataset_name" alias:"dataset" help:"Dataset file or folder (jsonl, json, csv, tsv, txt, parquet, save_to_disk)." category:"data"`
 	TrainSplit     string   `yaml:"dataset_train_split" help:"Split to train on." category:"data"`
 	TestSplit      string   `yaml:"dataset_test_split" help:"Split to evaluate on; when the data lacks it, eval_ratio of the training split is held out." category:"data"`
-	EvalRatio      float64  `yaml:"eval_ratio" help:"Fraction of the training split held out for evaluation when there is no test split (0: none)." category:"data"`
+	EvalRatio      float64  `yaml:"eval_ratio" help:"Fraction of the training split held out for evaluation when there is no test split (0: none)." category:"data" range:"[0,1)"`
 	DatasetFormat  string   `yaml:"dataset_format" help:"File format override: jsonl, json, csv, tsv, text, parquet, arrow." category:"data"`
 	Columns        []string `yaml:"columns" help:"Rename columns, source=target (e.g. question=prompt,answer=completion)." category:"data"`
 	SkipBadRecords bool     `yaml:"skip_bad_records" help:"Skip and count bad records instead of stopping at the first." category:"data"`
-	MaxSamples     int      `yaml:"max_samples" help:"Use at most this many training examples (0: all)." category:"data"`
+	MaxSamples     int      `yaml:"max_samples" help:"Use at most this many training examples (0: all)." category:"data" range:"[0,inf)"`
 	NoCache        bool     `yaml:"no_cache" help:"Do not read or write the tokenisation cache." category:"data"`
 
 	// SFTConfig.
 	DatasetTextField string `yaml:"dataset_text_field" help:"Column holding the text of language-modelling data." category:"sft"`
-	MaxLength        int    `yaml:"max_length" help:"Truncate (or pack) sequences to this many tokens." category:"sft"`
+	MaxLength        int    `yaml:"max_length" help:"Truncate (or pack) sequences to this many tokens." category:"sft" range:"[2,inf)"`
 	// TruncationMode is SFTConfig's: keep_start (default) keeps the first
 	// max_length tokens, keep_end the last.
 	TruncationMode     string `yaml:"truncation_mode" help:"keep_start: keep the first max_length tokens; keep_end: the last." category:"sft"`
@@ -65,6 +66,9 @@ func (c *Config) Validate() error {
 	if err := c.Args.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := check.OwnFields(c); err != nil {
+		errs = append(errs, err)
+	}
 	if c.Model == "" && c.Init == "" {
 		errs = append(errs, errors.New("set model_name_or_path (a checkpoint) or init (a preset, with tokenizer_name_or_path)"))
 	}
@@ -76,12 +80,6 @@ func (c *Config) Validate() error {
 	}
 	if c.TruncationMode != "keep_start" && c.TruncationMode != "keep_end" {
 		errs = append(errs, fmt.Errorf("truncation_mode %q: want keep_start or keep_end", c.TruncationMode))
-	}
-	if c.MaxLength < 2 {
-		errs = append(errs, fmt.Errorf("max_length must be at least 2, got %d", c.MaxLength))
-	}
-	if c.EvalRatio < 0 || c.EvalRatio >= 1 {
-		errs = append(errs, fmt.Errorf("eval_ratio must be in [0, 1), got %g", c.EvalRatio))
 	}
 	return errors.Join(errs...)
 }

@@ -245,6 +245,8 @@ func (e *Encoder) EncodeDataset(d *datasets.Dataset, log zerolog.Logger) ([]Exam
 	if err != nil {
 		return nil, err
 	}
+	datasets.WarnSkipped(log, d, false)
+	defer datasets.WarnSkipped(log, nd, false)
 	format, err := nd.DetectFormat()
 	if err != nil {
 		return nil, err
@@ -278,6 +280,9 @@ func (e *Encoder) EncodeDataset(d *datasets.Dataset, log zerolog.Logger) ([]Exam
 			s, ok := r[e.TextField].(string)
 			if !ok {
 				return nil, fmt.Errorf("sft: %s: field %q: want a string (set dataset_text_field)", nd.Source(i), e.TextField)
+			}
+			if msg := datasets.BadText(s); msg != "" {
+				return nil, fmt.Errorf("sft: %s: field %q: %s", nd.Source(i), e.TextField, msg)
 			}
 			x, err := e.Text(s)
 			if err := add(x, nd.Source(i), err); err != nil {

@@ -123,6 +123,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	if err != nil {
 		return nil, err
 	}
+	datasets.WarnLoaded(log, trainSet, evalSet)
 	if cfg.MaxSamples > 0 && trainSet.Len() > cfg.MaxSamples {
 		trainSet = trainSet.Select(seq(cfg.MaxSamples))
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/rlsuite/rl/classify"
+	"github.com/rlsuite/rl/shared/check"
 	"github.com/rlsuite/rl/shared/cliconf"
 )
 
@@ -60,6 +61,9 @@ func predictCommand(log *zerolog.Logger) *cli.Command {
 			&cli.IntFlag{Name: "max-length", Usage: "truncate to this many tokens (0: the max_length the model was trained with, else 128)"},
 		},
 		Action: func(c *cli.Context) error {
+			if err := checkFlags(c, map[string]check.Range{"batch-size": check.AtLeast(1), "max-length": check.NonNeg}); err != nil {
+				return fmt.Errorf("predict: %w", err)
+			}
 			var r io.Reader
 			name := c.String("file")
 			switch {

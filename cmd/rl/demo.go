@@ -23,7 +23,7 @@ func demoCommand(log *zerolog.Logger) *cli.Command {
 		Action: func(c *cli.Context) error {
 			ctx, stop := signalContext(log)
 			defer stop()
-			_, err := demo.Run(ctx, demo.Options{OutputDir: c.String("output-dir"), Quick: c.Bool("quick"), Seed: c.Int64("seed"), Only: c.StringSlice("only")}, *log)
+			_, err := demo.Run(ctx, demo.Options{OutputDir: c.String("output-dir"), Quick: c.Bool("quick"), Seed: c.Int64("seed"), Only: splitList(c.StringSlice("only"))}, *log)
 			return err
 		},
 	}

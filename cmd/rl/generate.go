@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/rlsuite/rl/datasets"
+	"github.com/rlsuite/rl/shared/check"
 	"github.com/rlsuite/rl/shared/checkpoint"
 	"github.com/rlsuite/rl/shared/generate"
 	"github.com/rlsuite/rl/shared/model"
@@ -41,6 +42,10 @@ func generateCommand(log *zerolog.Logger) *cli.Command {
 			&cli.BoolFlag{Name: "text", Usage: "print completions as plain text, one per line, instead of JSONL"},
 		},
 		Action: func(c *cli.Context) error {
+			if err := checkFlags(c, map[string]check.Range{"max-new-tokens": check.NonNeg, "temperature": check.Positive,
+				"top-k": check.NonNeg, "top-p": {Min: 0, Max: 1, MinOpen: true}, "batch-size": check.AtLeast(1)}); err != nil {
+				return fmt.Errorf("generate: %w", err)
+			}
 			prompts, err := readPrompts(c)
 			if err != nil {
 				return err
@@ -63,7 +68,8 @@ func generateCommand(log *zerolog.Logger) *cli.Command {
 			out := bufio.NewWriter(os.Stdout)
 			defer out.Flush()
 			enc := json.NewEncoder(out)
-			bs := max(c.Int("batch-size"), 1)
+			bs := c.Int("batch-size")
+			seed := cfg.Seed
 			start := time.Now()
 			newTokens := 0
 			for lo := 0; lo < len(texts); lo += bs {
@@ -77,6 +83,7 @@ func generateCommand(log *zerolog.Logger) *cli.Command {
 						return fmt.Errorf("generate: prompt %d encodes to no tokens", lo+i+1)
 					}
 				}
+				cfg.Seed = batchSeed(seed, lo/bs)
 				res, err := generate.Generate(m, ids, cfg)
 				if err != nil {
 					return err
@@ -101,6 +108,11 @@ func generateCommand(log *zerolog.Logger) *cli.Command {
 		},
 	}
 }
+
+// batchSeed is the sampling seed of batch k: the first batch uses --seed
+// itself, later ones their own stream, so that equal prompts in different
+// batches (best-of-n with --batch-size 1) get different samples.
+func batchSeed(seed uint64, k int) uint64 { return seed + uint64(k)*0x9e3779b97f4a7c15 }
 
 // encodePrompt returns the ids of a prompt: as tokenizer(prompt), or with
 // chat as apply_chat_template([user: prompt], add_generation_prompt=True,
@@ -147,6 +159,9 @@ func readPrompts(c *cli.Context) ([]string, error) {
 		s := sc.Text()
 		if strings.TrimSpace(s) == "" {
 			continue
+		}
+		if msg := datasets.BadText(s); msg != "" {
+			return nil, fmt.Errorf("generate: %s:%d: %s", name, line, msg)
 		}
 		if strings.HasPrefix(strings.TrimSpace(s), "{") {
 			var rec map[string]any

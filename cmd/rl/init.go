@@ -10,7 +10,6 @@ import (
 
 	"github.com/rlsuite/rl/shared/checkpoint"
 	"github.com/rlsuite/rl/shared/model"
-	"github.com/rlsuite/rl/shared/tensor"
 )
 
 func initCommand(log *zerolog.Logger) *cli.Command {
@@ -26,7 +25,7 @@ func initCommand(log *zerolog.Logger) *cli.Command {
 			&cli.BoolFlag{Name: "overwrite", Usage: "replace a model already in --output"},
 		},
 		Action: func(c *cli.Context) error {
-			dt, err := tensor.ParseDType(c.String("dtype"))
+			dt, err := model.ParamDType(c.String("dtype"))
 			if err != nil {
 				return err
 			}

@@ -7,9 +7,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/signal"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -18,6 +20,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
 
+	"github.com/rlsuite/rl/shared/check"
 	"github.com/rlsuite/rl/shared/tensor"
 	"github.com/rlsuite/rl/shared/train"
 )
@@ -73,6 +76,9 @@ func newApp(log *zerolog.Logger) *cli.App {
 		Usage:   "RLHF trainers (SFT, reward, DPO, ORPO, PPO) on libtorch, with Hugging Face checkpoints",
 		Version: version,
 		Suggest: true,
+		// A comma is part of a prompt or a token: --prompt "a, b" is one
+		// prompt; lists that want commas split them themselves (splitList).
+		DisableSliceFlagSeparator: true,
 		Flags: []cli.Flag{
 			&cli.IntFlag{Name: "threads", Usage: "libtorch intra-op threads (0: every core this process may use)", EnvVars: []string{"RL_THREADS"}},
 			&cli.StringFlag{Name: "device", Value: "cpu", Usage: "cpu, cuda or cuda:N (CUDA needs a CUDA libtorch: see README)"},
@@ -81,7 +87,14 @@ func newApp(log *zerolog.Logger) *cli.App {
 		},
 		Before: func(c *cli.Context) error {
 			*log = newLogger(c.String("log-format"), c.String("log-level"))
-			tensor.SetNumThreads(c.Int("threads"))
+			n := c.Int("threads")
+			if n < 0 {
+				return fmt.Errorf("--threads %d: want 0 (every core) or a positive count", n)
+			}
+			if cpus := runtime.NumCPU(); n > cpus {
+				log.Warn().Int("threads", n).Int("cpus", cpus).Msg("--threads is above the CPUs this process may use: oversubscribed libtorch threads run much slower; use at most the CPU count (or 0)")
+			}
+			tensor.SetNumThreads(n)
 			if _, err := tensor.ParseDevice(c.String("device")); err != nil {
 				return err
 			}
@@ -163,3 +176,36 @@ func device(c *cli.Context) tensor.Device {
 }
 
 func errorf(format string, a ...any) error { return fmt.Errorf(format, a...) }
+
+// checkFlags validates the numeric flags of c named in ranges: finite and
+// in range, each error naming the flag, its value and the range.
+func checkFlags(c *cli.Context, ranges map[string]check.Range) error {
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(ranges)) {
+		var err error
+		switch v := c.Value(name).(type) {
+		case int:
+			err = check.Int("--"+name, int64(v), ranges[name])
+		case int64:
+			err = check.Int("--"+name, v, ranges[name])
+		case float64:
+			err = check.Float("--"+name, v, ranges[name])
+		}
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// splitList splits the values of a repeatable list flag at commas too
+// (--only sft,dpo), for lists whose items cannot contain one.
+func splitList(values []string) []string {
+	var out []string
+	for _, v := range values {
+		for p := range strings.SplitSeq(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}

@@ -9,7 +9,7 @@ import (
 	"github.com/rs/zerolog"
 )
 
-func rl(t *testing.T, args ...string) error {
+func rlApp(t *testing.T, args ...string) error {
 	t.Helper()
 	log := zerolog.Nop()
 	return newApp(&log).Run(append([]string{"rl"}, args...))
@@ -23,30 +23,30 @@ func TestInitAndTokenizerRefuseOverwrite(t *testing.T) {
 	corpus := filepath.Join(dir, "corpus.txt")
 	os.WriteFile(corpus, []byte(strings.Repeat("the quick brown fox jumps over the lazy dog\n", 20)), 0o644)
 	tok, base := filepath.Join(dir, "tok"), filepath.Join(dir, "base")
-	if err := rl(t, "tokenizer", "train", "--vocab-size", "280", "-o", tok, corpus); err != nil {
+	if err := rlApp(t, "tokenizer", "train", "--vocab-size", "280", "-o", tok, corpus); err != nil {
 		t.Fatal(err)
 	}
-	if err := rl(t, "tokenizer", "train", "--vocab-size", "270", "-o", tok, corpus); err == nil || !strings.Contains(err.Error(), "--overwrite") {
+	if err := rlApp(t, "tokenizer", "train", "--vocab-size", "270", "-o", tok, corpus); err == nil || !strings.Contains(err.Error(), "--overwrite") {
 		t.Errorf("tokenizer train over a tokenizer: err = %v, want a refusal naming --overwrite", err)
 	}
-	if err := rl(t, "init", "--tokenizer", tok, "-o", base); err != nil {
+	if err := rlApp(t, "init", "--tokenizer", tok, "-o", base); err != nil {
 		t.Fatal(err)
 	}
 	weights, _ := os.ReadFile(filepath.Join(base, "model.safetensors"))
-	if err := rl(t, "init", "--tokenizer", tok, "--seed", "7", "-o", base); err == nil || !strings.Contains(err.Error(), "--overwrite") || !strings.Contains(err.Error(), "model.safetensors") {
+	if err := rlApp(t, "init", "--tokenizer", tok, "--seed", "7", "-o", base); err == nil || !strings.Contains(err.Error(), "--overwrite") || !strings.Contains(err.Error(), "model.safetensors") {
 		t.Errorf("init over a model: err = %v, want a refusal naming model.safetensors and --overwrite", err)
 	}
-	if err := rl(t, "tokenizer", "train", "--vocab-size", "270", "-o", base, corpus); err == nil || !strings.Contains(err.Error(), "a model") {
+	if err := rlApp(t, "tokenizer", "train", "--vocab-size", "270", "-o", base, corpus); err == nil || !strings.Contains(err.Error(), "a model") {
 		t.Errorf("tokenizer train into a model dir: err = %v, want a refusal", err)
 	}
 	if b, _ := os.ReadFile(filepath.Join(base, "model.safetensors")); string(b) != string(weights) {
 		t.Error("the model's weights changed")
 	}
-	if err := rl(t, "init", "--tokenizer", tok, "--seed", "7", "--overwrite", "-o", base); err != nil {
+	if err := rlApp(t, "init", "--tokenizer", tok, "--seed", "7", "--overwrite", "-o", base); err != nil {
 		t.Errorf("init --overwrite: %v", err)
 	}
 	// Into the tokenizer's own directory: allowed (the tokenizer is written back unchanged).
-	if err := rl(t, "init", "--tokenizer", tok, "-o", tok); err != nil {
+	if err := rlApp(t, "init", "--tokenizer", tok, "-o", tok); err != nil {
 		t.Errorf("init into the tokenizer dir: %v", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 
 	"github.com/mattn/go-isatty"
@@ -13,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/rlsuite/rl/reward"
+	"github.com/rlsuite/rl/shared/check"
 )
 
 func scoreCommand(log *zerolog.Logger) *cli.Command {
@@ -32,6 +34,9 @@ func scoreCommand(log *zerolog.Logger) *cli.Command {
 			&cli.IntFlag{Name: "max-length", Value: 0, Usage: "tokens per sequence at most; longer ones keep their end (0: the model's positions)"},
 		},
 		Action: func(c *cli.Context) error {
+			if err := checkFlags(c, map[string]check.Range{"batch-size": check.AtLeast(1), "max-length": check.NonNeg}); err != nil {
+				return fmt.Errorf("score: %w", err)
+			}
 			var r io.Reader
 			name := c.String("file")
 			switch name {
@@ -60,7 +65,7 @@ func scoreCommand(log *zerolog.Logger) *cli.Command {
 				return err
 			}
 			defer s.Free()
-			s.BatchSize = max(c.Int("batch-size"), 1)
+			s.BatchSize = c.Int("batch-size")
 			if n := c.Int("max-length"); n > 0 {
 				s.MaxLength = n
 			}
@@ -72,7 +77,7 @@ func scoreCommand(log *zerolog.Logger) *cli.Command {
 			defer out.Flush()
 			enc := json.NewEncoder(out)
 			enc.SetEscapeHTML(false)
-			pairs, correct := 0, 0
+			pairs, correct, ties := 0, 0, 0
 			for i, q := range reqs {
 				var rec any
 				if q.Pair {
@@ -82,7 +87,10 @@ func scoreCommand(log *zerolog.Logger) *cli.Command {
 						RejectedScore float64 `json:"rejected_score"`
 					}{q.Prompt, scores[i][0], scores[i][1]}
 					pairs++
-					if scores[i][0] > scores[i][1] {
+					switch a, b := scores[i][0], scores[i][1]; {
+					case q.Chosen == q.Rejected || math.Abs(a-b) <= 1e-6*max(1, math.Abs(a), math.Abs(b)):
+						ties++ // equal texts, or equal scores up to float rounding (batch padding)
+					case a > b:
 						correct++
 					}
 				} else {
@@ -98,7 +106,12 @@ func scoreCommand(log *zerolog.Logger) *cli.Command {
 			}
 			ev := log.Info().Int("records", len(reqs)).Int("truncated", s.Truncated)
 			if pairs > 0 {
-				ev = ev.Int("pairs", pairs).Float64("accuracy", float64(correct)/float64(pairs))
+				// TRL's accuracy counts chosen > rejected; ties are counted apart
+				// (they are neither right nor a preference for rejected).
+				ev = ev.Int("pairs", pairs).Float64("accuracy", float64(correct)/float64(pairs)).Int("ties", ties).Int("wrong", pairs-correct-ties)
+				if ties > 0 {
+					log.Warn().Int("ties", ties).Msg("score: some pairs score the same for chosen and rejected (equal texts, or a model that cannot tell them apart); accuracy counts them as not correct")
+				}
 			}
 			ev.Msg("scored")
 			return nil

@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
 
+	"github.com/rlsuite/rl/shared/check"
 	"github.com/rlsuite/rl/shared/checkpoint"
 	"github.com/rlsuite/rl/shared/tokenizer"
 )
@@ -28,11 +29,14 @@ func tokenizerCommand(log *zerolog.Logger) *cli.Command {
 				&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true, Usage: "directory to write tokenizer.json, tokenizer_config.json and special_tokens_map.json into"},
 				&cli.IntFlag{Name: "vocab-size", Value: 8192, Usage: "vocabulary size, counting the 256 byte symbols and special tokens"},
 				&cli.IntFlag{Name: "min-frequency", Value: 2, Usage: "least count of a pair to merge it"},
-				&cli.StringSliceFlag{Name: "special-tokens", Value: cli.NewStringSlice("<|endoftext|>"), Usage: "special tokens; the first is bos, eos and pad"},
+				&cli.StringSliceFlag{Name: "special-tokens", Value: cli.NewStringSlice("<|endoftext|>"), Usage: "a special token (repeatable; a comma is part of the token); the first is bos, eos and pad"},
 				&cli.IntFlag{Name: "model-max-length", Value: 1024, Usage: "model_max_length written to tokenizer_config.json"},
 				&cli.BoolFlag{Name: "overwrite", Usage: "replace a tokenizer already in --output"},
 			},
 			Action: func(c *cli.Context) error {
+				if err := checkFlags(c, map[string]check.Range{"vocab-size": check.AtLeast(1), "min-frequency": check.AtLeast(1), "model-max-length": check.NonNeg}); err != nil {
+					return fmt.Errorf("tokenizer train: %w", err)
+				}
 				files := c.Args().Slice()
 				if len(files) == 0 {
 					return fmt.Errorf("tokenizer train: give one or more text files")

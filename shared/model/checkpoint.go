@@ -51,7 +51,7 @@ func ParseDType(s string) (tensor.DType, error) {
 	if s == "" {
 		return 0, nil
 	}
-	return tensor.ParseDType(s)
+	return ParamDType(s)
 }
 
 // Load reads a Hugging Face checkpoint directory: config.json and
@@ -105,7 +105,16 @@ func Load(dir string, opts LoadOptions) (m *Model, err error) {
 	case opts.Head == ScoreHead:
 		cfg.NumLabels = opts.NumLabels
 	}
+	if err := checkMemory(cfg, opts.Head); err != nil {
+		return nil, fmt.Errorf("model: load %s: %w", dir, err)
+	}
 	want := paramShapes(cfg, opts.Head)
+	if err := matchFile(cfg, want, names, f); err != nil {
+		return nil, fmt.Errorf("model: load %s: %w", dir, err)
+	}
+	if err := CheckFinite(f, "model: load "+dir); err != nil {
+		return nil, err
+	}
 	tensors := map[string]*tensor.Tensor{}
 	defer func() {
 		if err != nil {
@@ -167,6 +176,52 @@ func readGenerationJSON(dir string) (map[string]any, error) {
 		return nil, fmt.Errorf("model: %s: %w", path, err)
 	}
 	return g, nil
+}
+
+// matchFile compares the tensors of the weight file with the names and
+// shapes config.json calls for, before anything is allocated: every
+// wanted tensor must be there with its exact shape, and every tensor there
+// must be wanted (or one transformers keeps besides the parameters).
+func matchFile(cfg *Config, want map[string][]int64, names map[string]string, f *safetensors.File) error {
+	var problems []string
+	for _, full := range sortedKeys(want) {
+		n, ok := names[full]
+		if !ok {
+			continue // reported (or initialised) by the caller
+		}
+		if got := f.Tensors[n].Shape; !equalShape(got, want[full]) {
+			problems = append(problems, fmt.Sprintf("%s has shape %v in the weights, config.json wants %v", n, got, want[full]))
+		}
+	}
+	for _, full := range sortedKeys(names) {
+		if _, ok := want[full]; ok || ignorable(full) {
+			continue
+		}
+		problems = append(problems, fmt.Sprintf("%s is in the weights but not in a model of config.json's sizes", names[full]))
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	const show = 6
+	more := ""
+	if len(problems) > show {
+		more = fmt.Sprintf("; and %d more", len(problems)-show)
+		problems = problems[:show]
+	}
+	return fmt.Errorf("the weights do not match config.json (%d layers, width %d, vocab %d): %s%s; the config and the weights come from different models",
+		cfg.NumLayers, cfg.HiddenSize, cfg.VocabSize, strings.Join(problems, "; "), more)
+}
+
+// ignorable reports tensors a checkpoint may hold besides the parameters:
+// GPT-2's attention-mask buffers, rotary inverse frequencies, an lm_head
+// tied to the embedding (or dropped for a score head).
+func ignorable(name string) bool {
+	switch {
+	case strings.HasSuffix(name, ".attn.bias"), strings.HasSuffix(name, ".attn.masked_bias"),
+		strings.HasSuffix(name, "rotary_emb.inv_freq"), name == "lm_head.weight":
+		return true
+	}
+	return false
 }
 
 // architecture is the transformers class name for the family and head.

@@ -60,15 +60,15 @@ type Config struct {
 	// the scores by sqrt(head_dim)) and scale_attn_by_inverse_layer_idx
 	// (default false: also divide by layer_idx + 1).
 	ScaleAttnWeights, ScaleAttnByInverseLayerIdx bool
-	MLPBias           bool     // mlp_bias (llama)
-	InitializerRange  float64  // initializer_range; default 0.02
-	BOSTokenID        *int     // bos_token_id
-	EOSTokenID        *int     // eos_token_id; the first one when the file has a list
-	EOSTokenIDs       []int    // eos_token_id as a list (Llama-3.1: [128001, 128008, 128009]); nil when unset
-	PadTokenID        *int     // pad_token_id
-	NumLabels         int      // num_labels (score heads); 0 when unset
-	ID2Label          map[int]string
-	TorchDtype        string // torch_dtype (or dtype, as transformers >= 4.56 writes it) as written
+	MLPBias                                      bool    // mlp_bias (llama)
+	InitializerRange                             float64 // initializer_range; default 0.02
+	BOSTokenID                                   *int    // bos_token_id
+	EOSTokenID                                   *int    // eos_token_id; the first one when the file has a list
+	EOSTokenIDs                                  []int   // eos_token_id as a list (Llama-3.1: [128001, 128008, 128009]); nil when unset
+	PadTokenID                                   *int    // pad_token_id
+	NumLabels                                    int     // num_labels (score heads); 0 when unset
+	ID2Label                                     map[int]string
+	TorchDtype                                   string // torch_dtype (or dtype, as transformers >= 4.56 writes it) as written
 	// Dropout probabilities applied in training (Input.Train): GPT-2's
 	// embd_pdrop, attn_pdrop, resid_pdrop (default 0.1 each, GPT2Config's);
 	// Llama's attention_dropout on the attention probabilities (default 0).
@@ -212,21 +212,45 @@ func ParseConfig(b []byte) (*Config, error) {
 	return c, c.Validate()
 }
 
-// Validate checks the sizes for consistency.
+// Validate checks the sizes for consistency and range, naming config.json's
+// keys.
 func (c *Config) Validate() error {
 	var errs []error
-	pos := func(name string, v int) {
-		if v <= 0 {
-			errs = append(errs, fmt.Errorf("%s must be positive, got %d", name, v))
+	keys := map[string]string{"hidden": "hidden_size", "layers": "num_hidden_layers", "heads": "num_attention_heads",
+		"kv": "num_key_value_heads", "inter": "intermediate_size", "pos": "max_position_embeddings", "eps": "rms_norm_eps"}
+	if c.Family() == GPT2 {
+		keys = map[string]string{"hidden": "n_embd", "layers": "n_layer", "heads": "n_head",
+			"kv": "n_head", "inter": "n_inner", "pos": "n_positions", "eps": "layer_norm_epsilon"}
+	}
+	size := func(name string, v, max int) {
+		if v <= 0 || v > max {
+			errs = append(errs, fmt.Errorf("%s must be in [1, %d], got %d", name, max, v))
 		}
 	}
-	pos("vocab_size", c.VocabSize)
-	pos("hidden size", c.HiddenSize)
-	pos("number of layers", c.NumLayers)
-	pos("number of attention heads", c.NumHeads)
-	pos("number of key/value heads", c.NumKVHeads)
-	pos("intermediate size", c.IntermediateSize)
-	pos("max positions", c.MaxPositions)
+	size("vocab_size", c.VocabSize, maxDim)
+	size(keys["hidden"], c.HiddenSize, maxDim)
+	size(keys["layers"], c.NumLayers, maxLayers)
+	size(keys["heads"], c.NumHeads, maxDim)
+	if keys["kv"] != keys["heads"] {
+		size(keys["kv"], c.NumKVHeads, maxDim)
+	}
+	size(keys["inter"], c.IntermediateSize, maxDim)
+	size(keys["pos"], c.MaxPositions, maxDim)
+	if c.HeadDim != 0 || c.Family() == Llama {
+		size("head_dim", c.HeadDim, maxDim)
+	}
+	if !(c.NormEps > 0) || math.IsInf(c.NormEps, 0) {
+		errs = append(errs, fmt.Errorf("%s must be a finite number > 0, got %g", keys["eps"], c.NormEps))
+	}
+	if c.Family() == Llama && (!(c.RopeTheta > 0) || math.IsInf(c.RopeTheta, 0)) {
+		errs = append(errs, fmt.Errorf("rope_theta must be a finite number > 0, got %g", c.RopeTheta))
+	}
+	if !(c.InitializerRange >= 0) || math.IsInf(c.InitializerRange, 0) {
+		errs = append(errs, fmt.Errorf("initializer_range must be a finite number >= 0, got %g", c.InitializerRange))
+	}
+	if c.NumLabels < 0 || c.NumLabels > maxDim {
+		errs = append(errs, fmt.Errorf("num_labels must be in [0, %d], got %d", maxDim, c.NumLabels))
+	}
 	if c.NumHeads > 0 && c.NumKVHeads > 0 && c.NumHeads%c.NumKVHeads != 0 {
 		errs = append(errs, fmt.Errorf("num_attention_heads %d is not a multiple of num_key_value_heads %d", c.NumHeads, c.NumKVHeads))
 	}

@@ -193,6 +193,9 @@ func New(c *Config, h Head, dt tensor.DType, dev tensor.Device) (m *Model, err e
 	if h == ScoreHead && c.NumLabels <= 0 {
 		return nil, fmt.Errorf("model: new: a score head needs num_labels > 0")
 	}
+	if err := checkMemory(c, h); err != nil {
+		return nil, fmt.Errorf("model: new: %w", err)
+	}
 	tensors := map[string]*tensor.Tensor{}
 	shapes := paramShapes(c, h)
 	std := c.InitializerRange

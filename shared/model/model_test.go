@@ -285,6 +285,34 @@ func TestBadCheckpoints(t *testing.T) {
 		{"wrong shape", func(d string) {
 			os.WriteFile(filepath.Join(d, "config.json"), mustJSON(map[string]any{"model_type": "gpt2", "vocab_size": 23, "n_embd": 16, "n_layer": 2, "n_head": 4, "n_positions": 8}), 0o644)
 		}, []string{"transformer.wpe.weight", "[16 16]", "[8 16]"}},
+		// issue 11, item 8: huge sizes are errors, not a hang or a C++ allocation failure.
+		{"n_layer 1e18", func(d string) {
+			os.WriteFile(filepath.Join(d, "config.json"), mustJSON(map[string]any{"model_type": "gpt2", "vocab_size": 23, "n_embd": 16, "n_layer": 1e18, "n_head": 4, "n_positions": 16}), 0o644)
+		}, []string{"config.json", "n_layer must be in [1, 4096], got 1000000000000000000"}},
+		{"n_embd 100000", func(d string) {
+			os.WriteFile(filepath.Join(d, "config.json"), mustJSON(map[string]any{"model_type": "gpt2", "vocab_size": 23, "n_embd": 100000, "n_layer": 2, "n_head": 4, "n_positions": 16}), 0o644)
+		}, []string{"config.json"}},
+		// issue 11, item 9: weights of another size are not silently dropped.
+		{"fewer layers in config", func(d string) {
+			os.WriteFile(filepath.Join(d, "config.json"), mustJSON(map[string]any{"model_type": "gpt2", "vocab_size": 23, "n_embd": 16, "n_layer": 1, "n_head": 4, "n_positions": 16}), 0o644)
+		}, []string{"transformer.h.1.ln_1.weight is in the weights but not in a model of config.json's sizes"}},
+		// issue 11, item 15: NaN weights and a negative epsilon are errors naming the tensor or key.
+		{"NaN weight", func(d string) {
+			path := filepath.Join(d, "model.safetensors")
+			f, err := safetensors.ReadFile(path)
+			if err != nil {
+				panic(err)
+			}
+			v, _ := f.Tensors["transformer.h.1.mlp.c_fc.bias"].Float32s()
+			v[3] = float32(math.NaN())
+			f.Tensors["transformer.h.1.mlp.c_fc.bias"], _ = safetensors.FromFloat32s(v, []int64{int64(len(v))}, safetensors.F32)
+			if err := safetensors.WriteFile(path, f); err != nil {
+				panic(err)
+			}
+		}, []string{"transformer.h.1.mlp.c_fc.bias", "non-finite", "element 3"}},
+		{"negative layer_norm_epsilon", func(d string) {
+			os.WriteFile(filepath.Join(d, "config.json"), mustJSON(map[string]any{"model_type": "gpt2", "vocab_size": 23, "n_embd": 16, "n_layer": 2, "n_head": 4, "n_positions": 16, "layer_norm_epsilon": -1e-5}), 0o644)
+		}, []string{"layer_norm_epsilon must be a finite number > 0, got -1e-05"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -294,6 +322,9 @@ func TestBadCheckpoints(t *testing.T) {
 			if err == nil {
 				m.Free()
 				t.Fatal("Load succeeded, want an error")
+			}
+			if strings.Contains(err.Error(), "libtorch") {
+				t.Errorf("error %q comes from libtorch, want a check before allocating", err)
 			}
 			for _, s := range c.want {
 				if !strings.Contains(err.Error(), s) {
@@ -381,5 +412,55 @@ func TestDropout(t *testing.T) {
 	}
 	if c.EmbdDropout != 0.1 || c.AttnDropout != 0.1 || c.ResidDropout != 0.1 {
 		t.Errorf("gpt2 defaults %g %g %g, want 0.1 each", c.EmbdDropout, c.AttnDropout, c.ResidDropout)
+	}
+}
+
+// TestNewRefusesHugeSizes: a config too large for the machine's memory is an
+// error before anything is allocated (issue 11, item 8).
+func TestNewRefusesHugeSizes(t *testing.T) {
+	cfg, err := ParseConfig(mustJSON(map[string]any{"model_type": "gpt2", "vocab_size": 50000, "n_embd": 1 << 20, "n_layer": 4000, "n_head": 16, "n_positions": 16}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := New(cfg, LMHead, tensor.Float32, tensor.CPU)
+	if err == nil {
+		m.Free()
+		t.Fatal("New built a model of 5e16 parameters")
+	}
+	if !strings.Contains(err.Error(), "memory") || strings.Contains(err.Error(), "libtorch") {
+		t.Errorf("error %q: want a memory check naming the sizes", err)
+	}
+}
+
+// TestParamDType: float16, listed by ParseDType, is refused with a reason
+// instead of failing later in LayerNorm.
+func TestParamDType(t *testing.T) {
+	for s, want := range map[string]tensor.DType{"float32": tensor.Float32, "bf16": tensor.BFloat16} {
+		if got, err := ParamDType(s); err != nil || got != want {
+			t.Errorf("ParamDType(%q) = %v, %v", s, got, err)
+		}
+	}
+	for _, s := range []string{"float16", "fp16", "float64", "int8"} {
+		if _, err := ParamDType(s); err == nil || !strings.Contains(err.Error(), "bfloat16") {
+			t.Errorf("ParamDType(%q) = %v, want a refusal naming bfloat16", s, err)
+		}
+	}
+}
+
+// TestNewRefusesHugeRotaryTables: max_position_embeddings times head_dim
+// counts too (the rotary tables are built in Go before libtorch sees them).
+func TestNewRefusesHugeRotaryTables(t *testing.T) {
+	cfg, err := ParseConfig(mustJSON(map[string]any{"model_type": "llama", "vocab_size": 8, "hidden_size": 8, "num_hidden_layers": 1,
+		"num_attention_heads": 1, "intermediate_size": 8, "max_position_embeddings": 1 << 24, "head_dim": 1 << 20}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := New(cfg, LMHead, tensor.Float32, tensor.CPU)
+	if err == nil {
+		m.Free()
+		t.Fatal("New built 2^44-element rotary tables")
+	}
+	if !strings.Contains(err.Error(), "memory") {
+		t.Errorf("error %q: want the memory check", err)
 	}
 }

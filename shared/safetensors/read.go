@@ -33,12 +33,16 @@ func ReadFile(path string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("safetensors: read %s: %w", path, err)
 	}
-	size := st.Size()
+	return read(fh, st.Size(), path)
+}
+
+// read decodes a safetensors file of size bytes from r; path names it in errors.
+func read(r io.Reader, size int64, path string) (*File, error) {
 	if size < 8 {
 		return nil, fmt.Errorf("safetensors: read %s: file is %d bytes, shorter than the 8-byte header length", path, size)
 	}
 	var lenBuf [8]byte
-	if _, err := io.ReadFull(fh, lenBuf[:]); err != nil {
+	if _, err := io.ReadFull(r, lenBuf[:]); err != nil {
 		return nil, fmt.Errorf("safetensors: read %s: %w", path, err)
 	}
 	n := binary.LittleEndian.Uint64(lenBuf[:])
@@ -49,7 +53,7 @@ func ReadFile(path string) (*File, error) {
 		return nil, fmt.Errorf("safetensors: read %s: header length %d larger than the %d bytes after the length field", path, n, size-8)
 	}
 	header := make([]byte, n)
-	if _, err := io.ReadFull(fh, header); err != nil {
+	if _, err := io.ReadFull(r, header); err != nil {
 		return nil, fmt.Errorf("safetensors: read %s: header: %w", path, err)
 	}
 	dataLen := size - 8 - int64(n)
@@ -58,7 +62,7 @@ func ReadFile(path string) (*File, error) {
 		return nil, fmt.Errorf("safetensors: read %s: %w", path, err)
 	}
 	data := make([]byte, dataLen)
-	if _, err := io.ReadFull(fh, data); err != nil {
+	if _, err := io.ReadFull(r, data); err != nil {
 		return nil, fmt.Errorf("safetensors: read %s: data: %w", path, err)
 	}
 	for _, s := range spans {

@@ -1,6 +1,8 @@
 package safetensors
 
 import (
+	"encoding/binary"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -193,5 +195,31 @@ func TestReadFileLenient(t *testing.T) {
 				t.Errorf("Names() = %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestFirstNonFinite(t *testing.T) {
+	for _, dt := range []DType{F32, F16, BF16} {
+		for _, tc := range []struct {
+			v    []float32
+			want int64
+		}{
+			{[]float32{1, -2, 3e-3}, -1},
+			{[]float32{1, float32(math.NaN()), 3}, 1},
+			{[]float32{float32(math.Inf(-1))}, 0},
+		} {
+			x, err := FromFloat32s(tc.v, []int64{int64(len(tc.v))}, dt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := x.FirstNonFinite(); got != tc.want {
+				t.Errorf("%s %v: FirstNonFinite = %d, want %d", dt, tc.v, got, tc.want)
+			}
+		}
+	}
+	b := make([]byte, 16)
+	binary.LittleEndian.PutUint64(b[8:], math.Float64bits(math.Inf(1)))
+	if got := (Tensor{DType: F64, Shape: []int64{2}, Data: b}).FirstNonFinite(); got != 1 {
+		t.Errorf("F64: FirstNonFinite = %d, want 1", got)
 	}
 }

@@ -2,6 +2,7 @@
 package safetensors
 
 import (
+	"encoding/binary"
 	"math"
 	"sort"
 )
@@ -112,4 +113,41 @@ func (f *File) Names() []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// FirstNonFinite returns the index of the first NaN or infinite element of
+// a floating-point tensor, or -1 when every element is finite (and for
+// integer dtypes). It reads the bits, so it is cheap enough to run on every
+// tensor at load.
+func (t Tensor) FirstNonFinite() int64 {
+	var size int
+	var expMask uint64
+	switch t.DType {
+	case F64:
+		size, expMask = 8, 0x7ff0000000000000
+	case F32:
+		size, expMask = 4, 0x7f800000
+	case F16:
+		size, expMask = 2, 0x7c00
+	case BF16:
+		size, expMask = 2, 0x7f80
+	default:
+		return -1
+	}
+	d := t.Data
+	for i := 0; i+size <= len(d); i += size {
+		var bits uint64
+		switch size {
+		case 8:
+			bits = binary.LittleEndian.Uint64(d[i:])
+		case 4:
+			bits = uint64(binary.LittleEndian.Uint32(d[i:]))
+		case 2:
+			bits = uint64(binary.LittleEndian.Uint16(d[i:]))
+		}
+		if bits&expMask == expMask {
+			return int64(i / size)
+		}
+	}
+	return -1
 }

@@ -190,8 +190,10 @@ func check() {
 	msg := C.GoString(p)
 	C.free(unsafe.Pointer(p))
 	// libtorch messages carry a long C++ backtrace after the first lines.
-	if i := strings.Index(msg, "\nException raised from"); i > 0 {
-		msg = msg[:i]
+	for _, cut := range []string{"\nException raised from", "\nframe #"} {
+		if i := strings.Index(msg, cut); i > 0 {
+			msg = msg[:i]
+		}
 	}
 	panic(&Error{Msg: strings.TrimSpace(msg)})
 }

@@ -7,32 +7,34 @@ package train
 import (
 	"errors"
 	"fmt"
+
+	"github.com/rlsuite/rl/shared/check"
 )
 
 // Args are Hugging Face TrainingArguments, with their names and defaults.
 type Args struct {
 	OutputDir                 string   `yaml:"output_dir" help:"Where checkpoints, metrics, plots and the final model go." category:"training"`
-	NumTrainEpochs            float64  `yaml:"num_train_epochs" help:"Epochs to train (fractions allowed); ignored when max_steps > 0." category:"training"`
-	MaxSteps                  int      `yaml:"max_steps" help:"Total optimizer steps; -1 derives it from num_train_epochs." category:"training"`
-	PerDeviceTrainBatchSize   int      `yaml:"per_device_train_batch_size" help:"Examples per micro-batch in training." category:"training"`
-	PerDeviceEvalBatchSize    int      `yaml:"per_device_eval_batch_size" help:"Examples per batch in evaluation." category:"training"`
-	GradientAccumulationSteps int      `yaml:"gradient_accumulation_steps" help:"Micro-batches per optimizer step." category:"training"`
-	LearningRate              float64  `yaml:"learning_rate" help:"Peak AdamW learning rate." category:"optimizer"`
-	WeightDecay               float64  `yaml:"weight_decay" help:"AdamW weight decay (not applied to biases and norm weights)." category:"optimizer"`
-	AdamBeta1                 float64  `yaml:"adam_beta1" help:"AdamW beta1." category:"optimizer"`
-	AdamBeta2                 float64  `yaml:"adam_beta2" help:"AdamW beta2." category:"optimizer"`
-	AdamEpsilon               float64  `yaml:"adam_epsilon" help:"AdamW epsilon." category:"optimizer"`
-	MaxGradNorm               float64  `yaml:"max_grad_norm" help:"Clip the global gradient norm to this (0 disables)." category:"optimizer"`
+	NumTrainEpochs            float64  `yaml:"num_train_epochs" help:"Epochs to train (fractions allowed); ignored when max_steps > 0." category:"training" range:"[0,inf)"`
+	MaxSteps                  int      `yaml:"max_steps" help:"Total optimizer steps; -1 derives it from num_train_epochs." category:"training" range:"[-1,inf)"`
+	PerDeviceTrainBatchSize   int      `yaml:"per_device_train_batch_size" help:"Examples per micro-batch in training." category:"training" range:"[1,inf)"`
+	PerDeviceEvalBatchSize    int      `yaml:"per_device_eval_batch_size" help:"Examples per batch in evaluation." category:"training" range:"[1,inf)"`
+	GradientAccumulationSteps int      `yaml:"gradient_accumulation_steps" help:"Micro-batches per optimizer step." category:"training" range:"[1,inf)"`
+	LearningRate              float64  `yaml:"learning_rate" help:"Peak AdamW learning rate." category:"optimizer" range:"[0,inf)"`
+	WeightDecay               float64  `yaml:"weight_decay" help:"AdamW weight decay (not applied to biases and norm weights)." category:"optimizer" range:"[0,inf)"`
+	AdamBeta1                 float64  `yaml:"adam_beta1" help:"AdamW beta1." category:"optimizer" range:"[0,1)"`
+	AdamBeta2                 float64  `yaml:"adam_beta2" help:"AdamW beta2." category:"optimizer" range:"[0,1)"`
+	AdamEpsilon               float64  `yaml:"adam_epsilon" help:"AdamW epsilon." category:"optimizer" range:"(0,inf)"`
+	MaxGradNorm               float64  `yaml:"max_grad_norm" help:"Clip the global gradient norm to this (0 disables)." category:"optimizer" range:"[0,inf)"`
 	LRSchedulerType           string   `yaml:"lr_scheduler_type" help:"linear, cosine, constant or constant_with_warmup." category:"optimizer"`
-	WarmupRatio               float64  `yaml:"warmup_ratio" help:"Fraction of the steps spent warming up (used when warmup_steps is 0)." category:"optimizer"`
-	WarmupSteps               int      `yaml:"warmup_steps" help:"Steps of linear warmup from 0." category:"optimizer"`
-	LoggingSteps              int      `yaml:"logging_steps" help:"Log every this many steps (also the first step)." category:"logging"`
+	WarmupRatio               float64  `yaml:"warmup_ratio" help:"Fraction of the steps spent warming up (used when warmup_steps is 0)." category:"optimizer" range:"[0,1]"`
+	WarmupSteps               int      `yaml:"warmup_steps" help:"Steps of linear warmup from 0." category:"optimizer" range:"[0,inf)"`
+	LoggingSteps              int      `yaml:"logging_steps" help:"Log every this many steps (also the first step)." category:"logging" range:"[1,inf)"`
 	EvalStrategy              string   `yaml:"eval_strategy" help:"When to evaluate: no, steps or epoch." category:"evaluation"`
 	EvalOnStart               bool     `yaml:"eval_on_start" help:"Evaluate once before training (a baseline)." category:"evaluation"`
-	EvalSteps                 int      `yaml:"eval_steps" help:"Evaluate every this many steps with eval_strategy steps (0: logging_steps)." category:"evaluation"`
+	EvalSteps                 int      `yaml:"eval_steps" help:"Evaluate every this many steps with eval_strategy steps (0: logging_steps)." category:"evaluation" range:"[0,inf)"`
 	SaveStrategy              string   `yaml:"save_strategy" help:"When to save a checkpoint: no, steps or epoch." category:"checkpoints"`
-	SaveSteps                 int      `yaml:"save_steps" help:"Save every this many steps with save_strategy steps." category:"checkpoints"`
-	SaveTotalLimit            int      `yaml:"save_total_limit" help:"Keep at most this many checkpoints (0: all); the best one is kept too." category:"checkpoints"`
+	SaveSteps                 int      `yaml:"save_steps" help:"Save every this many steps with save_strategy steps." category:"checkpoints" range:"[0,inf)"`
+	SaveTotalLimit            int      `yaml:"save_total_limit" help:"Keep at most this many checkpoints (0: all); the best one is kept too." category:"checkpoints" range:"[0,inf)"`
 	LoadBestModelAtEnd        bool     `yaml:"load_best_model_at_end" help:"Finish with the checkpoint that scored best on metric_for_best_model." category:"checkpoints"`
 	MetricForBestModel        string   `yaml:"metric_for_best_model" help:"Eval metric that picks the best checkpoint (eval_ prefix optional)." category:"checkpoints"`
 	GreaterIsBetter           *bool    `yaml:"greater_is_better" help:"Whether a larger metric_for_best_model is better (default: false for losses, true otherwise)." category:"checkpoints"`
@@ -68,39 +70,22 @@ func DefaultArgs() Args {
 	}
 }
 
-// Validate reports every problem with the arguments at once.
+// Validate reports every problem with the arguments at once. The ranges of
+// the numbers are the fields' range tags, checked by check.Fields.
 func (a *Args) Validate() error {
 	var errs []error
 	bad := func(format string, v ...any) { errs = append(errs, fmt.Errorf(format, v...)) }
+	if err := check.Fields(a); err != nil {
+		errs = append(errs, err)
+	}
 	if a.OutputDir == "" {
 		bad("output_dir must be set")
 	}
-	if a.MaxSteps <= 0 && a.NumTrainEpochs <= 0 {
+	if a.MaxSteps <= 0 && !(a.NumTrainEpochs > 0) {
 		bad("set max_steps > 0 or num_train_epochs > 0")
-	}
-	if a.PerDeviceTrainBatchSize <= 0 {
-		bad("per_device_train_batch_size must be positive, got %d", a.PerDeviceTrainBatchSize)
-	}
-	if a.PerDeviceEvalBatchSize <= 0 {
-		bad("per_device_eval_batch_size must be positive, got %d", a.PerDeviceEvalBatchSize)
-	}
-	if a.GradientAccumulationSteps <= 0 {
-		bad("gradient_accumulation_steps must be positive, got %d", a.GradientAccumulationSteps)
-	}
-	if a.LearningRate < 0 {
-		bad("learning_rate must be >= 0, got %g", a.LearningRate)
-	}
-	if a.AdamBeta1 < 0 || a.AdamBeta1 >= 1 || a.AdamBeta2 < 0 || a.AdamBeta2 >= 1 {
-		bad("adam_beta1 and adam_beta2 must be in [0, 1), got %g and %g", a.AdamBeta1, a.AdamBeta2)
 	}
 	if _, ok := schedules[a.LRSchedulerType]; !ok {
 		bad("lr_scheduler_type %q: want linear, cosine, constant or constant_with_warmup", a.LRSchedulerType)
-	}
-	if a.WarmupRatio < 0 || a.WarmupRatio > 1 {
-		bad("warmup_ratio must be in [0, 1], got %g", a.WarmupRatio)
-	}
-	if a.LoggingSteps <= 0 {
-		bad("logging_steps must be positive, got %d", a.LoggingSteps)
 	}
 	for name, v := range map[string]string{"eval_strategy": a.EvalStrategy, "save_strategy": a.SaveStrategy} {
 		if v != "no" && v != "steps" && v != "epoch" {
@@ -117,9 +102,6 @@ func (a *Args) Validate() error {
 		if a.SaveStrategy != a.EvalStrategy {
 			bad("load_best_model_at_end needs save_strategy (%s) to match eval_strategy (%s)", a.SaveStrategy, a.EvalStrategy)
 		}
-	}
-	if a.SaveTotalLimit < 0 {
-		bad("save_total_limit must be >= 0, got %d", a.SaveTotalLimit)
 	}
 	return errors.Join(errs...)
 }

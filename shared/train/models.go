@@ -2,6 +2,8 @@ package train
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/rlsuite/rl/shared/model"
 	"github.com/rlsuite/rl/shared/safetensors"
@@ -33,19 +35,24 @@ func (s *Single) Load(dir string) error { return LoadWeights(s.M, dir) }
 func (s *Single) SaveModels() []*model.Model { return []*model.Model{s.M} }
 
 // LoadWeights copies the weights saved in dir into m's parameters in place.
+// The checkpoint must hold exactly m's tensors, with the same shapes (a
+// checkpoint of another model size is an error naming the tensors and both
+// shapes, never a partial load or a broadcast), all finite.
 func LoadWeights(m *model.Model, dir string) (err error) {
 	defer tensor.Recover(&err, "load weights "+dir)
 	f, err := safetensors.ReadModelDir(dir)
 	if err != nil {
 		return err
 	}
+	if err := matchParams(m, f, dir); err != nil {
+		return err
+	}
+	if err := model.CheckFinite(f, dir); err != nil {
+		return err
+	}
 	tensor.NoGrad(func() {
 		for _, p := range m.Params() {
-			st, ok := f.Tensors[p.Name]
-			if !ok {
-				err = fmt.Errorf("%s lacks %s", dir, p.Name)
-				return
-			}
+			st := f.Tensors[p.Name]
 			tensor.Tidy(func() {
 				var dt tensor.DType
 				switch st.DType {
@@ -68,4 +75,39 @@ func LoadWeights(m *model.Model, dir string) (err error) {
 		}
 	})
 	return err
+}
+
+// matchParams compares the names and shapes of the checkpoint's tensors
+// with m's parameters exactly, as model.Load does.
+func matchParams(m *model.Model, f *safetensors.File, dir string) error {
+	var problems []string
+	have := map[string]bool{}
+	for _, p := range m.Params() {
+		have[p.Name] = true
+		st, ok := f.Tensors[p.Name]
+		if !ok {
+			problems = append(problems, fmt.Sprintf("lacks %s %v", p.Name, p.T.Shape()))
+			continue
+		}
+		if !slices.Equal(st.Shape, p.T.Shape()) {
+			problems = append(problems, fmt.Sprintf("%s has shape %v, the model's is %v", p.Name, st.Shape, p.T.Shape()))
+		}
+	}
+	for _, n := range f.Names() {
+		if !have[n] {
+			problems = append(problems, fmt.Sprintf("has %s %v, which the model lacks", n, f.Tensors[n].Shape))
+		}
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	const show = 6
+	more := ""
+	if len(problems) > show {
+		more = fmt.Sprintf("; and %d more", len(problems)-show)
+		problems = problems[:show]
+	}
+	c := m.Config
+	return fmt.Errorf("%s does not fit the model being trained (%d layers, width %d, vocab %d): it %s%s; resume with the model (and config) the checkpoint was saved from",
+		dir, c.NumLayers, c.HiddenSize, c.VocabSize, strings.Join(problems, "; it "), more)
 }

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -437,7 +438,9 @@ func (t *Trainer[B]) Run(ctx context.Context) (res *Result, err error) {
 			for k, v := range ev {
 				lastLog[k] = v
 			}
-			t.trackBest(done, ev)
+			if err := t.trackBest(done, ev); err != nil {
+				return nil, err
+			}
 		}
 		if (a.SaveStrategy == "steps" && done%a.SaveSteps == 0 || a.SaveStrategy == "epoch" && epochEnd) && done != p.total && t.resumableAt(done) {
 			if err := t.saveCheckpoint(done); err != nil {
@@ -604,17 +607,26 @@ func (t *Trainer[B]) Evaluate() (out map[string]float64, err error) {
 	return out, nil
 }
 
-func (t *Trainer[B]) trackBest(step int, ev map[string]float64) {
+func (t *Trainer[B]) trackBest(step int, ev map[string]float64) error {
 	key := t.Args.bestMetricKey()
 	v, ok := ev[key]
 	if !ok {
-		return
+		if t.Args.MetricForBestModel == "loss" && !t.Args.LoadBestModelAtEnd {
+			return nil // the default, for a task without an eval loss
+		}
+		var names []string
+		for k := range ev {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		return fmt.Errorf("train: metric_for_best_model %q: the evaluation has no %s; available: %s", t.Args.MetricForBestModel, key, strings.Join(names, ", "))
 	}
 	better := t.state.BestMetric == nil || (t.Args.greaterIsBetter() && v > *t.state.BestMetric) || (!t.Args.greaterIsBetter() && v < *t.state.BestMetric)
 	if better {
 		dir := filepath.Join(t.Args.OutputDir, checkpointName(step/t.unit()))
 		t.state.BestMetric, t.state.BestModelCheckpoint, t.state.BestGlobalStep = &v, &dir, &step
 	}
+	return nil
 }
 
 func checkpointName(step int) string { return fmt.Sprintf("checkpoint-%d", step) }
@@ -709,6 +721,9 @@ func (t *Trainer[B]) rotate() error {
 	cks, _, err := t.ownCheckpoints()
 	if err != nil {
 		return err
+	}
+	if best := t.state.BestModelCheckpoint; best != nil && limit == 1 && len(cks) > 0 && filepath.Clean(cks[len(cks)-1]) != filepath.Clean(*best) {
+		limit = 2 // keep the best and the last, as transformers does
 	}
 	for len(cks) > limit {
 		victim := cks[0]

@@ -289,3 +289,34 @@ func indexOf(s, sub string) int {
 	}
 	return -1
 }
+
+// TestArgsValidateNumbers: NaN, Inf and out-of-range numbers are refused,
+// each error naming the flag, the value and the range (issue 11, item 14).
+func TestArgsValidateNumbers(t *testing.T) {
+	a := DefaultArgs()
+	a.LearningRate = math.NaN()
+	a.NumTrainEpochs = math.Inf(1)
+	a.WarmupSteps = -1
+	a.WeightDecay = -0.1
+	a.AdamEpsilon = -1e-8
+	a.MaxGradNorm = -1
+	a.PerDeviceEvalBatchSize = -2
+	err := a.Validate()
+	for _, s := range []string{
+		"learning_rate (--learning-rate) = NaN: want a finite number >= 0",
+		"num_train_epochs (--num-train-epochs) = +Inf",
+		"warmup_steps (--warmup-steps) = -1: want an integer >= 0",
+		"weight_decay (--weight-decay) = -0.1",
+		"adam_epsilon (--adam-epsilon) = -1e-08: want a value > 0",
+		"max_grad_norm (--max-grad-norm) = -1",
+		"per_device_eval_batch_size (--per-device-eval-batch-size) = -2: want an integer >= 1",
+	} {
+		if err == nil || !contains(err.Error(), s) {
+			t.Errorf("Validate error %v does not contain %q", err, s)
+		}
+	}
+	d := DefaultArgs()
+	if err := d.Validate(); err != nil {
+		t.Errorf("default args: %v", err)
+	}
+}

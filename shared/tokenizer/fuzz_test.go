@@ -1,0 +1,57 @@
+package tokenizer
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// FuzzLoadTokenizerJSON: no tokenizer.json panics or hangs the loader, and
+// an accepted one encodes and decodes text without panicking.
+func FuzzLoadTokenizerJSON(f *testing.F) {
+	tk, err := Train(slices.Values(smallCorpus), TrainOptions{VocabSize: 300, SpecialTokens: []string{"<s>", "</s>", "<pad>"}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	dir := f.TempDir()
+	if err := tk.Save(dir); err != nil {
+		f.Fatal(err)
+	}
+	good, err := os.ReadFile(filepath.Join(dir, TokenizerFile))
+	if err != nil {
+		f.Fatal(err)
+	}
+	g := string(good)
+	for _, s := range []string{
+		g,
+		strings.Replace(g, `"type": "BPE"`, `"type": "Foo"`, 1),
+		strings.Replace(g, `"type": "BPE"`, `"type": "WordLevel"`, 1),
+		strings.Replace(g, `"merges": [`, `"merges": ["nothere y",`, 1),
+		strings.Replace(g, `"merges": [`, `"merges": [["a"], 3, "a b c",`, 1),
+		strings.Replace(g, `"id": 0`, `"id": -5`, 1),
+		strings.Replace(g, `"id": 0`, `"id": 1000000000000`, 1),
+		g[:len(g)/2],
+		`{"model": {}}`, `{"model": {"type": "BPE", "vocab": {"a": 0, "b": 0}, "merges": []}}`,
+		`{"model": {"type": "BPE", "vocab": {"a": -1}, "merges": []}, "added_tokens": [{"id": 99999999, "content": "x", "special": true}]}`,
+		`{"model": {"type": "WordPiece", "vocab": {"[UNK]": 0}}, "pre_tokenizer": {"type": "Sequence", "pretokenizers": [null]}}`,
+		`{"version": "1.0"}`, `null`, `[]`, ``,
+	} {
+		f.Add([]byte(s), "hello world, héllo <s> wörld\n\x00\xff")
+	}
+	f.Fuzz(func(t *testing.T, b []byte, text string) {
+		tok, err := fromJSON(b)
+		if err != nil {
+			return
+		}
+		tok.inferSpecials(nil)
+		ids, err := tok.Encode(text, true)
+		if err != nil {
+			return
+		}
+		tok.Decode(ids, false)
+		tok.Decode(ids, true)
+		tok.Decode([]int{-1, tok.VocabSize(), 1 << 40}, false)
+	})
+}
