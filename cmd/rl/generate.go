@@ -40,6 +40,7 @@ func generateCommand(log *zerolog.Logger) *cli.Command {
 			&cli.IntFlag{Name: "batch-size", Value: 16, Usage: "prompts per batch"},
 			&cli.BoolFlag{Name: "chat", Usage: "wrap each prompt as a user message with the tokenizer's chat template"},
 			&cli.BoolFlag{Name: "text", Usage: "print completions as plain text, one per line, instead of JSONL"},
+			&cli.IntFlag{Name: "logprobs", Usage: "with each generated token, print its log-probability and the K most likely tokens (as vLLM's logprobs; raw model distribution, before temperature/top-k/top-p)"},
 		},
 		Action: func(c *cli.Context) error {
 			if err := checkFlags(c, map[string]check.Range{"max-new-tokens": check.NonNeg, "temperature": check.Positive,
@@ -61,6 +62,7 @@ func generateCommand(log *zerolog.Logger) *cli.Command {
 			cfg := generate.Config{
 				MaxNewTokens: c.Int("max-new-tokens"), DoSample: c.Bool("do-sample"), Temperature: c.Float64("temperature"),
 				TopK: c.Int("top-k"), TopP: c.Float64("top-p"), Seed: c.Uint64("seed"), PadTokenID: max(tok.PAD(), 0),
+				Logprobs: c.Int("logprobs"),
 			}
 			// Every eos id of generation_config.json (else config.json), and the tokenizer's.
 			cfg.EOSTokenIDs = m.StopIDs(tok.EOS())
@@ -96,7 +98,7 @@ func generateCommand(log *zerolog.Logger) *cli.Command {
 					}
 					if c.Bool("text") {
 						fmt.Fprintln(out, text)
-					} else if err := enc.Encode(map[string]any{"prompt": prompts[lo+i], "completion": text, "finished": r.Finished}); err != nil {
+					} else if err := enc.Encode(generated(tok, prompts[lo+i], text, r)); err != nil {
 						return err
 					}
 				}
@@ -107,6 +109,26 @@ func generateCommand(log *zerolog.Logger) *cli.Command {
 			return nil
 		},
 	}
+}
+
+// generated is one JSONL output row: the completion and, with --logprobs,
+// each token's log-probability and top alternatives.
+func generated(tok *tokenizer.Tokenizer, prompt, text string, r generate.Result) map[string]any {
+	row := map[string]any{"prompt": prompt, "completion": text, "finished": r.Finished}
+	if r.Logprobs == nil {
+		return row
+	}
+	str := func(id int) string { s, _ := tok.IDToToken(id); return s }
+	var lps []map[string]any
+	for _, lp := range r.Logprobs {
+		var top []map[string]any
+		for _, a := range lp.Top {
+			top = append(top, map[string]any{"id": a.ID, "token": str(a.ID), "logprob": a.Logprob})
+		}
+		lps = append(lps, map[string]any{"id": lp.ID, "token": str(lp.ID), "logprob": lp.Logprob, "top_logprobs": top})
+	}
+	row["logprobs"] = lps
+	return row
 }
 
 // batchSeed is the sampling seed of batch k: the first batch uses --seed

@@ -4,10 +4,12 @@
 package generate
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sort"
 
 	"github.com/rlsuite/rl/shared/model"
@@ -25,6 +27,11 @@ type Config struct {
 	PadTokenID   int     // pad_token_id: fills prompts on the left and rows that have stopped
 	Seed         uint64  // seed of the sampler; the same seed gives the same tokens
 	NoCache      bool    // recompute the whole sequence at every step (for checking the cache)
+	// Logprobs, when > 0, records for each generated token its log
+	// probability and the Logprobs most likely alternatives (vLLM's
+	// logprobs=K), from the model's own distribution: log_softmax of the
+	// raw logits, before temperature, top-k and top-p.
+	Logprobs int
 }
 
 // DefaultConfig is greedy decoding of up to 64 tokens.
@@ -41,6 +48,9 @@ func (c Config) Validate() error {
 	if c.DoSample && c.Temperature <= 0 {
 		errs = append(errs, fmt.Errorf("temperature must be > 0 when sampling, got %g", c.Temperature))
 	}
+	if c.Logprobs < 0 {
+		errs = append(errs, fmt.Errorf("logprobs must be >= 0, got %d", c.Logprobs))
+	}
 	if c.TopK < 0 {
 		errs = append(errs, fmt.Errorf("top_k must be >= 0, got %d", c.TopK))
 	}
@@ -54,6 +64,22 @@ func (c Config) Validate() error {
 type Result struct {
 	Tokens   []int // generated tokens, up to and including the stop token
 	Finished bool  // stopped at an eos token (rather than at max_new_tokens)
+	// Logprobs has one entry per token of Tokens when Config.Logprobs > 0.
+	Logprobs []TokenLogprob
+}
+
+// TokenLogprob is a generated token's log probability and the most likely
+// tokens at its position, most likely first.
+type TokenLogprob struct {
+	ID      int
+	Logprob float64
+	Top     []Alternative
+}
+
+// Alternative is one candidate token at a position.
+type Alternative struct {
+	ID      int
+	Logprob float64
 }
 
 // Generate continues each prompt (token ids, no padding) with m, which must
@@ -121,7 +147,7 @@ func Generate(m *model.Model, prompts [][]int, cfg Config) (res []Result, err er
 	}
 	tensor.NoGrad(func() {
 		for step := 0; step < cfg.MaxNewTokens && done < B; step++ {
-			var logits []float32
+			var logits, logprobs []float32
 			tensor.Tidy(func() {
 				L := len(ids[0])
 				in := &model.Input{AttentionMask: tensor.FromInt64s(flatten(mask), int64(B), int64(L)).To(tensor.Int64, m.Device), Cache: cache}
@@ -137,6 +163,9 @@ func Generate(m *model.Model, prompts [][]int, cfg Config) (res []Result, err er
 				h := m.Hidden(in)
 				h = h.Narrow(1, h.Size(1)-1, 1) // only the last position needs logits
 				lg := m.Logits(h)               // (B, 1, V)
+				if cfg.Logprobs > 0 {
+					logprobs = lg.LogSoftmax(-1).Float32s()
+				}
 				if plain {
 					// softmax(logits / T) in libtorch (vectorized, threaded)
 					// rather than B*V exps in Go: a fifth of a sampled
@@ -154,6 +183,9 @@ func Generate(m *model.Model, prompts [][]int, cfg Config) (res []Result, err er
 						next = s.pick(logits[b*V : (b+1)*V])
 					}
 					res[b].Tokens = append(res[b].Tokens, next)
+					if cfg.Logprobs > 0 {
+						res[b].Logprobs = append(res[b].Logprobs, tokenLogprob(logprobs[b*V:(b+1)*V], next, cfg.Logprobs))
+					}
 					if eos[next] {
 						res[b].Finished = true
 						done++
@@ -165,6 +197,21 @@ func Generate(m *model.Model, prompts [][]int, cfg Config) (res []Result, err er
 		}
 	})
 	return res, nil
+}
+
+// tokenLogprob is next's log probability in row lp and the k most likely
+// tokens (ties by id).
+func tokenLogprob(lp []float32, next, k int) TokenLogprob {
+	t := TokenLogprob{ID: next, Logprob: float64(lp[next])}
+	idx := make([]int, len(lp))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(lp[b], lp[a]) })
+	for _, i := range idx[:min(k, len(idx))] {
+		t.Top = append(t.Top, Alternative{ID: i, Logprob: float64(lp[i])})
+	}
+	return t
 }
 
 func flatten(x [][]int64) []int64 {

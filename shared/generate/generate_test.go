@@ -186,3 +186,53 @@ func TestSampleProbs(t *testing.T) {
 		t.Errorf("a zero-probability token was drawn: %v", c)
 	}
 }
+
+// TestLogprobs: with Logprobs K each generated token carries its log
+// probability under the model (equal to a separate forward's log_softmax
+// at that position) and the K most likely tokens, most likely first;
+// greedy decoding picks the first of them.
+func TestLogprobs(t *testing.T) {
+	m := tinyModel(t, "tiny-llama")
+	defer m.Free()
+	prompt := []int{3, 9, 4}
+	for _, sample := range []bool{false, true} {
+		cfg := DefaultConfig()
+		cfg.MaxNewTokens, cfg.Logprobs, cfg.DoSample, cfg.Seed, cfg.Temperature = 5, 3, sample, 4, 0.7
+		res, err := Generate(m, [][]int{prompt}, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := res[0]
+		if len(r.Logprobs) != len(r.Tokens) {
+			t.Fatalf("%d logprobs for %d tokens", len(r.Logprobs), len(r.Tokens))
+		}
+		seq := append([]int(nil), prompt...)
+		for i, lp := range r.Logprobs {
+			// the reference: one forward over prompt + tokens so far
+			var want []float32
+			tensor.Tidy(func() {
+				ids := make([]int64, len(seq))
+				for j, x := range seq {
+					ids[j] = int64(x)
+				}
+				want = m.Forward(&model.Input{IDs: tensor.FromInt64s(ids, 1, int64(len(ids)))}).Narrow(1, int64(len(ids)-1), 1).LogSoftmax(-1).Float32s()
+			})
+			if lp.ID != r.Tokens[i] || math.Abs(lp.Logprob-float64(want[lp.ID])) > 1e-4 {
+				t.Errorf("sample %v token %d: id %d logprob %g, want %d %g", sample, i, lp.ID, lp.Logprob, r.Tokens[i], want[lp.ID])
+			}
+			if len(lp.Top) != 3 || lp.Top[0].Logprob < lp.Top[1].Logprob || lp.Top[1].Logprob < lp.Top[2].Logprob {
+				t.Errorf("top %v: want 3, most likely first", lp.Top)
+			}
+			best := 0
+			for v := range want {
+				if want[v] > want[best] {
+					best = v
+				}
+			}
+			if lp.Top[0].ID != best || (!sample && lp.ID != best) {
+				t.Errorf("sample %v token %d: top %d, argmax %d, chosen %d", sample, i, lp.Top[0].ID, best, lp.ID)
+			}
+			seq = append(seq, r.Tokens[i])
+		}
+	}
+}
