@@ -34,6 +34,7 @@ var families = map[string]Family{
 	"mistral": Llama,
 	"qwen2":   Llama,
 	"qwen3":   Llama,
+	"phi3":    Llama,
 }
 
 // Config is a Hugging Face config.json for the supported families. Fields
@@ -55,6 +56,7 @@ type Config struct {
 	TieWordEmbeddings bool     // tie_word_embeddings; gpt2 default true, llama false
 	AttentionBias     bool     // q/k/v biases (attention_bias; always for qwen2)
 	QKNorm            bool     // q_norm/k_norm RMSNorm on each head before RoPE (qwen3)
+	Fused             bool     // fused qkv_proj and gate_up_proj (phi3)
 	SlidingWindow     int      // sliding_window (mistral): a query sees the last this-many keys; 0: all
 	// GPT-2's attention scaling: scale_attn_weights (default true: divide
 	// the scores by sqrt(head_dim)) and scale_attn_by_inverse_layer_idx
@@ -167,8 +169,16 @@ func ParseConfig(b []byte) (*Config, error) {
 		c.AttentionBias = r.bool("attention_bias", c.ModelType == "qwen2")
 		c.MLPBias = r.bool("mlp_bias", false)
 		c.QKNorm = c.ModelType == "qwen3"
-		if c.ModelType == "mistral" {
+		if c.ModelType == "mistral" || c.ModelType == "phi3" {
 			c.SlidingWindow = r.int("sliding_window", 0) // null: none
+		}
+		if c.ModelType == "phi3" {
+			// Phi3: fused projections, dropout after each residual branch
+			c.Fused = true
+			c.ResidDropout = r.float("resid_pdrop", 0)
+			if f := r.float("partial_rotary_factor", 1); f != 1 {
+				return nil, fmt.Errorf("partial_rotary_factor %g: partial rotary embeddings (Phi-4-mini) are not supported yet", f)
+			}
 		}
 		if c.ModelType == "qwen2" && r.bool("use_sliding_window", false) {
 			return nil, fmt.Errorf("use_sliding_window: Qwen2's per-layer sliding window is not supported yet")

@@ -23,6 +23,7 @@ type llamaBlock struct {
 	gate, up, down    *tensor.Tensor
 	gateB, upB, downB *tensor.Tensor
 	qNorm, kNorm      *tensor.Tensor // Qwen3; nil otherwise
+	qkv, gateUp       *tensor.Tensor // Phi3's fused projections; nil otherwise
 }
 
 func (l *llama) bind(m *Model) error {
@@ -40,6 +41,7 @@ func (l *llama) bind(m *Model) error {
 			gate: n("mlp.gate_proj.weight"), up: n("mlp.up_proj.weight"), down: n("mlp.down_proj.weight"),
 			gateB: n("mlp.gate_proj.bias"), upB: n("mlp.up_proj.bias"), downB: n("mlp.down_proj.bias"),
 			qNorm: n("self_attn.q_norm.weight"), kNorm: n("self_attn.k_norm.weight"),
+			qkv: n("self_attn.qkv_proj.weight"), gateUp: n("mlp.gate_up_proj.weight"),
 		})
 	}
 	// Rotary tables, computed in float64 then stored in the model dtype:
@@ -115,22 +117,35 @@ func (l *llama) hidden(m *Model, in *Input) *tensor.Tensor {
 	x := tensor.Embedding(l.embed, in.IDs) // (B, T, H)
 	for i, blk := range l.blocks {
 		h := rmsNorm(x, blk.inNorm, c.NormEps)
-		q := h.Linear(blk.q, blk.qb).View(B, T, nh, hd) // (B, T, nh, hd)
-		k := h.Linear(blk.k, blk.kb).View(B, T, nkv, hd)
+		var q, k, v *tensor.Tensor
+		if blk.qkv != nil { // Phi3: q | k | v in one projection
+			qkv := h.Linear(blk.qkv, nil)
+			q, k, v = qkv.Narrow(2, 0, nh*hd), qkv.Narrow(2, nh*hd, nkv*hd), qkv.Narrow(2, (nh+nkv)*hd, nkv*hd)
+		} else {
+			q, k, v = h.Linear(blk.q, blk.qb), h.Linear(blk.k, blk.kb), h.Linear(blk.v, blk.vb)
+		}
+		q, k = q.Reshape(B, T, nh, hd), k.Reshape(B, T, nkv, hd) // (B, T, heads, hd)
 		if blk.qNorm != nil { // Qwen3: RMSNorm over each head, before RoPE
 			q, k = rmsNorm(q, blk.qNorm, c.NormEps), rmsNorm(k, blk.kNorm, c.NormEps)
 		}
 		q, k = q.Transpose(1, 2), k.Transpose(1, 2) // (B, heads, T, hd)
-		v := h.Linear(blk.v, blk.vb).View(B, T, nkv, hd).Transpose(1, 2)
+		v = v.Reshape(B, T, nkv, hd).Transpose(1, 2)
 		q, k = rope(q), rope(k)
 		if in.Cache != nil {
 			k, v = in.Cache.append(i, k, v)
 		}
 		a := m.attention(in, q, k, v, ok, c.KVGroups())
-		x = x.Add(a.Linear(blk.o, blk.ob))
+		x = x.Add(m.dropout(in, a.Linear(blk.o, blk.ob), c.ResidDropout))
 		h = rmsNorm(x, blk.postNorm, c.NormEps)
-		g := h.Linear(blk.gate, blk.gateB).Silu().Mul(h.Linear(blk.up, blk.upB))
-		x = x.Add(g.Linear(blk.down, blk.downB))
+		var g *tensor.Tensor
+		if blk.gateUp != nil { // Phi3: gate | up in one projection
+			gu := h.Linear(blk.gateUp, nil)
+			I := gu.Size(2) / 2
+			g = gu.Narrow(2, 0, I).Silu().Mul(gu.Narrow(2, I, I))
+		} else {
+			g = h.Linear(blk.gate, blk.gateB).Silu().Mul(h.Linear(blk.up, blk.upB))
+		}
+		x = x.Add(m.dropout(in, g.Linear(blk.down, blk.downB), c.ResidDropout))
 	}
 	return rmsNorm(x, l.norm, c.NormEps)
 }

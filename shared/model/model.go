@@ -138,9 +138,13 @@ func paramShapes(c *Config, h Head) map[string][]int64 {
 		for i := 0; i < c.NumLayers; i++ {
 			p := fmt.Sprintf("model.layers.%d.", i)
 			s[p+"input_layernorm.weight"] = []int64{H}
-			s[p+"self_attn.q_proj.weight"] = []int64{q, H}
-			s[p+"self_attn.k_proj.weight"] = []int64{kv, H}
-			s[p+"self_attn.v_proj.weight"] = []int64{kv, H}
+			if c.Fused {
+				s[p+"self_attn.qkv_proj.weight"] = []int64{q + 2*kv, H}
+			} else {
+				s[p+"self_attn.q_proj.weight"] = []int64{q, H}
+				s[p+"self_attn.k_proj.weight"] = []int64{kv, H}
+				s[p+"self_attn.v_proj.weight"] = []int64{kv, H}
+			}
 			if c.AttentionBias {
 				s[p+"self_attn.q_proj.bias"] = []int64{q}
 				s[p+"self_attn.k_proj.bias"] = []int64{kv}
@@ -155,8 +159,12 @@ func paramShapes(c *Config, h Head) map[string][]int64 {
 				s[p+"self_attn.o_proj.bias"] = []int64{H}
 			}
 			s[p+"post_attention_layernorm.weight"] = []int64{H}
-			s[p+"mlp.gate_proj.weight"] = []int64{I, H}
-			s[p+"mlp.up_proj.weight"] = []int64{I, H}
+			if c.Fused {
+				s[p+"mlp.gate_up_proj.weight"] = []int64{2 * I, H}
+			} else {
+				s[p+"mlp.gate_proj.weight"] = []int64{I, H}
+				s[p+"mlp.up_proj.weight"] = []int64{I, H}
+			}
 			s[p+"mlp.down_proj.weight"] = []int64{H, I}
 			if c.MLPBias {
 				s[p+"mlp.gate_proj.bias"] = []int64{I}

@@ -3,6 +3,8 @@ package model
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -47,36 +49,70 @@ type family struct {
 	name string
 	ref  reference.Config
 	cfg  map[string]any
+	// fuse, when set, turns the reference's weights into the family's
+	// layout (Phi3's fused projections)
+	fuse func(reference.Weights, reference.Config) reference.Weights
+}
+
+// fusePhi3 concatenates q/k/v into qkv_proj and gate/up into gate_up_proj,
+// rows in that order, as Phi3 stores them.
+func fusePhi3(w reference.Weights, c reference.Config) reference.Weights {
+	out := reference.Weights{}
+	cat := func(names ...string) reference.Tensor {
+		var t reference.Tensor
+		for _, n := range names {
+			rows := 0
+			if t.Shape != nil {
+				rows = t.Shape[0]
+			}
+			t.Shape = []int{rows + w[n].Shape[0], w[n].Shape[1]}
+			t.Data = append(t.Data, w[n].Data...)
+			delete(w, n)
+		}
+		return t
+	}
+	for i := 0; i < c.Layers; i++ {
+		p := fmt.Sprintf("model.layers.%d.", i)
+		out[p+"self_attn.qkv_proj.weight"] = cat(p+"self_attn.q_proj.weight", p+"self_attn.k_proj.weight", p+"self_attn.v_proj.weight")
+		out[p+"mlp.gate_up_proj.weight"] = cat(p+"mlp.gate_proj.weight", p+"mlp.up_proj.weight")
+	}
+	for n, t := range w {
+		out[n] = t
+	}
+	return out
 }
 
 func families4test() []family {
 	return []family{
 		{"gpt2", reference.Config{ModelType: "gpt2", VocabSize: 23, Hidden: 16, Layers: 2, Heads: 4, Intermediate: 64, MaxPositions: 16, Eps: 1e-5, TiedHead: true},
-			map[string]any{"model_type": "gpt2", "vocab_size": 23, "n_embd": 16, "n_layer": 2, "n_head": 4, "n_positions": 16}},
+			map[string]any{"model_type": "gpt2", "vocab_size": 23, "n_embd": 16, "n_layer": 2, "n_head": 4, "n_positions": 16}, nil},
 		// GPT2Config's scale_attn_weights false and scale_attn_by_inverse_layer_idx
 		{"gpt2-attn-scaling", reference.Config{ModelType: "gpt2", VocabSize: 23, Hidden: 16, Layers: 2, Heads: 4, Intermediate: 64, MaxPositions: 16, Eps: 1e-5, TiedHead: true, NoScaleAttnWeights: true, ScaleAttnByInverseLayerIdx: true},
-			map[string]any{"model_type": "gpt2", "vocab_size": 23, "n_embd": 16, "n_layer": 2, "n_head": 4, "n_positions": 16, "scale_attn_weights": false, "scale_attn_by_inverse_layer_idx": true}},
+			map[string]any{"model_type": "gpt2", "vocab_size": 23, "n_embd": 16, "n_layer": 2, "n_head": 4, "n_positions": 16, "scale_attn_weights": false, "scale_attn_by_inverse_layer_idx": true}, nil},
 		{"gpt2-untied", reference.Config{ModelType: "gpt2", VocabSize: 23, Hidden: 16, Layers: 1, Heads: 2, Intermediate: 24, MaxPositions: 16, Eps: 1e-5},
-			map[string]any{"model_type": "gpt2", "vocab_size": 23, "n_embd": 16, "n_layer": 1, "n_head": 2, "n_inner": 24, "n_positions": 16, "tie_word_embeddings": false}},
+			map[string]any{"model_type": "gpt2", "vocab_size": 23, "n_embd": 16, "n_layer": 1, "n_head": 2, "n_inner": 24, "n_positions": 16, "tie_word_embeddings": false}, nil},
 		{"llama-gqa", reference.Config{ModelType: "llama", VocabSize: 29, Hidden: 16, Layers: 2, Heads: 4, KVHeads: 2, Intermediate: 40, MaxPositions: 32, Eps: 1e-6, RopeTheta: 10000},
-			map[string]any{"model_type": "llama", "vocab_size": 29, "hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "intermediate_size": 40, "max_position_embeddings": 32, "rms_norm_eps": 1e-6}},
+			map[string]any{"model_type": "llama", "vocab_size": 29, "hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "intermediate_size": 40, "max_position_embeddings": 32, "rms_norm_eps": 1e-6}, nil},
 		{"qwen2-bias-tied", reference.Config{ModelType: "llama", VocabSize: 29, Hidden: 16, Layers: 2, Heads: 2, KVHeads: 1, Intermediate: 24, MaxPositions: 32, Eps: 1e-6, RopeTheta: 1e6, TiedHead: true, AttentionBias: true},
-			map[string]any{"model_type": "qwen2", "vocab_size": 29, "hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1, "intermediate_size": 24, "max_position_embeddings": 32, "rms_norm_eps": 1e-6, "rope_theta": 1e6, "tie_word_embeddings": true}},
+			map[string]any{"model_type": "qwen2", "vocab_size": 29, "hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1, "intermediate_size": 24, "max_position_embeddings": 32, "rms_norm_eps": 1e-6, "rope_theta": 1e6, "tie_word_embeddings": true}, nil},
 		// Llama 3.1's rope_scaling (head_dim 8: one frequency kept, one
 		// smoothed, two divided by factor) and linear scaling, with the
 		// inverse frequencies of transformers' formulas (rope_test.go)
 		{"llama3-rope", reference.Config{ModelType: "llama", VocabSize: 29, Hidden: 16, Layers: 2, Heads: 2, KVHeads: 1, Intermediate: 24, MaxPositions: 32, Eps: 1e-5, RopeTheta: 10000, RopeInvFreq: wantLlama3},
 			map[string]any{"model_type": "llama", "vocab_size": 29, "hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1, "intermediate_size": 24, "max_position_embeddings": 32, "rms_norm_eps": 1e-5,
-				"rope_scaling": map[string]any{"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 64}}},
+				"rope_scaling": map[string]any{"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 64}}, nil},
 		// Qwen3: q_norm/k_norm on each head, head_dim apart from hidden/heads
 		{"qwen3-qknorm", reference.Config{ModelType: "llama", VocabSize: 29, Hidden: 16, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 6, Intermediate: 24, MaxPositions: 32, Eps: 1e-6, RopeTheta: 1e6, TiedHead: true, QKNorm: true},
-			map[string]any{"model_type": "qwen3", "vocab_size": 29, "hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 6, "intermediate_size": 24, "max_position_embeddings": 32, "rms_norm_eps": 1e-6, "rope_theta": 1e6, "tie_word_embeddings": true}},
+			map[string]any{"model_type": "qwen3", "vocab_size": 29, "hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 6, "intermediate_size": 24, "max_position_embeddings": 32, "rms_norm_eps": 1e-6, "rope_theta": 1e6, "tie_word_embeddings": true}, nil},
 		// Mistral's sliding window (3 of the 6 tokens), with left padding
 		{"mistral-window", reference.Config{ModelType: "llama", VocabSize: 29, Hidden: 16, Layers: 2, Heads: 4, KVHeads: 2, Intermediate: 24, MaxPositions: 32, Eps: 1e-5, RopeTheta: 10000, SlidingWindow: 3},
-			map[string]any{"model_type": "mistral", "vocab_size": 29, "hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "intermediate_size": 24, "max_position_embeddings": 32, "rms_norm_eps": 1e-5, "sliding_window": 3}},
+			map[string]any{"model_type": "mistral", "vocab_size": 29, "hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "intermediate_size": 24, "max_position_embeddings": 32, "rms_norm_eps": 1e-5, "sliding_window": 3}, nil},
+		// Phi3: fused qkv and gate/up projections, sliding window
+		{"phi3-fused", reference.Config{ModelType: "llama", VocabSize: 29, Hidden: 16, Layers: 2, Heads: 4, KVHeads: 2, Intermediate: 24, MaxPositions: 32, Eps: 1e-5, RopeTheta: 10000, SlidingWindow: 4},
+			map[string]any{"model_type": "phi3", "vocab_size": 29, "hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "intermediate_size": 24, "max_position_embeddings": 32, "rms_norm_eps": 1e-5, "sliding_window": 4}, fusePhi3},
 		{"linear-rope", reference.Config{ModelType: "llama", VocabSize: 29, Hidden: 16, Layers: 1, Heads: 2, KVHeads: 2, Intermediate: 24, MaxPositions: 32, Eps: 1e-5, RopeTheta: 10000, RopeInvFreq: wantLinear},
 			map[string]any{"model_type": "llama", "vocab_size": 29, "hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 24, "max_position_embeddings": 32, "rms_norm_eps": 1e-5,
-				"rope_scaling": map[string]any{"type": "linear", "factor": 4.0}}},
+				"rope_scaling": map[string]any{"type": "linear", "factor": 4.0}}, nil},
 	}
 }
 
@@ -86,7 +122,11 @@ func TestForwardMatchesReference(t *testing.T) {
 	for _, fam := range families4test() {
 		t.Run(fam.name, func(t *testing.T) {
 			w := reference.RandomWeights(fam.ref, 7, 0.2)
-			dir := writeCheckpoint(t, fam.cfg, w)
+			stored := w
+			if fam.fuse != nil {
+				stored = fam.fuse(maps.Clone(w), fam.ref)
+			}
+			dir := writeCheckpoint(t, fam.cfg, stored)
 			m, err := Load(dir, LoadOptions{})
 			if err != nil {
 				t.Fatal(err)
