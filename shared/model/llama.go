@@ -125,7 +125,7 @@ func (l *llama) hidden(m *Model, in *Input) *tensor.Tensor {
 			q, k, v = h.Linear(blk.q, blk.qb), h.Linear(blk.k, blk.kb), h.Linear(blk.v, blk.vb)
 		}
 		q, k = q.Reshape(B, T, nh, hd), k.Reshape(B, T, nkv, hd) // (B, T, heads, hd)
-		if blk.qNorm != nil { // Qwen3: RMSNorm over each head, before RoPE
+		if blk.qNorm != nil {                                    // Qwen3: RMSNorm over each head, before RoPE
 			q, k = rmsNorm(q, blk.qNorm, c.NormEps), rmsNorm(k, blk.kNorm, c.NormEps)
 		}
 		q, k = q.Transpose(1, 2), k.Transpose(1, 2) // (B, heads, T, hd)
