@@ -35,6 +35,7 @@ var families = map[string]Family{
 	"qwen2":   Llama,
 	"qwen3":   Llama,
 	"phi3":    Llama,
+	"gemma2":  Llama,
 }
 
 // Config is a Hugging Face config.json for the supported families. Fields
@@ -57,6 +58,14 @@ type Config struct {
 	AttentionBias     bool     // q/k/v biases (attention_bias; always for qwen2)
 	QKNorm            bool     // q_norm/k_norm RMSNorm on each head before RoPE (qwen3)
 	Fused             bool     // fused qkv_proj and gate_up_proj (phi3)
+	// Gemma 2: embeddings times sqrt(hidden), RMSNorm with (1 + weight),
+	// GeGLU (gelu_pytorch_tanh), norms after attention and around the MLP,
+	// scores scaled by query_pre_attn_scalar^-0.5 and soft-capped
+	// (attn_logit_softcapping), the sliding window on even layers, final
+	// logits soft-capped (final_logit_softcapping).
+	Gemma                                  bool
+	QueryPreAttnScalar                     float64
+	AttnLogitSoftcapping, FinalLogitSoftcap float64 // 0: none
 	SlidingWindow     int      // sliding_window (mistral): a query sees the last this-many keys; 0: all
 	// GPT-2's attention scaling: scale_attn_weights (default true: divide
 	// the scores by sqrt(head_dim)) and scale_attn_by_inverse_layer_idx
@@ -187,7 +196,19 @@ func ParseConfig(b []byte) (*Config, error) {
 			return nil, fmt.Errorf("use_sliding_window: sliding-window attention is not supported yet (qwen3 with use_sliding_window false is)")
 		}
 		c.AttnDropout = r.float("attention_dropout", 0)
-		if act := r.str("hidden_act"); act != "" && act != "silu" {
+		if c.ModelType == "gemma2" {
+			c.Gemma = true
+			c.TieWordEmbeddings = r.bool("tie_word_embeddings", true)
+			c.SlidingWindow = r.int("sliding_window", 4096)
+			c.QueryPreAttnScalar = r.float("query_pre_attn_scalar", 256)
+			c.AttnLogitSoftcapping = r.float("attn_logit_softcapping", 0)
+			c.FinalLogitSoftcap = r.float("final_logit_softcapping", 0)
+			for _, key := range []string{"hidden_activation", "hidden_act"} {
+				if act := r.str(key); act != "" && act != "gelu_pytorch_tanh" {
+					return nil, fmt.Errorf("%s %q: rl's gemma2 supports gelu_pytorch_tanh", key, act)
+				}
+			}
+		} else if act := r.str("hidden_act"); act != "" && act != "silu" {
 			return nil, fmt.Errorf("hidden_act %q: rl's llama supports silu", act)
 		}
 		if rs, ok := raw["rope_scaling"]; ok && rs != nil {
@@ -348,7 +369,7 @@ func (c *Config) JSON() ([]byte, error) {
 		if c.HeadDim != c.HiddenSize/c.NumHeads {
 			out["head_dim"] = c.HeadDim
 		}
-		if _, ok := out["hidden_act"]; !ok {
+		if _, ok := out["hidden_act"]; !ok && !c.Gemma {
 			out["hidden_act"] = "silu"
 		}
 	}
@@ -539,12 +560,14 @@ func Preset(name string, vocab int) (*Config, error) {
 		js = `{"model_type":"gpt2","architectures":["GPT2LMHeadModel"],"n_embd":256,"n_layer":4,"n_head":4,"n_positions":512,"embd_pdrop":0.0,"attn_pdrop":0.0,"resid_pdrop":0.0}`
 	case "tiny-qwen3":
 		js = `{"model_type":"qwen3","architectures":["Qwen3ForCausalLM"],"hidden_size":256,"num_hidden_layers":4,"num_attention_heads":4,"num_key_value_heads":2,"head_dim":32,"intermediate_size":688,"max_position_embeddings":512,"rms_norm_eps":1e-6,"rope_theta":1000000,"tie_word_embeddings":true}`
+	case "tiny-gemma2":
+		js = `{"model_type":"gemma2","architectures":["Gemma2ForCausalLM"],"hidden_size":256,"num_hidden_layers":4,"num_attention_heads":4,"num_key_value_heads":2,"head_dim":64,"intermediate_size":688,"max_position_embeddings":512,"rms_norm_eps":1e-6,"sliding_window":8,"query_pre_attn_scalar":64,"attn_logit_softcapping":50.0,"final_logit_softcapping":30.0,"hidden_activation":"gelu_pytorch_tanh","tie_word_embeddings":true}`
 	case "tiny-llama":
 		js = `{"model_type":"llama","architectures":["LlamaForCausalLM"],"hidden_size":256,"num_hidden_layers":4,"num_attention_heads":4,"num_key_value_heads":2,"intermediate_size":688,"max_position_embeddings":512,"rms_norm_eps":1e-5,"tie_word_embeddings":true}`
 	case "gpt2-small":
 		js = `{"model_type":"gpt2","architectures":["GPT2LMHeadModel"],"n_embd":768,"n_layer":12,"n_head":12,"n_positions":1024,"embd_pdrop":0.0,"attn_pdrop":0.0,"resid_pdrop":0.0}`
 	default:
-		return nil, fmt.Errorf("model: unknown preset %q (want tiny, tiny-llama, tiny-qwen3 or gpt2-small)", name)
+		return nil, fmt.Errorf("model: unknown preset %q (want tiny, tiny-llama, tiny-qwen3, tiny-gemma2 or gpt2-small)", name)
 	}
 	var raw map[string]any
 	_ = json.Unmarshal([]byte(js), &raw)
@@ -554,7 +577,7 @@ func Preset(name string, vocab int) (*Config, error) {
 }
 
 // PresetNames lists the presets Preset knows.
-var PresetNames = []string{"tiny", "tiny-llama", "tiny-qwen3", "gpt2-small"}
+var PresetNames = []string{"tiny", "tiny-llama", "tiny-qwen3", "tiny-gemma2", "gpt2-small"}
 
 func configPath(dir string) string { return filepath.Join(dir, "config.json") }
 

@@ -125,7 +125,11 @@ func (m *Model) Hidden(in *Input) *tensor.Tensor { return m.arch.hidden(m, in) }
 // autocast computes the matmul in bfloat16, but losses, log-probs and
 // sampling read float32.
 func (m *Model) Logits(hidden *tensor.Tensor) *tensor.Tensor {
-	return float32Out(hidden.Linear(m.arch.lmWeight(m), nil))
+	lg := float32Out(hidden.Linear(m.arch.lmWeight(m), nil))
+	if cap := m.Config.FinalLogitSoftcap; cap > 0 { // Gemma 2: tanh(logits/cap)*cap
+		lg = lg.DivScalar(cap).Tanh().MulScalar(cap)
+	}
+	return lg
 }
 
 // Scores applies the score head: (B, T, H) -> (B, T, num_labels), in
@@ -220,6 +224,9 @@ func (m *Model) attention(in *Input, q, k, v, ok *tensor.Tensor, groups int) *te
 	}
 	B, nh, T, d := q.Size(0), q.Size(1), q.Size(2), q.Size(3)
 	att := q.Matmul(k.Transpose(2, 3)).MulScalar(1 / math.Sqrt(float64(d))) // (B, nh, T, S)
+	if cap := m.Config.AttnLogitSoftcapping; cap > 0 { // Gemma 2, before the mask
+		att = att.DivScalar(cap).Tanh().MulScalar(cap)
+	}
 	if ok != nil {
 		// Hugging Face masks with the dtype's minimum, not -inf, so a fully
 		// masked row (a left pad) becomes uniform instead of NaN.

@@ -18,6 +18,7 @@ type llama struct {
 
 type llamaBlock struct {
 	inNorm, postNorm  *tensor.Tensor
+	preFF, postFF     *tensor.Tensor // Gemma 2; nil otherwise
 	q, k, v, o        *tensor.Tensor
 	qb, kb, vb, ob    *tensor.Tensor
 	gate, up, down    *tensor.Tensor
@@ -42,6 +43,7 @@ func (l *llama) bind(m *Model) error {
 			gateB: n("mlp.gate_proj.bias"), upB: n("mlp.up_proj.bias"), downB: n("mlp.down_proj.bias"),
 			qNorm: n("self_attn.q_norm.weight"), kNorm: n("self_attn.k_norm.weight"),
 			qkv: n("self_attn.qkv_proj.weight"), gateUp: n("mlp.gate_up_proj.weight"),
+			preFF: n("pre_feedforward_layernorm.weight"), postFF: n("post_feedforward_layernorm.weight"),
 		})
 	}
 	// Rotary tables, computed in float64 then stored in the model dtype:
@@ -110,13 +112,27 @@ func (l *llama) hidden(m *Model, in *Input) *tensor.Tensor {
 	past := in.Cache.Len()
 	pos := positions(in, past)
 	ok := allowed(in, past, c.SlidingWindow)
+	okGlobal := ok
+	if c.Gemma { // Gemma 2: the window on even layers only
+		okGlobal = allowed(in, past, 0)
+	}
+	norm := func(x, w *tensor.Tensor) *tensor.Tensor {
+		if c.Gemma {
+			return gemmaNorm(x, w, c.NormEps)
+		}
+		return rmsNorm(x, w, c.NormEps)
+	}
 	flat := pos.Reshape(-1)
 	cos := l.cos.IndexSelect(0, flat).View(B, 1, T, hd) // broadcast over heads
 	sin := l.sin.IndexSelect(0, flat).View(B, 1, T, hd)
 	rope := func(x *tensor.Tensor) *tensor.Tensor { return x.Mul(cos).Add(rotateHalf(x).Mul(sin)) }
 	x := tensor.Embedding(l.embed, in.IDs) // (B, T, H)
+	if c.Gemma {
+		// times sqrt(hidden) rounded to the model's dtype, as transformers
+		x = x.MulScalar(float64(dtypeRound(m.DType, math.Sqrt(float64(c.HiddenSize)))))
+	}
 	for i, blk := range l.blocks {
-		h := rmsNorm(x, blk.inNorm, c.NormEps)
+		h := norm(x, blk.inNorm)
 		var q, k, v *tensor.Tensor
 		if blk.qkv != nil { // Phi3: q | k | v in one projection
 			qkv := h.Linear(blk.qkv, nil)
@@ -134,7 +150,22 @@ func (l *llama) hidden(m *Model, in *Input) *tensor.Tensor {
 		if in.Cache != nil {
 			k, v = in.Cache.append(i, k, v)
 		}
-		a := m.attention(in, q, k, v, ok, c.KVGroups())
+		layerOK := ok
+		if c.Gemma {
+			if i%2 != 0 {
+				layerOK = okGlobal
+			}
+			// query_pre_attn_scalar^-0.5 instead of attention's head_dim^-0.5
+			q = q.MulScalar(math.Sqrt(float64(hd)) / math.Sqrt(c.QueryPreAttnScalar))
+		}
+		a := m.attention(in, q, k, v, layerOK, c.KVGroups())
+		if c.Gemma { // norm after attention and after the MLP, around the MLP's input too
+			x = x.Add(norm(a.Linear(blk.o, blk.ob), blk.postNorm))
+			h = norm(x, blk.preFF)
+			g := h.Linear(blk.gate, nil).GeluTanh().Mul(h.Linear(blk.up, nil))
+			x = x.Add(norm(g.Linear(blk.down, nil), blk.postFF))
+			continue
+		}
 		x = x.Add(m.dropout(in, a.Linear(blk.o, blk.ob), c.ResidDropout))
 		h = rmsNorm(x, blk.postNorm, c.NormEps)
 		var g *tensor.Tensor
@@ -147,5 +178,34 @@ func (l *llama) hidden(m *Model, in *Input) *tensor.Tensor {
 		}
 		x = x.Add(m.dropout(in, g.Linear(blk.down, blk.downB), c.ResidDropout))
 	}
-	return rmsNorm(x, l.norm, c.NormEps)
+	return norm(x, l.norm)
+}
+
+// gemmaNorm is Gemma's RMSNorm: x / sqrt(mean(x^2) + eps) * (1 + w), all
+// in float32, then cast back ((x * w).to(dtype), not Llama's x.to(dtype) * w).
+func gemmaNorm(x, w *tensor.Tensor, eps float64) *tensor.Tensor {
+	dt := x.DType()
+	xf, wf := x, w
+	if dt != tensor.Float32 {
+		xf = x.ToDType(tensor.Float32)
+	}
+	if w.DType() != tensor.Float32 {
+		wf = w.ToDType(tensor.Float32)
+	}
+	y := xf.Mul(xf.Square().MeanDim(-1, true).AddScalar(eps).Rsqrt()).Mul(wf.AddScalar(1))
+	if dt != tensor.Float32 {
+		y = y.ToDType(dt)
+	}
+	return y
+}
+
+// dtypeRound rounds v to dtype dt (bfloat16 keeps 8 bits of mantissa).
+func dtypeRound(dt tensor.DType, v float64) float32 {
+	f := float32(v)
+	if dt == tensor.BFloat16 {
+		b := math.Float32bits(f)
+		b += 0x7fff + (b>>16)&1 // round to nearest even
+		f = math.Float32frombits(b &^ 0xffff)
+	}
+	return f
 }

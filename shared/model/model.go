@@ -159,6 +159,10 @@ func paramShapes(c *Config, h Head) map[string][]int64 {
 				s[p+"self_attn.o_proj.bias"] = []int64{H}
 			}
 			s[p+"post_attention_layernorm.weight"] = []int64{H}
+			if c.Gemma {
+				s[p+"pre_feedforward_layernorm.weight"] = []int64{H}
+				s[p+"post_feedforward_layernorm.weight"] = []int64{H}
+			}
 			if c.Fused {
 				s[p+"mlp.gate_up_proj.weight"] = []int64{2 * I, H}
 			} else {
@@ -212,6 +216,7 @@ func New(c *Config, h Head, dt tensor.DType, dev tensor.Device) (m *Model, err e
 		t := tensor.ZerosOn(shape, tensor.Float32, tensor.CPU).Keep()
 		switch {
 		case strings.HasSuffix(name, ".bias"):
+		case len(shape) == 1 && c.Gemma: // Gemma's norms scale by 1 + weight
 		case len(shape) == 1: // norm weights
 			t.Fill_(1)
 		case c.Family() == GPT2 && strings.HasSuffix(name, "c_proj.weight"):

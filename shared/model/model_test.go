@@ -110,6 +110,12 @@ func families4test() []family {
 		// Phi3: fused qkv and gate/up projections, sliding window
 		{"phi3-fused", reference.Config{ModelType: "llama", VocabSize: 29, Hidden: 16, Layers: 2, Heads: 4, KVHeads: 2, Intermediate: 24, MaxPositions: 32, Eps: 1e-5, RopeTheta: 10000, SlidingWindow: 4},
 			map[string]any{"model_type": "phi3", "vocab_size": 29, "hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "intermediate_size": 24, "max_position_embeddings": 32, "rms_norm_eps": 1e-5, "sliding_window": 4}, fusePhi3},
+		// Gemma 2: (1+w) norms, sqrt(hidden) embeddings, GeGLU, pre/post
+		// norms, query_pre_attn_scalar, both soft-caps, window on even layers
+		{"gemma2", reference.Config{ModelType: "llama", VocabSize: 29, Hidden: 16, Layers: 2, Heads: 4, KVHeads: 2, HeadDim: 6, Intermediate: 24, MaxPositions: 32, Eps: 1e-6, RopeTheta: 10000, TiedHead: true, SlidingWindow: 3,
+			Gemma: true, QueryPreAttnScalar: 5, AttnSoftcap: 2, FinalSoftcap: 3},
+			map[string]any{"model_type": "gemma2", "vocab_size": 29, "hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 6, "intermediate_size": 24, "max_position_embeddings": 32, "rms_norm_eps": 1e-6,
+				"sliding_window": 3, "query_pre_attn_scalar": 5, "attn_logit_softcapping": 2.0, "final_logit_softcapping": 3.0, "hidden_activation": "gelu_pytorch_tanh"}, nil},
 		{"linear-rope", reference.Config{ModelType: "llama", VocabSize: 29, Hidden: 16, Layers: 1, Heads: 2, KVHeads: 2, Intermediate: 24, MaxPositions: 32, Eps: 1e-5, RopeTheta: 10000, RopeInvFreq: wantLinear},
 			map[string]any{"model_type": "llama", "vocab_size": 29, "hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 24, "max_position_embeddings": 32, "rms_norm_eps": 1e-5,
 				"rope_scaling": map[string]any{"type": "linear", "factor": 4.0}}, nil},

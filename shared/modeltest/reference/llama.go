@@ -2,6 +2,7 @@ package reference
 
 import (
 	"fmt"
+	"math"
 
 	"gonum.org/v1/gonum/mat"
 )
@@ -14,6 +15,8 @@ type llamaBlock struct {
 	kNormW        []float64
 	oW            *mat.Dense // [H, heads*hd]
 	postAttnNormW []float64
+	preFFNormW    []float64 // Gemma 2
+	postFFNormW   []float64
 	gateW, upW    *mat.Dense // [I, H]
 	downW         *mat.Dense // [H, I]
 }
@@ -24,6 +27,7 @@ type llamaModel struct {
 	theta  float64
 	inv    []float64 // rope inverse frequencies; nil: from theta
 	window int       // sliding window; 0: none
+	cfg    Config
 	embed  *mat.Dense
 	blocks []llamaBlock
 	normW  []float64
@@ -37,6 +41,7 @@ func loadLlama(cfg Config, d dims, w Weights) *llamaModel {
 		theta:  cfg.RopeTheta,
 		inv:    cfg.RopeInvFreq,
 		window: cfg.SlidingWindow,
+		cfg:    cfg,
 		embed:  matrix(w["model.embed_tokens.weight"]),
 		normW:  vector(w["model.norm.weight"]),
 	}
@@ -52,6 +57,10 @@ func loadLlama(cfg Config, d dims, w Weights) *llamaModel {
 			gateW:         matrix(w[p+"mlp.gate_proj.weight"]),
 			upW:           matrix(w[p+"mlp.up_proj.weight"]),
 			downW:         matrix(w[p+"mlp.down_proj.weight"]),
+		}
+		if cfg.Gemma {
+			blk.preFFNormW = vector(w[p+"pre_feedforward_layernorm.weight"])
+			blk.postFFNormW = vector(w[p+"post_feedforward_layernorm.weight"])
 		}
 		if cfg.QKNorm {
 			blk.qNormW = vector(w[p+"self_attn.q_norm.weight"])
@@ -75,6 +84,83 @@ func loadLlama(cfg Config, d dims, w Weights) *llamaModel {
 func (m *llamaModel) head() *mat.Dense { return m.lmHead }
 
 func (m *llamaModel) hidden(ids, mask []int) (*mat.Dense, error) {
+	if m.cfg.Gemma {
+		return m.gemmaHidden(ids, mask)
+	}
+	return m.llamaHidden(ids, mask)
+}
+
+// gemmaHidden is Gemma2Model's forward for one sequence.
+func (m *llamaModel) gemmaHidden(ids, mask []int) (*mat.Dense, error) {
+	c := m.cfg
+	T, H, hd := len(ids), m.d.H, m.d.headDim
+	group := m.d.heads / m.d.kvHeads
+	pos := positionIDs(mask)
+	norm := func(x *mat.Dense, w []float64) *mat.Dense {
+		one := make([]float64, len(w))
+		for i, v := range w {
+			one[i] = 1 + v
+		}
+		return mapRows(x, func(r []float64) []float64 { return rmsNorm(r, one, m.eps) })
+	}
+	normalizer := float64(float32(math.Sqrt(float64(H))))
+	x := mat.NewDense(T, H, nil)
+	for t, id := range ids {
+		for i := 0; i < H; i++ {
+			x.Set(t, i, m.embed.At(id, i)*normalizer)
+		}
+	}
+	ropeRows := func(a *mat.Dense) *mat.Dense {
+		out := mat.NewDense(T, hd, nil)
+		for t := 0; t < T; t++ {
+			out.SetRow(t, rope(a.RawRowView(t), pos[t], m.theta))
+		}
+		return out
+	}
+	for l, blk := range m.blocks {
+		window := 0
+		if l%2 == 0 {
+			window = c.SlidingWindow
+		}
+		a := norm(x, blk.inputNormW)
+		q, k, v := linear(a, blk.qW, nil), linear(a, blk.kW, nil), linear(a, blk.vW, nil)
+		heads := mat.NewDense(T, m.d.heads*hd, nil)
+		for h := 0; h < m.d.heads; h++ {
+			g := h / group
+			qh, kh, vh := ropeRows(columns(q, h*hd, (h+1)*hd)), ropeRows(columns(k, g*hd, (g+1)*hd)), columns(v, g*hd, (g+1)*hd)
+			// scores: q·k / sqrt(query_pre_attn_scalar), soft-capped, masked
+			probs := mat.NewDense(T, T, nil)
+			for t := 0; t < T; t++ {
+				row := make([]float64, T)
+				for j := range row {
+					s := mat.Dot(qh.RowView(t), kh.RowView(j)) / math.Sqrt(c.QueryPreAttnScalar)
+					if c.AttnSoftcap > 0 {
+						s = math.Tanh(s/c.AttnSoftcap) * c.AttnSoftcap
+					}
+					if j <= t && mask[j] == 1 && (window == 0 || t-j < window) {
+						row[j] = s
+					} else {
+						row[j] = maskValue
+					}
+				}
+				probs.SetRow(t, softmax(row))
+			}
+			var o mat.Dense
+			o.Mul(probs, vh)
+			setColumns(heads, h*hd, &o)
+		}
+		x.Add(x, norm(linear(heads, blk.oW, nil), blk.postAttnNormW))
+		n := norm(x, blk.preFFNormW)
+		gate := linear(n, blk.gateW, nil)
+		up := linear(n, blk.upW, nil)
+		mapElements(gate, geluTanh)
+		gate.MulElem(gate, up)
+		x.Add(x, norm(linear(gate, blk.downW, nil), blk.postFFNormW))
+	}
+	return norm(x, m.normW), nil
+}
+
+func (m *llamaModel) llamaHidden(ids, mask []int) (*mat.Dense, error) {
 	T, H, hd := len(ids), m.d.H, m.d.headDim
 	group := m.d.heads / m.d.kvHeads // query heads per kv head
 	pos := positionIDs(mask)

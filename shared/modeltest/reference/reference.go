@@ -44,6 +44,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 
 	"gonum.org/v1/gonum/mat"
@@ -92,6 +93,14 @@ type Config struct {
 	// not divided by sqrt(head_dim)); ScaleAttnByInverseLayerIdx divides
 	// layer l's scores by l+1 as well (gpt2 only).
 	NoScaleAttnWeights, ScaleAttnByInverseLayerIdx bool
+	// Gemma makes a llama model Gemma 2 (transformers' modeling_gemma2):
+	// embeddings times sqrt(Hidden) (rounded to float32), RMSNorm scaling
+	// by (1 + weight), GeGLU with gelu_pytorch_tanh, norms after attention
+	// and before and after the MLP, scores times QueryPreAttnScalar^-0.5
+	// then soft-capped tanh(s/AttnSoftcap)*AttnSoftcap before the mask,
+	// SlidingWindow on even layers only, logits soft-capped by FinalSoftcap.
+	Gemma                                         bool
+	QueryPreAttnScalar, AttnSoftcap, FinalSoftcap float64
 }
 
 // Weights maps Hugging Face tensor names to row-major float32 data with
@@ -158,6 +167,9 @@ func run(cfg Config, w Weights, ids [][]int, attentionMask [][]int, logits bool)
 		}
 		if logits {
 			h = linear(h, m.head(), nil)
+			if c := cfg.FinalSoftcap; c > 0 {
+				mapElements(h, func(x float64) float64 { return math.Tanh(x/c) * c })
+			}
 		}
 		out[b] = denseRows(h)
 	}
@@ -349,6 +361,10 @@ func weightSpecs(cfg Config, d dims) []weightSpec {
 				add(p+"self_attn.k_norm.weight", kindNorm, d.headDim)
 			}
 			add(p+"post_attention_layernorm.weight", kindNorm, d.H)
+			if cfg.Gemma {
+				add(p+"pre_feedforward_layernorm.weight", kindNorm, d.H)
+				add(p+"post_feedforward_layernorm.weight", kindNorm, d.H)
+			}
 			add(p+"mlp.gate_proj.weight", kindMatrix, d.I, d.H)
 			add(p+"mlp.up_proj.weight", kindMatrix, d.I, d.H)
 			add(p+"mlp.down_proj.weight", kindMatrix, d.H, d.I)
