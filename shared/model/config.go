@@ -63,10 +63,10 @@ type Config struct {
 	// scores scaled by query_pre_attn_scalar^-0.5 and soft-capped
 	// (attn_logit_softcapping), the sliding window on even layers, final
 	// logits soft-capped (final_logit_softcapping).
-	Gemma                                  bool
-	QueryPreAttnScalar                     float64
+	Gemma                                   bool
+	QueryPreAttnScalar                      float64
 	AttnLogitSoftcapping, FinalLogitSoftcap float64 // 0: none
-	SlidingWindow     int      // sliding_window (mistral): a query sees the last this-many keys; 0: all
+	SlidingWindow                           int     // sliding_window (mistral): a query sees the last this-many keys; 0: all
 	// GPT-2's attention scaling: scale_attn_weights (default true: divide
 	// the scores by sqrt(head_dim)) and scale_attn_by_inverse_layer_idx
 	// (default false: also divide by layer_idx + 1).

@@ -224,7 +224,7 @@ func (m *Model) attention(in *Input, q, k, v, ok *tensor.Tensor, groups int) *te
 	}
 	B, nh, T, d := q.Size(0), q.Size(1), q.Size(2), q.Size(3)
 	att := q.Matmul(k.Transpose(2, 3)).MulScalar(1 / math.Sqrt(float64(d))) // (B, nh, T, S)
-	if cap := m.Config.AttnLogitSoftcapping; cap > 0 { // Gemma 2, before the mask
+	if cap := m.Config.AttnLogitSoftcapping; cap > 0 {                      // Gemma 2, before the mask
 		att = att.DivScalar(cap).Tanh().MulScalar(cap)
 	}
 	if ok != nil {
