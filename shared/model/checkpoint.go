@@ -226,7 +226,7 @@ func ignorable(name string) bool {
 
 // architecture is the transformers class name for the family and head.
 func architecture(c *Config, h Head) string {
-	base := map[string]string{"gpt2": "GPT2", "llama": "Llama", "mistral": "Mistral", "qwen2": "Qwen2", "qwen3": "Qwen3", "phi3": "Phi3", "gemma2": "Gemma2"}[c.ModelType]
+	base := map[string]string{"gpt2": "GPT2", "llama": "Llama", "mistral": "Mistral", "qwen2": "Qwen2", "qwen3": "Qwen3", "phi3": "Phi3", "gemma2": "Gemma2", "gemma3_text": "Gemma3"}[c.ModelType]
 	if h == ScoreHead {
 		return base + "ForSequenceClassification"
 	}

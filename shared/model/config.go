@@ -36,6 +36,8 @@ var families = map[string]Family{
 	"qwen3":   Llama,
 	"phi3":    Llama,
 	"gemma2":  Llama,
+	// Gemma 3's text model (Gemma3ForCausalLM)
+	"gemma3_text": Llama,
 }
 
 // Config is a Hugging Face config.json for the supported families. Fields
@@ -66,7 +68,13 @@ type Config struct {
 	Gemma                                   bool
 	QueryPreAttnScalar                      float64
 	AttnLogitSoftcapping, FinalLogitSoftcap float64 // 0: none
-	SlidingWindow                           int     // sliding_window (mistral): a query sees the last this-many keys; 0: all
+	// Sliding lists the layers with the sliding window (Gemma: layer_types
+	// "sliding_attention"); nil means every layer when SlidingWindow > 0.
+	Sliding []bool
+	// LocalRopeTheta is the rotary base of sliding layers (Gemma 3's
+	// rope_local_base_freq, unscaled); 0: the global rope_theta and scaling.
+	LocalRopeTheta float64
+	SlidingWindow  int // sliding_window (mistral): a query sees the last this-many keys; 0: all
 	// GPT-2's attention scaling: scale_attn_weights (default true: divide
 	// the scores by sqrt(head_dim)) and scale_attn_by_inverse_layer_idx
 	// (default false: also divide by layer_idx + 1).
@@ -196,13 +204,16 @@ func ParseConfig(b []byte) (*Config, error) {
 			return nil, fmt.Errorf("use_sliding_window: sliding-window attention is not supported yet (qwen3 with use_sliding_window false is)")
 		}
 		c.AttnDropout = r.float("attention_dropout", 0)
-		if c.ModelType == "gemma2" {
+		if c.ModelType == "gemma2" || c.ModelType == "gemma3_text" {
 			c.Gemma = true
 			c.TieWordEmbeddings = r.bool("tie_word_embeddings", true)
 			c.SlidingWindow = r.int("sliding_window", 4096)
 			c.QueryPreAttnScalar = r.float("query_pre_attn_scalar", 256)
 			c.AttnLogitSoftcapping = r.float("attn_logit_softcapping", 0)
 			c.FinalLogitSoftcap = r.float("final_logit_softcapping", 0)
+			if err := c.gemmaLayers(r, raw); err != nil {
+				return nil, err
+			}
 			for _, key := range []string{"hidden_activation", "hidden_act"} {
 				if act := r.str(key); act != "" && act != "gelu_pytorch_tanh" {
 					return nil, fmt.Errorf("%s %q: rl's gemma2 supports gelu_pytorch_tanh", key, act)
@@ -562,12 +573,14 @@ func Preset(name string, vocab int) (*Config, error) {
 		js = `{"model_type":"qwen3","architectures":["Qwen3ForCausalLM"],"hidden_size":256,"num_hidden_layers":4,"num_attention_heads":4,"num_key_value_heads":2,"head_dim":32,"intermediate_size":688,"max_position_embeddings":512,"rms_norm_eps":1e-6,"rope_theta":1000000,"tie_word_embeddings":true}`
 	case "tiny-gemma2":
 		js = `{"model_type":"gemma2","architectures":["Gemma2ForCausalLM"],"hidden_size":256,"num_hidden_layers":4,"num_attention_heads":4,"num_key_value_heads":2,"head_dim":64,"intermediate_size":688,"max_position_embeddings":512,"rms_norm_eps":1e-6,"sliding_window":8,"query_pre_attn_scalar":64,"attn_logit_softcapping":50.0,"final_logit_softcapping":30.0,"hidden_activation":"gelu_pytorch_tanh","tie_word_embeddings":true}`
+	case "tiny-gemma3":
+		js = `{"model_type":"gemma3_text","architectures":["Gemma3ForCausalLM"],"hidden_size":256,"num_hidden_layers":4,"num_attention_heads":4,"num_key_value_heads":1,"head_dim":64,"intermediate_size":688,"max_position_embeddings":512,"rms_norm_eps":1e-6,"sliding_window":8,"sliding_window_pattern":2,"rope_theta":1000000,"rope_local_base_freq":10000,"query_pre_attn_scalar":64,"hidden_activation":"gelu_pytorch_tanh","tie_word_embeddings":true}`
 	case "tiny-llama":
 		js = `{"model_type":"llama","architectures":["LlamaForCausalLM"],"hidden_size":256,"num_hidden_layers":4,"num_attention_heads":4,"num_key_value_heads":2,"intermediate_size":688,"max_position_embeddings":512,"rms_norm_eps":1e-5,"tie_word_embeddings":true}`
 	case "gpt2-small":
 		js = `{"model_type":"gpt2","architectures":["GPT2LMHeadModel"],"n_embd":768,"n_layer":12,"n_head":12,"n_positions":1024,"embd_pdrop":0.0,"attn_pdrop":0.0,"resid_pdrop":0.0}`
 	default:
-		return nil, fmt.Errorf("model: unknown preset %q (want tiny, tiny-llama, tiny-qwen3, tiny-gemma2 or gpt2-small)", name)
+		return nil, fmt.Errorf("model: unknown preset %q (want tiny, tiny-llama, tiny-qwen3, tiny-gemma2, tiny-gemma3 or gpt2-small)", name)
 	}
 	var raw map[string]any
 	_ = json.Unmarshal([]byte(js), &raw)
@@ -577,7 +590,7 @@ func Preset(name string, vocab int) (*Config, error) {
 }
 
 // PresetNames lists the presets Preset knows.
-var PresetNames = []string{"tiny", "tiny-llama", "tiny-qwen3", "tiny-gemma2", "gpt2-small"}
+var PresetNames = []string{"tiny", "tiny-llama", "tiny-qwen3", "tiny-gemma2", "tiny-gemma3", "gpt2-small"}
 
 func configPath(dir string) string { return filepath.Join(dir, "config.json") }
 
@@ -694,4 +707,53 @@ func (c *Config) RopeInvFreq() []float64 {
 		}
 	}
 	return inv
+}
+
+// gemmaLayers reads which layers slide and Gemma 3's local rotary base:
+// layer_types when present (transformers' current configs), else Gemma 2's
+// even layers, or Gemma 3's sliding_window_pattern (every pattern-th layer
+// global, as Gemma3TextConfig derives layer_types).
+func (c *Config) gemmaLayers(r reader, raw map[string]any) error {
+	n := r.int("num_hidden_layers", 0)
+	if n <= 0 || n > maxLayers {
+		return nil // Validate reports it
+	}
+	c.Sliding = make([]bool, n)
+	if lt, ok := raw["layer_types"].([]any); ok {
+		if len(lt) != n {
+			return fmt.Errorf("layer_types has %d entries for num_hidden_layers %d", len(lt), n)
+		}
+		for i, v := range lt {
+			switch v {
+			case "sliding_attention":
+				c.Sliding[i] = true
+			case "full_attention":
+			default:
+				return fmt.Errorf("layer_types[%d] %v: want sliding_attention or full_attention", i, v)
+			}
+		}
+	} else if c.ModelType == "gemma2" {
+		for i := range c.Sliding {
+			c.Sliding[i] = i%2 == 0
+		}
+	} else {
+		p := r.int("sliding_window_pattern", 6)
+		if p <= 0 {
+			return fmt.Errorf("sliding_window_pattern must be > 0, got %d", p)
+		}
+		for i := range c.Sliding {
+			c.Sliding[i] = (i+1)%p != 0
+		}
+	}
+	if c.ModelType == "gemma3_text" {
+		c.QKNorm = true
+		c.LocalRopeTheta = r.float("rope_local_base_freq", 10000)
+		if r.bool("use_bidirectional_attention", false) {
+			return fmt.Errorf("use_bidirectional_attention: bidirectional (embedding) Gemma 3 models are not supported")
+		}
+		if _, ok := raw["rope_parameters"]; ok {
+			return fmt.Errorf("rope_parameters (per-layer-type rope settings) is not supported yet; write rope_theta, rope_local_base_freq and rope_scaling")
+		}
+	}
+	return nil
 }

@@ -14,6 +14,8 @@ type llama struct {
 	embed, norm *tensor.Tensor
 	blocks      []llamaBlock
 	cos, sin    *tensor.Tensor // (max_positions, head_dim), owned
+	// Gemma 3's sliding layers: the local rotary base; nil otherwise
+	cosLocal, sinLocal *tensor.Tensor
 }
 
 type llamaBlock struct {
@@ -49,9 +51,19 @@ func (l *llama) bind(m *Model) error {
 	// Rotary tables, computed in float64 then stored in the model dtype:
 	// inv_freq[j] = theta^(-2j/d) (scaled per rope_scaling), angle = pos *
 	// inv_freq, duplicated to d.
-	d := c.HeadDim
-	P := c.MaxPositions
-	invFreq := c.RopeInvFreq()
+	l.cos, l.sin = ropeTables(m, c.RopeInvFreq())
+	if c.LocalRopeTheta > 0 {
+		local := *c
+		local.RopeTheta, local.RopeScaling = c.LocalRopeTheta, nil
+		l.cosLocal, l.sinLocal = ropeTables(m, local.RopeInvFreq())
+	}
+	return nil
+}
+
+// ropeTables returns cos and sin (max_positions, head_dim) for invFreq.
+func ropeTables(m *Model, invFreq []float64) (cosT, sinT *tensor.Tensor) {
+	d := m.Config.HeadDim
+	P := m.Config.MaxPositions
 	cos := make([]float32, P*d)
 	sin := make([]float32, P*d)
 	for pos := 0; pos < P; pos++ {
@@ -64,15 +76,17 @@ func (l *llama) bind(m *Model) error {
 		}
 	}
 	tensor.Tidy(func() {
-		l.cos = tensor.FromFloat32s(cos, int64(P), int64(d)).To(m.DType, m.Device).Keep()
-		l.sin = tensor.FromFloat32s(sin, int64(P), int64(d)).To(m.DType, m.Device).Keep()
+		cosT = tensor.FromFloat32s(cos, int64(P), int64(d)).To(m.DType, m.Device).Keep()
+		sinT = tensor.FromFloat32s(sin, int64(P), int64(d)).To(m.DType, m.Device).Keep()
 	})
-	return nil
+	return cosT, sinT
 }
 
 func (l *llama) free() {
 	l.cos.Free()
 	l.sin.Free()
+	l.cosLocal.Free()
+	l.sinLocal.Free()
 }
 
 func (l *llama) lmWeight(m *Model) *tensor.Tensor {
@@ -113,7 +127,7 @@ func (l *llama) hidden(m *Model, in *Input) *tensor.Tensor {
 	pos := positions(in, past)
 	ok := allowed(in, past, c.SlidingWindow)
 	okGlobal := ok
-	if c.Gemma { // Gemma 2: the window on even layers only
+	if c.Sliding != nil { // Gemma: the window on sliding layers only
 		okGlobal = allowed(in, past, 0)
 	}
 	norm := func(x, w *tensor.Tensor) *tensor.Tensor {
@@ -125,7 +139,12 @@ func (l *llama) hidden(m *Model, in *Input) *tensor.Tensor {
 	flat := pos.Reshape(-1)
 	cos := l.cos.IndexSelect(0, flat).View(B, 1, T, hd) // broadcast over heads
 	sin := l.sin.IndexSelect(0, flat).View(B, 1, T, hd)
-	rope := func(x *tensor.Tensor) *tensor.Tensor { return x.Mul(cos).Add(rotateHalf(x).Mul(sin)) }
+	cosL, sinL := cos, sin
+	if l.cosLocal != nil {
+		cosL = l.cosLocal.IndexSelect(0, flat).View(B, 1, T, hd)
+		sinL = l.sinLocal.IndexSelect(0, flat).View(B, 1, T, hd)
+	}
+	sliding := func(i int) bool { return c.Sliding == nil || c.Sliding[i] }
 	x := tensor.Embedding(l.embed, in.IDs) // (B, T, H)
 	if c.Gemma {
 		// times sqrt(hidden) rounded to the model's dtype, as transformers
@@ -141,20 +160,24 @@ func (l *llama) hidden(m *Model, in *Input) *tensor.Tensor {
 			q, k, v = h.Linear(blk.q, blk.qb), h.Linear(blk.k, blk.kb), h.Linear(blk.v, blk.vb)
 		}
 		q, k = q.Reshape(B, T, nh, hd), k.Reshape(B, T, nkv, hd) // (B, T, heads, hd)
-		if blk.qNorm != nil {                                    // Qwen3: RMSNorm over each head, before RoPE
-			q, k = rmsNorm(q, blk.qNorm, c.NormEps), rmsNorm(k, blk.kNorm, c.NormEps)
+		if blk.qNorm != nil {                                    // Qwen3, Gemma 3: RMSNorm over each head, before RoPE
+			q, k = norm(q, blk.qNorm), norm(k, blk.kNorm)
 		}
 		q, k = q.Transpose(1, 2), k.Transpose(1, 2) // (B, heads, T, hd)
 		v = v.Reshape(B, T, nkv, hd).Transpose(1, 2)
-		q, k = rope(q), rope(k)
+		cs, sn := cos, sin
+		if sliding(i) {
+			cs, sn = cosL, sinL // Gemma 3's local base on sliding layers
+		}
+		q, k = q.Mul(cs).Add(rotateHalf(q).Mul(sn)), k.Mul(cs).Add(rotateHalf(k).Mul(sn))
 		if in.Cache != nil {
 			k, v = in.Cache.append(i, k, v)
 		}
 		layerOK := ok
+		if !sliding(i) {
+			layerOK = okGlobal
+		}
 		if c.Gemma {
-			if i%2 != 0 {
-				layerOK = okGlobal
-			}
 			// query_pre_attn_scalar^-0.5 instead of attention's head_dim^-0.5
 			q = q.MulScalar(math.Sqrt(float64(hd)) / math.Sqrt(c.QueryPreAttnScalar))
 		}

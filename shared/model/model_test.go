@@ -116,6 +116,17 @@ func families4test() []family {
 			Gemma: true, QueryPreAttnScalar: 5, AttnSoftcap: 2, FinalSoftcap: 3},
 			map[string]any{"model_type": "gemma2", "vocab_size": 29, "hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 6, "intermediate_size": 24, "max_position_embeddings": 32, "rms_norm_eps": 1e-6,
 				"sliding_window": 3, "query_pre_attn_scalar": 5, "attn_logit_softcapping": 2.0, "final_logit_softcapping": 3.0, "hidden_activation": "gelu_pytorch_tanh"}, nil},
+		// Gemma 3: Gemma 2's layout with (1+w) q/k norms, layer_types, the
+		// local rotary base on sliding layers and linear scaling on global ones
+		{"gemma3", reference.Config{ModelType: "llama", VocabSize: 29, Hidden: 16, Layers: 3, Heads: 2, KVHeads: 1, HeadDim: 8, Intermediate: 24, MaxPositions: 32, Eps: 1e-6, RopeTheta: 10000, RopeInvFreq: wantLinear, TiedHead: true, SlidingWindow: 3,
+			Gemma: true, QueryPreAttnScalar: 8, QKNorm: true, LayerSliding: []bool{true, false, true}, LocalRopeTheta: 100},
+			map[string]any{"model_type": "gemma3_text", "vocab_size": 29, "hidden_size": 16, "num_hidden_layers": 3, "num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": 8, "intermediate_size": 24, "max_position_embeddings": 32, "rms_norm_eps": 1e-6,
+				"sliding_window": 3, "query_pre_attn_scalar": 8, "rope_theta": 10000, "rope_local_base_freq": 100, "rope_scaling": map[string]any{"rope_type": "linear", "factor": 4.0},
+				"layer_types": []any{"sliding_attention", "full_attention", "sliding_attention"}, "hidden_activation": "gelu_pytorch_tanh"}, nil},
+		{"gemma3-pattern", reference.Config{ModelType: "llama", VocabSize: 29, Hidden: 16, Layers: 2, Heads: 2, KVHeads: 2, HeadDim: 8, Intermediate: 24, MaxPositions: 32, Eps: 1e-6, RopeTheta: 10000, TiedHead: true, SlidingWindow: 2,
+			Gemma: true, QueryPreAttnScalar: 8, QKNorm: true, LayerSliding: []bool{true, false}, LocalRopeTheta: 100},
+			map[string]any{"model_type": "gemma3_text", "vocab_size": 29, "hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 2, "head_dim": 8, "intermediate_size": 24, "max_position_embeddings": 32, "rms_norm_eps": 1e-6,
+				"sliding_window": 2, "query_pre_attn_scalar": 8, "rope_theta": 10000, "rope_local_base_freq": 100, "sliding_window_pattern": 2}, nil},
 		{"linear-rope", reference.Config{ModelType: "llama", VocabSize: 29, Hidden: 16, Layers: 1, Heads: 2, KVHeads: 2, Intermediate: 24, MaxPositions: 32, Eps: 1e-5, RopeTheta: 10000, RopeInvFreq: wantLinear},
 			map[string]any{"model_type": "llama", "vocab_size": 29, "hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 24, "max_position_embeddings": 32, "rms_norm_eps": 1e-5,
 				"rope_scaling": map[string]any{"type": "linear", "factor": 4.0}}, nil},

@@ -110,24 +110,40 @@ func (m *llamaModel) gemmaHidden(ids, mask []int) (*mat.Dense, error) {
 			x.Set(t, i, m.embed.At(id, i)*normalizer)
 		}
 	}
-	ropeRows := func(a *mat.Dense) *mat.Dense {
-		out := mat.NewDense(T, hd, nil)
-		for t := 0; t < T; t++ {
-			out.SetRow(t, rope(a.RawRowView(t), pos[t], m.theta))
-		}
-		return out
-	}
 	for l, blk := range m.blocks {
+		sliding := l%2 == 0
+		if c.LayerSliding != nil {
+			sliding = c.LayerSliding[l]
+		}
 		window := 0
-		if l%2 == 0 {
+		if sliding {
 			window = c.SlidingWindow
+		}
+		// the rotary frequencies of this layer
+		inv := m.inv
+		if inv == nil {
+			inv = ropeInvFreq(hd, m.theta)
+		}
+		if sliding && c.LocalRopeTheta > 0 {
+			inv = ropeInvFreq(hd, c.LocalRopeTheta)
+		}
+		ropeRows := func(a *mat.Dense) *mat.Dense {
+			out := mat.NewDense(T, hd, nil)
+			for t := 0; t < T; t++ {
+				out.SetRow(t, ropeFreq(a.RawRowView(t), pos[t], inv))
+			}
+			return out
 		}
 		a := norm(x, blk.inputNormW)
 		q, k, v := linear(a, blk.qW, nil), linear(a, blk.kW, nil), linear(a, blk.vW, nil)
 		heads := mat.NewDense(T, m.d.heads*hd, nil)
 		for h := 0; h < m.d.heads; h++ {
 			g := h / group
-			qh, kh, vh := ropeRows(columns(q, h*hd, (h+1)*hd)), ropeRows(columns(k, g*hd, (g+1)*hd)), columns(v, g*hd, (g+1)*hd)
+			qh, kh, vh := columns(q, h*hd, (h+1)*hd), columns(k, g*hd, (g+1)*hd), columns(v, g*hd, (g+1)*hd)
+			if blk.qNormW != nil { // Gemma 3: (1 + w) RMSNorm of each head, before RoPE
+				qh, kh = norm(qh, blk.qNormW), norm(kh, blk.kNormW)
+			}
+			qh, kh = ropeRows(qh), ropeRows(kh)
 			// scores: q·k / sqrt(query_pre_attn_scalar), soft-capped, masked
 			probs := mat.NewDense(T, T, nil)
 			for t := 0; t < T; t++ {

@@ -101,6 +101,13 @@ type Config struct {
 	// SlidingWindow on even layers only, logits soft-capped by FinalSoftcap.
 	Gemma                                         bool
 	QueryPreAttnScalar, AttnSoftcap, FinalSoftcap float64
+	// LayerSliding says which layers use SlidingWindow (Gemma 3's
+	// layer_types); nil: the even layers (Gemma 2). LocalRopeTheta, when
+	// set, is the rotary base of the sliding layers (Gemma 3's
+	// rope_local_base_freq); the others use RopeTheta (or RopeInvFreq).
+	// With QKNorm, Gemma's q/k norms scale by (1 + weight) too.
+	LayerSliding   []bool
+	LocalRopeTheta float64
 }
 
 // Weights maps Hugging Face tensor names to row-major float32 data with
