@@ -3,8 +3,13 @@ package model
 import (
 	"encoding/json"
 	"math"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/rlsuite/rl/shared/tensor"
 )
 
 // Inverse frequencies from transformers' modeling_rope_utils formulas,
@@ -59,4 +64,34 @@ func TestRopeScaling(t *testing.T) {
 			t.Errorf("%s: error %v, want one naming %s", rs, err, want)
 		}
 	}
+}
+
+// TestLoadPyTorchBin: a transformers checkpoint with only
+// pytorch_model.bin (written by torch.save, tools/goldens/pytorch_bin.py)
+// loads; saving writes safetensors, which load back to the same logits.
+func TestLoadPyTorchBin(t *testing.T) {
+	m, err := Load("../safetensors/testdata/pytorch/gpt2", LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Free()
+	dir := t.TempDir()
+	if err := m.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "model.safetensors")); err != nil {
+		t.Fatalf("saved without model.safetensors: %v", err)
+	}
+	m2, err := Load(dir, LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m2.Free()
+	tensor.Tidy(func() {
+		ids := tensor.FromInt64s([]int64{1, 5, 9, 2}, 1, 4)
+		a, b := m.Forward(&Input{IDs: ids}).Float32s(), m2.Forward(&Input{IDs: ids}).Float32s()
+		if !slices.Equal(a, b) {
+			t.Error("logits differ after the safetensors round trip")
+		}
+	})
 }

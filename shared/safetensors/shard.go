@@ -47,10 +47,22 @@ func ReadModelDir(dir string) (*File, error) {
 		return nil, fmt.Errorf("safetensors: read model dir %s: %w", dir, err)
 	}
 	indexPath := filepath.Join(dir, IndexFileName)
-	raw, err := os.ReadFile(indexPath)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("safetensors: read model dir %s: neither %s nor %s exists", dir, SingleFileName, IndexFileName)
+	if _, err := os.Stat(indexPath); errors.Is(err, fs.ErrNotExist) {
+		// no safetensors: transformers' older pytorch_model.bin (or shards)
+		if _, err := os.Stat(filepath.Join(dir, PyTorchFileName)); err == nil {
+			return ReadPyTorch(filepath.Join(dir, PyTorchFileName))
+		}
+		if _, err := os.Stat(filepath.Join(dir, PyTorchIndexName)); err == nil {
+			return readShards(dir, filepath.Join(dir, PyTorchIndexName), ReadPyTorch)
+		}
+		return nil, fmt.Errorf("safetensors: read model dir %s: none of %s, %s, %s or %s exists", dir, SingleFileName, IndexFileName, PyTorchFileName, PyTorchIndexName)
 	}
+	return readShards(dir, indexPath, ReadFile)
+}
+
+// readShards reads the shards an index file lists, each with read.
+func readShards(dir, indexPath string, read func(string) (*File, error)) (*File, error) {
+	raw, err := os.ReadFile(indexPath)
 	if err != nil {
 		return nil, fmt.Errorf("safetensors: read model dir %s: %w", dir, err)
 	}
@@ -77,7 +89,7 @@ func ReadModelDir(dir string) (*File, error) {
 	out := &File{Tensors: map[string]Tensor{}}
 	for _, shard := range shards {
 		path := filepath.Join(dir, shard)
-		sf, err := ReadFile(path)
+		sf, err := read(path)
 		if err != nil {
 			return nil, err
 		}

@@ -130,7 +130,7 @@ func TestReadModelDirErrors(t *testing.T) {
 		index func(m map[string]string) any // builds the index from the real weight_map
 		want  []string
 	}{
-		{"no model files", nil, []string{"neither model.safetensors nor model.safetensors.index.json"}},
+		{"no model files", nil, []string{"none of model.safetensors, model.safetensors.index.json, pytorch_model.bin or pytorch_model.bin.index.json exists"}},
 		{"invalid index JSON", func(map[string]string) any { return []byte(`{"weight_map":`) }, []string{IndexFileName, "invalid index JSON"}},
 		{"missing weight_map", func(map[string]string) any { return map[string]any{"metadata": map[string]any{}} }, []string{IndexFileName, "missing weight_map"}},
 		{"name not in shard", func(m map[string]string) any {
