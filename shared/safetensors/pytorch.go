@@ -162,13 +162,19 @@ func fromTorch(t *pytorch.Tensor) (Tensor, error) {
 	switch s := t.Source.(type) {
 	case *pytorch.FloatStorage:
 		dt, width = F32, 4
-		put = func(b []byte, i int) error { binary.LittleEndian.PutUint32(b, math.Float32bits(s.Data[at(i)])); return nil }
+		put = func(b []byte, i int) error {
+			binary.LittleEndian.PutUint32(b, math.Float32bits(s.Data[at(i)]))
+			return nil
+		}
 		if err := check(len(s.Data)); err != nil {
 			return Tensor{}, err
 		}
 	case *pytorch.HalfStorage:
 		dt, width = F32, 4
-		put = func(b []byte, i int) error { binary.LittleEndian.PutUint32(b, math.Float32bits(s.Data[at(i)])); return nil }
+		put = func(b []byte, i int) error {
+			binary.LittleEndian.PutUint32(b, math.Float32bits(s.Data[at(i)]))
+			return nil
+		}
 		if err := check(len(s.Data)); err != nil {
 			return Tensor{}, err
 		}
@@ -183,7 +189,10 @@ func fromTorch(t *pytorch.Tensor) (Tensor, error) {
 		}
 	case *pytorch.DoubleStorage:
 		dt, width = F64, 8
-		put = func(b []byte, i int) error { binary.LittleEndian.PutUint64(b, math.Float64bits(s.Data[at(i)])); return nil }
+		put = func(b []byte, i int) error {
+			binary.LittleEndian.PutUint64(b, math.Float64bits(s.Data[at(i)]))
+			return nil
+		}
 		if err := check(len(s.Data)); err != nil {
 			return Tensor{}, err
 		}
