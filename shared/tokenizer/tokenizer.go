@@ -123,15 +123,36 @@ func LoadFile(path string) (*Tokenizer, error) {
 // tokenizer.json post-processor, as transformers' LlamaTokenizerFast does.
 // Special tokens missing from both files are inferred as in LoadFile.
 func Load(dir string) (*Tokenizer, error) {
+	slow := false
 	t, err := LoadFile(filepath.Join(dir, TokenizerFile))
 	if err != nil {
-		return nil, err
+		// no tokenizer.json: GPT-2-style slow files, converted as
+		// transformers converts them (Save then writes tokenizer.json)
+		if _, statErr := os.Stat(filepath.Join(dir, TokenizerFile)); !errors.Is(statErr, fs.ErrNotExist) {
+			return nil, err
+		}
+		data, cerr := convertSlowBPE(dir)
+		if cerr != nil {
+			return nil, cerr
+		}
+		if data == nil {
+			return nil, fmt.Errorf("tokenizer: %s has no %s (nor GPT-2-style %s and %s); a SentencePiece tokenizer.model alone is not supported yet: save the tokenizer with transformers (tokenizer.save_pretrained) to get tokenizer.json", dir, TokenizerFile, VocabFile, MergesFile)
+		}
+		if t, err = fromJSON(data); err != nil {
+			return nil, fmt.Errorf("tokenizer: %s: converting %s and %s: %w", dir, VocabFile, MergesFile, err)
+		}
+		slow = true
 	}
 	if t.config, err = readJSONObject(filepath.Join(dir, ConfigFile)); err != nil {
 		return nil, err
 	}
 	if t.specialMap, err = readJSONObject(filepath.Join(dir, SpecialTokensFile)); err != nil {
 		return nil, err
+	}
+	if slow && t.config == nil && t.specialMap == nil {
+		if _, ok := t.tokToID[gpt2Special]; ok {
+			t.config = gpt2Defaults()
+		}
 	}
 	if err := t.applyConfig(dir); err != nil {
 		return nil, err
