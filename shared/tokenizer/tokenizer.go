@@ -136,7 +136,7 @@ func Load(dir string) (*Tokenizer, error) {
 			return nil, cerr
 		}
 		if data == nil {
-			return nil, fmt.Errorf("tokenizer: %s has no %s (nor GPT-2-style %s and %s); a SentencePiece tokenizer.model alone is not supported yet: save the tokenizer with transformers (tokenizer.save_pretrained) to get tokenizer.json", dir, TokenizerFile, VocabFile, MergesFile)
+			return nil, fmt.Errorf("tokenizer: load %s: no such file, nor GPT-2-style %s and %s in %s; a SentencePiece tokenizer.model alone is not supported yet: save the tokenizer with transformers (tokenizer.save_pretrained) to get tokenizer.json", filepath.Join(dir, TokenizerFile), VocabFile, MergesFile, dir)
 		}
 		if t, err = fromJSON(data); err != nil {
 			return nil, fmt.Errorf("tokenizer: %s: converting %s and %s: %w", dir, VocabFile, MergesFile, err)
