@@ -112,15 +112,11 @@ func Preview(cfg Config, n int, log zerolog.Logger) ([]preference.Pair, *tokeniz
 	if err != nil {
 		return nil, nil, err
 	}
-	if d.Len() > n {
-		d = d.Select(seq(n))
-	}
-	prefs, err := d.Preferences()
+	pairs, err := newEncoder(&cfg, tok).Preview(d, n, log)
 	if err != nil {
 		return nil, nil, fmt.Errorf("dpo: %w", err)
 	}
-	pairs, _, err := newEncoder(&cfg, tok).EncodeAll(prefs, log, "train")
-	return pairs, tok, err
+	return pairs, tok, nil
 }
 
 func loadSplits(cfg *Config) (trainSet, evalSet *datasets.Dataset, err error) {

@@ -41,19 +41,11 @@ func Preview(cfg Config, n int, log zerolog.Logger) ([]preference.Pair, *tokeniz
 	if err != nil {
 		return nil, nil, err
 	}
-	if d.Len() > n {
-		idx := make([]int, n)
-		for i := range idx {
-			idx[i] = i
-		}
-		d = d.Select(idx)
-	}
-	prefs, err := d.Preferences()
+	pairs, err := newEncoder(&cfg, tok).Preview(d, n, log)
 	if err != nil {
 		return nil, nil, fmt.Errorf("orpo: %w", err)
 	}
-	pairs, _, err := newEncoder(&cfg, tok).EncodeAll(prefs, log, "train")
-	return pairs, tok, err
+	return pairs, tok, nil
 }
 
 // loadSplits loads the train split and an eval split (see datasets.LoadTrainEval).

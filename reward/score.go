@@ -65,34 +65,6 @@ func LoadScorer(dir string, dev tensor.Device) (*Scorer, error) {
 // Free releases the model.
 func (s *Scorer) Free() { s.M.Free() }
 
-// encode tokenises prompt + completion as reward training does (TRL's
-// RewardTrainer: the eos text appended, the whole string tokenised with
-// the tokenizer's special tokens); when the eos text is no token of its
-// own, the eos id is appended.
-func (s *Scorer) encode(text string) ([]int, error) {
-	if s.EOS < 0 {
-		return s.Tok.Encode(text, true)
-	}
-	if eos, ok := s.Tok.IDToToken(s.EOS); ok {
-		full := text
-		if !strings.HasSuffix(full, eos) {
-			full += eos
-		}
-		ids, err := s.Tok.Encode(full, true)
-		if err != nil || slices.Contains(ids, s.EOS) {
-			return ids, err
-		}
-	}
-	ids, err := s.Tok.Encode(text, true)
-	if err != nil {
-		return nil, err
-	}
-	if len(ids) == 0 || ids[len(ids)-1] != s.EOS {
-		ids = append(ids, s.EOS)
-	}
-	return ids, nil
-}
-
 // Score returns the reward of each (prompts[i], completions[i]). It runs
 // without gradients, in batches of rows of similar length.
 func (s *Scorer) Score(prompts, completions []string) (scores []float64, err error) {
@@ -107,7 +79,9 @@ func (s *Scorer) Score(prompts, completions []string) (scores []float64, err err
 	bs := max(s.BatchSize, 1)
 	rows := make([][]int64, len(prompts))
 	for i := range prompts {
-		ids, err := s.encode(prompts[i] + completions[i])
+		// as reward training tokenises (TRL's RewardTrainer): eos text
+		// appended, the whole string with the tokenizer's special tokens
+		ids, err := s.Tok.EncodeWithEOS(prompts[i]+completions[i], s.EOS, true)
 		if err != nil {
 			return nil, fmt.Errorf("reward: score: row %d: %w", i, err)
 		}

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"strings"
 
 	"github.com/rs/zerolog"
 
@@ -51,7 +50,11 @@ type Encoder struct {
 }
 
 func (e *Encoder) encode(text string, special bool) ([]int32, error) {
-	ids, err := e.Tok.Encode(text, special)
+	return toInt32(e.Tok.Encode(text, special))
+}
+
+// toInt32 converts a tokenizer's ids.
+func toInt32(ids []int, err error) ([]int32, error) {
 	if err != nil {
 		return nil, err
 	}
@@ -62,32 +65,9 @@ func (e *Encoder) encode(text string, special bool) ([]int32, error) {
 	return out, nil
 }
 
-// withEOS encodes text + the eos text (unless text already ends with it),
-// as TRL appends eos_token to the string before tokenising. When the eos
-// text does not encode to the eos id (a tokenizer whose eos is no added
-// token), the id is appended to the encoding instead.
+// withEOS encodes text + the eos text (tokenizer.EncodeWithEOS).
 func (e *Encoder) withEOS(text string, special bool) ([]int32, error) {
-	if e.EOS < 0 {
-		return e.encode(text, special)
-	}
-	if eos, ok := e.Tok.IDToToken(e.EOS); ok {
-		full := text
-		if !strings.HasSuffix(full, eos) {
-			full += eos
-		}
-		ids, err := e.encode(full, special)
-		if err != nil || slices.Contains(ids, int32(e.EOS)) {
-			return ids, err
-		}
-	}
-	ids, err := e.encode(text, special)
-	if err != nil {
-		return nil, err
-	}
-	if len(ids) == 0 || ids[len(ids)-1] != int32(e.EOS) {
-		ids = append(ids, int32(e.EOS))
-	}
-	return ids, nil
+	return toInt32(e.Tok.EncodeWithEOS(text, e.EOS, special))
 }
 
 // all returns n copies of v.

@@ -1,8 +1,6 @@
 package model
 
 import (
-	"math"
-
 	"github.com/rlsuite/rl/shared/tensor"
 )
 
@@ -215,16 +213,17 @@ func allowed(in *Input, past int64, window int) *tensor.Tensor {
 	return ok
 }
 
-// attention computes dropout(softmax(q k^T / sqrt(d) masked)) v for q
-// (B, nh, T, d), k and v (B, nkv, S, d); returns (B, T, nh*d).
-func (m *Model) attention(in *Input, q, k, v, ok *tensor.Tensor, groups int) *tensor.Tensor {
+// attention computes dropout(softmax(scale * q k^T masked)) v for q
+// (B, nh, T, d), k and v (B, nkv, S, d); returns (B, T, nh*d). The
+// families' scale is 1/sqrt(d) unless their config says otherwise.
+func (m *Model) attention(in *Input, q, k, v, ok *tensor.Tensor, groups int, scale float64) *tensor.Tensor {
 	if groups > 1 {
 		k = k.RepeatInterleave(int64(groups), 1)
 		v = v.RepeatInterleave(int64(groups), 1)
 	}
 	B, nh, T, d := q.Size(0), q.Size(1), q.Size(2), q.Size(3)
-	att := q.Matmul(k.Transpose(2, 3)).MulScalar(1 / math.Sqrt(float64(d))) // (B, nh, T, S)
-	if cap := m.Config.AttnLogitSoftcapping; cap > 0 {                      // Gemma 2, before the mask
+	att := q.Matmul(k.Transpose(2, 3)).MulScalar(scale) // (B, nh, T, S)
+	if cap := m.Config.AttnLogitSoftcapping; cap > 0 {  // Gemma 2, before the mask
 		att = att.DivScalar(cap).Tanh().MulScalar(cap)
 	}
 	if ok != nil {

@@ -59,12 +59,14 @@ func conv1d(x, w, b *tensor.Tensor) *tensor.Tensor {
 	return b.Addmm(x.Reshape(-1, in), w).View(shape...)
 }
 
-// gpt2QScale is the factor on q that turns attention's 1/sqrt(head_dim)
-// into GPT2Config's scaling for layer l.
-func gpt2QScale(c *Config, l int, hd int64) float64 {
+// gpt2Scale is GPT2Config's attention scale for layer l: 1/sqrt(head_dim)
+// with scale_attn_weights (the default), and 1/(layer_idx + 1) more with
+// scale_attn_by_inverse_layer_idx (reorder_and_upcast_attn only changes
+// half-precision rounding: rl's scores are float32 already).
+func gpt2Scale(c *Config, l int, hd int64) float64 {
 	s := 1.0
-	if !c.ScaleAttnWeights {
-		s *= math.Sqrt(float64(hd))
+	if c.ScaleAttnWeights {
+		s /= math.Sqrt(float64(hd))
 	}
 	if c.ScaleAttnByInverseLayerIdx {
 		s /= float64(l + 1)
@@ -95,14 +97,7 @@ func (g *gpt2) hidden(m *Model, in *Input) *tensor.Tensor {
 		if in.Cache != nil {
 			k, v = in.Cache.append(l, k, v)
 		}
-		// attention divides the scores by sqrt(head_dim); GPT2Config's
-		// scale_attn_weights false undoes it, scale_attn_by_inverse_layer_idx
-		// divides by layer_idx + 1 as well (reorder_and_upcast_attn only
-		// changes half-precision rounding: rl's scores are float32 already)
-		if s := gpt2QScale(c, l, hd); s != 1 {
-			q = q.MulScalar(s)
-		}
-		a := m.attention(in, q, k, v, ok, 1)
+		a := m.attention(in, q, k, v, ok, 1, gpt2Scale(c, l, hd))
 		x = x.Add(m.dropout(in, conv1d(a, blk.projW, blk.projB), c.ResidDropout))
 		h = x.LayerNorm(blk.ln2W, blk.ln2B, c.NormEps)
 		h = conv1d(h, blk.fcW, blk.fcB).GeluTanh()

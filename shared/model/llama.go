@@ -145,6 +145,10 @@ func (l *llama) hidden(m *Model, in *Input) *tensor.Tensor {
 		sinL = l.sinLocal.IndexSelect(0, flat).View(B, 1, T, hd)
 	}
 	sliding := func(i int) bool { return c.Sliding == nil || c.Sliding[i] }
+	scale := 1 / math.Sqrt(float64(hd))
+	if c.Gemma {
+		scale = 1 / math.Sqrt(c.QueryPreAttnScalar) // query_pre_attn_scalar^-0.5
+	}
 	x := tensor.Embedding(l.embed, in.IDs) // (B, T, H)
 	if c.Gemma {
 		// times sqrt(hidden) rounded to the model's dtype, as transformers
@@ -177,11 +181,7 @@ func (l *llama) hidden(m *Model, in *Input) *tensor.Tensor {
 		if !sliding(i) {
 			layerOK = okGlobal
 		}
-		if c.Gemma {
-			// query_pre_attn_scalar^-0.5 instead of attention's head_dim^-0.5
-			q = q.MulScalar(math.Sqrt(float64(hd)) / math.Sqrt(c.QueryPreAttnScalar))
-		}
-		a := m.attention(in, q, k, v, layerOK, c.KVGroups())
+		a := m.attention(in, q, k, v, layerOK, c.KVGroups(), scale)
 		if c.Gemma { // norm after attention and after the MLP, around the MLP's input too
 			x = x.Add(norm(a.Linear(blk.o, blk.ob), blk.postNorm))
 			h = norm(x, blk.preFF)

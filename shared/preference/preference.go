@@ -291,6 +291,24 @@ func (e *Encoder) EncodeAll(prefs []datasets.Preference, log zerolog.Logger, wha
 	return out, dropped, nil
 }
 
+// Preview tokenises the first n pairs of d as EncodeAll does for a
+// trainer's Run (rl data show).
+func (e *Encoder) Preview(d *datasets.Dataset, n int, log zerolog.Logger) ([]Pair, error) {
+	if d.Len() > n {
+		idx := make([]int, n)
+		for i := range idx {
+			idx[i] = i
+		}
+		d = d.Select(idx)
+	}
+	prefs, err := d.Preferences()
+	if err != nil {
+		return nil, err
+	}
+	pairs, _, err := e.EncodeAll(prefs, log, d.Name)
+	return pairs, err
+}
+
 // Batch holds B pairs as 2B right-padded rows: rows 0..B-1 are
 // prompt+chosen, rows B..2B-1 prompt+rejected.
 type Batch struct {
@@ -394,7 +412,8 @@ func CompletionLogps(logits *tensor.Tensor, b *Batch) Logps {
 	mask := tensor.FromFloat32s(b.Completion, R, T).To(logits.DType(), dev)
 	// targets: token t+1 at position t (the last position's target is unused: mask 0)
 	next := tensor.Cat([]*tensor.Tensor{ids.Narrow(1, 1, T-1), ids.Narrow(1, 0, 1)}, 1) // (R, T)
-	logp := logits.LogSoftmax(-1).Gather(2, next.Unsqueeze(2)).Squeeze(2)               // (R, T)
+	lsm := logits.LogSoftmax(-1)                                                        // (R, T, V), once: the entropy reads it too
+	logp := lsm.Gather(2, next.Unsqueeze(2)).Squeeze(2)                                 // (R, T)
 	var out Logps
 	out.Sum = logp.Mul(mask).SumDim(1, false)
 	out.Count = mask.SumDim(1, false)
@@ -410,8 +429,8 @@ func CompletionLogps(logits *tensor.Tensor, b *Batch) Logps {
 	tensor.NoGrad(func() {
 		V := float64(logits.Size(-1))
 		out.MeanLogits = logits.SumDim(2, false).Mul(mask).SumDim(1, false).Div(out.Count.ClampMin(1)).DivScalar(V)
-		lsm := logits.LogSoftmax(-1)
-		out.EntropySum = lsm.Exp().Mul(lsm).SumDim(2, false).Neg().Mul(mask).SumDim(1, false)
+		d := lsm.Detach()
+		out.EntropySum = d.Exp().Mul(d).SumDim(2, false).Neg().Mul(mask).SumDim(1, false)
 		out.Correct = logits.Argmax(-1, false).Eq(next).ToDType(mask.DType()).Mul(mask).SumDim(1, false)
 	})
 	return out

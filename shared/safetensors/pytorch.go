@@ -152,75 +152,54 @@ func fromTorch(t *pytorch.Tensor) (Tensor, error) {
 	}
 	var dt DType
 	var width int
-	var put func(dst []byte, i int) error
-	check := func(size int) error {
-		if n > 0 && (at(n-1) >= size || at(0) < 0 || t.StorageOffset < 0) {
-			return fmt.Errorf("shape %v strides %v offset %d read past its storage of %d", t.Size, t.Stride, t.StorageOffset, size)
-		}
-		return nil
-	}
+	var put func(dst []byte, i int)
+	var size int // elements in the storage
 	switch s := t.Source.(type) {
 	case *pytorch.FloatStorage:
 		dt, width = F32, 4
-		put = func(b []byte, i int) error {
+		put = func(b []byte, i int) {
 			binary.LittleEndian.PutUint32(b, math.Float32bits(s.Data[at(i)]))
-			return nil
 		}
-		if err := check(len(s.Data)); err != nil {
-			return Tensor{}, err
-		}
+		size = len(s.Data)
 	case *pytorch.HalfStorage:
 		dt, width = F32, 4
-		put = func(b []byte, i int) error {
+		put = func(b []byte, i int) {
 			binary.LittleEndian.PutUint32(b, math.Float32bits(s.Data[at(i)]))
-			return nil
 		}
-		if err := check(len(s.Data)); err != nil {
-			return Tensor{}, err
-		}
+		size = len(s.Data)
 	case *pytorch.BFloat16Storage:
 		dt, width = BF16, 2
-		put = func(b []byte, i int) error {
+		put = func(b []byte, i int) {
 			binary.LittleEndian.PutUint16(b, uint16(math.Float32bits(s.Data[at(i)])>>16)) // exact: it came from bfloat16
-			return nil
 		}
-		if err := check(len(s.Data)); err != nil {
-			return Tensor{}, err
-		}
+		size = len(s.Data)
 	case *pytorch.DoubleStorage:
 		dt, width = F64, 8
-		put = func(b []byte, i int) error {
+		put = func(b []byte, i int) {
 			binary.LittleEndian.PutUint64(b, math.Float64bits(s.Data[at(i)]))
-			return nil
 		}
-		if err := check(len(s.Data)); err != nil {
-			return Tensor{}, err
-		}
+		size = len(s.Data)
 	case *pytorch.LongStorage:
 		dt, width = I64, 8
-		put = func(b []byte, i int) error { binary.LittleEndian.PutUint64(b, uint64(s.Data[at(i)])); return nil }
-		if err := check(len(s.Data)); err != nil {
-			return Tensor{}, err
-		}
+		put = func(b []byte, i int) { binary.LittleEndian.PutUint64(b, uint64(s.Data[at(i)])) }
+		size = len(s.Data)
 	case *pytorch.BoolStorage:
 		dt, width = BOOL, 1
-		put = func(b []byte, i int) error {
+		put = func(b []byte, i int) {
 			if s.Data[at(i)] {
 				b[0] = 1
 			}
-			return nil
 		}
-		if err := check(len(s.Data)); err != nil {
-			return Tensor{}, err
-		}
+		size = len(s.Data)
 	default:
 		return Tensor{}, fmt.Errorf("storage %T is not supported", t.Source)
 	}
+	if n > 0 && (at(n-1) >= size || at(0) < 0 || t.StorageOffset < 0) {
+		return Tensor{}, fmt.Errorf("shape %v strides %v offset %d read past its storage of %d", t.Size, t.Stride, t.StorageOffset, size)
+	}
 	data := make([]byte, n*width)
 	for i := range n {
-		if err := put(data[i*width:], i); err != nil {
-			return Tensor{}, err
-		}
+		put(data[i*width:], i)
 	}
 	return Tensor{DType: dt, Shape: shape, Data: data}, nil
 }

@@ -517,6 +517,35 @@ func (t *Tokenizer) Encode(text string, addSpecialTokens bool) ([]int, error) {
 	return ids, nil
 }
 
+// EncodeWithEOS encodes text with eos appended as TRL appends it: the eos
+// token's text added to the string (unless text already ends with it)
+// before tokenising. When that text does not encode to the eos id (a
+// tokenizer whose eos is no added token), the id is appended to the
+// encoding of text instead. eos < 0 encodes text alone.
+func (t *Tokenizer) EncodeWithEOS(text string, eos int, addSpecialTokens bool) ([]int, error) {
+	if eos < 0 {
+		return t.Encode(text, addSpecialTokens)
+	}
+	if s, ok := t.IDToToken(eos); ok {
+		full := text
+		if !strings.HasSuffix(full, s) {
+			full += s
+		}
+		ids, err := t.Encode(full, addSpecialTokens)
+		if err != nil || slices.Contains(ids, eos) {
+			return ids, err
+		}
+	}
+	ids, err := t.Encode(text, addSpecialTokens)
+	if err != nil {
+		return nil, err
+	}
+	if len(ids) == 0 || ids[len(ids)-1] != eos {
+		ids = append(ids, eos)
+	}
+	return ids, nil
+}
+
 // Decode returns the text of ids, leaving out special tokens when
 // skipSpecialTokens is set, as transformers' tokenizer.decode does: it
 // skips ids that have no token (a model's embedding matrix is often padded
