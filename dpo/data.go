@@ -51,10 +51,18 @@ func (d *Data) Batch(idx []int) (*Batch, error) {
 // SequenceLogps returns the summed completion log-probs of each row of b
 // (2B) under m, without gradients.
 func SequenceLogps(m *model.Model, b *preference.Batch) []float32 {
+	return sequenceLogps(m, b, false)
+}
+
+// sequenceLogps is SequenceLogps, with m's LoRA adapters disabled when
+// noAdapters is set (the policy as its own reference).
+func sequenceLogps(m *model.Model, b *preference.Batch, noAdapters bool) []float32 {
 	var out []float32
 	tensor.Tidy(func() {
 		tensor.NoGrad(func() {
-			lp := preference.CompletionLogps(m.Forward(b.Inputs(m.Device)), b)
+			in := b.Inputs(m.Device)
+			in.DisableAdapters = noAdapters
+			lp := preference.CompletionLogps(m.Forward(in), b)
 			out = lp.Sum.ToDType(tensor.Float32).Float32s()
 		})
 	})
@@ -91,7 +99,6 @@ func EncodePairs(enc *preference.Encoder, prefs []datasets.Preference, log zerol
 	return out, err
 }
 
-// loadSplits loads the train split and an eval split (see datasets.LoadTrainEval).
 // newEncoder tokenises pairs as TRL's DPOTrainer (preference.StyleDPO).
 func newEncoder(cfg *Config, tok *tokenizer.Tokenizer) *preference.Encoder {
 	return &preference.Encoder{Tok: tok, Style: preference.StyleDPO, MaxLength: cfg.MaxLength, TruncationMode: cfg.TruncationMode, EOS: tok.EOS()}
@@ -100,15 +107,11 @@ func newEncoder(cfg *Config, tok *tokenizer.Tokenizer) *preference.Encoder {
 // Preview returns the first n training pairs exactly as Run tokenises them
 // (rl data show), with the tokenizer and pad id, without loading models.
 func Preview(cfg Config, n int, log zerolog.Logger) ([]preference.Pair, *tokenizer.Tokenizer, error) {
-	dir := cfg.Tokenizer
-	if dir == "" {
-		dir = cfg.Model
-	}
-	tok, err := tokenizer.Load(dir)
+	tok, err := tokenizer.Load(cfg.TokenizerPath())
 	if err != nil {
 		return nil, nil, err
 	}
-	d, _, err := loadSplits(&cfg)
+	d, _, err := cfg.ScriptArguments.Load(cfg.Seed)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -119,11 +122,3 @@ func Preview(cfg Config, n int, log zerolog.Logger) ([]preference.Pair, *tokeniz
 	return pairs, tok, nil
 }
 
-func loadSplits(cfg *Config) (trainSet, evalSet *datasets.Dataset, err error) {
-	cols, err := datasets.ParseColumns(cfg.Columns)
-	if err != nil {
-		return nil, nil, err
-	}
-	opts := datasets.LoadOptions{Format: cfg.DatasetFormat, SkipBadRecords: cfg.SkipBadRecords, Columns: cols}
-	return datasets.LoadTrainEval(cfg.Dataset, cfg.TrainSplit, cfg.TestSplit, cfg.EvalRatio, cfg.Seed, opts)
-}

@@ -182,10 +182,10 @@ func (l *llama) hidden(m *Model, in *Input) *tensor.Tensor {
 		h := norm(x, blk.inNorm)
 		var q, k, v *tensor.Tensor
 		if blk.qkv != nil { // Phi3: q | k | v in one projection
-			qkv := h.Linear(blk.qkv, nil)
+			qkv := m.proj(in, h, blk.qkv, nil)
 			q, k, v = qkv.Narrow(2, 0, nh*hd), qkv.Narrow(2, nh*hd, nkv*hd), qkv.Narrow(2, (nh+nkv)*hd, nkv*hd)
 		} else {
-			q, k, v = h.Linear(blk.q, blk.qb), h.Linear(blk.k, blk.kb), h.Linear(blk.v, blk.vb)
+			q, k, v = m.proj(in, h, blk.q, blk.qb), m.proj(in, h, blk.k, blk.kb), m.proj(in, h, blk.v, blk.vb)
 		}
 		q, k = q.Reshape(B, T, nh, hd), k.Reshape(B, T, nkv, hd) // (B, T, heads, hd)
 		if blk.qNorm != nil {                                    // Qwen3, Gemma 3: RMSNorm over each head, before RoPE
@@ -207,23 +207,23 @@ func (l *llama) hidden(m *Model, in *Input) *tensor.Tensor {
 		}
 		a := m.attention(in, q, k, v, layerOK, c.KVGroups(), scale)
 		if c.Gemma { // norm after attention and after the MLP, around the MLP's input too
-			x = x.Add(norm(a.Linear(blk.o, blk.ob), blk.postNorm))
+			x = x.Add(norm(m.proj(in, a, blk.o, blk.ob), blk.postNorm))
 			h = norm(x, blk.preFF)
-			g := h.Linear(blk.gate, nil).GeluTanh().Mul(h.Linear(blk.up, nil))
-			x = x.Add(norm(g.Linear(blk.down, nil), blk.postFF))
+			g := m.proj(in, h, blk.gate, nil).GeluTanh().Mul(m.proj(in, h, blk.up, nil))
+			x = x.Add(norm(m.proj(in, g, blk.down, nil), blk.postFF))
 			continue
 		}
-		x = x.Add(m.dropout(in, a.Linear(blk.o, blk.ob), c.ResidDropout))
+		x = x.Add(m.dropout(in, m.proj(in, a, blk.o, blk.ob), c.ResidDropout))
 		h = rmsNorm(x, blk.postNorm, c.NormEps)
 		var g *tensor.Tensor
 		if blk.gateUp != nil { // Phi3: gate | up in one projection
-			gu := h.Linear(blk.gateUp, nil)
+			gu := m.proj(in, h, blk.gateUp, nil)
 			I := gu.Size(2) / 2
 			g = gu.Narrow(2, 0, I).Silu().Mul(gu.Narrow(2, I, I))
 		} else {
-			g = h.Linear(blk.gate, blk.gateB).Silu().Mul(h.Linear(blk.up, blk.upB))
+			g = m.proj(in, h, blk.gate, blk.gateB).Silu().Mul(m.proj(in, h, blk.up, blk.upB))
 		}
-		x = x.Add(m.dropout(in, g.Linear(blk.down, blk.downB), c.ResidDropout))
+		x = x.Add(m.dropout(in, m.proj(in, g, blk.down, blk.downB), c.ResidDropout))
 	}
 	return norm(x, l.norm)
 }
