@@ -184,6 +184,13 @@ func TestSentencePieceTiny(t *testing.T) {
 	if again.EOS() != 2 {
 		t.Errorf("saved: eos %d, want 2", again.EOS())
 	}
+	// the conversion is deterministic: the saved tokenizer.json is the one
+	// converted, so the fingerprint a checkpoint records stays the same
+	fa, err1 := tk.Fingerprint()
+	fb, err2 := again.Fingerprint()
+	if err1 != nil || err2 != nil || fa != fb {
+		t.Errorf("fingerprint %s (%v) after save, %s (%v) converted", fb, err2, fa, err1)
+	}
 }
 
 // TestSentencePieceConfig: tokenizer_config.json's add_bos_token,
@@ -409,6 +416,11 @@ func TestSentencePieceLlama(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	start = time.Now()
+	if _, err := Load(bare); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("Load of a folder with only tokenizer.model: %v", time.Since(start))
 	texts := llamaTexts()
 	if len(texts) < 300 {
 		t.Fatalf("only %d texts", len(texts))

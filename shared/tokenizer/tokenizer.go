@@ -67,7 +67,7 @@ type Tokenizer struct {
 // llama.cpp read: the sentencepiece model of slow Llama/Gemma tokenizers,
 // GPT-2's vocab.json and merges.txt, and the chat template file of
 // transformers >= 4.43. Load keeps them and Save writes them again.
-var CompanionFiles = []string{"tokenizer.model", "vocab.json", "merges.txt", "chat_template.jinja"}
+var CompanionFiles = []string{SentencePieceFile, VocabFile, MergesFile, "chat_template.jinja"}
 
 // The special tokens a Tokenizer tracks, in their config key order.
 const (
