@@ -53,7 +53,7 @@ type spmModel struct {
 	eosID          int32 // trainer_spec.eos_id = 42; default 2
 	padID          int32 // trainer_spec.pad_id = 43; default -1
 	unkPiece       string
-	byteFallback   bool // trainer_spec.byte_fallback = 35; default false
+	byteFallback   bool // trainer_spec.byte_fallback = 35; default false (LlamaConverter turns byte fallback on regardless)
 	addDummyPrefix bool // normalizer_spec.add_dummy_prefix = 3; default true
 }
 
@@ -312,6 +312,9 @@ func spmToJSON(b []byte, cfg map[string]json.RawMessage) ([]byte, *spmModel, err
 	for i, p := range m.pieces {
 		if p.piece == "" {
 			return nil, nil, fmt.Errorf("pieces[%d] is empty", i)
+		}
+		if p.score != p.score {
+			return nil, nil, fmt.Errorf("pieces[%d] %q has score NaN", i, p.piece)
 		}
 		if j, dup := vocab[p.piece]; dup {
 			return nil, nil, fmt.Errorf("pieces[%d] %q repeats pieces[%d]", i, p.piece, j)

@@ -239,6 +239,28 @@ func TestSentencePieceConfig(t *testing.T) {
 	}
 }
 
+// TestSentencePieceAddedTokens: tokenizer_config.json's
+// added_tokens_decoder adds tokens past the model's pieces (a pad token at
+// 272) and restates pieces; its special tokens are found there.
+func TestSentencePieceAddedTokens(t *testing.T) {
+	cfg := `{"pad_token": "<pad>", "eos_token": "</s>", "added_tokens_decoder": {
+		"2": {"content": "</s>", "lstrip": false, "normalized": false, "rstrip": false, "single_word": false, "special": true},
+		"272": {"content": "<pad>", "lstrip": false, "normalized": false, "rstrip": false, "single_word": false, "special": true}}}`
+	tk, err := Load(writeSPM(t, tinySPM(), map[string]string{ConfigFile: cfg}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tk.PAD() != 272 || tk.EOS() != 2 || tk.BOS() != 1 || tk.VocabSize() != 273 || !tk.IsSpecial(272) {
+		t.Errorf("pad %d eos %d bos %d size %d special(272) %v, want 272 2 1 273 true", tk.PAD(), tk.EOS(), tk.BOS(), tk.VocabSize(), tk.IsSpecial(272))
+	}
+	if got, want := encode(t, tk, "hello<pad></s>", false), []int{264, 272, 2}; !slices.Equal(got, want) {
+		t.Errorf("Encode = %v, want %v", got, want)
+	}
+	if got := decode(t, tk, []int{1, 264, 272, 2}, true); got != "hello" {
+		t.Errorf("Decode skipping specials = %q, want %q", got, "hello")
+	}
+}
+
 // TestSpmMergesOrder: merges follow the merged piece's score, highest
 // first, then the ids of the left and right parts (not the merged piece's
 // id: the Llama-2 whitespace pieces tie at -1e9 and sort that way).
@@ -265,6 +287,8 @@ func TestSentencePieceBadInput(t *testing.T) {
 	uni.modelType = 1
 	noSpec := tinySPM()
 	noSpec.omitSpec = true
+	nan := tinySPM()
+	nan.pieces[260].score = float32(math.NaN())
 	dup := tinySPM()
 	dup.pieces = append(dup.pieces, spmPiece{"ll", -20, spmNormal})
 	cases := []struct {
@@ -281,6 +305,7 @@ func TestSentencePieceBadInput(t *testing.T) {
 		{"no trainer_spec", noSpec.spmBytes(), "", "no trainer_spec"},
 		{"unigram", uni.spmBytes(), "", "Unigram"},
 		{"duplicate piece", dup.spmBytes(), "", `"ll" repeats pieces[260]`},
+		{"NaN score", nan.spmBytes(), "", `pieces[260] "ll" has score NaN`},
 		{"bad piece", append(slices.Clip(good), 0x0a, 3, 0x0a, 1, 0xff), "", "not valid UTF-8"},
 		{"bos not in model", good, `{"bos_token": "<bos>"}`, `bos_token "<bos>" is not in tokenizer.model`},
 		{"bad flag", good, `{"legacy": "yes"}`, "legacy: want true or false"},
