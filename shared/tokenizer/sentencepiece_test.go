@@ -363,7 +363,9 @@ func llamaTexts() []string {
 // tokenizer.json transformers produced from it (vocab, merges in order,
 // normalizer, pre-tokenizer, decoder, post-processor and added tokens
 // equal), and encodes a few hundred varied strings to the same ids as that
-// tokenizer.json, decoding back to the text.
+// tokenizer.json, decoding back to the text; the texts of testdata/real
+// get Hugging Face's own ids and tokenizer_test.go's goldens
+// go-sentencepiece's.
 func TestSentencePieceLlama(t *testing.T) {
 	src := sharedData(t, "llama-tokenizer-hf-internal-testing")
 	model, err := os.ReadFile(filepath.Join(src, SentencePieceFile))
@@ -483,6 +485,41 @@ func TestSentencePieceLlama(t *testing.T) {
 		}
 		if back := decode(t, slow, encode(t, slow, s, true), true); back != s {
 			t.Errorf("Decode(Encode(%q)) = %q", s, back)
+		}
+	}
+	// Hugging Face's own ids (testdata/real/goldens.json, made by
+	// tools/goldens/chat_tokens.py with transformers on the full Llama-2
+	// files), rendered chat templates included
+	gb, err := os.ReadFile(filepath.Join("testdata", "real", "goldens.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hf map[string]struct {
+		Cases []struct {
+			Text       string `json:"text"`
+			IDs        []int  `json:"ids"`
+			IDsSpecial []int  `json:"ids_special"`
+		} `json:"cases"`
+	}
+	if err := json.Unmarshal(gb, &hf); err != nil {
+		t.Fatal(err)
+	}
+	if len(hf["llama2"].Cases) == 0 {
+		t.Fatal("no llama2 cases in testdata/real/goldens.json")
+	}
+	for _, c := range hf["llama2"].Cases {
+		if got := encode(t, slow, c.Text, false); !slices.Equal(got, c.IDs) {
+			t.Errorf("Encode(%q, false) = %v, Hugging Face %v", c.Text, got, c.IDs)
+		}
+		if got := encode(t, slow, c.Text, true); !slices.Equal(got, c.IDsSpecial) {
+			t.Errorf("Encode(%q, true) = %v, Hugging Face %v", c.Text, got, c.IDsSpecial)
+		}
+	}
+	// the goldens of tokenizer_test.go (eliben/go-sentencepiece on this
+	// tokenizer.model)
+	for _, g := range goldens {
+		if got := encode(t, slow, g.text, false); !slices.Equal(got, g.llama) {
+			t.Errorf("Encode(%q, false) = %v, go-sentencepiece %v", g.text, got, g.llama)
 		}
 	}
 	// the chat template of tokenizer_config.json comes through
