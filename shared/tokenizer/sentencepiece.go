@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math"
 	"os"
@@ -292,6 +293,9 @@ func spmToJSON(b []byte, cfg map[string]json.RawMessage) ([]byte, *spmModel, err
 		return nil, nil, errors.New("empty file, want a SentencePiece model (ModelProto)")
 	}
 	m, err := parseSentencePiece(b)
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return nil, nil, fmt.Errorf("not a SentencePiece model (ModelProto): %w: the file is truncated (%d bytes)", err, len(b))
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("not a SentencePiece model (ModelProto): %w", err)
 	}
@@ -303,7 +307,7 @@ func spmToJSON(b []byte, cfg map[string]json.RawMessage) ([]byte, *spmModel, err
 		if !ok {
 			name = "unknown"
 		}
-		return nil, nil, fmt.Errorf("SentencePiece model type %s (trainer_spec.model_type %d) is not supported: only BPE models (Llama 2, Mistral) convert; save the tokenizer with transformers (tokenizer.save_pretrained) to get tokenizer.json", name, m.modelType)
+		return nil, nil, fmt.Errorf("SentencePiece model type %s (trainer_spec.model_type %d) is not supported yet: only BPE models (Llama 2, Mistral) convert; save the tokenizer with transformers (tokenizer.save_pretrained) to get tokenizer.json", name, m.modelType)
 	}
 	if m.unkID < 0 || int(m.unkID) >= len(m.pieces) {
 		return nil, nil, fmt.Errorf("trainer_spec.unk_id %d is not a piece id (the model has %d pieces)", m.unkID, len(m.pieces))

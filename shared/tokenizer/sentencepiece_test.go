@@ -299,7 +299,7 @@ func TestSentencePieceBadInput(t *testing.T) {
 	}{
 		{"empty", nil, "", "empty file"},
 		{"garbage", []byte("this is not a protobuf \xff\xff\xff\xff"), "", "not a SentencePiece model"},
-		{"truncated", good[:len(good)/2], "", "not a SentencePiece model"},
+		{"truncated", good[:len(good)/2], "", "the file is truncated"},
 		{"truncated in a piece", good[:7], "", "not a SentencePiece model"},
 		{"a tokenizer.json", []byte(`{"model": {"type": "BPE"}}`), "", "not a SentencePiece model"},
 		{"no trainer_spec", noSpec.spmBytes(), "", "no trainer_spec"},
