@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -261,6 +262,22 @@ func convertSentencePiece(dir string) (data []byte, defaults map[string]json.Raw
 	if err != nil {
 		return nil, nil, err
 	}
+	smap, err := readJSONObject(filepath.Join(dir, SpecialTokensFile))
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(smap) > 0 { // its special tokens win, as in transformers
+		merged := maps.Clone(cfg)
+		if merged == nil {
+			merged = map[string]json.RawMessage{}
+		}
+		for _, key := range specialKeys {
+			if raw := smap[key]; raw != nil {
+				merged[key] = raw
+			}
+		}
+		cfg = merged
+	}
 	data, defaults, err = sentencePieceJSON(b, cfg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("tokenizer: load %s: %w", path, err)
@@ -269,7 +286,8 @@ func convertSentencePiece(dir string) (data []byte, defaults map[string]json.Raw
 }
 
 // sentencePieceJSON converts tokenizer.model bytes given the (possibly nil)
-// tokenizer_config.json; see convertSentencePiece.
+// tokenizer_config.json, and returns the config LlamaTokenizer implies; see
+// convertSentencePiece.
 func sentencePieceJSON(b []byte, cfg map[string]json.RawMessage) ([]byte, map[string]json.RawMessage, error) {
 	data, m, err := spmToJSON(b, cfg)
 	if err != nil {
@@ -288,6 +306,7 @@ func sentencePieceJSON(b []byte, cfg map[string]json.RawMessage) ([]byte, map[st
 	return data, defaults, nil
 }
 
+// spmToJSON parses and checks the model and builds its tokenizer.json.
 func spmToJSON(b []byte, cfg map[string]json.RawMessage) ([]byte, *spmModel, error) {
 	if len(b) == 0 {
 		return nil, nil, errors.New("empty file, want a SentencePiece model (ModelProto)")

@@ -201,12 +201,13 @@ func TestSentencePieceConfig(t *testing.T) {
 	cases := []struct {
 		name   string
 		f      func(*spmFixture)
-		config string
+		config string // tokenizer_config.json, then special_tokens_map.json after a newline
 		text   string
 		want   []int
 		back   string // decoded without special tokens
 	}{
 		{"eos and no bos", nil, `{"add_bos_token": false, "add_eos_token": true}`, "hello", []int{264, 2}, "hello"},
+		{"bos from special_tokens_map.json", nil, `{"bos_token": "<s>"}` + "\n" + `{"bos_token": {"content": "</s>"}}`, "hello", []int{2, 264}, "hello"},
 		{"both", nil, `{"add_bos_token": true, "add_eos_token": true, "bos_token": "<s>", "eos_token": "</s>"}`, "hello", []int{1, 264, 2}, "hello"},
 		// no Prepend: "hello" is he+llo, not ▁hello; no Strip on decode
 		{"no prefix space", nil, `{"add_prefix_space": false}`, "hello", []int{1, 261, 263}, "hello"},
@@ -221,7 +222,9 @@ func TestSentencePieceConfig(t *testing.T) {
 			c.f(&f)
 		}
 		files := map[string]string{}
-		if c.config != "" {
+		if cfg, smap, ok := strings.Cut(c.config, "\n"); ok {
+			files[ConfigFile], files[SpecialTokensFile] = cfg, smap
+		} else if c.config != "" {
 			files[ConfigFile] = c.config
 		}
 		tk, err := Load(writeSPM(t, f, files))
