@@ -442,10 +442,12 @@ func TestSentencePieceLlama(t *testing.T) {
 		}
 		os.WriteFile(filepath.Join(withCfg, name), b, 0o644)
 	}
+	start = time.Now()
 	fast, err := Load(src)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("Load of the folder with tokenizer.json: %v", time.Since(start))
 	start = time.Now()
 	if _, err := Load(bare); err != nil {
 		t.Fatal(err)
