@@ -271,7 +271,7 @@ func newModel(cfg *Config, numLabels int, dt tensor.DType) (*model.Model, *token
 			return nil, nil, err
 		}
 	}
-	if err := cfg.ModelConfig.PreparePEFT(m); err != nil {
+	if err := cfg.ModelConfig.PreparePEFT(m, cfg.Seed); err != nil {
 		m.Free()
 		return nil, nil, fmt.Errorf("classify: %w", err)
 	}

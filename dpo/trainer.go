@@ -217,7 +217,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 		return nil, err
 	}
 	defer policy.Free()
-	if err := cfg.ModelConfig.PreparePEFT(policy); err != nil {
+	if err := cfg.ModelConfig.PreparePEFT(policy, cfg.Seed); err != nil {
 		return nil, fmt.Errorf("dpo: %w", err)
 	}
 	policy.NoDropout = cfg.DisableDropout

@@ -98,7 +98,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 		return nil, err
 	}
 	defer m.Free()
-	if err := cfg.ModelConfig.PreparePEFT(m); err != nil {
+	if err := cfg.ModelConfig.PreparePEFT(m, cfg.Seed); err != nil {
 		return nil, fmt.Errorf("orpo: %w", err)
 	}
 	m.NoDropout = cfg.DisableDropout

@@ -133,7 +133,7 @@ func loadModel(cfg *Config) (*model.Model, *tokenizer.Tokenizer, error) {
 		return nil, nil, fmt.Errorf("reward: %s has num_labels %d, but a reward model outputs one score (num_labels 1)", cfg.Model, n)
 	}
 	m.NoDropout = cfg.DisableDropout
-	if err := cfg.ModelConfig.PreparePEFT(m); err != nil {
+	if err := cfg.ModelConfig.PreparePEFT(m, cfg.Seed); err != nil {
 		m.Free()
 		return nil, nil, fmt.Errorf("reward: %w", err)
 	}

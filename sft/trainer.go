@@ -109,7 +109,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 		return nil, err
 	}
 	defer m.Free()
-	if err := cfg.ModelConfig.PreparePEFT(m); err != nil {
+	if err := cfg.ModelConfig.PreparePEFT(m, cfg.Seed); err != nil {
 		return nil, fmt.Errorf("sft: %w", err)
 	}
 	log.Info().Str("model_type", m.Config.ModelType).Int64("parameters", m.NumParams()).Int64("trainable", m.NumTrainable()).Int("vocab", m.Config.VocabSize).Msg("model")

@@ -114,6 +114,7 @@ func newApp(log *zerolog.Logger) *cli.App {
 			orpoCommand(log),
 			ppoCommand(log),
 			generateCommand(log),
+			mergeCommand(log),
 			compareCommand(log),
 			infoCommand(log),
 		},

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"github.com/rlsuite/rl/datasets"
 	"os"
 	"reflect"
 	"strings"
@@ -25,6 +26,7 @@ func TestParityTable(t *testing.T) {
 	configs := map[string]any{
 		"train": ptrTo(train.DefaultArgs()), "sft": ptrTo(sft.DefaultConfig()), "reward": ptrTo(reward.DefaultConfig()),
 		"dpo": ptrTo(dpo.DefaultConfig()), "orpo": ptrTo(orpo.DefaultConfig()), "ppo": ptrTo(ppo.DefaultConfig()),
+		"model": ptrTo(train.DefaultModelConfig()), "script": ptrTo(datasets.DefaultScriptArguments()),
 	}
 	f, err := os.Open("../../docs/trl-parity.md")
 	if err != nil {

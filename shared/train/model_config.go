@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 
 	"github.com/rlsuite/rl/shared/model"
+	"github.com/rlsuite/rl/shared/tensor"
 )
 
 // ModelConfig is TRL's ModelConfig (trl/trainer/model_config.py): which
@@ -94,9 +95,10 @@ func (m *ModelConfig) ModelLoadOptions(o model.LoadOptions) model.LoadOptions {
 // PreparePEFT readies a loaded model for training: an adapter it was loaded
 // with (model_name_or_path a peft folder) is merged into its base, so that
 // it is the model training starts from (and the reference of DPO-like
-// trainers); then, with use_peft, fresh LoRA adapters are added, whose
+// trainers); then, with use_peft, fresh LoRA adapters are added, drawn
+// from seed (as TRL seeds before get_peft_model), whose
 // base_model_name_or_path is model_name_or_path.
-func (m *ModelConfig) PreparePEFT(mdl *model.Model) error {
+func (m *ModelConfig) PreparePEFT(mdl *model.Model, seed int64) error {
 	if mdl.HasAdapters() {
 		if err := mdl.MergeAdapters(); err != nil {
 			return err
@@ -105,10 +107,14 @@ func (m *ModelConfig) PreparePEFT(mdl *model.Model) error {
 	if !m.UsePEFT {
 		return nil
 	}
+	if m.Model == "" {
+		return errors.New("use_peft: LoRA adapts a saved base model; give model_name_or_path (rl init writes one from a preset)")
+	}
 	base, err := filepath.Abs(m.Model)
 	if err != nil {
 		base = m.Model
 	}
+	tensor.ManualSeed(seed)
 	if err := mdl.AddLora(model.LoraConfig{R: m.LoraR, Alpha: m.LoraAlpha, Dropout: m.LoraDropout, TargetModules: m.LoraTargetModules,
 		ModulesToSave: m.LoraModulesToSave, UseRSLoRA: m.UseRSLoRA, TaskType: m.LoraTaskType, BaseModel: base}); err != nil {
 		return fmt.Errorf("use_peft: %w", err)
