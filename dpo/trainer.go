@@ -30,8 +30,8 @@ type Task struct {
 	// disabled (use_peft without ref_model, as TRL does): no second copy.
 	RefIsPolicy bool
 	Types       []string
-	Weights []float64
-	Params  Params
+	Weights     []float64
+	Params      Params
 }
 
 // NewTask builds the task for cfg (loss types, weights, beta, ...).
@@ -363,4 +363,3 @@ func seq(n int) []int {
 	}
 	return s
 }
-

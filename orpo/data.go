@@ -43,4 +43,3 @@ func Preview(cfg Config, n int, log zerolog.Logger) ([]preference.Pair, *tokeniz
 	}
 	return pairs, tok, nil
 }
-

@@ -209,11 +209,15 @@ func TestLoraBadInputs(t *testing.T) {
 	}
 	src := filepath.Join("testdata", "peft", "llama", "adapter")
 	for name, edit := range map[string]func(cfg map[string]any, f *safetensors.File){
-		"use_dora":      func(cfg map[string]any, _ *safetensors.File) { cfg["use_dora"] = true },
-		"peft_type":     func(cfg map[string]any, _ *safetensors.File) { cfg["peft_type"] = "IA3" },
-		"rank_pattern":  func(cfg map[string]any, _ *safetensors.File) { cfg["rank_pattern"] = map[string]any{"q_proj": 8} },
-		"does not fit":  func(_ map[string]any, f *safetensors.File) { f.Tensors["base_model.model.model.layers.0.self_attn.k2_proj.lora_A.weight"] = f.Tensors["base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"] },
-		"only one of":   func(_ map[string]any, f *safetensors.File) { delete(f.Tensors, "base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight") },
+		"use_dora":     func(cfg map[string]any, _ *safetensors.File) { cfg["use_dora"] = true },
+		"peft_type":    func(cfg map[string]any, _ *safetensors.File) { cfg["peft_type"] = "IA3" },
+		"rank_pattern": func(cfg map[string]any, _ *safetensors.File) { cfg["rank_pattern"] = map[string]any{"q_proj": 8} },
+		"does not fit": func(_ map[string]any, f *safetensors.File) {
+			f.Tensors["base_model.model.model.layers.0.self_attn.k2_proj.lora_A.weight"] = f.Tensors["base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"]
+		},
+		"only one of": func(_ map[string]any, f *safetensors.File) {
+			delete(f.Tensors, "base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight")
+		},
 		"rank":          func(cfg map[string]any, _ *safetensors.File) { cfg["r"] = 8 },
 		"not a folder":  func(cfg map[string]any, _ *safetensors.File) { cfg["base_model_name_or_path"] = "org/not-here" },
 		"no lora_A/lor": func(_ map[string]any, f *safetensors.File) { f.Tensors = map[string]safetensors.Tensor{} },

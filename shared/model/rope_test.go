@@ -116,7 +116,7 @@ func TestRopeTypes(t *testing.T) {
 		`,"rope_scaling":{"rope_type":"longrope","short_factor":[1,1],"long_factor":[1,1]}`:   "short_factor has 2 entries: want one per rotary pair, 4",
 		`,"rope_scaling":{"rope_type":"longrope","short_factor":[1,1,1,1],"long_factor":"x"}`: "rope_scaling.long_factor",
 		`,"rope_parameters":{"rope_type":"linear","rope_theta":10.0}`:                         "rope_parameters.factor",
-		`,"rope_parameters":[1]`:                                                              "rope_parameters: want an object",
+		`,"rope_parameters":[1]`: "rope_parameters: want an object",
 	} {
 		_, err := ParseConfig([]byte(`{"model_type":"llama","hidden_size":16,"num_attention_heads":2,"num_hidden_layers":1,"intermediate_size":8,"vocab_size":8,"max_position_embeddings":32` + extra + `}`))
 		if err == nil || !strings.Contains(err.Error(), want) {
@@ -218,7 +218,7 @@ func TestRopeScaling(t *testing.T) {
 	}
 	for rs, want := range map[string]string{
 		`{"rope_type":"ntk-by-parts","factor":4.0}`: `rope_type "ntk-by-parts" is not supported`,
-		`{"rope_type":"linear"}`:            "rope_scaling.factor",
+		`{"rope_type":"linear"}`:                    "rope_scaling.factor",
 		`{"rope_type":"llama3","factor":8.0,"low_freq_factor":1.0,"high_freq_factor":4.0}`: "original_max_position_embeddings",
 		`[1]`: "want an object",
 	} {
