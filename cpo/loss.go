@@ -1,6 +1,8 @@
 package cpo
 
 import (
+	"fmt"
+
 	"github.com/rlsuite/rl/shared/tensor"
 )
 
@@ -102,21 +104,25 @@ func reward(logp *tensor.Tensor, alpha float64) *tensor.Tensor {
 // AlphaPO's reward, and NLL the chosen completions' cross-entropy, mean over
 // their tokens (Xu et al. 2024, Eq. 6: the CPO loss plus the
 // behaviour-cloning term).
-func Loss(x *Logps, p *Params) Terms {
+func Loss(x *Logps, p *Params) (Terms, error) {
 	var t Terms
+	f, ok := losses[p.Type]
+	if !ok {
+		return t, fmt.Errorf("cpo: unknown loss_type %q (alphapo resolves to simpo first)", p.Type)
+	}
 	t.Chosen, t.Rejected = x.Chosen, x.Rejected
 	if Averages(p.Type) {
 		t.Chosen = x.Chosen.Div(x.ChosenLen.ClampMin(1))       // (B)
 		t.Rejected = x.Rejected.Div(x.RejectedLen.ClampMin(1)) // (B)
 	}
 	t.ChosenReward, t.RejectedReward = reward(t.Chosen, p.Alpha), reward(t.Rejected, p.Alpha)
-	t.Losses = losses[p.Type](t.ChosenReward.Sub(t.RejectedReward), p)
+	t.Losses = f(t.ChosenReward.Sub(t.RejectedReward), p)
 	t.Loss = t.Losses.Mean()
 	if p.CPOAlpha == 0 {
 		t.NLL = tensor.ZerosOn(nil, t.Loss.DType(), t.Loss.Device())
-		return t
+		return t, nil
 	}
 	t.NLL = x.Chosen.Sum().Neg().Div(x.ChosenLen.Sum().ClampMin(1))
 	t.Loss = t.Loss.Add(t.NLL.MulScalar(p.CPOAlpha))
-	return t
+	return t, nil
 }

@@ -97,7 +97,10 @@ func TestLossTypesMatchFormulas(t *testing.T) {
 		seen[p.Type] = true
 		wl, wn, wc, wr := want(sc, sr, p)
 		tensor.Tidy(func() {
-			got := Loss(handLogps(sc, sr), &p)
+			got, err := Loss(handLogps(sc, sr), &p)
+			if err != nil {
+				t.Fatal(err)
+			}
 			if g := got.Loss.ItemF64(); !near(g, wl, 1e-6) {
 				t.Errorf("%+v: loss = %.9g, want %.9g", p, g, wl)
 			}
@@ -124,7 +127,11 @@ func TestLossTypesMatchFormulas(t *testing.T) {
 func TestSimPOValue(t *testing.T) {
 	tensor.Tidy(func() {
 		x := &Logps{Chosen: t64([]float64{-3}), Rejected: t64([]float64{-8}), ChosenLen: t64([]float64{3}), RejectedLen: t64([]float64{4})}
-		got := Loss(x, &Params{Type: "simpo", Beta: 2, Gamma: 0.5}).Loss.ItemF64()
+		terms, err := Loss(x, &Params{Type: "simpo", Beta: 2, Gamma: 0.5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := terms.Loss.ItemF64()
 		if w := math.Log1p(math.Exp(-1.5)); !near(got, w, 1e-12) {
 			t.Errorf("simpo = %.15g, want %.15g", got, w)
 		}
@@ -137,7 +144,10 @@ func TestAlphaPOLongCompletion(t *testing.T) {
 	tensor.Tidy(func() {
 		x := &Logps{Chosen: t64([]float64{-200}).ToDType(tensor.Float32), Rejected: t64([]float64{-210}).ToDType(tensor.Float32),
 			ChosenLen: t64([]float64{50}).ToDType(tensor.Float32), RejectedLen: t64([]float64{50}).ToDType(tensor.Float32)}
-		got := Loss(x, &Params{Type: "sigmoid", Beta: 0.1, CPOAlpha: 1, Alpha: 0.01})
+		got, err := Loss(x, &Params{Type: "sigmoid", Beta: 0.1, CPOAlpha: 1, Alpha: 0.01})
+		if err != nil {
+			t.Fatal(err)
+		}
 		r := got.ChosenReward.ItemF64()
 		if w := -math.Expm1(2) / 0.01; !near(r, w, 1e-3*math.Abs(w)) || math.IsInf(got.Loss.ItemF64(), 0) {
 			t.Errorf("reward %g (want %g), loss %g: want finite", r, w, got.Loss.ItemF64())
@@ -159,7 +169,11 @@ func TestGradient(t *testing.T) {
 			x.Chosen, x.Rejected = x.Chosen.Detach(), x.Rejected.Detach()
 			x.Chosen.SetRequiresGrad(true)
 			x.Rejected.SetRequiresGrad(true)
-			Loss(x, &p).Loss.Backward()
+			terms, err := Loss(x, &p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			terms.Loss.Backward()
 			for side, g := range [][]float64{x.Chosen.Grad().Float64s(), x.Rejected.Grad().Float64s()} {
 				for i := range g {
 					c, r := append([]float64{}, sc...), append([]float64{}, sr...)
@@ -213,6 +227,11 @@ func TestConfigErrors(t *testing.T) {
 			t.Errorf("loss_type %s: %v", lt, err)
 		}
 	}
+	tensor.Tidy(func() {
+		if _, err := Loss(handLogps(sc, sr), &Params{Type: "alphapo", Beta: 1}); err == nil || !strings.Contains(err.Error(), "loss_type") {
+			t.Errorf("Loss with loss_type alphapo (unresolved): error %v, want one naming loss_type", err)
+		}
+	})
 	c.LossType = "alphapo"
 	c.resolve()
 	if c.LossType != "simpo" || c.CPOAlpha != 0 {

@@ -28,10 +28,13 @@ func (t *Task) Loss(b *preference.Batch, acc *metrics.Accumulator, training bool
 	in.Train = training
 	lp := preference.CompletionLogps(t.M.Forward(in), b) // (2B)
 	B := int64(b.B)
-	terms := Loss(&Logps{
+	terms, err := Loss(&Logps{
 		Chosen: lp.Sum.Narrow(0, 0, B), Rejected: lp.Sum.Narrow(0, B, B),
 		ChosenLen: lp.Count.Narrow(0, 0, B), RejectedLen: lp.Count.Narrow(0, B, B),
 	}, &t.Params)
+	if err != nil {
+		panic(err) // recovered by the trainer, as dpo's
+	}
 	tensor.NoGrad(func() { logMetrics(acc, terms, lp, t.Params.Beta, b.B) })
 	return terms.Loss
 }

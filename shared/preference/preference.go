@@ -1,5 +1,5 @@
 // Package preference tokenises preference pairs and batches them for the
-// preference trainers (reward, DPO, ORPO): chosen and rejected go through a
+// preference trainers (reward, DPO, ORPO, CPO): chosen and rejected go through a
 // model in one concatenated batch, chosen rows first.
 //
 // Each trainer tokenises pairs as its TRL trainer does (Style): prompt and
@@ -68,7 +68,9 @@ const (
 	// prompt+completion encoding, and a pair with a row over max_length is
 	// dropped.
 	StyleReward
-	// StyleORPO is TRL's ORPOTrainer (trl/experimental/orpo/orpo_trainer.py,
+	// StyleORPO is TRL's ORPOTrainer, and its CPOTrainer, whose tokenize_row
+	// and build_tokenized_answer are the same code
+	// (trl/experimental/orpo/orpo_trainer.py,
 	// tokenize_row and build_tokenized_answer; trl/experimental/utils.py
 	// add_bos_token_if_needed/add_eos_token_if_needed): conversations are
 	// rendered to text first (maybe_apply_chat_template: the prompt is the
