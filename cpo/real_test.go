@@ -23,10 +23,12 @@ import (
 const hhPairs = "../../shared/data/hh-rlhf-harmless-base/pairs.jsonl"
 
 // TestHHRealData: CPO (sigmoid, cpo_alpha 1) from a fresh 2-layer GPT-2 of
-// width 64 on 320 HH-RLHF harmless-base pairs (implicit prompts: the
-// shared prefix up to the last "Assistant:"), in a few seconds. Evaluated
-// before and after on 64 of the training pairs: the loss falls and the
-// reward accuracy (chosen log-prob above rejected) rises.
+// width 64 on the first 320 HH-RLHF harmless-base pairs (implicit prompts:
+// the shared prefix up to the last "Assistant:"; 145 fit max_length 128
+// with a 512-token BPE), 40 steps, a few seconds. Evaluated before and
+// after on the first 64 of them (29 kept), training pairs: the loss falls
+// and the reward accuracy (chosen log-prob above rejected) rises. (On
+// held-out pairs 320-420 a run this short leaves the accuracy unchanged.)
 //
 //	go test ./cpo/ -run TestHHRealData -v
 func TestHHRealData(t *testing.T) {
