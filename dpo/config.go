@@ -45,7 +45,7 @@ type Config struct {
 	LossWeights []float64 `yaml:"loss_weights" help:"One weight per loss_type (default 1 each)." category:"dpo"`
 	// LabelSmoothing is robust DPO's label-flip probability in [0, 0.5) and
 	// EXO's epsilon. Default 0.
-	LabelSmoothing float64 `yaml:"label_smoothing" help:"Robust DPO: probability that a label is flipped, in [0, 0.5); exo_pair: epsilon, > 0 (1e-3 recommended)." category:"dpo" range:"[0,1)"`
+	LabelSmoothing float64 `yaml:"label_smoothing" help:"Robust DPO: probability that a label is flipped, in [0, 0.5); exo_pair: epsilon, > 0 (1e-3 recommended); aot, aot_unpaired: label smoothing of their sigmoid loss." category:"dpo" range:"[0,1)"`
 	// LdAlpha is LD-DPO's alpha (Length Desensitization, arXiv:2409.06411): the
 	// weight of the completion tokens past the shorter completion's length
 	// in both rows' log-probs (policy and reference). Default none (the

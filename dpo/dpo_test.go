@@ -2,6 +2,7 @@ package dpo
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -198,26 +199,51 @@ func TestSyncRefInTraining(t *testing.T) {
 // reference is an earlier SFT checkpoint, so the log-ratios are not zero.
 func TestPrecomputedRefMatchesLive(t *testing.T) {
 	sftDir, _ := sftModel(t)
-	data := pairData(t)
-	first := map[bool]map[string]float64{}
-	for _, pre := range []bool{false, true} {
-		cfg := baseConfig(t, sftDir, data)
-		cfg.RefModel = filepath.Join(sftDir, "checkpoint-10")
-		cfg.MaxSteps = 1
-		cfg.PrecomputeRefLogProbs = pre
-		cfg.PrecomputeRefBatchSize = 7 // other padding than the training batches
-		if _, err := Run(context.Background(), cfg, zerolog.Nop(), nil); err != nil {
-			t.Fatal(err)
+	// Rejected completions of other lengths than the chosen, so that
+	// ld_alpha has a tail to weigh.
+	data := t.TempDir()
+	var rows []map[string]any
+	for i := range 64 {
+		p, c := sum((i * 37) % 100)
+		rows = append(rows, map[string]any{"prompt": p, "chosen": fmt.Sprint(c), "rejected": strings.Repeat(fmt.Sprint(c+1)+" ", 1+i%3)})
+	}
+	writeJSONL(t, filepath.Join(data, "train.jsonl"), rows)
+	writeJSONL(t, filepath.Join(data, "test.jsonl"), rows[:8])
+	half := 0.5
+	var plainReward float64
+	for _, ld := range []*float64{nil, &half} {
+		name := "none"
+		if ld != nil {
+			name = fmt.Sprint(*ld)
 		}
-		first[pre] = logHistory(t, cfg.OutputDir)[0]
-	}
-	t.Logf("live %v\nprecomputed %v", first[false], first[true])
-	if r := first[false]["rewards/chosen"]; math.Abs(r) < 1e-2 {
-		t.Fatalf("first rewards/chosen %g: the reference is (nearly) the policy, the test shows nothing", r)
-	}
-	for _, k := range []string{"loss", "rewards/chosen", "rewards/rejected", "rewards/margins", "logps/chosen"} {
-		if a, b := first[false][k], first[true][k]; math.Abs(a-b) > 1e-5*math.Max(1, math.Abs(a)) {
-			t.Errorf("%s: live %g, precomputed %g", k, a, b)
+		first := map[bool]map[string]float64{}
+		for _, pre := range []bool{false, true} {
+			cfg := baseConfig(t, sftDir, data)
+			cfg.RefModel = filepath.Join(sftDir, "checkpoint-10")
+			cfg.MaxSteps = 1
+			cfg.PrecomputeRefLogProbs = pre
+			cfg.PrecomputeRefBatchSize = 7 // other padding than the training batches
+			if ld != nil {                 // LD-DPO weighs the reference's log-probs too; with WPO and DiscoPOP
+				cfg.LdAlpha, cfg.UseWeighting, cfg.LossType = ld, true, []string{"discopop", "sigmoid"}
+			}
+			if _, err := Run(context.Background(), cfg, zerolog.Nop(), nil); err != nil {
+				t.Fatal(err)
+			}
+			first[pre] = logHistory(t, cfg.OutputDir)[0]
+		}
+		t.Logf("ld_alpha %s: live %v\nprecomputed %v", name, first[false], first[true])
+		if r := first[false]["rewards/chosen"]; math.Abs(r) < 1e-2 {
+			t.Fatalf("first rewards/chosen %g: the reference is (nearly) the policy, the test shows nothing", r)
+		}
+		for _, k := range []string{"loss", "rewards/chosen", "rewards/rejected", "rewards/margins", "logps/chosen"} {
+			if a, b := first[false][k], first[true][k]; math.Abs(a-b) > 1e-5*math.Max(1, math.Abs(a)) {
+				t.Errorf("ld_alpha %s: %s: live %g, precomputed %g", name, k, a, b)
+			}
+		}
+		if ld == nil {
+			plainReward = first[false]["rewards/rejected"]
+		} else if r := first[false]["rewards/rejected"]; r == plainReward {
+			t.Errorf("ld_alpha 0.5: rewards/rejected %g, the same as without it", r)
 		}
 	}
 }
