@@ -7,6 +7,7 @@ package classify
 
 import (
 	"errors"
+	"github.com/rlsuite/rl/datasets"
 
 	"github.com/rlsuite/rl/shared/check"
 	"github.com/rlsuite/rl/shared/train"
@@ -17,27 +18,30 @@ import (
 type Config struct {
 	train.Args `yaml:",inline"`
 
-	// Model and data.
-	Model          string   `yaml:"model_name_or_path" alias:"model" help:"Checkpoint directory to start from (Hugging Face layout; a causal LM gets a new score head)." category:"model"`
+	train.ModelConfig        `yaml:",inline"`
+	datasets.ScriptArguments `yaml:",inline"`
+
+	// classify's own model and data settings.
 	Init           string   `yaml:"init" help:"Train from scratch: a preset (tiny, tiny-llama, gpt2-small) or a config.json; needs --tokenizer." category:"model"`
-	Tokenizer      string   `yaml:"tokenizer_name_or_path" alias:"tokenizer" help:"Tokenizer directory (default: the model's)." category:"model"`
-	DType          string   `yaml:"dtype" help:"Parameter and saved dtype: float32 or bfloat16; unset: train in float32, save in the source checkpoint's dtype." category:"model"`
-	Dataset        string   `yaml:"dataset_name" alias:"dataset" help:"Dataset file or folder (jsonl, json, csv, tsv, parquet, save_to_disk) with a text (or sentence pair) and a label column." category:"data"`
 	EvalDataset    string   `yaml:"eval_dataset_name" alias:"eval-dataset,eval_dataset" help:"A separate file or folder to evaluate on (its dataset_test_split, or its only split); default: a split of dataset_name." category:"data"`
-	TrainSplit     string   `yaml:"dataset_train_split" help:"Split to train on." category:"data"`
-	TestSplit      string   `yaml:"dataset_test_split" help:"Split to evaluate on (default: validation, else test); when the data has none, eval_ratio of the training split is held out." category:"data"`
-	EvalRatio      float64  `yaml:"eval_ratio" help:"Fraction of the training split held out for evaluation when there is no eval split (0: none)." category:"data" range:"[0,1)"`
-	Format         string   `yaml:"dataset_format" help:"File format override: jsonl, json, csv, tsv, parquet, arrow." category:"data"`
 	NoHeader       bool     `yaml:"no_header" help:"CSV/TSV files have no header row (name the columns with column_names)." category:"data"`
 	ColumnNames    []string `yaml:"column_names" help:"CSV/TSV column names, e.g. source,label,mark,sentence for GLUE CoLA's raw files." category:"data"`
 	TextColumn     string   `yaml:"text_column" help:"Column holding the text (default: text or sentence, or the first of a known pair such as sentence1/sentence2)." category:"data"`
 	PairColumn     string   `yaml:"text_pair_column" help:"Column holding the second text of a sentence pair (default: the known pair's second column)." category:"data"`
 	LabelColumn    string   `yaml:"label_column" help:"Column holding the label (default: label)." category:"data"`
 	LabelNames     []string `yaml:"label_names" help:"Class names for integer labels 0..k-1, saved as id2label (e.g. unacceptable,acceptable for CoLA); string labels name themselves." category:"data"`
-	SkipBadRecords bool     `yaml:"skip_bad_records" help:"Skip and count bad records instead of stopping at the first." category:"data"`
-	MaxSamples     int      `yaml:"max_samples" help:"Use at most this many training examples (0: all)." category:"data" range:"[0,inf)"`
 	MaxLength      int      `yaml:"max_length" help:"Truncate inputs to this many tokens (pairs: the longer text first, as truncation=True does)." category:"classify" range:"[1,inf)"`
 	MaxEvalSamples int      `yaml:"max_eval_samples" help:"Evaluate on at most this many examples (0: all)." category:"data" range:"[0,inf)"`
+}
+
+// FieldHelp is the help of the shared model and data flags where classify says more.
+func (c *Config) FieldHelp() map[string]string {
+	return map[string]string{
+		"model_name_or_path": "Checkpoint directory to start from (Hugging Face layout; a causal LM gets a new score head).",
+		"dataset_name":       "Dataset file or folder (jsonl, json, csv, tsv, parquet, save_to_disk) with a text (or sentence pair) and a label column.",
+		"dataset_test_split": "Split to evaluate on (default: validation, else test); when the data has none, eval_ratio of the training split is held out.",
+		"eval_ratio":         "Fraction of the training split held out for evaluation when there is no eval split (0: none).",
+	}
 }
 
 // DefaultConfig returns the Trainer's defaults (learning_rate 5e-5,
@@ -47,9 +51,11 @@ func DefaultConfig() Config {
 	a := train.DefaultArgs()
 	a.OutputDir = "classify-out"
 	return Config{
-		Args:       a,
-		TrainSplit: "train",
-		MaxLength:  128,
+		Args:        a,
+		ModelConfig: train.DefaultModelConfig(),
+		// dataset_test_split unset: validation, else test
+		ScriptArguments: datasets.ScriptArguments{TrainSplit: "train"},
+		MaxLength:       128,
 	}
 }
 
@@ -68,8 +74,10 @@ func (c *Config) Validate() error {
 	if c.Model != "" && c.Init != "" {
 		errs = append(errs, errors.New("set only one of model_name_or_path and init"))
 	}
-	if c.Dataset == "" {
-		errs = append(errs, errors.New("dataset_name must be set"))
+	for _, err := range []error{c.ModelConfig.Validate(), c.ScriptArguments.Validate()} {
+		if err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if c.PairColumn != "" && c.TextColumn == "" {
 		errs = append(errs, errors.New("text_pair_column needs text_column"))

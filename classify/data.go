@@ -22,8 +22,11 @@ type Labeled struct {
 // loadOptions turns the data settings into datasets.LoadOptions; the
 // column overrides become renames to text, text_pair and label.
 func (c *Config) loadOptions() datasets.LoadOptions {
-	o := datasets.LoadOptions{Format: c.Format, SkipBadRecords: c.SkipBadRecords, NoHeader: c.NoHeader, ColumnNames: c.ColumnNames}
-	rename := map[string]string{}
+	o := datasets.LoadOptions{Format: c.DatasetFormat, SkipBadRecords: c.SkipBadRecords, NoHeader: c.NoHeader, ColumnNames: c.ColumnNames}
+	rename, _ := datasets.ParseColumns(c.Columns) // checked by Validate
+	if rename == nil {
+		rename = map[string]string{}
+	}
 	if c.TextColumn != "" && c.TextColumn != "text" {
 		rename[c.TextColumn] = "text"
 	}
@@ -213,11 +216,7 @@ func (e *Encoder) Encode(text, pair string) ([]int32, error) {
 // them (rl data show), with their class names and the tokenizer, without
 // loading the model.
 func Preview(cfg Config, n int) (*Data, []string, *tokenizer.Tokenizer, error) {
-	dir := cfg.Tokenizer
-	if dir == "" {
-		dir = cfg.Model
-	}
-	tok, err := tokenizer.Load(dir)
+	tok, err := tokenizer.Load(cfg.TokenizerPath())
 	if err != nil {
 		return nil, nil, nil, err
 	}

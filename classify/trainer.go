@@ -164,7 +164,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 		return nil, err
 	}
 	k := m.Config.NumLabels
-	log.Info().Str("model_type", m.Config.ModelType).Int64("parameters", m.NumParams()).Int("num_labels", k).
+	log.Info().Str("model_type", m.Config.ModelType).Int64("parameters", m.NumParams()).Int64("trainable", m.NumTrainable()).Int("num_labels", k).
 		Str("labels", labelList(m.Config.ID2Label, k)).Msg("model")
 	if cfg.MaxLength > m.Config.MaxPositions {
 		log.Warn().Int("max_length", cfg.MaxLength).Int("max_positions", m.Config.MaxPositions).Msg("max_length exceeds the model's positions; using the latter")
@@ -252,7 +252,7 @@ func newModel(cfg *Config, numLabels int, dt tensor.DType) (*model.Model, *token
 	var tok *tokenizer.Tokenizer
 	var err error
 	if cfg.Model != "" {
-		m, tok, err = checkpoint.Load(cfg.Model, model.LoadOptions{Head: model.ScoreHead, NumLabels: numLabels, DType: dt})
+		m, tok, err = checkpoint.Load(cfg.Model, cfg.ModelLoadOptions(model.LoadOptions{Head: model.ScoreHead, NumLabels: numLabels, DType: dt}))
 		if err == nil && cfg.Tokenizer != "" {
 			tok, err = checkpoint.LoadTokenizerFor(m, cfg.Model, cfg.Tokenizer)
 		}
@@ -270,6 +270,10 @@ func newModel(cfg *Config, numLabels int, dt tensor.DType) (*model.Model, *token
 		if m, tok, err = fromScratch(cfg.Init, cfg.Tokenizer, numLabels, dt); err != nil {
 			return nil, nil, err
 		}
+	}
+	if err := cfg.ModelConfig.PreparePEFT(m); err != nil {
+		m.Free()
+		return nil, nil, fmt.Errorf("classify: %w", err)
 	}
 	if m.Config.PadTokenID == nil {
 		// transformers' …ForSequenceClassification needs pad_token_id to

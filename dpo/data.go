@@ -51,10 +51,18 @@ func (d *Data) Batch(idx []int) (*Batch, error) {
 // SequenceLogps returns the summed completion log-probs of each row of b
 // (2B) under m, without gradients; LD-DPO-weighted when ldAlpha is set.
 func SequenceLogps(m *model.Model, b *preference.Batch, ldAlpha *float64) []float32 {
+	return sequenceLogps(m, b, false, ldAlpha)
+}
+
+// sequenceLogps is SequenceLogps, with m's LoRA adapters disabled when
+// noAdapters is set (the policy as its own reference).
+func sequenceLogps(m *model.Model, b *preference.Batch, noAdapters bool, ldAlpha *float64) []float32 {
 	var out []float32
 	tensor.Tidy(func() {
 		tensor.NoGrad(func() {
-			lp := preference.CompletionLogps(m.Forward(b.Inputs(m.Device)), b)
+			in := b.Inputs(m.Device)
+			in.DisableAdapters = noAdapters
+			lp := preference.CompletionLogps(m.Forward(in), b)
 			out = ldSum(lp, b, ldAlpha).ToDType(tensor.Float32).Float32s()
 		})
 	})
@@ -101,7 +109,6 @@ func EncodePairs(enc *preference.Encoder, prefs []datasets.Preference, log zerol
 	return out, err
 }
 
-// loadSplits loads the train split and an eval split (see datasets.LoadTrainEval).
 // newEncoder tokenises pairs as TRL's DPOTrainer (preference.StyleDPO).
 func newEncoder(cfg *Config, tok *tokenizer.Tokenizer) *preference.Encoder {
 	return &preference.Encoder{Tok: tok, Style: preference.StyleDPO, MaxLength: cfg.MaxLength, TruncationMode: cfg.TruncationMode, EOS: tok.EOS()}
@@ -110,15 +117,11 @@ func newEncoder(cfg *Config, tok *tokenizer.Tokenizer) *preference.Encoder {
 // Preview returns the first n training pairs exactly as Run tokenises them
 // (rl data show), with the tokenizer and pad id, without loading models.
 func Preview(cfg Config, n int, log zerolog.Logger) ([]preference.Pair, *tokenizer.Tokenizer, error) {
-	dir := cfg.Tokenizer
-	if dir == "" {
-		dir = cfg.Model
-	}
-	tok, err := tokenizer.Load(dir)
+	tok, err := tokenizer.Load(cfg.TokenizerPath())
 	if err != nil {
 		return nil, nil, err
 	}
-	d, _, err := loadSplits(&cfg)
+	d, _, err := cfg.ScriptArguments.Load(cfg.Seed)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -127,13 +130,4 @@ func Preview(cfg Config, n int, log zerolog.Logger) ([]preference.Pair, *tokeniz
 		return nil, nil, fmt.Errorf("dpo: %w", err)
 	}
 	return pairs, tok, nil
-}
-
-func loadSplits(cfg *Config) (trainSet, evalSet *datasets.Dataset, err error) {
-	cols, err := datasets.ParseColumns(cfg.Columns)
-	if err != nil {
-		return nil, nil, err
-	}
-	opts := datasets.LoadOptions{Format: cfg.DatasetFormat, SkipBadRecords: cfg.SkipBadRecords, Columns: cols}
-	return datasets.LoadTrainEval(cfg.Dataset, cfg.TrainSplit, cfg.TestSplit, cfg.EvalRatio, cfg.Seed, opts)
 }

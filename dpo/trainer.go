@@ -25,10 +25,13 @@ type Task struct {
 	Policy *model.Model
 	// Ref is the reference model; nil when batches carry precomputed
 	// reference log-probs.
-	Ref     *model.Model
-	Types   []string
-	Weights []float64
-	Params  Params
+	Ref *model.Model
+	// RefIsPolicy: the reference is the policy with its LoRA adapters
+	// disabled (use_peft without ref_model, as TRL does): no second copy.
+	RefIsPolicy bool
+	Types       []string
+	Weights     []float64
+	Params      Params
 	// LdAlpha, when set, weighs the completion tokens past the shorter
 	// completion (LD-DPO); UseWeighting turns on WPO's pair weights.
 	LdAlpha      *float64
@@ -49,7 +52,7 @@ func (t *Task) Loss(b *Batch, acc *metrics.Accumulator, training bool) *tensor.T
 		if t.Ref == nil {
 			panic(fmt.Errorf("dpo: no reference model and no precomputed reference log-probs"))
 		}
-		refRows = SequenceLogps(t.Ref, b.Batch, t.LdAlpha)
+		refRows = sequenceLogps(t.Ref, b.Batch, t.RefIsPolicy, t.LdAlpha)
 	}
 	B := int64(b.B)
 	in := b.Inputs(t.Policy.Device)
@@ -174,9 +177,14 @@ type models struct {
 	saveRef     bool
 }
 
-func (m *models) Params() []model.Param { return m.policy.Params() }
+func (m *models) Params() []model.Param { return m.policy.Trainable() }
 
-func (m *models) SaveModels() []*model.Model { return []*model.Model{m.policy, m.ref} }
+func (m *models) SaveModels() []*model.Model {
+	if m.ref == m.policy {
+		return []*model.Model{m.policy}
+	}
+	return []*model.Model{m.policy, m.ref}
+}
 
 func (m *models) Save(dir string) error {
 	if err := checkpoint.Save(dir, m.policy, m.tok); err != nil {
@@ -217,32 +225,32 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 		return nil, fmt.Errorf("dpo: %w", err)
 	}
 	opts := model.LoadOptions{DType: dt}
-	policy, tok, err := checkpoint.Load(cfg.Model, opts)
+	policy, tok, err := checkpoint.Load(cfg.Model, cfg.ModelLoadOptions(opts))
 	if err != nil {
 		return nil, err
 	}
 	defer policy.Free()
+	if err := cfg.ModelConfig.PreparePEFT(policy); err != nil {
+		return nil, fmt.Errorf("dpo: %w", err)
+	}
 	policy.NoDropout = cfg.DisableDropout
 	if cfg.Tokenizer != "" {
 		if tok, err = checkpoint.LoadTokenizerFor(policy, cfg.Model, cfg.Tokenizer); err != nil {
 			return nil, err
 		}
 	}
-	log.Info().Str("model_type", policy.Config.ModelType).Int64("parameters", policy.NumParams()).Msg("policy")
+	log.Info().Str("model_type", policy.Config.ModelType).Int64("parameters", policy.NumParams()).Int64("trainable", policy.NumTrainable()).Msg("policy")
 	if cfg.MaxLength > policy.Config.MaxPositions {
 		log.Warn().Int("max_length", cfg.MaxLength).Int("max_positions", policy.Config.MaxPositions).Msg("max_length exceeds the model's positions; using the latter")
 		cfg.MaxLength = policy.Config.MaxPositions
 	}
 
 	// Data.
-	trainSet, evalSet, err := loadSplits(&cfg)
+	trainSet, evalSet, err := cfg.ScriptArguments.Load(cfg.Seed)
 	if err != nil {
 		return nil, err
 	}
 	datasets.WarnLoaded(log, trainSet, evalSet)
-	if cfg.MaxSamples > 0 && trainSet.Len() > cfg.MaxSamples {
-		trainSet = trainSet.Select(seq(cfg.MaxSamples))
-	}
 	enc := newEncoder(&cfg, tok)
 	trainPrefs, err := trainSet.Preferences()
 	if err != nil {
@@ -285,22 +293,33 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	if cfg.RefModel != "" {
 		refDir = cfg.RefModel
 	}
-	if err := checkpoint.CheckSaved(refDir, tok, filepath.Join(dpoTokDir(&cfg), "tokenizer.json")); err != nil {
+	if err := checkpoint.CheckSaved(refDir, tok, filepath.Join(cfg.TokenizerPath(), "tokenizer.json")); err != nil {
 		return nil, fmt.Errorf("dpo: ref_model: %w", err)
 	}
-	ref, err := model.Load(refDir, opts)
-	if err != nil {
+	refIsPolicy := cfg.UsePEFT && cfg.RefModel == "" // TRL: the adapter disabled, no copy
+	var ref *model.Model
+	if refIsPolicy {
+		ref = policy
+		log.Info().Msg("reference: the policy with its LoRA adapters disabled (no second copy of the weights)")
+	} else if ref, err = model.Load(refDir, cfg.ModelLoadOptions(opts)); err != nil {
 		return nil, fmt.Errorf("dpo: reference model: %w", err)
 	}
 	defer func() {
-		if ref != nil {
+		if ref != nil && !refIsPolicy {
 			ref.Free()
 		}
 	}()
 	if ref.Config.VocabSize != policy.Config.VocabSize {
 		return nil, fmt.Errorf("dpo: the reference model's vocab_size %d differs from the policy's %d: they must share a tokenizer", ref.Config.VocabSize, policy.Config.VocabSize)
 	}
-	ref.SetRequiresGrad(false)
+	if !refIsPolicy {
+		if ref.HasAdapters() { // an adapter folder: merged into its base, as the policy's is
+			if err := ref.MergeAdapters(); err != nil {
+				return nil, fmt.Errorf("dpo: reference model: %w", err)
+			}
+		}
+		ref.SetRequiresGrad(false)
+	}
 	if cfg.PrecomputeRefLogProbs {
 		bs := cfg.PrecomputeRefBatchSize
 		if bs <= 0 {
@@ -317,11 +336,14 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 				return nil, err
 			}
 		}
-		ref.Free() // no reference model in memory while training
-		ref = nil
+		if !refIsPolicy {
+			ref.Free() // no reference model in memory while training
+		}
+		ref, refIsPolicy = nil, false
 	}
 
 	task := NewTask(&cfg, policy, ref)
+	task.RefIsPolicy = refIsPolicy
 	tr := &train.Trainer[*Batch]{
 		Args:   cfg.Args,
 		Models: &models{policy: policy, ref: ref, tok: tok, saveRef: cfg.SyncRefModel},
@@ -353,12 +375,4 @@ func seq(n int) []int {
 		s[i] = i
 	}
 	return s
-}
-
-// dpoTokDir is where the run's tokenizer comes from.
-func dpoTokDir(cfg *Config) string {
-	if cfg.Tokenizer != "" {
-		return cfg.Tokenizer
-	}
-	return cfg.Model
 }

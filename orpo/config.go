@@ -7,6 +7,7 @@ package orpo
 import (
 	"errors"
 	"fmt"
+	"github.com/rlsuite/rl/datasets"
 
 	"github.com/rlsuite/rl/shared/check"
 	"github.com/rlsuite/rl/shared/train"
@@ -17,18 +18,8 @@ import (
 type Config struct {
 	train.Args `yaml:",inline"`
 
-	// Model and data.
-	Model          string   `yaml:"model_name_or_path" alias:"model" help:"Model to start from: a causal LM checkpoint directory (a base model or an rl sft output)." category:"model"`
-	Tokenizer      string   `yaml:"tokenizer_name_or_path" alias:"tokenizer" help:"Tokenizer directory (default: the model's)." category:"model"`
-	DType          string   `yaml:"dtype" help:"Parameter and saved dtype: float32 or bfloat16; unset: train in float32, save in the source checkpoint's dtype." category:"model"`
-	Dataset        string   `yaml:"dataset_name" alias:"dataset" help:"Preference pairs: a file or folder with chosen and rejected (and prompt) columns." category:"data"`
-	TrainSplit     string   `yaml:"dataset_train_split" help:"Split to train on." category:"data"`
-	TestSplit      string   `yaml:"dataset_test_split" help:"Split to evaluate on; when the data lacks it, eval_ratio of the training split is held out." category:"data"`
-	EvalRatio      float64  `yaml:"eval_ratio" help:"Fraction of the training split held out for evaluation when there is no test split (0: none)." category:"data" range:"[0,1)"`
-	DatasetFormat  string   `yaml:"dataset_format" help:"File format override: jsonl, json, csv, tsv, parquet, arrow." category:"data"`
-	Columns        []string `yaml:"columns" help:"Rename columns, source=target (e.g. response_j=chosen,response_k=rejected)." category:"data"`
-	SkipBadRecords bool     `yaml:"skip_bad_records" help:"Skip and count bad records instead of stopping at the first." category:"data"`
-	MaxSamples     int      `yaml:"max_samples" help:"Use at most this many training pairs (0: all)." category:"data" range:"[0,inf)"`
+	train.ModelConfig        `yaml:",inline"`
+	datasets.ScriptArguments `yaml:",inline"`
 
 	// ORPOConfig.
 
@@ -45,6 +36,16 @@ type Config struct {
 	DisableDropout bool `yaml:"disable_dropout" help:"Train without the model's dropout (TRL's default)." category:"orpo"`
 }
 
+// FieldHelp is the help of the shared model and data flags where orpo says more.
+func (c *Config) FieldHelp() map[string]string {
+	return map[string]string{
+		"model_name_or_path": "Model to start from: a causal LM checkpoint directory (a base model or an rl sft output).",
+		"dataset_name":       "Preference pairs: a file or folder with chosen and rejected (and prompt) columns.",
+		"columns":            "Rename columns, source=target (e.g. response_j=chosen,response_k=rejected).",
+		"max_samples":        "Use at most this many training pairs (0: all).",
+	}
+}
+
 // DefaultConfig returns ORPOConfig's defaults: beta 0.1, learning_rate
 // 1e-6, max_length 1024.
 func DefaultConfig() Config {
@@ -52,12 +53,12 @@ func DefaultConfig() Config {
 	a.LearningRate = 1e-6
 	a.OutputDir = "orpo-out"
 	return Config{
-		Args:           a,
-		TrainSplit:     "train",
-		TestSplit:      "test",
-		Beta:           0.1,
-		DisableDropout: true,
-		MaxLength:      1024,
+		Args:            a,
+		ModelConfig:     train.DefaultModelConfig(),
+		ScriptArguments: datasets.DefaultScriptArguments(),
+		Beta:            0.1,
+		DisableDropout:  true,
+		MaxLength:       1024,
 	}
 }
 
@@ -74,8 +75,10 @@ func (c *Config) Validate() error {
 	if c.Model == "" {
 		bad("model_name_or_path must be set (a causal LM checkpoint)")
 	}
-	if c.Dataset == "" {
-		bad("dataset_name must be set")
+	for _, err := range []error{c.ModelConfig.Validate(), c.ScriptArguments.Validate()} {
+		if err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
 }

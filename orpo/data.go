@@ -29,15 +29,11 @@ func newEncoder(cfg *Config, tok *tokenizer.Tokenizer) *preference.Encoder {
 // Preview returns the first n training pairs exactly as Run tokenises them
 // (rl data show), with the tokenizer, without loading the model.
 func Preview(cfg Config, n int, log zerolog.Logger) ([]preference.Pair, *tokenizer.Tokenizer, error) {
-	dir := cfg.Tokenizer
-	if dir == "" {
-		dir = cfg.Model
-	}
-	tok, err := tokenizer.Load(dir)
+	tok, err := tokenizer.Load(cfg.TokenizerPath())
 	if err != nil {
 		return nil, nil, err
 	}
-	d, _, err := loadSplits(&cfg)
+	d, _, err := cfg.ScriptArguments.Load(cfg.Seed)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -48,12 +44,3 @@ func Preview(cfg Config, n int, log zerolog.Logger) ([]preference.Pair, *tokeniz
 	return pairs, tok, nil
 }
 
-// loadSplits loads the train split and an eval split (see datasets.LoadTrainEval).
-func loadSplits(cfg *Config) (trainSet, evalSet *datasets.Dataset, err error) {
-	cols, err := datasets.ParseColumns(cfg.Columns)
-	if err != nil {
-		return nil, nil, err
-	}
-	opts := datasets.LoadOptions{Format: cfg.DatasetFormat, SkipBadRecords: cfg.SkipBadRecords, Columns: cols}
-	return datasets.LoadTrainEval(cfg.Dataset, cfg.TrainSplit, cfg.TestSplit, cfg.EvalRatio, cfg.Seed, opts)
-}

@@ -93,35 +93,31 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	if err != nil {
 		return nil, fmt.Errorf("orpo: %w", err)
 	}
-	m, tok, err := checkpoint.Load(cfg.Model, model.LoadOptions{DType: dt})
+	m, tok, err := checkpoint.Load(cfg.Model, cfg.ModelLoadOptions(model.LoadOptions{DType: dt}))
 	if err != nil {
 		return nil, err
 	}
 	defer m.Free()
+	if err := cfg.ModelConfig.PreparePEFT(m); err != nil {
+		return nil, fmt.Errorf("orpo: %w", err)
+	}
 	m.NoDropout = cfg.DisableDropout
 	if cfg.Tokenizer != "" {
 		if tok, err = checkpoint.LoadTokenizerFor(m, cfg.Model, cfg.Tokenizer); err != nil {
 			return nil, err
 		}
 	}
-	log.Info().Str("model_type", m.Config.ModelType).Int64("parameters", m.NumParams()).Msg("model")
+	log.Info().Str("model_type", m.Config.ModelType).Int64("parameters", m.NumParams()).Int64("trainable", m.NumTrainable()).Msg("model")
 	if cfg.MaxLength > m.Config.MaxPositions {
 		log.Warn().Int("max_length", cfg.MaxLength).Int("max_positions", m.Config.MaxPositions).Msg("max_length exceeds the model's positions; using the latter")
 		cfg.MaxLength = m.Config.MaxPositions
 	}
 
-	trainSet, evalSet, err := loadSplits(&cfg)
+	trainSet, evalSet, err := cfg.ScriptArguments.Load(cfg.Seed)
 	if err != nil {
 		return nil, err
 	}
 	datasets.WarnLoaded(log, trainSet, evalSet)
-	if cfg.MaxSamples > 0 && trainSet.Len() > cfg.MaxSamples {
-		idx := make([]int, cfg.MaxSamples)
-		for i := range idx {
-			idx[i] = i
-		}
-		trainSet = trainSet.Select(idx)
-	}
 	enc := newEncoder(&cfg, tok)
 	pad := max(tok.PAD(), 0)
 	prefs, err := trainSet.Preferences()

@@ -9,6 +9,7 @@ package ppo
 import (
 	"errors"
 	"fmt"
+	"github.com/rlsuite/rl/datasets"
 
 	"github.com/rlsuite/rl/shared/check"
 	"github.com/rlsuite/rl/shared/train"
@@ -24,12 +25,9 @@ type Config struct {
 	ValueModel string `yaml:"value_model_path" help:"Value model to start from (default: the reward model, or the policy with a new score head for a built-in reward)." category:"model"`
 	DType      string `yaml:"dtype" help:"Parameter and saved dtype: float32 or bfloat16; unset: train in float32, save in the source checkpoint's dtype." category:"model"`
 
-	Dataset         string   `yaml:"dataset_name" alias:"dataset" help:"Prompts: a file or folder with a prompt (or messages) column." category:"data"`
-	TrainSplit      string   `yaml:"dataset_train_split" help:"Split with the training prompts." category:"data"`
-	TestSplit       string   `yaml:"dataset_test_split" help:"Split with prompts for sample generations (default: the training prompts)." category:"data"`
-	Columns         []string `yaml:"columns" help:"Rename columns, source=target (e.g. question=prompt)." category:"data"`
-	SkipBadRecords  bool     `yaml:"skip_bad_records" help:"Skip and count bad records instead of stopping." category:"data"`
-	MaxPromptLength int      `yaml:"max_prompt_length" help:"Prompts longer than this many tokens are cut from the left." category:"data" range:"[0,inf)"`
+	datasets.ScriptArguments `yaml:",inline"`
+
+	MaxPromptLength int `yaml:"max_prompt_length" help:"Prompts longer than this many tokens are cut from the left." category:"data" range:"[0,inf)"`
 
 	NumMiniBatches               int      `yaml:"num_mini_batches" help:"Mini-batches the rollout batch is split into per PPO epoch (must divide it)." category:"ppo" range:"[1,inf)"`
 	TotalEpisodes                int      `yaml:"total_episodes" help:"Episodes (generated responses) in all; 0: num_train_epochs passes over the prompts." category:"ppo" range:"[0,inf)"`
@@ -51,6 +49,17 @@ type Config struct {
 	Lam                          float64  `yaml:"lam" help:"GAE lambda." category:"ppo" range:"[0,1]"`
 }
 
+// FieldHelp is the help of the shared data flags where ppo says more.
+func (c *Config) FieldHelp() map[string]string {
+	return map[string]string{
+		"dataset_name":        "Prompts: a file or folder with a prompt (or messages) column.",
+		"dataset_train_split": "Split with the training prompts.",
+		"dataset_test_split":  "Split with prompts for sample generations; when the data lacks it, eval_ratio of the training prompts is held out, else the training prompts are used.",
+		"columns":             "Rename columns, source=target (e.g. question=prompt).",
+		"max_samples":         "Use at most this many training prompts (0: all).",
+	}
+}
+
 // DefaultConfig returns PPOConfig's defaults (trl/experimental/ppo/
 // ppo_config.py): learning_rate 3e-6 and TrainingArguments' own
 // per_device_train_batch_size 8 and num_train_epochs 3. max_grad_norm is 0
@@ -64,8 +73,7 @@ func DefaultConfig() Config {
 	a.SaveSteps = 500
 	return Config{
 		Args:                         a,
-		TrainSplit:                   "train",
-		TestSplit:                    "test",
+		ScriptArguments:              datasets.DefaultScriptArguments(),
 		MaxPromptLength:              512,
 		NumMiniBatches:               1,
 		LocalRolloutForwardBatchSize: 64,
@@ -110,8 +118,8 @@ func (c *Config) Validate() error {
 	if c.Reward == "" {
 		bad("reward_model_path must be set (a reward model directory or builtin:NAME)")
 	}
-	if c.Dataset == "" {
-		bad("dataset_name must be set")
+	if err := c.ScriptArguments.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.NumMiniBatches >= 1 && c.BatchSize()%c.NumMiniBatches != 0 {
 		bad("per_device_train_batch_size * gradient_accumulation_steps (%d) must be a multiple of num_mini_batches (%d)", c.BatchSize(), c.NumMiniBatches)

@@ -343,15 +343,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	}
 
 	// Prompts.
-	cols, err := datasets.ParseColumns(cfg.Columns)
-	if err != nil {
-		return nil, err
-	}
-	dd, err := datasets.Load(cfg.Dataset, datasets.LoadOptions{SkipBadRecords: cfg.SkipBadRecords, Columns: cols})
-	if err != nil {
-		return nil, err
-	}
-	trainSet, err := dd.Split(cfg.TrainSplit)
+	trainSet, evalSet, err := cfg.ScriptArguments.Load(cfg.Seed)
 	if err != nil {
 		return nil, err
 	}
@@ -359,8 +351,8 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 		return nil, err
 	}
 	r.Eval = r.Prompts
-	if s, err := dd.Split(cfg.TestSplit); err == nil {
-		if r.Eval, err = encodePrompts(r, s); err != nil {
+	if evalSet != nil {
+		if r.Eval, err = encodePrompts(r, evalSet); err != nil {
 			return nil, err
 		}
 	}
@@ -419,11 +411,12 @@ func Preview(cfg Config, n int) ([][]int, *tokenizer.Tokenizer, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	cols, err := datasets.ParseColumns(cfg.Columns)
+	opts, err := cfg.LoadOptions()
 	if err != nil {
 		return nil, nil, err
 	}
-	d, err := datasets.LoadSplit(cfg.Dataset, cfg.TrainSplit, datasets.LoadOptions{SkipBadRecords: cfg.SkipBadRecords, Columns: cols, Limit: n})
+	opts.Limit = n
+	d, err := datasets.LoadSplit(cfg.Dataset, cfg.TrainSplit, opts)
 	if err != nil {
 		return nil, nil, err
 	}

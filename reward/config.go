@@ -4,6 +4,7 @@ package reward
 
 import (
 	"errors"
+	"github.com/rlsuite/rl/datasets"
 
 	"github.com/rlsuite/rl/shared/check"
 	"github.com/rlsuite/rl/shared/train"
@@ -14,19 +15,11 @@ import (
 type Config struct {
 	train.Args `yaml:",inline"`
 
-	// Model and data.
-	Model          string   `yaml:"model_name_or_path" alias:"model" help:"Checkpoint to start from: an SFT or other causal-LM checkpoint (its lm_head is dropped and a score head added) or a reward model." category:"model"`
-	Init           string   `yaml:"init" help:"Start from a randomly initialised model instead: a preset (tiny, tiny-llama, gpt2-small) or a config.json; needs --tokenizer." category:"model"`
-	Tokenizer      string   `yaml:"tokenizer_name_or_path" alias:"tokenizer" help:"Tokenizer directory (default: the model's)." category:"model"`
-	DType          string   `yaml:"dtype" help:"Parameter and saved dtype: float32 or bfloat16; unset: train in float32, save in the source checkpoint's dtype." category:"model"`
-	Dataset        string   `yaml:"dataset_name" alias:"dataset" help:"Preference data file or folder (chosen, rejected, optional prompt and margin columns)." category:"data"`
-	TrainSplit     string   `yaml:"dataset_train_split" help:"Split to train on." category:"data"`
-	TestSplit      string   `yaml:"dataset_test_split" help:"Split to evaluate on; when the data lacks it, eval_ratio of the training split is held out." category:"data"`
-	EvalRatio      float64  `yaml:"eval_ratio" help:"Fraction of the training split held out for evaluation when there is no test split (0: none)." category:"data" range:"[0,1)"`
-	DatasetFormat  string   `yaml:"dataset_format" help:"File format override: jsonl, json, csv, tsv, parquet, arrow." category:"data"`
-	Columns        []string `yaml:"columns" help:"Rename columns, source=target (e.g. response_j=chosen,response_k=rejected,question=prompt)." category:"data"`
-	SkipBadRecords bool     `yaml:"skip_bad_records" help:"Skip and count bad records instead of stopping at the first." category:"data"`
-	MaxSamples     int      `yaml:"max_samples" help:"Use at most this many training pairs (0: all)." category:"data" range:"[0,inf)"`
+	train.ModelConfig        `yaml:",inline"`
+	datasets.ScriptArguments `yaml:",inline"`
+
+	// reward's own model and data settings.
+	Init string `yaml:"init" help:"Start from a randomly initialised model instead: a preset (tiny, tiny-llama, gpt2-small) or a config.json; needs --tokenizer." category:"model"`
 
 	// RewardConfig.
 	MaxLength int `yaml:"max_length" help:"Pairs whose prompt+chosen or prompt+rejected is longer than this many tokens are dropped (and counted)." category:"reward" range:"[2,inf)"`
@@ -38,6 +31,16 @@ type Config struct {
 	PadToken                 string   `yaml:"pad_token" help:"Padding token, written as the model's pad_token_id (default: the tokenizer's pad, else its eos)." category:"reward"`
 }
 
+// FieldHelp is the help of the shared model and data flags where reward says more.
+func (c *Config) FieldHelp() map[string]string {
+	return map[string]string{
+		"model_name_or_path": "Checkpoint to start from: an SFT or other causal-LM checkpoint (its lm_head is dropped and a score head added) or a reward model.",
+		"dataset_name":       "Preference data file or folder (chosen, rejected, optional prompt and margin columns).",
+		"columns":            "Rename columns, source=target (e.g. response_j=chosen,response_k=rejected,question=prompt).",
+		"max_samples":        "Use at most this many training pairs (0: all).",
+	}
+}
+
 // DefaultConfig returns RewardConfig's defaults: learning_rate 1e-4,
 // max_length 1024, center_rewards_coefficient none, with
 // TrainingArguments' defaults for the rest (logging_steps 10).
@@ -46,11 +49,11 @@ func DefaultConfig() Config {
 	a.LearningRate = 1e-4
 	a.OutputDir = "reward-out"
 	return Config{
-		Args:           a,
-		TrainSplit:     "train",
-		TestSplit:      "test",
-		MaxLength:      1024,
-		DisableDropout: true,
+		Args:            a,
+		ModelConfig:     train.DefaultModelConfig(),
+		ScriptArguments: datasets.DefaultScriptArguments(),
+		MaxLength:       1024,
+		DisableDropout:  true,
 	}
 }
 
@@ -69,8 +72,10 @@ func (c *Config) Validate() error {
 	if c.Model != "" && c.Init != "" {
 		errs = append(errs, errors.New("set only one of model_name_or_path and init"))
 	}
-	if c.Dataset == "" {
-		errs = append(errs, errors.New("dataset_name must be set"))
+	for _, err := range []error{c.ModelConfig.Validate(), c.ScriptArguments.Validate()} {
+		if err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
 }

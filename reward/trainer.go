@@ -43,7 +43,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 		return nil, err
 	}
 	defer m.Free()
-	log.Info().Str("model_type", m.Config.ModelType).Int64("parameters", m.NumParams()).Int("vocab", m.Config.VocabSize).Msg("model")
+	log.Info().Str("model_type", m.Config.ModelType).Int64("parameters", m.NumParams()).Int64("trainable", m.NumTrainable()).Int("vocab", m.Config.VocabSize).Msg("model")
 	if cfg.MaxLength > m.Config.MaxPositions {
 		log.Warn().Int("max_length", cfg.MaxLength).Int("max_positions", m.Config.MaxPositions).Msg("max_length exceeds the model's positions; using the latter")
 		cfg.MaxLength = m.Config.MaxPositions
@@ -114,7 +114,7 @@ func loadModel(cfg *Config) (*model.Model, *tokenizer.Tokenizer, error) {
 	var tok *tokenizer.Tokenizer
 	if cfg.Model != "" {
 		tensor.ManualSeed(cfg.Seed)
-		m, tok, err = checkpoint.Load(cfg.Model, model.LoadOptions{Head: model.ScoreHead, NumLabels: 1, DType: dt})
+		m, tok, err = checkpoint.Load(cfg.Model, cfg.ModelLoadOptions(model.LoadOptions{Head: model.ScoreHead, NumLabels: 1, DType: dt}))
 		if err == nil && cfg.Tokenizer != "" {
 			tok, err = checkpoint.LoadTokenizerFor(m, cfg.Model, cfg.Tokenizer)
 			if err != nil {
@@ -133,6 +133,10 @@ func loadModel(cfg *Config) (*model.Model, *tokenizer.Tokenizer, error) {
 		return nil, nil, fmt.Errorf("reward: %s has num_labels %d, but a reward model outputs one score (num_labels 1)", cfg.Model, n)
 	}
 	m.NoDropout = cfg.DisableDropout
+	if err := cfg.ModelConfig.PreparePEFT(m); err != nil {
+		m.Free()
+		return nil, nil, fmt.Errorf("reward: %w", err)
+	}
 	return m, tok, nil
 }
 
@@ -167,11 +171,7 @@ func newEncoder(cfg *Config, tok *tokenizer.Tokenizer, eos int) *preference.Enco
 // Preview returns the first n training pairs exactly as Run tokenises them
 // (rl data show), with the tokenizer, without loading the model.
 func Preview(cfg Config, n int, log zerolog.Logger) ([]preference.Pair, *tokenizer.Tokenizer, error) {
-	dir := cfg.Tokenizer
-	if dir == "" {
-		dir = cfg.Model
-	}
-	tok, err := tokenizer.Load(dir)
+	tok, err := tokenizer.Load(cfg.TokenizerPath())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -205,13 +205,7 @@ func loadData(cfg *Config, tok *tokenizer.Tokenizer, eos int, log zerolog.Logger
 	if cfg.EvalStrategy == "no" {
 		evalSet = nil
 	}
-	if cfg.MaxSamples > 0 && trainSet.Len() > cfg.MaxSamples {
-		idx := make([]int, cfg.MaxSamples)
-		for i := range idx {
-			idx[i] = i
-		}
-		trainSet = trainSet.Select(idx)
-	}
+	trainSet = cfg.Cap(trainSet)
 	enc := newEncoder(cfg, tok, eos)
 	d := data{skipped: loadSkipped}
 	split := func(ds *datasets.Dataset) ([]preference.Pair, error) {
@@ -252,11 +246,10 @@ func loadData(cfg *Config, tok *tokenizer.Tokenizer, eos int, log zerolog.Logger
 // when the data has one, else eval_ratio of the training split, seeded) and
 // counts the records that could not be parsed (with skip_bad_records).
 func loadSplits(cfg *Config, log zerolog.Logger) (trainSet, evalSet *datasets.Dataset, skipped int, err error) {
-	cols, err := datasets.ParseColumns(cfg.Columns)
+	opts, err := cfg.LoadOptions()
 	if err != nil {
 		return nil, nil, 0, err
 	}
-	opts := datasets.LoadOptions{Format: cfg.DatasetFormat, SkipBadRecords: cfg.SkipBadRecords, Columns: cols}
 	trainSet, evalSet, err = datasets.LoadTrainEval(cfg.Dataset, cfg.TrainSplit, cfg.TestSplit, cfg.EvalRatio, cfg.Seed, opts)
 	if err != nil {
 		return nil, nil, 0, err

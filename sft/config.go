@@ -7,6 +7,7 @@ package sft
 import (
 	"errors"
 	"fmt"
+	"github.com/rlsuite/rl/datasets"
 
 	"github.com/rlsuite/rl/shared/check"
 	"github.com/rlsuite/rl/shared/train"
@@ -17,20 +18,12 @@ import (
 type Config struct {
 	train.Args `yaml:",inline"`
 
-	// Model and data.
-	Model          string   `yaml:"model_name_or_path" alias:"model" help:"Checkpoint directory to start from (Hugging Face layout)." category:"model"`
-	Init           string   `yaml:"init" help:"Train from scratch: a preset (tiny, tiny-llama, gpt2-small) or a config.json; needs --tokenizer." category:"model"`
-	Tokenizer      string   `yaml:"tokenizer_name_or_path" alias:"tokenizer" help:"Tokenizer directory (default: the model's)." category:"model"`
-	DType          string   `yaml:"dtype" help:"Parameter and saved dtype: float32 or bfloat16; unset: train in float32, save in the source checkpoint's dtype." category:"model"`
-	Dataset        string   `yaml:"dataset_name" alias:"dataset" help:"Dataset file or folder (jsonl, json, csv, tsv, txt, parquet, save_to_disk)." category:"data"`
-	TrainSplit     string   `yaml:"dataset_train_split" help:"Split to train on." category:"data"`
-	TestSplit      string   `yaml:"dataset_test_split" help:"Split to evaluate on; when the data lacks it, eval_ratio of the training split is held out." category:"data"`
-	EvalRatio      float64  `yaml:"eval_ratio" help:"Fraction of the training split held out for evaluation when there is no test split (0: none)." category:"data" range:"[0,1)"`
-	DatasetFormat  string   `yaml:"dataset_format" help:"File format override: jsonl, json, csv, tsv, text, parquet, arrow." category:"data"`
-	Columns        []string `yaml:"columns" help:"Rename columns, source=target (e.g. question=prompt,answer=completion)." category:"data"`
-	SkipBadRecords bool     `yaml:"skip_bad_records" help:"Skip and count bad records instead of stopping at the first." category:"data"`
-	MaxSamples     int      `yaml:"max_samples" help:"Use at most this many training examples (0: all)." category:"data" range:"[0,inf)"`
-	NoCache        bool     `yaml:"no_cache" help:"Do not read or write the tokenisation cache." category:"data"`
+	train.ModelConfig        `yaml:",inline"`
+	datasets.ScriptArguments `yaml:",inline"`
+
+	// sft's own model and data settings.
+	Init    string `yaml:"init" help:"Train from scratch: a preset (tiny, tiny-llama, gpt2-small) or a config.json; needs --tokenizer." category:"model"`
+	NoCache bool   `yaml:"no_cache" help:"Do not read or write the tokenisation cache." category:"data"`
 
 	// SFTConfig.
 	DatasetTextField string `yaml:"dataset_text_field" help:"Column holding the text of language-modelling data." category:"sft"`
@@ -44,6 +37,13 @@ type Config struct {
 	EOSToken           string `yaml:"eos_token" help:"Token appended to each example (default: the tokenizer's eos)." category:"sft"`
 }
 
+// FieldHelp is the help of the shared model and data flags where sft says more.
+func (c *Config) FieldHelp() map[string]string {
+	return map[string]string{
+		"dataset_name": "Dataset file or folder (jsonl, json, csv, tsv, txt, parquet, save_to_disk).",
+	}
+}
+
 // DefaultConfig returns SFTConfig's defaults: learning_rate 2e-5,
 // max_length 1024, packing false, completion_only_loss on.
 func DefaultConfig() Config {
@@ -52,8 +52,8 @@ func DefaultConfig() Config {
 	a.OutputDir = "sft-out"
 	return Config{
 		Args:             a,
-		TrainSplit:       "train",
-		TestSplit:        "test",
+		ModelConfig:      train.DefaultModelConfig(),
+		ScriptArguments:  datasets.DefaultScriptArguments(),
 		DatasetTextField: "text",
 		MaxLength:        1024,
 		TruncationMode:   "keep_start",
@@ -75,8 +75,10 @@ func (c *Config) Validate() error {
 	if c.Model != "" && c.Init != "" {
 		errs = append(errs, errors.New("set only one of model_name_or_path and init"))
 	}
-	if c.Dataset == "" {
-		errs = append(errs, errors.New("dataset_name must be set"))
+	for _, err := range []error{c.ModelConfig.Validate(), c.ScriptArguments.Validate()} {
+		if err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if c.TruncationMode != "keep_start" && c.TruncationMode != "keep_end" {
 		errs = append(errs, fmt.Errorf("truncation_mode %q: want keep_start or keep_end", c.TruncationMode))

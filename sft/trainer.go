@@ -96,7 +96,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	var m *model.Model
 	var tok *tokenizer.Tokenizer
 	if cfg.Model != "" {
-		m, tok, err = checkpoint.Load(cfg.Model, model.LoadOptions{DType: dt})
+		m, tok, err = checkpoint.Load(cfg.Model, cfg.ModelLoadOptions(model.LoadOptions{DType: dt}))
 		if err == nil && cfg.Tokenizer != "" {
 			if tok, err = checkpoint.LoadTokenizerFor(m, cfg.Model, cfg.Tokenizer); err != nil {
 				m.Free()
@@ -109,24 +109,20 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 		return nil, err
 	}
 	defer m.Free()
-	log.Info().Str("model_type", m.Config.ModelType).Int64("parameters", m.NumParams()).Int("vocab", m.Config.VocabSize).Msg("model")
+	if err := cfg.ModelConfig.PreparePEFT(m); err != nil {
+		return nil, fmt.Errorf("sft: %w", err)
+	}
+	log.Info().Str("model_type", m.Config.ModelType).Int64("parameters", m.NumParams()).Int64("trainable", m.NumTrainable()).Int("vocab", m.Config.VocabSize).Msg("model")
 	if cfg.MaxLength > m.Config.MaxPositions {
 		log.Warn().Int("max_length", cfg.MaxLength).Int("max_positions", m.Config.MaxPositions).Msg("max_length exceeds the model's positions; using the latter")
 		cfg.MaxLength = m.Config.MaxPositions
 	}
 
-	lopts, err := loadOptions(&cfg)
-	if err != nil {
-		return nil, err
-	}
-	trainSet, evalSet, err := datasets.LoadTrainEval(cfg.Dataset, cfg.TrainSplit, cfg.TestSplit, cfg.EvalRatio, cfg.Seed, lopts)
+	trainSet, evalSet, err := cfg.ScriptArguments.Load(cfg.Seed)
 	if err != nil {
 		return nil, err
 	}
 	datasets.WarnLoaded(log, trainSet, evalSet)
-	if cfg.MaxSamples > 0 && trainSet.Len() > cfg.MaxSamples {
-		trainSet = trainSet.Select(seq(cfg.MaxSamples))
-	}
 	enc, err := newEncoder(&cfg, tok)
 	if err != nil {
 		return nil, err
@@ -196,11 +192,11 @@ func newEncoder(cfg *Config, tok *tokenizer.Tokenizer) (*Encoder, error) {
 // Preview returns the first n training examples exactly as Run tokenises
 // them (rl data show), with the tokenizer, without loading the model.
 func Preview(cfg Config, n int, log zerolog.Logger) ([]Example, *tokenizer.Tokenizer, error) {
-	tok, err := tokenizer.Load(tokDir(&cfg))
+	tok, err := tokenizer.Load(cfg.TokenizerPath())
 	if err != nil {
 		return nil, nil, err
 	}
-	lopts, err := loadOptions(&cfg)
+	lopts, err := cfg.LoadOptions()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -219,22 +215,10 @@ func Preview(cfg Config, n int, log zerolog.Logger) ([]Example, *tokenizer.Token
 	return xs, tok, err
 }
 
-func tokDir(cfg *Config) string {
-	if cfg.Tokenizer != "" {
-		return cfg.Tokenizer
-	}
-	return cfg.Model
-}
-
 func seq(n int) []int {
 	s := make([]int, n)
 	for i := range s {
 		s[i] = i
 	}
 	return s
-}
-
-func loadOptions(cfg *Config) (datasets.LoadOptions, error) {
-	cols, err := datasets.ParseColumns(cfg.Columns)
-	return datasets.LoadOptions{Format: cfg.DatasetFormat, SkipBadRecords: cfg.SkipBadRecords, Columns: cols}, err
 }

@@ -17,7 +17,7 @@ func initCommand(log *zerolog.Logger) *cli.Command {
 		Name:  "init",
 		Usage: "Create a randomly initialised model (a base for training from scratch) in Hugging Face layout",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "preset", Value: "tiny", Usage: "tiny, tiny-llama, tiny-qwen3, tiny-gemma2, tiny-gemma3, gpt2-small, or a config.json path"},
+			&cli.StringFlag{Name: "preset", Value: "tiny", Usage: strings.Join(model.PresetNames, ", ") + ", or a config.json path"},
 			&cli.StringFlag{Name: "tokenizer", Required: true, Usage: "tokenizer directory (its vocabulary sizes the model)"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true, Usage: "directory to write the checkpoint into"},
 			&cli.Int64Flag{Name: "seed", Value: 42, Usage: "initialisation seed"},

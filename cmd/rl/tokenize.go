@@ -21,7 +21,7 @@ func tokenizerEncodeCommand() *cli.Command {
 		Usage:     "Print the token ids of TEXT (or standard input with -) as JSON, as tokenizer(text) gives them",
 		ArgsUsage: "TEXT|-",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "tokenizer", Aliases: []string{"model"}, Required: true, Usage: "directory with tokenizer.json (a model or tokenizer folder)"},
+			&cli.StringFlag{Name: "tokenizer", Aliases: []string{"model"}, Required: true, Usage: "directory with tokenizer.json, or slow vocab.json+merges.txt or SentencePiece tokenizer.model (a model or tokenizer folder)"},
 			&cli.BoolFlag{Name: "no-special-tokens", Usage: "add no special tokens (add_special_tokens=False), e.g. for text a chat template rendered"},
 			&cli.BoolFlag{Name: "tokens", Usage: "print each id with its token string, one a line"},
 		},
@@ -59,7 +59,7 @@ func tokenizerDecodeCommand() *cli.Command {
 		Usage:     "Print the text of token ids (a JSON list, or ids separated by spaces or commas; - reads standard input)",
 		ArgsUsage: "IDS|-",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "tokenizer", Aliases: []string{"model"}, Required: true, Usage: "directory with tokenizer.json (a model or tokenizer folder)"},
+			&cli.StringFlag{Name: "tokenizer", Aliases: []string{"model"}, Required: true, Usage: "directory with tokenizer.json, or slow vocab.json+merges.txt or SentencePiece tokenizer.model (a model or tokenizer folder)"},
 			&cli.BoolFlag{Name: "skip-special-tokens", Usage: "leave out special tokens (skip_special_tokens=True)"},
 		},
 		Action: func(c *cli.Context) error {

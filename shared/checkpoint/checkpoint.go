@@ -16,7 +16,15 @@ import (
 // Load reads the model and tokenizer saved in dir, and checks that they fit
 // together.
 func Load(dir string, opts model.LoadOptions) (*model.Model, *tokenizer.Tokenizer, error) {
-	tok, err := tokenizer.Load(dir)
+	tokDir := dir
+	if model.IsAdapterDir(dir) && !tokenizer.HasFiles(dir) { // a bare peft adapter: the base's tokenizer
+		base, err := model.AdapterBase(dir, opts.BaseModel)
+		if err != nil {
+			return nil, nil, err
+		}
+		tokDir = base
+	}
+	tok, err := tokenizer.Load(tokDir)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -24,11 +32,11 @@ func Load(dir string, opts model.LoadOptions) (*model.Model, *tokenizer.Tokenize
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := Check(m, tok, filepath.Join(dir, "tokenizer.json")); err != nil {
+	if err := Check(m, tok, filepath.Join(tokDir, "tokenizer.json")); err != nil {
 		m.Free()
 		return nil, nil, err
 	}
-	if err := CheckSaved(dir, tok, filepath.Join(dir, "tokenizer.json")); err != nil {
+	if err := CheckSaved(dir, tok, filepath.Join(tokDir, "tokenizer.json")); err != nil {
 		m.Free()
 		return nil, nil, err
 	}
@@ -93,12 +101,17 @@ func New(init, tokenizerDir string, h model.Head, dt tensor.DType, dev tensor.De
 	return m, tok, nil
 }
 
-// Save writes model and tokenizer (with its fingerprint) into dir.
+// Save writes model and tokenizer (with its fingerprint) into dir; a model
+// with LoRA adapters writes the adapter alone (peft's save_pretrained).
 func Save(dir string, m *model.Model, tok *tokenizer.Tokenizer) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	if err := m.Save(dir); err != nil {
+	save := m.Save
+	if m.HasAdapters() {
+		save = m.SaveAdapter
+	}
+	if err := save(dir); err != nil {
 		return err
 	}
 	return SaveTokenizer(dir, tok)

@@ -12,6 +12,13 @@ import (
 // ConfigFlag is the name of the flag, added by Flags, that names a YAML config file.
 const ConfigFlag = "config"
 
+// FieldHelper is a config whose help for some keys is its own: a trainer
+// embedding shared arguments (train.ModelConfig, datasets.ScriptArguments)
+// says what its dataset must hold.
+type FieldHelper interface {
+	FieldHelp() map[string]string // yaml key -> help
+}
+
 // Flags returns a --config flag followed by one flag per setting of cfg (a
 // struct or a pointer to one), in declaration order. Each is named after its
 // yaml key with '_' turned into '-' (--learning-rate) and also accepts the
@@ -37,6 +44,12 @@ func Flags(cfg any) []cli.Flag {
 		}
 		root = root.Elem()
 	}
+	var override map[string]string
+	if h, ok := cfg.(FieldHelper); ok {
+		override = h.FieldHelp()
+	} else if h, ok := addrOf(root).(FieldHelper); ok {
+		override = h.FieldHelp()
+	}
 	flags := []cli.Flag{&cli.StringFlag{
 		Name:      ConfigFlag,
 		Usage:     "YAML config file (keys spelled like learning_rate); flags given on the command line override it",
@@ -58,7 +71,11 @@ func Flags(cfg any) []cli.Flag {
 		}
 		ff.aliases = f.aliases
 		// urfave/cli treats `quoted` words in usage as the value placeholder.
-		help := strings.ReplaceAll(f.help, "`", "'")
+		help := f.help
+		if o, ok := override[f.key]; ok {
+			help = o
+		}
+		help = strings.ReplaceAll(help, "`", "'")
 		ff.usage = strings.TrimSpace(help + " (default " + formatValue(def) + ")")
 		flags = append(flags, ff)
 	}
@@ -161,3 +178,11 @@ func (v *fieldValue) Get() any { return v.v.Interface() }
 
 // IsBoolFlag lets bool fields be given as a bare --flag.
 func (v *fieldValue) IsBoolFlag() bool { return v.typ.Kind() == reflect.Bool }
+
+// addrOf returns a pointer to v when v is addressable, else nil.
+func addrOf(v reflect.Value) any {
+	if !v.CanAddr() {
+		return nil
+	}
+	return v.Addr().Interface()
+}

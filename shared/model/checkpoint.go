@@ -28,6 +28,9 @@ type LoadOptions struct {
 	DType tensor.DType
 	// Device; default CPU.
 	Device tensor.Device
+	// BaseModel is the base of a peft adapter folder (default: its
+	// adapter_config.json's base_model_name_or_path).
+	BaseModel string
 }
 
 var safetensorsToTorch = map[safetensors.DType]tensor.DType{
@@ -70,6 +73,9 @@ func Load(dir string, opts LoadOptions) (m *Model, err error) {
 	}
 	if _, err := os.Stat(dir); err != nil {
 		return nil, fmt.Errorf("model: load: %w", err)
+	}
+	if IsAdapterDir(dir) {
+		return loadAdapterDir(dir, opts, saveDType)
 	}
 	cfg, err := ReadConfig(configPath(dir))
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 )
 
 // ErrUnknownModelType is returned for a config.json whose model_type rl cannot build.
@@ -92,9 +93,13 @@ type Config struct {
 	// embd_pdrop, attn_pdrop, resid_pdrop (default 0.1 each, GPT2Config's);
 	// Llama's attention_dropout on the attention probabilities (default 0).
 	EmbdDropout, AttnDropout, ResidDropout float64
-	// RopeScaling is rope_scaling (nil: none): the types transformers'
-	// modeling_rope_utils computes that rl implements (linear, llama3).
+	// RopeScaling is rope_scaling (nil: none): the types of transformers'
+	// modeling_rope_utils (linear, dynamic, yarn, longrope, llama3); read
+	// from rope_parameters too, transformers 5's name (rope.go).
 	RopeScaling *RopeScaling
+	// PartialRotaryFactor is partial_rotary_factor (phi3; default 1): RoPE
+	// rotates the first int(head_dim * factor) channels of each head.
+	PartialRotaryFactor float64
 
 	Raw map[string]any // every key read from the file
 }
@@ -193,15 +198,13 @@ func ParseConfig(b []byte) (*Config, error) {
 			// Phi3: fused projections, dropout after each residual branch
 			c.Fused = true
 			c.ResidDropout = r.float("resid_pdrop", 0)
-			if f := r.float("partial_rotary_factor", 1); f != 1 {
-				return nil, fmt.Errorf("partial_rotary_factor %g: partial rotary embeddings (Phi-4-mini) are not supported yet", f)
+			// Phi-4-mini rotates the first partial_rotary_factor of each head
+			c.PartialRotaryFactor = r.float("partial_rotary_factor", 1)
+		}
+		if c.ModelType == "qwen2" || c.ModelType == "qwen3" {
+			if err := c.qwenLayers(r, raw); err != nil {
+				return nil, err
 			}
-		}
-		if c.ModelType == "qwen2" && r.bool("use_sliding_window", false) {
-			return nil, fmt.Errorf("use_sliding_window: Qwen2's per-layer sliding window is not supported yet")
-		}
-		if c.ModelType == "qwen3" && r.bool("use_sliding_window", false) {
-			return nil, fmt.Errorf("use_sliding_window: sliding-window attention is not supported yet (qwen3 with use_sliding_window false is)")
 		}
 		c.AttnDropout = r.float("attention_dropout", 0)
 		if c.ModelType == "gemma2" || c.ModelType == "gemma3_text" {
@@ -222,11 +225,8 @@ func ParseConfig(b []byte) (*Config, error) {
 		} else if act := r.str("hidden_act"); act != "" && act != "silu" {
 			return nil, fmt.Errorf("hidden_act %q: rl's llama supports silu", act)
 		}
-		if rs, ok := raw["rope_scaling"]; ok && rs != nil {
-			var err error
-			if c.RopeScaling, err = parseRopeScaling(rs); err != nil {
-				return nil, err
-			}
+		if err := c.parseRope(raw); err != nil {
+			return nil, err
 		}
 	}
 	c.HeadDim = r.int("head_dim", 0)
@@ -301,6 +301,9 @@ func (c *Config) Validate() error {
 	}
 	if c.HeadDim%2 != 0 && c.Family() == Llama {
 		errs = append(errs, fmt.Errorf("head_dim %d must be even for rotary embeddings", c.HeadDim))
+	}
+	if c.Family() == Llama {
+		errs = append(errs, c.validateRope()...)
 	}
 	return errors.Join(errs...)
 }
@@ -560,6 +563,9 @@ func (r *reader) bool(key string, def bool) bool {
 //
 //	tiny         GPT-2, 4 layers, 4 heads, width 256, 512 positions (~1M + 0.26M per 1k vocab)
 //	tiny-llama   Llama, 4 layers, 4 heads (2 kv), width 256, SwiGLU 688, 512 positions
+//	tiny-qwen3, tiny-gemma2, tiny-gemma3, tiny-phi3, tiny-mistral
+//	             those families at tiny-llama's sizes (Gemma: head_dim 64,
+//	             window 8; Phi-3: partial rotary 0.75 and longrope; Mistral: window 8)
 //	gpt2-small   GPT-2 small: 12 layers, 12 heads, width 768, 1024 positions (124M with 50257 vocab)
 //
 // Presets train without dropout (their config says 0.0, so saving and
@@ -575,22 +581,36 @@ func Preset(name string, vocab int) (*Config, error) {
 		js = `{"model_type":"gemma2","architectures":["Gemma2ForCausalLM"],"hidden_size":256,"num_hidden_layers":4,"num_attention_heads":4,"num_key_value_heads":2,"head_dim":64,"intermediate_size":688,"max_position_embeddings":512,"rms_norm_eps":1e-6,"sliding_window":8,"query_pre_attn_scalar":64,"attn_logit_softcapping":50.0,"final_logit_softcapping":30.0,"hidden_activation":"gelu_pytorch_tanh","tie_word_embeddings":true}`
 	case "tiny-gemma3":
 		js = `{"model_type":"gemma3_text","architectures":["Gemma3ForCausalLM"],"hidden_size":256,"num_hidden_layers":4,"num_attention_heads":4,"num_key_value_heads":1,"head_dim":64,"intermediate_size":688,"max_position_embeddings":512,"rms_norm_eps":1e-6,"sliding_window":8,"sliding_window_pattern":2,"rope_theta":1000000,"rope_local_base_freq":10000,"query_pre_attn_scalar":64,"hidden_activation":"gelu_pytorch_tanh","tie_word_embeddings":true}`
+	case "tiny-phi3":
+		// Phi-4-mini's shape in small: fused projections, 3/4 of each head
+		// rotating, longrope over 256 original positions
+		js = `{"model_type":"phi3","architectures":["Phi3ForCausalLM"],"hidden_size":256,"num_hidden_layers":4,"num_attention_heads":4,"num_key_value_heads":2,"intermediate_size":688,"max_position_embeddings":512,"original_max_position_embeddings":256,"rms_norm_eps":1e-5,"partial_rotary_factor":0.75,"rope_theta":10000,"tie_word_embeddings":true,"resid_pdrop":0.0,"embd_pdrop":0.0,"attention_dropout":0.0,"sliding_window":null}`
+	case "tiny-mistral":
+		js = `{"model_type":"mistral","architectures":["MistralForCausalLM"],"hidden_size":256,"num_hidden_layers":4,"num_attention_heads":4,"num_key_value_heads":2,"intermediate_size":688,"max_position_embeddings":512,"rms_norm_eps":1e-5,"rope_theta":10000,"sliding_window":8,"tie_word_embeddings":true}`
 	case "tiny-llama":
 		js = `{"model_type":"llama","architectures":["LlamaForCausalLM"],"hidden_size":256,"num_hidden_layers":4,"num_attention_heads":4,"num_key_value_heads":2,"intermediate_size":688,"max_position_embeddings":512,"rms_norm_eps":1e-5,"tie_word_embeddings":true}`
 	case "gpt2-small":
 		js = `{"model_type":"gpt2","architectures":["GPT2LMHeadModel"],"n_embd":768,"n_layer":12,"n_head":12,"n_positions":1024,"embd_pdrop":0.0,"attn_pdrop":0.0,"resid_pdrop":0.0}`
 	default:
-		return nil, fmt.Errorf("model: unknown preset %q (want tiny, tiny-llama, tiny-qwen3, tiny-gemma2, tiny-gemma3 or gpt2-small)", name)
+		return nil, fmt.Errorf("model: unknown preset %q (want %s)", name, strings.Join(PresetNames, ", "))
 	}
 	var raw map[string]any
 	_ = json.Unmarshal([]byte(js), &raw)
 	raw["vocab_size"] = vocab
+	if name == "tiny-phi3" { // 24 rotary pairs: factors rising 1 -> 2 (short), 1 -> 8 (long)
+		short, long := make([]any, 24), make([]any, 24)
+		for j := range short {
+			short[j] = 1 + float64(j)/23
+			long[j] = math.Pow(8, float64(j)/23)
+		}
+		raw["rope_scaling"] = map[string]any{"type": "longrope", "short_factor": short, "long_factor": long}
+	}
 	b, _ := json.Marshal(raw)
 	return ParseConfig(b)
 }
 
 // PresetNames lists the presets Preset knows.
-var PresetNames = []string{"tiny", "tiny-llama", "tiny-qwen3", "tiny-gemma2", "tiny-gemma3", "gpt2-small"}
+var PresetNames = []string{"tiny", "tiny-llama", "tiny-qwen3", "tiny-gemma2", "tiny-gemma3", "tiny-phi3", "tiny-mistral", "gpt2-small"}
 
 func configPath(dir string) string { return filepath.Join(dir, "config.json") }
 
@@ -614,101 +634,6 @@ func (c *Config) ScoreIndex(last int, at func(i int) int64) int {
 	return 0
 }
 
-// RopeScaling is config.json's rope_scaling for the types rl computes.
-type RopeScaling struct {
-	Type           string  // rope_type (or the older "type"): default, linear or llama3
-	Factor         float64 // factor
-	LowFreqFactor  float64 // low_freq_factor (llama3)
-	HighFreqFactor float64 // high_freq_factor (llama3)
-	// OriginalMaxPositions is original_max_position_embeddings (llama3).
-	OriginalMaxPositions float64
-}
-
-// parseRopeScaling reads rope_scaling, naming the key that is wrong.
-func parseRopeScaling(v any) (*RopeScaling, error) {
-	m, ok := v.(map[string]any)
-	if !ok {
-		return nil, fmt.Errorf("rope_scaling: want an object, got %v", v)
-	}
-	r := &RopeScaling{}
-	r.Type, _ = m["rope_type"].(string)
-	if r.Type == "" {
-		r.Type, _ = m["type"].(string)
-	}
-	num := func(key string) (float64, error) {
-		x, ok := m[key].(float64)
-		if !ok || math.IsNaN(x) || math.IsInf(x, 0) || x <= 0 {
-			return 0, fmt.Errorf("rope_scaling.%s: want a positive number, got %v", key, m[key])
-		}
-		return x, nil
-	}
-	var err error
-	switch r.Type {
-	case "default":
-		return nil, nil
-	case "linear":
-		r.Factor, err = num("factor")
-	case "llama3":
-		for _, f := range []struct {
-			key string
-			dst *float64
-		}{{"factor", &r.Factor}, {"low_freq_factor", &r.LowFreqFactor}, {"high_freq_factor", &r.HighFreqFactor}, {"original_max_position_embeddings", &r.OriginalMaxPositions}} {
-			if *f.dst, err = num(f.key); err != nil {
-				return nil, err
-			}
-		}
-		if r.HighFreqFactor <= r.LowFreqFactor {
-			err = fmt.Errorf("rope_scaling: high_freq_factor %g must be greater than low_freq_factor %g", r.HighFreqFactor, r.LowFreqFactor)
-		}
-	default:
-		return nil, fmt.Errorf("rope_scaling: rope_type %q is not supported yet (rl computes linear and llama3)", r.Type)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return r, nil
-}
-
-// RopeInvFreq returns the rotary inverse frequencies (head_dim/2) as
-// transformers' modeling_rope_utils computes them: theta^(-2j/d)
-// (_compute_default_rope_parameters), divided by factor for linear, and
-// for llama3 (_compute_llama3_parameters) divided by factor where the
-// wavelength exceeds original_max_position_embeddings / low_freq_factor,
-// kept where it is below original_max_position_embeddings /
-// high_freq_factor, and interpolated smoothly between.
-func (c *Config) RopeInvFreq() []float64 {
-	d := c.HeadDim
-	inv := make([]float64, d/2)
-	for j := range inv {
-		inv[j] = 1 / math.Pow(c.RopeTheta, float64(2*j)/float64(d))
-	}
-	r := c.RopeScaling
-	if r == nil {
-		return inv
-	}
-	switch r.Type {
-	case "linear":
-		for j := range inv {
-			inv[j] /= r.Factor
-		}
-	case "llama3":
-		lowWL, highWL := r.OriginalMaxPositions/r.LowFreqFactor, r.OriginalMaxPositions/r.HighFreqFactor
-		for j, f := range inv {
-			wl := 2 * math.Pi / f
-			g := f
-			if wl > lowWL {
-				g = f / r.Factor
-			}
-			if !(wl < highWL) && !(wl > lowWL) {
-				s := (r.OriginalMaxPositions/wl - r.LowFreqFactor) / (r.HighFreqFactor - r.LowFreqFactor)
-				g = (1-s)*g/r.Factor + s*g
-			}
-			inv[j] = g
-		}
-	}
-	return inv
-}
-
 // gemmaLayers reads which layers slide and Gemma 3's local rotary base:
 // layer_types when present (transformers' current configs), else Gemma 2's
 // even layers, or Gemma 3's sliding_window_pattern (every pattern-th layer
@@ -720,17 +645,8 @@ func (c *Config) gemmaLayers(r reader, raw map[string]any) error {
 	}
 	c.Sliding = make([]bool, n)
 	if lt, ok := raw["layer_types"].([]any); ok {
-		if len(lt) != n {
-			return fmt.Errorf("layer_types has %d entries for num_hidden_layers %d", len(lt), n)
-		}
-		for i, v := range lt {
-			switch v {
-			case "sliding_attention":
-				c.Sliding[i] = true
-			case "full_attention":
-			default:
-				return fmt.Errorf("layer_types[%d] %v: want sliding_attention or full_attention", i, v)
-			}
+		if err := c.readLayerTypes(lt); err != nil {
+			return err
 		}
 	} else if c.ModelType == "gemma2" {
 		for i := range c.Sliding {
@@ -750,9 +666,6 @@ func (c *Config) gemmaLayers(r reader, raw map[string]any) error {
 		c.LocalRopeTheta = r.float("rope_local_base_freq", 10000)
 		if r.bool("use_bidirectional_attention", false) {
 			return fmt.Errorf("use_bidirectional_attention: bidirectional (embedding) Gemma 3 models are not supported")
-		}
-		if _, ok := raw["rope_parameters"]; ok {
-			return fmt.Errorf("rope_parameters (per-layer-type rope settings) is not supported yet; write rope_theta, rope_local_base_freq and rope_scaling")
 		}
 	}
 	return nil

@@ -22,6 +22,10 @@ type Input struct {
 	// Train applies the config's dropout (transformers' model.train());
 	// false is eval mode. A model whose NoDropout is set never drops.
 	Train bool
+	// DisableAdapters runs the base model without its LoRA adapters (peft's
+	// disable_adapter(): TRL's reference model when the policy is a peft
+	// model).
+	DisableAdapters bool
 }
 
 // dropout is x.Dropout(p) in training mode, x itself otherwise.

@@ -89,7 +89,7 @@ func (g *gpt2) hidden(m *Model, in *Input) *tensor.Tensor {
 	x = m.dropout(in, x, c.EmbdDropout)
 	for l, blk := range g.blocks {
 		h := x.LayerNorm(blk.ln1W, blk.ln1B, c.NormEps)
-		qkv := conv1d(h, blk.attnW, blk.attnB) // (B, T, 3H)
+		qkv := m.proj(in, h, blk.attnW, blk.attnB) // (B, T, 3H)
 		parts := qkv.Split(H, 2)
 		q := parts[0].View(B, T, nh, hd).Transpose(1, 2) // (B, nh, T, hd)
 		k := parts[1].View(B, T, nh, hd).Transpose(1, 2)
@@ -98,10 +98,10 @@ func (g *gpt2) hidden(m *Model, in *Input) *tensor.Tensor {
 			k, v = in.Cache.append(l, k, v)
 		}
 		a := m.attention(in, q, k, v, ok, 1, gpt2Scale(c, l, hd))
-		x = x.Add(m.dropout(in, conv1d(a, blk.projW, blk.projB), c.ResidDropout))
+		x = x.Add(m.dropout(in, m.proj(in, a, blk.projW, blk.projB), c.ResidDropout))
 		h = x.LayerNorm(blk.ln2W, blk.ln2B, c.NormEps)
-		h = conv1d(h, blk.fcW, blk.fcB).GeluTanh()
-		x = x.Add(m.dropout(in, conv1d(h, blk.fcProjW, blk.fcProjB), c.ResidDropout))
+		h = m.proj(in, h, blk.fcW, blk.fcB).GeluTanh()
+		x = x.Add(m.dropout(in, m.proj(in, h, blk.fcProjW, blk.fcProjB), c.ResidDropout))
 	}
 	return x.LayerNorm(g.lnfW, g.lnfB, c.NormEps)
 }

@@ -45,18 +45,14 @@ var memoryBytes = func() float64 {
 	return float64(si.Totalram) * float64(si.Unit)
 }
 
-// checkMemory refuses a model whose float32 parameters (and rotary tables)
-// alone would not fit in the machine's memory, before any of it is allocated.
+// checkMemory refuses a model whose float32 parameters alone would not fit in the machine's memory, before any of it is allocated.
 func checkMemory(c *Config, h Head) error {
 	n := NumParamsFor(c, h)
-	if c.Family() == Llama { // rotary cos and sin tables, in Go and in libtorch
-		n += 4 * float64(c.MaxPositions) * float64(c.HeadDim)
-	}
 	mem := memoryBytes()
 	if mem <= 0 || 4*n <= mem {
 		return nil
 	}
-	return fmt.Errorf("config.json's sizes (%d layers, width %d, intermediate %d, vocab %d, %d positions) make %.3g parameters and tables, %s in float32: more than this machine's %s of memory; check the sizes in config.json",
+	return fmt.Errorf("config.json's sizes (%d layers, width %d, intermediate %d, vocab %d, %d positions) make %.3g parameters, %s in float32: more than this machine's %s of memory; check the sizes in config.json",
 		c.NumLayers, c.HiddenSize, c.IntermediateSize, c.VocabSize, c.MaxPositions, n, humanBytes(4*n), humanBytes(mem))
 }
 

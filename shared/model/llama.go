@@ -13,9 +13,11 @@ import (
 type llama struct {
 	embed, norm *tensor.Tensor
 	blocks      []llamaBlock
-	cos, sin    *tensor.Tensor // (max_positions, head_dim), owned
+	// rotary inverse frequencies (RotaryDim/2, float32), owned; nil when
+	// they depend on the sequence length (dynamic, longrope)
+	invFreq *tensor.Tensor
 	// Gemma 3's sliding layers: the local rotary base; nil otherwise
-	cosLocal, sinLocal *tensor.Tensor
+	invFreqLocal *tensor.Tensor
 }
 
 type llamaBlock struct {
@@ -48,45 +50,70 @@ func (l *llama) bind(m *Model) error {
 			preFF: n("pre_feedforward_layernorm.weight"), postFF: n("post_feedforward_layernorm.weight"),
 		})
 	}
-	// Rotary tables, computed in float64 then stored in the model dtype:
-	// inv_freq[j] = theta^(-2j/d) (scaled per rope_scaling), angle = pos *
-	// inv_freq, duplicated to d.
-	l.cos, l.sin = ropeTables(m, c.RopeInvFreq())
+	// inv_freq[j] = theta^(-2j/d), scaled per rope_scaling; cos and sin
+	// are computed from it in each forward, as transformers' RotaryEmbedding
+	if !c.ropeLengthDependent() {
+		l.invFreq = invFreqTensor(m, c.RopeInvFreq())
+	}
 	if c.LocalRopeTheta > 0 {
 		local := *c
 		local.RopeTheta, local.RopeScaling = c.LocalRopeTheta, nil
-		l.cosLocal, l.sinLocal = ropeTables(m, local.RopeInvFreq())
+		l.invFreqLocal = invFreqTensor(m, local.RopeInvFreq())
 	}
 	return nil
 }
 
-// ropeTables returns cos and sin (max_positions, head_dim) for invFreq.
-func ropeTables(m *Model, invFreq []float64) (cosT, sinT *tensor.Tensor) {
-	d := m.Config.HeadDim
-	P := m.Config.MaxPositions
-	cos := make([]float32, P*d)
-	sin := make([]float32, P*d)
-	for pos := 0; pos < P; pos++ {
-		for j := 0; j < d/2; j++ {
-			inv := invFreq[j]
-			a := float64(float32(float64(pos)) * float32(inv)) // HF computes the angle in float32
-			cs, sn := float32(math.Cos(a)), float32(math.Sin(a))
-			cos[pos*d+j], cos[pos*d+j+d/2] = cs, cs
-			sin[pos*d+j], sin[pos*d+j+d/2] = sn, sn
-		}
+func invFreqTensor(m *Model, inv []float64) *tensor.Tensor {
+	f := make([]float32, len(inv))
+	for i, v := range inv {
+		f[i] = float32(v)
 	}
-	tensor.Tidy(func() {
-		cosT = tensor.FromFloat32s(cos, int64(P), int64(d)).To(m.DType, m.Device).Keep()
-		sinT = tensor.FromFloat32s(sin, int64(P), int64(d)).To(m.DType, m.Device).Keep()
-	})
-	return cosT, sinT
+	var t *tensor.Tensor
+	tensor.Tidy(func() { t = tensor.FromFloat32s(f, int64(len(f))).To(tensor.Float32, m.Device).Keep() })
+	return t
+}
+
+// ropeCosSin returns cos and sin (B, 1, T, RotaryDim) in the model's dtype
+// for positions pos (B, T), as transformers' RotaryEmbedding.forward:
+// angles pos * inv_freq in float32, duplicated as cat(freqs, freqs), cos and
+// sin times the attention factor (yarn, longrope), cast to the dtype.
+// inv nil: computed for this pass's length (dynamic, longrope: seq_len is
+// the largest position + 1, as the dynamic_rope_update decorator reads it).
+func (l *llama) ropeCosSin(m *Model, pos, inv *tensor.Tensor, amp float64) (cos, sin *tensor.Tensor) {
+	c := m.Config
+	B, T := pos.Size(0), pos.Size(1)
+	if inv == nil {
+		seqLen := int(pos.Max().Item()) + 1
+		inv = invFreqTensor(m, c.RopeInvFreqAt(seqLen))
+		defer inv.Free()
+	}
+	half := inv.Size(0)
+	angle := pos.ToDType(tensor.Float32).Unsqueeze(-1).Mul(inv.View(1, 1, half)) // (B, T, d/2)
+	emb := tensor.Cat([]*tensor.Tensor{angle, angle}, -1)
+	cos, sin = emb.Cos(), emb.Sin()
+	if amp != 1 {
+		cos, sin = cos.MulScalar(amp), sin.MulScalar(amp)
+	}
+	if m.DType != tensor.Float32 {
+		cos, sin = cos.ToDType(m.DType), sin.ToDType(m.DType)
+	}
+	return cos.View(B, 1, T, 2*half), sin.View(B, 1, T, 2*half) // broadcast over heads
+}
+
+// applyRope is x * cos + rotate_half(x) * sin on the first RotaryDim
+// channels of each head, the rest passed through (Phi-3's partial rotary).
+func applyRope(x, cos, sin *tensor.Tensor) *tensor.Tensor {
+	d, rd := x.Size(-1), cos.Size(-1)
+	if rd == d {
+		return x.Mul(cos).Add(rotateHalf(x).Mul(sin))
+	}
+	rot := x.Narrow(-1, 0, rd)
+	return tensor.Cat([]*tensor.Tensor{rot.Mul(cos).Add(rotateHalf(rot).Mul(sin)), x.Narrow(-1, rd, d-rd)}, -1)
 }
 
 func (l *llama) free() {
-	l.cos.Free()
-	l.sin.Free()
-	l.cosLocal.Free()
-	l.sinLocal.Free()
+	l.invFreq.Free()
+	l.invFreqLocal.Free()
 }
 
 func (l *llama) lmWeight(m *Model) *tensor.Tensor {
@@ -136,13 +163,10 @@ func (l *llama) hidden(m *Model, in *Input) *tensor.Tensor {
 		}
 		return rmsNorm(x, w, c.NormEps)
 	}
-	flat := pos.Reshape(-1)
-	cos := l.cos.IndexSelect(0, flat).View(B, 1, T, hd) // broadcast over heads
-	sin := l.sin.IndexSelect(0, flat).View(B, 1, T, hd)
+	cos, sin := l.ropeCosSin(m, pos, l.invFreq, c.RopeAttentionFactor())
 	cosL, sinL := cos, sin
-	if l.cosLocal != nil {
-		cosL = l.cosLocal.IndexSelect(0, flat).View(B, 1, T, hd)
-		sinL = l.sinLocal.IndexSelect(0, flat).View(B, 1, T, hd)
+	if l.invFreqLocal != nil {
+		cosL, sinL = l.ropeCosSin(m, pos, l.invFreqLocal, 1)
 	}
 	sliding := func(i int) bool { return c.Sliding == nil || c.Sliding[i] }
 	scale := 1 / math.Sqrt(float64(hd))
@@ -158,10 +182,10 @@ func (l *llama) hidden(m *Model, in *Input) *tensor.Tensor {
 		h := norm(x, blk.inNorm)
 		var q, k, v *tensor.Tensor
 		if blk.qkv != nil { // Phi3: q | k | v in one projection
-			qkv := h.Linear(blk.qkv, nil)
+			qkv := m.proj(in, h, blk.qkv, nil)
 			q, k, v = qkv.Narrow(2, 0, nh*hd), qkv.Narrow(2, nh*hd, nkv*hd), qkv.Narrow(2, (nh+nkv)*hd, nkv*hd)
 		} else {
-			q, k, v = h.Linear(blk.q, blk.qb), h.Linear(blk.k, blk.kb), h.Linear(blk.v, blk.vb)
+			q, k, v = m.proj(in, h, blk.q, blk.qb), m.proj(in, h, blk.k, blk.kb), m.proj(in, h, blk.v, blk.vb)
 		}
 		q, k = q.Reshape(B, T, nh, hd), k.Reshape(B, T, nkv, hd) // (B, T, heads, hd)
 		if blk.qNorm != nil {                                    // Qwen3, Gemma 3: RMSNorm over each head, before RoPE
@@ -173,7 +197,7 @@ func (l *llama) hidden(m *Model, in *Input) *tensor.Tensor {
 		if sliding(i) {
 			cs, sn = cosL, sinL // Gemma 3's local base on sliding layers
 		}
-		q, k = q.Mul(cs).Add(rotateHalf(q).Mul(sn)), k.Mul(cs).Add(rotateHalf(k).Mul(sn))
+		q, k = applyRope(q, cs, sn), applyRope(k, cs, sn)
 		if in.Cache != nil {
 			k, v = in.Cache.append(i, k, v)
 		}
@@ -183,23 +207,23 @@ func (l *llama) hidden(m *Model, in *Input) *tensor.Tensor {
 		}
 		a := m.attention(in, q, k, v, layerOK, c.KVGroups(), scale)
 		if c.Gemma { // norm after attention and after the MLP, around the MLP's input too
-			x = x.Add(norm(a.Linear(blk.o, blk.ob), blk.postNorm))
+			x = x.Add(norm(m.proj(in, a, blk.o, blk.ob), blk.postNorm))
 			h = norm(x, blk.preFF)
-			g := h.Linear(blk.gate, nil).GeluTanh().Mul(h.Linear(blk.up, nil))
-			x = x.Add(norm(g.Linear(blk.down, nil), blk.postFF))
+			g := m.proj(in, h, blk.gate, nil).GeluTanh().Mul(m.proj(in, h, blk.up, nil))
+			x = x.Add(norm(m.proj(in, g, blk.down, nil), blk.postFF))
 			continue
 		}
-		x = x.Add(m.dropout(in, a.Linear(blk.o, blk.ob), c.ResidDropout))
+		x = x.Add(m.dropout(in, m.proj(in, a, blk.o, blk.ob), c.ResidDropout))
 		h = rmsNorm(x, blk.postNorm, c.NormEps)
 		var g *tensor.Tensor
 		if blk.gateUp != nil { // Phi3: gate | up in one projection
-			gu := h.Linear(blk.gateUp, nil)
+			gu := m.proj(in, h, blk.gateUp, nil)
 			I := gu.Size(2) / 2
 			g = gu.Narrow(2, 0, I).Silu().Mul(gu.Narrow(2, I, I))
 		} else {
-			g = h.Linear(blk.gate, blk.gateB).Silu().Mul(h.Linear(blk.up, blk.upB))
+			g = m.proj(in, h, blk.gate, blk.gateB).Silu().Mul(m.proj(in, h, blk.up, blk.upB))
 		}
-		x = x.Add(m.dropout(in, g.Linear(blk.down, blk.downB), c.ResidDropout))
+		x = x.Add(m.dropout(in, m.proj(in, g, blk.down, blk.downB), c.ResidDropout))
 	}
 	return norm(x, l.norm)
 }

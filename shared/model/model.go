@@ -43,6 +43,7 @@ type Model struct {
 	params []Param
 	byName map[string]*tensor.Tensor
 	arch   arch
+	lora   *adapters // LoRA adapters (lora.go); nil: none
 }
 
 // Param is a named trainable tensor; names are exactly transformers'.
@@ -86,6 +87,10 @@ func (m *Model) Free() {
 	}
 	if r, ok := m.arch.(interface{ free() }); ok {
 		r.free()
+	}
+	if m.lora != nil {
+		m.lora.free()
+		m.lora = nil
 	}
 	m.params = nil
 	m.byName = nil

@@ -127,6 +127,28 @@ func families4test() []family {
 			Gemma: true, QueryPreAttnScalar: 8, QKNorm: true, LayerSliding: []bool{true, false}, LocalRopeTheta: 100},
 			map[string]any{"model_type": "gemma3_text", "vocab_size": 29, "hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 2, "head_dim": 8, "intermediate_size": 24, "max_position_embeddings": 32, "rms_norm_eps": 1e-6,
 				"sliding_window": 2, "query_pre_attn_scalar": 8, "rope_theta": 10000, "rope_local_base_freq": 100, "sliding_window_pattern": 2}, nil},
+		// yarn: the ramp between scaled and kept frequencies, and the
+		// attention factor on cos and sin
+		{"yarn-rope", reference.Config{ModelType: "llama", VocabSize: 29, Hidden: 16, Layers: 1, Heads: 2, KVHeads: 2, Intermediate: 24, MaxPositions: 32, Eps: 1e-5, RopeTheta: 10000, RopeInvFreq: wantYarn, RopeAttentionFactor: wantYarnAttention},
+			map[string]any{"model_type": "llama", "vocab_size": 29, "hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 24, "max_position_embeddings": 32, "rms_norm_eps": 1e-5, "rope_theta": 10000,
+				"rope_scaling": map[string]any{"type": "yarn", "factor": 4.0, "original_max_position_embeddings": 4096}}, nil},
+		// dynamic NTK within max_position_embeddings: the default frequencies
+		{"dynamic-rope", reference.Config{ModelType: "llama", VocabSize: 29, Hidden: 16, Layers: 1, Heads: 2, KVHeads: 2, Intermediate: 24, MaxPositions: 32, Eps: 1e-5, RopeTheta: 10000},
+			map[string]any{"model_type": "llama", "vocab_size": 29, "hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 24, "max_position_embeddings": 32, "rms_norm_eps": 1e-5,
+				"rope_scaling": map[string]any{"rope_type": "dynamic", "factor": 2.0}}, nil},
+		// Phi-4-mini: partial rotary (6 of 8 channels) and longrope; the
+		// 6-token pass exceeds original_max_position_embeddings 4, so the
+		// long factors apply (at 8 the short ones do)
+		{"phi4-partial-longrope", reference.Config{ModelType: "llama", VocabSize: 29, Hidden: 16, Layers: 2, Heads: 2, KVHeads: 1, Intermediate: 24, MaxPositions: 32, Eps: 1e-5, RopeTheta: 10000, RopeInvFreq: wantLongLong, RopeAttentionFactor: wantLongAttention},
+			map[string]any{"model_type": "phi3", "vocab_size": 29, "hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1, "intermediate_size": 24, "max_position_embeddings": 32, "original_max_position_embeddings": 4, "rms_norm_eps": 1e-5,
+				"partial_rotary_factor": 0.75, "rope_scaling": map[string]any{"type": "longrope", "short_factor": []any{1.0, 1.5, 2.0}, "long_factor": []any{2.0, 4.0, 8.0}}}, fusePhi3},
+		{"phi3-longrope-short", reference.Config{ModelType: "llama", VocabSize: 29, Hidden: 16, Layers: 1, Heads: 2, KVHeads: 1, Intermediate: 24, MaxPositions: 32, Eps: 1e-5, RopeTheta: 10000, RopeInvFreq: wantLongShort, RopeAttentionFactor: math.Sqrt(1 + math.Log(4)/math.Log(8))},
+			map[string]any{"model_type": "phi3", "vocab_size": 29, "hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "num_key_value_heads": 1, "intermediate_size": 24, "max_position_embeddings": 32, "rms_norm_eps": 1e-5,
+				"partial_rotary_factor": 0.75, "rope_scaling": map[string]any{"type": "longrope", "short_factor": []any{1.0, 1.5, 2.0}, "long_factor": []any{2.0, 4.0, 8.0}, "original_max_position_embeddings": 8}}, fusePhi3},
+		// Qwen2's use_sliding_window: layers from max_window_layers slide
+		{"qwen2-sliding-layers", reference.Config{ModelType: "llama", VocabSize: 29, Hidden: 16, Layers: 2, Heads: 2, KVHeads: 1, Intermediate: 24, MaxPositions: 32, Eps: 1e-6, RopeTheta: 1e6, TiedHead: true, AttentionBias: true, SlidingWindow: 2, LayerSliding: []bool{false, true}},
+			map[string]any{"model_type": "qwen2", "vocab_size": 29, "hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 2, "num_key_value_heads": 1, "intermediate_size": 24, "max_position_embeddings": 32, "rms_norm_eps": 1e-6, "rope_theta": 1e6, "tie_word_embeddings": true,
+				"use_sliding_window": true, "sliding_window": 2, "max_window_layers": 1}, nil},
 		{"linear-rope", reference.Config{ModelType: "llama", VocabSize: 29, Hidden: 16, Layers: 1, Heads: 2, KVHeads: 2, Intermediate: 24, MaxPositions: 32, Eps: 1e-5, RopeTheta: 10000, RopeInvFreq: wantLinear},
 			map[string]any{"model_type": "llama", "vocab_size": 29, "hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 24, "max_position_embeddings": 32, "rms_norm_eps": 1e-5,
 				"rope_scaling": map[string]any{"type": "linear", "factor": 4.0}}, nil},
@@ -501,23 +523,5 @@ func TestParamDType(t *testing.T) {
 		if _, err := ParamDType(s); err == nil || !strings.Contains(err.Error(), "bfloat16") {
 			t.Errorf("ParamDType(%q) = %v, want a refusal naming bfloat16", s, err)
 		}
-	}
-}
-
-// TestNewRefusesHugeRotaryTables: max_position_embeddings times head_dim
-// counts too (the rotary tables are built in Go before libtorch sees them).
-func TestNewRefusesHugeRotaryTables(t *testing.T) {
-	cfg, err := ParseConfig(mustJSON(map[string]any{"model_type": "llama", "vocab_size": 8, "hidden_size": 8, "num_hidden_layers": 1,
-		"num_attention_heads": 1, "intermediate_size": 8, "max_position_embeddings": 1 << 24, "head_dim": 1 << 20}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := New(cfg, LMHead, tensor.Float32, tensor.CPU)
-	if err == nil {
-		m.Free()
-		t.Fatal("New built 2^44-element rotary tables")
-	}
-	if !strings.Contains(err.Error(), "memory") {
-		t.Errorf("error %q: want the memory check", err)
 	}
 }

@@ -96,6 +96,8 @@ func (t *Tensor) Sign() *Tensor                { return op1(lib.AtgSign, t) }
 func (t *Tensor) Sigmoid() *Tensor             { return op1(lib.AtgSigmoid, t) }
 func (t *Tensor) LogSigmoid() *Tensor          { return op1(lib.AtgLogSigmoid, t) }
 func (t *Tensor) Tanh() *Tensor                { return op1(lib.AtgTanh, t) }
+func (t *Tensor) Cos() *Tensor                 { return op1(lib.AtgCos, t) }
+func (t *Tensor) Sin() *Tensor                 { return op1(lib.AtgSin, t) }
 func (t *Tensor) Relu() *Tensor                { return op1(lib.AtgRelu, t) }
 func (t *Tensor) Silu() *Tensor                { return op1(lib.AtgSilu, t) }
 func (t *Tensor) Softplus() *Tensor            { return op1(lib.AtgSoftplus, t) }

@@ -55,3 +55,39 @@ func FuzzLoadTokenizerJSON(f *testing.F) {
 		tok.Decode([]int{-1, tok.VocabSize(), 1 << 40}, false)
 	})
 }
+
+// FuzzLoadSentencePiece: no tokenizer.model panics or hangs the converter,
+// an accepted one always gives a tokenizer.json that loads, and that
+// tokenizer encodes and decodes text without panicking.
+func FuzzLoadSentencePiece(f *testing.F) {
+	good := tinySPM().spmBytes()
+	uni := tinySPM()
+	uni.modelType = 1
+	small := tinySPM()
+	small.pieces = small.pieces[:3]
+	for _, b := range [][]byte{
+		good, good[:len(good)/2], good[:len(good)-9], good[:1], uni.spmBytes(), small.spmBytes(),
+		append(slices.Clip(good), 0x0a, 3, 0x0a, 1, 0xff), []byte("\x12\x00"), []byte("\x0a\x00\x12\x00"),
+		[]byte("\x0a\x02\x0a\x00\x12\x02\x18\x02"), []byte(`{"model": {}}`), nil,
+	} {
+		f.Add(b, "hello world, héllo <s> wörld\n\x00\xff 😀")
+	}
+	f.Fuzz(func(t *testing.T, b []byte, text string) {
+		data, _, err := sentencePieceJSON(b, nil)
+		if err != nil {
+			return
+		}
+		tok, err := fromJSON(data)
+		if err != nil {
+			t.Fatalf("converted tokenizer.json does not load: %v", err)
+		}
+		tok.inferSpecials(nil)
+		ids, err := tok.Encode(text, true)
+		if err != nil {
+			return
+		}
+		tok.Decode(ids, false)
+		tok.Decode(ids, true)
+		tok.Decode([]int{-1, tok.VocabSize(), 1 << 40}, false)
+	})
+}

@@ -67,7 +67,7 @@ type Tokenizer struct {
 // llama.cpp read: the sentencepiece model of slow Llama/Gemma tokenizers,
 // GPT-2's vocab.json and merges.txt, and the chat template file of
 // transformers >= 4.43. Load keeps them and Save writes them again.
-var CompanionFiles = []string{"tokenizer.model", "vocab.json", "merges.txt", "chat_template.jinja"}
+var CompanionFiles = []string{SentencePieceFile, VocabFile, MergesFile, "chat_template.jinja"}
 
 // The special tokens a Tokenizer tracks, in their config key order.
 const (
@@ -122,12 +122,19 @@ func LoadFile(path string) (*Tokenizer, error) {
 // add_bos_token or add_eos_token replaces the BOS or EOS side of the
 // tokenizer.json post-processor, as transformers' LlamaTokenizerFast does.
 // Special tokens missing from both files are inferred as in LoadFile.
+//
+// Without tokenizer.json, the slow tokenizer files are converted as
+// transformers converts them: GPT-2's vocab.json and merges.txt
+// (convertSlowBPE), else a Llama/Mistral-style SentencePiece BPE
+// tokenizer.model (convertSentencePiece); Save then writes tokenizer.json.
 func Load(dir string) (*Tokenizer, error) {
 	slow := false
+	var defaults map[string]json.RawMessage // the slow tokenizer's implied config
 	t, err := LoadFile(filepath.Join(dir, TokenizerFile))
 	if err != nil {
-		// no tokenizer.json: GPT-2-style slow files, converted as
-		// transformers converts them (Save then writes tokenizer.json)
+		// no tokenizer.json: GPT-2-style slow files or a SentencePiece
+		// model, converted as transformers converts them (Save then writes
+		// tokenizer.json)
 		if _, statErr := os.Stat(filepath.Join(dir, TokenizerFile)); !errors.Is(statErr, fs.ErrNotExist) {
 			return nil, err
 		}
@@ -135,11 +142,19 @@ func Load(dir string) (*Tokenizer, error) {
 		if cerr != nil {
 			return nil, cerr
 		}
+		what := VocabFile + " and " + MergesFile
 		if data == nil {
-			return nil, fmt.Errorf("tokenizer: load %s: no such file, nor GPT-2-style %s and %s in %s; a SentencePiece tokenizer.model alone is not supported yet: save the tokenizer with transformers (tokenizer.save_pretrained) to get tokenizer.json", filepath.Join(dir, TokenizerFile), VocabFile, MergesFile, dir)
+			// a Llama/Mistral-style SentencePiece BPE model
+			if data, defaults, cerr = convertSentencePiece(dir); cerr != nil {
+				return nil, cerr
+			}
+			what = SentencePieceFile
+		}
+		if data == nil {
+			return nil, fmt.Errorf("tokenizer: load %s: no such file, nor GPT-2-style %s and %s, nor a SentencePiece %s in %s: save the tokenizer with transformers (tokenizer.save_pretrained) to get tokenizer.json", filepath.Join(dir, TokenizerFile), VocabFile, MergesFile, SentencePieceFile, dir)
 		}
 		if t, err = fromJSON(data); err != nil {
-			return nil, fmt.Errorf("tokenizer: %s: converting %s and %s: %w", dir, VocabFile, MergesFile, err)
+			return nil, fmt.Errorf("tokenizer: %s: converting %s: %w", dir, what, err)
 		}
 		slow = true
 	}
@@ -150,8 +165,17 @@ func Load(dir string) (*Tokenizer, error) {
 		return nil, err
 	}
 	if slow && t.config == nil && t.specialMap == nil {
-		if _, ok := t.tokToID[gpt2Special]; ok {
+		if defaults != nil {
+			t.config = defaults
+		} else if _, ok := t.tokToID[gpt2Special]; ok {
 			t.config = gpt2Defaults()
+		}
+	}
+	if defaults != nil && t.config != nil { // LlamaTokenizer's bos, eos and unk when the configs name none
+		for _, key := range specialKeys {
+			if _, ok := t.config[key]; !ok && t.specialMap[key] == nil && defaults[key] != nil {
+				t.config[key] = defaults[key]
+			}
 		}
 	}
 	if err := t.applyConfig(dir); err != nil {

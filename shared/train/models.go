@@ -2,6 +2,7 @@ package train
 
 import (
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -17,10 +18,14 @@ type Single struct {
 	Extra func(dir string) error
 }
 
-func (s *Single) Params() []model.Param { return s.M.Params() }
+// Params are the model's trainable tensors: its LoRA adapters (and
+// modules_to_save) when it has them, else every parameter.
+func (s *Single) Params() []model.Param { return s.M.Trainable() }
 
+// Save writes the model, or only its adapter when it has one (peft's
+// save_pretrained), and the Extra files.
 func (s *Single) Save(dir string) error {
-	if err := s.M.Save(dir); err != nil {
+	if err := SaveModel(s.M, dir); err != nil {
 		return err
 	}
 	if s.Extra != nil {
@@ -31,6 +36,14 @@ func (s *Single) Save(dir string) error {
 
 func (s *Single) Load(dir string) error { return LoadWeights(s.M, dir) }
 
+// SaveModel writes m's weights, or its adapter alone when it has one.
+func SaveModel(m *model.Model, dir string) error {
+	if m.HasAdapters() {
+		return m.SaveAdapter(dir)
+	}
+	return m.Save(dir)
+}
+
 // SaveModels implements Models.
 func (s *Single) SaveModels() []*model.Model { return []*model.Model{s.M} }
 
@@ -38,20 +51,30 @@ func (s *Single) SaveModels() []*model.Model { return []*model.Model{s.M} }
 // The checkpoint must hold exactly m's tensors, with the same shapes (a
 // checkpoint of another model size is an error naming the tensors and both
 // shapes, never a partial load or a broadcast), all finite.
+//
+// For a model with adapters, dir holds the adapter (adapter_model.safetensors,
+// as SaveModel writes it) and its tensors are matched against Trainable.
 func LoadWeights(m *model.Model, dir string) (err error) {
 	defer tensor.Recover(&err, "load weights "+dir)
-	f, err := safetensors.ReadModelDir(dir)
+	params := m.Params()
+	var f *safetensors.File
+	if m.HasAdapters() {
+		params = m.Trainable()
+		f, err = safetensors.ReadFile(filepath.Join(dir, model.AdapterWeightsFile))
+	} else {
+		f, err = safetensors.ReadModelDir(dir)
+	}
 	if err != nil {
 		return err
 	}
-	if err := matchParams(m, f, dir); err != nil {
+	if err := matchParams(m, params, f, dir); err != nil {
 		return err
 	}
 	if err := model.CheckFinite(f, dir); err != nil {
 		return err
 	}
 	tensor.NoGrad(func() {
-		for _, p := range m.Params() {
+		for _, p := range params {
 			st := f.Tensors[p.Name]
 			tensor.Tidy(func() {
 				var dt tensor.DType
@@ -79,10 +102,10 @@ func LoadWeights(m *model.Model, dir string) (err error) {
 
 // matchParams compares the names and shapes of the checkpoint's tensors
 // with m's parameters exactly, as model.Load does.
-func matchParams(m *model.Model, f *safetensors.File, dir string) error {
+func matchParams(m *model.Model, params []model.Param, f *safetensors.File, dir string) error {
 	var problems []string
 	have := map[string]bool{}
-	for _, p := range m.Params() {
+	for _, p := range params {
 		have[p.Name] = true
 		st, ok := f.Tensors[p.Name]
 		if !ok {

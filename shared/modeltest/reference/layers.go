@@ -3,6 +3,7 @@ package reference
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"gonum.org/v1/gonum/mat"
 )
@@ -106,17 +107,25 @@ func rope(x []float64, pos int, theta float64) []float64 {
 
 // ropeFreq is rope with given inverse frequencies (len(x)/2).
 func ropeFreq(x []float64, pos int, invFreq []float64) []float64 {
-	hd := len(x)
-	cos := make([]float64, hd)
-	sin := make([]float64, hd)
+	return ropeScaled(x, pos, invFreq, 1)
+}
+
+// ropeScaled is rope on the first 2*len(invFreq) channels of x (the rest
+// passed through: partial rotary, as Phi-3's apply_rotary_pos_emb), with
+// cos and sin multiplied by amp (the attention factor of yarn and
+// longrope).
+func ropeScaled(x []float64, pos int, invFreq []float64, amp float64) []float64 {
+	rd := 2 * len(invFreq)
+	cos := make([]float64, rd)
+	sin := make([]float64, rd)
 	for j, f := range invFreq {
 		angle := float64(pos) * f
-		cos[j], cos[j+hd/2] = math.Cos(angle), math.Cos(angle)
-		sin[j], sin[j+hd/2] = math.Sin(angle), math.Sin(angle)
+		cos[j], cos[j+rd/2] = amp*math.Cos(angle), amp*math.Cos(angle)
+		sin[j], sin[j+rd/2] = amp*math.Sin(angle), amp*math.Sin(angle)
 	}
-	rot := rotateHalf(x)
-	out := make([]float64, hd)
-	for i := range x {
+	rot := rotateHalf(x[:rd])
+	out := slices.Clone(x)
+	for i := 0; i < rd; i++ {
 		out[i] = x[i]*cos[i] + rot[i]*sin[i]
 	}
 	return out

@@ -124,13 +124,14 @@ func (m *llamaModel) gemmaHidden(ids, mask []int) (*mat.Dense, error) {
 		if inv == nil {
 			inv = ropeInvFreq(hd, m.theta)
 		}
+		amp := m.amp()
 		if sliding && c.LocalRopeTheta > 0 {
-			inv = ropeInvFreq(hd, c.LocalRopeTheta)
+			inv, amp = ropeInvFreq(hd, c.LocalRopeTheta), 1
 		}
 		ropeRows := func(a *mat.Dense) *mat.Dense {
 			out := mat.NewDense(T, hd, nil)
 			for t := 0; t < T; t++ {
-				out.SetRow(t, ropeFreq(a.RawRowView(t), pos[t], inv))
+				out.SetRow(t, ropeScaled(a.RawRowView(t), pos[t], inv, amp))
 			}
 			return out
 		}
@@ -194,7 +195,7 @@ func (m *llamaModel) llamaHidden(ids, mask []int) (*mat.Dense, error) {
 		out := mat.NewDense(T, hd, nil)
 		for t := 0; t < T; t++ {
 			if m.inv != nil {
-				out.SetRow(t, ropeFreq(a.RawRowView(t), pos[t], m.inv))
+				out.SetRow(t, ropeScaled(a.RawRowView(t), pos[t], m.inv, m.amp()))
 			} else {
 				out.SetRow(t, rope(a.RawRowView(t), pos[t], m.theta))
 			}
@@ -202,7 +203,11 @@ func (m *llamaModel) llamaHidden(ids, mask []int) (*mat.Dense, error) {
 		return out
 	}
 
-	for _, blk := range m.blocks {
+	for l, blk := range m.blocks {
+		window := m.window // Qwen2's layer_types: the window on sliding layers only
+		if m.cfg.LayerSliding != nil && !m.cfg.LayerSliding[l] {
+			window = 0
+		}
 		// Attention sub-block (pre-norm, residual).
 		a := mapRows(x, func(r []float64) []float64 { return rmsNorm(r, blk.inputNormW, m.eps) })
 		q := linear(a, blk.qW, blk.qB) // [T, heads*hd]
@@ -218,7 +223,7 @@ func (m *llamaModel) llamaHidden(ids, mask []int) (*mat.Dense, error) {
 			}
 			qh, kh = ropeRows(qh), ropeRows(kh)
 			vh := columns(v, g*hd, (g+1)*hd)
-			setColumns(heads, h*hd, windowAttention(qh, kh, vh, mask, m.window))
+			setColumns(heads, h*hd, windowAttention(qh, kh, vh, mask, window))
 		}
 		x.Add(x, linear(heads, blk.oW, nil))
 
@@ -232,4 +237,12 @@ func (m *llamaModel) llamaHidden(ids, mask []int) (*mat.Dense, error) {
 	}
 
 	return mapRows(x, func(r []float64) []float64 { return rmsNorm(r, m.normW, m.eps) }), nil
+}
+
+// amp is the factor on cos and sin (Config.RopeAttentionFactor; 0: 1).
+func (m *llamaModel) amp() float64 {
+	if m.cfg.RopeAttentionFactor == 0 {
+		return 1
+	}
+	return m.cfg.RopeAttentionFactor
 }

@@ -73,6 +73,10 @@ type Config struct {
 	// inverse frequencies (rope_scaling; the caller computes them from
 	// transformers' formulas).
 	RopeInvFreq []float64
+	// RopeAttentionFactor multiplies cos and sin (yarn, longrope); 0
+	// means 1. With RopeInvFreq shorter than HeadDim/2, only the first
+	// 2*len(RopeInvFreq) channels of each head rotate (partial rotary).
+	RopeAttentionFactor float64
 	// TiedHead makes the logits use the token embedding matrix; an
 	// lm_head.weight in the weights is then ignored, as in HF.
 	TiedHead bool
