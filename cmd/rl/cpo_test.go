@@ -45,6 +45,13 @@ func TestCPOCommand(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(out, "trainer_state.json")); err != nil {
 		t.Errorf("rl cpo wrote no trainer_state.json: %v", err)
 	}
+	peft := t.TempDir() // the shared ModelConfig: LoRA adapters, as the other trainers
+	if _, err := runApp(t, "cpo", "--model", lm, "--dataset", data, "--output-dir", peft, "--max-steps", "1", "--use-peft", "--lora-target-modules", "c_attn", "--save-strategy", "no"); err != nil {
+		t.Fatalf("rl cpo --use-peft: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(peft, "adapter_config.json")); err != nil {
+		t.Errorf("rl cpo --use-peft wrote no adapter_config.json: %v", err)
+	}
 	_, err := runApp(t, "cpo", "--model", lm, "--dataset", data, "--output-dir", t.TempDir(), "--beta", "-1", "--loss-type", "dpo")
 	if err == nil || !strings.Contains(err.Error(), "beta") || !strings.Contains(err.Error(), `loss_type "dpo"`) {
 		t.Errorf("error %v, want one naming beta and loss_type", err)
