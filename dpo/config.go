@@ -33,12 +33,27 @@ type Config struct {
 	// IPO's tau. Default 0.1.
 	Beta float64 `yaml:"beta" help:"Deviation from the reference model: higher beta, less deviation (IPO's tau)." category:"dpo" range:"(0,inf)"`
 	// LossType lists the losses summed (TRL's loss_type); default [sigmoid].
-	LossType []string `yaml:"loss_type" help:"Losses, summed with loss_weights: sigmoid, hinge, ipo, robust, exo_pair, bco_pair, sppo_hard, nca_pair, apo_zero, apo_down, sigmoid_norm, sft (RPO: sigmoid,sft)." category:"dpo"`
+	LossType []string `yaml:"loss_type" help:"Losses, summed with loss_weights: sigmoid, hinge, ipo, robust, exo_pair, bco_pair, sppo_hard, nca_pair, aot, aot_unpaired, apo_zero, apo_down, discopop, sigmoid_norm, sft (RPO: sigmoid,sft)." category:"dpo"`
 	// LossWeights weight LossType; empty means 1 each. Default none.
 	LossWeights []float64 `yaml:"loss_weights" help:"One weight per loss_type (default 1 each)." category:"dpo"`
 	// LabelSmoothing is robust DPO's label-flip probability in [0, 0.5) and
 	// EXO's epsilon. Default 0.
-	LabelSmoothing float64 `yaml:"label_smoothing" help:"Robust DPO: probability that a label is flipped, in [0, 0.5); exo_pair: epsilon, > 0 (1e-3 recommended)." category:"dpo" range:"[0,1)"`
+	LabelSmoothing float64 `yaml:"label_smoothing" help:"Robust DPO: probability that a label is flipped, in [0, 0.5); exo_pair: epsilon, > 0 (1e-3 recommended); aot, aot_unpaired: label smoothing of their sigmoid loss." category:"dpo" range:"[0,1)"`
+	// LdAlpha is LD-DPO's alpha (Length Desensitization, arXiv:2409.06411): the
+	// weight of the completion tokens past the shorter completion's length
+	// in both rows' log-probs (policy and reference). Default none (the
+	// plain sums, as 1).
+	LdAlpha *float64 `yaml:"ld_alpha" help:"LD-DPO: weight of the log-probs of the longer completion's tokens past the shorter's length, in [0, 1] (default: none, plain DPO)." category:"dpo" range:"[0,1]"`
+	// FDivergenceType is f-DPO's divergence: reverse_kl (DPO), forward_kl,
+	// js_divergence, alpha_divergence. Default reverse_kl.
+	FDivergenceType string `yaml:"f_divergence_type" help:"f-DPO regulariser: reverse_kl (DPO), forward_kl, js_divergence or alpha_divergence." category:"dpo"`
+	// FAlphaDivergenceCoef is the alpha of alpha_divergence. Default 0.5.
+	FAlphaDivergenceCoef float64 `yaml:"f_alpha_divergence_coef" help:"alpha of f_divergence_type alpha_divergence." category:"dpo"`
+	// UseWeighting weighs each pair's loss by WPO's w(x, y_w) w(x, y_l)
+	// (Zhou et al. 2024, arXiv:2406.11827). Default false.
+	UseWeighting bool `yaml:"use_weighting" help:"WPO: weigh each pair by the policy's length-normalised (sharpened) probabilities of its two completions." category:"dpo"`
+	// DiscopopTau is DiscoPOP's tau. Default 0.05.
+	DiscopopTau float64 `yaml:"discopop_tau" help:"DiscoPOP's temperature tau (loss_type discopop)." category:"dpo" range:"(0,inf)"`
 	// MaxLength bounds prompt + the longer completion, in tokens. Default 1024.
 	MaxLength int `yaml:"max_length" help:"Maximum tokens of prompt + completion; longer pairs are truncated per truncation_mode." category:"dpo" range:"[2,inf)"`
 	// DisableDropout turns the model's dropout off during training (TRL's
@@ -74,22 +89,26 @@ func (c *Config) FieldHelp() map[string]string {
 
 // DefaultConfig returns DPOConfig's defaults: beta 0.1, learning_rate 1e-6,
 // loss_type [sigmoid], max_length 1024, truncation_mode keep_start,
-// ref_model_mixup_alpha 0.6, ref_model_sync_steps 512.
+// ref_model_mixup_alpha 0.6, ref_model_sync_steps 512, f_divergence_type
+// reverse_kl, f_alpha_divergence_coef 0.5, discopop_tau 0.05.
 func DefaultConfig() Config {
 	a := train.DefaultArgs()
 	a.LearningRate = 1e-6
 	a.OutputDir = "dpo-out"
 	return Config{
-		Args:               a,
-		ModelConfig:        train.DefaultModelConfig(),
-		ScriptArguments:    datasets.DefaultScriptArguments(),
-		Beta:               0.1,
-		DisableDropout:     true,
-		LossType:           []string{"sigmoid"},
-		MaxLength:          1024,
-		TruncationMode:     preference.KeepStart,
-		RefModelMixupAlpha: 0.6,
-		RefModelSyncSteps:  512,
+		Args:                 a,
+		ModelConfig:          train.DefaultModelConfig(),
+		ScriptArguments:      datasets.DefaultScriptArguments(),
+		Beta:                 0.1,
+		DisableDropout:       true,
+		LossType:             []string{"sigmoid"},
+		MaxLength:            1024,
+		TruncationMode:       preference.KeepStart,
+		RefModelMixupAlpha:   0.6,
+		RefModelSyncSteps:    512,
+		FDivergenceType:      "reverse_kl",
+		FAlphaDivergenceCoef: 0.5,
+		DiscopopTau:          0.05,
 	}
 }
 
@@ -138,6 +157,12 @@ func (c *Config) Validate() error {
 	if slices.Contains(c.LossType, "exo_pair") && c.LabelSmoothing == 0 {
 		bad("label_smoothing must be greater than 0 for the exo_pair loss (log(label_smoothing) is in it); the EXO paper recommends 1e-3 (TRL's DPOTrainer refuses 0 too)")
 	}
+	if !slices.Contains(FDivergences, c.FDivergenceType) {
+		bad("f_divergence_type %q: want one of %s", c.FDivergenceType, strings.Join(FDivergences, ", "))
+	}
+	if c.UseWeighting && (slices.Contains(c.LossType, "aot") || slices.Contains(c.LossType, "aot_unpaired")) {
+		bad("use_weighting is not supported with loss_type aot or aot_unpaired: they sort pairs, which would misalign the per-pair weights (TRL refuses it too)")
+	}
 	if c.TruncationMode != preference.KeepEnd && c.TruncationMode != preference.KeepStart {
 		bad("truncation_mode %q: want keep_end or keep_start", c.TruncationMode)
 	}
@@ -150,6 +175,11 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// params returns the loss settings.
+func (c *Config) params() Params {
+	return Params{Beta: c.Beta, LabelSmoothing: c.LabelSmoothing, FDivergence: c.FDivergenceType, FAlphaCoef: c.FAlphaDivergenceCoef, DiscopopTau: c.DiscopopTau}
 }
 
 // weights returns one weight per loss type.

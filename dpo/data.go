@@ -49,29 +49,39 @@ func (d *Data) Batch(idx []int) (*Batch, error) {
 }
 
 // SequenceLogps returns the summed completion log-probs of each row of b
-// (2B) under m, without gradients.
-func SequenceLogps(m *model.Model, b *preference.Batch) []float32 {
-	return sequenceLogps(m, b, false)
+// (2B) under m, without gradients; LD-DPO-weighted when ldAlpha is set.
+func SequenceLogps(m *model.Model, b *preference.Batch, ldAlpha *float64) []float32 {
+	return sequenceLogps(m, b, false, ldAlpha)
 }
 
 // sequenceLogps is SequenceLogps, with m's LoRA adapters disabled when
 // noAdapters is set (the policy as its own reference).
-func sequenceLogps(m *model.Model, b *preference.Batch, noAdapters bool) []float32 {
+func sequenceLogps(m *model.Model, b *preference.Batch, noAdapters bool, ldAlpha *float64) []float32 {
 	var out []float32
 	tensor.Tidy(func() {
 		tensor.NoGrad(func() {
 			in := b.Inputs(m.Device)
 			in.DisableAdapters = noAdapters
 			lp := preference.CompletionLogps(m.Forward(in), b)
-			out = lp.Sum.ToDType(tensor.Float32).Float32s()
+			out = ldSum(lp, b, ldAlpha).ToDType(tensor.Float32).Float32s()
 		})
 	})
 	return out
 }
 
+// ldSum is each row's completion log-prob (2B): the plain sum, or with
+// ldAlpha set LD-DPO's shared + alpha * tail (preference.Batch.LDWeights).
+func ldSum(lp preference.Logps, b *preference.Batch, ldAlpha *float64) *tensor.Tensor {
+	if ldAlpha == nil {
+		return lp.Sum
+	}
+	w := tensor.FromFloat32s(b.LDWeights(*ldAlpha), int64(2*b.B), int64(b.T)).To(lp.PerToken.DType(), lp.PerToken.Device())
+	return lp.PerToken.Mul(w).SumDim(1, false)
+}
+
 // PrecomputeRef computes every pair's reference log-probs in batches of bs
 // (TRL's precompute_ref_log_probs).
-func PrecomputeRef(ref *model.Model, pairs []preference.Pair, pad, bs int, log zerolog.Logger, what string) (out [][2]float32, err error) {
+func PrecomputeRef(ref *model.Model, pairs []preference.Pair, pad, bs int, ldAlpha *float64, log zerolog.Logger, what string) (out [][2]float32, err error) {
 	defer tensor.Recover(&err, "dpo: precompute reference log-probs")
 	prog := metrics.NewProgress(log, "reference log-probs "+what, len(pairs))
 	defer prog.Done()
@@ -79,7 +89,7 @@ func PrecomputeRef(ref *model.Model, pairs []preference.Pair, pad, bs int, log z
 	for lo := 0; lo < len(pairs); lo += bs {
 		hi := min(lo+bs, len(pairs))
 		b := preference.Collate(pairs[lo:hi], pad)
-		lp := SequenceLogps(ref, b)
+		lp := SequenceLogps(ref, b, ldAlpha)
 		for i := range hi - lo {
 			out[lo+i] = [2]float32{lp[i], lp[hi-lo+i]}
 		}

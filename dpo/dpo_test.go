@@ -2,6 +2,7 @@ package dpo
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -198,26 +199,51 @@ func TestSyncRefInTraining(t *testing.T) {
 // reference is an earlier SFT checkpoint, so the log-ratios are not zero.
 func TestPrecomputedRefMatchesLive(t *testing.T) {
 	sftDir, _ := sftModel(t)
-	data := pairData(t)
-	first := map[bool]map[string]float64{}
-	for _, pre := range []bool{false, true} {
-		cfg := baseConfig(t, sftDir, data)
-		cfg.RefModel = filepath.Join(sftDir, "checkpoint-10")
-		cfg.MaxSteps = 1
-		cfg.PrecomputeRefLogProbs = pre
-		cfg.PrecomputeRefBatchSize = 7 // other padding than the training batches
-		if _, err := Run(context.Background(), cfg, zerolog.Nop(), nil); err != nil {
-			t.Fatal(err)
+	// Rejected completions of other lengths than the chosen, so that
+	// ld_alpha has a tail to weigh.
+	data := t.TempDir()
+	var rows []map[string]any
+	for i := range 64 {
+		p, c := sum((i * 37) % 100)
+		rows = append(rows, map[string]any{"prompt": p, "chosen": fmt.Sprint(c), "rejected": strings.Repeat(fmt.Sprint(c+1)+" ", 1+i%3)})
+	}
+	writeJSONL(t, filepath.Join(data, "train.jsonl"), rows)
+	writeJSONL(t, filepath.Join(data, "test.jsonl"), rows[:8])
+	half := 0.5
+	var plainReward float64
+	for _, ld := range []*float64{nil, &half} {
+		name := "none"
+		if ld != nil {
+			name = fmt.Sprint(*ld)
 		}
-		first[pre] = logHistory(t, cfg.OutputDir)[0]
-	}
-	t.Logf("live %v\nprecomputed %v", first[false], first[true])
-	if r := first[false]["rewards/chosen"]; math.Abs(r) < 1e-2 {
-		t.Fatalf("first rewards/chosen %g: the reference is (nearly) the policy, the test shows nothing", r)
-	}
-	for _, k := range []string{"loss", "rewards/chosen", "rewards/rejected", "rewards/margins", "logps/chosen"} {
-		if a, b := first[false][k], first[true][k]; math.Abs(a-b) > 1e-5*math.Max(1, math.Abs(a)) {
-			t.Errorf("%s: live %g, precomputed %g", k, a, b)
+		first := map[bool]map[string]float64{}
+		for _, pre := range []bool{false, true} {
+			cfg := baseConfig(t, sftDir, data)
+			cfg.RefModel = filepath.Join(sftDir, "checkpoint-10")
+			cfg.MaxSteps = 1
+			cfg.PrecomputeRefLogProbs = pre
+			cfg.PrecomputeRefBatchSize = 7 // other padding than the training batches
+			if ld != nil {                 // LD-DPO weighs the reference's log-probs too; with WPO and DiscoPOP
+				cfg.LdAlpha, cfg.UseWeighting, cfg.LossType = ld, true, []string{"discopop", "sigmoid"}
+			}
+			if _, err := Run(context.Background(), cfg, zerolog.Nop(), nil); err != nil {
+				t.Fatal(err)
+			}
+			first[pre] = logHistory(t, cfg.OutputDir)[0]
+		}
+		t.Logf("ld_alpha %s: live %v\nprecomputed %v", name, first[false], first[true])
+		if r := first[false]["rewards/chosen"]; math.Abs(r) < 1e-2 {
+			t.Fatalf("first rewards/chosen %g: the reference is (nearly) the policy, the test shows nothing", r)
+		}
+		for _, k := range []string{"loss", "rewards/chosen", "rewards/rejected", "rewards/margins", "logps/chosen"} {
+			if a, b := first[false][k], first[true][k]; math.Abs(a-b) > 1e-5*math.Max(1, math.Abs(a)) {
+				t.Errorf("ld_alpha %s: %s: live %g, precomputed %g", name, k, a, b)
+			}
+		}
+		if ld == nil {
+			plainReward = first[false]["rewards/rejected"]
+		} else if r := first[false]["rewards/rejected"]; r == plainReward {
+			t.Errorf("ld_alpha 0.5: rewards/rejected %g, the same as without it", r)
 		}
 	}
 }
@@ -344,5 +370,72 @@ func TestTruncation(t *testing.T) {
 		if err != nil {
 			t.Errorf("%s: %v", mode, err)
 		}
+	}
+}
+
+// TestTaskLDAndWPO: through Task.Loss with policy = reference (log-ratios
+// 0, so the sigmoid loss is ln 2 per pair): use_weighting scales it by the
+// mean WPO pair weight (p(y_t)/sum_v p(v)^2 may exceed 1); ld_alpha 0 drops the longer
+// completion's tail from logps/*, and the sft loss ignores ld_alpha.
+func TestTaskLDAndWPO(t *testing.T) {
+	m := tinyModel(t, 40, 5)
+	defer m.Free()
+	pairs := []preference.Pair{
+		{Chosen: []int32{1, 2, 3, 4}, Rejected: []int32{1, 2, 5, 6, 7, 8}, ChosenStart: 2, RejectedStart: 2},
+		{Chosen: []int32{9, 3, 3, 3, 3}, Rejected: []int32{9, 3, 4}, ChosenStart: 1, RejectedStart: 1},
+	}
+	b, _ := (&Data{Pairs: pairs}).Batch([]int{0, 1})
+	run := func(task *Task) (loss float64, means map[string]float64) {
+		err := tensor.TidyErr(func() (err error) {
+			defer tensor.Recover(&err, "loss")
+			var acc metrics.Accumulator
+			loss = task.Loss(b, &acc, false).ItemF64()
+			means = acc.Means()
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return loss, means
+	}
+	base := Task{Policy: m, Ref: m, Types: []string{"sigmoid"}, Weights: []float64{1}, Params: Params{Beta: 0.1}}
+	plain, pm := run(&base)
+	if !near(plain, math.Ln2, 1e-6) {
+		t.Fatalf("sigmoid loss %g with policy = reference, want ln 2", plain)
+	}
+	wpo := base
+	wpo.UseWeighting = true
+	weighted, _ := run(&wpo)
+	var wantW float64
+	tensor.Tidy(func() {
+		tensor.NoGrad(func() {
+			logits := m.Forward(b.Inputs(m.Device))
+			w := WPOWeights(logits, preference.CompletionLogps(logits, b.Batch).PerToken, b.Batch).Float64s()
+			for i := range 2 {
+				if !(w[i] > 0 && w[i+2] > 0) {
+					t.Errorf("pair %d: WPO weights %g, %g, want each > 0", i, w[i], w[i+2])
+				}
+				wantW += w[i] * w[i+2] / 2
+			}
+		})
+	})
+	if !near(weighted, math.Ln2*wantW, 1e-6) {
+		t.Errorf("use_weighting: loss %g, want ln 2 * mean(w_c w_r) = %g", weighted, math.Ln2*wantW)
+	}
+	ld := base
+	zero := 0.0
+	ld.LdAlpha = &zero
+	ld.Types = []string{"sigmoid", "sft"}
+	ld.Weights = []float64{1, 1}
+	ldLoss, lm := run(&ld)
+	nll := base
+	nll.Types, nll.Weights = []string{"sigmoid", "sft"}, []float64{1, 1}
+	nllLoss, _ := run(&nll)
+	if !near(ldLoss, nllLoss, 1e-6) {
+		t.Errorf("ld_alpha 0: sigmoid + sft = %g, want %g (ratios 0 either way; sft unweighted)", ldLoss, nllLoss)
+	}
+	// Pair 0's rejected row and pair 1's chosen row lose their tails: less negative.
+	if !(lm["logps/chosen"] > pm["logps/chosen"] && lm["logps/rejected"] > pm["logps/rejected"]) {
+		t.Errorf("ld_alpha 0: logps/chosen %g, logps/rejected %g, want above the plain %g, %g", lm["logps/chosen"], lm["logps/rejected"], pm["logps/chosen"], pm["logps/rejected"])
 	}
 }

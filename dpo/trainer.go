@@ -32,12 +32,16 @@ type Task struct {
 	Types       []string
 	Weights     []float64
 	Params      Params
+	// LdAlpha, when set, weighs the completion tokens past the shorter
+	// completion (LD-DPO); UseWeighting turns on WPO's pair weights.
+	LdAlpha      *float64
+	UseWeighting bool
 }
 
 // NewTask builds the task for cfg (loss types, weights, beta, ...).
 func NewTask(cfg *Config, policy, ref *model.Model) *Task {
-	return &Task{Policy: policy, Ref: ref, Types: cfg.LossType, Weights: cfg.weights(),
-		Params: Params{Beta: cfg.Beta, LabelSmoothing: cfg.LabelSmoothing}}
+	return &Task{Policy: policy, Ref: ref, Types: cfg.LossType, Weights: cfg.weights(), Params: cfg.params(),
+		LdAlpha: cfg.LdAlpha, UseWeighting: cfg.UseWeighting}
 }
 
 // Loss implements train.Task.
@@ -48,17 +52,26 @@ func (t *Task) Loss(b *Batch, acc *metrics.Accumulator, training bool) *tensor.T
 		if t.Ref == nil {
 			panic(fmt.Errorf("dpo: no reference model and no precomputed reference log-probs"))
 		}
-		refRows = sequenceLogps(t.Ref, b.Batch, t.RefIsPolicy)
+		refRows = sequenceLogps(t.Ref, b.Batch, t.RefIsPolicy, t.LdAlpha)
 	}
 	B := int64(b.B)
 	in := b.Inputs(t.Policy.Device)
 	in.Train = training
-	lp := preference.CompletionLogps(t.Policy.Forward(in), b.Batch)  // Sum, Count (2B)
+	logits := t.Policy.Forward(in)                                   // (2B, T, V)
+	lp := preference.CompletionLogps(logits, b.Batch)                // Sum, Count (2B)
+	sum := ldSum(lp, b.Batch, t.LdAlpha)                             // (2B)
 	ref := tensor.FromFloat32s(refRows, 2*B).To(lp.Sum.DType(), dev) // (2B)
 	x := &Logps{
-		Chosen: lp.Sum.Narrow(0, 0, B), Rejected: lp.Sum.Narrow(0, B, B),
+		Chosen: sum.Narrow(0, 0, B), Rejected: sum.Narrow(0, B, B),
 		RefChosen: ref.Narrow(0, 0, B), RefRejected: ref.Narrow(0, B, B),
 		ChosenLen: lp.Count.Narrow(0, 0, B), RejectedLen: lp.Count.Narrow(0, B, B),
+	}
+	if t.LdAlpha != nil {
+		x.ChosenTokens = lp.Sum.Narrow(0, 0, B)
+	}
+	if t.UseWeighting {
+		w := WPOWeights(logits, lp.PerToken, b.Batch) // (2B)
+		x.Weights = w.Narrow(0, 0, B).Mul(w.Narrow(0, B, B))
 	}
 	loss, err := Loss(t.Types, t.Weights, x, &t.Params)
 	if err != nil {
@@ -312,14 +325,14 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 		if bs <= 0 {
 			bs = cfg.PerDeviceTrainBatchSize
 		}
-		if trainData.Ref, err = PrecomputeRef(ref, trainData.Pairs, pad, bs, log, "train"); err != nil {
+		if trainData.Ref, err = PrecomputeRef(ref, trainData.Pairs, pad, bs, cfg.LdAlpha, log, "train"); err != nil {
 			return nil, err
 		}
 		if evalData != nil {
 			if cfg.PrecomputeRefBatchSize <= 0 {
 				bs = cfg.PerDeviceEvalBatchSize
 			}
-			if evalData.Ref, err = PrecomputeRef(ref, evalData.Pairs, pad, bs, log, "eval"); err != nil {
+			if evalData.Ref, err = PrecomputeRef(ref, evalData.Pairs, pad, bs, cfg.LdAlpha, log, "eval"); err != nil {
 				return nil, err
 			}
 		}

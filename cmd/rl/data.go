@@ -11,6 +11,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/rlsuite/rl/classify"
+	"github.com/rlsuite/rl/cpo"
 	"github.com/rlsuite/rl/dpo"
 	"github.com/rlsuite/rl/orpo"
 	"github.com/rlsuite/rl/ppo"
@@ -35,7 +36,7 @@ func dataCommand(log *zerolog.Logger) *cli.Command {
 				"  rl data show --trainer dpo --model sft/ --dataset pairs.jsonl --config dpo.yaml\n" +
 				"Settings (max_length, completion_only_loss, assistant_only_loss, ...) come from --config, the trainer's YAML.",
 			Flags: []cli.Flag{
-				&cli.StringFlag{Name: "trainer", Required: true, Usage: "sft, reward, dpo, orpo, ppo or classify"},
+				&cli.StringFlag{Name: "trainer", Required: true, Usage: "sft, reward, dpo, orpo, cpo, ppo or classify"},
 				&cli.StringFlag{Name: "model", Required: true, Usage: "the model (or tokenizer) directory the trainer would start from"},
 				&cli.StringFlag{Name: "dataset", Required: true, Usage: "the dataset file or folder"},
 				&cli.StringFlag{Name: "config", Usage: "the trainer's YAML config (the keys of its flags)"},
@@ -119,6 +120,13 @@ func showData(c *cli.Context, log zerolog.Logger) error {
 		}
 		cfg.Model, cfg.Dataset = model, dataset
 		err = pairs(orpo.Preview(cfg, n, quiet))
+	case "cpo":
+		cfg := cpo.DefaultConfig()
+		if err = load(&cfg); err != nil {
+			return err
+		}
+		cfg.Model, cfg.Dataset = model, dataset
+		err = pairs(cpo.Preview(cfg, n, quiet))
 	case "reward":
 		cfg := reward.DefaultConfig()
 		if err = load(&cfg); err != nil {
@@ -175,7 +183,7 @@ func showData(c *cli.Context, log zerolog.Logger) error {
 	case "kto":
 		return fmt.Errorf("data show: --trainer kto: rl has no KTO trainer yet")
 	default:
-		return fmt.Errorf("data show: --trainer %q: want sft, reward, dpo, orpo, ppo or classify", tr)
+		return fmt.Errorf("data show: --trainer %q: want sft, reward, dpo, orpo, cpo, ppo or classify", tr)
 	}
 	if err != nil {
 		return err

@@ -16,6 +16,7 @@ func dpoCommand(log *zerolog.Logger) *cli.Command {
 		Description: "Examples:\n" +
 			"  rl dpo --model sft/ --dataset pairs.jsonl --output-dir dpo/\n" +
 			"  rl dpo --model sft/ --dataset pairs.jsonl --loss-type sigmoid,sft --loss-weights 1,0.2   (RPO)\n" +
+			"  rl dpo --model sft/ --dataset pairs.jsonl --loss-type sigmoid --f-divergence-type js_divergence --ld-alpha 0.5 --use-weighting\n" +
 			"  rl dpo --model sft/ --dataset pairs.jsonl --precompute-ref-log-probs   (no reference model kept)\n" +
 			"  rl dpo --model sft/ --ref-model base/ --dataset pairs.jsonl --sync-ref-model   (TR-DPO)\n" +
 			"Flags take TRL's names (--loss-type or --loss_type); --config reads the same keys from YAML.",

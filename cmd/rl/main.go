@@ -1,5 +1,5 @@
 // Command rl trains and runs transformer language models for RLHF: SFT,
-// reward modelling, DPO, ORPO and PPO, on libtorch, with Hugging Face
+// reward modelling, DPO, ORPO, CPO and PPO, on libtorch, with Hugging Face
 // checkpoints in and out.
 package main
 
@@ -73,7 +73,7 @@ func explain(app *cli.App, err error) error {
 func newApp(log *zerolog.Logger) *cli.App {
 	return &cli.App{
 		Name:    "rl",
-		Usage:   "RLHF trainers (SFT, reward, DPO, ORPO, PPO) on libtorch, with Hugging Face checkpoints",
+		Usage:   "RLHF trainers (SFT, reward, DPO, ORPO, CPO/SimPO, PPO) on libtorch, with Hugging Face checkpoints",
 		Version: version,
 		Suggest: true,
 		// A comma is part of a prompt or a token: --prompt "a, b" is one
@@ -112,6 +112,7 @@ func newApp(log *zerolog.Logger) *cli.App {
 			scoreCommand(log),
 			dpoCommand(log),
 			orpoCommand(log),
+			cpoCommand(log),
 			ppoCommand(log),
 			generateCommand(log),
 			mergeCommand(log),

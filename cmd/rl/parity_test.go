@@ -10,6 +10,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/rlsuite/rl/cpo"
 	"github.com/rlsuite/rl/dpo"
 	"github.com/rlsuite/rl/orpo"
 	"github.com/rlsuite/rl/ppo"
@@ -25,7 +26,7 @@ import (
 func TestParityTable(t *testing.T) {
 	configs := map[string]any{
 		"train": ptrTo(train.DefaultArgs()), "sft": ptrTo(sft.DefaultConfig()), "reward": ptrTo(reward.DefaultConfig()),
-		"dpo": ptrTo(dpo.DefaultConfig()), "orpo": ptrTo(orpo.DefaultConfig()), "ppo": ptrTo(ppo.DefaultConfig()),
+		"dpo": ptrTo(dpo.DefaultConfig()), "orpo": ptrTo(orpo.DefaultConfig()), "cpo": ptrTo(cpo.DefaultConfig()), "ppo": ptrTo(ppo.DefaultConfig()),
 		"model": ptrTo(train.DefaultModelConfig()), "script": ptrTo(datasets.DefaultScriptArguments()),
 	}
 	f, err := os.Open("../../docs/trl-parity.md")

@@ -1,5 +1,5 @@
 // Package preference tokenises preference pairs and batches them for the
-// preference trainers (reward, DPO, ORPO): chosen and rejected go through a
+// preference trainers (reward, DPO, ORPO, CPO): chosen and rejected go through a
 // model in one concatenated batch, chosen rows first.
 //
 // Each trainer tokenises pairs as its TRL trainer does (Style): prompt and
@@ -68,7 +68,9 @@ const (
 	// prompt+completion encoding, and a pair with a row over max_length is
 	// dropped.
 	StyleReward
-	// StyleORPO is TRL's ORPOTrainer (trl/experimental/orpo/orpo_trainer.py,
+	// StyleORPO is TRL's ORPOTrainer, and its CPOTrainer, whose tokenize_row
+	// and build_tokenized_answer are the same code
+	// (trl/experimental/orpo/orpo_trainer.py,
 	// tokenize_row and build_tokenized_answer; trl/experimental/utils.py
 	// add_bos_token_if_needed/add_eos_token_if_needed): conversations are
 	// rendered to text first (maybe_apply_chat_template: the prompt is the
@@ -361,6 +363,40 @@ func Collate(pairs []Pair, pad int) *Batch {
 	return b
 }
 
+// LDWeights returns the (2B, T) weights of LD-DPO's log-probs
+// (arXiv:2409.06411; TRL's ld_alpha, trl/trainer/dpo_trainer.py,
+// _compute_loss): at the completion positions of a pair's two rows, 1 for
+// the first min(|y_w|, |y_l|) completion tokens (the shared, "public"
+// part) and alpha past them (the longer row's "verbose" tail); 0 elsewhere.
+func (b *Batch) LDWeights(alpha float64) []float32 {
+	R, T := 2*b.B, b.T
+	n := make([]int, R) // completion tokens per row
+	for r := range R {
+		for t := range T {
+			if b.Completion[r*T+t] != 0 {
+				n[r]++
+			}
+		}
+	}
+	w := make([]float32, R*T)
+	for r := range R {
+		shared := min(n[r%b.B], n[r%b.B+b.B])
+		k := 0
+		for t := range T {
+			if b.Completion[r*T+t] == 0 {
+				continue
+			}
+			k++
+			if k <= shared {
+				w[r*T+t] = 1
+			} else {
+				w[r*T+t] = float32(alpha)
+			}
+		}
+	}
+	return w
+}
+
 // Data serves pairs to the trainer.
 type Data struct {
 	Pairs []Pair
@@ -394,6 +430,9 @@ type Logps struct {
 	// token after the first, prompt included, and their number (ORPO's NLL
 	// term). Gradients flow through RowSum.
 	RowSum, RowCount *tensor.Tensor
+	// PerToken (2B, T) is log p(token t+1) at each completion position t,
+	// 0 elsewhere (Sum is its row sum). Gradients flow through it.
+	PerToken *tensor.Tensor
 	// EntropySum (2B) is the summed entropy of the predicted distribution
 	// over completion positions, Correct (2B) the number of completion
 	// tokens that are the argmax (TRL's entropy and mean_token_accuracy).
@@ -415,7 +454,8 @@ func CompletionLogps(logits *tensor.Tensor, b *Batch) Logps {
 	lsm := logits.LogSoftmax(-1)                                                        // (R, T, V), once: the entropy reads it too
 	logp := lsm.Gather(2, next.Unsqueeze(2)).Squeeze(2)                                 // (R, T)
 	var out Logps
-	out.Sum = logp.Mul(mask).SumDim(1, false)
+	out.PerToken = logp.Mul(mask)
+	out.Sum = out.PerToken.SumDim(1, false)
 	out.Count = mask.SumDim(1, false)
 	real := make([]float32, R*T) // position t predicts a real token t+1
 	for r := range R {
