@@ -3,7 +3,8 @@ package kto
 import (
 	"errors"
 	"fmt"
-	"math"
+	"strconv"
+	"strings"
 
 	"github.com/rs/zerolog"
 
@@ -134,9 +135,12 @@ func Counts(ex []Example) (desirable, undesirable int) {
 	return desirable, undesirable
 }
 
-// round2 is Python's round(x, 2) (to even on exact ties, which binary
-// fractions rarely are).
-func round2(x float64) float64 { return math.RoundToEven(x*100) / 100 }
+// round2 is Python's round(x, 2): correctly rounded from x's exact binary
+// value (0.665 is a little above 0.665, so 0.67), as FormatFloat rounds.
+func round2(x float64) float64 {
+	v, _ := strconv.ParseFloat(strconv.FormatFloat(x, 'f', 2, 64), 64)
+	return v
+}
 
 // WeightAdvice returns TRL's warning when the classes are unbalanced and
 // neither weight is in the range Eq. 8 of the KTO paper recommends
@@ -156,8 +160,17 @@ func WeightAdvice(desirable, undesirable int, wd, wu float64) string {
 	}
 	return fmt.Sprintf("You have different amounts of desirable/positive and undesirable/negative examples but the "+
 		"weights on the desirable and undesirable losses don't seem to be in an ideal range. Based on your data, "+
-		"we recommend EITHER desirable_weight in [%v, %v] or undesirable_weight in [%v, %v] (but NOT BOTH). "+
-		"See the documentation on how to optimally set these weights.", dLo, dHi, uLo, uHi)
+		"we recommend EITHER desirable_weight in [%s, %s] or undesirable_weight in [%s, %s] (but NOT BOTH). "+
+		"See the documentation on how to optimally set these weights.", pyFloat(dLo), pyFloat(dHi), pyFloat(uLo), pyFloat(uHi))
+}
+
+// pyFloat formats x as Python's str(float) does for these bounds (2.0, 0.67).
+func pyFloat(x float64) string {
+	s := strconv.FormatFloat(x, 'f', -1, 64)
+	if !strings.ContainsAny(s, ".eEnN") {
+		s += ".0"
+	}
+	return s
 }
 
 // Batch holds B rows (prompt + completion, right-padded) and, with the KL

@@ -1,0 +1,187 @@
+package kto
+
+import (
+	"context"
+	"math"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"github.com/rlsuite/rl/shared/checkpoint"
+	"github.com/rlsuite/rl/shared/model"
+)
+
+// rowData writes train.jsonl, 200 alternating desirable (the sum) and
+// undesirable (the sum plus 1 or 2) rows, and test.jsonl, 20 held-out
+// rows whose undesirable answers are the sum plus 3 or 4, into a new dir.
+func rowData(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	var train, test []int
+	for i := range 200 {
+		train = append(train, (i*37)%100)
+	}
+	for i := range 20 {
+		test = append(test, (i*13+5)%100)
+	}
+	arithmeticRows(t, filepath.Join(dir, "train.jsonl"), train, 1)
+	arithmeticRows(t, filepath.Join(dir, "test.jsonl"), test, 3)
+	return dir
+}
+
+func baseConfig(t *testing.T, sftDir, data string) Config {
+	cfg := DefaultConfig()
+	cfg.Model = sftDir
+	cfg.Dataset = data
+	cfg.OutputDir = t.TempDir()
+	cfg.PerDeviceTrainBatchSize = 16
+	cfg.PerDeviceEvalBatchSize = 20
+	cfg.LearningRate = 5e-4
+	cfg.LRSchedulerType = "constant"
+	cfg.SaveStrategy = "no"
+	cfg.MaxLength = 32
+	return cfg
+}
+
+func meanOf(v []float64) float64 {
+	var s float64
+	for _, x := range v {
+		s += x
+	}
+	return s / float64(len(v))
+}
+
+// TestKTOEndToEnd: KTO from the SFT model on rows labelled by whether the
+// answer is the sum lowers the loss and raises the reward margin, on the
+// training batches and on held-out rows, and the output loads as a
+// causal LM.
+func TestKTOEndToEnd(t *testing.T) {
+	sftDir, _ := sftModel(t)
+	for _, lossType := range LossTypes() {
+		t.Run(lossType, func(t *testing.T) {
+			cfg := baseConfig(t, sftDir, rowData(t))
+			cfg.LossType = lossType
+			cfg.MaxSteps = 24
+			cfg.LoggingSteps = 1
+			cfg.EvalStrategy = "steps"
+			cfg.EvalSteps = 24
+			cfg.EvalOnStart = true
+			res, err := Run(context.Background(), cfg, zerolog.Nop(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.TrainRows != 200 || res.Desirable != 100 || res.Undesirable != 100 || res.EvalRows != 20 {
+				t.Errorf("rows: %+v", res)
+			}
+			h := logHistory(t, cfg.OutputDir)
+			loss, margin := series(h, "loss"), series(h, "rewards/margins")
+			kl := series(h, "kl")
+			el, em := series(h, "eval_loss"), series(h, "eval_rewards/margins")
+			t.Logf("loss %.4f -> %.4f, rewards/margins %.4f -> %.4f, kl %v; eval_loss %v, eval_rewards/margins %v",
+				meanOf(loss[:4]), meanOf(loss[len(loss)-4:]), meanOf(margin[:4]), meanOf(margin[len(margin)-4:]), kl[len(kl)-1], el, em)
+			if len(loss) != 24 || len(margin) != 24 || len(el) != 2 {
+				t.Fatalf("%d losses, %d margins, %d eval losses logged", len(loss), len(margin), len(el))
+			}
+			if !(meanOf(loss[len(loss)-4:]) < meanOf(loss[:4])-0.02) {
+				t.Errorf("training loss did not fall: %v", loss)
+			}
+			if !(meanOf(margin[len(margin)-4:]) > meanOf(margin[:4])+0.05) {
+				t.Errorf("rewards/margins did not rise: %v", margin)
+			}
+			if !(el[1] < el[0]) || !(em[1] > em[0]+0.05) {
+				t.Errorf("held out: eval_loss %v, eval_rewards/margins %v", el, em)
+			}
+			for _, k := range []string{"rewards/chosen", "rewards/rejected", "logps/chosen", "logps/rejected", "logits/chosen", "logits/rejected", "entropy", "kl", "num_tokens"} {
+				if v := series(h, k); len(v) == 0 || math.IsNaN(v[len(v)-1]) {
+					t.Errorf("metric %s: %v", k, v)
+				}
+			}
+			if lossType == "apo_zero_unpaired" && kl[len(kl)-1] != 0 {
+				t.Errorf("apo_zero_unpaired logs kl %v, want 0 (no KL term)", kl)
+			}
+			m, _, err := checkpoint.Load(cfg.OutputDir, model.LoadOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.Free()
+		})
+	}
+}
+
+// TestPrecomputedRefMatchesLive: the first step's loss and metrics are the
+// same with the reference model live and with its log-probs precomputed
+// (in batches of another size, so other padding).
+func TestPrecomputedRefMatchesLive(t *testing.T) {
+	sftDir, _ := sftModel(t)
+	data := rowData(t)
+	first := map[bool]map[string]float64{}
+	for _, pre := range []bool{false, true} {
+		cfg := baseConfig(t, sftDir, data)
+		cfg.RefModel = filepath.Join(sftDir, "checkpoint-10")
+		cfg.MaxSteps = 1
+		cfg.LoggingSteps = 1
+		cfg.PrecomputeRefLogProbs = pre
+		cfg.PrecomputeRefBatchSize = 7
+		if _, err := Run(context.Background(), cfg, zerolog.Nop(), nil); err != nil {
+			t.Fatal(err)
+		}
+		first[pre] = logHistory(t, cfg.OutputDir)[0]
+	}
+	t.Logf("live %v\nprecomputed %v", first[false], first[true])
+	if r, z := first[false]["rewards/chosen"], first[false]["kl"]; math.Abs(r) < 1e-2 || !(z > 0) {
+		t.Fatalf("first rewards/chosen %g, kl %g: the reference is (nearly) the policy, the test shows nothing", r, z)
+	}
+	for _, k := range []string{"loss", "kl", "rewards/chosen", "rewards/rejected", "rewards/margins", "logps/chosen"} {
+		if a, b := first[false][k], first[true][k]; math.Abs(a-b) > 1e-5*math.Max(1, math.Abs(a)) {
+			t.Errorf("%s: live %g, precomputed %g", k, a, b)
+		}
+	}
+}
+
+// TestBadInput: one-class data and bad flags are errors that say what is
+// wrong and name the flag or file.
+func TestBadInput(t *testing.T) {
+	sftDir, _ := sftModel(t)
+	dir := t.TempDir()
+	one := writeFile(t, dir, "one.jsonl", `{"prompt": "1+1=", "completion": "2", "label": true}
+{"prompt": "2+2=", "completion": "4", "label": true}
+`)
+	cfg := baseConfig(t, sftDir, one)
+	cfg.MaxSteps = 1
+	_, err := Run(context.Background(), cfg, zerolog.Nop(), nil)
+	if err == nil || !strings.Contains(err.Error(), "one.jsonl") || !strings.Contains(err.Error(), "all 2 training rows are desirable") {
+		t.Errorf("one-class data: %v", err)
+	}
+	flags := []struct {
+		name string
+		set  func(c *Config)
+		want string
+	}{
+		{"loss_type", func(c *Config) { c.LossType = "sigmoid" }, `loss_type "sigmoid": want one of apo_zero_unpaired, kto`},
+		{"beta", func(c *Config) { c.Beta = 0 }, "beta"},
+		{"desirable_weight", func(c *Config) { c.DesirableWeight = -1 }, "desirable_weight"},
+		{"both weights 0", func(c *Config) { c.DesirableWeight, c.UndesirableWeight = 0, 0 }, "both 0"},
+		{"batch size 1", func(c *Config) { c.PerDeviceTrainBatchSize = 1 }, "per_device_train_batch_size must be > 1"},
+		{"random sampling", func(c *Config) { c.TrainSamplingStrategy = Random }, "needs train_sampling_strategy sequential"},
+		{"sampling", func(c *Config) { c.TrainSamplingStrategy = "group_by_length" }, `train_sampling_strategy "group_by_length"`},
+		{"max_length", func(c *Config) { c.MaxLength = 1 }, "max_length"},
+		{"sync with precompute", func(c *Config) { c.SyncRefModel, c.PrecomputeRefLogProbs = true, true }, "sync_ref_model"},
+		{"no model", func(c *Config) { c.Model = "" }, "model_name_or_path must be set"},
+	}
+	for _, f := range flags {
+		c := baseConfig(t, sftDir, one)
+		f.set(&c)
+		err := c.Validate()
+		if err == nil || !strings.Contains(err.Error(), f.want) {
+			t.Errorf("%s: %v, want an error with %q", f.name, err, f.want)
+		}
+	}
+	// apo_zero_unpaired has no KL rows: random sampling and batch size 1 are fine.
+	c := baseConfig(t, sftDir, one)
+	c.LossType, c.TrainSamplingStrategy, c.PerDeviceTrainBatchSize = "apo_zero_unpaired", Random, 1
+	if err := c.Validate(); err != nil {
+		t.Errorf("apo_zero_unpaired with random sampling, batch 1: %v", err)
+	}
+}
