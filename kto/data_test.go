@@ -124,8 +124,8 @@ func TestWeightAdvice(t *testing.T) {
 		want   string // the bounds part; "" for no warning
 	}{
 		{100, 50, 1, 1, "[0.5, 0.67] or undesirable_weight in [1.5, 2.0]"},
-		{100, 50, 0.6, 1, ""},  // desirable_weight in range
-		{100, 50, 1, 1.8, ""},  // undesirable_weight in range
+		{100, 50, 0.6, 1, ""}, // desirable_weight in range
+		{100, 50, 1, 1.8, ""}, // undesirable_weight in range
 		{10, 0, 1, 1, "[0.1, 0.13] or undesirable_weight in [7.52, 10.0]"}, // one class: counts floored at 1
 		{3, 7, 1, 1, "[2.33, 3.1] or undesirable_weight in [0.32, 0.43]"},
 		{150, 150, 1, 1, ""}, // balanced

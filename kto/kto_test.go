@@ -14,8 +14,9 @@ import (
 )
 
 // rowData writes train.jsonl, 200 alternating desirable (the sum) and
-// undesirable (the sum plus 1 or 2) rows, and test.jsonl, 20 held-out
-// rows whose undesirable answers are the sum plus 3 or 4, into a new dir.
+// undesirable (the sum plus 1 or 2) rows, and test.jsonl, 20 prompts each
+// with a desirable row and an undesirable one whose answer is the sum
+// plus 3 or 4 (never seen in training), into a new dir.
 func rowData(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
@@ -24,7 +25,8 @@ func rowData(t *testing.T) string {
 		train = append(train, (i*37)%100)
 	}
 	for i := range 20 {
-		test = append(test, (i*13+5)%100)
+		k := (i*13 + 5) % 100
+		test = append(test, k, k)
 	}
 	arithmeticRows(t, filepath.Join(dir, "train.jsonl"), train, 1)
 	arithmeticRows(t, filepath.Join(dir, "test.jsonl"), test, 3)
@@ -72,7 +74,7 @@ func TestKTOEndToEnd(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if res.TrainRows != 200 || res.Desirable != 100 || res.Undesirable != 100 || res.EvalRows != 20 {
+			if res.TrainRows != 200 || res.Desirable != 100 || res.Undesirable != 100 || res.EvalRows != 40 {
 				t.Errorf("rows: %+v", res)
 			}
 			h := logHistory(t, cfg.OutputDir)

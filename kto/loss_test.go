@@ -28,7 +28,7 @@ func t64(v []float64) *tensor.Tensor {
 	return tensor.FromBytes(b, []int64{int64(len(v))}, tensor.Float64)
 }
 
-func sigmoid(z float64) float64    { return 1 / (1 + math.Exp(-z)) }
+func sigmoid(z float64) float64   { return 1 / (1 + math.Exp(-z)) }
 func near(a, b, tol float64) bool { return math.Abs(a-b) <= tol }
 
 // zRef is z = max(0, mean(klp - klr)) in float64.
