@@ -399,7 +399,10 @@ func prepare(cfg *Config, enc *preference.Encoder, d *datasets.Dataset, log zero
 }
 
 // Preview returns the first n training examples exactly as Run tokenises
-// them (rl data show), with the tokenizer, without loading models.
+// them (rl data show), KL completions included, with the tokenizer,
+// without loading models. It reads as many records as the first n rows
+// depend on: a batch of them (their KL rows rotate within it), or, for
+// preference pairs, a whole unpairing block.
 func Preview(cfg Config, n int, log zerolog.Logger) ([]Example, *tokenizer.Tokenizer, error) {
 	dir := cfg.Tokenizer
 	if dir == "" {
@@ -413,8 +416,17 @@ func Preview(cfg Config, n int, log zerolog.Logger) ([]Example, *tokenizer.Token
 	if err != nil {
 		return nil, nil, err
 	}
-	if d.Len() > n {
-		idx := make([]int, n)
+	f, err := d.DetectFormat()
+	if err != nil {
+		return nil, nil, err
+	}
+	k := max(n, cfg.PerDeviceTrainBatchSize)
+	switch f {
+	case datasets.FormatPreference, datasets.FormatConversationalPreference, datasets.FormatShareGPTPreference:
+		k = unpairBlock
+	}
+	if d.Len() > k {
+		idx := make([]int, k)
 		for i := range idx {
 			idx[i] = i
 		}
@@ -424,5 +436,5 @@ func Preview(cfg Config, n int, log zerolog.Logger) ([]Example, *tokenizer.Token
 	if err != nil {
 		return nil, nil, err
 	}
-	return ex, tok, nil
+	return ex[:min(n, len(ex))], tok, nil
 }

@@ -112,6 +112,7 @@ func newApp(log *zerolog.Logger) *cli.App {
 			scoreCommand(log),
 			dpoCommand(log),
 			orpoCommand(log),
+			ktoCommand(log),
 			ppoCommand(log),
 			generateCommand(log),
 			compareCommand(log),

@@ -10,6 +10,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/rlsuite/rl/dpo"
+	"github.com/rlsuite/rl/kto"
 	"github.com/rlsuite/rl/orpo"
 	"github.com/rlsuite/rl/ppo"
 	"github.com/rlsuite/rl/reward"
@@ -25,6 +26,7 @@ func TestParityTable(t *testing.T) {
 	configs := map[string]any{
 		"train": ptrTo(train.DefaultArgs()), "sft": ptrTo(sft.DefaultConfig()), "reward": ptrTo(reward.DefaultConfig()),
 		"dpo": ptrTo(dpo.DefaultConfig()), "orpo": ptrTo(orpo.DefaultConfig()), "ppo": ptrTo(ppo.DefaultConfig()),
+		"kto": ptrTo(kto.DefaultConfig()),
 	}
 	f, err := os.Open("../../docs/trl-parity.md")
 	if err != nil {
