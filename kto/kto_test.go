@@ -9,8 +9,12 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/rlsuite/rl/datasets"
 	"github.com/rlsuite/rl/shared/checkpoint"
+	"github.com/rlsuite/rl/shared/metrics"
 	"github.com/rlsuite/rl/shared/model"
+	"github.com/rlsuite/rl/shared/tensor"
+	"github.com/rlsuite/rl/shared/tokenizer"
 )
 
 // rowData writes train.jsonl, 200 alternating desirable (the sum) and
@@ -185,5 +189,180 @@ func TestBadInput(t *testing.T) {
 	c.LossType, c.TrainSamplingStrategy, c.PerDeviceTrainBatchSize = "apo_zero_unpaired", Random, 1
 	if err := c.Validate(); err != nil {
 		t.Errorf("apo_zero_unpaired with random sampling, batch 1: %v", err)
+	}
+}
+
+func paramValues(m *model.Model) map[string][]float32 {
+	out := map[string][]float32{}
+	for _, p := range m.Params() {
+		out[p.Name] = p.T.Float32s()
+	}
+	return out
+}
+
+// TestSyncRefInTraining: with sync_ref_model and ref_model_sync_steps 2,
+// a 2-step run ends with ref = alpha*final policy + (1-alpha)*SFT model,
+// saved under ref_model/.
+func TestSyncRefInTraining(t *testing.T) {
+	sftDir, _ := sftModel(t)
+	cfg := baseConfig(t, sftDir, rowData(t))
+	cfg.MaxSteps = 2
+	cfg.SyncRefModel = true
+	cfg.RefModelSyncSteps = 2
+	cfg.RefModelMixupAlpha = 0.3
+	if _, err := Run(context.Background(), cfg, zerolog.Nop(), nil); err != nil {
+		t.Fatal(err)
+	}
+	load := func(dir string) map[string][]float32 {
+		m, err := model.Load(dir, model.LoadOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Free()
+		return paramValues(m)
+	}
+	start, final, ref := load(sftDir), load(cfg.OutputDir), load(filepath.Join(cfg.OutputDir, "ref_model"))
+	moved := false
+	for name, v := range ref {
+		for i := range v {
+			want := 0.3*float64(final[name][i]) + 0.7*float64(start[name][i])
+			if math.Abs(float64(v[i])-want) > 1e-6 {
+				t.Fatalf("ref %s[%d] = %g, want %g", name, i, v[i], want)
+			}
+			moved = moved || v[i] != start[name][i]
+		}
+	}
+	if !moved {
+		t.Error("the reference did not move")
+	}
+}
+
+// rowLogp is the summed log-probability, in float64, of tokens
+// ids[start:] given the ones before them, from m's logits of ids alone
+// (unpadded, batch of one).
+func rowLogp(t *testing.T, m *model.Model, ids []int32, start int) float64 {
+	t.Helper()
+	var out float64
+	tensor.Tidy(func() {
+		tensor.NoGrad(func() {
+			v := make([]int64, len(ids))
+			for i, x := range ids {
+				v[i] = int64(x)
+			}
+			logits := m.Forward(&model.Input{IDs: tensor.FromInt64s(v, 1, int64(len(v)))}).ToDType(tensor.Float64)
+			V := int(logits.Size(-1))
+			l := logits.Float64s()
+			for pos := max(start, 1); pos < len(ids); pos++ {
+				row := l[(pos-1)*V : pos*V]
+				mx := row[0]
+				for _, x := range row {
+					mx = math.Max(mx, x)
+				}
+				var s float64
+				for _, x := range row {
+					s += math.Exp(x - mx)
+				}
+				out += row[ids[pos]] - mx - math.Log(s)
+			}
+		})
+	})
+	return out
+}
+
+// TestTaskLossMatchesManual: the task's loss, kl and rewards on a padded
+// batch with KL rows equal a float64 computation from each row forwarded
+// alone (prompt + completion cut to max_length; KL rows: the prompt with
+// the neighbour's completion) through the policy and the reference.
+func TestTaskLossMatchesManual(t *testing.T) {
+	sftDir, tokDir := sftModel(t)
+	tok, err := tokenizer.Load(tokDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	final, err := model.Load(sftDir, model.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer final.Free()
+	early, err := model.Load(filepath.Join(sftDir, "checkpoint-10"), model.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer early.Free()
+	rows := []datasets.UnpairedPreference{
+		{Prompt: "3+4=", Completion: "7", Label: true},
+		{Prompt: "12+9=", Completion: "22", Label: false},
+		{Prompt: "the quick brown fox 5+5=", Completion: "10", Label: true},
+		{Prompt: "8+8=", Completion: "17 the quick brown fox jumps over the lazy dog", Label: false},
+	}
+	long, err := tok.Encode(rows[2].Prompt, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	M := len(long) + 2 // cuts the long rows
+	ex, _, err := Encode(newEncoder(tok), rows, M, zerolog.Nop(), "test")
+	if err != nil || len(ex) != 4 {
+		t.Fatalf("%d examples: %v", len(ex), err)
+	}
+	AddKL(ex, 4)
+	b := Collate(ex, M, max(tok.PAD(), 0))
+	const beta, wd, wu = 0.3, 1.2, 0.9
+	// Both ways round: the KL estimate clamped at 0, and positive.
+	for _, models := range [][2]*model.Model{{final, early}, {early, final}} {
+		taskMatchesManual(t, models[0], models[1], ex, b, M, beta, wd, wu)
+	}
+}
+
+func taskMatchesManual(t *testing.T, policy, ref *model.Model, ex []Example, b *Batch, M int, beta, wd, wu float64) {
+	task := &Task{Policy: policy, Ref: ref, LossType: "kto", Params: Params{Beta: beta, DesirableWeight: wd, UndesirableWeight: wu}}
+	var acc metrics.Accumulator
+	var got float64
+	tensor.Tidy(func() {
+		tensor.NoGrad(func() { got = task.Loss(b, &acc, false).ItemF64() })
+	})
+	cut := func(p, c []int32) []int32 {
+		r := append(append([]int32{}, p...), c...)
+		return r[:min(len(r), M)]
+	}
+	var zsum, loss float64
+	var rew [2]float64
+	var n [2]int
+	r := make([]float64, len(ex))
+	for i, e := range ex {
+		kl := cut(e.Prompt, e.KL)
+		zsum += rowLogp(t, policy, kl, len(e.Prompt)) - rowLogp(t, ref, kl, len(e.Prompt))
+		row := cut(e.Prompt, e.Completion)
+		r[i] = rowLogp(t, policy, row, len(e.Prompt)) - rowLogp(t, ref, row, len(e.Prompt))
+	}
+	z := math.Max(0, zsum/float64(len(ex)))
+	for i, e := range ex {
+		k := 1
+		if e.Label {
+			k = 0
+			loss += wd * (1 - sigmoid(beta*(r[i]-z)))
+		} else {
+			loss += wu * (1 - sigmoid(beta*(z-r[i])))
+		}
+		rew[k] += beta * r[i]
+		n[k]++
+	}
+	loss /= float64(len(ex))
+	m := acc.Means()
+	t.Logf("loss %.7f (manual %.7f), kl %.7f (manual %.7f, before the clamp %.7f)", got, loss, m["kl"], z, zsum/float64(len(ex)))
+	if math.Abs(zsum) < 1e-2 {
+		t.Fatalf("z %g: the reference is (nearly) the policy, the test shows little", z)
+	}
+	for _, c := range []struct {
+		name      string
+		got, want float64
+	}{
+		{"loss", got, loss}, {"kl", m["kl"], z},
+		{"rewards/chosen", m["rewards/chosen"], rew[0] / float64(n[0])},
+		{"rewards/rejected", m["rewards/rejected"], rew[1] / float64(n[1])},
+		{"rewards/margins", m["rewards/margins"], rew[0]/float64(n[0]) - rew[1]/float64(n[1])},
+	} {
+		if math.Abs(c.got-c.want) > 1e-5 {
+			t.Errorf("%s = %.9g, manual %.9g", c.name, c.got, c.want)
+		}
 	}
 }
