@@ -130,24 +130,25 @@ func (c *Config) Validate() error {
 	if c.Dataset == "" {
 		bad("dataset_name must be set")
 	}
-	if _, ok := losses[c.LossType]; !ok {
-		bad("loss_type %q: want one of %s", c.LossType, strings.Join(LossTypes(), ", "))
+	_, known := losses[c.LossType]
+	if !known {
+		bad("loss_type (--loss-type) %q: want one of %s", c.LossType, strings.Join(LossTypes(), ", "))
 	}
 	if c.TrainSamplingStrategy != Sequential && c.TrainSamplingStrategy != Random {
-		bad("train_sampling_strategy %q: want sequential or random (group_by_length is not supported)", c.TrainSamplingStrategy)
-	} else if c.calculateKL() && c.TrainSamplingStrategy != Sequential {
+		bad("train_sampling_strategy (--train-sampling-strategy) %q: want sequential or random (group_by_length is not supported)", c.TrainSamplingStrategy)
+	} else if known && c.calculateKL() && c.TrainSamplingStrategy != Sequential {
 		// TRL's KTOTrainer raises the same (kto_trainer.py, __init__).
-		bad("loss_type %s estimates the KL term from each row's batch neighbours and needs train_sampling_strategy sequential, got %q (or use loss_type apo_zero_unpaired)", c.LossType, c.TrainSamplingStrategy)
+		bad("loss_type %s estimates the KL term from each row's batch neighbours and needs train_sampling_strategy (--train-sampling-strategy) sequential, got %q (or use loss_type apo_zero_unpaired)", c.LossType, c.TrainSamplingStrategy)
 	}
-	if c.calculateKL() && c.PerDeviceTrainBatchSize <= 1 {
+	if known && c.calculateKL() && c.PerDeviceTrainBatchSize <= 1 {
 		// TRL: "Actual (not effective) batch size must be > 1".
-		bad("per_device_train_batch_size must be > 1 for loss_type %s, got %d: with one row the KL row is the row itself and the KL term equals the implied reward", c.LossType, c.PerDeviceTrainBatchSize)
+		bad("per_device_train_batch_size (--per-device-train-batch-size) must be > 1 for loss_type %s, got %d: with one row the KL row is the row itself and the KL term equals the implied reward", c.LossType, c.PerDeviceTrainBatchSize)
 	}
 	if c.DesirableWeight == 0 && c.UndesirableWeight == 0 {
-		bad("desirable_weight and undesirable_weight are both 0: nothing would be learned")
+		bad("desirable_weight (--desirable-weight) and undesirable_weight (--undesirable-weight) are both 0: nothing would be learned")
 	}
 	if c.SyncRefModel && c.PrecomputeRefLogProbs {
-		bad("sync_ref_model needs a live reference model: it cannot be combined with precompute_ref_log_probs")
+		bad("sync_ref_model (--sync-ref-model) needs a live reference model: it cannot be combined with precompute_ref_log_probs (--precompute-ref-log-probs)")
 	}
 	return errors.Join(errs...)
 }

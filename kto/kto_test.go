@@ -165,13 +165,13 @@ func TestBadInput(t *testing.T) {
 		set  func(c *Config)
 		want string
 	}{
-		{"loss_type", func(c *Config) { c.LossType = "sigmoid" }, `loss_type "sigmoid": want one of apo_zero_unpaired, kto`},
+		{"loss_type", func(c *Config) { c.LossType = "sigmoid" }, `loss_type (--loss-type) "sigmoid": want one of apo_zero_unpaired, kto`},
 		{"beta", func(c *Config) { c.Beta = 0 }, "beta"},
 		{"desirable_weight", func(c *Config) { c.DesirableWeight = -1 }, "desirable_weight"},
 		{"both weights 0", func(c *Config) { c.DesirableWeight, c.UndesirableWeight = 0, 0 }, "both 0"},
-		{"batch size 1", func(c *Config) { c.PerDeviceTrainBatchSize = 1 }, "per_device_train_batch_size must be > 1"},
-		{"random sampling", func(c *Config) { c.TrainSamplingStrategy = Random }, "needs train_sampling_strategy sequential"},
-		{"sampling", func(c *Config) { c.TrainSamplingStrategy = "group_by_length" }, `train_sampling_strategy "group_by_length"`},
+		{"batch size 1", func(c *Config) { c.PerDeviceTrainBatchSize = 1 }, "per_device_train_batch_size (--per-device-train-batch-size) must be > 1"},
+		{"random sampling", func(c *Config) { c.TrainSamplingStrategy = Random }, "needs train_sampling_strategy (--train-sampling-strategy) sequential"},
+		{"sampling", func(c *Config) { c.TrainSamplingStrategy = "group_by_length" }, `train_sampling_strategy (--train-sampling-strategy) "group_by_length"`},
 		{"max_length", func(c *Config) { c.MaxLength = 1 }, "max_length"},
 		{"sync with precompute", func(c *Config) { c.SyncRefModel, c.PrecomputeRefLogProbs = true, true }, "sync_ref_model"},
 		{"no model", func(c *Config) { c.Model = "" }, "model_name_or_path must be set"},
