@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/rlsuite/rl/datasets"
 	"github.com/rlsuite/rl/shared/check"
 	"github.com/rlsuite/rl/shared/train"
 )
@@ -25,19 +26,11 @@ const (
 type Config struct {
 	train.Args `yaml:",inline"`
 
-	// Model and data.
-	Model          string   `yaml:"model_name_or_path" alias:"model" help:"Policy to start from: a causal LM checkpoint directory (an rl sft output)." category:"model"`
-	RefModel       string   `yaml:"ref_model" help:"Reference model directory (default: a frozen copy of model_name_or_path)." category:"model"`
-	Tokenizer      string   `yaml:"tokenizer_name_or_path" alias:"tokenizer" help:"Tokenizer directory (default: the model's)." category:"model"`
-	DType          string   `yaml:"dtype" help:"Parameter and saved dtype: float32 or bfloat16; unset: train in float32, save in the source checkpoint's dtype." category:"model"`
-	Dataset        string   `yaml:"dataset_name" alias:"dataset" help:"Unpaired preference data (prompt, completion, boolean label; or messages + label), or preference pairs (chosen, rejected), which are unpaired." category:"data"`
-	TrainSplit     string   `yaml:"dataset_train_split" help:"Split to train on." category:"data"`
-	TestSplit      string   `yaml:"dataset_test_split" help:"Split to evaluate on; when the data lacks it, eval_ratio of the training split is held out." category:"data"`
-	EvalRatio      float64  `yaml:"eval_ratio" help:"Fraction of the training split held out for evaluation when there is no test split (0: none)." category:"data" range:"[0,1)"`
-	DatasetFormat  string   `yaml:"dataset_format" help:"File format override: jsonl, json, csv, tsv, parquet, arrow." category:"data"`
-	Columns        []string `yaml:"columns" help:"Rename columns, source=target (e.g. kto_tag=label)." category:"data"`
-	SkipBadRecords bool     `yaml:"skip_bad_records" help:"Skip and count bad records instead of stopping at the first." category:"data"`
-	MaxSamples     int      `yaml:"max_samples" help:"Use at most this many training records (before unpairing; 0: all)." category:"data" range:"[0,inf)"`
+	train.ModelConfig        `yaml:",inline"`
+	datasets.ScriptArguments `yaml:",inline"`
+
+	// kto's own model settings.
+	RefModel string `yaml:"ref_model" help:"Reference model directory (default: a frozen copy of model_name_or_path; with use_peft, the policy with its adapters disabled)." category:"model"`
 
 	// KTOConfig.
 
@@ -76,6 +69,16 @@ type Config struct {
 	RefModelSyncSteps int `yaml:"ref_model_sync_steps" help:"TR-DPO tau: optimizer steps between reference updates." category:"kto" range:"[1,inf)"`
 }
 
+// FieldHelp is the help of the shared model and data flags where kto says more.
+func (c *Config) FieldHelp() map[string]string {
+	return map[string]string{
+		"model_name_or_path": "Policy to start from: a causal LM checkpoint directory (an rl sft output).",
+		"dataset_name":       "Unpaired preference data (prompt, completion, boolean label; or messages + label), or preference pairs (chosen, rejected), which are unpaired.",
+		"columns":            "Rename columns, source=target (e.g. kto_tag=label).",
+		"max_samples":        "Use at most this many training records (before unpairing; 0: all).",
+	}
+}
+
 // DefaultConfig returns KTOConfig's defaults: beta 0.1, learning_rate 1e-6,
 // loss_type kto, desirable_weight and undesirable_weight 1, max_length
 // 1024, train_sampling_strategy sequential, ref_model_mixup_alpha 0.6,
@@ -86,8 +89,8 @@ func DefaultConfig() Config {
 	a.OutputDir = "kto-out"
 	return Config{
 		Args:                  a,
-		TrainSplit:            "train",
-		TestSplit:             "test",
+		ModelConfig:           train.DefaultModelConfig(),
+		ScriptArguments:       datasets.DefaultScriptArguments(),
 		Beta:                  0.1,
 		LossType:              "kto",
 		DesirableWeight:       1,
@@ -127,8 +130,10 @@ func (c *Config) Validate() error {
 	if c.Model == "" {
 		bad("model_name_or_path must be set (a causal LM checkpoint, e.g. an rl sft output)")
 	}
-	if c.Dataset == "" {
-		bad("dataset_name must be set")
+	for _, err := range []error{c.ModelConfig.Validate(), c.ScriptArguments.Validate()} {
+		if err != nil {
+			errs = append(errs, err)
+		}
 	}
 	_, known := losses[c.LossType]
 	if !known {
@@ -149,6 +154,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SyncRefModel && c.PrecomputeRefLogProbs {
 		bad("sync_ref_model (--sync-ref-model) needs a live reference model: it cannot be combined with precompute_ref_log_probs (--precompute-ref-log-probs)")
+	}
+	if c.SyncRefModel && c.UsePEFT {
+		bad("sync_ref_model (--sync-ref-model) mixes the policy's weights into the reference; with use_peft the policy's change lives in its adapters: use one or the other (TRL: not yet compatible with PEFT)")
 	}
 	return errors.Join(errs...)
 }

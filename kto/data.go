@@ -320,16 +320,18 @@ func rowsInput(ids []int64, R, T int, dev tensor.Device) *model.Input {
 }
 
 // SequenceLogps returns the summed completion log-probs of b's rows and,
-// when it has them, of its KL rows, under m, without gradients.
-func SequenceLogps(m *model.Model, b *Batch, training bool) (main, kl []float32) {
+// when it has them, of its KL rows, under m, without gradients; with
+// noAdapters, m's LoRA adapters are disabled (the policy as its own
+// reference, as TRL's use_adapter does).
+func SequenceLogps(m *model.Model, b *Batch, noAdapters bool) (main, kl []float32) {
 	tensor.Tidy(func() {
 		tensor.NoGrad(func() {
 			in := rowsInput(b.IDs, b.B, b.T, m.Device)
-			in.Train = training
+			in.DisableAdapters = noAdapters
 			main = completionLogps(m.Forward(in), b.IDs, b.Completion, b.B, b.T).Sum.ToDType(tensor.Float32).Float32s()
 			if b.TK > 0 {
 				in := rowsInput(b.KLIDs, b.B, b.TK, m.Device)
-				in.Train = training
+				in.DisableAdapters = noAdapters
 				kl = completionLogps(m.Forward(in), b.KLIDs, b.KLMask, b.B, b.TK).Sum.ToDType(tensor.Float32).Float32s()
 			}
 		})
@@ -339,7 +341,7 @@ func SequenceLogps(m *model.Model, b *Batch, training bool) (main, kl []float32)
 
 // PrecomputeRef computes every example's reference log-probs (row and KL
 // row) in batches of bs, in dataset order (TRL's precompute_ref_log_probs).
-func PrecomputeRef(ref *model.Model, d *Data, bs int, log zerolog.Logger, what string) (out [][2]float32, err error) {
+func PrecomputeRef(ref *model.Model, noAdapters bool, d *Data, bs int, log zerolog.Logger, what string) (out [][2]float32, err error) {
 	defer tensor.Recover(&err, "kto: precompute reference log-probs")
 	prog := metrics.NewProgress(log, "reference log-probs "+what, d.Len())
 	defer prog.Done()
@@ -347,7 +349,7 @@ func PrecomputeRef(ref *model.Model, d *Data, bs int, log zerolog.Logger, what s
 	for lo := 0; lo < d.Len(); lo += bs {
 		hi := min(lo+bs, d.Len())
 		b := Collate(d.Examples[lo:hi], d.MaxLength, d.Pad)
-		main, kl := SequenceLogps(ref, b, false)
+		main, kl := SequenceLogps(ref, b, noAdapters)
 		for i := range hi - lo {
 			out[lo+i][0] = main[i]
 			if kl != nil {
@@ -364,16 +366,6 @@ func PrecomputeRef(ref *model.Model, d *Data, bs int, log zerolog.Logger, what s
 // (preference.StyleDPO), no truncation (Collate cuts rows).
 func newEncoder(tok *tokenizer.Tokenizer) *preference.Encoder {
 	return &preference.Encoder{Tok: tok, Style: preference.StyleDPO, EOS: tok.EOS()}
-}
-
-// loadSplits loads the train split and an eval split (see datasets.LoadTrainEval).
-func loadSplits(cfg *Config) (trainSet, evalSet *datasets.Dataset, err error) {
-	cols, err := datasets.ParseColumns(cfg.Columns)
-	if err != nil {
-		return nil, nil, err
-	}
-	opts := datasets.LoadOptions{Format: cfg.DatasetFormat, SkipBadRecords: cfg.SkipBadRecords, Columns: cols}
-	return datasets.LoadTrainEval(cfg.Dataset, cfg.TrainSplit, cfg.TestSplit, cfg.EvalRatio, cfg.Seed, opts)
 }
 
 // prepare turns a split into examples: rows (unpaired when paired),
@@ -404,15 +396,11 @@ func prepare(cfg *Config, enc *preference.Encoder, d *datasets.Dataset, log zero
 // depend on: a batch of them (their KL rows rotate within it), or, for
 // preference pairs, a whole unpairing block.
 func Preview(cfg Config, n int, log zerolog.Logger) ([]Example, *tokenizer.Tokenizer, error) {
-	dir := cfg.Tokenizer
-	if dir == "" {
-		dir = cfg.Model
-	}
-	tok, err := tokenizer.Load(dir)
+	tok, err := tokenizer.Load(cfg.TokenizerPath())
 	if err != nil {
 		return nil, nil, err
 	}
-	d, _, err := loadSplits(&cfg)
+	d, _, err := cfg.ScriptArguments.Load(cfg.Seed)
 	if err != nil {
 		return nil, nil, err
 	}

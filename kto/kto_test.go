@@ -3,6 +3,7 @@ package kto
 import (
 	"context"
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -364,5 +365,38 @@ func taskMatchesManual(t *testing.T, policy, ref *model.Model, ex []Example, b *
 		if math.Abs(c.got-c.want) > 1e-5 {
 			t.Errorf("%s = %.9g, manual %.9g", c.name, c.got, c.want)
 		}
+	}
+}
+
+// TestPEFT: with use_peft the reference is the policy with its adapters
+// disabled: at the first step (LoRA's B starts at zero) every log-ratio,
+// reward and kl is 0 and the loss 0.5; training moves the rewards, and
+// the output is a peft adapter.
+func TestPEFT(t *testing.T) {
+	sftDir, _ := sftModel(t)
+	cfg := baseConfig(t, sftDir, rowData(t))
+	cfg.UsePEFT = true
+	cfg.MaxSteps = 4
+	cfg.LoggingSteps = 1
+	cfg.LearningRate = 5e-3
+	if _, err := Run(context.Background(), cfg, zerolog.Nop(), nil); err != nil {
+		t.Fatal(err)
+	}
+	h := logHistory(t, cfg.OutputDir)
+	first, last := h[0], h[len(h)-2] // the last entry is the run summary
+	t.Logf("first %v\nlast %v", first, last)
+	for _, k := range []string{"rewards/chosen", "rewards/rejected", "kl"} {
+		if first[k] != 0 {
+			t.Errorf("step 1 %s = %g, want 0 (policy = reference)", k, first[k])
+		}
+	}
+	if math.Abs(first["loss"]-0.5) > 1e-6 {
+		t.Errorf("step 1 loss %g, want 0.5", first["loss"])
+	}
+	if last["rewards/margins"] == 0 || last["rewards/chosen"] == 0 {
+		t.Errorf("step %v: rewards did not move: %v", last["step"], last)
+	}
+	if _, err := os.Stat(filepath.Join(cfg.OutputDir, model.AdapterWeightsFile)); err != nil {
+		t.Errorf("no adapter in the output: %v", err)
 	}
 }

@@ -24,9 +24,12 @@ type Task struct {
 	Policy *model.Model
 	// Ref is the reference model; nil when batches carry precomputed
 	// reference log-probs.
-	Ref      *model.Model
-	LossType string
-	Params   Params
+	Ref *model.Model
+	// RefIsPolicy: the reference is the policy with its LoRA adapters
+	// disabled (use_peft without ref_model, as TRL does): no second copy.
+	RefIsPolicy bool
+	LossType    string
+	Params      Params
 }
 
 // NewTask builds the task for cfg.
@@ -47,7 +50,7 @@ func (t *Task) Loss(b *Batch, acc *metrics.Accumulator, training bool) *tensor.T
 		if t.Ref == nil {
 			panic(fmt.Errorf("kto: no reference model and no precomputed reference log-probs"))
 		}
-		refRows, refKL = SequenceLogps(t.Ref, b, false)
+		refRows, refKL = SequenceLogps(t.Ref, b, t.RefIsPolicy)
 	}
 	in := rowsInput(b.IDs, b.B, b.T, dev)
 	in.Train = training
@@ -145,10 +148,10 @@ type models struct {
 	saveRef     bool
 }
 
-func (m *models) Params() []model.Param { return m.policy.Params() }
+func (m *models) Params() []model.Param { return m.policy.Trainable() }
 
 func (m *models) SaveModels() []*model.Model {
-	if m.saveRef {
+	if m.saveRef && m.ref != m.policy {
 		return []*model.Model{m.policy, m.ref}
 	}
 	return []*model.Model{m.policy}
@@ -195,36 +198,32 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 		return nil, fmt.Errorf("kto: %w", err)
 	}
 	opts := model.LoadOptions{DType: dt}
-	policy, tok, err := checkpoint.Load(cfg.Model, opts)
+	policy, tok, err := checkpoint.Load(cfg.Model, cfg.ModelLoadOptions(opts))
 	if err != nil {
 		return nil, err
 	}
 	defer policy.Free()
+	if err := cfg.ModelConfig.PreparePEFT(policy); err != nil {
+		return nil, fmt.Errorf("kto: %w", err)
+	}
 	policy.NoDropout = cfg.DisableDropout
 	if cfg.Tokenizer != "" {
 		if tok, err = checkpoint.LoadTokenizerFor(policy, cfg.Model, cfg.Tokenizer); err != nil {
 			return nil, err
 		}
 	}
-	log.Info().Str("model_type", policy.Config.ModelType).Int64("parameters", policy.NumParams()).Msg("policy")
+	log.Info().Str("model_type", policy.Config.ModelType).Int64("parameters", policy.NumParams()).Int64("trainable", policy.NumTrainable()).Msg("policy")
 	if cfg.MaxLength > policy.Config.MaxPositions {
 		log.Warn().Int("max_length", cfg.MaxLength).Int("max_positions", policy.Config.MaxPositions).Msg("max_length exceeds the model's positions; using the latter")
 		cfg.MaxLength = policy.Config.MaxPositions
 	}
 
 	// Data.
-	trainSet, evalSet, err := loadSplits(&cfg)
+	trainSet, evalSet, err := cfg.ScriptArguments.Load(cfg.Seed)
 	if err != nil {
 		return nil, err
 	}
 	datasets.WarnLoaded(log, trainSet, evalSet)
-	if cfg.MaxSamples > 0 && trainSet.Len() > cfg.MaxSamples {
-		idx := make([]int, cfg.MaxSamples)
-		for i := range idx {
-			idx[i] = i
-		}
-		trainSet = trainSet.Select(idx)
-	}
 	enc := newEncoder(tok)
 	trainEx, dropped, err := prepare(&cfg, enc, trainSet, log, "train")
 	if err != nil {
@@ -268,48 +267,57 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	if cfg.RefModel != "" {
 		refDir = cfg.RefModel
 	}
-	tokDir := cfg.Tokenizer
-	if tokDir == "" {
-		tokDir = cfg.Model
-	}
-	if err := checkpoint.CheckSaved(refDir, tok, filepath.Join(tokDir, "tokenizer.json")); err != nil {
+	if err := checkpoint.CheckSaved(refDir, tok, filepath.Join(cfg.TokenizerPath(), "tokenizer.json")); err != nil {
 		return nil, fmt.Errorf("kto: ref_model: %w", err)
 	}
-	ref, err := model.Load(refDir, opts)
-	if err != nil {
+	refIsPolicy := cfg.UsePEFT && cfg.RefModel == "" // TRL: the adapter disabled, no copy
+	var ref *model.Model
+	if refIsPolicy {
+		ref = policy
+		log.Info().Msg("reference: the policy with its LoRA adapters disabled (no second copy of the weights)")
+	} else if ref, err = model.Load(refDir, cfg.ModelLoadOptions(opts)); err != nil {
 		return nil, fmt.Errorf("kto: reference model: %w", err)
 	}
 	defer func() {
-		if ref != nil {
+		if ref != nil && !refIsPolicy {
 			ref.Free()
 		}
 	}()
 	if ref.Config.VocabSize != policy.Config.VocabSize {
 		return nil, fmt.Errorf("kto: the reference model's vocab_size %d differs from the policy's %d: they must share a tokenizer", ref.Config.VocabSize, policy.Config.VocabSize)
 	}
-	ref.SetRequiresGrad(false)
-	ref.NoDropout = true
+	if !refIsPolicy {
+		if ref.HasAdapters() { // an adapter folder: merged into its base, as the policy's is
+			if err := ref.MergeAdapters(); err != nil {
+				return nil, fmt.Errorf("kto: reference model: %w", err)
+			}
+		}
+		ref.SetRequiresGrad(false)
+	}
 	if cfg.PrecomputeRefLogProbs {
 		bs := cfg.PrecomputeRefBatchSize
 		if bs <= 0 {
 			bs = cfg.PerDeviceTrainBatchSize
 		}
-		if trainData.Ref, err = PrecomputeRef(ref, trainData, bs, log, "train"); err != nil {
+		if trainData.Ref, err = PrecomputeRef(ref, refIsPolicy, trainData, bs, log, "train"); err != nil {
 			return nil, err
 		}
 		if evalData != nil {
 			if cfg.PrecomputeRefBatchSize <= 0 {
 				bs = cfg.PerDeviceEvalBatchSize
 			}
-			if evalData.Ref, err = PrecomputeRef(ref, evalData, bs, log, "eval"); err != nil {
+			if evalData.Ref, err = PrecomputeRef(ref, refIsPolicy, evalData, bs, log, "eval"); err != nil {
 				return nil, err
 			}
 		}
-		ref.Free() // no reference model in memory while training
-		ref = nil
+		if !refIsPolicy {
+			ref.Free() // no reference model in memory while training
+		}
+		ref, refIsPolicy = nil, false
 	}
 
 	task := NewTask(&cfg, policy, ref)
+	task.RefIsPolicy = refIsPolicy
 	tr := &train.Trainer[*Batch]{
 		Args:       cfg.Args,
 		Models:     &models{policy: policy, ref: ref, tok: tok, saveRef: cfg.SyncRefModel},
