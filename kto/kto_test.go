@@ -1,7 +1,9 @@
 package kto
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -398,5 +400,36 @@ func TestPEFT(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(cfg.OutputDir, model.AdapterWeightsFile)); err != nil {
 		t.Errorf("no adapter in the output: %v", err)
+	}
+}
+
+// TestWeightWarningLogged: Run logs TRL's warning for unbalanced classes
+// (3 desirable rows to 1) with the default weights, and not once a
+// recommended desirable_weight is set.
+func TestWeightWarningLogged(t *testing.T) {
+	sftDir, _ := sftModel(t)
+	var rows []map[string]any
+	for k := range 40 {
+		p, c := sum(k)
+		if k%4 == 3 {
+			rows = append(rows, map[string]any{"prompt": p, "completion": fmt.Sprint(c + 1), "label": false})
+		} else {
+			rows = append(rows, map[string]any{"prompt": p, "completion": fmt.Sprint(c), "label": true})
+		}
+	}
+	path := filepath.Join(t.TempDir(), "rows.jsonl")
+	writeJSONL(t, path, rows)
+	for _, wd := range []float64{1, 0.4} { // recommended: [10/30, 1.33*10/30] = [0.33, 0.44]
+		cfg := baseConfig(t, sftDir, path)
+		cfg.MaxSteps = 1
+		cfg.DesirableWeight = wd
+		var buf bytes.Buffer
+		if _, err := Run(context.Background(), cfg, zerolog.New(&buf), nil); err != nil {
+			t.Fatal(err)
+		}
+		warned := strings.Contains(buf.String(), "we recommend EITHER desirable_weight in [0.33, 0.44] or undesirable_weight in [2.26, 3.0]")
+		if warned != (wd == 1) {
+			t.Errorf("desirable_weight %g: warned %v; log:\n%s", wd, warned, buf.String())
+		}
 	}
 }
