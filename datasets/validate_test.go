@@ -74,6 +74,8 @@ func TestBadRecords(t *testing.T) {
 		{"message content", "Conversations", "train.jsonl", `{"messages": [{"role": "user", "content": 5}]}`, `field "messages[0].content": want a string, got number`},
 		{"empty conversation", "Conversations", "train.jsonl", `{"messages": []}`, `field "messages": empty message list`},
 		{"unpaired label", "UnpairedPreferences", "train.jsonl", `{"prompt": "p", "completion": "c", "label": "yes"}`, `field "label": want a boolean, got string`},
+		{"messages label", "UnpairedPreferences", "train.jsonl", `{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}], "label": "yes"}`, `field "label": want a boolean, got string`},
+		{"messages without label", "UnpairedPreferences", "train.jsonl", `{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]}`, `field "label": missing`},
 		{"class label", "Classifications", "train.jsonl", `{"text": "t", "label": 1.5}`, `field "label": 1.5 is not an integer`},
 		{"wrong format", "Preferences", "train.jsonl", `{"text": "t"}`, "record is language_modeling, want preference"},
 		{"sharegpt speaker", "Conversations", "train.jsonl", `{"conversations": [{"from": "robot", "value": "x"}]}`, `field "conversations[0].from": unknown speaker "robot"`},

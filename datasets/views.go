@@ -370,6 +370,14 @@ func (d *Dataset) UnpairedPreferences() ([]UnpairedPreference, error) {
 				}
 			}
 		default:
+			if _, ok := r["messages"]; ok {
+				if _, ok := r["label"]; !ok {
+					return recErr(src, "label", "missing (want true for a desirable completion, false for an undesirable one)")
+				}
+				if _, err := boolField(r, "label", src); err != nil { // a label that is no boolean
+					return err
+				}
+			}
 			return wrongFormat(r, src, f, "unpaired_preference (prompt, completion, label)", "prompt", "completion", "label")
 		}
 		if u.Label, err = boolField(r, "label", src); err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/rlsuite/rl/classify"
 	"github.com/rlsuite/rl/cpo"
 	"github.com/rlsuite/rl/dpo"
+	"github.com/rlsuite/rl/kto"
 	"github.com/rlsuite/rl/orpo"
 	"github.com/rlsuite/rl/ppo"
 	"github.com/rlsuite/rl/reward"
@@ -36,7 +37,7 @@ func dataCommand(log *zerolog.Logger) *cli.Command {
 				"  rl data show --trainer dpo --model sft/ --dataset pairs.jsonl --config dpo.yaml\n" +
 				"Settings (max_length, completion_only_loss, assistant_only_loss, ...) come from --config, the trainer's YAML.",
 			Flags: []cli.Flag{
-				&cli.StringFlag{Name: "trainer", Required: true, Usage: "sft, reward, dpo, orpo, cpo, ppo or classify"},
+				&cli.StringFlag{Name: "trainer", Required: true, Usage: "sft, reward, dpo, orpo, cpo, kto, ppo or classify"},
 				&cli.StringFlag{Name: "model", Required: true, Usage: "the model (or tokenizer) directory the trainer would start from"},
 				&cli.StringFlag{Name: "dataset", Required: true, Usage: "the dataset file or folder"},
 				&cli.StringFlag{Name: "config", Usage: "the trainer's YAML config (the keys of its flags)"},
@@ -181,9 +182,33 @@ func showData(c *cli.Context, log zerolog.Logger) error {
 			examples = append(examples, []shown{fill(s, t)})
 		}
 	case "kto":
-		return fmt.Errorf("data show: --trainer kto: rl has no KTO trainer yet")
+		cfg := kto.DefaultConfig()
+		if err = load(&cfg); err != nil {
+			return err
+		}
+		cfg.Model, cfg.Dataset = model, dataset
+		xs, t, kerr := kto.Preview(cfg, n, quiet)
+		if kerr != nil {
+			return kerr
+		}
+		tok = t
+		cut := func(p, c []int32) []int32 { // the row as collated: cut to max_length
+			row := append(append([]int32{}, p...), c...)
+			return row[:min(len(row), cfg.MaxLength)]
+		}
+		for _, x := range xs {
+			name := "undesirable (label false)"
+			if x.Label {
+				name = "desirable (label true)"
+			}
+			ex := []shown{seq(name, t, cut(x.Prompt, x.Completion), len(x.Prompt))}
+			if x.KL != nil {
+				ex = append(ex, seq("KL row: the neighbour's completion", t, cut(x.Prompt, x.KL), len(x.Prompt)))
+			}
+			examples = append(examples, ex)
+		}
 	default:
-		return fmt.Errorf("data show: --trainer %q: want sft, reward, dpo, orpo, cpo, ppo or classify", tr)
+		return fmt.Errorf("data show: --trainer %q: want sft, reward, dpo, orpo, cpo, kto, ppo or classify", tr)
 	}
 	if err != nil {
 		return err

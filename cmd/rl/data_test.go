@@ -150,3 +150,48 @@ func TestGlobalFlagAfterCommand(t *testing.T) {
 		t.Errorf("rl sft --no-such-flag: %v", err)
 	}
 }
+
+// TestDataShowKTO: rl data show --trainer kto prints each row with its
+// label and its KL row, the prompt followed by the completion of the
+// row before it in its batch (the first row: the batch's last).
+func TestDataShowKTO(t *testing.T) {
+	dir := realtok.Dir("llama3_1")
+	data := filepath.Join(t.TempDir(), "rows.jsonl")
+	os.WriteFile(data, []byte(`{"prompt":"The sky is","completion":" blue.","label":true}
+{"prompt":"The sun is","completion":" in the sea.","label":false}
+{"prompt":"Grass is","completion":" green.","label":true}
+`), 0o644)
+	out, err := runApp(t, "data", "show", "--trainer", "kto", "--model", dir, "--dataset", data, "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ex [][]shown
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var e []shown
+		if err := json.Unmarshal([]byte(line), &e); err != nil || len(e) != 2 {
+			t.Fatalf("line %q: %v", line, err)
+		}
+		ex = append(ex, e)
+	}
+	if len(ex) != 3 || !strings.HasPrefix(ex[0][0].Name, "desirable") || !strings.HasPrefix(ex[1][0].Name, "undesirable") {
+		t.Fatalf("%d examples: %+v", len(ex), ex)
+	}
+	start := func(s shown) int { // the first completion token
+		for i, l := range s.Labels {
+			if l != -100 {
+				return i
+			}
+		}
+		return len(s.Labels)
+	}
+	for i, prev := range []int{2, 0, 1} {
+		row, kl, nb := ex[i][0], ex[i][1], ex[prev][0]
+		want := append(slices.Clone(row.IDs[:start(row)]), nb.IDs[start(nb):]...)
+		if !slices.Equal(kl.IDs, want) || start(kl) != start(row) {
+			t.Errorf("example %d: KL row %v (completion from %d), want %v (completion from %d)", i+1, kl.IDs, start(kl), want, start(row))
+		}
+	}
+	if !strings.Contains(ex[0][0].Text, "The sky is blue.") || !strings.Contains(ex[0][1].Text, "The sky is green.") {
+		t.Errorf("texts: %q, KL %q", ex[0][0].Text, ex[0][1].Text)
+	}
+}

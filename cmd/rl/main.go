@@ -113,6 +113,7 @@ func newApp(log *zerolog.Logger) *cli.App {
 			dpoCommand(log),
 			orpoCommand(log),
 			cpoCommand(log),
+			ktoCommand(log),
 			ppoCommand(log),
 			generateCommand(log),
 			mergeCommand(log),

@@ -12,6 +12,7 @@ import (
 
 	"github.com/rlsuite/rl/cpo"
 	"github.com/rlsuite/rl/dpo"
+	"github.com/rlsuite/rl/kto"
 	"github.com/rlsuite/rl/orpo"
 	"github.com/rlsuite/rl/ppo"
 	"github.com/rlsuite/rl/reward"
@@ -27,6 +28,7 @@ func TestParityTable(t *testing.T) {
 	configs := map[string]any{
 		"train": ptrTo(train.DefaultArgs()), "sft": ptrTo(sft.DefaultConfig()), "reward": ptrTo(reward.DefaultConfig()),
 		"dpo": ptrTo(dpo.DefaultConfig()), "orpo": ptrTo(orpo.DefaultConfig()), "cpo": ptrTo(cpo.DefaultConfig()), "ppo": ptrTo(ppo.DefaultConfig()),
+		"kto":   ptrTo(kto.DefaultConfig()),
 		"model": ptrTo(train.DefaultModelConfig()), "script": ptrTo(datasets.DefaultScriptArguments()),
 	}
 	f, err := os.Open("../../docs/trl-parity.md")

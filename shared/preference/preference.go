@@ -216,6 +216,27 @@ func (e *Encoder) Encode(p datasets.Preference) (Pair, error) {
 	return e.truncate(out)
 }
 
+// EncodeUnpaired tokenises one prompt and completion of an unpaired
+// preference dataset as Encode tokenises a pair's chosen side (TRL's
+// KTOTrainer, _prepare_dataset, tokenises as DPOTrainer: StyleDPO) and
+// returns the prompt's tokens and the completion's, untruncated: unpaired
+// trainers cut rows when they collate them (KTO's KL rows put a prompt
+// before another row's completion).
+func (e *Encoder) EncodeUnpaired(u datasets.UnpairedPreference) (prompt, completion []int32, err error) {
+	c := *e
+	c.MaxLength = 0
+	p, err := c.Encode(datasets.Preference{
+		Prompt: u.Prompt, Chosen: u.Completion, Rejected: u.Completion,
+		PromptMessages: u.PromptMessages, ChosenMessages: u.CompletionMessages, RejectedMessages: u.CompletionMessages,
+		Src: u.Src,
+	})
+	e.Mismatches = c.Mismatches
+	if err != nil {
+		return nil, nil, err
+	}
+	return p.PromptIDs(), p.ChosenIDs(), nil
+}
+
 // bosEOS prepends the tokenizer's bos and appends eos unless already there
 // (ORPO's add_bos_token_if_needed, add_eos_token_if_needed).
 func (e *Encoder) bosEOS(row []int32, start int) ([]int32, int) {

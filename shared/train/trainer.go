@@ -131,6 +131,11 @@ type Trainer[B Batch] struct {
 	// counts optimizer steps; trainer_state.json, metrics.jsonl and
 	// checkpoint names are in units.
 	StepsPerUnit int
+	// Sequential serves training examples in dataset order every epoch
+	// instead of shuffling them (TRL's train_sampling_strategy
+	// "sequential", which KTO needs: its KL completions are built against
+	// the neighbours in a fixed-order batch).
+	Sequential bool
 
 	opt     *AdamW
 	logger  *metrics.Logger
@@ -212,6 +217,11 @@ func (t *Trainer[B]) microBatch(k int, p plan, cache *epochCache) []int {
 	epoch, pos := k/p.mbPerEpoch, k%p.mbPerEpoch
 	if cache.epoch != epoch || cache.perm == nil {
 		cache.epoch, cache.perm = epoch, order(t.Train.Len(), t.Args.Seed, epoch)
+		if t.Sequential {
+			for i := range cache.perm {
+				cache.perm[i] = i
+			}
+		}
 	}
 	bs := t.Args.PerDeviceTrainBatchSize
 	lo := pos * bs

@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/rs/zerolog"
@@ -318,5 +319,45 @@ func TestArgsValidateNumbers(t *testing.T) {
 	d := DefaultArgs()
 	if err := d.Validate(); err != nil {
 		t.Errorf("default args: %v", err)
+	}
+}
+
+// recData records the example indices of each batch it serves.
+type recData struct {
+	lmData
+	seen *[][]int
+}
+
+func (d recData) Batch(idx []int) (lmBatch, error) {
+	*d.seen = append(*d.seen, slices.Clone(idx))
+	return d.lmData.Batch(idx)
+}
+
+// TestSequentialOrder: with Sequential the batches are the dataset in
+// order, every epoch (TRL's train_sampling_strategy "sequential");
+// without it the order is shuffled.
+func TestSequentialOrder(t *testing.T) {
+	for _, seq := range []bool{true, false} {
+		var seen [][]int
+		m := tinyLM(t)
+		tr := newTrainer(t, t.TempDir(), m)
+		tr.Args.MaxSteps, tr.Args.GradientAccumulationSteps, tr.Args.PerDeviceTrainBatchSize = 7, 1, 5
+		tr.Args.EvalStrategy, tr.Args.SaveStrategy = "no", "no"
+		tr.Eval = nil
+		tr.Train = recData{toyData(), &seen}
+		tr.Sequential = seq
+		if _, err := tr.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		m.Free()
+		// 24 rows in batches of 5: 5 batches an epoch, the last of 4
+		want := [][]int{{0, 1, 2, 3, 4}, {5, 6, 7, 8, 9}, {10, 11, 12, 13, 14}, {15, 16, 17, 18, 19}, {20, 21, 22, 23}, {0, 1, 2, 3, 4}, {5, 6, 7, 8, 9}}
+		same := slices.EqualFunc(seen, want, slices.Equal[[]int])
+		if seq && !same {
+			t.Errorf("sequential batches %v, want %v", seen, want)
+		}
+		if !seq && (same || len(seen) != 7) {
+			t.Errorf("shuffled batches %v", seen)
+		}
 	}
 }
