@@ -1,0 +1,483 @@
+package grpo
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+
+	"github.com/rs/zerolog"
+
+	"github.com/rlsuite/rl/datasets"
+	"github.com/rlsuite/rl/shared/checkpoint"
+	"github.com/rlsuite/rl/shared/fsutil"
+	"github.com/rlsuite/rl/shared/generate"
+	"github.com/rlsuite/rl/shared/metrics"
+	"github.com/rlsuite/rl/shared/model"
+	"github.com/rlsuite/rl/shared/rollout"
+	"github.com/rlsuite/rl/shared/tensor"
+	"github.com/rlsuite/rl/shared/train"
+)
+
+// sample is one completion of a generation batch, scored.
+type sample struct {
+	c        *rollout.Completion
+	masked   bool      // left out of the loss (mask_truncated_completions)
+	adv      float64   // group-relative advantage
+	old, ref []float64 // per-token log-probs at generation time (nil when not needed)
+	rewards  []float64 // per reward function (NaN: none)
+}
+
+// microBatch is per_device_train_batch_size samples of a generation batch.
+type microBatch struct {
+	ss     []*sample
+	tokens int
+}
+
+func (b *microBatch) NumTokens() int { return b.tokens }
+
+// Task generates and scores completions at generation boundaries and
+// computes GRPO's loss over micro-batches of them.
+type Task struct {
+	cfg     *Config
+	Policy  *model.Model
+	Ref     *model.Model // nil when beta == 0
+	Rewards []*rollout.Reward
+	Sampler *rollout.Sampler
+	Prompts []rollout.Prompt
+	Log     zerolog.Logger
+	outDir  string
+
+	pad                   int
+	genBatch, stepsPerGen int
+	generateEvery         int // micro-batches each generation serves: steps_per_generation * num_iterations
+	needOld               bool
+	weights               []float64
+
+	buf      []*microBatch // the current generation, split into steps_per_generation micro-batches
+	numItems float64       // completion tokens of the current generation (num_items_in_batch)
+	queue    []*microBatch // micro-batches of the optimizer step in progress
+	last     []*sample     // the last generation (log_completions)
+
+	window    []map[string]float64 // per-generation metrics of the logging window
+	numTokens float64              // prompt + completion tokens generated (TRL's num_input_tokens_seen)
+	gens      int                  // generations so far
+}
+
+// BeginStep queues the micro-batches of optimizer step step, generating a
+// new batch of completions wherever a generation is due (TRL's
+// _prepare_inputs: every steps_per_generation * num_iterations
+// micro-batches).
+func (t *Task) BeginStep(step int) error {
+	gas := t.cfg.GradientAccumulationSteps
+	t.queue = t.queue[:0]
+	for micro := 0; micro < gas; micro++ {
+		k := step*gas + micro
+		if k%t.generateEvery == 0 {
+			if err := t.generate(k / t.generateEvery); err != nil {
+				return err
+			}
+		} else if len(t.buf) == 0 {
+			return fmt.Errorf("grpo: %w", t.ResumableAt(step))
+		}
+		t.queue = append(t.queue, t.buf[k%t.stepsPerGen])
+	}
+	return nil
+}
+
+// ResumableAt implements train.SaveBoundary: a run resumes only where a
+// generation starts (the completions in use are not saved).
+func (t *Task) ResumableAt(step int) error {
+	k := step * t.cfg.GradientAccumulationSteps
+	if k%t.generateEvery != 0 {
+		return fmt.Errorf("step %d is inside a generation batch (each serves %d micro-batches: steps_per_generation %d x num_iterations %d); resume from a checkpoint where a generation starts", step, t.generateEvery, t.stepsPerGen, t.cfg.NumIterations)
+	}
+	return nil
+}
+
+type data struct{ t *Task }
+
+func (d *data) Len() int { return d.t.genBatch }
+
+// Batch serves the queued micro-batches in order (the trainer asks for
+// gradient_accumulation_steps of them right after BeginStep).
+func (d *data) Batch([]int) (*microBatch, error) {
+	if len(d.t.queue) == 0 {
+		return nil, fmt.Errorf("grpo: no generation batch for this step")
+	}
+	b := d.t.queue[0]
+	d.t.queue = d.t.queue[1:]
+	return b, nil
+}
+
+// generate samples generation g, scores it, computes advantages (and the
+// old and reference log-probs when needed), and splits it into
+// micro-batches.
+func (t *Task) generate(g int) (err error) {
+	defer tensor.Recover(&err, "grpo generation")
+	cfg := t.cfg
+	G := cfg.NumGenerations
+	prompts := rollout.PromptsFor(t.Prompts, cfg.Seed, g, t.genBatch/G, cfg.ShuffleDataset)
+	cs, _, err := t.Sampler.Sample(prompts, G, rollout.Seed(cfg.Seed, g))
+	if err != nil {
+		return err
+	}
+	N := len(cs)
+	K := len(t.Rewards)
+	perFunc := make([][]float64, N)
+	for i := range perFunc {
+		perFunc[i] = make([]float64, K)
+	}
+	for k, r := range t.Rewards {
+		v, err := r.Score(cs, t.pad)
+		if err != nil {
+			return err
+		}
+		for i := range v {
+			perFunc[i][k] = v[i]
+		}
+	}
+	adv, rewards, zeroStd := Advantages(perFunc, t.weights, G, cfg.ScaleRewards)
+	ss := make([]*sample, N)
+	t.numItems = 0
+	var promptTokens float64
+	for i, c := range cs {
+		ss[i] = &sample{c: c, adv: adv[i], rewards: perFunc[i], masked: cfg.MaskTruncatedCompletions && !c.Terminated}
+		if !ss[i].masked {
+			t.numItems += float64(len(c.IDs))
+		}
+		promptTokens += float64(len(c.Prompt.IDs))
+	}
+	chunk := cfg.GenerationChunk
+	if t.needOld {
+		old, err := rollout.LogpsOf(t.Policy, cs, t.pad, chunk, cfg.Temperature)
+		if err != nil {
+			return err
+		}
+		for i := range ss {
+			ss[i].old = old[i]
+		}
+	}
+	if cfg.Beta != 0 {
+		ref, err := rollout.LogpsOf(t.Ref, cs, t.pad, chunk, cfg.Temperature)
+		if err != nil {
+			return err
+		}
+		for i := range ss {
+			ss[i].ref = ref[i]
+		}
+	}
+	// metrics of this generation (TRL's names)
+	st := rollout.CompletionStats(cs)
+	for k, r := range t.Rewards {
+		col := make([]float64, N)
+		for i := range col {
+			col[i] = perFunc[i][k]
+		}
+		m, s := NanMeanStd(col)
+		st["rewards/"+r.Name+"/mean"] = m
+		st["rewards/"+r.Name+"/std"] = s
+	}
+	st["reward"], st["reward_std"] = NanMeanStd(rewards)
+	var z float64
+	for _, b := range zeroStd {
+		if b {
+			z++
+		}
+	}
+	st["frac_reward_zero_std"] = z / float64(N)
+	t.window = append(t.window, st)
+	t.numTokens += promptTokens + st["completions/mean_length"]*float64(N)
+	t.gens = g + 1
+	t.last = ss
+
+	// TRL shuffles the generation batch (shuffle_sequence_dict) and splits
+	// it into steps_per_generation micro-batches, reused num_iterations times.
+	perm := rand.New(rand.NewPCG(rollout.Seed(cfg.Seed, g, -1), 0x51a3)).Perm(N)
+	bs := cfg.PerDeviceTrainBatchSize
+	t.buf = t.buf[:0]
+	for lo := 0; lo < N; lo += bs {
+		b := &microBatch{}
+		for _, j := range perm[lo:min(lo+bs, N)] {
+			b.ss = append(b.ss, ss[j])
+			b.tokens += len(ss[j].c.Prompt.IDs) + len(ss[j].c.IDs)
+		}
+		t.buf = append(t.buf, b)
+	}
+	return nil
+}
+
+// padded lays out per-sample per-token values as (B, T), zeros after each end.
+func padded(ss []*sample, T int, get func(*sample) []float64, dt tensor.DType, dev tensor.Device) *tensor.Tensor {
+	v := make([]float32, len(ss)*T)
+	for i, s := range ss {
+		for j, x := range get(s) {
+			v[i*T+j] = float32(x)
+		}
+	}
+	return tensor.FromFloat32s(v, int64(len(ss)), int64(T)).To(dt, dev)
+}
+
+// Loss implements train.Task. The trainer scales each micro-batch by
+// 1/gradient_accumulation_steps; Loss undoes that, so the gradient is
+// TRL's (whose loss types scale themselves).
+func (t *Task) Loss(b *microBatch, acc *metrics.Accumulator, training bool) *tensor.Tensor {
+	cfg := t.cfg
+	dev, dt := t.Policy.Device, t.Policy.DType
+	cs := make([]*rollout.Completion, len(b.ss))
+	for i, s := range b.ss {
+		cs[i] = s.c
+	}
+	batch := rollout.NewBatch(cs, t.pad, dev)
+	for i, s := range b.ss {
+		if s.masked {
+			for j := 0; j < batch.T; j++ {
+				batch.CompMask[i*batch.T+j] = 0
+			}
+		}
+	}
+	mask := batch.CompletionMask(dt)                            // (B, T)
+	logits := batch.Logits(t.Policy, cfg.Temperature, training) // (B, T, V)
+	logp := batch.TokenLogps(logits)                            // (B, T)
+	var old, ref *tensor.Tensor
+	if t.needOld {
+		old = padded(b.ss, batch.T, func(s *sample) []float64 { return s.old }, dt, dev)
+	}
+	if cfg.Beta != 0 {
+		ref = padded(b.ss, batch.T, func(s *sample) []float64 { return s.ref }, dt, dev)
+	}
+	adv := make([]float32, len(b.ss))
+	for i, s := range b.ss {
+		adv[i] = float32(s.adv)
+	}
+	advT := tensor.FromFloat32s(adv, int64(len(adv)), 1).To(dt, dev)
+	loss, st := Loss(logp, old, ref, advT, mask, LossParams{
+		LossType: cfg.LossType, Level: cfg.ImportanceSamplingLevel, EpsLow: cfg.Epsilon, EpsHigh: cfg.EpsHigh(),
+		Delta: cfg.Delta, Beta: cfg.Beta, MaxCompletionLength: cfg.MaxCompletionLength, NumItems: t.numItems,
+		GAS: cfg.GradientAccumulationSteps,
+	})
+	tensor.NoGrad(func() {
+		acc.Add("entropy", globalMaskedMean(rollout.Entropy(logits), mask))
+	})
+	if cfg.Beta != 0 {
+		acc.Add("kl", st.KL)
+	}
+	acc.Add("clip_ratio/low_mean", st.ClipLowMean)
+	acc.Add("clip_ratio/high_mean", st.ClipHighMean)
+	acc.Add("clip_ratio/region_mean", st.ClipRegionMean)
+	if !math.IsNaN(st.ClipLowMin) {
+		acc.Add("clip_ratio/low_min", st.ClipLowMin)
+	}
+	if !math.IsNaN(st.ClipHighMax) {
+		acc.Add("clip_ratio/high_max", st.ClipHighMax)
+	}
+	return loss.MulScalar(float64(cfg.GradientAccumulationSteps))
+}
+
+// DecorateLog adds the generation metrics of the logging window (each a
+// mean over its generations, as TRL averages its metric lists), TRL's
+// num_tokens and the epoch over the prompts.
+func (t *Task) DecorateLog(step int, vals map[string]float64) {
+	sums := map[string]float64{}
+	ns := map[string]float64{}
+	for _, m := range t.window {
+		for k, v := range m {
+			if !math.IsNaN(v) {
+				sums[k] += v
+				ns[k]++
+			}
+		}
+	}
+	for k, s := range sums {
+		vals[k] = s / ns[k]
+	}
+	t.window = t.window[:0]
+	vals["num_tokens"] = t.numTokens
+	vals["epoch"] = float64(t.gens*t.genBatch/t.cfg.NumGenerations) / float64(len(t.Prompts))
+	if t.cfg.LogCompletions {
+		t.logCompletions(step)
+	}
+}
+
+// logCompletions writes the last generation's prompts, completions,
+// rewards and advantages to completions/step-N.jsonl and logs three.
+func (t *Task) logCompletions(step int) {
+	type row struct {
+		Step       int                `json:"step"`
+		Prompt     string             `json:"prompt"`
+		Completion string             `json:"completion"`
+		Rewards    map[string]float64 `json:"rewards"`
+		Advantage  float64            `json:"advantage"`
+	}
+	var buf []byte
+	for i, s := range t.last {
+		r := row{Step: step, Prompt: s.c.Prompt.Text, Completion: s.c.Text, Rewards: map[string]float64{}, Advantage: s.adv}
+		for k, rw := range t.Rewards {
+			if !math.IsNaN(s.rewards[k]) {
+				r.Rewards[rw.Name] = s.rewards[k]
+			}
+		}
+		b, _ := json.Marshal(r)
+		buf = append(append(buf, b...), '\n')
+		if i < 3 {
+			t.Log.Info().Str("prompt", clip(r.Prompt, 60)).Str("completion", clip(r.Completion, 80)).Float64("advantage", math.Round(s.adv*1000)/1000).Msg("completion")
+		}
+	}
+	dir := filepath.Join(t.outDir, "completions")
+	if err := os.MkdirAll(dir, 0o755); err == nil {
+		err = fsutil.WriteFile(filepath.Join(dir, fmt.Sprintf("step-%d.jsonl", step)), buf, 0o644)
+		if err != nil {
+			t.Log.Warn().Err(err).Msg("log_completions")
+		}
+	}
+}
+
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+type taskState struct {
+	Window    []map[string]float64 `json:"window"`
+	NumTokens float64              `json:"num_tokens"`
+	Gens      int                  `json:"generations"`
+}
+
+// State implements train.Stateful: the logging window's generation
+// metrics and the token count, so that a resumed run logs what an
+// uninterrupted one does. (NaN metrics are dropped: JSON has no NaN.)
+func (t *Task) State() ([]byte, error) {
+	w := make([]map[string]float64, len(t.window))
+	for i, m := range t.window {
+		w[i] = map[string]float64{}
+		for k, v := range m {
+			if !math.IsNaN(v) && !math.IsInf(v, 0) {
+				w[i][k] = v
+			}
+		}
+	}
+	return json.Marshal(taskState{Window: w, NumTokens: t.numTokens, Gens: t.gens})
+}
+
+// SetState implements train.Stateful.
+func (t *Task) SetState(b []byte) error {
+	var s taskState
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("grpo: task_state.json: %w", err)
+	}
+	t.window, t.numTokens, t.gens = s.Window, s.NumTokens, s.Gens
+	return nil
+}
+
+// Result summarises a run.
+type Result struct {
+	*train.Result
+	Generations int
+}
+
+// Run trains the policy with GRPO and writes it to cfg.OutputDir.
+func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) (res *Result, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("grpo: %w", err)
+	}
+	if err := train.CheckInputs(cfg.OutputDir, cfg.inputs()); err != nil {
+		return nil, err
+	}
+	dt, err := model.ParseDType(cfg.DType)
+	if err != nil {
+		return nil, fmt.Errorf("grpo: %w", err)
+	}
+	opts := model.LoadOptions{DType: dt}
+	t := &Task{cfg: &cfg, Log: log, outDir: cfg.OutputDir, weights: cfg.weights()}
+	defer func() {
+		for _, m := range []*model.Model{t.Policy, t.Ref} {
+			if m != nil {
+				m.Free()
+			}
+		}
+		rollout.FreeRewards(t.Rewards)
+	}()
+	policy, tok, err := checkpoint.Load(cfg.Model, opts)
+	if err != nil {
+		return nil, err
+	}
+	t.Policy = policy
+	t.Policy.NoDropout = cfg.DisableDropout
+	if cfg.Beta != 0 {
+		if t.Ref, err = model.Load(cfg.Model, opts); err != nil {
+			return nil, fmt.Errorf("grpo: reference model: %w", err)
+		}
+		t.Ref.NoDropout = true
+		t.Ref.SetRequiresGrad(false)
+	}
+	if t.Rewards, err = rollout.LoadRewards(cfg.RewardFuncs, "grpo: reward_funcs", t.Policy, tok, cfg.Model, opts); err != nil {
+		return nil, err
+	}
+	t.pad = max(tok.PAD(), 0)
+	t.Sampler = &rollout.Sampler{Policy: t.Policy, Tok: tok, StopIDs: t.Policy.StopIDs(tok.EOS()), Pad: t.pad, Chunk: cfg.GenerationChunk,
+		Gen: generate.Config{MaxNewTokens: cfg.MaxCompletionLength, Temperature: cfg.Temperature, TopK: cfg.TopK, TopP: cfg.TopP, RepetitionPenalty: cfg.RepetitionPenalty}}
+
+	cols, err := datasets.ParseColumns(cfg.Columns)
+	if err != nil {
+		return nil, err
+	}
+	d, err := datasets.LoadSplit(cfg.Dataset, cfg.TrainSplit, datasets.LoadOptions{SkipBadRecords: cfg.SkipBadRecords, Columns: cols})
+	if err != nil {
+		return nil, err
+	}
+	if t.Prompts, err = rollout.LoadPrompts(d, tok, 0, log); err != nil {
+		return nil, fmt.Errorf("grpo: %w", err)
+	}
+	if len(t.Prompts) == 0 {
+		return nil, fmt.Errorf("grpo: %s: no prompts", cfg.Dataset)
+	}
+	for _, p := range t.Prompts {
+		if len(p.IDs)+cfg.MaxCompletionLength > t.Policy.Config.MaxPositions {
+			return nil, fmt.Errorf("grpo: a prompt of %d tokens + max_completion_length %d exceeds the model's %d positions (lower --max-completion-length or shorten the prompts)", len(p.IDs), cfg.MaxCompletionLength, t.Policy.Config.MaxPositions)
+		}
+	}
+	if t.genBatch, t.stepsPerGen, err = cfg.Derived(); err != nil {
+		return nil, fmt.Errorf("grpo: %w", err)
+	}
+	gas := cfg.GradientAccumulationSteps
+	t.generateEvery = t.stepsPerGen * cfg.NumIterations
+	// TRL keeps the old log-probs only when generation and optimizer steps
+	// are misaligned (gradient_accumulation_steps % generate_every != 0);
+	// otherwise the old policy is the current one and it uses
+	// per_token_logps.detach().
+	t.needOld = gas%t.generateEvery != 0
+
+	args := cfg.Args
+	if args.MaxSteps <= 0 {
+		unique := t.genBatch / cfg.NumGenerations
+		gensPerEpoch := (len(t.Prompts) + unique - 1) / unique
+		args.MaxSteps = max(1, int(math.Ceil(cfg.NumTrainEpochs*float64(gensPerEpoch*t.generateEvery)/float64(gas))))
+	}
+	args.EvalStrategy = "no"
+	log.Info().Int("prompts", len(t.Prompts)).Int("generation_batch_size", t.genBatch).Int("steps_per_generation", t.stepsPerGen).
+		Int("optimizer_steps", args.MaxSteps).Bool("old_logps", t.needOld).Bool("reference", t.Ref != nil).Msg("grpo")
+	if err := os.MkdirAll(cfg.OutputDir, 0o755); err != nil {
+		return nil, err
+	}
+	tr := &train.Trainer[*microBatch]{
+		Args:   args,
+		Models: &train.Single{M: t.Policy, Extra: checkpoint.TokenizerSaver(tok)},
+		Task:   t,
+		Train:  &data{t: t},
+		Log:    log,
+		Config: rawConfig,
+		Name:   "grpo",
+		Model:  cfg.Model,
+		Inputs: cfg.inputs(),
+	}
+	out, err := tr.Run(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &Result{Result: out, Generations: t.gens}, nil
+}
