@@ -178,3 +178,48 @@ func TestGRPORaisesKnownReward(t *testing.T) {
 		}
 	}
 }
+
+// TestGRPOOldLogpsAndKL: num_iterations 2 and steps_per_generation 4
+// (each generation serves 4 optimizer steps of 2 micro-batches) keep the
+// generation's log-probs as the old policy's; beta > 0 loads the
+// reference and logs kl; the grpo loss with batch scaling trains; the reward still rises; checkpoints fall on generation
+// boundaries only.
+func TestGRPOOldLogpsAndKL(t *testing.T) {
+	sftDir, data := setup(t)
+	out := t.TempDir()
+	cfg := grpoConfig(sftDir, data, out)
+	cfg.NumIterations, cfg.StepsPerGeneration = 2, ptr(4) // generations of 32
+	cfg.Beta, cfg.LossType, cfg.ImportanceSamplingLevel, cfg.ScaleRewards = 0.02, "grpo", "token", "batch"
+	cfg.MaxSteps, cfg.SaveSteps = 16, 2
+	res, err := Run(context.Background(), cfg, zerolog.Nop(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := series(t, out, "reward")
+	t.Logf("reward per step: %.3f", r)
+	if res.Generations != 4 {
+		t.Errorf("%d generations, want 4 (16 steps x 2 micro-batches / (4 x 2))", res.Generations)
+	}
+	// reward is logged at the steps that generate, as TRL's metric lists
+	if len(r) != 4 || !(r[3] > r[0]+0.1) {
+		t.Errorf("reward per generation %v: want 4 values rising by at least 0.1", r)
+	}
+	kl := series(t, out, "kl")
+	if len(kl) != 16 || !(kl[len(kl)-1] > 0) || kl[0] != 0 && kl[0] > 1e-6 {
+		t.Errorf("kl per step %v: want 16 values, 0 at the start (policy = reference), > 0 at the end", kl)
+	}
+	// the ratio moves away from 1 within a generation: some clipping happens
+	if reg := series(t, out, "clip_ratio/region_mean"); mean(reg) == 0 {
+		t.Errorf("clip_ratio/region_mean always 0 with num_iterations 2: %v", reg)
+	}
+	for _, ck := range []string{"checkpoint-4", "checkpoint-8", "checkpoint-12"} {
+		if _, err := os.Stat(filepath.Join(out, ck)); err != nil {
+			t.Errorf("no %s", ck)
+		}
+	}
+	for _, ck := range []string{"checkpoint-2", "checkpoint-6"} {
+		if _, err := os.Stat(filepath.Join(out, ck)); err == nil {
+			t.Errorf("%s is inside a generation, yet saved", ck)
+		}
+	}
+}

@@ -51,52 +51,29 @@ type Task struct {
 	Log     zerolog.Logger
 	outDir  string
 
-	pad                   int
-	genBatch, stepsPerGen int
-	generateEvery         int // micro-batches each generation serves: steps_per_generation * num_iterations
-	needOld               bool
-	weights               []float64
+	pad      int
+	genBatch int
+	sched    rollout.Schedule[*sample]
+	weights  []float64
+	numItems float64   // completion tokens in the loss of the current generation (num_items_in_batch)
+	last     []*sample // the last generation (log_completions)
 
-	buf      []*microBatch // the current generation, split into steps_per_generation micro-batches
-	numItems float64       // completion tokens of the current generation (num_items_in_batch)
-	queue    []*microBatch // micro-batches of the optimizer step in progress
-	last     []*sample     // the last generation (log_completions)
-
-	window    []map[string]float64 // per-generation metrics of the logging window
-	numTokens float64              // prompt + completion tokens generated (TRL's num_input_tokens_seen)
-	gens      int                  // generations so far
+	window    rollout.Window // per-generation metrics of the logging window
+	numTokens float64        // prompt + completion tokens generated (TRL's num_input_tokens_seen)
+	gens      int            // generations so far
 }
 
-// BeginStep queues the micro-batches of optimizer step step, generating a
-// new batch of completions wherever a generation is due (TRL's
-// _prepare_inputs: every steps_per_generation * num_iterations
-// micro-batches).
+// BeginStep queues the micro-batches of optimizer step step, generating
+// where a generation is due.
 func (t *Task) BeginStep(step int) error {
-	gas := t.cfg.GradientAccumulationSteps
-	t.queue = t.queue[:0]
-	for micro := 0; micro < gas; micro++ {
-		k := step*gas + micro
-		if k%t.generateEvery == 0 {
-			if err := t.generate(k / t.generateEvery); err != nil {
-				return err
-			}
-		} else if len(t.buf) == 0 {
-			return fmt.Errorf("grpo: %w", t.ResumableAt(step))
-		}
-		t.queue = append(t.queue, t.buf[k%t.stepsPerGen])
+	if err := t.sched.Begin(step, t.generate); err != nil {
+		return fmt.Errorf("grpo: %w", err)
 	}
 	return nil
 }
 
-// ResumableAt implements train.SaveBoundary: a run resumes only where a
-// generation starts (the completions in use are not saved).
-func (t *Task) ResumableAt(step int) error {
-	k := step * t.cfg.GradientAccumulationSteps
-	if k%t.generateEvery != 0 {
-		return fmt.Errorf("step %d is inside a generation batch (each serves %d micro-batches: steps_per_generation %d x num_iterations %d); resume from a checkpoint where a generation starts", step, t.generateEvery, t.stepsPerGen, t.cfg.NumIterations)
-	}
-	return nil
-}
+// ResumableAt implements train.SaveBoundary.
+func (t *Task) ResumableAt(step int) error { return t.sched.ResumableAt(step) }
 
 type data struct{ t *Task }
 
@@ -105,25 +82,27 @@ func (d *data) Len() int { return d.t.genBatch }
 // Batch serves the queued micro-batches in order (the trainer asks for
 // gradient_accumulation_steps of them right after BeginStep).
 func (d *data) Batch([]int) (*microBatch, error) {
-	if len(d.t.queue) == 0 {
-		return nil, fmt.Errorf("grpo: no generation batch for this step")
+	ss, err := d.t.sched.Next()
+	if err != nil {
+		return nil, fmt.Errorf("grpo: %w", err)
 	}
-	b := d.t.queue[0]
-	d.t.queue = d.t.queue[1:]
+	b := &microBatch{ss: ss}
+	for _, s := range ss {
+		b.tokens += len(s.c.Prompt.IDs) + len(s.c.IDs)
+	}
 	return b, nil
 }
 
 // generate samples generation g, scores it, computes advantages (and the
-// old and reference log-probs when needed), and splits it into
-// micro-batches.
-func (t *Task) generate(g int) (err error) {
+// old and reference log-probs when needed) and returns it shuffled.
+func (t *Task) generate(g int) (out []*sample, err error) {
 	defer tensor.Recover(&err, "grpo generation")
 	cfg := t.cfg
 	G := cfg.NumGenerations
 	prompts := rollout.PromptsFor(t.Prompts, cfg.Seed, g, t.genBatch/G, cfg.ShuffleDataset)
 	cs, _, err := t.Sampler.Sample(prompts, G, rollout.Seed(cfg.Seed, g))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	N := len(cs)
 	K := len(t.Rewards)
@@ -134,7 +113,7 @@ func (t *Task) generate(g int) (err error) {
 	for k, r := range t.Rewards {
 		v, err := r.Score(cs, t.pad)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for i := range v {
 			perFunc[i][k] = v[i]
@@ -143,19 +122,20 @@ func (t *Task) generate(g int) (err error) {
 	adv, rewards, zeroStd := Advantages(perFunc, t.weights, G, cfg.ScaleRewards)
 	ss := make([]*sample, N)
 	t.numItems = 0
-	var promptTokens float64
+	var promptTokens, compTokens float64
 	for i, c := range cs {
 		ss[i] = &sample{c: c, adv: adv[i], rewards: perFunc[i], masked: cfg.MaskTruncatedCompletions && !c.Terminated}
 		if !ss[i].masked {
 			t.numItems += float64(len(c.IDs))
 		}
 		promptTokens += float64(len(c.Prompt.IDs))
+		compTokens += float64(len(c.IDs))
 	}
 	chunk := cfg.GenerationChunk
-	if t.needOld {
+	if t.sched.NeedOld() {
 		old, err := rollout.LogpsOf(t.Policy, cs, t.pad, chunk, cfg.Temperature)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for i := range ss {
 			ss[i].old = old[i]
@@ -164,7 +144,7 @@ func (t *Task) generate(g int) (err error) {
 	if cfg.Beta != 0 {
 		ref, err := rollout.LogpsOf(t.Ref, cs, t.pad, chunk, cfg.Temperature)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for i := range ss {
 			ss[i].ref = ref[i]
@@ -177,9 +157,7 @@ func (t *Task) generate(g int) (err error) {
 		for i := range col {
 			col[i] = perFunc[i][k]
 		}
-		m, s := NanMeanStd(col)
-		st["rewards/"+r.Name+"/mean"] = m
-		st["rewards/"+r.Name+"/std"] = s
+		st["rewards/"+r.Name+"/mean"], st["rewards/"+r.Name+"/std"] = NanMeanStd(col)
 	}
 	st["reward"], st["reward_std"] = NanMeanStd(rewards)
 	var z float64
@@ -189,25 +167,19 @@ func (t *Task) generate(g int) (err error) {
 		}
 	}
 	st["frac_reward_zero_std"] = z / float64(N)
-	t.window = append(t.window, st)
-	t.numTokens += promptTokens + st["completions/mean_length"]*float64(N)
+	t.window.Add(st)
+	t.numTokens += promptTokens + compTokens
 	t.gens = g + 1
 	t.last = ss
 
-	// TRL shuffles the generation batch (shuffle_sequence_dict) and splits
-	// it into steps_per_generation micro-batches, reused num_iterations times.
+	// TRL shuffles the generation batch (shuffle_sequence_dict) before
+	// splitting it into steps_per_generation micro-batches.
 	perm := rand.New(rand.NewPCG(rollout.Seed(cfg.Seed, g, -1), 0x51a3)).Perm(N)
-	bs := cfg.PerDeviceTrainBatchSize
-	t.buf = t.buf[:0]
-	for lo := 0; lo < N; lo += bs {
-		b := &microBatch{}
-		for _, j := range perm[lo:min(lo+bs, N)] {
-			b.ss = append(b.ss, ss[j])
-			b.tokens += len(ss[j].c.Prompt.IDs) + len(ss[j].c.IDs)
-		}
-		t.buf = append(t.buf, b)
+	out = make([]*sample, N)
+	for i, j := range perm {
+		out[i] = ss[j]
 	}
-	return nil
+	return out, nil
 }
 
 // padded lays out per-sample per-token values as (B, T), zeros after each end.
@@ -243,7 +215,7 @@ func (t *Task) Loss(b *microBatch, acc *metrics.Accumulator, training bool) *ten
 	logits := batch.Logits(t.Policy, cfg.Temperature, training) // (B, T, V)
 	logp := batch.TokenLogps(logits)                            // (B, T)
 	var old, ref *tensor.Tensor
-	if t.needOld {
+	if t.sched.NeedOld() {
 		old = padded(b.ss, batch.T, func(s *sample) []float64 { return s.old }, dt, dev)
 	}
 	if cfg.Beta != 0 {
@@ -281,20 +253,7 @@ func (t *Task) Loss(b *microBatch, acc *metrics.Accumulator, training bool) *ten
 // mean over its generations, as TRL averages its metric lists), TRL's
 // num_tokens and the epoch over the prompts.
 func (t *Task) DecorateLog(step int, vals map[string]float64) {
-	sums := map[string]float64{}
-	ns := map[string]float64{}
-	for _, m := range t.window {
-		for k, v := range m {
-			if !math.IsNaN(v) {
-				sums[k] += v
-				ns[k]++
-			}
-		}
-	}
-	for k, s := range sums {
-		vals[k] = s / ns[k]
-	}
-	t.window = t.window[:0]
+	t.window.Flush(vals)
 	vals["num_tokens"] = t.numTokens
 	vals["epoch"] = float64(t.gens*t.genBatch/t.cfg.NumGenerations) / float64(len(t.Prompts))
 	if t.cfg.LogCompletions {
@@ -343,34 +302,25 @@ func clip(s string, n int) string {
 }
 
 type taskState struct {
-	Window    []map[string]float64 `json:"window"`
-	NumTokens float64              `json:"num_tokens"`
-	Gens      int                  `json:"generations"`
+	Window    *rollout.Window `json:"window"`
+	NumTokens float64         `json:"num_tokens"`
+	Gens      int             `json:"generations"`
 }
 
 // State implements train.Stateful: the logging window's generation
 // metrics and the token count, so that a resumed run logs what an
-// uninterrupted one does. (NaN metrics are dropped: JSON has no NaN.)
+// uninterrupted one does.
 func (t *Task) State() ([]byte, error) {
-	w := make([]map[string]float64, len(t.window))
-	for i, m := range t.window {
-		w[i] = map[string]float64{}
-		for k, v := range m {
-			if !math.IsNaN(v) && !math.IsInf(v, 0) {
-				w[i][k] = v
-			}
-		}
-	}
-	return json.Marshal(taskState{Window: w, NumTokens: t.numTokens, Gens: t.gens})
+	return json.Marshal(taskState{Window: &t.window, NumTokens: t.numTokens, Gens: t.gens})
 }
 
 // SetState implements train.Stateful.
 func (t *Task) SetState(b []byte) error {
-	var s taskState
+	s := taskState{Window: &t.window}
 	if err := json.Unmarshal(b, &s); err != nil {
 		return fmt.Errorf("grpo: task_state.json: %w", err)
 	}
-	t.window, t.numTokens, t.gens = s.Window, s.NumTokens, s.Gens
+	t.numTokens, t.gens = s.NumTokens, s.Gens
 	return nil
 }
 
@@ -441,26 +391,26 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 			return nil, fmt.Errorf("grpo: a prompt of %d tokens + max_completion_length %d exceeds the model's %d positions (lower --max-completion-length or shorten the prompts)", len(p.IDs), cfg.MaxCompletionLength, t.Policy.Config.MaxPositions)
 		}
 	}
-	if t.genBatch, t.stepsPerGen, err = cfg.Derived(); err != nil {
+	genBatch, stepsPerGen, err := cfg.Derived()
+	if err != nil {
 		return nil, fmt.Errorf("grpo: %w", err)
 	}
 	gas := cfg.GradientAccumulationSteps
-	t.generateEvery = t.stepsPerGen * cfg.NumIterations
+	t.genBatch = genBatch
 	// TRL keeps the old log-probs only when generation and optimizer steps
-	// are misaligned (gradient_accumulation_steps % generate_every != 0);
-	// otherwise the old policy is the current one and it uses
-	// per_token_logps.detach().
-	t.needOld = gas%t.generateEvery != 0
+	// are misaligned (Schedule.NeedOld); otherwise the old policy is the
+	// current one and the loss uses per_token_logps.detach().
+	t.sched = rollout.Schedule[*sample]{GAS: gas, StepsPerGeneration: stepsPerGen, NumIterations: cfg.NumIterations}
 
 	args := cfg.Args
 	if args.MaxSteps <= 0 {
 		unique := t.genBatch / cfg.NumGenerations
 		gensPerEpoch := (len(t.Prompts) + unique - 1) / unique
-		args.MaxSteps = max(1, int(math.Ceil(cfg.NumTrainEpochs*float64(gensPerEpoch*t.generateEvery)/float64(gas))))
+		args.MaxSteps = max(1, int(math.Ceil(cfg.NumTrainEpochs*float64(gensPerEpoch*t.sched.Every())/float64(gas))))
 	}
 	args.EvalStrategy = "no"
-	log.Info().Int("prompts", len(t.Prompts)).Int("generation_batch_size", t.genBatch).Int("steps_per_generation", t.stepsPerGen).
-		Int("optimizer_steps", args.MaxSteps).Bool("old_logps", t.needOld).Bool("reference", t.Ref != nil).Msg("grpo")
+	log.Info().Int("prompts", len(t.Prompts)).Int("generation_batch_size", t.genBatch).Int("steps_per_generation", stepsPerGen).
+		Int("optimizer_steps", args.MaxSteps).Bool("old_logps", t.sched.NeedOld()).Bool("reference", t.Ref != nil).Msg("grpo")
 	if err := os.MkdirAll(cfg.OutputDir, 0o755); err != nil {
 		return nil, err
 	}
