@@ -113,6 +113,8 @@ func newApp(log *zerolog.Logger) *cli.App {
 			dpoCommand(log),
 			orpoCommand(log),
 			ppoCommand(log),
+			grpoCommand(log),
+			rlooCommand(log),
 			generateCommand(log),
 			compareCommand(log),
 			infoCommand(log),

@@ -10,9 +10,11 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/rlsuite/rl/dpo"
+	"github.com/rlsuite/rl/grpo"
 	"github.com/rlsuite/rl/orpo"
 	"github.com/rlsuite/rl/ppo"
 	"github.com/rlsuite/rl/reward"
+	"github.com/rlsuite/rl/rloo"
 	"github.com/rlsuite/rl/sft"
 	"github.com/rlsuite/rl/shared/cliconf"
 	"github.com/rlsuite/rl/shared/train"
@@ -25,6 +27,7 @@ func TestParityTable(t *testing.T) {
 	configs := map[string]any{
 		"train": ptrTo(train.DefaultArgs()), "sft": ptrTo(sft.DefaultConfig()), "reward": ptrTo(reward.DefaultConfig()),
 		"dpo": ptrTo(dpo.DefaultConfig()), "orpo": ptrTo(orpo.DefaultConfig()), "ppo": ptrTo(ppo.DefaultConfig()),
+		"grpo": ptrTo(grpo.DefaultConfig()), "rloo": ptrTo(rloo.DefaultConfig()),
 	}
 	f, err := os.Open("../../docs/trl-parity.md")
 	if err != nil {
