@@ -405,7 +405,8 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	args := cfg.Args
 	if args.MaxSteps <= 0 {
 		unique := t.genBatch / cfg.NumGenerations
-		gensPerEpoch := (len(t.Prompts) + unique - 1) / unique
+		// TRL's RepeatSampler drops an epoch's last incomplete chunk of prompts
+		gensPerEpoch := max(1, len(t.Prompts)/unique)
 		args.MaxSteps = max(1, int(math.Ceil(cfg.NumTrainEpochs*float64(gensPerEpoch*t.sched.Every())/float64(gas))))
 	}
 	args.EvalStrategy = "no"

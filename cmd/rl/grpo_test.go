@@ -11,7 +11,7 @@ import (
 
 // TestGRPOAndRLOOCommands: rl grpo and rl rloo train a step with a
 // built-in reward and a reward model directory side by side, logging
-// rewards/{name}/mean for each; bad flags are refused naming the option.
+// rewards/{name}/mean for each, and write log_completions tables; bad flags are refused naming the option.
 func TestGRPOAndRLOOCommands(t *testing.T) {
 	lm, rm := tinyModel(t, "lm"), tinyModel(t, "rm")
 	dir := t.TempDir()
@@ -21,7 +21,7 @@ func TestGRPOAndRLOOCommands(t *testing.T) {
 		out := filepath.Join(dir, cmd)
 		code, _, errs := rl(t, cmd, "--model", lm, "--reward-funcs", "builtin:length,"+rm, "--reward-weights", "1,0.5", "--dataset", data,
 			"--num-generations", "2", "--per-device-train-batch-size", "4", "--max-completion-length", "3", "--max-steps", "2",
-			"--logging-steps", "1", "--save-strategy", "no", "--output-dir", out)
+			"--logging-steps", "1", "--save-strategy", "no", "--log-completions", "--output-dir", out)
 		if code != 0 {
 			t.Fatalf("%s: exit %d: %s", cmd, code, errs)
 		}
@@ -42,6 +42,11 @@ func TestGRPOAndRLOOCommands(t *testing.T) {
 		}
 		if _, err := os.Stat(filepath.Join(out, "model.safetensors")); err != nil {
 			t.Errorf("%s: no model saved: %v", cmd, err)
+		}
+		// log_completions: each logged step's generation, one row per completion
+		b, err := os.ReadFile(filepath.Join(out, "completions", "step-1.jsonl"))
+		if n := strings.Count(string(b), "\n"); err != nil || n != 4 || !strings.Contains(string(b), `"rm":`) {
+			t.Errorf("%s: completions/step-1.jsonl has %d rows (%v), want 4 with the rm reward: %s", cmd, n, err, b)
 		}
 	}
 	for _, c := range []struct {
