@@ -22,7 +22,7 @@ type Config struct {
 
 	Model          string    `yaml:"model_name_or_path" alias:"model" help:"Policy to start from: a causal LM checkpoint (an rl sft output); with beta > 0 a frozen copy is the reference." category:"model"`
 	DType          string    `yaml:"dtype" help:"Parameter and saved dtype: float32 or bfloat16; unset: train in float32, save in the source checkpoint's dtype." category:"model"`
-	RewardFuncs    []string  `yaml:"reward_funcs" help:"Reward functions, summed with reward_weights: builtin:NAME or a reward model directory (an rl reward output); repeat or comma-separate." category:"model"`
+	RewardFuncs    []string  `yaml:"reward_funcs" help:"Reward functions, summed with reward_weights: builtin:NAME, a reward model directory (an rl reward output), or cmd:PROGRAM ARGS (JSONL in, a number or null per line out); repeat or comma-separate." category:"model"`
 	RewardWeights  []float64 `yaml:"reward_weights" help:"Weight of each reward function, in order (default: 1 each)." category:"grpo"`
 	Dataset        string    `yaml:"dataset_name" alias:"dataset" help:"Prompts: a file or folder with a prompt (or messages) column; other columns go to column rewards (builtin:gsm8k reads answer)." category:"data"`
 	TrainSplit     string    `yaml:"dataset_train_split" help:"Split with the training prompts." category:"data"`

@@ -5,12 +5,16 @@
 package rollout
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"hash/fnv"
 	"math"
 	"math/rand/v2"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/rs/zerolog"
@@ -170,17 +174,28 @@ func CompletionStats(cs []*Completion) map[string]float64 {
 	return m
 }
 
-// Reward is one of a run's reward functions: a built-in (rewardfn) or a
-// sequence-classification reward model.
+// Reward is one of a run's reward functions: a built-in (rewardfn), a
+// sequence-classification reward model, or an external program.
 type Reward struct {
 	Name  string // the metric name: rewards/{Name}/mean
 	Fn    rewardfn.ColumnFunc
 	Model *model.Model
+	Cmd   []string // cmd:PROGRAM ARGS...: see CmdPrefix
 }
 
-// LoadRewards reads the reward_funcs specs: builtin:NAME or a reward model
-// directory (an rl reward output, num_labels 1) sharing the policy's
-// tokenizer (policyDir). flag names the option in errors.
+// CmdPrefix marks an external reward program in reward_funcs:
+// "cmd:PROGRAM ARG..." (split on spaces, no shell). The program reads one
+// JSON object per completion on standard input, {"prompt": ...,
+// "completion": ..., and the prompt's other dataset columns}, and writes one
+// line per completion on standard output: a number, or null for no reward
+// (TRL's None). It runs once per generation batch; a non-zero exit, or a
+// line count other than the completions', is an error naming the program.
+const CmdPrefix = "cmd:"
+
+// LoadRewards reads the reward_funcs specs: builtin:NAME, cmd:PROGRAM
+// ARGS (CmdPrefix) or a reward model directory (an rl reward output,
+// num_labels 1) sharing the policy's tokenizer (policyDir). flag names the
+// option in errors.
 func LoadRewards(specs []string, flag string, policy *model.Model, tok *tokenizer.Tokenizer, policyDir string, opts model.LoadOptions) (rs []*Reward, err error) {
 	defer func() {
 		if err != nil {
@@ -193,6 +208,22 @@ func LoadRewards(specs []string, flag string, policy *model.Model, tok *tokenize
 	}
 	seen := map[string]bool{}
 	for _, spec := range specs {
+		if c, ok := strings.CutPrefix(spec, CmdPrefix); ok {
+			args := strings.Fields(c)
+			if len(args) == 0 {
+				return rs, fmt.Errorf("%s: %q names no program (want cmd:PROGRAM ARG...)", flag, spec)
+			}
+			if _, err := exec.LookPath(args[0]); err != nil {
+				return rs, fmt.Errorf("%s %s: %w", flag, spec, err)
+			}
+			r := &Reward{Name: filepath.Base(args[0]), Cmd: args}
+			rs = append(rs, r)
+			if seen[r.Name] {
+				return rs, fmt.Errorf("%s: %s named twice", flag, r.Name)
+			}
+			seen[r.Name] = true
+			continue
+		}
 		fn, builtin, err := rewardfn.ParseColumns(spec)
 		if err != nil {
 			return rs, fmt.Errorf("%s: %w", flag, err)
@@ -248,6 +279,9 @@ func FreeRewards(rs []*Reward) {
 func (r *Reward) Score(cs []*Completion, pad int) (out []float64, err error) {
 	defer tensor.Recover(&err, "reward "+r.Name)
 	out = make([]float64, len(cs))
+	if r.Cmd != nil {
+		return r.runCmd(cs)
+	}
 	if r.Fn != nil {
 		for i, c := range cs {
 			v, ok := r.Fn(c.Prompt.Text, c.Text, c.Prompt.Row)
@@ -272,6 +306,48 @@ func (r *Reward) Score(cs []*Completion, pad int) (out []float64, err error) {
 			copy(out, v)
 		})
 	})
+	return out, nil
+}
+
+// runCmd scores cs with the external program (CmdPrefix).
+func (r *Reward) runCmd(cs []*Completion) ([]float64, error) {
+	var in bytes.Buffer
+	for _, c := range cs {
+		row := map[string]any{}
+		for k, v := range c.Prompt.Row {
+			row[k] = v
+		}
+		row["prompt"], row["completion"] = c.Prompt.Text, c.Text
+		b, err := json.Marshal(row)
+		if err != nil {
+			return nil, fmt.Errorf("reward %s: %w", r.Name, err)
+		}
+		in.Write(append(b, '\n'))
+	}
+	cmd := exec.Command(r.Cmd[0], r.Cmd[1:]...)
+	cmd.Stdin = &in
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("reward program %s: %w: %s", strings.Join(r.Cmd, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	lines := strings.Split(strings.TrimRight(stdout.String(), "\n"), "\n")
+	if len(lines) != len(cs) {
+		return nil, fmt.Errorf("reward program %s wrote %d lines for %d completions: want one number (or null) per line", strings.Join(r.Cmd, " "), len(lines), len(cs))
+	}
+	out := make([]float64, len(cs))
+	for i, l := range lines {
+		l = strings.TrimSpace(l)
+		if l == "null" || l == "None" {
+			out[i] = math.NaN()
+			continue
+		}
+		v, err := strconv.ParseFloat(l, 64)
+		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil, fmt.Errorf("reward program %s: line %d is %q: want a finite number or null", strings.Join(r.Cmd, " "), i+1, l)
+		}
+		out[i] = v
+	}
 	return out, nil
 }
 

@@ -3,9 +3,13 @@ package rollout
 import (
 	"encoding/json"
 	"math"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/rlsuite/rl/shared/model"
 )
 
 func TestCompletionStats(t *testing.T) {
@@ -147,5 +151,56 @@ func TestWindowMeansAndJSON(t *testing.T) {
 	r.Flush(vals)
 	if len(vals) != 0 {
 		t.Errorf("a flushed window still gives %v", vals)
+	}
+}
+
+// TestCmdReward: an external program reads JSONL (prompt, completion and
+// the row's columns) and writes a number or null per line; failures and
+// wrong line counts are errors naming the program.
+func TestCmdReward(t *testing.T) {
+	dir := t.TempDir()
+	script := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	ok := script("score.sh", `while IFS= read -r l; do
+  case "$l" in
+    *'"completion":"good'*'"gold":"yes"'*|*'"gold":"yes"'*'"completion":"good'*) echo 1 ;;
+    *skip*) echo null ;;
+    *) echo 0.25 ;;
+  esac
+done
+`)
+	rs, err := LoadRewards([]string{"cmd:" + ok}, "reward_funcs", nil, nil, "", model.LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rs[0].Name != "score.sh" {
+		t.Errorf("name %q, want score.sh", rs[0].Name)
+	}
+	p := &Prompt{Text: "q", Row: map[string]any{"gold": "yes"}}
+	cs := []*Completion{{Prompt: p, Text: "good one"}, {Prompt: p, Text: "bad"}, {Prompt: p, Text: "skip"}}
+	v, err := rs[0].Score(cs, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v[0] != 1 || v[1] != 0.25 || !math.IsNaN(v[2]) {
+		t.Errorf("scores %v, want [1 0.25 NaN]", v)
+	}
+	for _, c := range []struct{ body, want string }{
+		{"echo oops >&2; exit 3\n", "oops"},
+		{"echo 1\n", "wrote 1 lines for 3 completions"},
+		{"cat >/dev/null; printf 'a\\nb\\nc\\n'\n", `line 1 is "a"`},
+	} {
+		r := &Reward{Name: "bad", Cmd: []string{script("bad.sh", c.body)}}
+		if _, err := r.Score(cs, 0); err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "bad.sh") {
+			t.Errorf("%q: err %v, want %q naming bad.sh", c.body, err, c.want)
+		}
+	}
+	if _, err := LoadRewards([]string{"cmd:/no/such/program"}, "reward_funcs", nil, nil, "", model.LoadOptions{}); err == nil || !strings.Contains(err.Error(), "reward_funcs cmd:/no/such/program") {
+		t.Errorf("missing program: %v", err)
 	}
 }
