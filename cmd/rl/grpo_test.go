@@ -9,17 +9,18 @@ import (
 	"github.com/rlsuite/rl/shared/metrics"
 )
 
-// TestGRPOAndRLOOCommands: rl grpo and rl rloo train a step with a
-// built-in reward and a reward model directory side by side, logging
-// rewards/{name}/mean for each, and write log_completions tables; bad flags are refused naming the option.
+// TestGRPOAndRLOOCommands: rl grpo and rl rloo train two steps with
+// built-in rewards and a reward model directory side by side, logging
+// rewards/{name}/mean for each (gsm8k's only when the dataset's answer
+// column reaches it: without it every reward is None), and write log_completions tables; bad flags are refused naming the option.
 func TestGRPOAndRLOOCommands(t *testing.T) {
 	lm, rm := tinyModel(t, "lm"), tinyModel(t, "rm")
 	dir := t.TempDir()
 	data := filepath.Join(dir, "p.jsonl")
-	os.WriteFile(data, []byte("{\"prompt\": \"the quick\"}\n{\"prompt\": \"one two\"}\n"), 0o644)
+	os.WriteFile(data, []byte("{\"prompt\": \"the quick\", \"answer\": \"#### 4\"}\n{\"prompt\": \"one two\", \"answer\": \"#### 3\"}\n"), 0o644)
 	for _, cmd := range []string{"grpo", "rloo"} {
 		out := filepath.Join(dir, cmd)
-		code, _, errs := rl(t, cmd, "--model", lm, "--reward-funcs", "builtin:length,"+rm, "--reward-weights", "1,0.5", "--dataset", data,
+		code, _, errs := rl(t, cmd, "--model", lm, "--reward-funcs", "builtin:length,"+rm+",builtin:gsm8k", "--reward-weights", "1,0.5,1", "--dataset", data,
 			"--num-generations", "2", "--per-device-train-batch-size", "4", "--max-completion-length", "3", "--max-steps", "2",
 			"--logging-steps", "1", "--save-strategy", "no", "--log-completions", "--output-dir", out)
 		if code != 0 {
@@ -35,7 +36,7 @@ func TestGRPOAndRLOOCommands(t *testing.T) {
 				found[k] = true
 			}
 		}
-		for _, k := range []string{"rewards/length/mean", "rewards/rm/mean", "reward", "loss"} {
+		for _, k := range []string{"rewards/length/mean", "rewards/rm/mean", "rewards/gsm8k/mean", "reward", "loss"} {
 			if !found[k] {
 				t.Errorf("%s: %s not logged", cmd, k)
 			}

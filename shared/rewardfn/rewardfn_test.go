@@ -1,6 +1,12 @@
 package rewardfn
 
-import "testing"
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+)
 
 func TestGSM8KAnswer(t *testing.T) {
 	cases := []struct {
@@ -58,5 +64,42 @@ func TestGSM8KReward(t *testing.T) {
 	}
 	if _, builtin, _ := ParseColumns("some/dir"); builtin {
 		t.Error("a directory parsed as a builtin")
+	}
+}
+
+// TestGSM8KRealAnswers: on GSM8K's test split every reference answer has
+// a final answer after ####, the gsm8k reward of the reference itself is 1
+// and of the reference with its final answer changed is 0.
+func TestGSM8KRealAnswers(t *testing.T) {
+	f, err := os.Open("../../../shared/data/gsm8k/test.jsonl")
+	if err != nil {
+		t.Skipf("GSM8K not available: %v", err)
+	}
+	defer f.Close()
+	reward, _, _ := ParseColumns("builtin:gsm8k")
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	n := 0
+	for sc.Scan() {
+		var rec map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
+			t.Fatal(err)
+		}
+		ans := rec["answer"].(string)
+		final, ok := GSM8KAnswer(ans)
+		if !ok || final == "" {
+			t.Fatalf("record %d: no final answer in %q", n, ans)
+		}
+		if r, ok := reward("", ans, rec); r != 1 || !ok {
+			t.Errorf("record %d: the reference scores %g", n, r)
+		}
+		wrong := ans[:strings.LastIndex(ans, "####")] + "#### " + final + "1"
+		if r, _ := reward("", wrong, rec); r != 0 {
+			t.Errorf("record %d: a wrong answer scores %g", n, r)
+		}
+		n++
+	}
+	if n != 1319 {
+		t.Errorf("%d records, want 1319", n)
 	}
 }
