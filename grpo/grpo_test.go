@@ -223,3 +223,22 @@ func TestGRPOOldLogpsAndKL(t *testing.T) {
 		}
 	}
 }
+
+// TestGRPOBF16: generation and updates under bfloat16 autocast with the
+// KL on and mask_truncated_completions: the metrics stay finite.
+func TestGRPOBF16(t *testing.T) {
+	sftDir, data := setup(t)
+	out := t.TempDir()
+	cfg := grpoConfig(sftDir, data, out)
+	cfg.BF16, cfg.SaveStrategy, cfg.MaxSteps, cfg.Beta, cfg.MaskTruncatedCompletions = true, "no", 4, 0.04, true
+	res, err := Run(context.Background(), cfg, zerolog.Nop(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"loss", "kl", "entropy", "reward"} {
+		v, ok := res.LastMetrics[k]
+		if !ok || v != v || v > 1e9 || v < -1e9 {
+			t.Errorf("%s = %v (logged %v)", k, v, ok)
+		}
+	}
+}
