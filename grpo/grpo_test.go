@@ -242,3 +242,31 @@ func TestGRPOBF16(t *testing.T) {
 		}
 	}
 }
+
+// TestGRPOTwoGenerationsPerStep: steps_per_generation 2 with
+// gradient_accumulation_steps 4 generates twice per optimizer step (TRL
+// generates again after every 2 micro-batches); every step can resume.
+// (dapo's normaliser is then each micro-batch's own generation's token
+// count, carried by its samples.)
+func TestGRPOTwoGenerationsPerStep(t *testing.T) {
+	sftDir, data := setup(t)
+	out := t.TempDir()
+	cfg := grpoConfig(sftDir, data, out)
+	cfg.PerDeviceTrainBatchSize, cfg.GradientAccumulationSteps, cfg.StepsPerGeneration = 4, 4, ptr(2) // generations of 8
+	cfg.MaxSteps, cfg.SaveSteps = 3, 1
+	res, err := Run(context.Background(), cfg, zerolog.Nop(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Generations != 6 {
+		t.Errorf("%d generations, want 6", res.Generations)
+	}
+	if r := series(t, out, "reward"); len(r) != 3 {
+		t.Errorf("reward logged %d times, want at each of the 3 steps", len(r))
+	}
+	for _, ck := range []string{"checkpoint-1", "checkpoint-2"} {
+		if _, err := os.Stat(filepath.Join(out, ck)); err != nil {
+			t.Errorf("no %s", ck)
+		}
+	}
+}

@@ -29,6 +29,9 @@ type sample struct {
 	adv      float64   // group-relative advantage
 	old, ref []float64 // per-token log-probs at generation time (nil when not needed)
 	rewards  []float64 // per reward function (NaN: none)
+	// numItems is num_items_in_batch: the completion tokens in the loss
+	// of the sample's whole generation batch (dapo's normaliser).
+	numItems float64
 }
 
 // microBatch is per_device_train_batch_size samples of a generation batch.
@@ -55,7 +58,6 @@ type Task struct {
 	genBatch int
 	sched    rollout.Schedule[*sample]
 	weights  []float64
-	numItems float64   // completion tokens in the loss of the current generation (num_items_in_batch)
 	last     []*sample // the last generation (log_completions)
 
 	window    rollout.Window // per-generation metrics of the logging window
@@ -121,15 +123,17 @@ func (t *Task) generate(g int) (out []*sample, err error) {
 	}
 	adv, rewards, zeroStd := Advantages(perFunc, t.weights, G, cfg.ScaleRewards)
 	ss := make([]*sample, N)
-	t.numItems = 0
-	var promptTokens, compTokens float64
+	var numItems, promptTokens, compTokens float64
 	for i, c := range cs {
 		ss[i] = &sample{c: c, adv: adv[i], rewards: perFunc[i], masked: cfg.MaskTruncatedCompletions && !c.Terminated}
 		if !ss[i].masked {
-			t.numItems += float64(len(c.IDs))
+			numItems += float64(len(c.IDs))
 		}
 		promptTokens += float64(len(c.Prompt.IDs))
 		compTokens += float64(len(c.IDs))
+	}
+	for _, s := range ss {
+		s.numItems = numItems
 	}
 	chunk := cfg.GenerationChunk
 	if t.sched.NeedOld() {
@@ -228,7 +232,7 @@ func (t *Task) Loss(b *microBatch, acc *metrics.Accumulator, training bool) *ten
 	advT := tensor.FromFloat32s(adv, int64(len(adv)), 1).To(dt, dev)
 	loss, st := Loss(logp, old, ref, advT, mask, LossParams{
 		LossType: cfg.LossType, Level: cfg.ImportanceSamplingLevel, EpsLow: cfg.Epsilon, EpsHigh: cfg.EpsHigh(),
-		Delta: cfg.Delta, Beta: cfg.Beta, MaxCompletionLength: cfg.MaxCompletionLength, NumItems: t.numItems,
+		Delta: cfg.Delta, Beta: cfg.Beta, MaxCompletionLength: cfg.MaxCompletionLength, NumItems: b.ss[0].numItems, // one generation per micro-batch
 		GAS: cfg.GradientAccumulationSteps,
 	})
 	tensor.NoGrad(func() {
