@@ -92,8 +92,9 @@ func (d *data) Batch([]int) (*microBatch, error) {
 	return b, nil
 }
 
-// generate samples generation g, scores it, computes advantages (and the
-// old and reference log-probs when needed) and returns it shuffled.
+// generate samples generation g, computes its old (and, with beta, its
+// reference) log-probs, rewards with the KL penalty and leave-one-out
+// advantages, and returns it shuffled.
 func (t *Task) generate(g int) (out []*sample, err error) {
 	defer tensor.Recover(&err, "rloo generation")
 	cfg := t.cfg
