@@ -178,3 +178,30 @@ func TestRLOORaisesKnownReward(t *testing.T) {
 		}
 	}
 }
+
+// TestRLOOIterationsAndOptions: num_iterations 2 reuses each generation
+// (the sequence ratio leaves 1 and gets clipped sometimes),
+// normalize_advantages and reward_clip_range run, and the reward still
+// rises.
+func TestRLOOIterationsAndOptions(t *testing.T) {
+	sftDir, data := setup(t)
+	out := t.TempDir()
+	cfg := rlooConfig(sftDir, data, out)
+	cfg.NumIterations, cfg.NormalizeAdvantages, cfg.RewardClipRange = 2, true, []float64{0, 0.75}
+	cfg.SaveStrategy = "no"
+	res, err := Run(context.Background(), cfg, zerolog.Nop(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Generations != 8 {
+		t.Errorf("%d generations, want 8 (16 steps, each generation used twice)", res.Generations)
+	}
+	r := series(t, out, "reward")
+	t.Logf("reward per generation: %.3f", r)
+	if len(r) != 8 || !(mean(r[len(r)-3:]) > mean(r[:3])+0.1) {
+		t.Errorf("reward per generation %v: want 8 values, rising by at least 0.1", r)
+	}
+	if reg := series(t, out, "clip_ratio/region_mean"); mean(reg) == 0 {
+		t.Errorf("clip_ratio/region_mean always 0 with num_iterations 2: %v", reg)
+	}
+}
