@@ -19,6 +19,7 @@ import (
 	"github.com/rlsuite/rl/shared/model"
 	"github.com/rlsuite/rl/shared/rollout"
 	"github.com/rlsuite/rl/shared/tensor"
+	"github.com/rlsuite/rl/shared/tokenizer"
 	"github.com/rlsuite/rl/shared/train"
 )
 
@@ -435,4 +436,31 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 		return nil, err
 	}
 	return &Result{Result: out, Generations: t.gens}, nil
+}
+
+// Preview returns the token ids of the first n training prompts exactly as
+// Run encodes them (rl data show), with the tokenizer, without loading
+// models.
+func Preview(cfg Config, n int) ([][]int, *tokenizer.Tokenizer, error) {
+	tok, err := tokenizer.Load(cfg.Model)
+	if err != nil {
+		return nil, nil, err
+	}
+	cols, err := datasets.ParseColumns(cfg.Columns)
+	if err != nil {
+		return nil, nil, err
+	}
+	d, err := datasets.LoadSplit(cfg.Dataset, cfg.TrainSplit, datasets.LoadOptions{SkipBadRecords: cfg.SkipBadRecords, Columns: cols, Limit: n})
+	if err != nil {
+		return nil, nil, err
+	}
+	ps, err := rollout.LoadPrompts(d, tok, 0, zerolog.Nop())
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make([][]int, len(ps))
+	for i, p := range ps {
+		out[i] = p.IDs
+	}
+	return out, tok, nil
 }

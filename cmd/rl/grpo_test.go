@@ -50,6 +50,12 @@ func TestGRPOAndRLOOCommands(t *testing.T) {
 			t.Errorf("%s: completions/step-1.jsonl has %d rows (%v), want 4 with the rm reward: %s", cmd, n, err, b)
 		}
 	}
+	for _, tr := range []string{"grpo", "rloo"} {
+		code, out, errs := rl(t, "data", "show", "--trainer", tr, "--model", lm, "--dataset", data, "--n", "1", "--json")
+		if code != 0 || !strings.Contains(out, `"text":"the quick"`) {
+			t.Errorf("data show --trainer %s: exit %d, stdout %q, stderr %q", tr, code, out, errs)
+		}
+	}
 	for _, c := range []struct {
 		cmd  string
 		args []string
