@@ -121,20 +121,20 @@ type LossStats struct {
 // Loss is TRL's GRPO policy loss (grpo_trainer.py, _compute_loss) for
 // the loss types grpo, dr_grpo, dapo and bnpo, per token:
 // ratio rho = exp(logp - old) (token level), or exp of the masked mean
-// of logp - old per sequence (sequence level, GSPO: Zheng et al. 2025,
-// arXiv:2507.18071, eq. 7); l = -min(rho A, clip(rho, 1-eps_low,
-// 1+eps_high) A) (PPO's clipped surrogate, Schulman et al. 2017,
-// arXiv:1707.06347, eq. 7; DAPO's decoupled clip, Yu et al. 2025,
-// arXiv:2503.14476, eq. 10), rho first capped at delta when set
+// of logp - old per sequence (sequence level: GSPO's sequence importance
+// ratio s_i, Zheng et al. 2025, arXiv:2507.18071); l = -min(rho A,
+// clip(rho, 1-eps_low, 1+eps_high) A) (PPO's clipped surrogate, Schulman
+// et al. 2017, arXiv:1707.06347, eq. 7; DAPO's decoupled "Clip-Higher",
+// Yu et al. 2025, arXiv:2503.14476), rho first capped at delta when set
 // (two-sided clipping); plus beta k3 KL to the reference
 // (exp(ref-logp) - (ref-logp) - 1, Shao et al. 2024, eq. 4). Aggregation:
 //   - grpo: mean over sequences of the per-sequence token mean, / GAS
 //     (Shao et al. 2024, eq. 3);
 //   - bnpo: token mean over the micro-batch, / GAS;
-//   - dr_grpo: token sum / (B * max_completion_length), / GAS (Liu et al.
-//     2025, arXiv:2503.20783, eq. 4 / Dr. GRPO);
-//   - dapo: token sum / completion tokens of the generation batch (Yu et
-//     al. 2025, eq. 8), no GAS division.
+//   - dr_grpo: token sum / (B * max_completion_length), / GAS (Dr. GRPO,
+//     Liu et al. 2025, arXiv:2503.20783);
+//   - dapo: token sum / completion tokens of the generation batch (DAPO's
+//     token-level policy gradient loss, Yu et al. 2025), no GAS division.
 //
 // logp, mask (B, T); old nil uses logp detached (num_iterations 1 with
 // aligned generation); ref is needed when Beta != 0; adv (B, 1).

@@ -10,8 +10,8 @@ import (
 // _generate_and_score_completions): R_i = nansum_k w_k r_ik (NaN when
 // every r_ik is NaN, TRL's None), clipped to clipRange when set, minus
 // beta times the completion's summed k1 KL to the reference, sum_t (old_t
-// - ref_t) (Ahmadian et al. 2024, arXiv:2402.14740, section 3: the KL as a
-// sequence-level reward penalty). klSum may be nil when beta is 0.
+// - ref_t) (Ahmadian et al. 2024, arXiv:2402.14740: the KL as a sequence-level
+// reward penalty). klSum may be nil when beta is 0.
 func Rewards(perFunc [][]float64, weights, clipRange []float64, beta float64, klSum []float64) []float64 {
 	R := make([]float64, len(perFunc))
 	for i, r := range perFunc {
@@ -37,8 +37,9 @@ func Rewards(perFunc [][]float64, weights, clipRange []float64, beta float64, kl
 	return R
 }
 
-// Advantages are RLOO's leave-one-out advantages (Ahmadian et al. 2024,
-// eq. 6; Kool et al. 2019): A_i = R_i - b_i with b_i = (sum_{j in group,
+// Advantages are RLOO's leave-one-out advantages (the RLOO estimator of
+// Ahmadian et al. 2024, after Kool et al. 2019, "Buy 4 REINFORCE samples,
+// get a baseline for free"): A_i = R_i - b_i with b_i = (sum_{j in group,
 // scorable} R_j - R_i) / (scorable - 1), then, with normalize, (A -
 // mean(A)) / (std(A) + 1e-4) over the batch (Bessel's std); NaN
 // (unscorable rows, groups with one scorable row) becomes 0. zeroStd is,

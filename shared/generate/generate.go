@@ -24,7 +24,7 @@ type Config struct {
 	TopK         int     // top_k: keep the k most likely tokens (0 = all); default 0
 	TopP         float64 // top_p: keep the smallest set with this much probability; default 1.0
 	// RepetitionPenalty is repetition_penalty (Keskar et al. 2019,
-	// arXiv:1909.05858, eq. 1, as transformers'
+	// arXiv:1909.05858, "penalized sampling", as transformers'
 	// RepetitionPenaltyLogitsProcessor): the logit of every token already in
 	// the row (prompt, its padding and generated tokens) is divided by it
 	// when positive and multiplied by it when negative, before temperature,
