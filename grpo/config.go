@@ -11,7 +11,11 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/rs/zerolog"
+
 	"github.com/rlsuite/rl/shared/check"
+	"github.com/rlsuite/rl/shared/generate"
+	"github.com/rlsuite/rl/shared/rollout"
 	"github.com/rlsuite/rl/shared/train"
 )
 
@@ -179,6 +183,15 @@ func (c *Config) weights() []float64 {
 		w[i] = 1
 	}
 	return w
+}
+
+// options are what rollout.Load loads for the run.
+func (c *Config) options(log zerolog.Logger) rollout.Options {
+	return rollout.Options{Name: "grpo", Model: c.Model, DType: c.DType, Reference: c.Beta != 0, DisableDropout: c.DisableDropout,
+		RewardFuncs: c.RewardFuncs, Dataset: c.Dataset, TrainSplit: c.TrainSplit, Columns: c.Columns, SkipBadRecords: c.SkipBadRecords,
+		Gen: generate.Config{MaxNewTokens: c.MaxCompletionLength, Temperature: c.Temperature, TopK: c.TopK, TopP: c.TopP,
+			RepetitionPenalty: c.RepetitionPenalty},
+		Chunk: c.GenerationChunk, Log: log}
 }
 
 // inputs are the paths the run reads, by flag (builtin:NAME is no path).

@@ -7,14 +7,10 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 
 	"github.com/rs/zerolog"
 
-	"github.com/rlsuite/rl/datasets"
 	"github.com/rlsuite/rl/shared/checkpoint"
-	"github.com/rlsuite/rl/shared/fsutil"
-	"github.com/rlsuite/rl/shared/generate"
 	"github.com/rlsuite/rl/shared/metrics"
 	"github.com/rlsuite/rl/shared/model"
 	"github.com/rlsuite/rl/shared/rollout"
@@ -269,41 +265,11 @@ func (t *Task) DecorateLog(step int, vals map[string]float64) {
 // logCompletions writes the last generation's prompts, completions,
 // rewards and advantages to completions/step-N.jsonl and logs three.
 func (t *Task) logCompletions(step int) {
-	type row struct {
-		Step       int                `json:"step"`
-		Prompt     string             `json:"prompt"`
-		Completion string             `json:"completion"`
-		Rewards    map[string]float64 `json:"rewards"`
-		Advantage  float64            `json:"advantage"`
-	}
-	var buf []byte
+	rows := make([]rollout.Logged, len(t.last))
 	for i, s := range t.last {
-		r := row{Step: step, Prompt: s.c.Prompt.Text, Completion: s.c.Text, Rewards: map[string]float64{}, Advantage: s.adv}
-		for k, rw := range t.Rewards {
-			if !math.IsNaN(s.rewards[k]) {
-				r.Rewards[rw.Name] = s.rewards[k]
-			}
-		}
-		b, _ := json.Marshal(r)
-		buf = append(append(buf, b...), '\n')
-		if i < 3 {
-			t.Log.Info().Str("prompt", clip(r.Prompt, 60)).Str("completion", clip(r.Completion, 80)).Float64("advantage", math.Round(s.adv*1000)/1000).Msg("completion")
-		}
+		rows[i] = rollout.LogCompletion(step, s.c, t.Rewards, s.rewards, s.adv)
 	}
-	dir := filepath.Join(t.outDir, "completions")
-	if err := os.MkdirAll(dir, 0o755); err == nil {
-		err = fsutil.WriteFile(filepath.Join(dir, fmt.Sprintf("step-%d.jsonl", step)), buf, 0o644)
-		if err != nil {
-			t.Log.Warn().Err(err).Msg("log_completions")
-		}
-	}
-}
-
-func clip(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "…"
-	}
-	return s
+	rollout.WriteCompletions(t.outDir, step, rows, t.Log)
 }
 
 type taskState struct {
@@ -343,59 +309,14 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	if err := train.CheckInputs(cfg.OutputDir, cfg.inputs()); err != nil {
 		return nil, err
 	}
-	dt, err := model.ParseDType(cfg.DType)
-	if err != nil {
-		return nil, fmt.Errorf("grpo: %w", err)
-	}
-	opts := model.LoadOptions{DType: dt}
-	t := &Task{cfg: &cfg, Log: log, outDir: cfg.OutputDir, weights: cfg.weights()}
-	defer func() {
-		for _, m := range []*model.Model{t.Policy, t.Ref} {
-			if m != nil {
-				m.Free()
-			}
-		}
-		rollout.FreeRewards(t.Rewards)
-	}()
-	policy, tok, err := checkpoint.Load(cfg.Model, opts)
+	env, err := rollout.Load(cfg.options(log))
 	if err != nil {
 		return nil, err
 	}
-	t.Policy = policy
-	t.Policy.NoDropout = cfg.DisableDropout
-	if cfg.Beta != 0 {
-		if t.Ref, err = model.Load(cfg.Model, opts); err != nil {
-			return nil, fmt.Errorf("grpo: reference model: %w", err)
-		}
-		t.Ref.NoDropout = true
-		t.Ref.SetRequiresGrad(false)
-	}
-	if t.Rewards, err = rollout.LoadRewards(cfg.RewardFuncs, "grpo: reward_funcs", t.Policy, tok, cfg.Model, opts); err != nil {
-		return nil, err
-	}
-	t.pad = max(tok.PAD(), 0)
-	t.Sampler = &rollout.Sampler{Policy: t.Policy, Tok: tok, StopIDs: t.Policy.StopIDs(tok.EOS()), Pad: t.pad, Chunk: cfg.GenerationChunk,
-		Gen: generate.Config{MaxNewTokens: cfg.MaxCompletionLength, Temperature: cfg.Temperature, TopK: cfg.TopK, TopP: cfg.TopP, RepetitionPenalty: cfg.RepetitionPenalty}}
-
-	cols, err := datasets.ParseColumns(cfg.Columns)
-	if err != nil {
-		return nil, err
-	}
-	d, err := datasets.LoadSplit(cfg.Dataset, cfg.TrainSplit, datasets.LoadOptions{SkipBadRecords: cfg.SkipBadRecords, Columns: cols})
-	if err != nil {
-		return nil, err
-	}
-	if t.Prompts, err = rollout.LoadPrompts(d, tok, 0, log); err != nil {
-		return nil, fmt.Errorf("grpo: %w", err)
-	}
-	if len(t.Prompts) == 0 {
-		return nil, fmt.Errorf("grpo: %s: no prompts", cfg.Dataset)
-	}
-	for _, p := range t.Prompts {
-		if len(p.IDs)+cfg.MaxCompletionLength > t.Policy.Config.MaxPositions {
-			return nil, fmt.Errorf("grpo: a prompt of %d tokens + max_completion_length %d exceeds the model's %d positions (lower --max-completion-length or shorten the prompts)", len(p.IDs), cfg.MaxCompletionLength, t.Policy.Config.MaxPositions)
-		}
-	}
+	defer env.Free()
+	tok := env.Tok
+	t := &Task{cfg: &cfg, Log: log, outDir: cfg.OutputDir, weights: cfg.weights(), Policy: env.Policy, Ref: env.Ref,
+		Rewards: env.Rewards, Sampler: env.Sampler, Prompts: env.Prompts, pad: env.Pad}
 	genBatch, stepsPerGen, err := cfg.Derived()
 	if err != nil {
 		return nil, fmt.Errorf("grpo: %w", err)
@@ -409,10 +330,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 
 	args := cfg.Args
 	if args.MaxSteps <= 0 {
-		unique := t.genBatch / cfg.NumGenerations
-		// TRL's RepeatSampler drops an epoch's last incomplete chunk of prompts
-		gensPerEpoch := max(1, len(t.Prompts)/unique)
-		args.MaxSteps = max(1, int(math.Ceil(cfg.NumTrainEpochs*float64(gensPerEpoch*t.sched.Every())/float64(gas))))
+		args.MaxSteps = rollout.MaxSteps(cfg.NumTrainEpochs, len(t.Prompts), t.genBatch/cfg.NumGenerations, t.sched.Every(), gas)
 	}
 	args.EvalStrategy = "no"
 	log.Info().Int("prompts", len(t.Prompts)).Int("generation_batch_size", t.genBatch).Int("steps_per_generation", stepsPerGen).
@@ -442,25 +360,5 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 // Run encodes them (rl data show), with the tokenizer, without loading
 // models.
 func Preview(cfg Config, n int) ([][]int, *tokenizer.Tokenizer, error) {
-	tok, err := tokenizer.Load(cfg.Model)
-	if err != nil {
-		return nil, nil, err
-	}
-	cols, err := datasets.ParseColumns(cfg.Columns)
-	if err != nil {
-		return nil, nil, err
-	}
-	d, err := datasets.LoadSplit(cfg.Dataset, cfg.TrainSplit, datasets.LoadOptions{SkipBadRecords: cfg.SkipBadRecords, Columns: cols, Limit: n})
-	if err != nil {
-		return nil, nil, err
-	}
-	ps, err := rollout.LoadPrompts(d, tok, 0, zerolog.Nop())
-	if err != nil {
-		return nil, nil, err
-	}
-	out := make([][]int, len(ps))
-	for i, p := range ps {
-		out[i] = p.IDs
-	}
-	return out, tok, nil
+	return rollout.Preview(cfg.options(zerolog.Nop()), n)
 }

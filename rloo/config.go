@@ -9,7 +9,11 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/rs/zerolog"
+
 	"github.com/rlsuite/rl/shared/check"
+	"github.com/rlsuite/rl/shared/generate"
+	"github.com/rlsuite/rl/shared/rollout"
 	"github.com/rlsuite/rl/shared/train"
 )
 
@@ -159,6 +163,15 @@ func (c *Config) weights() []float64 {
 		w[i] = 1
 	}
 	return w
+}
+
+// options are what rollout.Load loads for the run.
+func (c *Config) options(log zerolog.Logger) rollout.Options {
+	return rollout.Options{Name: "rloo", Model: c.Model, DType: c.DType, Reference: c.Beta != 0, DisableDropout: c.DisableDropout,
+		RewardFuncs: c.RewardFuncs, Dataset: c.Dataset, TrainSplit: c.TrainSplit, Columns: c.Columns, SkipBadRecords: c.SkipBadRecords,
+		Gen: generate.Config{MaxNewTokens: c.MaxCompletionLength, Temperature: c.Temperature, TopK: c.TopK, TopP: c.TopP,
+			RepetitionPenalty: c.RepetitionPenalty},
+		Chunk: c.GenerationChunk, Log: log}
 }
 
 // inputs are the paths the run reads, by flag (builtin:NAME is no path).
