@@ -42,14 +42,16 @@ func (b *microBatch) NumTokens() int { return b.tokens }
 // Task generates and scores completions at generation boundaries and
 // computes GRPO's loss over micro-batches of them.
 type Task struct {
-	cfg     *Config
-	Policy  *model.Model
-	Ref     *model.Model // nil when beta == 0
-	Rewards []*rollout.Reward
-	Sampler *rollout.Sampler
-	Prompts []rollout.Prompt
-	Log     zerolog.Logger
-	outDir  string
+	cfg    *Config
+	Policy *model.Model
+	Ref    *model.Model // nil when beta == 0
+	// refIsPolicy: Ref is Policy, run with its LoRA adapters disabled
+	refIsPolicy bool
+	Rewards     []*rollout.Reward
+	Sampler     *rollout.Sampler
+	Prompts     []rollout.Prompt
+	Log         zerolog.Logger
+	outDir      string
 
 	pad      int
 	genBatch int
@@ -143,7 +145,7 @@ func (t *Task) generate(g int) (out []*sample, err error) {
 		}
 	}
 	if cfg.Beta != 0 {
-		ref, err := rollout.LogpsOf(t.Ref, cs, t.pad, chunk, cfg.Temperature)
+		ref, err := rollout.RefLogpsOf(t.Ref, t.refIsPolicy, cs, t.pad, chunk, cfg.Temperature)
 		if err != nil {
 			return nil, err
 		}
@@ -315,7 +317,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	}
 	defer env.Free()
 	tok := env.Tok
-	t := &Task{cfg: &cfg, Log: log, outDir: cfg.OutputDir, weights: cfg.weights(), Policy: env.Policy, Ref: env.Ref,
+	t := &Task{cfg: &cfg, Log: log, outDir: cfg.OutputDir, weights: cfg.weights(), Policy: env.Policy, Ref: env.Ref, refIsPolicy: env.RefIsPolicy,
 		Rewards: env.Rewards, Sampler: env.Sampler, Prompts: env.Prompts, pad: env.Pad}
 	genBatch, stepsPerGen, err := cfg.Derived()
 	if err != nil {

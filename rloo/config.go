@@ -8,6 +8,7 @@ package rloo
 import (
 	"errors"
 	"fmt"
+	"github.com/rlsuite/rl/datasets"
 
 	"github.com/rs/zerolog"
 
@@ -19,16 +20,12 @@ import (
 
 // Config is TRL's RLOOConfig plus the script arguments (model, data).
 type Config struct {
-	train.Args `yaml:",inline"`
+	train.Args               `yaml:",inline"`
+	train.ModelConfig        `yaml:",inline"`
+	datasets.ScriptArguments `yaml:",inline"`
 
-	Model          string    `yaml:"model_name_or_path" alias:"model" help:"Policy to start from: a causal LM checkpoint (an rl sft output); with beta > 0 a frozen copy is the reference." category:"model"`
-	DType          string    `yaml:"dtype" help:"Parameter and saved dtype: float32 or bfloat16; unset: train in float32, save in the source checkpoint's dtype." category:"model"`
 	RewardFuncs    []string  `yaml:"reward_funcs" help:"Reward functions, summed with reward_weights: builtin:NAME, a reward model directory (an rl reward output), or cmd:PROGRAM ARGS (JSONL in, a number or null per line out); repeat or comma-separate." category:"model"`
 	RewardWeights  []float64 `yaml:"reward_weights" help:"Weight of each reward function, in order (default: 1 each)." category:"rloo"`
-	Dataset        string    `yaml:"dataset_name" alias:"dataset" help:"Prompts: a file or folder with a prompt (or messages) column; other columns go to column rewards (builtin:gsm8k reads answer)." category:"data"`
-	TrainSplit     string    `yaml:"dataset_train_split" help:"Split with the training prompts." category:"data"`
-	Columns        []string  `yaml:"columns" help:"Rename columns, source=target (e.g. question=prompt)." category:"data"`
-	SkipBadRecords bool      `yaml:"skip_bad_records" help:"Skip and count bad records instead of stopping." category:"data"`
 	ShuffleDataset bool      `yaml:"shuffle_dataset" help:"Shuffle the prompts (TRL's RepeatSampler with the seed)." category:"data"`
 
 	// Generation.
@@ -54,6 +51,18 @@ type Config struct {
 	LogCompletions           bool      `yaml:"log_completions" help:"Log a few prompts, completions, rewards and advantages of each logged step, and write them to completions/step-N.jsonl." category:"logging"`
 }
 
+// FieldHelp is the help of the shared model and data flags where rloo says more.
+func (c *Config) FieldHelp() map[string]string {
+	return map[string]string{
+		"model_name_or_path":  "Policy to start from: a causal LM checkpoint (an rl sft output); with beta > 0 a frozen copy is the reference (with use_peft: the policy without its adapters).",
+		"dataset_name":        "Prompts: a file or folder with a prompt (or messages) column; other columns go to column rewards (builtin:gsm8k reads answer).",
+		"dataset_train_split": "Split with the training prompts.",
+		"dataset_test_split":  "Not used yet: rloo does not evaluate.",
+		"eval_ratio":          "Not used yet: rloo does not evaluate.",
+		"max_samples":         "Use at most this many training prompts (0: all).",
+	}
+}
+
 // DefaultConfig returns RLOOConfig's defaults (trl/trainer/rloo_config.py):
 // learning_rate 1e-6, num_generations 2, max_completion_length 512, beta
 // 0.05, num_iterations 1, epsilon 0.2, normalize_advantages false,
@@ -65,7 +74,8 @@ func DefaultConfig() Config {
 	a.OutputDir = "rloo-out"
 	return Config{
 		Args:                a,
-		TrainSplit:          "train",
+		ModelConfig:         train.DefaultModelConfig(),
+		ScriptArguments:     datasets.ScriptArguments{TrainSplit: "train"}, // no evaluation: no test split
 		ShuffleDataset:      true,
 		NumGenerations:      2,
 		MaxCompletionLength: 512,
@@ -122,11 +132,16 @@ func (c *Config) Validate() error {
 	if c.Model == "" {
 		bad("model_name_or_path must be set (a causal LM checkpoint)")
 	}
+	for _, err := range []error{c.ModelConfig.Validate(), c.ScriptArguments.Validate()} {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if c.TestSplit != "" || c.EvalRatio > 0 {
+		bad("dataset_test_split, eval_ratio: rloo does not evaluate yet (eval_strategy must be no)")
+	}
 	if len(c.RewardFuncs) == 0 {
 		bad("reward_funcs must name at least one reward (builtin:NAME or a reward model directory)")
-	}
-	if c.Dataset == "" {
-		bad("dataset_name must be set")
 	}
 	if c.RewardWeights != nil && len(c.RewardWeights) != len(c.RewardFuncs) {
 		bad("reward_weights has %d values but reward_funcs names %d functions: give one weight per function", len(c.RewardWeights), len(c.RewardFuncs))
@@ -167,8 +182,8 @@ func (c *Config) weights() []float64 {
 
 // options are what rollout.Load loads for the run.
 func (c *Config) options(log zerolog.Logger) rollout.Options {
-	return rollout.Options{Name: "rloo", Model: c.Model, DType: c.DType, Reference: c.Beta != 0, DisableDropout: c.DisableDropout,
-		RewardFuncs: c.RewardFuncs, Dataset: c.Dataset, TrainSplit: c.TrainSplit, Columns: c.Columns, SkipBadRecords: c.SkipBadRecords,
+	return rollout.Options{Name: "rloo", ModelConfig: c.ModelConfig, Data: c.ScriptArguments, Seed: c.Seed, Reference: c.Beta != 0, DisableDropout: c.DisableDropout,
+		RewardFuncs: c.RewardFuncs,
 		Gen: generate.Config{MaxNewTokens: c.MaxCompletionLength, Temperature: c.Temperature, TopK: c.TopK, TopP: c.TopP,
 			RepetitionPenalty: c.RepetitionPenalty},
 		Chunk: c.GenerationChunk, Log: log}

@@ -44,6 +44,9 @@ type Model struct {
 	byName map[string]*tensor.Tensor
 	arch   arch
 	lora   *adapters // LoRA adapters (lora.go); nil: none
+	// quant maps the placeholder of each 4- or 8-bit base weight (quant.go)
+	quant    map[*tensor.Tensor]*quantized
+	quantCfg QuantConfig
 }
 
 // Param is a named trainable tensor; names are exactly transformers'.
@@ -72,6 +75,10 @@ func (m *Model) Param(name string) *tensor.Tensor { return m.byName[name] }
 func (m *Model) NumParams() int64 {
 	var n int64
 	for _, p := range m.params {
+		if qw := m.quant[p.T]; qw != nil {
+			n += qw.shape[0] * qw.shape[1]
+			continue
+		}
 		n += int64(p.T.Numel())
 	}
 	return n
@@ -92,6 +99,7 @@ func (m *Model) Free() {
 		m.lora.free()
 		m.lora = nil
 	}
+	m.freeQuant()
 	m.params = nil
 	m.byName = nil
 }
@@ -272,17 +280,26 @@ func assemble(c *Config, h Head, tensors map[string]*tensor.Tensor, dt tensor.DT
 			t.Free()
 		}
 	}
-	switch c.Family() {
+	if err := m.rebind(); err != nil {
+		m.Free()
+		return nil, err
+	}
+	return m, nil
+}
+
+// rebind builds the family's typed views of m.byName afresh (after Quantize
+// replaced weights), freeing the old views' own tensors.
+func (m *Model) rebind() error {
+	if r, ok := m.arch.(interface{ free() }); ok {
+		r.free()
+	}
+	switch m.Config.Family() {
 	case GPT2:
 		m.arch = &gpt2{}
 	case Llama:
 		m.arch = &llama{}
 	}
-	if err := m.arch.bind(m); err != nil {
-		m.Free()
-		return nil, err
-	}
-	return m, nil
+	return m.arch.bind(m)
 }
 
 func equalShape(a, b []int64) bool {

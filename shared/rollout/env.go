@@ -15,20 +15,20 @@ import (
 	"github.com/rlsuite/rl/shared/generate"
 	"github.com/rlsuite/rl/shared/model"
 	"github.com/rlsuite/rl/shared/tokenizer"
+	"github.com/rlsuite/rl/shared/train"
 )
 
 // Options say what a run of a group-sampling trainer loads.
 type Options struct {
-	Name           string // the trainer ("grpo"): the prefix of errors
-	Model          string // the policy's directory
-	DType          string // float32, bfloat16 or "" (the checkpoint's)
-	Reference      bool   // load a frozen copy of the policy as the reference
-	DisableDropout bool   // the policy trains without dropout
+	Name        string            // the trainer ("grpo"): the prefix of errors
+	ModelConfig train.ModelConfig // the policy (model_name_or_path, dtype, tokenizer, use_peft)
+	Data        datasets.ScriptArguments
+	Seed        int64 // new adapters are drawn from it
+	// Reference: a frozen copy of the policy is the reference; with
+	// use_peft, the policy itself with its adapters disabled (no copy).
+	Reference      bool
+	DisableDropout bool // the policy trains without dropout
 	RewardFuncs    []string
-	Dataset        string
-	TrainSplit     string
-	Columns        []string
-	SkipBadRecords bool
 	Gen            generate.Config // MaxNewTokens, Temperature, TopK, TopP, RepetitionPenalty
 	Chunk          int             // sequences per generate call (0: all)
 	Log            zerolog.Logger
@@ -36,13 +36,15 @@ type Options struct {
 
 // Env is what such a run trains and samples with.
 type Env struct {
-	Policy  *model.Model
-	Ref     *model.Model // nil without Options.Reference
-	Tok     *tokenizer.Tokenizer
-	Rewards []*Reward
-	Sampler *Sampler
-	Prompts []Prompt
-	Pad     int
+	Policy *model.Model
+	Ref    *model.Model // nil without Options.Reference; = Policy when RefIsPolicy
+	// RefIsPolicy: the reference is Policy with its LoRA adapters disabled.
+	RefIsPolicy bool
+	Tok         *tokenizer.Tokenizer
+	Rewards     []*Reward
+	Sampler     *Sampler
+	Prompts     []Prompt
+	Pad         int
 }
 
 // Load loads the policy (and reference), the reward functions and the
@@ -55,23 +57,39 @@ func Load(o Options) (env *Env, err error) {
 			env = nil
 		}
 	}()
-	dt, err := model.ParseDType(o.DType)
+	mc := o.ModelConfig
+	dt, err := model.ParseDType(mc.DType)
 	if err != nil {
 		return env, fmt.Errorf("%s: %w", o.Name, err)
 	}
-	opts := model.LoadOptions{DType: dt}
-	if env.Policy, env.Tok, err = checkpoint.Load(o.Model, opts); err != nil {
+	opts := mc.ModelLoadOptions(model.LoadOptions{DType: dt})
+	if env.Policy, env.Tok, err = checkpoint.Load(mc.Model, opts); err != nil {
 		return env, err
 	}
+	if mc.Tokenizer != "" {
+		if env.Tok, err = checkpoint.LoadTokenizerFor(env.Policy, mc.Model, mc.Tokenizer); err != nil {
+			return env, err
+		}
+	}
 	env.Policy.NoDropout = o.DisableDropout
-	if o.Reference {
-		if env.Ref, err = model.Load(o.Model, opts); err != nil {
+	if err := mc.PreparePEFT(env.Policy, o.Seed); err != nil {
+		return env, fmt.Errorf("%s: %w", o.Name, err)
+	}
+	if o.Reference && mc.UsePEFT { // TRL: the adapter disabled, no second copy
+		env.Ref, env.RefIsPolicy = env.Policy, true
+	} else if o.Reference {
+		if env.Ref, err = model.Load(mc.Model, opts); err != nil {
 			return env, fmt.Errorf("%s: reference model: %w", o.Name, err)
+		}
+		if env.Ref.HasAdapters() { // an adapter folder: merged, as the policy's is
+			if err := env.Ref.MergeAdapters(); err != nil {
+				return env, err
+			}
 		}
 		env.Ref.NoDropout = true
 		env.Ref.SetRequiresGrad(false)
 	}
-	if env.Rewards, err = LoadRewards(o.RewardFuncs, o.Name+": reward_funcs", env.Policy, env.Tok, o.Model, opts); err != nil {
+	if env.Rewards, err = LoadRewards(o.RewardFuncs, o.Name+": reward_funcs", env.Policy, env.Tok, mc.Model, opts); err != nil {
 		return env, err
 	}
 	env.Pad = max(env.Tok.PAD(), 0)
@@ -80,7 +98,7 @@ func Load(o Options) (env *Env, err error) {
 		return env, err
 	}
 	if len(env.Prompts) == 0 {
-		return env, fmt.Errorf("%s: %s: no prompts", o.Name, o.Dataset)
+		return env, fmt.Errorf("%s: %s: no prompts", o.Name, o.Data.Dataset)
 	}
 	for _, p := range env.Prompts {
 		if len(p.IDs)+o.Gen.MaxNewTokens > env.Policy.Config.MaxPositions {
@@ -90,18 +108,19 @@ func Load(o Options) (env *Env, err error) {
 	return env, nil
 }
 
-// ReadPrompts reads and encodes the training prompts of o.Dataset (the
-// first limit records when limit > 0).
+// ReadPrompts reads and encodes the training prompts of o.Data (the
+// first limit records when limit > 0, and at most max_samples).
 func ReadPrompts(o Options, tok *tokenizer.Tokenizer, limit int) ([]Prompt, error) {
-	cols, err := datasets.ParseColumns(o.Columns)
+	opts, err := o.Data.LoadOptions()
 	if err != nil {
 		return nil, err
 	}
-	d, err := datasets.LoadSplit(o.Dataset, o.TrainSplit, datasets.LoadOptions{SkipBadRecords: o.SkipBadRecords, Columns: cols, Limit: limit})
+	opts.Limit = limit
+	d, err := datasets.LoadSplit(o.Data.Dataset, o.Data.TrainSplit, opts)
 	if err != nil {
 		return nil, err
 	}
-	ps, err := LoadPrompts(d, tok, 0, o.Log)
+	ps, err := LoadPrompts(o.Data.Cap(d), tok, 0, o.Log)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", o.Name, err)
 	}
@@ -111,7 +130,7 @@ func ReadPrompts(o Options, tok *tokenizer.Tokenizer, limit int) ([]Prompt, erro
 // Preview returns the token ids of the first n prompts as Load encodes
 // them, and the tokenizer, without loading models (rl data show).
 func Preview(o Options, n int) ([][]int, *tokenizer.Tokenizer, error) {
-	tok, err := tokenizer.Load(o.Model)
+	tok, err := tokenizer.Load(o.ModelConfig.TokenizerPath())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -132,7 +151,11 @@ func (e *Env) Free() {
 	if e == nil {
 		return
 	}
-	for _, m := range []*model.Model{e.Policy, e.Ref} {
+	ms := []*model.Model{e.Policy, e.Ref}
+	if e.RefIsPolicy {
+		ms = ms[:1]
+	}
+	for _, m := range ms {
 		if m != nil {
 			m.Free()
 		}

@@ -442,6 +442,16 @@ func Entropy(logits *tensor.Tensor) *tensor.Tensor {
 // LogpsOf computes m's per-token log-probs of each completion without
 // grad, in chunks of chunk rows; rows are unpadded (len(IDs) each).
 func LogpsOf(m *model.Model, cs []*Completion, pad, chunk int, temperature float64) (out [][]float64, err error) {
+	return logpsOf(m, false, cs, pad, chunk, temperature)
+}
+
+// RefLogpsOf is LogpsOf for the reference: m with its LoRA adapters
+// disabled when noAdapters is set (the policy as its own reference).
+func RefLogpsOf(m *model.Model, noAdapters bool, cs []*Completion, pad, chunk int, temperature float64) ([][]float64, error) {
+	return logpsOf(m, noAdapters, cs, pad, chunk, temperature)
+}
+
+func logpsOf(m *model.Model, noAdapters bool, cs []*Completion, pad, chunk int, temperature float64) (out [][]float64, err error) {
 	defer tensor.Recover(&err, "rollout log-probs")
 	if chunk <= 0 {
 		chunk = len(cs)
@@ -452,7 +462,10 @@ func LogpsOf(m *model.Model, cs []*Completion, pad, chunk int, temperature float
 			part := cs[lo:min(lo+chunk, len(cs))]
 			tensor.Tidy(func() {
 				b := NewBatch(part, pad, m.Device)
-				v := b.TokenLogps(b.Logits(m, temperature, false)).Float64s()
+				in := b.Input(false)
+				in.DisableAdapters = noAdapters
+				h := m.Hidden(in).Narrow(1, int64(b.P-1), int64(b.T))
+				v := b.TokenLogps(m.Logits(h).DivScalar(temperature)).Float64s()
 				for i, c := range part {
 					out[lo+i] = slices.Clone(v[i*b.T : i*b.T+len(c.IDs)])
 				}
