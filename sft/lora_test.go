@@ -155,3 +155,33 @@ func TestSFTQLoRA(t *testing.T) {
 		t.Errorf("load_in_4bit without use_peft: %v, want a refusal naming use_peft", err)
 	}
 }
+
+// TestSFTGradientCheckpointing: gradient_checkpointing changes memory, not
+// the training: the losses equal a plain run's step for step (presets
+// train without dropout), for full fine-tuning and for LoRA.
+func TestSFTGradientCheckpointing(t *testing.T) {
+	_, tokDir := testTokenizer(t)
+	data := t.TempDir()
+	writeJSONL(t, filepath.Join(data, "train.jsonl"), arithmetic(64, 0))
+	t.Setenv("RL_CACHE_DIR", t.TempDir())
+	var runs [2]map[int]float64
+	for i, gc := range []bool{false, true} {
+		cfg := DefaultConfig()
+		cfg.Init, cfg.Tokenizer, cfg.Dataset, cfg.OutputDir = "tiny-llama", tokDir, data, t.TempDir()
+		cfg.MaxSteps, cfg.LoggingSteps, cfg.SaveStrategy, cfg.LearningRate, cfg.PerDeviceTrainBatchSize = 6, 1, "no", 2e-3, 16
+		cfg.GradientAccumulationSteps = 2
+		cfg.GradientCheckpointing = gc
+		if _, err := Run(context.Background(), cfg, zerolog.Nop(), nil); err != nil {
+			t.Fatal(err)
+		}
+		runs[i] = logLosses(t, cfg.OutputDir)
+	}
+	for s := 1; s <= 6; s++ {
+		if math.Abs(runs[0][s]-runs[1][s]) > 1e-5*math.Max(1, runs[0][s]) {
+			t.Errorf("step %d: loss %.7f plain, %.7f with gradient checkpointing", s, runs[0][s], runs[1][s])
+		}
+	}
+	if len(runs[1]) != 6 {
+		t.Errorf("logged %v", runs[1])
+	}
+}

@@ -30,6 +30,10 @@ type Model struct {
 	// NoDropout turns the config's dropout off in training as well (TRL's
 	// disable_dropout_in_model; the saved config keeps its values).
 	NoDropout bool
+	// GradientCheckpointing recomputes each decoder layer in the backward
+	// pass instead of keeping its activations (checkpointing.go); the
+	// trainer calls FinishBackward after each backward.
+	GradientCheckpointing bool
 	// SaveDType is the dtype Save writes the weights in; zero: DType.
 	// Load sets it to the source checkpoint's torch_dtype (a bfloat16
 	// checkpoint trained with float32 master weights is saved in bfloat16
@@ -44,6 +48,7 @@ type Model struct {
 	byName map[string]*tensor.Tensor
 	arch   arch
 	lora   *adapters // LoRA adapters (lora.go); nil: none
+	ckpts  []*ckpt   // checkpointed forwards awaiting FinishBackward
 	// quant maps the placeholder of each 4- or 8-bit base weight (quant.go)
 	quant    map[*tensor.Tensor]*quantized
 	quantCfg QuantConfig
@@ -100,6 +105,10 @@ func (m *Model) Free() {
 		m.lora = nil
 	}
 	m.freeQuant()
+	for _, ck := range m.ckpts {
+		ck.free()
+	}
+	m.ckpts = nil
 	m.params = nil
 	m.byName = nil
 }

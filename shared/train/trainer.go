@@ -288,6 +288,11 @@ func (t *Trainer[B]) Run(ctx context.Context) (res *Result, err error) {
 	for _, prm := range t.Models.Params() {
 		prm.T.SetRequiresGrad(true)
 	}
+	for _, m := range t.Models.SaveModels() {
+		if m != nil {
+			m.GradientCheckpointing = a.GradientCheckpointing
+		}
+	}
 	t.opt = NewAdamW(t.Models.Params(), a)
 	defer t.opt.Free()
 	t.state = State{MaxSteps: p.total, NumTrainEpochs: a.NumTrainEpochs, LoggingSteps: a.LoggingSteps,
@@ -397,6 +402,15 @@ func (t *Trainer[B]) Run(ctx context.Context) (res *Result, err error) {
 				defer loss.Free()
 				stepLoss += loss.ItemF64()
 				loss.Backward()
+				if a.GradientCheckpointing { // recompute the checkpointed layers, under the forward's autocast
+					t.autocast(func() {
+						for _, m := range t.Models.SaveModels() {
+							if m != nil {
+								m.FinishBackward()
+							}
+						}
+					})
+				}
 			})
 		}
 		if math.IsNaN(stepLoss) || math.IsInf(stepLoss, 0) {
