@@ -385,6 +385,9 @@ func (t *Trainer[B]) Run(ctx context.Context) (res *Result, err error) {
 		tensor.ManualSeed(stepSeed(a.Seed, step))
 		weights := t.microWeights(batches)
 		for micro, batch := range batches {
+			if step == start && micro == 0 { // the plan, once the batch shape is known
+				planMemory(t.Models.SaveModels(), t.Models.Params(), a, batch.NumTokens()).log(t.Log)
+			}
 			t.tokens += int64(batch.NumTokens())
 			if weights[micro] == 0 {
 				continue // no items: nothing to learn, and its mean is NaN
@@ -515,7 +518,7 @@ func (t *Trainer[B]) Run(ctx context.Context) (res *Result, err error) {
 		t.Log.Info().Int("plots", len(paths)).Str("dir", filepath.Join(a.OutputDir, "plots")).Msg("wrote plots")
 	}
 	t.Log.Info().Str("output_dir", a.OutputDir).Str("runtime", metrics.FormatDuration(runtime)).
-		Float64("tokens_per_s", math.Round(res.TokensPerS)).Msg("done")
+		Float64("tokens_per_s", math.Round(res.TokensPerS)).Str("peak_rss", gib(peakRSS())).Msg("done")
 	return res, nil
 }
 
