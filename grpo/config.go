@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"github.com/rlsuite/rl/datasets"
 	"slices"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -29,6 +30,7 @@ type Config struct {
 
 	RewardFuncs    []string  `yaml:"reward_funcs" help:"Reward functions, summed with reward_weights: builtin:NAME, a reward model directory (an rl reward output), or cmd:PROGRAM ARGS (JSONL in, a number or null per line out); repeat or comma-separate." category:"model"`
 	RewardWeights  []float64 `yaml:"reward_weights" help:"Weight of each reward function, in order (default: 1 each)." category:"grpo"`
+	RewardTimeout  float64   `yaml:"reward_timeout" help:"Seconds a cmd: reward program may take to answer one completion before the run stops with an error (rl's)." category:"grpo" range:"(0,inf)"`
 	ShuffleDataset bool      `yaml:"shuffle_dataset" help:"Shuffle the prompts (TRL's RepeatSampler with the seed)." category:"data"`
 
 	// Generation.
@@ -80,6 +82,7 @@ func DefaultConfig() Config {
 	a.OutputDir = "grpo-out"
 	return Config{
 		Args:                    a,
+		RewardTimeout:           60,
 		ModelConfig:             train.DefaultModelConfig(),
 		ScriptArguments:         datasets.ScriptArguments{TrainSplit: "train"}, // no evaluation: no test split
 		ShuffleDataset:          true,
@@ -203,7 +206,7 @@ func (c *Config) weights() []float64 {
 // options are what rollout.Load loads for the run.
 func (c *Config) options(log zerolog.Logger) rollout.Options {
 	return rollout.Options{Name: "grpo", ModelConfig: c.ModelConfig, Data: c.ScriptArguments, Seed: c.Seed, Reference: c.Beta != 0, DisableDropout: c.DisableDropout,
-		RewardFuncs: c.RewardFuncs,
+		RewardFuncs: c.RewardFuncs, RewardTimeout: time.Duration(c.RewardTimeout * float64(time.Second)),
 		Gen: generate.Config{MaxNewTokens: c.MaxCompletionLength, Temperature: c.Temperature, TopK: c.TopK, TopP: c.TopP,
 			RepetitionPenalty: c.RepetitionPenalty},
 		Chunk: c.GenerationChunk, Log: log}

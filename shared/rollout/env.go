@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -29,6 +30,7 @@ type Options struct {
 	Reference      bool
 	DisableDropout bool // the policy trains without dropout
 	RewardFuncs    []string
+	RewardTimeout  time.Duration   // a cmd: program's bound per answer (0: DefaultRewardTimeout)
 	Gen            generate.Config // MaxNewTokens, Temperature, TopK, TopP, RepetitionPenalty
 	Chunk          int             // sequences per generate call (0: all)
 	Log            zerolog.Logger
@@ -91,6 +93,9 @@ func Load(o Options) (env *Env, err error) {
 	}
 	if env.Rewards, err = LoadRewards(o.RewardFuncs, o.Name+": reward_funcs", env.Policy, env.Tok, mc.Model, opts); err != nil {
 		return env, err
+	}
+	for _, r := range env.Rewards {
+		r.Timeout = o.RewardTimeout
 	}
 	env.Pad = max(env.Tok.PAD(), 0)
 	env.Sampler = &Sampler{Policy: env.Policy, Tok: env.Tok, StopIDs: env.Policy.StopIDs(env.Tok.EOS()), Pad: env.Pad, Chunk: o.Chunk, Gen: o.Gen}

@@ -5,8 +5,6 @@
 package rollout
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"hash/fnv"
 	"math"
@@ -14,8 +12,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -181,15 +179,23 @@ type Reward struct {
 	Fn    rewardfn.ColumnFunc
 	Model *model.Model
 	Cmd   []string // cmd:PROGRAM ARGS...: see CmdPrefix
+	// Timeout bounds a program's answer to one completion (0:
+	// DefaultRewardTimeout).
+	Timeout time.Duration
+	proc    *cmdProc // the running program (cmdreward.go)
 }
 
 // CmdPrefix marks an external reward program in reward_funcs:
-// "cmd:PROGRAM ARG..." (split on spaces, no shell). The program reads one
-// JSON object per completion on standard input, {"prompt": ...,
-// "completion": ..., and the prompt's other dataset columns}, and writes one
-// line per completion on standard output: a number, or null for no reward
-// (TRL's None). It runs once per generation batch; a non-zero exit, or a
-// line count other than the completions', is an error naming the program.
+// "cmd:PROGRAM ARG..." (split on spaces, no shell). rl starts the program
+// once and keeps it running: for each completion it writes one JSON object
+// on a line to its standard input, {"prompt": ..., "completion": ..., and
+// the prompt's other dataset columns}, and reads one line from its
+// standard output, in order: a number, null for no reward (TRL's None), or
+// {"reward": number|null}. Its stderr is the program's own (its tail goes
+// into errors). A program that exits, takes longer than reward_timeout for
+// an answer, or answers anything else stops the run with an error naming
+// it (checkpoints already written stay). docs/reward-programs.md has
+// examples in Python and Go.
 const CmdPrefix = "cmd:"
 
 // LoadRewards reads the reward_funcs specs: builtin:NAME, cmd:PROGRAM
@@ -271,6 +277,7 @@ func FreeRewards(rs []*Reward) {
 		if r.Model != nil {
 			r.Model.Free()
 		}
+		r.stop()
 	}
 }
 
@@ -306,48 +313,6 @@ func (r *Reward) Score(cs []*Completion, pad int) (out []float64, err error) {
 			copy(out, v)
 		})
 	})
-	return out, nil
-}
-
-// runCmd scores cs with the external program (CmdPrefix).
-func (r *Reward) runCmd(cs []*Completion) ([]float64, error) {
-	var in bytes.Buffer
-	for _, c := range cs {
-		row := map[string]any{}
-		for k, v := range c.Prompt.Row {
-			row[k] = v
-		}
-		row["prompt"], row["completion"] = c.Prompt.Text, c.Text
-		b, err := json.Marshal(row)
-		if err != nil {
-			return nil, fmt.Errorf("reward %s: %w", r.Name, err)
-		}
-		in.Write(append(b, '\n'))
-	}
-	cmd := exec.Command(r.Cmd[0], r.Cmd[1:]...)
-	cmd.Stdin = &in
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("reward program %s: %w: %s", strings.Join(r.Cmd, " "), err, strings.TrimSpace(stderr.String()))
-	}
-	lines := strings.Split(strings.TrimRight(stdout.String(), "\n"), "\n")
-	if len(lines) != len(cs) {
-		return nil, fmt.Errorf("reward program %s wrote %d lines for %d completions: want one number (or null) per line", strings.Join(r.Cmd, " "), len(lines), len(cs))
-	}
-	out := make([]float64, len(cs))
-	for i, l := range lines {
-		l = strings.TrimSpace(l)
-		if l == "null" || l == "None" {
-			out[i] = math.NaN()
-			continue
-		}
-		v, err := strconv.ParseFloat(l, 64)
-		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
-			return nil, fmt.Errorf("reward program %s: line %d is %q: want a finite number or null", strings.Join(r.Cmd, " "), i+1, l)
-		}
-		out[i] = v
-	}
 	return out, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rlsuite/rl/shared/model"
 )
@@ -190,15 +191,35 @@ done
 	if v[0] != 1 || v[1] != 0.25 || !math.IsNaN(v[2]) {
 		t.Errorf("scores %v, want [1 0.25 NaN]", v)
 	}
+	// the program runs once for the whole run: a second batch continues it
+	counter := script("count.sh", "n=0\nwhile IFS= read -r l; do n=$((n+1)); echo \"{\\\"reward\\\": $n}\"; done\n")
+	rc := &Reward{Name: "count", Cmd: []string{counter}}
+	for batch, want := range [][]float64{{1, 2, 3}, {4, 5, 6}} {
+		v, err := rc.Score(cs, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(v, want) {
+			t.Errorf("batch %d: %v, want %v (one process, answers in order)", batch, v, want)
+		}
+	}
+	FreeRewards([]*Reward{rc})
 	for _, c := range []struct{ body, want string }{
-		{"echo oops >&2; exit 3\n", "oops"},
-		{"echo 1\n", "wrote 1 lines for 3 completions"},
-		{"cat >/dev/null; printf 'a\\nb\\nc\\n'\n", `line 1 is "a"`},
+		{"echo oops >&2; exit 3\n", "exited (exit status 3) after answering 0 of 3 completions; its stderr ends: oops"},
+		{"read l; echo 1\n", "exited (status 0) after answering 1 of 3"},
+		{"while read l; do echo a; done\n", `answer 1 is "a"`},
+		{"read l; echo 1; sleep 30\n", "gave no answer for completion 2 of 3 within 300ms (reward_timeout)"},
+		{"while read l; do echo '{\"score\": 1}'; done\n", `needs a "reward" field`},
 	} {
-		r := &Reward{Name: "bad", Cmd: []string{script("bad.sh", c.body)}}
+		r := &Reward{Name: "bad", Cmd: []string{script("bad.sh", c.body)}, Timeout: 300 * time.Millisecond}
+		start := time.Now()
 		if _, err := r.Score(cs, 0); err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "bad.sh") {
 			t.Errorf("%q: err %v, want %q naming bad.sh", c.body, err, c.want)
 		}
+		if d := time.Since(start); d > 10*time.Second {
+			t.Errorf("%q: the error took %s", c.body, d)
+		}
+		FreeRewards([]*Reward{r})
 	}
 	if _, err := LoadRewards([]string{"cmd:/no/such/program"}, "reward_funcs", nil, nil, "", model.LoadOptions{}); err == nil || !strings.Contains(err.Error(), "reward_funcs cmd:/no/such/program") {
 		t.Errorf("missing program: %v", err)
