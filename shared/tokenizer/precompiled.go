@@ -1,0 +1,132 @@
+package tokenizer
+
+import (
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/rivo/uniseg"
+)
+
+// precompiled is SentencePiece's compiled normalisation rules, the
+// precompiled_charsmap of the Precompiled normalizer (T5, ALBERT, XLM-R,
+// DeBERTa-v3, Pegasus): a little-endian u32 trie size, the darts-clone
+// double-array trie of that many bytes, then the NUL-separated
+// replacement strings the trie's values index. It is decoded and applied
+// as Hugging Face's spm_precompiled crate does (src/lib.rs) and
+// tokenizers' normalizers/precompiled.rs.
+type precompiled struct {
+	trie       []uint32
+	normalized string
+}
+
+func parsePrecompiled(b64 string) (*precompiled, error) {
+	data, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		return nil, err
+	}
+	if len(data) < 4 {
+		return nil, errors.New("shorter than its 4-byte trie size")
+	}
+	size := int(binary.LittleEndian.Uint32(data))
+	if size%4 != 0 || size > len(data)-4 {
+		return nil, errors.New("trie size is past the end of the data")
+	}
+	p := &precompiled{trie: make([]uint32, size/4)}
+	for i := range p.trie {
+		p.trie[i] = binary.LittleEndian.Uint32(data[4+4*i:])
+	}
+	rest := data[4+size:]
+	if !utf8.Valid(rest) {
+		return nil, errors.New("the normalized strings are not valid UTF-8")
+	}
+	if len(p.trie) == 0 {
+		return nil, errors.New("empty trie")
+	}
+	p.normalized = string(rest)
+	return p, nil
+}
+
+// A darts-clone unit: bit 8 has_leaf, bits 0-7 (with bit 31) the label,
+// bits 0-30 a leaf's value, bits 10-31 the offset (shifted by 8 when bit 9
+// is set).
+func unitHasLeaf(u uint32) bool  { return u>>8&1 == 1 }
+func unitValue(u uint32) int     { return int(u & (1<<31 - 1)) }
+func unitLabel(u uint32) uint32  { return u & (1<<31 | 0xFF) }
+func unitOffset(u uint32) uint32 { return u >> 10 << ((u & (1 << 9)) >> 6) }
+
+// firstPrefixValue is DoubleArray::common_prefix_search's first result: the
+// value of the shortest key that is a prefix of key, or -1. Positions past
+// the array mean no match (the crate would panic on a corrupt trie).
+func (p *precompiled) firstPrefixValue(key string) int {
+	pos := uint32(0)
+	unit := p.trie[0]
+	pos ^= unitOffset(unit)
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		if c == 0 {
+			break
+		}
+		pos ^= uint32(c)
+		if int(pos) >= len(p.trie) {
+			return -1
+		}
+		unit = p.trie[pos]
+		if unitLabel(unit) != uint32(c) {
+			return -1
+		}
+		pos ^= unitOffset(unit)
+		if unitHasLeaf(unit) {
+			if int(pos) >= len(p.trie) {
+				return -1
+			}
+			return unitValue(p.trie[pos])
+		}
+	}
+	return -1
+}
+
+// transform returns the replacement of chunk, if the rules have one.
+func (p *precompiled) transform(chunk string) (string, bool) {
+	i := p.firstPrefixValue(chunk)
+	if i < 0 || i > len(p.normalized) {
+		return "", false
+	}
+	end := strings.IndexByte(p.normalized[i:], 0)
+	if end < 0 {
+		end = len(p.normalized) - i
+	}
+	return p.normalized[i : i+end], true
+}
+
+// normalize replaces each extended grapheme cluster shorter than 6 bytes
+// that has a rule as a whole, else each of its characters that has one.
+func (p *precompiled) normalize(s string) string {
+	var sb strings.Builder
+	sb.Grow(len(s))
+	g := uniseg.NewGraphemes(s)
+	for g.Next() {
+		cluster := g.Str()
+		if len(cluster) < 6 {
+			if r, ok := p.transform(cluster); ok {
+				sb.WriteString(r)
+				continue
+			}
+		}
+		for i, c := range cluster {
+			part := cluster[i : i+utf8.RuneLen(c)]
+			if c == utf8.RuneError {
+				_, n := utf8.DecodeRuneInString(cluster[i:])
+				part = cluster[i : i+n]
+			}
+			if r, ok := p.transform(part); ok {
+				sb.WriteString(r)
+			} else {
+				sb.WriteString(part)
+			}
+		}
+	}
+	return sb.String()
+}
