@@ -115,12 +115,10 @@ func (p *precompiled) normalize(s string) string {
 				continue
 			}
 		}
-		for i, c := range cluster {
-			part := cluster[i : i+utf8.RuneLen(c)]
-			if c == utf8.RuneError {
-				_, n := utf8.DecodeRuneInString(cluster[i:])
-				part = cluster[i : i+n]
-			}
+		for i := 0; i < len(cluster); {
+			_, n := utf8.DecodeRuneInString(cluster[i:]) // 1 for an invalid byte
+			part := cluster[i : i+n]
+			i += n
 			if r, ok := p.transform(part); ok {
 				sb.WriteString(r)
 			} else {
