@@ -106,9 +106,10 @@ func (p *precompiled) transform(chunk string) (string, bool) {
 func (p *precompiled) normalize(s string) string {
 	var sb strings.Builder
 	sb.Grow(len(s))
-	g := uniseg.NewGraphemes(s)
-	for g.Next() {
-		cluster := g.Str()
+	state := -1
+	for rest := s; rest != ""; {
+		var cluster string
+		cluster, rest, _, state = uniseg.FirstGraphemeClusterInString(rest, state)
 		if len(cluster) < 6 {
 			if r, ok := p.transform(cluster); ok {
 				sb.WriteString(r)

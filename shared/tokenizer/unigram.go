@@ -3,6 +3,7 @@ package tokenizer
 import (
 	"fmt"
 	"math"
+	"slices"
 	"unicode/utf8"
 )
 
@@ -16,8 +17,7 @@ import (
 type unigramModel struct {
 	ids      map[string]int32 // piece -> id (a later duplicate wins, as in HF)
 	scores   []float64        // by id
-	prefixes map[string]bool  // every non-empty prefix of a piece, to stop the search early
-	maxLen   int              // longest piece in bytes
+	trie     pieceTrie        // the pieces, for the prefix search of the lattice
 	unk      int              // unk_id, -1 when absent
 	unkScore float64          // min_score - K_UNK_PENALTY (10)
 	byteIDs  [256]int32       // ids of <0x00>..<0xFF>, -1 when absent
@@ -30,10 +30,9 @@ func buildUnigram(o obj) (*unigramModel, error) {
 		return nil, fmt.Errorf("model.vocab is not a list of [piece, score] pairs")
 	}
 	m := &unigramModel{
-		ids:      make(map[string]int32, len(list)),
-		scores:   make([]float64, len(list)),
-		prefixes: make(map[string]bool, 4*len(list)),
-		unk:      -1,
+		ids:    make(map[string]int32, len(list)),
+		scores: make([]float64, len(list)),
+		unk:    -1,
 	}
 	minScore := math.Inf(1)
 	for i, x := range list {
@@ -49,11 +48,8 @@ func buildUnigram(o obj) (*unigramModel, error) {
 		m.ids[tok] = int32(i)
 		m.scores[i] = score
 		minScore = min(minScore, score)
-		m.maxLen = max(m.maxLen, len(tok))
-		for j := 1; j <= len(tok); j++ {
-			m.prefixes[tok[:j]] = true
-		}
 	}
+	m.trie = newPieceTrie(m.ids)
 	m.unkScore = minScore - 10
 	if v, ok := o["unk_id"]; ok && v != nil {
 		f, ok := v.(float64)
@@ -107,13 +103,13 @@ func (m *unigramModel) tokenize(s string, out []int) []int {
 		base := best[start].score
 		_, mblen := utf8.DecodeRuneInString(s[start:])
 		single := false
-		for end := start + 1; end <= len(s) && end-start <= m.maxLen; end++ {
-			p := s[start:end]
-			if !m.prefixes[p] {
+		for tn, end := int32(0), start; end < len(s); {
+			if tn = m.trie.child(tn, s[end]); tn < 0 {
 				break
 			}
-			id, ok := m.ids[p]
-			if !ok {
+			end++
+			id := m.trie.nodes[tn].id
+			if id < 0 {
 				continue
 			}
 			cand := base + m.scores[id]
@@ -173,4 +169,84 @@ func (m *unigramModel) bytesKnown(piece string) bool {
 		}
 	}
 	return true
+}
+
+// pieceTrie is a byte trie of the pieces, its children in one sorted flat
+// array: the lattice walks it from each position to find every piece that
+// starts there (tokenizers' Trie::common_prefix_search).
+type pieceTrie struct {
+	nodes []trieNode
+	edges []trieEdge // the children of node n: edges[n.first : n.first+n.count], by byte
+}
+
+type trieNode struct {
+	id           int32 // piece id ending here, -1 for none
+	first, count int32
+}
+
+type trieEdge struct {
+	b    byte
+	node int32
+}
+
+func newPieceTrie(ids map[string]int32) pieceTrie {
+	// build with maps, then flatten breadth-first
+	type mnode struct {
+		id   int32
+		kids map[byte]*mnode
+	}
+	root := &mnode{id: -1}
+	for tok, id := range ids {
+		n := root
+		for i := 0; i < len(tok); i++ {
+			if n.kids == nil {
+				n.kids = map[byte]*mnode{}
+			}
+			k := n.kids[tok[i]]
+			if k == nil {
+				k = &mnode{id: -1}
+				n.kids[tok[i]] = k
+			}
+			n = k
+		}
+		n.id = id
+	}
+	var t pieceTrie
+	queue := []*mnode{root}
+	t.nodes = append(t.nodes, trieNode{id: root.id})
+	for qi := 0; qi < len(queue); qi++ {
+		n := queue[qi]
+		keys := make([]byte, 0, len(n.kids))
+		for b := range n.kids {
+			keys = append(keys, b)
+		}
+		slices.Sort(keys)
+		t.nodes[qi].first, t.nodes[qi].count = int32(len(t.edges)), int32(len(keys))
+		for _, b := range keys {
+			k := n.kids[b]
+			t.edges = append(t.edges, trieEdge{b: b, node: int32(len(t.nodes))})
+			t.nodes = append(t.nodes, trieNode{id: k.id})
+			queue = append(queue, k)
+		}
+	}
+	return t
+}
+
+// child returns the node reached from n by byte b, or -1.
+func (t *pieceTrie) child(n int32, b byte) int32 {
+	nd := t.nodes[n]
+	edges := t.edges[nd.first : nd.first+nd.count]
+	lo, hi := 0, len(edges)
+	for lo < hi {
+		mid := (lo + hi) / 2
+		if edges[mid].b < b {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	if lo < len(edges) && edges[lo].b == b {
+		return edges[lo].node
+	}
+	return -1
 }

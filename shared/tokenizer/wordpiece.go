@@ -28,6 +28,7 @@ type wordPieceModel struct {
 	prefix   string // continuing_subword_prefix, "##"
 	maxChars int    // max_input_chars_per_word, 100
 	unk      int
+	maxLen   int // longest vocabulary entry in bytes: no longer candidate can match
 }
 
 func buildWordPiece(o obj, vocab map[string]int) (*wordPieceModel, error) {
@@ -59,6 +60,9 @@ func buildWordPiece(o obj, vocab map[string]int) (*wordPieceModel, error) {
 		return nil, fmt.Errorf("model.unk_token %q is not in model.vocab: WordPiece needs it for unknown words", unk)
 	}
 	m.unk = id
+	for tok := range vocab {
+		m.maxLen = max(m.maxLen, len(tok))
+	}
 	return m, nil
 }
 
@@ -72,14 +76,32 @@ func (m *wordPieceModel) tokenize(word string, out []int) []int {
 	n := len(out)
 	var buf []byte
 	for start := 0; start < len(word); {
-		end, id := len(word), -1
-		for start < end {
-			sub := word[start:end]
-			if start > 0 {
-				buf = append(append(buf[:0], m.prefix...), sub...)
-				sub = string(buf) // the map lookup below does not allocate
+		// the longest candidate that could be in the vocabulary, cut back to
+		// a character boundary (the same result as starting at the end)
+		limit := m.maxLen
+		if start > 0 {
+			limit -= len(m.prefix)
+		}
+		end, id := min(len(word), start+max(limit, 1)), -1
+		for end < len(word) && !utf8.RuneStart(word[end]) {
+			end--
+		}
+		if end <= start { // a character longer than every entry
+			end = start + 1
+			for end < len(word) && !utf8.RuneStart(word[end]) {
+				end++
 			}
-			if v, ok := m.vocab[sub]; ok {
+		}
+		for start < end {
+			var v int
+			var ok bool
+			if start > 0 {
+				buf = append(append(buf[:0], m.prefix...), word[start:end]...)
+				v, ok = m.vocab[string(buf)] // no allocation for the lookup
+			} else {
+				v, ok = m.vocab[word[:end]]
+			}
+			if ok {
 				id = v
 				break
 			}
@@ -133,7 +155,10 @@ func (m *wordLevelModel) tokenize(word string, out []int) []int {
 // isBertWhitespace is BertNormalizer's is_whitespace: \t, \n, \r and
 // Rust's char::is_whitespace (the White_Space property).
 func isBertWhitespace(r rune) bool {
-	return r == '\t' || r == '\n' || r == '\r' || unicode.Is(unicode.White_Space, r)
+	if r < 0x80 {
+		return r == ' ' || r >= '\t' && r <= '\r'
+	}
+	return unicode.Is(unicode.White_Space, r)
 }
 
 // isOther is the unicode_categories crate's is_other as tokenizers sees
