@@ -358,6 +358,8 @@ func buildNormalizer(o obj) (normalizerFn, error) {
 		return rustLower, nil
 	case "BertNormalizer":
 		return buildBertNormalizer(o)
+	case "Nmt":
+		return nmtNormalize, nil
 	case "Strip":
 		left, right := boolean(o, "strip_left", false), boolean(o, "strip_right", false)
 		return func(s string) string {

@@ -129,3 +129,20 @@ func (p *precompiled) normalize(s string) string {
 	}
 	return sb.String()
 }
+
+// nmtNormalize is tokenizers' Nmt normalizer (normalizers/unicode.rs,
+// do_nmt), SentencePiece's nmt rules without the charsmap: ASCII control
+// characters go, and tabs, newlines, U+1680, U+200B-U+200F, U+2028,
+// U+2029, U+2581, U+FEFF and U+FFFD become spaces.
+func nmtNormalize(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 0x01 && r <= 0x08, r == 0x0B, r >= 0x0E && r <= 0x1F, r == 0x7F, r == 0x8F, r == 0x9F:
+			return -1
+		case r == 0x09, r == 0x0A, r == 0x0C, r == 0x0D, r == 0x1680, r >= 0x200B && r <= 0x200F,
+			r == 0x2028, r == 0x2029, r == 0x2581, r == 0xFEFF, r == 0xFFFD:
+			return ' '
+		}
+		return r
+	}, s)
+}

@@ -30,7 +30,7 @@ const (
 // ids: models BPE (GPT-2 style byte-level, Llama 3/Qwen style
 // Split+ByteLevel, Llama 2/Mistral style with byte fallback), WordPiece
 // (BERT), WordLevel and Unigram (T5, ALBERT, XLM-R, DeBERTa-v3, Pegasus);
-// normalizers BertNormalizer, Precompiled (SentencePiece's charsmap),
+// normalizers BertNormalizer, Precompiled (SentencePiece's charsmap), Nmt,
 // Sequence, Prepend, Replace, NFC/NFD/NFKC/NFKD, Lowercase, Strip and
 // StripAccents; pre-tokenizers BertPreTokenizer, ByteLevel, Metaspace,
 // Split, Punctuation, Digits, Whitespace, WhitespaceSplit,

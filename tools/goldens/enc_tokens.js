@@ -179,6 +179,13 @@ const variants = [
       { type: "Metaspace", replacement: "▁", prepend_scheme: "always", split: true }, { type: "Punctuation", behavior: "MergedWithNext" },
     ] },
   } },
+  { name: "pegasus-nmt-roberta", base: "pegasus", patch: {
+    normalizer: { type: "Sequence", normalizers: [{ type: "Nmt" }, { type: "NFKC" }, { type: "Replace", pattern: { Regex: " {2,}" }, content: " " }, { type: "Lowercase" }] },
+    pre_tokenizer: { type: "Sequence", pretokenizers: [
+      { type: "Metaspace", replacement: "▁", add_prefix_space: true }, { type: "Digits", individual_digits: true }, { type: "Punctuation" },
+    ] },
+    post_processor: { type: "RobertaProcessing", sep: ["</s>", 1], cls: ["<pad>", 0], trim_offsets: true, add_prefix_space: true },
+  } },
   { name: "unigram-small", base: "unigram-small", patch: {} },
 ];
 
