@@ -291,6 +291,26 @@ func TestUnigramByHand(t *testing.T) {
 	}
 }
 
+// TestPegasusSpecials: the Unigram file's unk is its unk_id's piece, EOS
+// the </s> its post-processor appends.
+func TestPegasusSpecials(t *testing.T) {
+	tk, err := fromJSON(applyVariant(t, encBase(t, "pegasus"), nil, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk.inferSpecials(nil)
+	if tok, _ := tk.IDToToken(tk.UNK()); tk.UNK() != 105 || tok != "<unk>" {
+		t.Errorf("UNK() = %d (%q), want 105 (<unk>)", tk.UNK(), tok)
+	}
+	if tk.EOS() != 1 {
+		t.Errorf("EOS() = %d, want 1 (</s>)", tk.EOS())
+	}
+	ids, _ := tk.Encode("Hello world", true)
+	if ids[len(ids)-1] != 1 {
+		t.Errorf("Encode(Hello world, true) = %v, want it to end with </s> (1)", ids)
+	}
+}
+
 // TestUnigramNoUnk: without unk_id, text no piece covers is an error (HF's
 // MissingUnkId), not a silent id.
 func TestUnigramNoUnk(t *testing.T) {

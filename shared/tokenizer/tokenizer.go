@@ -260,6 +260,9 @@ func fromJSON(data []byte) (*Tokenizer, error) {
 				t.specials[unkIdx] = specialToken{content: unk, id: id}
 			}
 		}
+		if u, ok := t.native.model.(*unigramModel); ok && u.unk >= 0 { // Unigram names it by unk_id
+			t.specials[unkIdx] = specialToken{content: t.idToTok[u.unk], id: u.unk}
+		}
 	}
 	return t, nil
 }
