@@ -397,3 +397,39 @@ func BenchmarkEncodeEncoders(b *testing.B) {
 		})
 	}
 }
+
+// TestBERTDirRoundTrip loads the real BERT directory (tokenizer.json and
+// its tokenizer_config.json), saves it and loads the copy: same ids, pairs
+// and specials.
+func TestBERTDirRoundTrip(t *testing.T) {
+	tk, err := Load(filepath.Join("testdata", "real", "bert-base-uncased"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := tk.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	back, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"Héllo, Wörld! 日本語 [MASK] don't", "한국어", ""} {
+		a, _ := tk.Encode(s, true)
+		b, _ := back.Encode(s, true)
+		if !slices.Equal(a, b) || len(a) < 2 || a[0] != 101 || a[len(a)-1] != 102 {
+			t.Errorf("Encode(%q) = %v, after Save and Load %v; want equal, in [CLS] ... [SEP]", s, a, b)
+		}
+		pa, ta, _ := tk.EncodePair(s, "x", true)
+		pb, tb, _ := back.EncodePair(s, "x", true)
+		if !slices.Equal(pa, pb) || !slices.Equal(ta, tb) {
+			t.Errorf("EncodePair(%q, x) changed after Save and Load", s)
+		}
+	}
+	if back.UNK() != 100 || back.BOS() != tk.BOS() || back.EOS() != tk.EOS() {
+		t.Errorf("specials after Save and Load: UNK %d BOS %d EOS %d, want 100 %d %d", back.UNK(), back.BOS(), back.EOS(), tk.BOS(), tk.EOS())
+	}
+	if got, _ := back.Decode([]int{101, 7592, 1010, 2088, 999, 102}, true); got != "hello, world!" {
+		t.Errorf("Decode = %q, want %q (WordPiece decoder with cleanup)", got, "hello, world!")
+	}
+}
