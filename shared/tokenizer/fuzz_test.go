@@ -36,6 +36,16 @@ func FuzzLoadTokenizerJSON(f *testing.F) {
 		`{"model": {}}`, `{"model": {"type": "BPE", "vocab": {"a": 0, "b": 0}, "merges": []}}`,
 		`{"model": {"type": "BPE", "vocab": {"a": -1}, "merges": []}, "added_tokens": [{"id": 99999999, "content": "x", "special": true}]}`,
 		`{"model": {"type": "WordPiece", "vocab": {"[UNK]": 0}}, "pre_tokenizer": {"type": "Sequence", "pretokenizers": [null]}}`,
+		`{"model": {"type": "WordPiece", "vocab": {"[UNK]": 0, "[CLS]": 1, "[SEP]": 2, "he": 3, "##llo": 4, "w": 5, "##orld": 6}, "unk_token": "[UNK]", "max_input_chars_per_word": 5},
+		  "normalizer": {"type": "BertNormalizer", "clean_text": true, "handle_chinese_chars": true, "strip_accents": null, "lowercase": true},
+		  "pre_tokenizer": {"type": "BertPreTokenizer"}, "decoder": {"type": "WordPiece", "prefix": "##", "cleanup": true},
+		  "post_processor": {"type": "BertProcessing", "sep": ["[SEP]", 2], "cls": ["[CLS]", 1]}}`,
+		`{"model": {"type": "Unigram", "unk_id": 0, "byte_fallback": true, "vocab": [["<unk>", 0], ["\u2581he", -1], ["llo", -2], ["<0x68>", -3], ["x", -1]]},
+		  "normalizer": {"type": "Precompiled", "precompiled_charsmap": "EAAAAAAEAABhAQAAAAUAAAEAAIB4AHl6AA=="},
+		  "pre_tokenizer": {"type": "Sequence", "pretokenizers": [{"type": "WhitespaceSplit"}, {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "first", "split": true}, {"type": "Punctuation"}, {"type": "CharDelimiterSplit", "delimiter": "-"}]},
+		  "decoder": {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "always"},
+		  "post_processor": {"type": "TemplateProcessing", "single": [{"Sequence": {"id": "A", "type_id": 0}}], "pair": [{"Sequence": {"id": "A", "type_id": 0}}, {"Sequence": {"id": "B", "type_id": 1}}], "special_tokens": {}}}`,
+		`{"model": {"type": "WordLevel", "vocab": {"<unk>": 0, "a": 1}, "unk_token": "<unk>"}, "pre_tokenizer": {"type": "Whitespace"}, "post_processor": {"type": "RobertaProcessing", "sep": ["a", 1], "cls": ["<unk>", 0]}}`,
 		`{"version": "1.0"}`, `null`, `[]`, ``,
 	} {
 		f.Add([]byte(s), "hello world, héllo <s> wörld\n\x00\xff")
@@ -53,6 +63,8 @@ func FuzzLoadTokenizerJSON(f *testing.F) {
 		tok.Decode(ids, false)
 		tok.Decode(ids, true)
 		tok.Decode([]int{-1, tok.VocabSize(), 1 << 40}, false)
+		tok.EncodePair(text, text, true)
+		tok.EncodePair(text, "", false)
 	})
 }
 

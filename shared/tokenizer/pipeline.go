@@ -7,6 +7,7 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+	"unsafe"
 
 	"golang.org/x/text/unicode/norm"
 )
@@ -58,16 +59,20 @@ type preTokenizer func([]piece) []piece
 type decodeStep func([]string) []string
 
 // pipeline is a loaded tokenizer.json: the added tokens are split off first,
-// the rest is normalized, pre-tokenized and run through the BPE model.
+// the rest is normalized, pre-tokenized and run through the model (BPE,
+// WordPiece, WordLevel or Unigram).
 type pipeline struct {
 	rawAdded  *addedMatcher // added tokens matched on the raw input
 	normAdded *addedMatcher // added tokens matched after normalization
 	normalize normalizerFn  // nil when absent
 	pre       preTokenizer  // nil when absent
-	model     *bpeModel
+	model     model
 	decoders  []decodeStep // nil: tokens are joined with spaces
 	prefix    []int        // post-processor ids before the text
 	suffix    []int        // post-processor ids after it
+	pair      []tmplPart   // post-processor template of a pair of sequences
+	pairErr   error        // why pair is unusable, reported by EncodePair
+	mayFail   bool         // the model gives -1 for text it cannot encode (Unigram without unk_id)
 }
 
 // encode appends the ids of text, without the post-processor's, to ids.
@@ -114,14 +119,38 @@ func buildPipeline(f *fileJSON, added []addedToken) (*pipeline, error) {
 	if !ok {
 		return nil, fmt.Errorf("model is not an object")
 	}
-	if t := typeOf(model); t != "BPE" && !(t == "" && model["merges"] != nil) {
+	p := &pipeline{}
+	var err error
+	switch t := typeOf(model); {
+	case t == "BPE" || t == "" && model["merges"] != nil:
+		if p.model, err = buildBPE(model); err != nil {
+			return nil, err
+		}
+	case t == "WordPiece" || t == "" && model["continuing_subword_prefix"] != nil:
+		vocab, verr := modelVocab(model)
+		if verr != nil {
+			return nil, verr
+		}
+		if p.model, err = buildWordPiece(model, vocab); err != nil {
+			return nil, err
+		}
+	case t == "WordLevel":
+		vocab, verr := modelVocab(model)
+		if verr != nil {
+			return nil, verr
+		}
+		if p.model, err = buildWordLevel(model, vocab); err != nil {
+			return nil, err
+		}
+	case t == "Unigram" || t == "" && model["unk_id"] != nil:
+		u, uerr := buildUnigram(model)
+		if uerr != nil {
+			return nil, uerr
+		}
+		p.model, p.mayFail = u, u.unk < 0
+	default:
 		return nil, unsupported("model type %q", t)
 	}
-	bpe, err := buildBPE(model)
-	if err != nil {
-		return nil, err
-	}
-	p := &pipeline{model: bpe}
 	if f.Normalizer != nil {
 		if p.normalize, err = buildNormalizer(f.Normalizer); err != nil {
 			return nil, err
@@ -148,6 +177,9 @@ func buildPipeline(f *fileJSON, added []addedToken) (*pipeline, error) {
 		if p.prefix, p.suffix, err = buildPostProcessor(f.PostProcessor); err != nil {
 			return nil, err
 		}
+		p.pair, p.pairErr = buildPairTemplate(f.PostProcessor)
+	} else {
+		p.pair = defaultPair
 	}
 	if f.Decoder != nil {
 		d, err := buildDecoder(f.Decoder)
@@ -323,7 +355,11 @@ func buildNormalizer(o obj) (normalizerFn, error) {
 	case "NFKD":
 		return norm.NFKD.String, nil
 	case "Lowercase":
-		return strings.ToLower, nil
+		return rustLower, nil
+	case "BertNormalizer":
+		return buildBertNormalizer(o)
+	case "Nmt":
+		return nmtNormalize, nil
 	case "Strip":
 		left, right := boolean(o, "strip_left", false), boolean(o, "strip_right", false)
 		return func(s string) string {
@@ -336,19 +372,32 @@ func buildNormalizer(o obj) (normalizerFn, error) {
 			return s
 		}, nil
 	case "StripAccents":
+		// is_combining_mark: every mark (Mn, Mc, Me), unlike BertNormalizer's Mn
 		return func(s string) string {
 			return strings.Map(func(r rune) rune {
-				if unicode.Is(unicode.Mn, r) {
+				if unicode.Is(unicode.M, r) {
 					return -1
 				}
 				return r
 			}, s)
 		}, nil
 	case "Precompiled":
-		if m, _ := str(o, "precompiled_charsmap"); m == "" {
+		v := o["precompiled_charsmap"]
+		if v == nil {
 			return func(s string) string { return s }, nil // an empty charsmap does nothing
 		}
-		return nil, unsupported("normalizer Precompiled with a charsmap")
+		m, ok := v.(string)
+		if !ok {
+			return nil, fmt.Errorf("normalizer Precompiled: precompiled_charsmap is not a base64 string")
+		}
+		if m == "" {
+			return func(s string) string { return s }, nil
+		}
+		pc, err := parsePrecompiled(m)
+		if err != nil {
+			return nil, fmt.Errorf("normalizer Precompiled: precompiled_charsmap: %w", err)
+		}
+		return pc.normalize, nil
 	default:
 		return nil, unsupported("normalizer %q", t)
 	}
@@ -433,10 +482,17 @@ func splitPieces(ps []piece, fn func(string) []string) []piece {
 	out := make([]piece, 0, len(ps)*4)
 	for _, p := range ps {
 		for i, s := range fn(p.text) {
-			out = append(out, piece{text: s, atStart: p.atStart && i == 0})
+			out = append(out, piece{text: s, atStart: p.atStart && i == 0 && startsAt0(p.text, s)})
 		}
 	}
 	return out
+}
+
+// startsAt0 reports whether part, a substring that fn returned for s,
+// begins at s's first byte (Metaspace's "first" scheme looks at the
+// offset in the original input).
+func startsAt0(s, part string) bool {
+	return len(s) == 0 || len(part) == 0 || unsafe.StringData(s) == unsafe.StringData(part)
 }
 
 var validBehaviors = []string{"Isolated", "Removed", "Contiguous", "MergedWithPrevious", "MergedWithNext"}
@@ -574,6 +630,34 @@ func buildPreTokenizer(o obj) (preTokenizer, error) {
 	case "WhitespaceSplit":
 		return func(ps []piece) []piece {
 			return splitPieces(ps, strings.Fields)
+		}, nil
+	case "BertPreTokenizer":
+		return bertPreTokenize, nil
+	case "Punctuation":
+		behavior := "Isolated"
+		if v, ok := o["behavior"]; ok && v != nil {
+			behavior, _ = v.(string)
+			if !slices.Contains(validBehaviors, behavior) {
+				return nil, fmt.Errorf("Punctuation pre_tokenizer: unknown behavior %v", v)
+			}
+		}
+		return func(ps []piece) []piece {
+			return splitPieces(ps, func(s string) []string {
+				parts, _ := splitBehavior(s, charMatches(s, isPunc), behavior, false)
+				return parts
+			})
+		}, nil
+	case "CharDelimiterSplit":
+		d, _ := str(o, "delimiter")
+		if utf8.RuneCountInString(d) != 1 {
+			return nil, fmt.Errorf("CharDelimiterSplit pre_tokenizer: delimiter %q is not one character", d)
+		}
+		delim, _ := utf8.DecodeRuneInString(d)
+		return func(ps []piece) []piece {
+			return splitPieces(ps, func(s string) []string {
+				parts, _ := splitBehavior(s, charMatches(s, func(r rune) bool { return r == delim }), "Removed", false)
+				return parts
+			})
 		}, nil
 	default:
 		return nil, unsupported("pre_tokenizer %q", t)
@@ -733,6 +817,14 @@ func buildDecoder(o obj) (decodeStep, error) {
 		}, nil
 	case "ByteFallback":
 		return byteFallbackDecode, nil
+	case "WordPiece":
+		prefix := "##"
+		if v, ok := o["prefix"]; ok && v != nil {
+			if prefix, ok = v.(string); !ok {
+				return nil, fmt.Errorf("WordPiece decoder: prefix is not a string")
+			}
+		}
+		return wordPieceDecoder(prefix, boolean(o, "cleanup", true)), nil
 	case "Fuse":
 		return func(toks []string) []string { return []string{strings.Join(toks, "")} }, nil
 	case "Strip":
@@ -826,4 +918,122 @@ func byteToken(tok string) (byte, bool) {
 		}
 	}
 	return b, true
+}
+
+// tmplPart is one item of a post-processor's pair template: sequence A (0)
+// or B (1), or special token ids (seq -1), with the type id it gets.
+type tmplPart struct {
+	seq    int
+	ids    []int
+	typeID int
+}
+
+// defaultPair is tokenizers' pair without a post-processor (or with
+// ByteLevel's): A with type id 0, then B with type id 1.
+var defaultPair = []tmplPart{{seq: 0}, {seq: 1, typeID: 1}}
+
+// buildPairTemplate returns the template a pair of sequences is put in:
+// BertProcessing's [CLS] A [SEP] B [SEP] (type ids 0 up to the first [SEP],
+// then 1), RobertaProcessing's <s> A </s> </s> B </s> (all 0),
+// TemplateProcessing's pair, or the default. In a Sequence the last
+// processor that has one decides.
+func buildPairTemplate(o obj) ([]tmplPart, error) {
+	switch t := typeOf(o); t {
+	case "ByteLevel":
+		return defaultPair, nil
+	case "Sequence":
+		list, _ := o["processors"].([]any)
+		out := defaultPair
+		for i, x := range list {
+			sub, ok := x.(obj)
+			if !ok {
+				return nil, fmt.Errorf("post_processor.processors[%d] is not an object", i)
+			}
+			if typeOf(sub) == "ByteLevel" {
+				continue
+			}
+			p, err := buildPairTemplate(sub)
+			if err != nil {
+				return nil, err
+			}
+			out = p
+		}
+		return out, nil
+	case "BertProcessing", "RobertaProcessing":
+		cls, err := postToken(o, "cls")
+		if err != nil {
+			return nil, err
+		}
+		sep, err := postToken(o, "sep")
+		if err != nil {
+			return nil, err
+		}
+		if t == "BertProcessing" {
+			return []tmplPart{{seq: -1, ids: []int{cls}}, {seq: 0}, {seq: -1, ids: []int{sep}},
+				{seq: 1, typeID: 1}, {seq: -1, ids: []int{sep}, typeID: 1}}, nil
+		}
+		return []tmplPart{{seq: -1, ids: []int{cls}}, {seq: 0}, {seq: -1, ids: []int{sep, sep}},
+			{seq: 1}, {seq: -1, ids: []int{sep}}}, nil
+	case "TemplateProcessing":
+		specials := map[string][]int{}
+		st, _ := o["special_tokens"].(obj)
+		for name, v := range st {
+			vo, _ := v.(obj)
+			ids, _ := vo["ids"].([]any)
+			for _, id := range ids {
+				f, ok := id.(float64)
+				if !ok {
+					return nil, fmt.Errorf("post_processor.special_tokens[%q].ids is not a list of ids", name)
+				}
+				specials[name] = append(specials[name], int(f))
+			}
+		}
+		list, ok := o["pair"].([]any)
+		if !ok {
+			return nil, fmt.Errorf("post_processor.pair is not a list")
+		}
+		var out []tmplPart
+		for i, x := range list {
+			item, _ := x.(obj)
+			typeID := func(v obj) (int, error) {
+				f, ok := v["type_id"].(float64)
+				if v["type_id"] == nil {
+					return 0, nil
+				}
+				if !ok || f < 0 || f != float64(int(f)) {
+					return 0, fmt.Errorf("post_processor.pair[%d].type_id is not a non-negative integer", i)
+				}
+				return int(f), nil
+			}
+			if sq, ok := item["Sequence"].(obj); ok {
+				id, _ := str(sq, "id")
+				if id != "A" && id != "B" {
+					return nil, fmt.Errorf("post_processor.pair[%d]: sequence id %q is neither A nor B", i, id)
+				}
+				ti, err := typeID(sq)
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, tmplPart{seq: map[string]int{"A": 0, "B": 1}[id], typeID: ti})
+				continue
+			}
+			sp, ok := item["SpecialToken"].(obj)
+			if !ok {
+				return nil, fmt.Errorf("post_processor.pair[%d] is neither Sequence nor SpecialToken", i)
+			}
+			name, _ := str(sp, "id")
+			ids, ok := specials[name]
+			if !ok {
+				return nil, fmt.Errorf("post_processor.pair[%d]: special token %q is not in special_tokens", i, name)
+			}
+			ti, err := typeID(sp)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, tmplPart{seq: -1, ids: ids, typeID: ti})
+		}
+		return out, nil
+	default:
+		return nil, unsupported("post_processor %q", t)
+	}
 }

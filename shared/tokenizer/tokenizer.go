@@ -26,29 +26,29 @@ const (
 // Tokenizer turns text into token ids and back. It is immutable and safe
 // for concurrent use.
 //
-// BPE tokenizers (GPT-2 style byte-level, Llama 3/Qwen style Split+ByteLevel
-// and Llama 2/Mistral style sentencepiece BPE with byte fallback) run on a
-// native implementation of the tokenizers pipeline that matches Hugging Face
-// ids: normalizers Sequence, Prepend, Replace, NFC/NFD/NFKC/NFKD, Lowercase,
-// Strip, StripAccents and an empty Precompiled; pre-tokenizers ByteLevel,
-// Metaspace, Split, Digits, Whitespace, WhitespaceSplit and Sequence;
-// post-processors TemplateProcessing, ByteLevel, RobertaProcessing,
-// BertProcessing and Sequence; decoders ByteLevel, Metaspace, Replace,
-// ByteFallback, Fuse, Strip, BPEDecoder and Sequence. Any other
-// tokenizer.json (WordPiece, Unigram, BERT normalizers...) is handed to
-// github.com/sugarme/tokenizer, whose results are less reliable. The
-// truncation and padding settings of tokenizer.json are ignored.
+// It implements the tokenizers pipeline itself, matching Hugging Face's
+// ids: models BPE (GPT-2 style byte-level, Llama 3/Qwen style
+// Split+ByteLevel, Llama 2/Mistral style with byte fallback), WordPiece
+// (BERT), WordLevel and Unigram (T5, ALBERT, XLM-R, DeBERTa-v3, Pegasus);
+// normalizers BertNormalizer, Precompiled (SentencePiece's charsmap), Nmt,
+// Sequence, Prepend, Replace, NFC/NFD/NFKC/NFKD, Lowercase, Strip and
+// StripAccents; pre-tokenizers BertPreTokenizer, ByteLevel, Metaspace,
+// Split, Punctuation, Digits, Whitespace, WhitespaceSplit,
+// CharDelimiterSplit and Sequence; post-processors TemplateProcessing,
+// BertProcessing, RobertaProcessing, ByteLevel and Sequence (with pairs and
+// type ids: EncodePair); decoders WordPiece, ByteLevel, Metaspace, Replace,
+// ByteFallback, Fuse, Strip, BPEDecoder and Sequence. A tokenizer.json with
+// any other component fails to load, naming it. The truncation and padding
+// settings of tokenizer.json are ignored.
 type Tokenizer struct {
-	native   *pipeline       // nil when sm is used
-	sm       *sugarmeBackend // fallback for components without a native version
-	fileData []byte          // tokenizer.json as loaded or generated
-	special  map[int]bool    // ids of special added tokens
-	tokToID  map[string]int  // model vocabulary and added tokens
-	idToTok  map[int]string  // inverse of tokToID
-	size     int             // largest id + 1
-	prefix   []int           // ids put before the text by Encode(..., true)
-	suffix   []int           // ids put after it
-	fixedPP  bool            // prefix/suffix are known (else sm adds them)
+	native   *pipeline      // the tokenizers pipeline of tokenizer.json
+	fileData []byte         // tokenizer.json as loaded or generated
+	special  map[int]bool   // ids of special added tokens
+	tokToID  map[string]int // model vocabulary and added tokens
+	idToTok  map[int]string // inverse of tokToID
+	size     int            // largest id + 1
+	prefix   []int          // ids put before the text by Encode(..., true)
+	suffix   []int          // ids put after it
 	specials [numSpecial]specialToken
 
 	chatTemplate   string
@@ -250,37 +250,18 @@ func fromJSON(data []byte) (*Tokenizer, error) {
 		t.size = max(t.size, id+1)
 	}
 
-	t.native, err = buildPipeline(&f, f.AddedTokens)
-	var unsup *unsupportedError
-	switch {
-	case err == nil:
-		t.prefix, t.suffix, t.fixedPP = t.native.prefix, t.native.suffix, true
-	case errors.As(err, &unsup):
-		sm, smErr := newSugarme(data)
-		if smErr != nil {
-			msg := smErr.Error()
-			if len(msg) > 200 { // sugarme puts the whole config in some messages
-				msg = msg[:200] + "..."
-			}
-			return nil, fmt.Errorf("%w, and github.com/sugarme/tokenizer cannot load it either: %s", err, msg)
-		}
-		if err := sm.checkAddedIDs(f.AddedTokens); err != nil {
-			return nil, fmt.Errorf("%w; github.com/sugarme/tokenizer: %v", unsup, err)
-		}
-		t.sm = sm
-		if f.PostProcessor == nil {
-			t.fixedPP = true
-		} else if pre, suf, err := buildPostProcessor(f.PostProcessor); err == nil {
-			t.prefix, t.suffix, t.fixedPP = pre, suf, true
-		}
-	default:
+	if t.native, err = buildPipeline(&f, f.AddedTokens); err != nil {
 		return nil, err
 	}
+	t.prefix, t.suffix = t.native.prefix, t.native.suffix
 	if m, ok := f.Model.(obj); ok {
 		if unk, ok := str(m, "unk_token"); ok {
 			if id, ok := t.tokToID[unk]; ok {
 				t.specials[unkIdx] = specialToken{content: unk, id: id}
 			}
+		}
+		if u, ok := t.native.model.(*unigramModel); ok && u.unk >= 0 { // Unigram names it by unk_id
+			t.specials[unkIdx] = specialToken{content: t.idToTok[u.unk], id: u.unk}
 		}
 	}
 	return t, nil
@@ -420,9 +401,6 @@ func (t *Tokenizer) applyConfig(dir string) error {
 
 // overridePostProcessor applies explicit add_bos_token/add_eos_token.
 func (t *Tokenizer) overridePostProcessor() {
-	if !t.fixedPP {
-		return // sugarme adds its own; left as in tokenizer.json
-	}
 	if t.addBOS != nil {
 		t.prefix = nil
 		if *t.addBOS && t.BOS() >= 0 {
@@ -517,28 +495,59 @@ func chatTemplate(raw json.RawMessage) (string, error) {
 // GPT-2 style tokenizers add none. Added tokens written in text (e.g.
 // "<|endoftext|>") are always recognised.
 func (t *Tokenizer) Encode(text string, addSpecialTokens bool) ([]int, error) {
-	if t.native != nil && t.fixedPP {
-		ids := make([]int, 0, len(text)/3+len(t.prefix)+len(t.suffix))
-		if addSpecialTokens {
-			ids = append(ids, t.prefix...)
-		}
-		ids = t.native.encode(text, ids)
-		if addSpecialTokens {
-			ids = append(ids, t.suffix...)
-		}
-		return ids, nil
+	ids := make([]int, 0, len(text)/3+len(t.prefix)+len(t.suffix))
+	if addSpecialTokens {
+		ids = append(ids, t.prefix...)
 	}
-	if !t.fixedPP {
-		return t.sm.encode(text, addSpecialTokens)
-	}
-	ids, err := t.sm.encode(text, false)
+	ids, err := t.encodeText(text, ids)
 	if err != nil {
 		return nil, err
 	}
 	if addSpecialTokens {
-		ids = slices.Concat(t.prefix, ids, t.suffix)
+		ids = append(ids, t.suffix...)
 	}
 	return ids, nil
+}
+
+// encodeText appends the ids of text, without special tokens, to ids.
+func (t *Tokenizer) encodeText(text string, ids []int) ([]int, error) {
+	n := len(ids)
+	ids = t.native.encode(text, ids)
+	if t.native.mayFail && slices.Contains(ids[n:], noUnk) {
+		return nil, errors.New("tokenizer: encode: the text has a character that no piece of the Unigram model covers, and tokenizer.json's model has no unk_id")
+	}
+	return ids, nil
+}
+
+// EncodePair returns the ids and token type ids of a pair of texts (a
+// sentence pair for classification, as BERT's [CLS] a [SEP] b [SEP] with
+// type ids 0 for the first part and 1 for the second), as Hugging Face's
+// tokenizer(a, b) puts them by the post-processor's pair template. Without
+// special tokens the ids are those of a then b, the type ids those the
+// template gives each sequence.
+func (t *Tokenizer) EncodePair(a, b string, addSpecialTokens bool) (ids, typeIDs []int, err error) {
+	if t.native.pairErr != nil {
+		return nil, nil, fmt.Errorf("tokenizer: encode pair: post_processor: %w", t.native.pairErr)
+	}
+	var seqs [2][]int
+	for i, s := range []string{a, b} {
+		if seqs[i], err = t.encodeText(s, nil); err != nil {
+			return nil, nil, err
+		}
+	}
+	for _, p := range t.native.pair {
+		part := p.ids
+		if p.seq >= 0 {
+			part = seqs[p.seq]
+		} else if !addSpecialTokens {
+			continue
+		}
+		ids = append(ids, part...)
+		for range part {
+			typeIDs = append(typeIDs, p.typeID)
+		}
+	}
+	return ids, typeIDs, nil
 }
 
 // EncodeWithEOS encodes text with eos appended as TRL appends it: the eos
@@ -607,19 +616,14 @@ func CleanUpTokenization(s string) string {
 // decode is Decode without the clean-up.
 func (t *Tokenizer) decode(ids []int, skipSpecialTokens bool) (string, error) {
 	toks := make([]string, 0, len(ids))
-	kept := ids[:0:0]
 	for _, id := range ids {
 		tok, ok := t.idToTok[id]
 		if !ok || skipSpecialTokens && t.special[id] {
 			continue
 		}
 		toks = append(toks, tok)
-		kept = append(kept, id)
 	}
-	if t.native != nil {
-		return t.native.decode(toks), nil
-	}
-	return t.sm.decode(kept)
+	return t.native.decode(toks), nil
 }
 
 // VocabSize returns the number of token ids including added tokens: the

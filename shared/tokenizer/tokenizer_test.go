@@ -423,10 +423,9 @@ func TestLoadErrors(t *testing.T) {
 	}
 }
 
-// TestSugarmeFallback loads a tokenizer the native pipeline does not
-// support (WordLevel model, Whitespace pre-tokenizer), which is handed to
-// github.com/sugarme/tokenizer.
-func TestSugarmeFallback(t *testing.T) {
+// TestWordLevel loads a WordLevel tokenizer with a Whitespace
+// pre-tokenizer (once handed to github.com/sugarme/tokenizer, now native).
+func TestWordLevel(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, TokenizerFile), `{
   "version": "1.0", "truncation": null, "padding": null,
@@ -441,11 +440,11 @@ func TestSugarmeFallback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tk.native != nil || tk.sm == nil {
-		t.Fatalf("native = %v, sm = %v: want the sugarme backend", tk.native != nil, tk.sm != nil)
-	}
 	if got, want := encode(t, tk, "hello world!", true), []int{1, 2, 3}; !slices.Equal(got, want) {
 		t.Errorf("Encode = %v, want %v", got, want)
+	}
+	if got, want := encode(t, tk, "hello there world", true), []int{1, 0, 2}; !slices.Equal(got, want) {
+		t.Errorf("Encode = %v, want %v (unknown word as [UNK])", got, want)
 	}
 	if got, want := decode(t, tk, []int{1, 2}, false), "hello world"; got != want {
 		t.Errorf("Decode = %q, want %q", got, want)
