@@ -21,6 +21,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/rlsuite/rl/shared/check"
+	"github.com/rlsuite/rl/shared/hub"
 	"github.com/rlsuite/rl/shared/tensor"
 	"github.com/rlsuite/rl/shared/train"
 )
@@ -87,6 +88,7 @@ func newApp(log *zerolog.Logger) *cli.App {
 		},
 		Before: func(c *cli.Context) error {
 			*log = newLogger(c.String("log-format"), c.String("log-level"))
+			hub.Log = *log // download progress of Hub ids
 			n := c.Int("threads")
 			if n < 0 {
 				return fmt.Errorf("--threads %d: want 0 (every core) or a positive count", n)

@@ -374,7 +374,7 @@ func TestCacheHitNoNetwork(t *testing.T) {
 	t.Setenv("HF_HUB_CACHE", cache)
 	t.Setenv("HF_HUB_OFFLINE", "1")
 	t.Setenv("HF_ENDPOINT", dead.URL)
-	dir, err := ResolveModel(context.Background(), zerolog.Nop(), "model", "org/tiny")
+	dir, err := ResolveModel(context.Background(), "model", "org/tiny")
 	if err != nil || dir != want {
 		t.Errorf("ResolveModel = %s, %v; want %s", dir, err, want)
 	}

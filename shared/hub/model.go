@@ -156,8 +156,13 @@ func (c *Client) Resolve(ctx context.Context, flag, path string) (string, error)
 	return dir, nil
 }
 
-// ResolveModel is Resolve with a client configured from the environment.
-func ResolveModel(ctx context.Context, log zerolog.Logger, flag, path string) (string, error) {
+// Log receives the progress of ResolveModel's downloads; cmd/rl sets it to
+// its logger (default: none).
+var Log = zerolog.Nop()
+
+// ResolveModel is Resolve with a client configured from the environment
+// (FromEnv(Log)); it asks nothing of the environment for a local path.
+func ResolveModel(ctx context.Context, flag, path string) (string, error) {
 	if path == "" {
 		return path, nil
 	}
@@ -167,5 +172,5 @@ func ResolveModel(ctx context.Context, log zerolog.Logger, flag, path string) (s
 	if _, ok := ParseID(path); !ok {
 		return path, nil
 	}
-	return FromEnv(log).Resolve(ctx, flag, path)
+	return FromEnv(Log).Resolve(ctx, flag, path)
 }

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"crypto/sha1"
+	"encoding/hex"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// fillCache copies a model folder into a Hugging Face cache as
+// huggingface_hub lays it out (blobs by git sha1, relative symlinks,
+// refs/main) and returns the snapshot folder.
+func fillCache(t *testing.T, cache, id, commit, src string) string {
+	t.Helper()
+	st := filepath.Join(cache, "models--"+strings.ReplaceAll(id, "/", "--"))
+	snap := filepath.Join(st, "snapshots", commit)
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha1.Sum(b)
+		etag := hex.EncodeToString(sum[:])
+		os.MkdirAll(filepath.Join(st, "blobs"), 0o755)
+		os.MkdirAll(snap, 0o755)
+		if err := os.WriteFile(filepath.Join(st, "blobs", etag), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink("../../blobs/"+etag, filepath.Join(snap, e.Name())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.MkdirAll(filepath.Join(st, "refs"), 0o755)
+	if err := os.WriteFile(filepath.Join(st, "refs", "main"), []byte(commit), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return snap
+}
+
+// TestSFTFromHubCache: rl sft --model org/tiny trains from a pre-filled
+// Hugging Face cache with HF_HUB_OFFLINE=1 and no reachable Hub; a missing
+// id fails naming the flag, the cache and HF_HUB_OFFLINE.
+func TestSFTFromHubCache(t *testing.T) {
+	cache := t.TempDir()
+	fillCache(t, cache, "org/tiny", "0123456789abcdef0123456789abcdef01234567", tinyModel(t, "lm"))
+	dead := httptest.NewServer(http.NotFoundHandler())
+	dead.Close()
+	t.Setenv("HF_HUB_CACHE", cache)
+	t.Setenv("HF_ENDPOINT", dead.URL)
+	t.Setenv("HF_HUB_OFFLINE", "1")
+	dir := t.TempDir()
+	data := filepath.Join(dir, "sft.jsonl")
+	os.WriteFile(data, []byte(strings.Repeat(`{"prompt":"the quick brown","completion":" fox jumps"}`+"\n", 4)), 0o644)
+	out := filepath.Join(dir, "out")
+	args := []string{"sft", "--model", "org/tiny", "--dataset", data, "--output-dir", out, "--max-steps", "2", "--per-device-train-batch-size", "2", "--save-strategy", "no", "--logging-steps", "1"}
+	if err := rlApp(t, args...); err != nil {
+		t.Fatalf("rl sft --model org/tiny: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(out, "model.safetensors")); err != nil {
+		t.Errorf("no trained model: %v", err)
+	}
+	args[2] = "org/absent"
+	err := rlApp(t, append(args[:len(args):len(args)], "--output-dir", filepath.Join(dir, "out2"))...)
+	if err == nil || !strings.Contains(err.Error(), "--model org/absent") || !strings.Contains(err.Error(), cache) || !strings.Contains(err.Error(), "HF_HUB_OFFLINE") {
+		t.Errorf("missing id: %v, want the flag, the cache and HF_HUB_OFFLINE named", err)
+	}
+}
