@@ -40,6 +40,7 @@ func main() {
 }
 
 func run(args []string) int {
+	train.CardCommand = args // recorded in model cards
 	log := newLogger("auto", "info")
 	app := newApp(&log)
 	if err := app.Run(args); err != nil {

@@ -40,13 +40,44 @@ var CardCommand = os.Args
 // trl/trainer/utils.py); licence: license is TRL's placeholder, license the
 // base model's when its own card names one.
 type cardData struct {
-	BaseModel   string   `yaml:"base_model,omitempty"`
-	Datasets    string   `yaml:"datasets,omitempty"`
-	License     string   `yaml:"license,omitempty"`
-	LibraryName string   `yaml:"library_name"`
-	ModelName   string   `yaml:"model_name"`
-	Tags        []string `yaml:"tags"`
-	Licence     string   `yaml:"licence"`
+	BaseModel, Datasets, License, LibraryName, ModelName string
+	Tags                                                 []string
+	Licence                                              string
+}
+
+// yaml writes the front matter as PyYAML does for ModelCardData (block
+// sequences at the key's indentation).
+func (d cardData) yaml() ([]byte, error) {
+	var b bytes.Buffer
+	for _, kv := range [][2]string{{"base_model", d.BaseModel}, {"datasets", d.Datasets}, {"license", d.License}, {"library_name", d.LibraryName}, {"model_name", d.ModelName}} {
+		if kv[1] == "" {
+			continue
+		}
+		v, err := yamlScalar(kv[1])
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(&b, "%s: %s\n", kv[0], v)
+	}
+	b.WriteString("tags:\n")
+	for _, t := range d.Tags {
+		v, err := yamlScalar(t)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(&b, "- %s\n", v)
+	}
+	fmt.Fprintf(&b, "licence: %s\n", d.Licence)
+	return b.Bytes(), nil
+}
+
+// yamlScalar is s as a YAML scalar, quoted where YAML needs it.
+func yamlScalar(s string) (string, error) {
+	b, err := yaml.Marshal(s)
+	if err != nil {
+		return "", fmt.Errorf("train: model card: %w", err)
+	}
+	return strings.TrimSuffix(string(b), "\n"), nil
 }
 
 // writeModelCard writes README.md into the output dir as TRL's
@@ -94,9 +125,9 @@ func (t *Trainer[B]) modelCard(final map[string]float64) ([]byte, error) {
 	if basePath != "" {
 		d.License = cardLicense(filepath.Join(basePath, CardFile))
 	}
-	front, err := yaml.Marshal(d)
+	front, err := d.yaml()
 	if err != nil {
-		return nil, fmt.Errorf("train: model card: %w", err)
+		return nil, err
 	}
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "---\n%s---\n\n# Model Card for %s\n\n", front, d.ModelName)

@@ -61,6 +61,9 @@ func TestReportToTensorBoardAndCard(t *testing.T) {
 	}
 	want := map[string]any{"base_model": "org/tiny", "datasets": "trl-lib/ultrafeedback_binarized", "library_name": "transformers", "model_name": "tiny-dpo", "licence": "license",
 		"tags": []any{"generated_from_trainer", "dpo", "trl", "rl"}}
+	if !strings.Contains(front, "\ntags:\n- generated_from_trainer\n- dpo\n") {
+		t.Errorf("tags not written as PyYAML writes them:\n%s", front)
+	}
 	for k, v := range want {
 		if got, _ := yaml.Marshal(meta[k]); string(got) != string(must(yaml.Marshal(v))) {
 			t.Errorf("front matter %s = %v, want %v", k, meta[k], v)
@@ -86,7 +89,11 @@ func must(b []byte, err error) []byte {
 func TestCardLocalBase(t *testing.T) {
 	base := t.TempDir()
 	os.WriteFile(filepath.Join(base, CardFile), []byte("---\nlicense: apache-2.0\ntags: [x]\n---\n# base\n"), 0o644)
-	tr := &Trainer[lmBatch]{Args: DefaultArgs(), Name: "sft", Inputs: []Input{{Flag: "model", Path: base}, {Flag: "dataset", Path: filepath.Join(base, "data.jsonl")}}}
+	CardCommand = []string{"rl", "sft", "--model", "it's: #1"}
+	defer func() { CardCommand = os.Args }()
+	a := DefaultArgs()
+	a.OutputDir = filepath.Join(base, "out: #1")
+	tr := &Trainer[lmBatch]{Args: a, Name: "sft", Inputs: []Input{{Flag: "model", Path: base}, {Flag: "dataset", Path: filepath.Join(base, "data.jsonl")}}}
 	b, err := tr.modelCard(map[string]float64{"train_loss": 1.5})
 	if err != nil {
 		t.Fatal(err)
@@ -101,6 +108,9 @@ func TestCardLocalBase(t *testing.T) {
 	}
 	if _, ok := meta["datasets"]; ok {
 		t.Errorf("datasets %v for a local file", meta["datasets"])
+	}
+	if meta["model_name"] != "out: #1" {
+		t.Errorf("model_name = %q, want %q (quoted in YAML)", meta["model_name"], "out: #1")
 	}
 	if meta["license"] != "apache-2.0" {
 		t.Errorf("license = %v, want the base card's apache-2.0", meta["license"])
