@@ -8,8 +8,9 @@ import "fmt"
 // TRL's defaults.
 type ScriptArguments struct {
 	// Dataset is dataset_name: a file or a folder (jsonl, json, csv, tsv,
-	// txt, parquet, arrow, save_to_disk).
-	Dataset string `yaml:"dataset_name" alias:"dataset" help:"Dataset file or folder (jsonl, json, csv, tsv, txt, parquet, arrow, save_to_disk)." category:"data"`
+	// txt, parquet, arrow, save_to_disk), or a Hub dataset id
+	// org/name[:config] read through its Parquet conversion (shared/hub).
+	Dataset string `yaml:"dataset_name" alias:"dataset" help:"Dataset file or folder (jsonl, json, csv, tsv, txt, parquet, arrow, save_to_disk), or a Hub dataset org/name[:config] (its Parquet conversion, cached in the Hugging Face cache)." category:"data"`
 	// TrainSplit is dataset_train_split (default train).
 	TrainSplit string `yaml:"dataset_train_split" help:"Split to train on." category:"data"`
 	// TestSplit is dataset_test_split (default test); when the data lacks

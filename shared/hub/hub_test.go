@@ -5,12 +5,15 @@ import (
 	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -78,7 +81,7 @@ func (f *fakeHub) add(id, commit string, files map[string]string, lfs ...string)
 func (f *fakeHub) record(r *http.Request, who string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	s := r.Method + " " + who + " " + r.URL.Path
+	s := r.Method + " " + who + " " + r.URL.EscapedPath()
 	if rg := r.Header.Get("Range"); rg != "" {
 		s += " " + rg
 	}
@@ -96,14 +99,23 @@ func (f *fakeHub) serveHub(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.hubAuth[r.URL.Path] = append(f.hubAuth[r.URL.Path], r.Header.Get("Authorization"))
-	path := strings.TrimPrefix(r.URL.Path, "/")
+	if strings.HasPrefix(r.URL.Path, "/api/datasets/") {
+		f.serveTree(w, r)
+		return
+	}
+	path := strings.TrimPrefix(r.URL.EscapedPath(), "/")
 	path = strings.TrimPrefix(path, "datasets/")
 	parts := strings.SplitN(path, "/", 5) // org, name, "resolve", rev, file
 	if len(parts) != 5 || parts[2] != "resolve" {
 		http.NotFound(w, r)
 		return
 	}
-	id, rev, file := parts[0]+"/"+parts[1], parts[3], parts[4]
+	rev, _ := url.PathUnescape(parts[3])
+	file, _ := url.PathUnescape(parts[4])
+	id := parts[0] + "/" + parts[1]
+	if strings.HasPrefix(r.URL.Path, "/datasets/") {
+		id = "datasets/" + id
+	}
 	if to, ok := f.renamed[id]; ok {
 		w.Header().Set("Location", strings.Replace(r.URL.Path, "/"+id+"/", "/"+to+"/", 1))
 		w.WriteHeader(http.StatusTemporaryRedirect)
@@ -122,7 +134,7 @@ func (f *fakeHub) serveHub(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusForbidden)
 		return
 	}
-	if rev != "main" && rev != repo.commit {
+	if rev != "main" && rev != ParquetRevision && rev != repo.commit {
 		w.Header().Set("X-Error-Code", "RevisionNotFound")
 		w.WriteHeader(http.StatusNotFound)
 		return
@@ -156,6 +168,49 @@ func (f *fakeHub) serveHub(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodGet {
 		w.Write(body)
 	}
+}
+
+// serveTree is GET /api/datasets/{org}/{name}/tree/{rev}/{dir}?recursive=true,
+// two entries a page, with a Link header to the next page.
+func (f *fakeHub) serveTree(w http.ResponseWriter, r *http.Request) {
+	parts := strings.SplitN(strings.TrimPrefix(r.URL.EscapedPath(), "/api/datasets/"), "/", 5) // org, name, "tree", rev, dir
+	if len(parts) != 5 || parts[2] != "tree" || parts[3] != url.PathEscape(ParquetRevision) || r.URL.Query().Get("recursive") != "true" {
+		http.Error(w, "bad tree request "+r.URL.String(), http.StatusBadRequest)
+		return
+	}
+	repo, ok := f.repos["datasets/"+parts[0]+"/"+parts[1]]
+	if !ok {
+		w.Header().Set("X-Error-Code", "RepoNotFound")
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	dir, _ := url.PathUnescape(parts[4])
+	var names []string
+	for name := range repo.files {
+		if strings.HasPrefix(name, dir+"/") {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
+		w.Header().Set("X-Error-Code", "EntryNotFound")
+		w.WriteHeader(http.StatusNotFound)
+		return
+	}
+	sort.Strings(names)
+	start := 0
+	fmt.Sscan(r.URL.Query().Get("cursor"), &start)
+	end := min(start+2, len(names))
+	if end < len(names) {
+		w.Header().Set("Link", fmt.Sprintf(`<%s%s?recursive=true&cursor=%d>; rel="next"`, f.hub.URL, r.URL.EscapedPath(), end))
+	}
+	var out []map[string]any
+	for _, n := range names[start:end] {
+		out = append(out, map[string]any{"type": "file", "path": n, "size": len(repo.files[n])})
+	}
+	if start == 0 {
+		out = append(out, map[string]any{"type": "directory", "path": dir})
+	}
+	json.NewEncoder(w).Encode(out)
 }
 
 func (f *fakeHub) serveCDN(w http.ResponseWriter, r *http.Request) {
@@ -559,5 +614,62 @@ func TestTokenFromEnv(t *testing.T) {
 	t.Setenv("HF_TOKEN", "hf_env")
 	if got := FromEnv(zerolog.Nop()); got.Token != "hf_env" || got.CacheDir != filepath.Join(home, "hub") {
 		t.Errorf("token %q cache %s", got.Token, got.CacheDir)
+	}
+}
+
+// TestDatasetParquet: org/name:config lists the conversion on
+// refs/convert/parquet (paginated), downloads every shard into
+// datasets--org--name with the ref written as huggingface_hub writes it,
+// names the splits as on the Hub (partial-train is train); offline, the
+// cached snapshot is listed; a missing config names --dataset.
+func TestDatasetParquet(t *testing.T) {
+	f := newFakeHub(t)
+	f.add("datasets/org/ds", commitA, map[string]string{
+		"plain_text/train_prefs/0000.parquet": "a0", "plain_text/train_prefs/0001.parquet": "a1",
+		"plain_text/test_prefs/0000.parquet": "b0", "plain_text/partial-train/0000.parquet": "c0",
+		"other/train/0000.parquet": "d0", "README.md": "x",
+	}, "plain_text/train_prefs/0001.parquet")
+	c := f.client(t)
+	r, config, ok := ParseDatasetID("org/ds:plain_text")
+	if !ok || config != "plain_text" || r.Type != "dataset" || r.Revision != ParquetRevision {
+		t.Fatalf("ParseDatasetID = %+v %q %v", r, config, ok)
+	}
+	got, err := c.DatasetParquet(context.Background(), r, config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := filepath.Join(c.CacheDir, "datasets--org--ds", "snapshots", commitA)
+	want := map[string][]string{
+		"train_prefs": {filepath.Join(snap, "plain_text/train_prefs/0000.parquet"), filepath.Join(snap, "plain_text/train_prefs/0001.parquet")},
+		"test_prefs":  {filepath.Join(snap, "plain_text/test_prefs/0000.parquet")},
+		"train":       {filepath.Join(snap, "plain_text/partial-train/0000.parquet")},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("files = %v\nwant %v", got, want)
+	}
+	if b, _ := os.ReadFile(want["train_prefs"][1]); string(b) != "a1" {
+		t.Errorf("shard content %q, want a1", b)
+	}
+	if b, _ := os.ReadFile(filepath.Join(c.CacheDir, "datasets--org--ds", "refs", "refs", "convert", "parquet")); string(b) != commitA {
+		t.Errorf("refs/refs/convert/parquet = %q, want %s", b, commitA)
+	}
+	for _, q := range f.requests() {
+		if strings.Contains(q, "/resolve/") && !strings.Contains(q, "/resolve/refs%2Fconvert%2Fparquet/") && !strings.Contains(q, "/resolve/"+commitA+"/") {
+			t.Errorf("request %q: the revision is not quoted as huggingface_hub quotes it", q)
+		}
+	}
+	c.Offline = true
+	off, err := c.DatasetParquet(context.Background(), r, config)
+	if err != nil || fmt.Sprint(off) != fmt.Sprint(want) {
+		t.Errorf("offline: %v, %v", off, err)
+	}
+	c.Offline = false
+	if _, err := c.DatasetParquet(context.Background(), r, "nope"); err == nil || !strings.Contains(err.Error(), "--dataset org/ds:CONFIG") {
+		t.Errorf("missing config: %v, want a hint naming --dataset org/ds:CONFIG", err)
+	}
+	for _, bad := range []string{"org/ds@main", "org/ds:", "ds", "org/ds:a/b"} {
+		if _, _, ok := ParseDatasetID(bad); ok && bad != "org/ds:" {
+			t.Errorf("ParseDatasetID(%q) accepted", bad)
+		}
 	}
 }

@@ -117,8 +117,8 @@ func (t *Trainer[B]) modelCard(final map[string]float64) ([]byte, error) {
 				d.BaseModel, _, _ = strings.Cut(origin, "@") // the repo id; the revision is not part of it
 			}
 		case "dataset":
-			if isHub {
-				d.Datasets = origin
+			if r, _, ok := hub.ParseDatasetID(in.Path); ok && notLocal(in.Path) {
+				d.Datasets = r.ID // org/name[:config]: the repo id
 			}
 		}
 	}
@@ -170,9 +170,11 @@ func (t *Trainer[B]) modelCard(final map[string]float64) ([]byte, error) {
 
 // isHubID reports whether s reads as a Hub id and is no local path.
 func isHubID(s string) bool {
-	if _, ok := hub.ParseID(s); !ok {
-		return false
-	}
+	_, ok := hub.ParseID(s)
+	return ok && notLocal(s)
+}
+
+func notLocal(s string) bool {
 	_, err := os.Stat(s)
 	return err != nil
 }

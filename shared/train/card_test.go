@@ -25,7 +25,7 @@ func TestReportToTensorBoardAndCard(t *testing.T) {
 	tr.Args.MaxSteps, tr.Args.SaveStrategy, tr.Args.EvalStrategy = 3, "no", "no"
 	tr.Name = "dpo"
 	tr.Config = []byte("beta: 0.1\n")
-	tr.Inputs = []Input{{Flag: "model", Path: "org/tiny@v1"}, {Flag: "dataset", Path: "trl-lib/ultrafeedback_binarized"}}
+	tr.Inputs = []Input{{Flag: "model", Path: "org/tiny@v1"}, {Flag: "dataset", Path: "trl-lib/ultrafeedback_binarized:default"}}
 	CardCommand = []string{"/usr/bin/rl", "dpo", "--model", "org/tiny@v1", "--output-dir", dir, "--beta", "0.1 it's"}
 	defer func() { CardCommand = os.Args }()
 	if _, err := tr.Run(context.Background()); err != nil {
