@@ -78,7 +78,15 @@ func (c *Client) download(ctx context.Context, r Repo, file string) (path string
 	}
 	blob := filepath.Join(st, "blobs", m.etag)
 	if _, err := os.Stat(blob); err != nil {
-		if err := c.fetch(ctx, r, file, m, blob); err != nil {
+		unlock, err := c.lockBlob(r, m.etag)
+		if err != nil {
+			return "", true, err
+		}
+		if _, serr := os.Stat(blob); serr != nil { // not fetched by whoever held the lock
+			err = c.fetch(ctx, r, file, m, blob)
+		}
+		unlock()
+		if err != nil {
 			return "", true, err
 		}
 	}

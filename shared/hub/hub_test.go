@@ -673,3 +673,35 @@ func TestDatasetParquet(t *testing.T) {
 		}
 	}
 }
+
+// TestConcurrentDownload: two downloads of one blob at once take
+// huggingface_hub's .locks/<repo>/<etag>.lock in turn: one fetch, both
+// files whole.
+func TestConcurrentDownload(t *testing.T) {
+	f := newFakeHub(t)
+	f.add("org/tiny", commitA, tinyFiles, "model.safetensors")
+	c := f.client(t)
+	r := Repo{Type: "model", ID: "org/tiny", Revision: "main"}
+	var wg sync.WaitGroup
+	paths, errs := make([]string, 4), make([]error, 4)
+	for i := range paths {
+		wg.Add(1)
+		go func(i int) { defer wg.Done(); paths[i], errs[i] = c.Download(context.Background(), r, "model.safetensors") }(i)
+	}
+	wg.Wait()
+	for i := range paths {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		if b, _ := os.ReadFile(paths[i]); string(b) != tinyFiles["model.safetensors"] {
+			t.Errorf("download %d: %d bytes, not the file", i, len(b))
+		}
+	}
+	if n := len(f.cdnAuth); n != 1 {
+		t.Errorf("%d CDN fetches, want 1", n)
+	}
+	lock := filepath.Join(c.CacheDir, ".locks", "models--org--tiny", sha256Hex([]byte(tinyFiles["model.safetensors"]))+".lock")
+	if _, err := os.Stat(lock); err != nil {
+		t.Errorf("no lock file: %v", err)
+	}
+}
