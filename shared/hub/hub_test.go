@@ -686,7 +686,10 @@ func TestConcurrentDownload(t *testing.T) {
 	paths, errs := make([]string, 4), make([]error, 4)
 	for i := range paths {
 		wg.Add(1)
-		go func(i int) { defer wg.Done(); paths[i], errs[i] = c.Download(context.Background(), r, "model.safetensors") }(i)
+		go func(i int) {
+			defer wg.Done()
+			paths[i], errs[i] = c.Download(context.Background(), r, "model.safetensors")
+		}(i)
 	}
 	wg.Wait()
 	for i := range paths {
@@ -703,5 +706,47 @@ func TestConcurrentDownload(t *testing.T) {
 	lock := filepath.Join(c.CacheDir, ".locks", "models--org--tiny", sha256Hex([]byte(tinyFiles["model.safetensors"]))+".lock")
 	if _, err := os.Stat(lock); err != nil {
 		t.Errorf("no lock file: %v", err)
+	}
+}
+
+// TestModelKinds: a sharded checkpoint brings its index's shards and not
+// pytorch_model.bin; a peft adapter its adapter files; a tokenizer
+// repository its tokenizer files; a repository with none of them is refused.
+func TestModelKinds(t *testing.T) {
+	f := newFakeHub(t)
+	f.add("org/sharded", commitA, map[string]string{
+		"config.json":                      "{}",
+		"model.safetensors.index.json":     `{"weight_map":{"a":"model-00001-of-00002.safetensors","b":"model-00002-of-00002.safetensors","c":"model-00001-of-00002.safetensors"}}`,
+		"model-00001-of-00002.safetensors": "s1", "model-00002-of-00002.safetensors": "s2", "model-00003-unlisted.safetensors": "x",
+		"pytorch_model.bin": "old",
+	})
+	f.add("org/adapter", commitA, map[string]string{"adapter_config.json": `{"peft_type":"LORA"}`, "adapter_model.safetensors": "a", "tokenizer.json": "{}"})
+	f.add("org/tok", commitA, map[string]string{"tokenizer_config.json": "{}", "tokenizer.json": "{}", "model.safetensors": "not needed"})
+	f.add("org/bin", commitA, map[string]string{"config.json": "{}", "pytorch_model.bin": "bin"})
+	f.add("org/empty", commitA, map[string]string{"README.md": "x"})
+	c := f.client(t)
+	for id, want := range map[string][]string{
+		"org/sharded": {"config.json", "model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors", "model.safetensors.index.json"},
+		"org/adapter": {"adapter_config.json", "adapter_model.safetensors", "tokenizer.json"},
+		"org/tok":     {"tokenizer.json", "tokenizer_config.json"},
+		"org/bin":     {"config.json", "pytorch_model.bin"},
+	} {
+		r, _ := ParseID(id)
+		dir, err := c.Model(context.Background(), r)
+		if err != nil {
+			t.Errorf("%s: %v", id, err)
+			continue
+		}
+		entries, _ := os.ReadDir(dir)
+		var got []string
+		for _, e := range entries {
+			got = append(got, e.Name())
+		}
+		if strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Errorf("%s: files %v, want %v", id, got, want)
+		}
+	}
+	if _, err := c.Model(context.Background(), Repo{Type: "model", ID: "org/empty"}); err == nil || !strings.Contains(err.Error(), "not a transformers model") {
+		t.Errorf("org/empty: %v", err)
 	}
 }

@@ -25,7 +25,9 @@ var (
 // files, then the weights — model.safetensors.index.json and its shards, or
 // model.safetensors, or (only when there are no safetensors)
 // pytorch_model.bin and its index; for a peft adapter
-// adapter_config.json and adapter_model.safetensors (or .bin). Files the
+// adapter_config.json and adapter_model.safetensors (or .bin); for a
+// tokenizer repository (tokenizer_config.json, no config.json) the
+// tokenizer files only. Files the
 // repository lacks are remembered in .no_exist so that the next run asks
 // nothing. Offline, or when the Hub cannot be reached, the cached snapshot
 // of the revision is used.
@@ -36,13 +38,17 @@ func (c *Client) Model(ctx context.Context, r Repo) (string, error) {
 	if c.Offline {
 		return c.cachedModel(r, "HF_HUB_OFFLINE is set: download it once online, or unset HF_HUB_OFFLINE")
 	}
-	adapter := false
+	adapter, tokenizerOnly := false, false
 	cfg, online, err := c.download(ctx, r, "config.json")
 	if errors.Is(err, ErrEntryNotFound) {
 		adapter = true
 		cfg, online, err = c.download(ctx, r, "adapter_config.json")
+	}
+	if errors.Is(err, ErrEntryNotFound) { // perhaps a tokenizer repository
+		tokenizerOnly = true
+		cfg, online, err = c.download(ctx, r, "tokenizer_config.json")
 		if errors.Is(err, ErrEntryNotFound) {
-			return "", fmt.Errorf("hub: %s has neither config.json nor adapter_config.json: it is not a transformers model or a peft adapter", r)
+			return "", fmt.Errorf("hub: %s has no config.json, adapter_config.json or tokenizer_config.json: it is not a transformers model, a peft adapter or a tokenizer", r)
 		}
 	}
 	if err != nil {
@@ -69,6 +75,9 @@ func (c *Client) Model(ctx context.Context, r Repo) (string, error) {
 	}
 	if _, err := optional(append(append([]string{}, configFiles...), tokenizerFiles...)...); err != nil {
 		return "", err
+	}
+	if tokenizerOnly {
+		return dir, nil
 	}
 	weights := [][]string{{"model.safetensors.index.json"}, {"model.safetensors"}, {"pytorch_model.bin.index.json"}, {"pytorch_model.bin"}}
 	if adapter {
@@ -100,7 +109,7 @@ func (c *Client) Model(ctx context.Context, r Repo) (string, error) {
 
 // cachedModel is the revision's snapshot folder when it holds a model.
 func (c *Client) cachedModel(r Repo, why string) (string, error) {
-	for _, f := range []string{"config.json", "adapter_config.json"} {
+	for _, f := range []string{"config.json", "adapter_config.json", "tokenizer_config.json"} {
 		if p, _ := c.cached(r, f); p != "" {
 			return filepath.Dir(p), nil
 		}
