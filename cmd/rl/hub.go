@@ -46,7 +46,7 @@ func resolveStruct(ctx context.Context, v reflect.Value) error {
 		if a := sf.Tag.Get("alias"); a != "" {
 			flag, _, _ = strings.Cut(a, ",")
 		}
-		p, err := hub.ResolveModel(ctx, flag, fv.String())
+		p, err := hub.ResolveModel(ctx, "--"+flag, fv.String())
 		if err != nil {
 			return err
 		}
@@ -58,7 +58,7 @@ func resolveStruct(ctx context.Context, v reflect.Value) error {
 // hubFlag is the value of a string flag naming a model folder, with a Hub
 // id resolved to its snapshot folder.
 func hubFlag(c *cli.Context, name string) (string, error) {
-	p, err := hub.ResolveModel(c.Context, name, c.String(name))
+	p, err := hub.ResolveModel(c.Context, "--"+name, c.String(name))
 	if err != nil {
 		return "", fmt.Errorf("rl %s: %w", c.Command.Name, err)
 	}

@@ -429,7 +429,7 @@ func TestCacheHitNoNetwork(t *testing.T) {
 	t.Setenv("HF_HUB_CACHE", cache)
 	t.Setenv("HF_HUB_OFFLINE", "1")
 	t.Setenv("HF_ENDPOINT", dead.URL)
-	dir, err := ResolveModel(context.Background(), "model", "org/tiny")
+	dir, err := ResolveModel(context.Background(), "--model", "org/tiny")
 	if err != nil || dir != want {
 		t.Errorf("ResolveModel = %s, %v; want %s", dir, err, want)
 	}
@@ -527,7 +527,7 @@ func TestHubErrors(t *testing.T) {
 	if !errors.Is(err, ErrRevisionNotFound) || !strings.Contains(err.Error(), `"v9"`) {
 		t.Errorf("bad revision: %v, want ErrRevisionNotFound naming v9", err)
 	}
-	_, err = FromEnvFor(t, f.hub.URL).Resolve(context.Background(), "model", "org/missing")
+	_, err = FromEnvFor(t, f.hub.URL).Resolve(context.Background(), "--model", "org/missing")
 	if err == nil || !strings.Contains(err.Error(), "--model org/missing: no such local folder") {
 		t.Errorf("Resolve: %v, want the flag and the local-path reading named", err)
 	}

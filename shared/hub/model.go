@@ -144,8 +144,8 @@ func indexShards(index string) ([]string, error) {
 // Resolve returns path unchanged when it names an existing file or folder,
 // or when it is not of the form org/name[@revision]; otherwise it is a Hub
 // model id, made available in the cache, and the snapshot folder is returned.
-// flag names the option in errors.
-func (c *Client) Resolve(ctx context.Context, flag, path string) (string, error) {
+// what names the option in errors ("--model").
+func (c *Client) Resolve(ctx context.Context, what, path string) (string, error) {
 	if path == "" {
 		return path, nil
 	}
@@ -158,10 +158,10 @@ func (c *Client) Resolve(ctx context.Context, flag, path string) (string, error)
 	}
 	dir, err := c.Model(ctx, r)
 	if err != nil {
-		return "", fmt.Errorf("--%s %s: no such local folder, and as a Hub model id: %w", flag, path, err)
+		return "", fmt.Errorf("%s %s: no such local folder, and as a Hub model id: %w", what, path, err)
 	}
 	origins.Store(filepath.Clean(dir), path)
-	c.Log.Info().Str("flag", flag).Str("hub_id", path).Str("path", dir).Msg("hub model")
+	c.Log.Info().Str("flag", what).Str("hub_id", path).Str("path", dir).Msg("hub model")
 	return dir, nil
 }
 
@@ -171,7 +171,7 @@ var Log = zerolog.Nop()
 
 // ResolveModel is Resolve with a client configured from the environment
 // (FromEnv(Log)); it asks nothing of the environment for a local path.
-func ResolveModel(ctx context.Context, flag, path string) (string, error) {
+func ResolveModel(ctx context.Context, what, path string) (string, error) {
 	if path == "" {
 		return path, nil
 	}
@@ -181,5 +181,5 @@ func ResolveModel(ctx context.Context, flag, path string) (string, error) {
 	if _, ok := ParseID(path); !ok {
 		return path, nil
 	}
-	return FromEnv(Log).Resolve(ctx, flag, path)
+	return FromEnv(Log).Resolve(ctx, what, path)
 }

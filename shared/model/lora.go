@@ -635,8 +635,12 @@ func AdapterBase(dir, base string) (string, error) {
 	if base == "" {
 		return "", fmt.Errorf("model: %s is a peft adapter without base_model_name_or_path: give the base model with --base-model", dir)
 	}
-	if base, err = hub.ResolveModel(context.Background(), "base-model", base); err != nil { // a Hub id, as peft writes it
-		return "", fmt.Errorf("model: base of the peft adapter %s (%s): %w", dir, from, err)
+	what := "--base-model"
+	if from != what {
+		what = "base_model_name_or_path"
+	}
+	if base, err = hub.ResolveModel(context.Background(), what, base); err != nil { // a Hub id, as peft writes it
+		return "", fmt.Errorf("model: base of the peft adapter %s: %w", dir, err)
 	}
 	if st, err := os.Stat(base); err != nil || !st.IsDir() {
 		return "", fmt.Errorf("model: %s is a peft adapter whose base (%s, %s) is not a folder here: give the base model's folder with --base-model", dir, base, from)
