@@ -121,7 +121,7 @@ func (c *Client) cachedParquet(r Repo, config, why string) (map[string][]string,
 			return out, nil
 		}
 	}
-	return nil, fmt.Errorf("hub: %s config %s: %w in %s: %s", r, config, ErrOffline, c.CacheDir, why)
+	return nil, fmt.Errorf("hub: %s config %s: %w (cache: %s): %s", r, config, ErrOffline, c.CacheDir, why)
 }
 
 // listTree lists the files under dir at the revision, following the

@@ -106,7 +106,7 @@ func (c *Client) fromCache(r Repo, file, why string) (string, bool, error) {
 	case noExist:
 		return "", false, c.fail(r, file, ErrEntryNotFound, "")
 	}
-	return "", false, fmt.Errorf("hub: %s %s: %w in %s: %s", r, file, ErrOffline, c.CacheDir, why)
+	return "", false, fmt.Errorf("hub: %s %s: %w (cache: %s): %s", r, file, ErrOffline, c.CacheDir, why)
 }
 
 // fail is an error naming the repository, the file and what to do.

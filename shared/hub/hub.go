@@ -31,7 +31,7 @@ var (
 	ErrGatedRepo        = errors.New("gated repository")
 	ErrEntryNotFound    = errors.New("file not found in the repository")
 	ErrRevisionNotFound = errors.New("revision not found")
-	ErrOffline          = errors.New("not in the local cache and offline")
+	ErrOffline          = errors.New("not in the local cache") // offline, or the Hub unreachable
 )
 
 // Client downloads from a Hub endpoint into a cache folder. The zero value

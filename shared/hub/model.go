@@ -114,7 +114,7 @@ func (c *Client) cachedModel(r Repo, why string) (string, error) {
 			return filepath.Dir(p), nil
 		}
 	}
-	return "", fmt.Errorf("hub: %s: %w in %s: %s", r, ErrOffline, c.CacheDir, why)
+	return "", fmt.Errorf("hub: %s: %w (cache: %s): %s", r, ErrOffline, c.CacheDir, why)
 }
 
 // indexShards lists the files an index's weight_map points at.
