@@ -70,6 +70,13 @@ func TestSFTFromHubCache(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(out, "model.safetensors")); err != nil {
 		t.Errorf("no trained model: %v", err)
 	}
+	// The other commands take the id too.
+	if code, stdout, stderr := rl(t, "generate", "--model", "org/tiny", "-p", "the quick", "--max-new-tokens", "2"); code != 0 || len(jsonLines(t, stdout)) != 1 {
+		t.Errorf("rl generate --model org/tiny: exit %d, %q, %s", code, stdout, stderr)
+	}
+	if out, err := runApp(t, "tokenizer", "encode", "--tokenizer", "org/tiny", "the quick"); err != nil || !strings.HasPrefix(out, "[") {
+		t.Errorf("rl tokenizer encode --tokenizer org/tiny: %q, %v", out, err)
+	}
 	args[2] = "org/absent"
 	err := rlApp(t, append(args[:len(args):len(args)], "--output-dir", filepath.Join(dir, "out2"))...)
 	if err == nil || !strings.Contains(err.Error(), "--model org/absent") || !strings.Contains(err.Error(), cache) || !strings.Contains(err.Error(), "HF_HUB_OFFLINE") {
