@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/sha1"
 	"encoding/hex"
 	"net/http"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // fillCache copies a model folder into a Hugging Face cache as
@@ -81,5 +83,61 @@ func TestSFTFromHubCache(t *testing.T) {
 	err := rlApp(t, append(args[:len(args):len(args)], "--output-dir", filepath.Join(dir, "out2"))...)
 	if err == nil || !strings.Contains(err.Error(), "--model org/absent") || !strings.Contains(err.Error(), cache) || !strings.Contains(err.Error(), "HF_HUB_OFFLINE") {
 		t.Errorf("missing id: %v, want the flag, the cache and HF_HUB_OFFLINE named", err)
+	}
+}
+
+// TestSFTDownloadsFromHub: rl sft --model org/tiny with an empty cache
+// downloads the model from the Hub (a fake one on 127.0.0.1 serving
+// huggingface_hub's resolve protocol) into the cache, and trains from it.
+func TestSFTDownloadsFromHub(t *testing.T) {
+	src := tinyModel(t, "lm")
+	const commit = "89abcdef0123456789abcdef0123456789abcdef"
+	var asked []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked = append(asked, r.Method+" "+r.URL.Path)
+		file, ok := strings.CutPrefix(r.URL.Path, "/org/tiny/resolve/main/")
+		if !ok {
+			file, ok = strings.CutPrefix(r.URL.Path, "/org/tiny/resolve/"+commit+"/")
+		}
+		if !ok {
+			w.Header().Set("X-Error-Code", "RepoNotFound")
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		w.Header().Set("X-Repo-Commit", commit)
+		b, err := os.ReadFile(filepath.Join(src, file))
+		if err != nil || strings.Contains(file, "/") {
+			w.Header().Set("X-Error-Code", "EntryNotFound")
+			w.WriteHeader(http.StatusNotFound)
+			return
+		}
+		sum := sha1.Sum(b)
+		w.Header().Set("ETag", `"`+hex.EncodeToString(sum[:])+`"`)
+		http.ServeContent(w, r, file, time.Time{}, bytes.NewReader(b))
+	}))
+	defer srv.Close()
+	cache := t.TempDir()
+	t.Setenv("HF_HUB_CACHE", cache)
+	t.Setenv("HF_ENDPOINT", srv.URL)
+	t.Setenv("HF_HUB_OFFLINE", "")
+	t.Setenv("HF_TOKEN", "")
+	dir := t.TempDir()
+	data := filepath.Join(dir, "sft.jsonl")
+	os.WriteFile(data, []byte(strings.Repeat(`{"prompt":"the quick brown","completion":" fox jumps"}`+"\n", 4)), 0o644)
+	out := filepath.Join(dir, "out")
+	if err := rlApp(t, "sft", "--model", "org/tiny", "--dataset", data, "--output-dir", out, "--max-steps", "1", "--per-device-train-batch-size", "2", "--save-strategy", "no"); err != nil {
+		t.Fatalf("rl sft --model org/tiny: %v (requests %q)", err, asked)
+	}
+	snap := filepath.Join(cache, "models--org--tiny", "snapshots", commit)
+	for _, f := range []string{"config.json", "model.safetensors", "tokenizer.json"} {
+		if l, err := os.Readlink(filepath.Join(snap, f)); err != nil || !strings.HasPrefix(l, "../../blobs/") {
+			t.Errorf("%s: %q, %v; want a symlink into blobs/", f, l, err)
+		}
+	}
+	if b, _ := os.ReadFile(filepath.Join(cache, "models--org--tiny", "refs", "main")); string(b) != commit {
+		t.Errorf("refs/main = %q", b)
+	}
+	if card, _ := os.ReadFile(filepath.Join(out, "README.md")); !strings.Contains(string(card), "base_model: org/tiny\n") {
+		t.Errorf("card:\n%s", card)
 	}
 }

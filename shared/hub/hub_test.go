@@ -750,3 +750,20 @@ func TestModelKinds(t *testing.T) {
 		t.Errorf("org/empty: %v", err)
 	}
 }
+
+// TestSizeMismatch: a blob shorter than X-Linked-Size is refused and its
+// .incomplete removed, so the next run starts clean.
+func TestSizeMismatch(t *testing.T) {
+	f := newFakeHub(t)
+	f.add("org/tiny", commitA, tinyFiles, "model.safetensors")
+	sum := sha256Hex([]byte(tinyFiles["model.safetensors"]))
+	f.blobs[sum] = f.blobs[sum][:100]
+	c := f.client(t)
+	_, err := c.Download(context.Background(), Repo{Type: "model", ID: "org/tiny", Revision: "main"}, "model.safetensors")
+	if err == nil || !strings.Contains(err.Error(), "got 100 bytes, the Hub announced 8000") {
+		t.Fatalf("err = %v, want a size mismatch", err)
+	}
+	if m, _ := filepath.Glob(filepath.Join(c.CacheDir, "models--org--tiny", "blobs", "*")); len(m) != 0 {
+		t.Errorf("left in blobs/: %v", m)
+	}
+}
