@@ -2,6 +2,7 @@ package datasets
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -16,6 +17,11 @@ func hubDatasetID(path string) (hub.Repo, string, bool) {
 		return hub.Repo{}, "", false
 	}
 	return hub.ParseDatasetID(path)
+}
+
+func notExist(path string) bool {
+	_, err := os.Stat(path)
+	return err != nil
 }
 
 // loadHub reads a Hub dataset through its Parquet conversion (shared/hub):

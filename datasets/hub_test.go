@@ -69,6 +69,15 @@ func TestLoadHubDataset(t *testing.T) {
 	if eval == nil || eval.Len() != 1 || eval.Records[0]["prompt"] != "q1" {
 		t.Errorf("eval = %v, want test_prefs' q1", eval)
 	}
+	s.Dataset, s.DatasetConfig = "org/ds", "cfg" // TRL's dataset_config
+	if train2, _, err := s.Load(1); err != nil || train2.Len() != 3 {
+		t.Errorf("dataset_config cfg: %v, %v", train2, err)
+	}
+	for _, bad := range []ScriptArguments{{Dataset: "org/ds:cfg", DatasetConfig: "cfg"}, {Dataset: cache, DatasetConfig: "cfg"}} {
+		if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "dataset_config") {
+			t.Errorf("%+v: %v, want a dataset_config error", bad, err)
+		}
+	}
 	dd, err := Load("org/ds:cfg", LoadOptions{Split: "test_prefs"})
 	if err != nil || len(dd.Splits) != 1 {
 		t.Errorf("Split test_prefs: %v, %v", dd, err)
