@@ -45,6 +45,9 @@ func (c *Client) download(ctx context.Context, r Repo, file string) (path string
 	if r.Revision == "" {
 		r.Revision = "main"
 	}
+	if err := checkFile(file); err != nil {
+		return "", false, fmt.Errorf("hub: %s: %w", r, err)
+	}
 	// 1. A commit whose snapshot has the file: no network at all.
 	if commitRE.MatchString(r.Revision) {
 		if p, noExist := c.cached(r, file); p != "" {
@@ -190,6 +193,8 @@ func (c *Client) head(ctx context.Context, r Repo, file string) (meta, error) {
 		switch {
 		case m.commit == "":
 			return m, fmt.Errorf("hub: %s %s: the answer from %s has no X-Repo-Commit header: HF_ENDPOINT is not a Hugging Face Hub, or a proxy strips its headers", r, file, c.Endpoint)
+		case !commitRE.MatchString(m.commit):
+			return m, fmt.Errorf("hub: %s %s: X-Repo-Commit %q is not a 40-hex commit", r, file, m.commit)
 		case m.etag == "":
 			return m, fmt.Errorf("hub: %s %s: the answer from %s has no ETag: a proxy may strip it", r, file, c.Endpoint)
 		}
@@ -333,6 +338,20 @@ func (c *Client) fetch(ctx context.Context, r Repo, file string, m meta, blob st
 type progressWriter struct{ p *metrics.Progress }
 
 func (w progressWriter) Write(b []byte) (int, error) { w.p.Add(len(b)); return len(b), nil }
+
+// checkFile refuses a repository path that would leave the snapshot folder
+// (it may come from a remote index or listing).
+func checkFile(file string) error {
+	if file == "" || strings.HasPrefix(file, "/") || strings.Contains(file, "\\") {
+		return fmt.Errorf("bad file name %q", file)
+	}
+	for _, part := range strings.Split(file, "/") {
+		if part == "" || part == "." || part == ".." {
+			return fmt.Errorf("bad file name %q", file)
+		}
+	}
+	return nil
+}
 
 // normalizeEtag strips a weak-validator prefix and quotes (_normalize_etag).
 func normalizeEtag(e string) string {

@@ -767,3 +767,20 @@ func TestSizeMismatch(t *testing.T) {
 		t.Errorf("left in blobs/: %v", m)
 	}
 }
+
+// TestShardOutsideSnapshot: an index naming a shard outside the repository
+// is refused, nothing is written outside the cache.
+func TestShardOutsideSnapshot(t *testing.T) {
+	f := newFakeHub(t)
+	f.add("org/evil", commitA, map[string]string{"config.json": "{}", "model.safetensors.index.json": `{"weight_map":{"a":"../../../../escaped.safetensors"}}`})
+	c := f.client(t)
+	_, err := c.Model(context.Background(), Repo{Type: "model", ID: "org/evil"})
+	if err == nil || !strings.Contains(err.Error(), "bad file name") {
+		t.Errorf("err = %v, want a bad file name", err)
+	}
+	for _, name := range []string{"a/../b", "/abs", `a\b`, "", "a//b", "ok/file.json"} {
+		if err := checkFile(name); (err == nil) != (name == "ok/file.json") {
+			t.Errorf("checkFile(%q) = %v", name, err)
+		}
+	}
+}
