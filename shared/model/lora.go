@@ -640,7 +640,7 @@ func AdapterBase(dir, base string) (string, error) {
 		what = "base_model_name_or_path"
 	}
 	if base, err = hub.ResolveModel(context.Background(), what, base); err != nil { // a Hub id, as peft writes it
-		return "", fmt.Errorf("model: base of the peft adapter %s: %w", dir, err)
+		return "", fmt.Errorf("model: base of the peft adapter %s: %w; or give the base model's folder with --base-model", dir, err)
 	}
 	if st, err := os.Stat(base); err != nil || !st.IsDir() {
 		return "", fmt.Errorf("model: %s is a peft adapter whose base (%s, %s) is not a folder here: give the base model's folder with --base-model", dir, base, from)
