@@ -13,10 +13,12 @@ import (
 	"github.com/rlsuite/rl/classify"
 	"github.com/rlsuite/rl/cpo"
 	"github.com/rlsuite/rl/dpo"
+	"github.com/rlsuite/rl/grpo"
 	"github.com/rlsuite/rl/kto"
 	"github.com/rlsuite/rl/orpo"
 	"github.com/rlsuite/rl/ppo"
 	"github.com/rlsuite/rl/reward"
+	"github.com/rlsuite/rl/rloo"
 	"github.com/rlsuite/rl/sft"
 	"github.com/rlsuite/rl/shared/cliconf"
 	"github.com/rlsuite/rl/shared/preference"
@@ -37,7 +39,7 @@ func dataCommand(log *zerolog.Logger) *cli.Command {
 				"  rl data show --trainer dpo --model sft/ --dataset pairs.jsonl --config dpo.yaml\n" +
 				"Settings (max_length, completion_only_loss, assistant_only_loss, ...) come from --config, the trainer's YAML.",
 			Flags: []cli.Flag{
-				&cli.StringFlag{Name: "trainer", Required: true, Usage: "sft, reward, dpo, orpo, cpo, kto, ppo or classify"},
+				&cli.StringFlag{Name: "trainer", Required: true, Usage: "sft, reward, dpo, orpo, cpo, kto, ppo, grpo, rloo or classify"},
 				&cli.StringFlag{Name: "model", Required: true, Usage: "the model (or tokenizer) directory the trainer would start from"},
 				&cli.StringFlag{Name: "dataset", Required: true, Usage: "the dataset file or folder"},
 				&cli.StringFlag{Name: "config", Usage: "the trainer's YAML config (the keys of its flags)"},
@@ -162,6 +164,35 @@ func showData(c *cli.Context, log zerolog.Logger) error {
 			}
 			examples = append(examples, []shown{fill(s, t)})
 		}
+	case "grpo", "rloo":
+		var ids [][]int
+		var t *tokenizer.Tokenizer
+		if tr == "grpo" {
+			cfg := grpo.DefaultConfig()
+			if err = load(&cfg); err != nil {
+				return err
+			}
+			cfg.Model, cfg.Dataset = model, dataset
+			ids, t, err = grpo.Preview(cfg, n)
+		} else {
+			cfg := rloo.DefaultConfig()
+			if err = load(&cfg); err != nil {
+				return err
+			}
+			cfg.Model, cfg.Dataset = model, dataset
+			ids, t, err = rloo.Preview(cfg, n)
+		}
+		if err != nil {
+			return err
+		}
+		tok = t
+		for _, p := range ids {
+			s := shown{Name: "prompt", IDs: p}
+			for range p {
+				s.Labels = append(s.Labels, -100)
+			}
+			examples = append(examples, []shown{fill(s, t)})
+		}
 	case "classify":
 		cfg := classify.DefaultConfig()
 		if err = load(&cfg); err != nil {
@@ -211,7 +242,7 @@ func showData(c *cli.Context, log zerolog.Logger) error {
 			examples = append(examples, ex)
 		}
 	default:
-		return fmt.Errorf("data show: --trainer %q: want sft, reward, dpo, orpo, cpo, kto, ppo or classify", tr)
+		return fmt.Errorf("data show: --trainer %q: want sft, reward, dpo, orpo, cpo, kto, ppo, grpo, rloo or classify", tr)
 	}
 	if err != nil {
 		return err

@@ -16,6 +16,7 @@ import (
 var modelPathKeys = map[string]bool{
 	"model_name_or_path": true, "tokenizer_name_or_path": true, "base_model": true,
 	"ref_model": true, "reward_model_path": true, "sft_model_path": true, "value_model_path": true,
+	"reward_funcs": true, // GRPO/RLOO: reward model folders among builtin:NAME and cmd:PROGRAM
 }
 
 // resolveHub replaces every model path in cfg (a pointer to a trainer's
@@ -39,18 +40,29 @@ func resolveStruct(ctx context.Context, v reflect.Value) error {
 			continue
 		}
 		key, _, _ := strings.Cut(sf.Tag.Get("yaml"), ",")
-		if !modelPathKeys[key] || sf.Type.Kind() != reflect.String {
+		if !modelPathKeys[key] {
 			continue
 		}
 		flag := strings.ReplaceAll(key, "_", "-")
 		if a := sf.Tag.Get("alias"); a != "" {
 			flag, _, _ = strings.Cut(a, ",")
 		}
-		p, err := hub.ResolveModel(ctx, "--"+flag, fv.String())
-		if err != nil {
-			return err
+		switch {
+		case sf.Type.Kind() == reflect.String:
+			p, err := hub.ResolveModel(ctx, "--"+flag, fv.String())
+			if err != nil {
+				return err
+			}
+			fv.SetString(p)
+		case sf.Type.Kind() == reflect.Slice && sf.Type.Elem().Kind() == reflect.String:
+			for j := 0; j < fv.Len(); j++ {
+				p, err := hub.ResolveModel(ctx, "--"+flag, fv.Index(j).String())
+				if err != nil {
+					return err
+				}
+				fv.Index(j).SetString(p)
+			}
 		}
-		fv.SetString(p)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha1"
 	"encoding/hex"
 	"net/http"
@@ -139,5 +140,31 @@ func TestSFTDownloadsFromHub(t *testing.T) {
 	}
 	if card, _ := os.ReadFile(filepath.Join(out, "README.md")); !strings.Contains(string(card), "base_model: org/tiny\n") {
 		t.Errorf("card:\n%s", card)
+	}
+}
+
+// TestResolveHubFields: every model path of a trainer Config, strings and
+// reward_funcs lists, is resolved; builtin:, cmd: and local paths are left.
+func TestResolveHubFields(t *testing.T) {
+	cache := t.TempDir()
+	snap := fillCache(t, cache, "org/tiny", "0123456789abcdef0123456789abcdef01234567", tinyModel(t, "lm"))
+	t.Setenv("HF_HUB_CACHE", cache)
+	t.Setenv("HF_HUB_OFFLINE", "1")
+	local := t.TempDir()
+	cfg := struct {
+		Inner struct {
+			Model string `yaml:"model_name_or_path" alias:"model"`
+		} `yaml:",inline"`
+		Ref     string   `yaml:"ref_model"`
+		Funcs   []string `yaml:"reward_funcs"`
+		Output  string   `yaml:"output_dir"`
+		Dataset string   `yaml:"dataset_name"`
+	}{Ref: local, Funcs: []string{"builtin:length", "org/tiny", "cmd:./score.sh --x"}, Output: "org/tiny", Dataset: "org/tiny"}
+	cfg.Inner.Model = "org/tiny"
+	if err := resolveHub(context.Background(), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Inner.Model != snap || cfg.Ref != local || cfg.Funcs[0] != "builtin:length" || cfg.Funcs[1] != snap || cfg.Funcs[2] != "cmd:./score.sh --x" || cfg.Output != "org/tiny" || cfg.Dataset != "org/tiny" {
+		t.Errorf("resolved %+v", cfg)
 	}
 }

@@ -118,6 +118,8 @@ func newApp(log *zerolog.Logger) *cli.App {
 			cpoCommand(log),
 			ktoCommand(log),
 			ppoCommand(log),
+			grpoCommand(log),
+			rlooCommand(log),
 			generateCommand(log),
 			mergeCommand(log),
 			compareCommand(log),

@@ -12,10 +12,12 @@ import (
 
 	"github.com/rlsuite/rl/cpo"
 	"github.com/rlsuite/rl/dpo"
+	"github.com/rlsuite/rl/grpo"
 	"github.com/rlsuite/rl/kto"
 	"github.com/rlsuite/rl/orpo"
 	"github.com/rlsuite/rl/ppo"
 	"github.com/rlsuite/rl/reward"
+	"github.com/rlsuite/rl/rloo"
 	"github.com/rlsuite/rl/sft"
 	"github.com/rlsuite/rl/shared/cliconf"
 	"github.com/rlsuite/rl/shared/train"
@@ -30,6 +32,7 @@ func TestParityTable(t *testing.T) {
 		"dpo": ptrTo(dpo.DefaultConfig()), "orpo": ptrTo(orpo.DefaultConfig()), "cpo": ptrTo(cpo.DefaultConfig()), "ppo": ptrTo(ppo.DefaultConfig()),
 		"kto":   ptrTo(kto.DefaultConfig()),
 		"model": ptrTo(train.DefaultModelConfig()), "script": ptrTo(datasets.DefaultScriptArguments()),
+		"grpo": ptrTo(grpo.DefaultConfig()), "rloo": ptrTo(rloo.DefaultConfig()),
 	}
 	f, err := os.Open("../../docs/trl-parity.md")
 	if err != nil {

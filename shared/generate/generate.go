@@ -23,10 +23,17 @@ type Config struct {
 	Temperature  float64 // temperature: logits are divided by it when sampling; default 1.0
 	TopK         int     // top_k: keep the k most likely tokens (0 = all); default 0
 	TopP         float64 // top_p: keep the smallest set with this much probability; default 1.0
-	EOSTokenIDs  []int   // eos_token_id: generation of a row stops after one of these
-	PadTokenID   int     // pad_token_id: fills prompts on the left and rows that have stopped
-	Seed         uint64  // seed of the sampler; the same seed gives the same tokens
-	NoCache      bool    // recompute the whole sequence at every step (for checking the cache)
+	// RepetitionPenalty is repetition_penalty (Keskar et al. 2019,
+	// arXiv:1909.05858, "penalized sampling", as transformers'
+	// RepetitionPenaltyLogitsProcessor): the logit of every token already in
+	// the row (prompt, its padding and generated tokens) is divided by it
+	// when positive and multiplied by it when negative, before temperature,
+	// top-k and top-p. 0 or 1 is none; default 1.0.
+	RepetitionPenalty float64
+	EOSTokenIDs       []int  // eos_token_id: generation of a row stops after one of these
+	PadTokenID        int    // pad_token_id: fills prompts on the left and rows that have stopped
+	Seed              uint64 // seed of the sampler; the same seed gives the same tokens
+	NoCache           bool   // recompute the whole sequence at every step (for checking the cache)
 	// Logprobs, when > 0, records for each generated token its log
 	// probability and the Logprobs most likely alternatives (vLLM's
 	// logprobs=K), from the model's own distribution: log_softmax of the
@@ -53,6 +60,9 @@ func (c Config) Validate() error {
 	}
 	if c.TopK < 0 {
 		errs = append(errs, fmt.Errorf("top_k must be >= 0, got %d", c.TopK))
+	}
+	if c.RepetitionPenalty < 0 {
+		errs = append(errs, fmt.Errorf("repetition_penalty must be > 0, got %g", c.RepetitionPenalty))
 	}
 	if c.TopP <= 0 || c.TopP > 1 {
 		errs = append(errs, fmt.Errorf("top_p must be in (0, 1], got %g", c.TopP))
@@ -122,7 +132,8 @@ func Generate(m *model.Model, prompts [][]int, cfg Config) (res []Result, err er
 	s := newSampler(cfg, rng, V)
 	// Plain sampling (no top-k, no top-p) draws from probabilities computed
 	// by libtorch; the rest needs the sorted logits in Go.
-	plain := cfg.DoSample && (cfg.TopK <= 0 || cfg.TopK >= V) && cfg.TopP >= 1
+	penalty := cfg.RepetitionPenalty != 0 && cfg.RepetitionPenalty != 1
+	plain := cfg.DoSample && (cfg.TopK <= 0 || cfg.TopK >= V) && cfg.TopP >= 1 && !penalty
 
 	// Left-padded ids and mask, kept in Go and grown each step.
 	ids := make([][]int64, B)
@@ -177,6 +188,9 @@ func Generate(m *model.Model, prompts [][]int, cfg Config) (res []Result, err er
 			for b := 0; b < B; b++ {
 				next := cfg.PadTokenID
 				if !res[b].Finished {
+					if penalty {
+						penalize(logits[b*V:(b+1)*V], ids[b], cfg.RepetitionPenalty)
+					}
 					if plain {
 						next = sampleProbs(logits[b*V:(b+1)*V], rng)
 					} else {
@@ -212,6 +226,23 @@ func tokenLogprob(lp []float32, next, k int) TokenLogprob {
 		t.Top = append(t.Top, Alternative{ID: i, Logprob: float64(lp[i])})
 	}
 	return t
+}
+
+// penalize applies the repetition penalty p to the logits of the tokens
+// in seen, each once.
+func penalize(logits []float32, seen []int64, p float64) {
+	done := map[int64]bool{}
+	for _, id := range seen {
+		if done[id] || id < 0 || int(id) >= len(logits) {
+			continue
+		}
+		done[id] = true
+		if v := logits[id]; v < 0 {
+			logits[id] = float32(float64(v) * p)
+		} else {
+			logits[id] = float32(float64(v) / p)
+		}
+	}
 }
 
 func flatten(x [][]int64) []int64 {

@@ -248,6 +248,9 @@ func architecture(c *Config, h Head) string {
 // it in fsutil.WriteDir.
 func (m *Model) Save(dir string) (err error) {
 	defer tensor.Recover(&err, "model: save "+dir)
+	if m.quant != nil {
+		return fmt.Errorf("model: save %s: the base is quantised to %d bits (%s, ...): save its adapter, or merge into a float base with rl merge", dir, m.quantCfg.Bits, strings.SplitN(m.quantNames(), ",", 2)[0])
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("model: save: %w", err)
 	}

@@ -87,7 +87,8 @@ func (g *gpt2) hidden(m *Model, in *Input) *tensor.Tensor {
 	// attention probabilities (attn_pdrop), after each residual branch
 	// (resid_pdrop)
 	x = m.dropout(in, x, c.EmbdDropout)
-	for l, blk := range g.blocks {
+	layer := func(l int, x *tensor.Tensor) *tensor.Tensor {
+		blk := g.blocks[l]
 		h := x.LayerNorm(blk.ln1W, blk.ln1B, c.NormEps)
 		qkv := m.proj(in, h, blk.attnW, blk.attnB) // (B, T, 3H)
 		parts := qkv.Split(H, 2)
@@ -101,7 +102,8 @@ func (g *gpt2) hidden(m *Model, in *Input) *tensor.Tensor {
 		x = x.Add(m.dropout(in, m.proj(in, a, blk.projW, blk.projB), c.ResidDropout))
 		h = x.LayerNorm(blk.ln2W, blk.ln2B, c.NormEps)
 		h = m.proj(in, h, blk.fcW, blk.fcB).GeluTanh()
-		x = x.Add(m.dropout(in, m.proj(in, h, blk.fcProjW, blk.fcProjB), c.ResidDropout))
+		return x.Add(m.dropout(in, m.proj(in, h, blk.fcProjW, blk.fcProjB), c.ResidDropout))
 	}
+	x = m.runLayers(in, x, len(g.blocks), layer, ok)
 	return x.LayerNorm(g.lnfW, g.lnfB, c.NormEps)
 }

@@ -178,7 +178,8 @@ func (l *llama) hidden(m *Model, in *Input) *tensor.Tensor {
 		// times sqrt(hidden) rounded to the model's dtype, as transformers
 		x = x.MulScalar(float64(dtypeRound(m.DType, math.Sqrt(float64(c.HiddenSize)))))
 	}
-	for i, blk := range l.blocks {
+	layer := func(i int, x *tensor.Tensor) *tensor.Tensor {
+		blk := l.blocks[i]
 		h := norm(x, blk.inNorm)
 		var q, k, v *tensor.Tensor
 		if blk.qkv != nil { // Phi3: q | k | v in one projection
@@ -210,8 +211,7 @@ func (l *llama) hidden(m *Model, in *Input) *tensor.Tensor {
 			x = x.Add(norm(m.proj(in, a, blk.o, blk.ob), blk.postNorm))
 			h = norm(x, blk.preFF)
 			g := m.proj(in, h, blk.gate, nil).GeluTanh().Mul(m.proj(in, h, blk.up, nil))
-			x = x.Add(norm(m.proj(in, g, blk.down, nil), blk.postFF))
-			continue
+			return x.Add(norm(m.proj(in, g, blk.down, nil), blk.postFF))
 		}
 		x = x.Add(m.dropout(in, m.proj(in, a, blk.o, blk.ob), c.ResidDropout))
 		h = rmsNorm(x, blk.postNorm, c.NormEps)
@@ -223,8 +223,9 @@ func (l *llama) hidden(m *Model, in *Input) *tensor.Tensor {
 		} else {
 			g = m.proj(in, h, blk.gate, blk.gateB).Silu().Mul(m.proj(in, h, blk.up, blk.upB))
 		}
-		x = x.Add(m.dropout(in, m.proj(in, g, blk.down, blk.downB), c.ResidDropout))
+		return x.Add(m.dropout(in, m.proj(in, g, blk.down, blk.downB), c.ResidDropout))
 	}
+	x = m.runLayers(in, x, len(l.blocks), layer, cos, sin, cosL, sinL, ok, okGlobal)
 	return norm(x, l.norm)
 }
 

@@ -104,7 +104,7 @@ func (m *Model) linearModules() []string {
 	var out []string
 	for _, p := range m.params {
 		name, ok := strings.CutSuffix(p.Name, ".weight")
-		if !ok || p.T.Dim() != 2 || !strings.Contains(name, ".h.") && !strings.Contains(name, ".layers.") {
+		if !ok || len(m.weightShape(p.T)) != 2 || !strings.Contains(name, ".h.") && !strings.Contains(name, ".layers.") {
 			continue // embeddings, norms, heads
 		}
 		out = append(out, name)
@@ -165,7 +165,8 @@ func (m *Model) AddLora(c LoraConfig) (err error) {
 	for _, mod := range modules {
 		w := m.byName[mod+".weight"]
 		conv := m.Config.Family() == GPT2
-		in, out := w.Size(1), w.Size(0)
+		ws := m.weightShape(w)
+		in, out := ws[1], ws[0]
 		if conv {
 			in, out = out, in
 		}
@@ -280,9 +281,9 @@ func loraKey(module, ab string) string {
 func (m *Model) proj(in *Input, x, w, b *tensor.Tensor) *tensor.Tensor {
 	var y *tensor.Tensor
 	if m.Config.Family() == GPT2 {
-		y = conv1d(x, w, b)
+		y = conv1d(x, m.baseWeight(w), b)
 	} else {
-		y = x.Linear(w, b)
+		y = x.Linear(m.baseWeight(w), b)
 	}
 	if m.lora == nil || in.DisableAdapters {
 		return y
@@ -312,6 +313,9 @@ func (m *Model) MergeAdapters() (err error) {
 	defer tensor.Recover(&err, "merge LoRA adapters")
 	if m.lora == nil {
 		return errors.New("model: no adapters to merge")
+	}
+	if m.quant != nil {
+		return errors.New("model: merging adapters into a 4- or 8-bit base changes its outputs (peft#2321): load the base in float (without load_in_4bit/load_in_8bit) and merge there, as rl merge does")
 	}
 	tensor.NoGrad(func() {
 		for _, l := range m.lora.layers {
@@ -542,7 +546,7 @@ func (m *Model) LoadAdapter(dir string) (err error) {
 		}
 		mod, ab := mt[1], mt[2]
 		w := m.byName[mod+".weight"]
-		if w == nil || w.Dim() != 2 {
+		if w == nil || len(m.weightShape(w)) != 2 {
 			problems = append(problems, fmt.Sprintf("%s adapts %s, which the base model (%s) lacks", name, mod, m.Config.ModelType))
 			continue
 		}
@@ -571,13 +575,14 @@ func (m *Model) LoadAdapter(dir string) (err error) {
 			problems = append(problems, fmt.Sprintf("%s has only one of lora_A and lora_B", mod))
 			continue
 		}
-		in, out := l.base.Size(1), l.base.Size(0)
+		bs := m.weightShape(l.base)
+		in, out := bs[1], bs[0]
 		if l.conv1d {
 			in, out = out, in
 		}
 		r := l.a.Size(0)
 		if l.a.Dim() != 2 || l.b.Dim() != 2 || l.a.Size(1) != in || l.b.Size(0) != out || l.b.Size(1) != r {
-			problems = append(problems, fmt.Sprintf("%s: lora_A %v and lora_B %v do not fit the base weight %v (want [r, %d] and [%d, r])", mod, l.a.Shape(), l.b.Shape(), l.base.Shape(), in, out))
+			problems = append(problems, fmt.Sprintf("%s: lora_A %v and lora_B %v do not fit the base weight %v (want [r, %d] and [%d, r])", mod, l.a.Shape(), l.b.Shape(), bs, in, out))
 			continue
 		}
 		if int(r) != c.R {

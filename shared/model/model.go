@@ -30,6 +30,10 @@ type Model struct {
 	// NoDropout turns the config's dropout off in training as well (TRL's
 	// disable_dropout_in_model; the saved config keeps its values).
 	NoDropout bool
+	// GradientCheckpointing recomputes each decoder layer in the backward
+	// pass instead of keeping its activations (checkpointing.go); the
+	// trainer calls FinishBackward after each backward.
+	GradientCheckpointing bool
 	// SaveDType is the dtype Save writes the weights in; zero: DType.
 	// Load sets it to the source checkpoint's torch_dtype (a bfloat16
 	// checkpoint trained with float32 master weights is saved in bfloat16
@@ -44,6 +48,10 @@ type Model struct {
 	byName map[string]*tensor.Tensor
 	arch   arch
 	lora   *adapters // LoRA adapters (lora.go); nil: none
+	ckpts  []*ckpt   // checkpointed forwards awaiting FinishBackward
+	// quant maps the placeholder of each 4- or 8-bit base weight (quant.go)
+	quant    map[*tensor.Tensor]*quantized
+	quantCfg QuantConfig
 }
 
 // Param is a named trainable tensor; names are exactly transformers'.
@@ -72,6 +80,10 @@ func (m *Model) Param(name string) *tensor.Tensor { return m.byName[name] }
 func (m *Model) NumParams() int64 {
 	var n int64
 	for _, p := range m.params {
+		if qw := m.quant[p.T]; qw != nil {
+			n += qw.shape[0] * qw.shape[1]
+			continue
+		}
 		n += int64(p.T.Numel())
 	}
 	return n
@@ -92,6 +104,11 @@ func (m *Model) Free() {
 		m.lora.free()
 		m.lora = nil
 	}
+	m.freeQuant()
+	for _, ck := range m.ckpts {
+		ck.free()
+	}
+	m.ckpts = nil
 	m.params = nil
 	m.byName = nil
 }
@@ -272,17 +289,26 @@ func assemble(c *Config, h Head, tensors map[string]*tensor.Tensor, dt tensor.DT
 			t.Free()
 		}
 	}
-	switch c.Family() {
+	if err := m.rebind(); err != nil {
+		m.Free()
+		return nil, err
+	}
+	return m, nil
+}
+
+// rebind builds the family's typed views of m.byName afresh (after Quantize
+// replaced weights), freeing the old views' own tensors.
+func (m *Model) rebind() error {
+	if r, ok := m.arch.(interface{ free() }); ok {
+		r.free()
+	}
+	switch m.Config.Family() {
 	case GPT2:
 		m.arch = &gpt2{}
 	case Llama:
 		m.arch = &llama{}
 	}
-	if err := m.arch.bind(m); err != nil {
-		m.Free()
-		return nil, err
-	}
-	return m, nil
+	return m.arch.bind(m)
 }
 
 func equalShape(a, b []int64) bool {

@@ -71,40 +71,50 @@ func inplace(f func(*ctensor)) {
 
 // ---------------------------------------------------------------- elementwise
 
-func (t *Tensor) Add(o *Tensor) *Tensor        { return op2(lib.AtgAdd, t, o) }
-func (t *Tensor) Sub(o *Tensor) *Tensor        { return op2(lib.AtgSub, t, o) }
-func (t *Tensor) Mul(o *Tensor) *Tensor        { return op2(lib.AtgMul, t, o) }
-func (t *Tensor) Div(o *Tensor) *Tensor        { return op2(lib.AtgDiv, t, o) }
-func (t *Tensor) Minimum(o *Tensor) *Tensor    { return op2(lib.AtgMinimum, t, o) }
-func (t *Tensor) Maximum(o *Tensor) *Tensor    { return op2(lib.AtgMaximum, t, o) }
-func (t *Tensor) AddScalar(v float64) *Tensor  { return opS(lib.AtgAddScalar, t, v) }
-func (t *Tensor) MulScalar(v float64) *Tensor  { return opS(lib.AtgMulScalar, t, v) }
-func (t *Tensor) DivScalar(v float64) *Tensor  { return opS(lib.AtgDivScalar, t, v) }
-func (t *Tensor) PowScalar(v float64) *Tensor  { return opS(lib.AtgPowTensorScalar, t, v) }
-func (t *Tensor) ClampMin(v float64) *Tensor   { return opS(lib.AtgClampMin, t, v) }
-func (t *Tensor) ClampMax(v float64) *Tensor   { return opS(lib.AtgClampMax, t, v) }
-func (t *Tensor) Neg() *Tensor                 { return op1(lib.AtgNeg, t) }
-func (t *Tensor) Exp() *Tensor                 { return op1(lib.AtgExp, t) }
-func (t *Tensor) Log() *Tensor                 { return op1(lib.AtgLog, t) }
-func (t *Tensor) Log1p() *Tensor               { return op1(lib.AtgLog1p, t) }
-func (t *Tensor) Expm1() *Tensor               { return op1(lib.AtgExpm1, t) }
-func (t *Tensor) Sqrt() *Tensor                { return op1(lib.AtgSqrt, t) }
-func (t *Tensor) Rsqrt() *Tensor               { return op1(lib.AtgRsqrt, t) }
-func (t *Tensor) Square() *Tensor              { return op1(lib.AtgSquare, t) }
-func (t *Tensor) Abs() *Tensor                 { return op1(lib.AtgAbs, t) }
-func (t *Tensor) Sign() *Tensor                { return op1(lib.AtgSign, t) }
-func (t *Tensor) Sigmoid() *Tensor             { return op1(lib.AtgSigmoid, t) }
-func (t *Tensor) LogSigmoid() *Tensor          { return op1(lib.AtgLogSigmoid, t) }
-func (t *Tensor) Tanh() *Tensor                { return op1(lib.AtgTanh, t) }
-func (t *Tensor) Cos() *Tensor                 { return op1(lib.AtgCos, t) }
-func (t *Tensor) Sin() *Tensor                 { return op1(lib.AtgSin, t) }
-func (t *Tensor) Relu() *Tensor                { return op1(lib.AtgRelu, t) }
-func (t *Tensor) Silu() *Tensor                { return op1(lib.AtgSilu, t) }
-func (t *Tensor) Softplus() *Tensor            { return op1(lib.AtgSoftplus, t) }
-func (t *Tensor) IsFinite() *Tensor            { return op1(lib.AtgIsfinite, t) }
-func (t *Tensor) LogicalNot() *Tensor          { return op1(lib.AtgLogicalNot, t) }
-func (t *Tensor) LogicalAnd(o *Tensor) *Tensor { return op2(lib.AtgLogicalAnd, t, o) }
-func (t *Tensor) LogicalOr(o *Tensor) *Tensor  { return op2(lib.AtgLogicalOr, t, o) }
+func (t *Tensor) Add(o *Tensor) *Tensor       { return op2(lib.AtgAdd, t, o) }
+func (t *Tensor) Sub(o *Tensor) *Tensor       { return op2(lib.AtgSub, t, o) }
+func (t *Tensor) Mul(o *Tensor) *Tensor       { return op2(lib.AtgMul, t, o) }
+func (t *Tensor) Div(o *Tensor) *Tensor       { return op2(lib.AtgDiv, t, o) }
+func (t *Tensor) Minimum(o *Tensor) *Tensor   { return op2(lib.AtgMinimum, t, o) }
+func (t *Tensor) Maximum(o *Tensor) *Tensor   { return op2(lib.AtgMaximum, t, o) }
+func (t *Tensor) AddScalar(v float64) *Tensor { return opS(lib.AtgAddScalar, t, v) }
+func (t *Tensor) MulScalar(v float64) *Tensor { return opS(lib.AtgMulScalar, t, v) }
+func (t *Tensor) DivScalar(v float64) *Tensor { return opS(lib.AtgDivScalar, t, v) }
+func (t *Tensor) PowScalar(v float64) *Tensor { return opS(lib.AtgPowTensorScalar, t, v) }
+func (t *Tensor) ClampMin(v float64) *Tensor  { return opS(lib.AtgClampMin, t, v) }
+func (t *Tensor) ClampMax(v float64) *Tensor  { return opS(lib.AtgClampMax, t, v) }
+func (t *Tensor) Neg() *Tensor                { return op1(lib.AtgNeg, t) }
+func (t *Tensor) Exp() *Tensor                { return op1(lib.AtgExp, t) }
+func (t *Tensor) Log() *Tensor                { return op1(lib.AtgLog, t) }
+func (t *Tensor) Log1p() *Tensor              { return op1(lib.AtgLog1p, t) }
+func (t *Tensor) Expm1() *Tensor              { return op1(lib.AtgExpm1, t) }
+func (t *Tensor) Sqrt() *Tensor               { return op1(lib.AtgSqrt, t) }
+func (t *Tensor) Rsqrt() *Tensor              { return op1(lib.AtgRsqrt, t) }
+func (t *Tensor) Square() *Tensor             { return op1(lib.AtgSquare, t) }
+func (t *Tensor) Abs() *Tensor                { return op1(lib.AtgAbs, t) }
+func (t *Tensor) Sign() *Tensor               { return op1(lib.AtgSign, t) }
+func (t *Tensor) Sigmoid() *Tensor            { return op1(lib.AtgSigmoid, t) }
+func (t *Tensor) LogSigmoid() *Tensor         { return op1(lib.AtgLogSigmoid, t) }
+func (t *Tensor) Tanh() *Tensor               { return op1(lib.AtgTanh, t) }
+func (t *Tensor) Cos() *Tensor                { return op1(lib.AtgCos, t) }
+func (t *Tensor) Round() *Tensor              { return op1(lib.AtgRound, t) }
+
+// BitwiseRightShift is t >> v (integer tensors).
+func (t *Tensor) BitwiseRightShift(v int64) *Tensor {
+	return opS(lib.AtgBitwiseRightShiftTensorScalar, t, float64(v))
+}
+
+// BitwiseAndScalar is t & v (integer tensors).
+func (t *Tensor) BitwiseAndScalar(v int64) *Tensor { return opS(lib.AtgBitwiseAnd, t, float64(v)) }
+func (t *Tensor) Reciprocal() *Tensor              { return op1(lib.AtgReciprocal, t) }
+func (t *Tensor) Sin() *Tensor                     { return op1(lib.AtgSin, t) }
+func (t *Tensor) Relu() *Tensor                    { return op1(lib.AtgRelu, t) }
+func (t *Tensor) Silu() *Tensor                    { return op1(lib.AtgSilu, t) }
+func (t *Tensor) Softplus() *Tensor                { return op1(lib.AtgSoftplus, t) }
+func (t *Tensor) IsFinite() *Tensor                { return op1(lib.AtgIsfinite, t) }
+func (t *Tensor) LogicalNot() *Tensor              { return op1(lib.AtgLogicalNot, t) }
+func (t *Tensor) LogicalAnd(o *Tensor) *Tensor     { return op2(lib.AtgLogicalAnd, t, o) }
+func (t *Tensor) LogicalOr(o *Tensor) *Tensor      { return op2(lib.AtgLogicalOr, t, o) }
 
 // Clamp limits values to [lo, hi].
 func (t *Tensor) Clamp(lo, hi float64) *Tensor {

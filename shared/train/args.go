@@ -43,6 +43,11 @@ type Args struct {
 	ResumeFromCheckpoint      string  `yaml:"resume_from_checkpoint" help:"A checkpoint-N directory to resume from, or 'last' for this run's newest in output_dir." category:"checkpoints"`
 	OverwriteOutputDir        bool    `yaml:"overwrite_output_dir" help:"Start even when output_dir holds another run's (or other) files, writing over them; other runs' checkpoints are left alone." category:"checkpoints"`
 	BF16                      bool    `yaml:"bf16" help:"Compute in bfloat16 (autocast) with float32 master weights." category:"training"`
+	// GradientCheckpointing recomputes each decoder layer in backward
+	// instead of keeping its activations (HF's gradient_checkpointing; TRL
+	// defaults it to true, rl to false: on the CPU the ~30% more compute
+	// matters more than memory at the sizes rl trains).
+	GradientCheckpointing bool `yaml:"gradient_checkpointing" help:"Recompute each decoder layer in the backward pass instead of storing its activations (less memory, about one more forward of compute)." category:"training"`
 	// ReportTo is HF's report_to: tensorboard writes event files under
 	// output_dir/runs/<time>_<host>/ as HF's TensorBoardCallback does; all
 	// is every integration rl has (tensorboard); none (the default, as in

@@ -28,6 +28,8 @@ var trainerCards = map[string]struct{ name, tag, paperTitle, paperID string }{
 	"cpo":      {"CPO", "cpo", "Contrastive Preference Optimization: Pushing the Boundaries of LLM Performance in Machine Translation", "2401.08417"},
 	"kto":      {"KTO", "kto", "KTO: Model Alignment as Prospect Theoretic Optimization", "2402.01306"},
 	"ppo":      {"PPO", "ppo", "Fine-Tuning Language Models from Human Preferences", "1909.08593"},
+	"grpo":     {"GRPO", "grpo", "DeepSeekMath: Pushing the Limits of Mathematical Reasoning in Open Language Models", "2402.03300"},
+	"rloo":     {"RLOO", "rloo", "Back to Basics: Revisiting REINFORCE-Style Optimization for Learning from Human Feedback in LLMs", "2402.14740"},
 	"classify": {"sequence classification", "text-classification", "", ""},
 }
 

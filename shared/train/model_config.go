@@ -51,12 +51,25 @@ type ModelConfig struct {
 	UseRSLoRA bool `yaml:"use_rslora" help:"Rank-stabilised LoRA: scale by lora_alpha/sqrt(lora_r)." category:"peft"`
 	// UseDoRA is DoRA (Liu et al. 2024); not implemented yet: refused.
 	UseDoRA bool `yaml:"use_dora" help:"Weight-decomposed LoRA (DoRA); not supported yet." category:"peft"`
+
+	// Quantised bases (QLoRA; TRL's ModelConfig names, bitsandbytes' formats).
+
+	// LoadIn4bit stores the base's block projections in 4 bits (QLoRA);
+	// needs use_peft.
+	LoadIn4bit bool `yaml:"load_in_4bit" help:"Store the frozen base's projections in 4 bits (QLoRA, bitsandbytes' format); needs use_peft." category:"peft"`
+	// LoadIn8bit stores them in 8 bits (row-wise absmax, weight-only).
+	LoadIn8bit bool `yaml:"load_in_8bit" help:"Store the frozen base's projections in 8 bits (row-wise absmax int8, weight-only); needs use_peft." category:"peft"`
+	// Bnb4bitQuantType is nf4 (default, QLoRA's NormalFloat) or fp4.
+	Bnb4bitQuantType string `yaml:"bnb_4bit_quant_type" help:"4-bit data type: nf4 (NormalFloat, QLoRA's) or fp4." category:"peft"`
+	// UseBnbNestedQuant quantises the 4-bit blocks' absmax too (double
+	// quantisation). Default false.
+	UseBnbNestedQuant bool `yaml:"use_bnb_nested_quant" help:"Double quantisation: store the 4-bit blocks' absmax in 8 bits too." category:"peft"`
 }
 
 // DefaultModelConfig returns TRL's ModelConfig defaults: lora_r 16,
-// lora_alpha 32, lora_dropout 0.05.
+// lora_alpha 32, lora_dropout 0.05, bnb_4bit_quant_type nf4.
 func DefaultModelConfig() ModelConfig {
-	return ModelConfig{LoraR: 16, LoraAlpha: 32, LoraDropout: 0.05}
+	return ModelConfig{LoraR: 16, LoraAlpha: 32, LoraDropout: 0.05, Bnb4bitQuantType: "nf4"}
 }
 
 // Validate checks the dtype's spelling (the model itself is checked when
@@ -77,6 +90,17 @@ func (m *ModelConfig) Validate() error {
 				errs = append(errs, fmt.Errorf("%s is set but use_peft is not: add --use-peft to train LoRA adapters", key))
 			}
 		}
+	}
+	if (m.LoadIn4bit || m.LoadIn8bit) && !m.UsePEFT {
+		errs = append(errs, errors.New("load_in_4bit / load_in_8bit freeze the base in few bits: train adapters on it with use_peft"))
+	}
+	if m.LoadIn4bit && m.LoadIn8bit {
+		errs = append(errs, errors.New("load_in_4bit and load_in_8bit: choose one"))
+	}
+	switch m.Bnb4bitQuantType {
+	case "", "nf4", "fp4":
+	default:
+		errs = append(errs, fmt.Errorf("bnb_4bit_quant_type %q: want nf4 or fp4", m.Bnb4bitQuantType))
 	}
 	switch m.LoraTaskType {
 	case "", "CAUSAL_LM", "SEQ_CLS":
@@ -113,6 +137,15 @@ func (m *ModelConfig) PreparePEFT(mdl *model.Model, seed int64) error {
 	base, err := filepath.Abs(m.Model)
 	if err != nil {
 		base = m.Model
+	}
+	if m.LoadIn4bit || m.LoadIn8bit {
+		q := model.QuantConfig{Bits: 8}
+		if m.LoadIn4bit {
+			q = model.QuantConfig{Bits: 4, QuantType: m.Bnb4bitQuantType, DoubleQuant: m.UseBnbNestedQuant}
+		}
+		if err := mdl.Quantize(q); err != nil {
+			return err
+		}
 	}
 	tensor.ManualSeed(seed)
 	if err := mdl.AddLora(model.LoraConfig{R: m.LoraR, Alpha: m.LoraAlpha, Dropout: m.LoraDropout, TargetModules: m.LoraTargetModules,

@@ -289,6 +289,11 @@ func (t *Trainer[B]) Run(ctx context.Context) (res *Result, err error) {
 	for _, prm := range t.Models.Params() {
 		prm.T.SetRequiresGrad(true)
 	}
+	for _, m := range t.Models.SaveModels() {
+		if m != nil {
+			m.GradientCheckpointing = a.GradientCheckpointing
+		}
+	}
 	t.opt = NewAdamW(t.Models.Params(), a)
 	defer t.opt.Free()
 	t.state = State{MaxSteps: p.total, NumTrainEpochs: a.NumTrainEpochs, LoggingSteps: a.LoggingSteps,
@@ -392,6 +397,9 @@ func (t *Trainer[B]) Run(ctx context.Context) (res *Result, err error) {
 		tensor.ManualSeed(stepSeed(a.Seed, step))
 		weights := t.microWeights(batches)
 		for micro, batch := range batches {
+			if step == start && micro == 0 { // the plan, once the batch shape is known
+				planMemory(t.Models.SaveModels(), t.Models.Params(), a, batch.NumTokens()).log(t.Log)
+			}
 			t.tokens += int64(batch.NumTokens())
 			if weights[micro] == 0 {
 				continue // no items: nothing to learn, and its mean is NaN
@@ -409,6 +417,15 @@ func (t *Trainer[B]) Run(ctx context.Context) (res *Result, err error) {
 				defer loss.Free()
 				stepLoss += loss.ItemF64()
 				loss.Backward()
+				if a.GradientCheckpointing { // recompute the checkpointed layers, under the forward's autocast
+					t.autocast(func() {
+						for _, m := range t.Models.SaveModels() {
+							if m != nil {
+								m.FinishBackward()
+							}
+						}
+					})
+				}
 			})
 		}
 		if math.IsNaN(stepLoss) || math.IsInf(stepLoss, 0) {
@@ -523,7 +540,7 @@ func (t *Trainer[B]) Run(ctx context.Context) (res *Result, err error) {
 		t.Log.Info().Int("plots", len(paths)).Str("dir", filepath.Join(a.OutputDir, "plots")).Msg("wrote plots")
 	}
 	t.Log.Info().Str("output_dir", a.OutputDir).Str("runtime", metrics.FormatDuration(runtime)).
-		Float64("tokens_per_s", math.Round(res.TokensPerS)).Msg("done")
+		Float64("tokens_per_s", math.Round(res.TokensPerS)).Str("peak_rss", gib(peakRSS())).Msg("done")
 	return res, nil
 }
 

@@ -1,0 +1,217 @@
+package model
+
+import (
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/rlsuite/rl/shared/tensor"
+)
+
+// quantGolden is tools/goldens/nf4.py's output: bitsandbytes' reference
+// algorithm run in PyTorch.
+type quantGolden struct {
+	Shape      []int64 `json:"shape"`
+	Weight     string  `json:"weight"`
+	DynamicMap string  `json:"dynamic_map"`
+	Q4         map[string]struct {
+		Packed, Absmax, Qabsmax, Absmax2, Dequant string
+		Offset                                    float64
+	} `json:"-"`
+	Int8 struct{ Q, Rowmax, Dequant string } `json:"int8"`
+}
+
+func f32s(t *testing.T, s string) []float32 {
+	t.Helper()
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]float32, len(b)/4)
+	for i := range out {
+		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+	}
+	return out
+}
+
+func raw(t *testing.T, s string) []byte {
+	t.Helper()
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func readQuantGolden(t *testing.T) (*quantGolden, map[string]map[string]any) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "quant.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g quantGolden
+	if err := json.Unmarshal(b, &g); err != nil {
+		t.Fatal(err)
+	}
+	var all map[string]json.RawMessage
+	json.Unmarshal(b, &all)
+	q4 := map[string]map[string]any{}
+	for _, k := range []string{"nf4", "nf4_nested", "fp4", "fp4_nested"} {
+		var m map[string]any
+		json.Unmarshal(all[k], &m)
+		q4[k] = m
+	}
+	return &g, q4
+}
+
+// TestQuantizeMatchesBitsandbytes: NF4 and FP4 (with and without double
+// quantisation) and int8 give bitsandbytes' bytes, absmax and dequantised
+// values bit for bit, on a weight with a partial last block, an outlier and
+// an all-zero row; the dynamic 8-bit map is bitsandbytes'.
+func TestQuantizeMatchesBitsandbytes(t *testing.T) {
+	g, q4 := readQuantGolden(t)
+	w := f32s(t, g.Weight)
+	if got, want := dynamicMap(), f32s(t, g.DynamicMap); !slices.Equal(got, want) {
+		t.Fatalf("dynamic map differs from bitsandbytes' create_dynamic_map")
+	}
+	for name, gold := range q4 {
+		qt, nested := strings.CutSuffix(name, "_nested")
+		q, err := quantizeWeight4(w, qt, nested, tensor.CPU)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := q.packed.Bytes(); !slices.Equal(got, raw(t, gold["packed"].(string))) {
+			t.Errorf("%s: packed codes differ", name)
+		}
+		if nested {
+			if !slices.Equal(q.qabsmax, raw(t, gold["qabsmax"].(string))) || !slices.Equal(q.absmax2, f32s(t, gold["absmax2"].(string))) || q.offset != float32(gold["offset"].(float64)) {
+				t.Errorf("%s: nested absmax differs", name)
+			}
+		} else if !slices.Equal(q.absmax.Float32s(), f32s(t, gold["absmax"].(string))) {
+			t.Errorf("%s: absmax differs", name)
+		}
+		var dq []float32
+		tensor.Tidy(func() { dq = q.dequant().Float32s() })
+		want := f32s(t, gold["dequant"].(string))
+		diff := 0
+		maxErr := 0.0
+		for i := range want {
+			if dq[i] != want[i] {
+				diff++
+			}
+			maxErr = math.Max(maxErr, math.Abs(float64(dq[i]-w[i])))
+		}
+		if diff > 0 {
+			t.Errorf("%s: %d of %d dequantised values differ from bitsandbytes'", name, diff, len(want))
+		}
+		// the format's bound: half the widest gap between codes, times the block's absmax (at most 0.9 here)
+		if maxErr > 0.9*0.17 {
+			t.Errorf("%s: round-trip error %.4g above the format's bound", name, maxErr)
+		}
+		q.free()
+	}
+	// int8, row-wise
+	var q8 *quant8
+	tensor.Tidy(func() { q8 = quantizeWeight8(tensor.FromFloat32s(w, g.Shape...)) })
+	gotQ := q8.q.Bytes()
+	if !slices.Equal(gotQ, raw(t, g.Int8.Q)) || !slices.Equal(q8.rowmax.Float32s(), f32s(t, g.Int8.Rowmax)) {
+		t.Errorf("int8 codes or row absmax differ")
+	}
+	tensor.Tidy(func() {
+		if !slices.Equal(q8.dequant().Reshape(-1).Float32s(), f32s(t, g.Int8.Dequant)) {
+			t.Errorf("int8 dequantised values differ")
+		}
+	})
+	q8.q.Free()
+	q8.rowmax.Free()
+}
+
+// TestQuantizedModel: a quantised base computes with the dequantised
+// weights (the same logits as a float model holding them), takes about
+// 4/32 (nf4) of the float32 bytes for its projections, trains adapters only,
+// refuses to be saved in full or merged, and its adapter saves and loads.
+func TestQuantizedModel(t *testing.T) {
+	for _, fam := range []string{"llama", "gpt2"} {
+		t.Run(fam, func(t *testing.T) {
+			dir := filepath.Join("testdata", "peft", fam, "base")
+			m, err := Load(dir, LoadOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Free()
+			ref, err := Load(dir, LoadOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ref.Free()
+			n := m.NumParams()
+			if err := m.Quantize(QuantConfig{Bits: 4, QuantType: "nf4", DoubleQuant: true}); err != nil {
+				t.Fatal(err)
+			}
+			if m.NumParams() != n {
+				t.Errorf("NumParams %d after quantising, %d before", m.NumParams(), n)
+			}
+			stored, f32 := m.QuantizedBytes()
+			if r := float64(stored) / float64(f32); r > 0.14 {
+				t.Errorf("quantised projections take %.3f of their float32 bytes, want about 4.1/32", r)
+			}
+			// the float model with the dequantised weights written in
+			tensor.NoGrad(func() {
+				for ph, qw := range m.quant {
+					tensor.Tidy(func() { ref.Param(qw.name).Copy_(qw.weight(tensor.Float32)) })
+					_ = ph
+				}
+			})
+			if d := maxRelDiff(logitsOf(t, m, false), logitsOf(t, ref, false)); d > 1e-6 {
+				t.Errorf("quantised model's logits differ from its dequantised weights' by %.3g", d)
+			}
+			if err := m.Save(t.TempDir()); err == nil || !strings.Contains(err.Error(), "quantised") {
+				t.Errorf("Save of a quantised model: %v, want a refusal", err)
+			}
+			if err := m.AddLora(LoraConfig{R: 2, Alpha: 4, TargetModules: []string{"all-linear"}}); err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range m.Trainable() {
+				if !strings.Contains(p.Name, "lora_") {
+					t.Errorf("trainable %s in a quantised model", p.Name)
+				}
+			}
+			tensor.NoGrad(func() {
+				for _, p := range m.Trainable() {
+					if strings.Contains(p.Name, "lora_B") {
+						p.T.Normal_(0, 0.3)
+					}
+				}
+			})
+			adapted := logitsOf(t, m, false)
+			if err := m.MergeAdapters(); err == nil || !strings.Contains(err.Error(), "peft#2321") {
+				t.Errorf("merge into a quantised base: %v, want a refusal", err)
+			}
+			out := t.TempDir()
+			if err := m.SaveAdapter(out); err != nil {
+				t.Fatal(err)
+			}
+			// the adapter on the quantised base loads back to the same logits
+			back, err := Load(dir, LoadOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer back.Free()
+			if err := back.Quantize(QuantConfig{Bits: 4, QuantType: "nf4", DoubleQuant: true}); err != nil {
+				t.Fatal(err)
+			}
+			if err := back.LoadAdapter(out); err != nil {
+				t.Fatal(err)
+			}
+			if d := maxRelDiff(logitsOf(t, back, false), adapted); d != 0 {
+				t.Errorf("adapter reloaded on the quantised base: logits differ by %.3g", d)
+			}
+		})
+	}
+}

@@ -1,0 +1,514 @@
+// Package rollout generates groups of completions for online RL trainers
+// (GRPO, RLOO): prompts read from a dataset, several sampled completions
+// per prompt, rewards from built-in functions and reward models, the
+// completion-length metrics TRL logs, and per-token log-probs of a batch.
+package rollout
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"math"
+	"math/rand/v2"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/rs/zerolog"
+
+	"github.com/rlsuite/rl/datasets"
+	"github.com/rlsuite/rl/shared/checkpoint"
+	"github.com/rlsuite/rl/shared/generate"
+	"github.com/rlsuite/rl/shared/model"
+	"github.com/rlsuite/rl/shared/rewardfn"
+	"github.com/rlsuite/rl/shared/tensor"
+	"github.com/rlsuite/rl/shared/tokenizer"
+)
+
+// Prompt is a tokenised prompt with its dataset row (for column rewards).
+type Prompt struct {
+	IDs  []int
+	Text string
+	Row  map[string]any
+}
+
+// Completion is one sampled completion of a prompt.
+type Completion struct {
+	Prompt *Prompt
+	// IDs are the generated tokens up to and including the first stop
+	// token, as TRL's completion_ids_list (the eos is part of the
+	// completion and is trained).
+	IDs []int
+	// Terminated: the completion ended with a stop token (else it was cut
+	// at max_completion_length: TRL's is_truncated is !Terminated).
+	Terminated bool
+	// Text is the completion decoded without special tokens.
+	Text string
+}
+
+// Seed derives a seed from the run's seed and the indices of a generation
+// (and of a chunk in it), so that a resumed run samples what an
+// uninterrupted one does.
+func Seed(seed int64, parts ...int) uint64 {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%d", seed)
+	for _, p := range parts {
+		fmt.Fprintf(h, "/%d", p)
+	}
+	return h.Sum64()
+}
+
+// PromptsFor returns the n unique prompts of generation g: consecutive
+// slices of per-epoch seeded permutations of ps (TRL's RepeatSampler
+// shuffles the dataset with the seed and walks it in order), or of ps in
+// order when shuffle is false.
+func PromptsFor(ps []Prompt, seed int64, g, n int, shuffle bool) []*Prompt {
+	out := make([]*Prompt, n)
+	var perm []int
+	permEpoch := -1
+	N := len(ps)
+	for i := range out {
+		k := g*n + i
+		e := k / N
+		if !shuffle {
+			out[i] = &ps[k%N]
+			continue
+		}
+		if e != permEpoch {
+			perm = rand.New(rand.NewPCG(uint64(seed), uint64(e)+0x2545f491)).Perm(N)
+			permEpoch = e
+		}
+		out[i] = &ps[perm[k%N]]
+	}
+	return out
+}
+
+// Sampler holds what sampling a group of completions needs.
+type Sampler struct {
+	Policy  *model.Model
+	Tok     *tokenizer.Tokenizer
+	StopIDs []int
+	Pad     int
+	Gen     generate.Config // MaxNewTokens, Temperature, TopK, TopP, RepetitionPenalty
+	Chunk   int             // prompts per generate call (0: all)
+}
+
+// Sample generates numGenerations completions for each prompt, the
+// copies of a prompt next to each other (TRL's mini_repeat_count), with
+// the sampler seeded by seed.
+func (s *Sampler) Sample(prompts []*Prompt, numGenerations int, seed uint64) (out []*Completion, genTokens int, err error) {
+	var rows []*Prompt
+	for _, p := range prompts {
+		for range numGenerations {
+			rows = append(rows, p)
+		}
+	}
+	chunk := s.Chunk
+	if chunk <= 0 {
+		chunk = len(rows)
+	}
+	for lo := 0; lo < len(rows); lo += chunk {
+		ps := rows[lo:min(lo+chunk, len(rows))]
+		ids := make([][]int, len(ps))
+		for i, p := range ps {
+			ids[i] = p.IDs
+		}
+		cfg := s.Gen
+		cfg.DoSample, cfg.EOSTokenIDs, cfg.PadTokenID = true, s.StopIDs, s.Pad
+		cfg.Seed = seed ^ uint64(lo)*0x9e3779b97f4a7c15
+		res, err := generate.Generate(s.Policy, ids, cfg)
+		if err != nil {
+			return nil, 0, err
+		}
+		for i, g := range res {
+			c := &Completion{Prompt: ps[i], IDs: g.Tokens, Terminated: g.Finished}
+			if c.Text, err = s.Tok.Decode(g.Tokens, true); err != nil {
+				return nil, 0, fmt.Errorf("rollout: decode a completion: %w", err)
+			}
+			genTokens += len(g.Tokens)
+			out = append(out, c)
+		}
+	}
+	return out, genTokens, nil
+}
+
+// CompletionStats are TRL's completions/* metrics of a generation batch
+// (grpo_trainer.py, _generate_and_score_completions): lengths in tokens
+// (the eos included), the fraction cut at max_completion_length
+// (clipped_ratio) and the lengths of the terminated ones (0 when none).
+func CompletionStats(cs []*Completion) map[string]float64 {
+	m := map[string]float64{}
+	if len(cs) == 0 {
+		return m
+	}
+	var sum, tsum float64
+	mn, mx := math.Inf(1), math.Inf(-1)
+	tmn, tmx := math.Inf(1), math.Inf(-1)
+	var nt, clipped int
+	for _, c := range cs {
+		l := float64(len(c.IDs))
+		sum += l
+		mn, mx = math.Min(mn, l), math.Max(mx, l)
+		if !c.Terminated {
+			clipped++
+			continue
+		}
+		nt++
+		tsum += l
+		tmn, tmx = math.Min(tmn, l), math.Max(tmx, l)
+	}
+	if nt == 0 {
+		tsum, tmn, tmx, nt = 0, 0, 0, 1
+	}
+	n := float64(len(cs))
+	m["completions/mean_length"] = sum / n
+	m["completions/min_length"] = mn
+	m["completions/max_length"] = mx
+	m["completions/clipped_ratio"] = float64(clipped) / n
+	m["completions/mean_terminated_length"] = tsum / float64(nt)
+	m["completions/min_terminated_length"] = tmn
+	m["completions/max_terminated_length"] = tmx
+	return m
+}
+
+// Reward is one of a run's reward functions: a built-in (rewardfn), a
+// sequence-classification reward model, or an external program.
+type Reward struct {
+	Name  string // the metric name: rewards/{Name}/mean
+	Fn    rewardfn.ColumnFunc
+	Model *model.Model
+	Cmd   []string // cmd:PROGRAM ARGS...: see CmdPrefix
+}
+
+// CmdPrefix marks an external reward program in reward_funcs:
+// "cmd:PROGRAM ARG..." (split on spaces, no shell). The program reads one
+// JSON object per completion on standard input, {"prompt": ...,
+// "completion": ..., and the prompt's other dataset columns}, and writes one
+// line per completion on standard output: a number, or null for no reward
+// (TRL's None). It runs once per generation batch; a non-zero exit, or a
+// line count other than the completions', is an error naming the program.
+const CmdPrefix = "cmd:"
+
+// LoadRewards reads the reward_funcs specs: builtin:NAME, cmd:PROGRAM
+// ARGS (CmdPrefix) or a reward model directory (an rl reward output,
+// num_labels 1) sharing the policy's tokenizer (policyDir). flag names the
+// option in errors.
+func LoadRewards(specs []string, flag string, policy *model.Model, tok *tokenizer.Tokenizer, policyDir string, opts model.LoadOptions) (rs []*Reward, err error) {
+	defer func() {
+		if err != nil {
+			FreeRewards(rs)
+			rs = nil
+		}
+	}()
+	if len(specs) == 0 {
+		return nil, fmt.Errorf("%s must name at least one reward (builtin:NAME or a reward model directory)", flag)
+	}
+	seen := map[string]bool{}
+	for _, spec := range specs {
+		if c, ok := strings.CutPrefix(spec, CmdPrefix); ok {
+			args := strings.Fields(c)
+			if len(args) == 0 {
+				return rs, fmt.Errorf("%s: %q names no program (want cmd:PROGRAM ARG...)", flag, spec)
+			}
+			if _, err := exec.LookPath(args[0]); err != nil {
+				return rs, fmt.Errorf("%s %s: %w", flag, spec, err)
+			}
+			r := &Reward{Name: filepath.Base(args[0]), Cmd: args}
+			rs = append(rs, r)
+			if seen[r.Name] {
+				return rs, fmt.Errorf("%s: %s named twice", flag, r.Name)
+			}
+			seen[r.Name] = true
+			continue
+		}
+		fn, builtin, err := rewardfn.ParseColumns(spec)
+		if err != nil {
+			return rs, fmt.Errorf("%s: %w", flag, err)
+		}
+		r := &Reward{Name: strings.TrimPrefix(spec, rewardfn.Prefix), Fn: fn}
+		if !builtin {
+			// TRL names a reward model by its config's _name_or_path (its
+			// last component here).
+			r.Name = filepath.Base(filepath.Clean(spec))
+			rc, err := model.ReadConfig(filepath.Join(spec, "config.json"))
+			if err != nil {
+				return rs, fmt.Errorf("%s %s: %w (want builtin:NAME, have: %s; or a reward model directory)", flag, spec, err, strings.Join(rewardfn.Names(), ", "))
+			}
+			if rc.NumLabels != 1 {
+				return rs, fmt.Errorf("%s %s is not a reward model (a sequence-classification checkpoint with num_labels 1, as rl reward writes); use builtin:NAME for a programmatic reward", flag, spec)
+			}
+			ropts := opts
+			ropts.Head = model.ScoreHead
+			if r.Model, err = model.Load(spec, ropts); err != nil {
+				return rs, fmt.Errorf("%s %s: %w", flag, spec, err)
+			}
+			rs = append(rs, r)
+			if err := checkpoint.CheckSaved(spec, tok, filepath.Join(policyDir, "tokenizer.json")); err != nil {
+				return rs, fmt.Errorf("%s %s: the policy and the reward model must share a tokenizer: %w", flag, spec, err)
+			}
+			if r.Model.Config.VocabSize != policy.Config.VocabSize {
+				return rs, fmt.Errorf("%s %s: the reward model's vocab_size %d differs from the policy's %d: they must share a tokenizer", flag, spec, r.Model.Config.VocabSize, policy.Config.VocabSize)
+			}
+			r.Model.NoDropout = true
+			r.Model.SetRequiresGrad(false)
+		} else {
+			rs = append(rs, r)
+		}
+		if seen[r.Name] {
+			return rs, fmt.Errorf("%s: %s named twice", flag, spec)
+		}
+		seen[r.Name] = true
+	}
+	return rs, nil
+}
+
+// FreeRewards frees the reward models.
+func FreeRewards(rs []*Reward) {
+	for _, r := range rs {
+		if r.Model != nil {
+			r.Model.Free()
+		}
+	}
+}
+
+// Score returns each completion's reward; NaN where the function had none
+// (TRL's None).
+func (r *Reward) Score(cs []*Completion, pad int) (out []float64, err error) {
+	defer tensor.Recover(&err, "reward "+r.Name)
+	out = make([]float64, len(cs))
+	if r.Cmd != nil {
+		return r.runCmd(cs)
+	}
+	if r.Fn != nil {
+		for i, c := range cs {
+			v, ok := r.Fn(c.Prompt.Text, c.Text, c.Prompt.Row)
+			if !ok {
+				v = math.NaN()
+			}
+			out[i] = v
+		}
+		return out, nil
+	}
+	// A reward model reads prompt + completion at its last real token
+	// (transformers' score head rule, model.Config.ScoreIndex).
+	tensor.NoGrad(func() {
+		tensor.Tidy(func() {
+			b := NewBatch(cs, pad, r.Model.Device)
+			sc := r.Model.Scores(r.Model.Hidden(b.Input(false))).Squeeze(2) // (B, L)
+			last := make([]int64, len(cs))
+			for i := range cs {
+				last[i] = int64(b.ScoreIndex(r.Model.Config, i))
+			}
+			v := sc.Gather(1, tensor.FromInt64s(last, int64(len(cs)), 1).To(tensor.Int64, r.Model.Device)).Float64s()
+			copy(out, v)
+		})
+	})
+	return out, nil
+}
+
+// runCmd scores cs with the external program (CmdPrefix).
+func (r *Reward) runCmd(cs []*Completion) ([]float64, error) {
+	var in bytes.Buffer
+	for _, c := range cs {
+		row := map[string]any{}
+		for k, v := range c.Prompt.Row {
+			row[k] = v
+		}
+		row["prompt"], row["completion"] = c.Prompt.Text, c.Text
+		b, err := json.Marshal(row)
+		if err != nil {
+			return nil, fmt.Errorf("reward %s: %w", r.Name, err)
+		}
+		in.Write(append(b, '\n'))
+	}
+	cmd := exec.Command(r.Cmd[0], r.Cmd[1:]...)
+	cmd.Stdin = &in
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("reward program %s: %w: %s", strings.Join(r.Cmd, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	lines := strings.Split(strings.TrimRight(stdout.String(), "\n"), "\n")
+	if len(lines) != len(cs) {
+		return nil, fmt.Errorf("reward program %s wrote %d lines for %d completions: want one number (or null) per line", strings.Join(r.Cmd, " "), len(lines), len(cs))
+	}
+	out := make([]float64, len(cs))
+	for i, l := range lines {
+		l = strings.TrimSpace(l)
+		if l == "null" || l == "None" {
+			out[i] = math.NaN()
+			continue
+		}
+		v, err := strconv.ParseFloat(l, 64)
+		if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+			return nil, fmt.Errorf("reward program %s: line %d is %q: want a finite number or null", strings.Join(r.Cmd, " "), i+1, l)
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+// Batch is a set of completions laid out for a forward pass: prompts
+// left-padded to P tokens, completions right-padded to T.
+type Batch struct {
+	IDs, Mask []int64 // (B, P+T)
+	Comp      []int64 // (B, T) completion tokens, pad after the end
+	CompMask  []float32
+	B, P, T   int
+	pad       int
+	dev       tensor.Device
+}
+
+// NewBatch lays out cs.
+func NewBatch(cs []*Completion, pad int, dev tensor.Device) *Batch {
+	b := &Batch{B: len(cs), pad: pad, dev: dev}
+	for _, c := range cs {
+		b.P = max(b.P, len(c.Prompt.IDs))
+		b.T = max(b.T, len(c.IDs))
+	}
+	b.T = max(b.T, 1)
+	L := b.P + b.T
+	b.IDs = make([]int64, b.B*L)
+	b.Mask = make([]int64, b.B*L)
+	b.Comp = make([]int64, b.B*b.T)
+	b.CompMask = make([]float32, b.B*b.T)
+	for i, c := range cs {
+		row, m := b.IDs[i*L:(i+1)*L], b.Mask[i*L:(i+1)*L]
+		off := b.P - len(c.Prompt.IDs)
+		for t := range row {
+			row[t] = int64(pad)
+		}
+		for t, id := range c.Prompt.IDs {
+			row[off+t], m[off+t] = int64(id), 1
+		}
+		for t := 0; t < b.T; t++ {
+			b.Comp[i*b.T+t] = int64(pad)
+		}
+		for t, id := range c.IDs {
+			row[b.P+t], m[b.P+t] = int64(id), 1
+			b.Comp[i*b.T+t] = int64(id)
+			b.CompMask[i*b.T+t] = 1
+		}
+	}
+	return b
+}
+
+// Input is the model input of the batch; train applies dropout.
+func (b *Batch) Input(train bool) *model.Input {
+	L := int64(b.P + b.T)
+	return &model.Input{
+		IDs:           tensor.FromInt64s(b.IDs, int64(b.B), L).To(tensor.Int64, b.dev),
+		AttentionMask: tensor.FromInt64s(b.Mask, int64(b.B), L).To(tensor.Int64, b.dev),
+		Train:         train,
+	}
+}
+
+// ScoreIndex is where a score head reads row i.
+func (b *Batch) ScoreIndex(c *model.Config, i int) int {
+	L := b.P + b.T
+	last := L - 1
+	for last > 0 && b.Mask[i*L+last] == 0 {
+		last--
+	}
+	return c.ScoreIndex(last, func(p int) int64 { return b.IDs[i*L+p] })
+}
+
+// CompletionMask is the (B, T) mask of completion tokens in dtype dt.
+func (b *Batch) CompletionMask(dt tensor.DType) *tensor.Tensor {
+	return tensor.FromFloat32s(b.CompMask, int64(b.B), int64(b.T)).To(dt, b.dev)
+}
+
+// Logits returns the logits predicting each completion token, divided by
+// temperature as TRL's _get_per_token_logps_and_entropies does: (B, T, V).
+func (b *Batch) Logits(m *model.Model, temperature float64, train bool) *tensor.Tensor {
+	h := m.Hidden(b.Input(train)).Narrow(1, int64(b.P-1), int64(b.T))
+	return m.Logits(h).DivScalar(temperature)
+}
+
+// TokenLogps is log_softmax(logits) at the completion tokens: (B, T).
+func (b *Batch) TokenLogps(logits *tensor.Tensor) *tensor.Tensor {
+	toks := tensor.FromInt64s(b.Comp, int64(b.B), int64(b.T)).To(tensor.Int64, b.dev)
+	return logits.LogSoftmax(-1).Gather(2, toks.Unsqueeze(2)).Squeeze(2)
+}
+
+// Entropy is the entropy of softmax(logits) at each position: (B, T).
+func Entropy(logits *tensor.Tensor) *tensor.Tensor {
+	return logits.Logsumexp(-1, false).Sub(logits.Softmax(-1).Mul(logits).SumDim(-1, false))
+}
+
+// LogpsOf computes m's per-token log-probs of each completion without
+// grad, in chunks of chunk rows; rows are unpadded (len(IDs) each).
+func LogpsOf(m *model.Model, cs []*Completion, pad, chunk int, temperature float64) (out [][]float64, err error) {
+	return logpsOf(m, false, cs, pad, chunk, temperature)
+}
+
+// RefLogpsOf is LogpsOf for the reference: m with its LoRA adapters
+// disabled when noAdapters is set (the policy as its own reference).
+func RefLogpsOf(m *model.Model, noAdapters bool, cs []*Completion, pad, chunk int, temperature float64) ([][]float64, error) {
+	return logpsOf(m, noAdapters, cs, pad, chunk, temperature)
+}
+
+func logpsOf(m *model.Model, noAdapters bool, cs []*Completion, pad, chunk int, temperature float64) (out [][]float64, err error) {
+	defer tensor.Recover(&err, "rollout log-probs")
+	if chunk <= 0 {
+		chunk = len(cs)
+	}
+	out = make([][]float64, len(cs))
+	tensor.NoGrad(func() {
+		for lo := 0; lo < len(cs); lo += chunk {
+			part := cs[lo:min(lo+chunk, len(cs))]
+			tensor.Tidy(func() {
+				b := NewBatch(part, pad, m.Device)
+				in := b.Input(false)
+				in.DisableAdapters = noAdapters
+				h := m.Hidden(in).Narrow(1, int64(b.P-1), int64(b.T))
+				v := b.TokenLogps(m.Logits(h).DivScalar(temperature)).Float64s()
+				for i, c := range part {
+					out[lo+i] = slices.Clone(v[i*b.T : i*b.T+len(c.IDs)])
+				}
+			})
+		}
+	})
+	return out, nil
+}
+
+// LoadPrompts reads the prompts of a dataset split: chat templates applied
+// to conversational prompts, encoded, cut to maxLen tokens from the left
+// (0: no limit).
+func LoadPrompts(d *datasets.Dataset, tok *tokenizer.Tokenizer, maxLen int, log zerolog.Logger) ([]Prompt, error) {
+	nd, err := d.Normalize()
+	if err != nil {
+		return nil, err
+	}
+	datasets.WarnSkipped(log, d, true)
+	ps, err := nd.Prompts()
+	if err != nil {
+		return nil, err
+	}
+	datasets.WarnSkipped(log, nd, false)
+	var out []Prompt
+	for _, p := range ps {
+		text := p.Text
+		if p.Messages != nil {
+			if text, err = datasets.ApplyChatTemplate(tok.ChatTemplate(), p.Messages, true, tok.TemplateSpecials()); err != nil {
+				return nil, fmt.Errorf("%s: %w", p.Src, err)
+			}
+		}
+		// a rendered template writes its own special tokens: add none
+		ids, err := tok.Encode(text, p.Messages == nil)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", p.Src, err)
+		}
+		if len(ids) == 0 {
+			return nil, fmt.Errorf("%s: the prompt encodes to no tokens", p.Src)
+		}
+		if maxLen > 0 && len(ids) > maxLen {
+			ids = ids[len(ids)-maxLen:]
+		}
+		out = append(out, Prompt{IDs: ids, Text: text, Row: p.Record})
+	}
+	return out, nil
+}
