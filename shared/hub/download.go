@@ -310,7 +310,7 @@ func (c *Client) fetch(ctx context.Context, r Repo, file string, m meta, blob st
 			}
 			return fmt.Errorf("hub: download %s %s: HTTP %d", r, file, resp.StatusCode)
 		}
-		p := metrics.NewProgress(c.Log, fmt.Sprintf("downloading %s %s (bytes)", r, file), int(m.size))
+		p := metrics.NewProgress(c.Log, fmt.Sprintf("downloading %s %s (bytes)", r.ID, file), int(m.size))
 		p.Add(int(done))
 		_, err = io.Copy(f, io.TeeReader(resp.Body, progressWriter{p}))
 		if err != nil {

@@ -1,6 +1,7 @@
 package hub
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha1"
 	"crypto/sha256"
@@ -278,9 +279,14 @@ func TestDownloadModel(t *testing.T) {
 	f.add("org/tiny", commitA, tinyFiles, "model.safetensors")
 	c := f.client(t)
 	c.Token = f.token
+	var logs bytes.Buffer
+	c.Log = zerolog.New(&logs)
 	dir, err := c.Model(context.Background(), Repo{Type: "model", ID: "org/tiny"})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "downloading org/tiny model.safetensors (bytes) done: 8,000 in") {
+		t.Errorf("no progress line for the weights:\n%s", logs.String())
 	}
 	st := filepath.Join(c.CacheDir, "models--org--tiny")
 	if want := filepath.Join(st, "snapshots", commitA); dir != want {
