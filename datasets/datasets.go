@@ -205,6 +205,13 @@ type LoadOptions struct {
 func Load(path string, opts LoadOptions) (*DatasetDict, error) {
 	st, err := os.Stat(path)
 	if err != nil {
+		if r, config, ok := hubDatasetID(path); ok {
+			dd, herr := loadHub(r, config, opts)
+			if herr != nil {
+				return nil, fmt.Errorf("datasets: %s: no such local file or folder, and as a Hub dataset id: %w", path, herr)
+			}
+			return finishLoad(dd, opts)
+		}
 		return nil, fmt.Errorf("datasets: %w", err)
 	}
 	var dd *DatasetDict
@@ -232,6 +239,11 @@ func Load(path string, opts LoadOptions) (*DatasetDict, error) {
 	if err != nil {
 		return nil, err
 	}
+	return finishLoad(dd, opts)
+}
+
+// finishLoad keeps opts.Split and renames the columns.
+func finishLoad(dd *DatasetDict, opts LoadOptions) (*DatasetDict, error) {
 	if opts.Split != "" {
 		d, err := dd.Split(opts.Split)
 		if err != nil {

@@ -1,6 +1,9 @@
 package datasets
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // ScriptArguments is TRL's ScriptArguments (trl/scripts/utils.py): which
 // dataset a trainer reads and how, the same fields and flags in every
@@ -8,8 +11,12 @@ import "fmt"
 // TRL's defaults.
 type ScriptArguments struct {
 	// Dataset is dataset_name: a file or a folder (jsonl, json, csv, tsv,
-	// txt, parquet, arrow, save_to_disk).
-	Dataset string `yaml:"dataset_name" alias:"dataset" help:"Dataset file or folder (jsonl, json, csv, tsv, txt, parquet, arrow, save_to_disk)." category:"data"`
+	// txt, parquet, arrow, save_to_disk), or a Hub dataset id
+	// org/name[:config] read through its Parquet conversion (shared/hub).
+	Dataset string `yaml:"dataset_name" alias:"dataset" help:"Dataset file or folder (jsonl, json, csv, tsv, txt, parquet, arrow, save_to_disk), or a Hub dataset org/name[:config] (its Parquet conversion, cached in the Hugging Face cache)." category:"data"`
+	// DatasetConfig is dataset_config: the config of a Hub dataset (the
+	// same as dataset_name org/name:config); "": the default config.
+	DatasetConfig string `yaml:"dataset_config" help:"Config of a Hub dataset (the same as --dataset org/name:config; default: the dataset's default config)." category:"data"`
 	// TrainSplit is dataset_train_split (default train).
 	TrainSplit string `yaml:"dataset_train_split" help:"Split to train on." category:"data"`
 	// TestSplit is dataset_test_split (default test); when the data lacks
@@ -42,7 +49,26 @@ func (s *ScriptArguments) Validate() error {
 	if _, err := ParseColumns(s.Columns); err != nil {
 		return err
 	}
+	if _, err := s.source(); err != nil {
+		return err
+	}
 	return nil
+}
+
+// source is the path or Hub id to load: dataset_name with dataset_config
+// appended as :config.
+func (s *ScriptArguments) source() (string, error) {
+	if s.DatasetConfig == "" {
+		return s.Dataset, nil
+	}
+	if strings.Contains(s.Dataset, ":") {
+		return "", fmt.Errorf("dataset_config %q and dataset_name %q both name a config: give one", s.DatasetConfig, s.Dataset)
+	}
+	p := s.Dataset + ":" + s.DatasetConfig
+	if _, _, ok := hubDatasetID(p); !ok || !notExist(s.Dataset) {
+		return "", fmt.Errorf("dataset_config %q: only a Hub dataset (org/name) has configs, and %s is not one", s.DatasetConfig, s.Dataset)
+	}
+	return p, nil
 }
 
 // LoadOptions are the reader settings: format, bad-record policy, renames.
@@ -62,7 +88,11 @@ func (s *ScriptArguments) Load(seed int64) (train, eval *Dataset, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if train, eval, err = LoadTrainEval(s.Dataset, s.TrainSplit, s.TestSplit, s.EvalRatio, seed, opts); err != nil {
+	src, err := s.source()
+	if err != nil {
+		return nil, nil, err
+	}
+	if train, eval, err = LoadTrainEval(src, s.TrainSplit, s.TestSplit, s.EvalRatio, seed, opts); err != nil {
 		return nil, nil, err
 	}
 	return s.Cap(train), eval, nil

@@ -40,6 +40,9 @@ func classifyCommand(log *zerolog.Logger) *cli.Command {
 			if err != nil {
 				return err
 			}
+			if err := resolveHub(c.Context, &cfg); err != nil { // Hub ids -> cache folders; raw keeps the ids
+				return err
+			}
 			ctx, stop := signalContext(log)
 			defer stop()
 			_, err = classify.Run(ctx, cfg, *log, raw)
@@ -86,7 +89,11 @@ func predictCommand(log *zerolog.Logger) *cli.Command {
 			if len(inputs) == 0 {
 				return fmt.Errorf("predict: %s holds no texts", name)
 			}
-			clf, err := classify.Load(c.String("model"), device(c), c.Int("max-length"))
+			dir, err := hubFlag(c, "model")
+			if err != nil {
+				return err
+			}
+			clf, err := classify.Load(dir, device(c), c.Int("max-length"))
 			if err != nil {
 				return err
 			}

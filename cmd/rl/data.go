@@ -71,7 +71,11 @@ func showData(c *cli.Context, log zerolog.Logger) error {
 		}
 		return nil
 	}
-	model, dataset := c.String("model"), c.String("dataset")
+	model, err := hubFlag(c, "model")
+	if err != nil {
+		return err
+	}
+	dataset := c.String("dataset")
 	quiet := log.Level(zerolog.WarnLevel)
 	var examples [][]shown
 	var tok *tokenizer.Tokenizer
@@ -85,7 +89,6 @@ func showData(c *cli.Context, log zerolog.Logger) error {
 		}
 		return nil
 	}
-	var err error
 	switch tr := c.String("trainer"); tr {
 	case "sft":
 		cfg := sft.DefaultConfig()

@@ -30,6 +30,9 @@ func dpoCommand(log *zerolog.Logger) *cli.Command {
 			if err != nil {
 				return err
 			}
+			if err := resolveHub(c.Context, &cfg); err != nil { // Hub ids -> cache folders; raw keeps the ids
+				return err
+			}
 			ctx, stop := signalContext(log)
 			defer stop()
 			_, err = dpo.Run(ctx, cfg, *log, raw)

@@ -54,7 +54,11 @@ func generateCommand(log *zerolog.Logger) *cli.Command {
 			if len(prompts) == 0 {
 				return fmt.Errorf("generate: no prompts (use --prompt, --file or standard input)")
 			}
-			m, tok, err := checkpoint.Load(c.String("model"), model.LoadOptions{Device: device(c)})
+			dir, err := hubFlag(c, "model")
+			if err != nil {
+				return err
+			}
+			m, tok, err := checkpoint.Load(dir, model.LoadOptions{Device: device(c)})
 			if err != nil {
 				return err
 			}

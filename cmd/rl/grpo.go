@@ -28,6 +28,9 @@ func grpoCommand(log *zerolog.Logger) *cli.Command {
 			if err != nil {
 				return err
 			}
+			if err := resolveHub(c.Context, &cfg); err != nil { // Hub ids -> cache folders; raw keeps the ids
+				return err
+			}
 			ctx, stop := signalContext(log)
 			defer stop()
 			_, err = grpo.Run(ctx, cfg, *log, raw)

@@ -27,9 +27,9 @@ func infoCommand(log *zerolog.Logger) *cli.Command {
 			fmt.Printf("BLAS: %s\n", blasInUse())
 			fmt.Printf("CUDA devices: %d\n", tensor.CUDADeviceCount())
 			fmt.Printf("bfloat16 on this CPU (for --bf16): %s\n", bf16Support())
-			dir := c.String("model")
-			if dir == "" {
-				return nil
+			dir, err := hubFlag(c, "model")
+			if err != nil || dir == "" {
+				return err
 			}
 			cfg, err := model.ReadConfig(filepath.Join(dir, "config.json"))
 			if err != nil {

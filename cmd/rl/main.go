@@ -21,6 +21,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/rlsuite/rl/shared/check"
+	"github.com/rlsuite/rl/shared/hub"
 	"github.com/rlsuite/rl/shared/tensor"
 	"github.com/rlsuite/rl/shared/train"
 )
@@ -39,6 +40,7 @@ func main() {
 }
 
 func run(args []string) int {
+	train.CardCommand = args // recorded in model cards
 	log := newLogger("auto", "info")
 	app := newApp(&log)
 	if err := app.Run(args); err != nil {
@@ -87,6 +89,7 @@ func newApp(log *zerolog.Logger) *cli.App {
 		},
 		Before: func(c *cli.Context) error {
 			*log = newLogger(c.String("log-format"), c.String("log-level"))
+			hub.Log = *log // download progress of Hub ids
 			n := c.Int("threads")
 			if n < 0 {
 				return fmt.Errorf("--threads %d: want 0 (every core) or a positive count", n)

@@ -41,7 +41,10 @@ func mergeCommand(log *zerolog.Logger) *cli.Command {
 		},
 		Action: func(c *cli.Context) (err error) {
 			defer tensor.Recover(&err, "merge")
-			dir := c.String("model")
+			dir, err := hubFlag(c, "model")
+			if err != nil {
+				return err
+			}
 			if !model.IsAdapterDir(dir) {
 				return fmt.Errorf("merge: --model %s has no %s: it is not a peft adapter folder", dir, model.AdapterConfigFile)
 			}
@@ -55,7 +58,11 @@ func mergeCommand(log *zerolog.Logger) *cli.Command {
 			if err := refuseModelOverwrite(out, "", c.Bool("overwrite")); err != nil {
 				return fmt.Errorf("merge: %s", strings.TrimPrefix(err.Error(), "init: "))
 			}
-			base, err := model.AdapterBase(dir, c.String("base-model"))
+			base, err := hubFlag(c, "base-model")
+			if err != nil {
+				return err
+			}
+			base, err = model.AdapterBase(dir, base)
 			if err != nil {
 				return err
 			}

@@ -49,7 +49,9 @@ func TestMergeVerify(t *testing.T) {
 	if code, _, stderr := rl(t, "merge", "--model", filepath.Join(fx, "base"), "-o", t.TempDir()); code == 0 || !strings.Contains(stderr, "not a peft adapter") {
 		t.Errorf("merge of a full model: code %d, %s", code, stderr)
 	}
-	// an adapter whose base is not here
+	// an adapter whose base is not here (nor in the Hub cache, offline)
+	t.Setenv("HF_HUB_CACHE", t.TempDir())
+	t.Setenv("HF_HUB_OFFLINE", "1")
 	bad := t.TempDir()
 	b, _ := os.ReadFile(filepath.Join(fx, "adapter", "adapter_config.json"))
 	os.WriteFile(filepath.Join(bad, "adapter_config.json"), []byte(strings.Replace(string(b), `"base_model_name_or_path": "base"`, `"base_model_name_or_path": "org/missing"`, 1)), 0o644)

@@ -26,6 +26,9 @@ func orpoCommand(log *zerolog.Logger) *cli.Command {
 			if err != nil {
 				return err
 			}
+			if err := resolveHub(c.Context, &cfg); err != nil { // Hub ids -> cache folders; raw keeps the ids
+				return err
+			}
 			ctx, stop := signalContext(log)
 			defer stop()
 			_, err = orpo.Run(ctx, cfg, *log, raw)

@@ -32,6 +32,9 @@ func rewardCommand(log *zerolog.Logger) *cli.Command {
 			if err != nil {
 				return err
 			}
+			if err := resolveHub(c.Context, &cfg); err != nil { // Hub ids -> cache folders; raw keeps the ids
+				return err
+			}
 			ctx, stop := signalContext(log)
 			defer stop()
 			_, err = reward.Run(ctx, cfg, *log, raw)

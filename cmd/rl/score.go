@@ -60,7 +60,11 @@ func scoreCommand(log *zerolog.Logger) *cli.Command {
 			if len(reqs) == 0 {
 				return fmt.Errorf("score: %s holds no records", name)
 			}
-			s, err := reward.LoadScorer(c.String("model"), device(c))
+			dir, err := hubFlag(c, "model")
+			if err != nil {
+				return err
+			}
+			s, err := reward.LoadScorer(dir, device(c))
 			if err != nil {
 				return err
 			}

@@ -30,7 +30,11 @@ func tokenizerEncodeCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			tok, err := tokenizer.Load(c.String("tokenizer"))
+			dir, err := hubFlag(c, "tokenizer")
+			if err != nil {
+				return err
+			}
+			tok, err := tokenizer.Load(dir)
 			if err != nil {
 				return err
 			}
@@ -71,7 +75,11 @@ func tokenizerDecodeCommand() *cli.Command {
 			if err != nil {
 				return fmt.Errorf("tokenizer decode: %w", err)
 			}
-			tok, err := tokenizer.Load(c.String("tokenizer"))
+			dir, err := hubFlag(c, "tokenizer")
+			if err != nil {
+				return err
+			}
+			tok, err := tokenizer.Load(dir)
 			if err != nil {
 				return err
 			}

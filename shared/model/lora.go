@@ -1,6 +1,7 @@
 package model
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/rlsuite/rl/shared/fsutil"
+	"github.com/rlsuite/rl/shared/hub"
 	"github.com/rlsuite/rl/shared/safetensors"
 	"github.com/rlsuite/rl/shared/tensor"
 )
@@ -637,6 +639,13 @@ func AdapterBase(dir, base string) (string, error) {
 	}
 	if base == "" {
 		return "", fmt.Errorf("model: %s is a peft adapter without base_model_name_or_path: give the base model with --base-model", dir)
+	}
+	what := "--base-model"
+	if from != what {
+		what = "base_model_name_or_path"
+	}
+	if base, err = hub.ResolveModel(context.Background(), what, base); err != nil { // a Hub id, as peft writes it
+		return "", fmt.Errorf("model: base of the peft adapter %s: %w; or give the base model's folder with --base-model", dir, err)
 	}
 	if st, err := os.Stat(base); err != nil || !st.IsDir() {
 		return "", fmt.Errorf("model: %s is a peft adapter whose base (%s, %s) is not a folder here: give the base model's folder with --base-model", dir, base, from)

@@ -190,6 +190,8 @@ func TestLoraSaveAsPeft(t *testing.T) {
 
 // TestLoraBadInputs: what rl cannot apply exactly is refused by name.
 func TestLoraBadInputs(t *testing.T) {
+	t.Setenv("HF_HUB_CACHE", t.TempDir()) // a Hub id base: looked up in an empty cache, offline
+	t.Setenv("HF_HUB_OFFLINE", "1")
 	m, err := Load(filepath.Join("testdata", "peft", "llama", "base"), LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -218,8 +220,11 @@ func TestLoraBadInputs(t *testing.T) {
 		"only one of": func(_ map[string]any, f *safetensors.File) {
 			delete(f.Tensors, "base_model.model.model.layers.0.self_attn.q_proj.lora_B.weight")
 		},
-		"rank":          func(cfg map[string]any, _ *safetensors.File) { cfg["r"] = 8 },
-		"not a folder":  func(cfg map[string]any, _ *safetensors.File) { cfg["base_model_name_or_path"] = "org/not-here" },
+		"rank":         func(cfg map[string]any, _ *safetensors.File) { cfg["r"] = 8 },
+		"not a folder": func(cfg map[string]any, _ *safetensors.File) { cfg["base_model_name_or_path"] = "/org/not-here" },
+		"base_model_name_or_path org/not-here: no such local folder, and as a Hub model id": func(cfg map[string]any, _ *safetensors.File) {
+			cfg["base_model_name_or_path"] = "org/not-here" // a Hub id, not in the (empty) cache, offline
+		},
 		"no lora_A/lor": func(_ map[string]any, f *safetensors.File) { f.Tensors = map[string]safetensors.Tensor{} },
 	} {
 		dir := t.TempDir()

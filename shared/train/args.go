@@ -7,6 +7,7 @@ package train
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/rlsuite/rl/shared/check"
 )
@@ -46,8 +47,12 @@ type Args struct {
 	// instead of keeping its activations (HF's gradient_checkpointing; TRL
 	// defaults it to true, rl to false: on the CPU the ~30% more compute
 	// matters more than memory at the sizes rl trains).
-	GradientCheckpointing bool     `yaml:"gradient_checkpointing" help:"Recompute each decoder layer in the backward pass instead of storing its activations (less memory, about one more forward of compute)." category:"training"`
-	ReportTo              []string `yaml:"report_to" help:"Where metrics go besides metrics.jsonl and plots (none supported yet)." category:"logging"`
+	GradientCheckpointing bool `yaml:"gradient_checkpointing" help:"Recompute each decoder layer in the backward pass instead of storing its activations (less memory, about one more forward of compute)." category:"training"`
+	// ReportTo is HF's report_to: tensorboard writes event files under
+	// output_dir/runs/<time>_<host>/ as HF's TensorBoardCallback does; all
+	// is every integration rl has (tensorboard); none (the default, as in
+	// transformers v5) only metrics.jsonl and the plots.
+	ReportTo []string `yaml:"report_to" help:"Where metrics go besides metrics.jsonl and plots: none, tensorboard (event files under output_dir/runs/), or all." category:"logging"`
 }
 
 // DefaultArgs returns TrainingArguments' defaults, except logging_steps
@@ -100,6 +105,9 @@ func (a *Args) Validate() error {
 	if a.SaveStrategy == "steps" && a.SaveSteps <= 0 {
 		bad("save_steps must be positive with save_strategy steps, got %d", a.SaveSteps)
 	}
+	if _, err := a.tensorBoard(); err != nil {
+		errs = append(errs, err)
+	}
 	if a.LoadBestModelAtEnd {
 		if a.EvalStrategy == "no" {
 			bad("load_best_model_at_end needs an eval_strategy other than no")
@@ -109,6 +117,26 @@ func (a *Args) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// tensorBoard reports whether report_to asks for TensorBoard (tensorboard
+// or all), refusing integrations rl does not have.
+func (a *Args) tensorBoard() (bool, error) {
+	tb, none := false, false
+	for _, r := range a.ReportTo {
+		switch strings.ToLower(strings.TrimSpace(r)) {
+		case "tensorboard", "all":
+			tb = true
+		case "none", "":
+			none = true
+		default:
+			return false, fmt.Errorf("report_to %q: rl writes tensorboard (or none, all); for other trackers read metrics.jsonl", r)
+		}
+	}
+	if tb && none {
+		return false, fmt.Errorf("report_to %v: none cannot be combined with another value", a.ReportTo)
+	}
+	return tb, nil
 }
 
 // bestMetricKey is the metric name with the eval_ prefix.

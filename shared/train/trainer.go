@@ -139,6 +139,7 @@ type Trainer[B Batch] struct {
 
 	opt     *AdamW
 	logger  *metrics.Logger
+	tb      *metrics.TensorBoard // report_to tensorboard, else nil
 	acc     metrics.Accumulator
 	state   State
 	id      Identity
@@ -324,6 +325,17 @@ func (t *Trainer[B]) Run(ctx context.Context) (res *Result, err error) {
 		return nil, fmt.Errorf("train: %w", err)
 	}
 	defer t.logger.Close()
+	if tb, _ := a.tensorBoard(); tb {
+		if err := t.openTensorBoard(); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if cerr := t.tb.Close(); err == nil && cerr != nil {
+				err = fmt.Errorf("train: %w", cerr)
+			}
+			t.tb = nil
+		}()
+	}
 	t.Log.Info().Int("examples", t.Train.Len()).Int("steps", p.total).Int("batch_size", a.PerDeviceTrainBatchSize).
 		Int("grad_accum", a.GradientAccumulationSteps).Float64("epochs", float64(p.total*a.GradientAccumulationSteps)/float64(p.mbPerEpoch)).
 		Msg("training")
@@ -512,6 +524,16 @@ func (t *Trainer[B]) Run(ctx context.Context) (res *Result, err error) {
 	if err := t.writeState(a.OutputDir); err != nil {
 		return nil, err
 	}
+	cardMetrics := map[string]float64{}
+	for k, v := range lastLog {
+		cardMetrics[k] = v
+	}
+	for k, v := range final {
+		cardMetrics[k] = v
+	}
+	if err := t.writeModelCard(cardMetrics); err != nil {
+		return nil, err
+	}
 	if paths, err := metrics.PlotAll(t.logger.History(), a.OutputDir); err != nil {
 		t.Log.Warn().Err(err).Msg("plots")
 	} else {
@@ -589,7 +611,34 @@ func (t *Trainer[B]) log(step int, vals map[string]float64) error {
 		entry[k] = v
 	}
 	t.state.LogHistory = append(t.state.LogHistory, entry)
+	if t.tb != nil {
+		if err := t.tb.Scalars(step, vals); err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
+	}
 	return t.logger.Log(step, vals)
+}
+
+// openTensorBoard starts an event file in HF's default logging dir and
+// writes the effective config as the "args" text, as TensorBoardCallback
+// does on train begin.
+func (t *Trainer[B]) openTensorBoard() error {
+	tb, err := metrics.NewTensorBoard(metrics.TensorBoardRunDir(t.Args.OutputDir, time.Now()))
+	if err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	t.tb = tb
+	cfg := t.Config
+	if cfg == nil {
+		if cfg, err = json.MarshalIndent(t.Args, "", "  "); err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
+	}
+	if err := tb.Text(0, "args", string(cfg)); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	t.Log.Info().Str("dir", filepath.Dir(tb.Path())).Msg("tensorboard")
+	return nil
 }
 
 // Evaluate runs the eval set without gradients and returns eval_* metrics.
