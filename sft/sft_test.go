@@ -293,7 +293,7 @@ func TestSFTFromEveryPreset(t *testing.T) {
 	data := t.TempDir()
 	writeJSONL(t, filepath.Join(data, "train.jsonl"), arithmetic(64, 0))
 	t.Setenv("RL_CACHE_DIR", t.TempDir())
-	for _, preset := range []string{"tiny", "tiny-llama", "tiny-qwen3", "tiny-gemma2", "tiny-gemma3", "tiny-phi3", "tiny-mistral"} {
+	for _, preset := range []string{"tiny", "tiny-llama", "tiny-qwen3", "tiny-gemma2", "tiny-gemma3", "tiny-phi3", "tiny-mistral", "tiny-qwen2"} {
 		cfg := DefaultConfig()
 		cfg.Init, cfg.Tokenizer, cfg.Dataset, cfg.OutputDir = preset, tokDir, data, t.TempDir()
 		cfg.MaxSteps, cfg.LoggingSteps, cfg.SaveStrategy, cfg.LearningRate, cfg.PerDeviceTrainBatchSize = 12, 1, "no", 2e-3, 16

@@ -29,7 +29,7 @@ func tinyModel(t *testing.T, preset string) *model.Model {
 // tokens that recomputing the whole sequence gives, greedy and sampled,
 // with prompts of different lengths (left padding).
 func TestKVCacheMatchesNoCache(t *testing.T) {
-	for _, preset := range []string{"tiny", "tiny-llama", "tiny-qwen3", "tiny-gemma2", "tiny-gemma3", "tiny-phi3", "tiny-mistral"} { // gemma: a window of 8 < the 19 positions
+	for _, preset := range []string{"tiny", "tiny-llama", "tiny-qwen3", "tiny-gemma2", "tiny-gemma3", "tiny-phi3", "tiny-mistral", "tiny-qwen2"} { // gemma: a window of 8 < the 19 positions
 		m := tinyModel(t, preset)
 		prompts := [][]int{{5, 9, 13, 2}, {7}, {1, 2, 3, 4, 5, 6, 7}}
 		for _, sample := range []bool{false, true} {

@@ -563,7 +563,7 @@ func (r *reader) bool(key string, def bool) bool {
 //
 //	tiny         GPT-2, 4 layers, 4 heads, width 256, 512 positions (~1M + 0.26M per 1k vocab)
 //	tiny-llama   Llama, 4 layers, 4 heads (2 kv), width 256, SwiGLU 688, 512 positions
-//	tiny-qwen3, tiny-gemma2, tiny-gemma3, tiny-phi3, tiny-mistral
+//	tiny-qwen2, tiny-qwen3, tiny-gemma2, tiny-gemma3, tiny-phi3, tiny-mistral
 //	             those families at tiny-llama's sizes (Gemma: head_dim 64,
 //	             window 8; Phi-3: partial rotary 0.75 and longrope; Mistral: window 8)
 //	gpt2-small   GPT-2 small: 12 layers, 12 heads, width 768, 1024 positions (124M with 50257 vocab)
@@ -585,6 +585,8 @@ func Preset(name string, vocab int) (*Config, error) {
 		// Phi-4-mini's shape in small: fused projections, 3/4 of each head
 		// rotating, longrope over 256 original positions
 		js = `{"model_type":"phi3","architectures":["Phi3ForCausalLM"],"hidden_size":256,"num_hidden_layers":4,"num_attention_heads":4,"num_key_value_heads":2,"intermediate_size":688,"max_position_embeddings":512,"original_max_position_embeddings":256,"rms_norm_eps":1e-5,"partial_rotary_factor":0.75,"rope_theta":10000,"tie_word_embeddings":true,"resid_pdrop":0.0,"embd_pdrop":0.0,"attention_dropout":0.0,"sliding_window":null}`
+	case "tiny-qwen2":
+		js = `{"model_type":"qwen2","architectures":["Qwen2ForCausalLM"],"hidden_size":256,"num_hidden_layers":4,"num_attention_heads":4,"num_key_value_heads":2,"intermediate_size":688,"max_position_embeddings":512,"rms_norm_eps":1e-6,"rope_theta":1000000,"tie_word_embeddings":true}`
 	case "tiny-mistral":
 		js = `{"model_type":"mistral","architectures":["MistralForCausalLM"],"hidden_size":256,"num_hidden_layers":4,"num_attention_heads":4,"num_key_value_heads":2,"intermediate_size":688,"max_position_embeddings":512,"rms_norm_eps":1e-5,"rope_theta":10000,"sliding_window":8,"tie_word_embeddings":true}`
 	case "tiny-llama":
@@ -610,7 +612,7 @@ func Preset(name string, vocab int) (*Config, error) {
 }
 
 // PresetNames lists the presets Preset knows.
-var PresetNames = []string{"tiny", "tiny-llama", "tiny-qwen3", "tiny-gemma2", "tiny-gemma3", "tiny-phi3", "tiny-mistral", "gpt2-small"}
+var PresetNames = []string{"tiny", "tiny-llama", "tiny-qwen2", "tiny-qwen3", "tiny-gemma2", "tiny-gemma3", "tiny-phi3", "tiny-mistral", "gpt2-small"}
 
 func configPath(dir string) string { return filepath.Join(dir, "config.json") }
 
