@@ -24,6 +24,11 @@ type Config struct {
 	Reward     string `yaml:"reward_model_path" alias:"reward" help:"Reward model (an rl reward output) or builtin:NAME for a programmatic scorer." category:"model"`
 	ValueModel string `yaml:"value_model_path" help:"Value model to start from (default: the reward model, or the policy with a new score head for a built-in reward)." category:"model"`
 	DType      string `yaml:"dtype" help:"Parameter and saved dtype: float32 or bfloat16; unset: train in float32, save in the source checkpoint's dtype." category:"model"`
+	// PEFTConfig: with use_peft the policy trains LoRA adapters and the
+	// reference is the policy with its adapters disabled (no copy), as
+	// TRL's PPOTrainer does with a peft_config; the value model trains in
+	// full.
+	train.PEFTConfig `yaml:",inline"`
 
 	datasets.ScriptArguments `yaml:",inline"`
 
@@ -74,6 +79,7 @@ func DefaultConfig() Config {
 	return Config{
 		Args:                         a,
 		ScriptArguments:              datasets.DefaultScriptArguments(),
+		PEFTConfig:                   train.DefaultPEFTConfig(),
 		MaxPromptLength:              512,
 		NumMiniBatches:               1,
 		LocalRolloutForwardBatchSize: 64,
@@ -119,6 +125,9 @@ func (c *Config) Validate() error {
 		bad("reward_model_path must be set (a reward model directory or builtin:NAME)")
 	}
 	if err := c.ScriptArguments.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.PEFTConfig.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if c.NumMiniBatches >= 1 && c.BatchSize()%c.NumMiniBatches != 0 {

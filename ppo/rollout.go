@@ -43,17 +43,19 @@ type sample struct {
 
 // Rollout holds the policy and the models it is scored with.
 type Rollout struct {
-	cfg       *Config
-	Policy    *model.Model
-	Ref       *model.Model
-	Value     *model.Model
-	RewardM   *model.Model  // nil with a built-in reward
-	RewardFn  rewardfn.Func // nil with a reward model
-	Tok       *tokenizer.Tokenizer
-	Prompts   []prompt
-	Eval      []prompt
-	OutputDir string
-	Log       zerolog.Logger
+	cfg    *Config
+	Policy *model.Model
+	Ref    *model.Model // nil when refIsPolicy
+	Value  *model.Model
+	// refIsPolicy: the reference is Policy with its LoRA adapters disabled
+	refIsPolicy bool
+	RewardM     *model.Model  // nil with a built-in reward
+	RewardFn    rewardfn.Func // nil with a reward model
+	Tok         *tokenizer.Tokenizer
+	Prompts     []prompt
+	Eval        []prompt
+	OutputDir   string
+	Log         zerolog.Logger
 
 	pad, eos int
 	stopIDs  []int
@@ -216,7 +218,14 @@ func (r *Rollout) Collect(u int) (err error) {
 				in, C := r.seqInput(ss, r.Policy.Device)
 				toks := respTokens(ss, R, r.Policy.Device)
 				lp := tokenLogps(r.respLogits(r.Policy, in, C), toks).Float64s()
-				rf := tokenLogps(r.respLogits(r.Ref, in, C), toks).Float64s()
+				var rf []float64
+				if r.refIsPolicy {
+					noAd := *in
+					noAd.DisableAdapters = true
+					rf = tokenLogps(r.respLogits(r.Policy, &noAd, C), toks).Float64s()
+				} else {
+					rf = tokenLogps(r.respLogits(r.Ref, in, C), toks).Float64s()
+				}
 				vs := r.valuesOf(in, C).Float64s()
 				var scores []float64
 				if r.RewardM != nil {

@@ -222,7 +222,7 @@ type models struct {
 
 func (m *models) Params() []model.Param {
 	var ps []model.Param
-	for _, p := range m.r.Policy.Params() {
+	for _, p := range m.r.Policy.Trainable() { // its adapters with use_peft
 		ps = append(ps, model.Param{Name: "policy." + p.Name, T: p.T})
 	}
 	for _, p := range m.r.Value.Params() {
@@ -278,8 +278,18 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	if r.Policy, r.Tok, err = checkpoint.Load(cfg.SFTModel, opts); err != nil {
 		return nil, err
 	}
-	if r.Ref, err = model.Load(cfg.SFTModel, opts); err != nil {
+	if err := cfg.PEFTConfig.Prepare(r.Policy, cfg.SFTModel, cfg.Seed); err != nil {
+		return nil, fmt.Errorf("ppo: %w", err)
+	}
+	if cfg.UsePEFT { // TRL: the reference is the policy with its adapter disabled
+		r.refIsPolicy = true
+		log.Info().Int64("trainable", r.Policy.NumTrainable()).Msg("reference: the policy with its LoRA adapters disabled (no second copy of the weights)")
+	} else if r.Ref, err = model.Load(cfg.SFTModel, opts); err != nil {
 		return nil, err
+	} else if r.Ref.HasAdapters() { // an adapter folder: merged, as the policy's is
+		if err := r.Ref.MergeAdapters(); err != nil {
+			return nil, err
+		}
 	}
 	valueFrom := cfg.ValueModel
 	if fn, builtin, err := rewardfn.Parse(cfg.Reward); err != nil {
@@ -320,10 +330,18 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	if r.Value, err = model.Load(valueFrom, vopts); err != nil {
 		return nil, fmt.Errorf("ppo: value model: %w", err)
 	}
+	if r.Value.HasAdapters() { // from an adapter folder: trained in full, merged
+		if err := r.Value.MergeAdapters(); err != nil {
+			return nil, fmt.Errorf("ppo: value model: %w", err)
+		}
+	}
 	// TRL's PPOTrainer disables dropout in all four models
 	// (disable_dropout_in_model on policy, ref, value and reward)
-	r.Policy.NoDropout, r.Ref.NoDropout, r.Value.NoDropout = true, true, true
-	r.Ref.SetRequiresGrad(false)
+	r.Policy.NoDropout, r.Value.NoDropout = true, true
+	if r.Ref != nil {
+		r.Ref.NoDropout = true
+		r.Ref.SetRequiresGrad(false)
+	}
 	if r.RewardM != nil {
 		r.RewardM.NoDropout = true
 		r.RewardM.SetRequiresGrad(false)

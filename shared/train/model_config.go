@@ -26,7 +26,13 @@ type ModelConfig struct {
 	// (default: its base_model_name_or_path). rl's addition.
 	BaseModel string `yaml:"base_model" help:"Base model folder of a peft adapter given as --model (default: the adapter's base_model_name_or_path)." category:"model"`
 
-	// PEFT (TRL's ModelConfig names and defaults).
+	PEFTConfig `yaml:",inline"`
+}
+
+// PEFTConfig is ModelConfig's LoRA and quantisation part (TRL's names and
+// defaults), on its own for trainers whose models come from other flags
+// (PPO's sft_model_path).
+type PEFTConfig struct {
 
 	// UsePEFT trains LoRA adapters instead of every weight; the output is
 	// a peft adapter folder. Default false.
@@ -69,7 +75,12 @@ type ModelConfig struct {
 // DefaultModelConfig returns TRL's ModelConfig defaults: lora_r 16,
 // lora_alpha 32, lora_dropout 0.05, bnb_4bit_quant_type nf4.
 func DefaultModelConfig() ModelConfig {
-	return ModelConfig{LoraR: 16, LoraAlpha: 32, LoraDropout: 0.05, Bnb4bitQuantType: "nf4"}
+	return ModelConfig{PEFTConfig: DefaultPEFTConfig()}
+}
+
+// DefaultPEFTConfig is DefaultModelConfig's PEFT part.
+func DefaultPEFTConfig() PEFTConfig {
+	return PEFTConfig{LoraR: 16, LoraAlpha: 32, LoraDropout: 0.05, Bnb4bitQuantType: "nf4"}
 }
 
 // Validate checks the dtype's spelling (the model itself is checked when
@@ -81,6 +92,15 @@ func (m *ModelConfig) Validate() error {
 			errs = append(errs, err)
 		}
 	}
+	if err := m.PEFTConfig.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Validate checks the PEFT settings together.
+func (m *PEFTConfig) Validate() error {
+	var errs []error
 	if m.UseDoRA {
 		errs = append(errs, errors.New("use_dora: DoRA is not supported yet; train plain LoRA (use_peft) instead"))
 	}
@@ -123,6 +143,11 @@ func (m *ModelConfig) ModelLoadOptions(o model.LoadOptions) model.LoadOptions {
 // from seed (as TRL seeds before get_peft_model), whose
 // base_model_name_or_path is model_name_or_path.
 func (m *ModelConfig) PreparePEFT(mdl *model.Model, seed int64) error {
+	return m.PEFTConfig.Prepare(mdl, m.Model, seed)
+}
+
+// Prepare is ModelConfig.PreparePEFT for a model loaded from path.
+func (m *PEFTConfig) Prepare(mdl *model.Model, path string, seed int64) error {
 	if mdl.HasAdapters() {
 		if err := mdl.MergeAdapters(); err != nil {
 			return err
@@ -131,12 +156,12 @@ func (m *ModelConfig) PreparePEFT(mdl *model.Model, seed int64) error {
 	if !m.UsePEFT {
 		return nil
 	}
-	if m.Model == "" {
+	if path == "" {
 		return errors.New("use_peft: LoRA adapts a saved base model; give model_name_or_path (rl init writes one from a preset)")
 	}
-	base, err := filepath.Abs(m.Model)
+	base, err := filepath.Abs(path)
 	if err != nil {
-		base = m.Model
+		base = path
 	}
 	if m.LoadIn4bit || m.LoadIn8bit {
 		q := model.QuantConfig{Bits: 8}
