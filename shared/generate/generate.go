@@ -34,6 +34,9 @@ type Config struct {
 	PadTokenID        int    // pad_token_id: fills prompts on the left and rows that have stopped
 	Seed              uint64 // seed of the sampler; the same seed gives the same tokens
 	NoCache           bool   // recompute the whole sequence at every step (for checking the cache)
+	// NoSharedPrefill computes every row's prompt even when rows repeat a
+	// prompt (for checking the sharing; see Generate).
+	NoSharedPrefill bool
 	// Logprobs, when > 0, records for each generated token its log
 	// probability and the Logprobs most likely alternatives (vLLM's
 	// logprobs=K), from the model's own distribution: log_softmax of the
@@ -156,13 +159,30 @@ func Generate(m *model.Model, prompts [][]int, cfg Config) (res []Result, err er
 		cache = m.NewKVCache()
 		defer cache.Free()
 	}
+	// Rows that repeat a prompt (GRPO's num_generations samples of each)
+	// share its prefill: the prompt runs once, its KV cache and last
+	// logits are copied to every row that repeats it. Each row's own
+	// computation is unchanged, so the tokens are the same.
+	uniq, rep := prefillRows(prompts)
+	share := cache != nil && !cfg.NoSharedPrefill && len(uniq) < B
 	tensor.NoGrad(func() {
 		for step := 0; step < cfg.MaxNewTokens && done < B; step++ {
 			var logits, logprobs []float32
 			tensor.Tidy(func() {
 				L := len(ids[0])
 				in := &model.Input{AttentionMask: tensor.FromInt64s(flatten(mask), int64(B), int64(L)).To(tensor.Int64, m.Device), Cache: cache}
-				if cache == nil || step == 0 {
+				if share && step == 0 {
+					sel := func(x [][]int64) [][]int64 {
+						out := make([][]int64, len(uniq))
+						for i, r := range uniq {
+							out[i] = x[r]
+						}
+						return out
+					}
+					U := int64(len(uniq))
+					in.AttentionMask = tensor.FromInt64s(flatten(sel(mask)), U, int64(L)).To(tensor.Int64, m.Device)
+					in.IDs = tensor.FromInt64s(flatten(sel(ids)), U, int64(L)).To(tensor.Int64, m.Device)
+				} else if cache == nil || step == 0 {
 					in.IDs = tensor.FromInt64s(flatten(ids), int64(B), int64(L)).To(tensor.Int64, m.Device)
 				} else {
 					last := make([]int64, B)
@@ -174,6 +194,11 @@ func Generate(m *model.Model, prompts [][]int, cfg Config) (res []Result, err er
 				h := m.Hidden(in)
 				h = h.Narrow(1, h.Size(1)-1, 1) // only the last position needs logits
 				lg := m.Logits(h)               // (B, 1, V)
+				if share && step == 0 {         // every row from its prompt's
+					idx := tensor.FromInt64s(rep, int64(B)).To(tensor.Int64, m.Device)
+					cache.Select(idx)
+					lg = lg.IndexSelect(0, idx)
+				}
 				if cfg.Logprobs > 0 {
 					logprobs = lg.LogSoftmax(-1).Float32s()
 				}
@@ -354,4 +379,22 @@ func sample(logits []float32, temperature float64, topK int, topP float64, rng *
 		}
 	}
 	return cand[len(cand)-1]
+}
+
+// prefillRows finds repeated prompts: uniq lists the first row of each
+// distinct prompt, and rep[b] is the position in uniq of row b's prompt.
+func prefillRows(prompts [][]int) (uniq []int, rep []int64) {
+	first := map[string]int64{}
+	rep = make([]int64, len(prompts))
+	for b, p := range prompts {
+		key := fmt.Sprint(p)
+		i, ok := first[key]
+		if !ok {
+			i = int64(len(uniq))
+			first[key] = i
+			uniq = append(uniq, b)
+		}
+		rep[b] = i
+	}
+	return uniq, rep
 }

@@ -236,3 +236,39 @@ func TestLogprobs(t *testing.T) {
 		}
 	}
 }
+
+// TestSharedPrefillMatches: rows that repeat a prompt (GRPO's groups)
+// compute it once and copy its cache; the tokens (and log-probs) equal
+// those of computing every row, greedy and sampled, with prompts of
+// different lengths interleaved (log-probs to float32 rounding: the
+// prefill's matrix products run over fewer rows).
+func TestSharedPrefillMatches(t *testing.T) {
+	for _, preset := range []string{"tiny", "tiny-llama", "tiny-gemma3"} {
+		m := tinyModel(t, preset)
+		a, b := []int{5, 9, 13, 2}, []int{7, 1}
+		prompts := [][]int{a, a, b, a, b, b, a, b}
+		for _, sample := range []bool{false, true} {
+			cfg := Config{MaxNewTokens: 10, DoSample: sample, Temperature: 0.9, TopP: 1, Seed: 5, Logprobs: 2}
+			shared, err := Generate(m, prompts, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.NoSharedPrefill = true
+			plain, err := Generate(m, prompts, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range prompts {
+				if !equal(shared[i].Tokens, plain[i].Tokens) {
+					t.Errorf("%s sample=%v row %d: shared prefill %v, plain %v", preset, sample, i, shared[i].Tokens, plain[i].Tokens)
+				}
+				for j := range plain[i].Logprobs {
+					if d := math.Abs(shared[i].Logprobs[j].Logprob - plain[i].Logprobs[j].Logprob); d > 1e-4 {
+						t.Errorf("%s row %d token %d: log-prob differs by %g", preset, i, j, d)
+					}
+				}
+			}
+		}
+		m.Free()
+	}
+}
