@@ -37,6 +37,9 @@ type Config struct {
 	// NoSharedPrefill computes every row's prompt even when rows repeat a
 	// prompt (for checking the sharing; see Generate).
 	NoSharedPrefill bool
+	// NoCompaction keeps finished rows in the batch to the end (for
+	// checking the compaction; see Generate).
+	NoCompaction bool
 	// Logprobs, when > 0, records for each generated token its log
 	// probability and the Logprobs most likely alternatives (vLLM's
 	// logprobs=K), from the model's own distribution: log_softmax of the
@@ -165,12 +168,27 @@ func Generate(m *model.Model, prompts [][]int, cfg Config) (res []Result, err er
 	// computation is unchanged, so the tokens are the same.
 	uniq, rep := prefillRows(prompts)
 	share := cache != nil && !cfg.NoSharedPrefill && len(uniq) < B
+	// Finished rows leave the batch (with the cache): rows lists the rows
+	// the model still computes, in order; a row's computation does not
+	// depend on the others, so the tokens are the same.
+	rows := make([]int, B)
+	for b := range rows {
+		rows[b] = b
+	}
+	compact := cache != nil && !cfg.NoCompaction
 	tensor.NoGrad(func() {
 		for step := 0; step < cfg.MaxNewTokens && done < B; step++ {
 			var logits, logprobs []float32
 			tensor.Tidy(func() {
 				L := len(ids[0])
 				in := &model.Input{AttentionMask: tensor.FromInt64s(flatten(mask), int64(B), int64(L)).To(tensor.Int64, m.Device), Cache: cache}
+				if len(rows) < B { // compacted: the remaining rows only
+					var ms [][]int64
+					for _, b := range rows {
+						ms = append(ms, mask[b])
+					}
+					in.AttentionMask = tensor.FromInt64s(flatten(ms), int64(len(rows)), int64(L)).To(tensor.Int64, m.Device)
+				}
 				if share && step == 0 {
 					sel := func(x [][]int64) [][]int64 {
 						out := make([][]int64, len(uniq))
@@ -185,11 +203,11 @@ func Generate(m *model.Model, prompts [][]int, cfg Config) (res []Result, err er
 				} else if cache == nil || step == 0 {
 					in.IDs = tensor.FromInt64s(flatten(ids), int64(B), int64(L)).To(tensor.Int64, m.Device)
 				} else {
-					last := make([]int64, B)
-					for b := range ids {
-						last[b] = ids[b][L-1]
+					last := make([]int64, len(rows))
+					for i, b := range rows {
+						last[i] = ids[b][L-1]
 					}
-					in.IDs = tensor.FromInt64s(last, int64(B), 1).To(tensor.Int64, m.Device)
+					in.IDs = tensor.FromInt64s(last, int64(len(rows)), 1).To(tensor.Int64, m.Device)
 				}
 				h := m.Hidden(in)
 				h = h.Narrow(1, h.Size(1)-1, 1) // only the last position needs logits
@@ -210,20 +228,25 @@ func Generate(m *model.Model, prompts [][]int, cfg Config) (res []Result, err er
 				}
 				logits = lg.Float32s()
 			})
+			at := make([]int, B) // row b's position in this step's logits
+			for i, b := range rows {
+				at[b] = i
+			}
 			for b := 0; b < B; b++ {
 				next := cfg.PadTokenID
 				if !res[b].Finished {
+					r := at[b]
 					if penalty {
-						penalize(logits[b*V:(b+1)*V], ids[b], cfg.RepetitionPenalty)
+						penalize(logits[r*V:(r+1)*V], ids[b], cfg.RepetitionPenalty)
 					}
 					if plain {
-						next = sampleProbs(logits[b*V:(b+1)*V], rng)
+						next = sampleProbs(logits[r*V:(r+1)*V], rng)
 					} else {
-						next = s.pick(logits[b*V : (b+1)*V])
+						next = s.pick(logits[r*V : (r+1)*V])
 					}
 					res[b].Tokens = append(res[b].Tokens, next)
 					if cfg.Logprobs > 0 {
-						res[b].Logprobs = append(res[b].Logprobs, tokenLogprob(logprobs[b*V:(b+1)*V], next, cfg.Logprobs))
+						res[b].Logprobs = append(res[b].Logprobs, tokenLogprob(logprobs[r*V:(r+1)*V], next, cfg.Logprobs))
 					}
 					if eos[next] {
 						res[b].Finished = true
@@ -232,6 +255,20 @@ func Generate(m *model.Model, prompts [][]int, cfg Config) (res []Result, err er
 				}
 				ids[b] = append(ids[b], int64(next))
 				mask[b] = append(mask[b], 1)
+			}
+			// drop finished rows once they are an eighth of the batch (each
+			// drop copies the cache)
+			if finished := len(rows) - (B - done); compact && done < B && finished > 0 && finished*8 >= len(rows) {
+				var keep []int64
+				var left []int
+				for i, b := range rows {
+					if !res[b].Finished {
+						keep = append(keep, int64(i))
+						left = append(left, b)
+					}
+				}
+				tensor.Tidy(func() { cache.Select(tensor.FromInt64s(keep, int64(len(keep))).To(tensor.Int64, m.Device)) })
+				rows = left
 			}
 		}
 	})

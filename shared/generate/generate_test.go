@@ -272,3 +272,44 @@ func TestSharedPrefillMatches(t *testing.T) {
 		m.Free()
 	}
 }
+
+// TestCompactionMatches: rows that finish leave the batch; the others'
+// tokens equal those of keeping every row to the end (and of no cache).
+func TestCompactionMatches(t *testing.T) {
+	for _, preset := range []string{"tiny", "tiny-llama"} {
+		m := tinyModel(t, preset)
+		var eos []int
+		for id := 0; id < 97; id += 4 { // a quarter of the vocabulary stops a row
+			eos = append(eos, id)
+		}
+		prompts := [][]int{{5, 9, 13, 2}, {7}, {1, 2, 3, 4, 5, 6, 7}, {3, 3}, {8, 1, 8}, {2, 9}, {6}, {4, 4, 4, 4}, {5, 9, 13, 2}}
+		for _, sample := range []bool{false, true} {
+			cfg := Config{MaxNewTokens: 12, DoSample: sample, Temperature: 1.1, TopP: 1, Seed: 9, EOSTokenIDs: eos}
+			got, err := Generate(m, prompts, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lens := map[int]bool{}
+			for _, r := range got {
+				lens[len(r.Tokens)] = true
+			}
+			if len(lens) < 3 {
+				t.Fatalf("%s: rows finished at %v: the test does not compact", preset, lens)
+			}
+			for _, other := range []Config{{NoCompaction: true}, {NoCache: true}} {
+				c := cfg
+				c.NoCompaction, c.NoCache = other.NoCompaction, other.NoCache
+				want, err := Generate(m, prompts, c)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i := range prompts {
+					if !equal(got[i].Tokens, want[i].Tokens) {
+						t.Errorf("%s sample=%v row %d: compacted %v, %+v %v", preset, sample, i, got[i].Tokens, other, want[i].Tokens)
+					}
+				}
+			}
+		}
+		m.Free()
+	}
+}
