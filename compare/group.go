@@ -1,6 +1,7 @@
 package compare
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"path/filepath"
@@ -78,7 +79,7 @@ func Groups(runs []*Run) []*Group {
 		for i := range idx {
 			idx[i] = i
 		}
-		slices.SortStableFunc(idx, func(a, b int) int { return int(g.Seeds[a] - g.Seeds[b]) })
+		slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(g.Seeds[a], g.Seeds[b]) })
 		runs, seeds := make([]*Run, len(idx)), make([]int64, len(idx))
 		for i, j := range idx {
 			runs[i], seeds[i] = g.Runs[j], g.Seeds[j]

@@ -1,5 +1,8 @@
 // Package compare reports finished training runs side by side: a Markdown
-// table, overlaid metric plots and a bar chart of the gold metric.
+// table and a self-contained HTML page, overlaid metric plots and a bar
+// chart of the gold metric; over several seeds, each configuration's mean,
+// standard deviation and 95% interval and paired t-tests between them; and
+// it runs such sweeps (Sweep), resuming where one stopped.
 package compare
 
 import (

@@ -44,7 +44,7 @@ type Options struct {
 	// 95% interval over seeds and paired tests of the gold metric. Default
 	// 1: one seed, its stages directly in OutputDir.
 	Seeds int
-	Only  []string // stages to run (default all): base, sft, reward, ppo, dpo, orpo, kto, cpo
+	Only  []string // stages to run (default all): base, sft, reward, ppo, dpo, orpo, kto, cpo; these always rerun
 }
 
 // Stage is one trained model and its gold metric.
@@ -190,7 +190,7 @@ func runSeed(ctx context.Context, o Options, seed int64, out string, began time.
 			return err
 		}
 		s := Stage{Name: name, Seed: seed, Dir: dir(name)}
-		if skip, why := skipStage(name, dir(name), raw, ran); skip {
+		if skip, why := skipStage(name, dir(name), raw, ran, len(o.Only) > 0); skip {
 			s.Skipped = true
 			l.Info().Str("dir", dir(name)).Msg("demo: already finished with this configuration; not rerun")
 		} else {
@@ -340,9 +340,14 @@ func runSeed(ctx context.Context, o Options, seed int64, out string, began time.
 }
 
 // skipStage reports whether stage name need not run again: its run in dir
-// is finished with configuration raw (compare.Finished) and none of the
-// stages it starts from ran in this call (ran); why says otherwise.
-func skipStage(name, dir string, raw []byte, ran map[string]bool) (skip bool, why string) {
+// is finished with configuration raw (compare.Finished), none of the
+// stages it starts from ran in this call (ran), and it was not asked for
+// by name (only: --only always reruns the stages it names); why says
+// otherwise.
+func skipStage(name, dir string, raw []byte, ran map[string]bool, only bool) (skip bool, why string) {
+	if only {
+		return false, "--only names it"
+	}
 	for _, n := range stageNeeds[name] {
 		if ran[n] {
 			return false, "its input stage " + n + " was retrained"

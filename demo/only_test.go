@@ -43,16 +43,19 @@ func TestSkipStage(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "rl_config.yaml"), raw, 0o644)
 	os.WriteFile(filepath.Join(dir, "trainer_state.json"), []byte(`{"global_step": 60}`), 0o644)
 	os.WriteFile(filepath.Join(dir, "checkpoint-60", "rl_state.json"), []byte(`{}`), 0o644)
-	if skip, why := skipStage("dpo", dir, raw, map[string]bool{}); !skip {
+	if skip, why := skipStage("dpo", dir, raw, map[string]bool{}, false); !skip {
 		t.Errorf("finished stage not skipped: %s", why)
 	}
-	if skip, why := skipStage("dpo", dir, raw, map[string]bool{"sft": true}); skip || !strings.Contains(why, "sft") {
+	if skip, why := skipStage("dpo", dir, raw, map[string]bool{"sft": true}, false); skip || !strings.Contains(why, "sft") {
 		t.Errorf("stage whose SFT was retrained: skip %v (%s)", skip, why)
 	}
-	if skip, _ := skipStage("dpo", dir, []byte("seed: 43\nbeta: 0.1\n"), map[string]bool{}); skip {
+	if skip, _ := skipStage("dpo", dir, []byte("seed: 43\nbeta: 0.1\n"), map[string]bool{}, false); skip {
 		t.Error("stage of another seed skipped")
 	}
-	if skip, _ := skipStage("dpo", dir, raw, map[string]bool{"reward": true}); !skip {
+	if skip, _ := skipStage("dpo", dir, raw, map[string]bool{"reward": true}, false); !skip {
 		t.Error("dpo does not start from the reward model, yet its retraining unskipped it")
+	}
+	if skip, _ := skipStage("dpo", dir, raw, map[string]bool{}, true); skip {
+		t.Error("--only dpo did not rerun dpo")
 	}
 }
