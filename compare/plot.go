@@ -3,6 +3,8 @@ package compare
 import (
 	"fmt"
 	"image/color"
+	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -36,8 +38,15 @@ func writePlots(runs []*Run, groups []*Group, dir string) ([]string, error) {
 		paths = append(paths, filepath.Join(dir, GoldPlotFile))
 	}
 	byName := map[string][]metrics.Entry{}
-	for _, r := range runs {
-		byName[r.Name] = r.Entries
+	if slices.ContainsFunc(groups, func(g *Group) bool { return len(g.Runs) > 1 }) {
+		// Over seeds: one line per configuration, its mean over seeds.
+		for _, g := range groups {
+			byName[g.Name] = meanEntries(g.Runs)
+		}
+	} else {
+		for _, r := range runs {
+			byName[r.Name] = r.Entries
+		}
 	}
 	for _, m := range sharedMetrics(runs) {
 		file := metrics.PlotFileName(m)
@@ -172,4 +181,36 @@ func plotGold(bars []goldBar, path string) (bool, error) {
 type errorBars struct {
 	plotter.XYs
 	plotter.YErrors
+}
+
+// meanEntries averages the runs' logged values step by step: at each step,
+// each metric's mean over the runs that logged it there.
+func meanEntries(runs []*Run) []metrics.Entry {
+	type acc struct{ sum, n map[string]float64 }
+	bySteps := map[int]*acc{}
+	for _, r := range runs {
+		for _, e := range r.Entries {
+			a := bySteps[e.Step]
+			if a == nil {
+				a = &acc{map[string]float64{}, map[string]float64{}}
+				bySteps[e.Step] = a
+			}
+			for k, v := range e.Values {
+				if !math.IsNaN(v) && !math.IsInf(v, 0) {
+					a.sum[k] += v
+					a.n[k]++
+				}
+			}
+		}
+	}
+	var out []metrics.Entry
+	for _, step := range slices.Sorted(maps.Keys(bySteps)) {
+		a := bySteps[step]
+		e := metrics.Entry{Step: step, Values: map[string]float64{}}
+		for k, v := range a.sum {
+			e.Values[k] = v / a.n[k]
+		}
+		out = append(out, e)
+	}
+	return out
 }

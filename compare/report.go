@@ -181,7 +181,8 @@ func build(runs []*Run, groups []*Group, plots []string) *document {
 		d.sections = append(d.sections, section{title: "Over seeds", id: "seeds", table: statsTable(groups), text: []string{
 			"Each configuration's runs under different seeds (run directories seed-N/NAME, or NAME-seedN) summarised per metric: " +
 				"the mean, the sample standard deviation (divisor n−1) and the 95% interval of the mean, mean ± t(0.975, n−1)·std/√n (Student's t with n−1 degrees of freedom); " +
-				"gold is each run's mean gold score on the held-out prompts; (final) is the last logged value."}})
+				"gold is each run's mean gold score on the held-out prompts; (final) is the last logged value. " +
+				"In the plots each line is a configuration's mean over its seeds at each step, and gold.png shows each configuration's mean with its 95% interval."}})
 	}
 	if pt, _ := pairedTable(groups); len(pt.rows) > 0 {
 		d.sections = append(d.sections, section{title: "Paired tests on gold", id: "paired", table: pt, text: []string{

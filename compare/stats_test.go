@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/rlsuite/rl/shared/metrics"
 )
 
 // goldens are compare/testdata/stats_goldens.json, written once by
@@ -237,4 +239,18 @@ func groupNames(gs []*Group) []string {
 		out = append(out, g.Name)
 	}
 	return out
+}
+
+// TestMeanEntries: the seed-averaged curve is the mean per step and metric
+// over the runs that logged it there.
+func TestMeanEntries(t *testing.T) {
+	a := &Run{Entries: []metrics.Entry{{Step: 1, Values: map[string]float64{"loss": 2}}, {Step: 2, Values: map[string]float64{"loss": 1, "eval_loss": 3}}}}
+	b := &Run{Entries: []metrics.Entry{{Step: 1, Values: map[string]float64{"loss": 4}}, {Step: 2, Values: map[string]float64{"loss": 2, "x": math.NaN()}}}}
+	got := meanEntries([]*Run{a, b})
+	if len(got) != 2 || got[0].Step != 1 || got[0].Values["loss"] != 3 || got[1].Values["loss"] != 1.5 || got[1].Values["eval_loss"] != 3 {
+		t.Errorf("meanEntries = %+v", got)
+	}
+	if _, ok := got[1].Values["x"]; ok {
+		t.Error("a NaN made a value")
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 
 	"github.com/rs/zerolog"
@@ -35,17 +36,18 @@ func compareCommand(log *zerolog.Logger) *cli.Command {
 			&cli.Int64Flag{Name: "seed", Value: 42, Usage: "the first seed of --seeds"},
 		},
 		Action: func(c *cli.Context) error {
-			dirs, out, err := compareArgs(c.Args().Slice(), c.String("output"))
+			dirs, f, err := compareArgs(c.Args().Slice(), compareFlags{output: c.String("output"), seeds: c.Int("seeds"), seedsSet: c.IsSet("seeds"), seed: c.Int64("seed")})
 			if err != nil {
 				return err
 			}
+			out := f.output
 			if len(dirs) == 0 {
 				return errors.New("compare: give one or more run directories (or, with --seeds, configuration files)")
 			}
-			if n := c.Int("seeds"); n != 0 || c.IsSet("seeds") {
+			if f.seeds != 0 || f.seedsSet {
 				ctx, stop := signalContext(log)
 				defer stop()
-				dirs, err = compare.Sweep(ctx, compare.SweepOptions{Configs: dirs, Seeds: n, Seed: c.Int64("seed"), OutputDir: out, Run: runTrainer, Log: *log})
+				dirs, err = compare.Sweep(ctx, compare.SweepOptions{Configs: dirs, Seeds: f.seeds, Seed: f.seed, OutputDir: out, Run: runTrainer, Log: *log})
 				if err != nil {
 					return err
 				}
@@ -76,25 +78,47 @@ func runTrainer(ctx context.Context, method, path string) error {
 	return cmd.Run()
 }
 
-// compareArgs splits the arguments into run directories and an --output
-// (-o) given after them, which urfave/cli leaves among the arguments:
-// `rl compare a b --output DIR` works as well as `rl compare -o DIR a b`.
-func compareArgs(args []string, out string) (dirs []string, output string, err error) {
-	output = out
+// compareArgs splits the arguments into run directories (or configuration
+// files) and the flags given after them, which urfave/cli leaves among the
+// arguments: `rl compare a b --output DIR --seeds 3` works as well as
+// `rl compare -o DIR --seeds 3 a b`. Flags it finds override those parsed.
+func compareArgs(args []string, f compareFlags) (dirs []string, _ compareFlags, err error) {
 	for i := 0; i < len(args); i++ {
 		a := args[i]
-		switch {
-		case a == "--output" || a == "-o" || a == "-output":
-			if i+1 == len(args) {
-				return nil, "", fmt.Errorf("compare: %s needs a directory", a)
-			}
-			output = args[i+1]
-			i++
-		case strings.HasPrefix(a, "--output=") || strings.HasPrefix(a, "-o="):
-			_, output, _ = strings.Cut(a, "=")
-		default:
+		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") || name != "output" && name != "o" && name != "seeds" && name != "seed" {
 			dirs = append(dirs, a)
+			continue
+		}
+		if !hasVal {
+			if i+1 == len(args) {
+				return nil, f, fmt.Errorf("compare: %s needs a value", a)
+			}
+			val = args[i+1]
+			i++
+		}
+		switch name {
+		case "output", "o":
+			f.output = val
+		case "seeds", "seed":
+			n, err := strconv.ParseInt(val, 10, 64)
+			if err != nil {
+				return nil, f, fmt.Errorf("compare: %s %q: want a whole number", a, val)
+			}
+			if name == "seeds" {
+				f.seeds, f.seedsSet = int(n), true
+			} else {
+				f.seed = n
+			}
 		}
 	}
-	return dirs, output, nil
+	return dirs, f, nil
+}
+
+// compareFlags are rl compare's flags.
+type compareFlags struct {
+	output   string
+	seeds    int
+	seedsSet bool
+	seed     int64
 }
