@@ -205,7 +205,11 @@ func runSeed(ctx context.Context, o Options, seed int64, out string, began time.
 		if gold {
 			var g *Gold
 			if s.Skipped {
-				g, _ = readGold(dir(name)) // nil when missing or unreadable: measured again
+				// Kept when it was measured as now (--quick measures fewer
+				// samples); else, or when missing or unreadable, measured again.
+				if g, _ = readGold(dir(name)); g != nil && g.N != len(evalPrompts)*st.evalSamples {
+					g = nil
+				}
 			}
 			if g == nil {
 				if g, err = EvalGold(dir(name), evalPrompts, EvalOptions{SamplesPerPrompt: st.evalSamples, Seed: uint64(seed), RefDir: ref}); err != nil {
