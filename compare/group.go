@@ -154,7 +154,7 @@ func (g *Group) goldSummary() (Summary, bool) {
 // statsTable has one row per configuration and metric with a value: n,
 // mean, sample std and the 95% t interval.
 func statsTable(groups []*Group) *table {
-	t := &table{header: []string{"configuration", "method", "metric", "n", "mean", "std", "95% CI"}}
+	t := &table{header: []string{"configuration", "method", "metric", "n", "mean", "std", "95% CI", "per seed"}}
 	for _, g := range groups {
 		for _, m := range statMetrics() {
 			xs := g.values(m)
@@ -174,10 +174,21 @@ func statsTable(groups []*Group) *table {
 			if method == "" {
 				method = none
 			}
-			t.rows = append(t.rows, []string{g.Name, method, m.name, strconv.Itoa(s.N), num(s.Mean), std, ci})
+			t.rows = append(t.rows, []string{g.Name, method, m.name, strconv.Itoa(s.N), num(s.Mean), std, ci, perSeed(g, m)})
 		}
 	}
 	return t
+}
+
+// perSeed lists a metric's value under each seed, "seed: value", in seed order.
+func perSeed(g *Group, m metric) string {
+	var parts []string
+	for i, r := range g.Runs {
+		if v, ok := m.value(r); ok {
+			parts = append(parts, fmt.Sprintf("%d: %s", g.Seeds[i], num(v)))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // Pairing tells what a paired test paired.

@@ -180,7 +180,7 @@ func TestGroupsAndPairs(t *testing.T) {
 	t.Logf("%s", md)
 	gs := Summarize([]float64{0.4, 0.6})
 	for _, want := range []string{
-		"## Over seeds", "| dpo | dpo | gold | 2 | 0.5 | " + num(gs.Std) + " | [" + num(gs.Lo) + ", " + num(gs.Hi) + "] |",
+		"## Over seeds", "| dpo | dpo | gold | 2 | 0.5 | " + num(gs.Std) + " | [" + num(gs.Lo) + ", " + num(gs.Hi) + "] | 42: 0.4, 43: 0.6 |",
 		"## Paired tests on gold", "| dpo | orpo | per-seed | 2 | 2 |",
 	} {
 		if !strings.Contains(md, want) {
