@@ -3,6 +3,8 @@ package compare
 import (
 	"fmt"
 	"image/color"
+	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -27,17 +29,24 @@ var tab10 = []color.NRGBA{
 
 // writePlots writes one overlay PNG per shared metric and the gold bar
 // chart into dir, returning their paths (gold.png first).
-func writePlots(runs []*Run, dir string) ([]string, error) {
+func writePlots(runs []*Run, groups []*Group, dir string) ([]string, error) {
 	var paths []string
 	used := map[string]bool{MarkdownFile: true, GoldPlotFile: true}
-	if p, err := plotGold(runs, filepath.Join(dir, GoldPlotFile)); err != nil {
+	if p, err := plotGold(goldBars(runs, groups), filepath.Join(dir, GoldPlotFile)); err != nil {
 		return nil, err
 	} else if p {
 		paths = append(paths, filepath.Join(dir, GoldPlotFile))
 	}
 	byName := map[string][]metrics.Entry{}
-	for _, r := range runs {
-		byName[r.Name] = r.Entries
+	if slices.ContainsFunc(groups, func(g *Group) bool { return len(g.Runs) > 1 }) {
+		// Over seeds: one line per configuration, its mean over seeds.
+		for _, g := range groups {
+			byName[g.Name] = meanEntries(g.Runs)
+		}
+	} else {
+		for _, r := range runs {
+			byName[r.Name] = r.Entries
+		}
 	}
 	for _, m := range sharedMetrics(runs) {
 		file := metrics.PlotFileName(m)
@@ -54,42 +63,77 @@ func writePlots(runs []*Run, dir string) ([]string, error) {
 	return paths, nil
 }
 
-// plotGold draws a bar per run with a gold.json: the mean, an error bar of
-// one standard deviation and the mean printed above. It reports false,
-// writing nothing, when no run has one.
-func plotGold(runs []*Run, path string) (bool, error) {
-	var names []string
+// goldBar is one bar of the gold chart: a value and its error bar.
+type goldBar struct {
+	label     string
+	mean, err float64
+	errIsCI   bool
+}
+
+// goldBars are the bars of the gold chart: with a configuration run under
+// two or more seeds, one bar per configuration, its mean over seeds with
+// the 95% interval; else one bar per run, its mean with one standard
+// deviation over the samples.
+func goldBars(runs []*Run, groups []*Group) []goldBar {
+	var bars []goldBar
+	seeded := slices.ContainsFunc(groups, func(g *Group) bool { return len(g.Runs) > 1 })
+	if seeded {
+		for _, g := range groups {
+			s, ok := g.goldSummary()
+			if !ok {
+				continue
+			}
+			half := 0.0
+			if s.N >= 2 {
+				half = s.Hi - s.Mean
+			}
+			bars = append(bars, goldBar{label: fmt.Sprintf("%s (n=%d)", g.Name, s.N), mean: s.Mean, err: half, errIsCI: true})
+		}
+		return bars
+	}
 	for _, r := range runs {
-		names = append(names, r.Name)
+		if r.Gold != nil {
+			bars = append(bars, goldBar{label: r.Name, mean: r.Gold.Mean, err: r.Gold.Std})
+		}
+	}
+	return bars
+}
+
+// plotGold draws the bars, each with its error bar and its mean printed
+// above. It reports false, writing nothing, when there are none.
+func plotGold(bars []goldBar, path string) (bool, error) {
+	var names []string
+	for _, b := range bars {
+		names = append(names, b.label)
 	}
 	sorted := slices.Sorted(slices.Values(names))
 
 	p := plot.New()
 	p.Title.Text = "gold metric of the final model (mean ± std)"
+	if len(bars) > 0 && bars[0].errIsCI {
+		p.Title.Text = "gold metric over seeds (mean, 95% interval)"
+	}
 	p.Title.TextStyle.Font.Size = vg.Points(14)
 	p.Y.Label.Text = "gold"
 	p.Add(plotter.NewGrid())
 	var labels []string
 	var errs errorBars
 	var text plotter.XYLabels
-	for _, r := range runs {
-		if r.Gold == nil {
-			continue
-		}
+	for _, gb := range bars {
 		x := float64(len(labels))
-		bar, err := plotter.NewBarChart(plotter.Values{r.Gold.Mean}, vg.Points(40))
+		bar, err := plotter.NewBarChart(plotter.Values{gb.mean}, vg.Points(40))
 		if err != nil {
 			return false, fmt.Errorf("compare: gold plot: %w", err)
 		}
 		bar.XMin = x
-		bar.Color = tab10[slices.Index(sorted, r.Name)%len(tab10)]
+		bar.Color = tab10[slices.Index(sorted, gb.label)%len(tab10)]
 		bar.LineStyle.Width = 0
 		p.Add(bar)
-		labels = append(labels, r.Name)
-		errs.XYs = append(errs.XYs, plotter.XY{X: x, Y: r.Gold.Mean})
-		errs.YErrors = append(errs.YErrors, struct{ Low, High float64 }{r.Gold.Std, r.Gold.Std})
-		text.XYs = append(text.XYs, plotter.XY{X: x, Y: r.Gold.Mean + r.Gold.Std})
-		text.Labels = append(text.Labels, num(r.Gold.Mean))
+		labels = append(labels, gb.label)
+		errs.XYs = append(errs.XYs, plotter.XY{X: x, Y: gb.mean})
+		errs.YErrors = append(errs.YErrors, struct{ Low, High float64 }{gb.err, gb.err})
+		text.XYs = append(text.XYs, plotter.XY{X: x, Y: gb.mean + gb.err})
+		text.Labels = append(text.Labels, num(gb.mean))
 	}
 	if len(labels) == 0 {
 		return false, nil
@@ -137,4 +181,36 @@ func plotGold(runs []*Run, path string) (bool, error) {
 type errorBars struct {
 	plotter.XYs
 	plotter.YErrors
+}
+
+// meanEntries averages the runs' logged values step by step: at each step,
+// each metric's mean over the runs that logged it there.
+func meanEntries(runs []*Run) []metrics.Entry {
+	type acc struct{ sum, n map[string]float64 }
+	bySteps := map[int]*acc{}
+	for _, r := range runs {
+		for _, e := range r.Entries {
+			a := bySteps[e.Step]
+			if a == nil {
+				a = &acc{map[string]float64{}, map[string]float64{}}
+				bySteps[e.Step] = a
+			}
+			for k, v := range e.Values {
+				if !math.IsNaN(v) && !math.IsInf(v, 0) {
+					a.sum[k] += v
+					a.n[k]++
+				}
+			}
+		}
+	}
+	var out []metrics.Entry
+	for _, step := range slices.Sorted(maps.Keys(bySteps)) {
+		a := bySteps[step]
+		e := metrics.Entry{Step: step, Values: map[string]float64{}}
+		for k, v := range a.sum {
+			e.Values[k] = v / a.n[k]
+		}
+		out = append(out, e)
+	}
+	return out
 }

@@ -29,13 +29,18 @@ const GoldPlotFile = "gold.png"
 // Result lists what Report wrote.
 type Result struct {
 	Runs     []*Run
-	Markdown string   // the content of comparison.md
-	Files    []string // every file written, comparison.md first
-	Warnings []string // what was missing from a run directory, one line each
+	Groups   []*Group   // the runs by configuration, over seeds
+	Pairs    []GoldPair // the paired tests of the gold metric
+	Markdown string     // the content of comparison.md
+	Files    []string   // every file written, comparison.md and comparison.html first
+	Warnings []string   // what was missing from a run directory, one line each
 }
 
 // Report loads each run directory and writes into opts.OutputDir:
-// comparison.md (one table row per run, in the order given), one PNG per
+// comparison.md (one table row per run, in the order given; with runs of
+// a configuration under several seeds, their mean, std and 95% interval
+// per metric and paired tests of the gold metric), comparison.html (the
+// same, self-contained, plots inlined), one PNG per
 // metric logged by two or more runs with the runs overlaid against step
 // (named by metrics.PlotFileName), and gold.png, a bar chart of the gold
 // metric of the runs that have a gold.json.
@@ -64,16 +69,28 @@ func Report(dirs []string, opts Options) (*Result, error) {
 		return nil, fmt.Errorf("compare: %w", err)
 	}
 
-	plots, err := writePlots(res.Runs, out)
+	groups := Groups(res.Runs)
+	plots, err := writePlots(res.Runs, groups, out)
 	if err != nil {
 		return nil, err
 	}
-	res.Markdown = Markdown(res.Runs, plots)
+	d := build(res.Runs, groups, plots)
+	res.Groups = groups
+	_, res.Pairs = pairedTable(groups)
+	res.Markdown = d.markdown()
 	md := filepath.Join(out, MarkdownFile)
 	if err := fsutil.WriteFile(md, []byte(res.Markdown), 0o644); err != nil {
 		return nil, fmt.Errorf("compare: %w", err)
 	}
-	res.Files = append([]string{md}, plots...)
+	page, err := d.html()
+	if err != nil {
+		return nil, err
+	}
+	hp := filepath.Join(out, HTMLFile)
+	if err := fsutil.WriteFile(hp, []byte(page), 0o644); err != nil {
+		return nil, fmt.Errorf("compare: %w", err)
+	}
+	res.Files = append([]string{md, hp}, plots...)
 	return res, nil
 }
 
@@ -129,37 +146,53 @@ var columns = []column{
 	{"objective/scores", []string{"objective/scores"}, true},
 }
 
-// Markdown renders the comparison table, its reading guide and links to plots.
+const readingGuide = "Reading guide: cells read final (best) over the run, best being the lowest loss or the highest accuracy or score; " +
+	"losses are each method's own objective and do not compare across methods, so compare gold, the task's exact metric of the final model on held-out prompts (gold.json); " +
+	"KL to ref is measured on the policy's samples (gold.json's kl_to_ref, or PPO's objective/kl), while ≈ marks DPO's mean log(π/π_ref) on the preference pairs, from rewards/chosen and rewards/rejected over beta; " +
+	"well-formed is the fraction of gold samples the task parses (reward hacking lowers it); " +
+	"accuracy is rewards/accuracies (DPO, ORPO, KTO, CPO) or accuracy (reward model), eval_ first when logged; ~ marks a wall time taken from file times; - means not recorded."
+
+// Markdown renders the comparison table, its reading guide, the statistics
+// over seeds and the paired tests (when there are any) and links to plots.
 func Markdown(runs []*Run, plots []string) string {
-	var b strings.Builder
-	b.WriteString("# Comparison\n\n")
+	return build(runs, Groups(runs), plots).markdown()
+}
+
+// build assembles the report: the per-run table, then, when a
+// configuration ran under two or more seeds, its statistics, and the paired
+// tests of the gold metric between configurations.
+func build(runs []*Run, groups []*Group, plots []string) *document {
 	header := []string{"run", "method", "settings", "steps"}
 	for _, c := range columns {
 		header = append(header, c.header)
 	}
 	header = append(header, "gold (mean ± std, n)", "well-formed", "KL to ref", "wall time", "tokens/s")
-	writeRow(&b, header)
-	seps := make([]string, len(header))
-	for i := range seps {
-		seps[i] = "---"
-	}
-	writeRow(&b, seps)
+	runsT := &table{header: header}
 	for _, r := range runs {
-		writeRow(&b, row(r))
+		runsT.rows = append(runsT.rows, row(r))
 	}
-	b.WriteString("\nReading guide: cells read final (best) over the run, best being the lowest loss or the highest accuracy or score; " +
-		"losses are each method's own objective and do not compare across methods, so compare gold, the task's exact metric of the final model on held-out prompts (gold.json); " +
-		"KL to ref is measured on the policy's samples (gold.json's kl_to_ref, or PPO's objective/kl), while ≈ marks DPO's mean log(π/π_ref) on the preference pairs, from rewards/chosen and rewards/rejected over beta; " +
-		"well-formed is the fraction of gold samples the task parses (reward hacking lowers it); " +
-		"accuracy is rewards/accuracies (DPO, ORPO) or accuracy (reward model), eval_ first when logged; ~ marks a wall time taken from file times; - means not recorded.\n")
-	if len(plots) > 0 {
-		b.WriteString("\n## Plots\n\n")
-		for _, p := range plots {
-			name := filepath.Base(p)
-			fmt.Fprintf(&b, "![%s](%s)\n", strings.TrimSuffix(name, ".png"), name)
-		}
+	d := &document{plots: plots}
+	d.sections = append(d.sections, section{title: "Runs", id: "runs", table: runsT, text: []string{readingGuide}})
+	seeded := false
+	for _, g := range groups {
+		seeded = seeded || len(g.Runs) > 1
 	}
-	return b.String()
+	if seeded {
+		d.sections = append(d.sections, section{title: "Over seeds", id: "seeds", table: statsTable(groups), text: []string{
+			"Each configuration's runs under different seeds (run directories seed-N/NAME, or NAME-seedN) summarised per metric: " +
+				"the mean, the sample standard deviation (divisor n−1) and the 95% interval of the mean, mean ± t(0.975, n−1)·std/√n (Student's t with n−1 degrees of freedom); " +
+				"gold is each run's mean gold score on the held-out prompts; (final) is the last logged value. " +
+				"In the plots each line is a configuration's mean over its seeds at each step, and gold.png shows each configuration's mean with its 95% interval."}})
+	}
+	if pt, _ := pairedTable(groups); len(pt.rows) > 0 {
+		d.sections = append(d.sections, section{title: "Paired tests on gold", id: "paired", table: pt, text: []string{
+			"Paired t-test of each pair of configurations on the gold metric, pairing like with like: per-prompt pairs the gold score of the same held-out prompt " +
+				"(averaged over its samples) under the same seed, pooled over the seeds both ran (pairs = prompts × seeds, treated as independent); " +
+				"per-seed pairs each seed's gold mean (used when a run lacks gold.json's prompt_scores). " +
+				"t = mean(A − B) / (std(A − B)/√pairs) with df = pairs − 1; p is two-sided; the verdict reads p < 0.05. " +
+				"Seeds vary data, initialisation and sampling together, so per-prompt p-values understate the seed-to-seed spread the Over seeds intervals show."}})
+	}
+	return d
 }
 
 func writeRow(b *strings.Builder, cells []string) {
@@ -246,6 +279,7 @@ func klCell(r *Run) string {
 // settingKeys are the config keys shown per method after learning_rate.
 var settingKeys = map[string][]string{
 	"dpo":    {"beta", "loss_type"},
+	"cpo":    {"beta", "loss_type", "cpo_alpha", "simpo_gamma"},
 	"orpo":   {"beta"},
 	"kto":    {"beta", "loss_type"},
 	"ppo":    {"kl_coef", "num_ppo_epochs", "total_episodes", "reward_model_path"},

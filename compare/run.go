@@ -1,5 +1,8 @@
 // Package compare reports finished training runs side by side: a Markdown
-// table, overlaid metric plots and a bar chart of the gold metric.
+// table and a self-contained HTML page, overlaid metric plots and a bar
+// chart of the gold metric; over several seeds, each configuration's mean,
+// standard deviation and 95% interval and paired t-tests between them; and
+// it runs such sweeps (Sweep), resuming where one stopped.
 package compare
 
 import (
@@ -38,6 +41,10 @@ type Gold struct {
 	// KLToRef is the KL divergence of the policy to its reference measured on
 	// its own samples, when the evaluator computed it.
 	KLToRef *float64 `json:"kl_to_ref,omitempty"`
+	// PromptScores is the gold score of each held-out prompt (the mean over
+	// its samples), in the evaluator's prompt order, when recorded: the
+	// paired tests pair them across runs of the same seed.
+	PromptScores []float64 `json:"prompt_scores,omitempty"`
 	// Samples are example generations, kept as written.
 	Samples []json.RawMessage `json:"samples,omitempty"`
 }
@@ -180,6 +187,7 @@ var methodKeys = []struct {
 	{"ppo", []string{"kl_coef", "num_ppo_epochs", "cliprange_value"}},
 	{"reward", []string{"center_rewards_coefficient"}},
 	{"kto", []string{"desirable_weight", "undesirable_weight"}},
+	{"cpo", []string{"cpo_alpha", "simpo_gamma"}},
 	{"dpo", []string{"loss_type", "ref_model", "reference_free", "rpo_alpha", "ref_model_path"}},
 	{"orpo", []string{"beta"}}, // ORPO has beta but no loss_type or reference
 	{"sft", []string{"packing", "dataset_text_field", "completion_only_loss"}},
@@ -197,7 +205,7 @@ var metricKeys = []struct {
 }
 
 // knownMethods, looked for in the directory name as a last resort.
-var knownMethods = []string{"sft", "reward", "dpo", "orpo", "ppo", "kto", "grpo"}
+var knownMethods = []string{"sft", "reward", "dpo", "orpo", "ppo", "kto", "cpo", "grpo"}
 
 // inferMethod reads the method from a "method" config key, else from keys
 // only one trainer's config has, else from metric names, else from the

@@ -1,7 +1,8 @@
 // Package demo runs rl's whole suite on its embedded default task (package
 // demo/task): a tokenizer, a tiny base model trained from scratch, SFT, a
-// reward model, PPO, DPO and ORPO from the same SFT checkpoint, the gold
-// metric of every stage on held-out prompts, and a comparison report.
+// reward model, PPO, DPO, ORPO, KTO and CPO (SimPO) from the same SFT
+// checkpoint, the gold metric of every stage on held-out prompts, and a
+// comparison report, under one seed or several.
 package demo
 
 import (
@@ -18,8 +19,10 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/rlsuite/rl/compare"
+	"github.com/rlsuite/rl/cpo"
 	"github.com/rlsuite/rl/demo/task"
 	"github.com/rlsuite/rl/dpo"
+	"github.com/rlsuite/rl/kto"
 	"github.com/rlsuite/rl/orpo"
 	"github.com/rlsuite/rl/ppo"
 	"github.com/rlsuite/rl/reward"
@@ -32,18 +35,29 @@ import (
 // minutes on 2 quiet cores); Quick is the same training measured on fewer
 // samples (the tests).
 type Options struct {
-	OutputDir string   // default "demo-out"
-	Quick     bool     // a shortened run (tests)
-	Seed      int64    // default 42
-	Only      []string // stages to run (default all): base, sft, reward, ppo, dpo, orpo
+	OutputDir string // default "demo-out"
+	Quick     bool   // a shortened run (tests)
+	Seed      int64  // default 42
+	// Seeds runs the whole pipeline under this many seeds, Seed, Seed+1,
+	// ..., each in OutputDir/seed-N/ (one SFT per seed feeds every method
+	// of that seed), and the comparison gives each stage's mean, std and
+	// 95% interval over seeds and paired tests of the gold metric. Default
+	// 1: one seed, its stages directly in OutputDir.
+	Seeds int
+	Only  []string // stages to run (default all): base, sft, reward, ppo, dpo, orpo, kto, cpo; these always rerun
 }
 
 // Stage is one trained model and its gold metric.
 type Stage struct {
 	Name    string
+	Seed    int64
 	Dir     string
 	Gold    *Gold
 	Runtime time.Duration
+	// Skipped is true when the stage's run was already finished in Dir
+	// with the same configuration (and its inputs were not retrained), so
+	// it was not run again.
+	Skipped bool
 }
 
 // Result lists the stages in order.
@@ -54,14 +68,14 @@ type Result struct {
 
 // steps holds the per-stage step counts.
 type steps struct {
-	base, sft, reward, ppoEpisodes, dpo, orpo int
-	baseLines, sftExamples, prefPairs         int
-	evalSamples                               int
+	base, sft, reward, ppoEpisodes, dpo, orpo, kto, cpo int
+	baseLines, sftExamples, prefPairs                   int
+	evalSamples                                         int
 }
 
 func (o Options) steps() steps {
 	if o.Quick {
-		return steps{base: 120, sft: 60, reward: 60, ppoEpisodes: 32 * 8, dpo: 60, orpo: 60,
+		return steps{base: 120, sft: 60, reward: 60, ppoEpisodes: 32 * 8, dpo: 60, orpo: 60, kto: 60, cpo: 60,
 			baseLines: 8000, sftExamples: 1500, prefPairs: 1500, evalSamples: 1}
 	}
 	// The full demo trains as the quick one (whose rises the tests check)
@@ -73,7 +87,11 @@ func (o Options) steps() steps {
 	return s
 }
 
-// Run runs the demo.
+// Run runs the demo: the pipeline under each seed, then one comparison of
+// every stage of every seed in OutputDir/comparison. A stage whose run is
+// already finished (compare.Finished) with the same configuration, and
+// whose inputs were not retrained, is not rerun: an interrupted sweep
+// resumes where it stopped.
 func Run(ctx context.Context, o Options, log zerolog.Logger) (*Result, error) {
 	if o.OutputDir == "" {
 		o.OutputDir = "demo-out"
@@ -81,17 +99,62 @@ func Run(ctx context.Context, o Options, log zerolog.Logger) (*Result, error) {
 	if o.Seed == 0 {
 		o.Seed = 42
 	}
+	if o.Seeds == 0 {
+		o.Seeds = 1
+	}
+	if o.Seeds < 0 {
+		return nil, fmt.Errorf("demo: --seeds %d: give 1 or more", o.Seeds)
+	}
+	began := time.Now()
+	res := &Result{}
+	var runs []string
+	for i := range o.Seeds {
+		seed := o.Seed + int64(i)
+		out := o.OutputDir
+		if o.Seeds > 1 {
+			out = filepath.Join(o.OutputDir, fmt.Sprintf("seed-%d", seed))
+		}
+		l := log
+		if o.Seeds > 1 {
+			l = log.With().Int64("seed", seed).Logger()
+			l.Info().Int("of", o.Seeds).Str("dir", out).Msg("demo: ========== seed")
+		}
+		stages, err := runSeed(ctx, o, seed, out, began, l)
+		if err != nil {
+			return nil, err
+		}
+		res.Stages = append(res.Stages, stages...)
+		for _, name := range Stages {
+			if _, err := os.Stat(filepath.Join(out, name, "metrics.jsonl")); err == nil {
+				runs = append(runs, filepath.Join(out, name))
+			}
+		}
+	}
+
+	// Comparison.
+	cmpDir := filepath.Join(o.OutputDir, "comparison")
+	cmp, err := compare.Report(runs, compare.Options{OutputDir: cmpDir})
+	if err != nil {
+		return nil, err
+	}
+	rep := filepath.Join(cmpDir, compare.MarkdownFile)
+	res.Report = rep
+	fmt.Println(cmp.Markdown)
+	log.Info().Str("report", rep).Str("html", filepath.Join(cmpDir, compare.HTMLFile)).Str("took", time.Since(began).Round(time.Second).String()).Msg("demo: done")
+	return res, nil
+}
+
+// runSeed runs the demo's stages under one seed into out.
+func runSeed(ctx context.Context, o Options, seed int64, out string, began time.Time, log zerolog.Logger) ([]Stage, error) {
 	st := o.steps()
-	out := o.OutputDir
 	dir := func(name string) string { return filepath.Join(out, name) }
 	want := func(name string) bool { return len(o.Only) == 0 || slices.Contains(o.Only, name) }
 	if err := checkOnly(o.Only, dir); err != nil {
 		return nil, err
 	}
-	began := time.Now()
 
 	log.Info().Str("dir", dir("data")).Msg("demo: generating the task's data")
-	files, err := task.Write(dir("data"), task.Options{Seed: uint64(o.Seed), BaseLines: st.baseLines, SFTExamples: st.sftExamples, PrefPairs: st.prefPairs})
+	files, err := task.Write(dir("data"), task.Options{Seed: uint64(seed), BaseLines: st.baseLines, SFTExamples: st.sftExamples, PrefPairs: st.prefPairs})
 	if err != nil {
 		return nil, err
 	}
@@ -100,85 +163,114 @@ func Run(ctx context.Context, o Options, log zerolog.Logger) (*Result, error) {
 		return nil, err
 	}
 
+	// Retrained every time (it is deterministic and quick): a finished
+	// stage keeps the copy it saved with its model.
 	log.Info().Msg("demo: training a byte-level BPE tokenizer on base.txt")
 	tokDir := dir("tokenizer")
 	if err := trainTokenizer(files.Base, tokDir); err != nil {
 		return nil, err
 	}
 
-	res := &Result{}
-	gold := func(name, ref string) error {
-		g, err := EvalGold(dir(name), evalPrompts, EvalOptions{SamplesPerPrompt: st.evalSamples, Seed: uint64(o.Seed), RefDir: ref})
+	var stages []Stage
+	ran := map[string]bool{} // stages trained in this call: what starts from them is rerun too
+	// stage runs one stage unless it is already finished with the same
+	// configuration (and none of its inputs ran again), then measures its
+	// gold metric (against ref for kl_to_ref) unless gold is false.
+	stage := func(name string, cfg any, run func(raw []byte, l zerolog.Logger) error, gold bool, ref string) error {
+		if !want(name) {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		log.Info().Str("stage", name).Str("elapsed", time.Since(began).Round(time.Second).String()).Msg("demo: ---------- " + name)
+		l := log.With().Str("stage", name).Logger()
+		raw, err := cliconf.Dump(cfg)
 		if err != nil {
 			return err
 		}
-		ev := log.Info().Str("stage", name).Float64("gold_mean", round3(g.Mean)).Float64("well_formed", round3(g.WellFormed))
-		if g.KLToRef != nil {
-			ev = ev.Float64("kl_to_sft", round3(*g.KLToRef))
+		s := Stage{Name: name, Seed: seed, Dir: dir(name)}
+		if skip, why := skipStage(name, dir(name), raw, ran, len(o.Only) > 0); skip {
+			s.Skipped = true
+			l.Info().Str("dir", dir(name)).Msg("demo: already finished with this configuration; not rerun")
+		} else {
+			if _, err := os.Stat(dir(name)); err == nil {
+				l.Info().Str("why", why).Msg("demo: (re)running")
+			}
+			if err := run(raw, l); err != nil {
+				return err
+			}
+			ran[name] = true
 		}
-		ev.Msg("demo: gold metric on held-out prompts")
-		res.Stages = append(res.Stages, Stage{Name: name, Dir: dir(name), Gold: g})
+		if gold {
+			var g *Gold
+			if s.Skipped {
+				// Kept when it was measured as now (--quick measures fewer
+				// samples); else, or when missing or unreadable, measured again.
+				if g, _ = readGold(dir(name)); g != nil && g.N != len(evalPrompts)*st.evalSamples {
+					g = nil
+				}
+			}
+			if g == nil {
+				if g, err = EvalGold(dir(name), evalPrompts, EvalOptions{SamplesPerPrompt: st.evalSamples, Seed: uint64(seed), RefDir: ref}); err != nil {
+					return err
+				}
+			}
+			ev := l.Info().Float64("gold_mean", round3(g.Mean)).Float64("well_formed", round3(g.WellFormed))
+			if g.KLToRef != nil {
+				ev = ev.Float64("kl_to_sft", round3(*g.KLToRef))
+			}
+			ev.Msg("demo: gold metric on held-out prompts")
+			s.Gold = g
+			stages = append(stages, s)
+		}
 		return nil
-	}
-	stage := func(name string) zerolog.Logger {
-		log.Info().Str("stage", name).Str("elapsed", time.Since(began).Round(time.Second).String()).Msg("demo: ---------- " + name)
-		return log.With().Str("stage", name).Logger()
 	}
 
 	// 1. Base model from scratch on plain text.
-	if want("base") {
-		l := stage("base")
+	{
 		c := sft.DefaultConfig()
 		c.Init, c.Tokenizer, c.Dataset, c.DatasetFormat = "tiny", tokDir, files.Base, "text"
-		c.OutputDir, c.Seed = dir("base"), o.Seed
-		c.OverwriteOutputDir = true // the demo owns its output dir: a rerun (another --seed) replaces its stages
+		c.OutputDir, c.Seed = dir("base"), seed
+		c.OverwriteOutputDir = true // the demo owns its output dir: a stage not finished with this configuration is replaced
 		c.MaxSteps, c.PerDeviceTrainBatchSize, c.MaxLength, c.Packing = st.base, 16, 128, true
 		c.LearningRate, c.WarmupSteps, c.WeightDecay, c.LRSchedulerType = 2e-3, 20, 0.1, "cosine"
 		c.LoggingSteps, c.SaveSteps, c.SaveTotalLimit = 20, 100000, 1
-		if err := runStage(ctx, c, func(raw []byte) error { _, err := sft.Run(ctx, c, l, raw); return err }); err != nil {
-			return nil, err
-		}
-		if err := gold("base", ""); err != nil {
+		if err := stage("base", c, func(raw []byte, l zerolog.Logger) error { _, err := sft.Run(ctx, c, l, raw); return err }, true, ""); err != nil {
 			return nil, err
 		}
 	}
 	// 2. SFT on prompt-completion pairs.
-	if want("sft") {
-		l := stage("sft")
+	{
 		c := sft.DefaultConfig()
-		c.Model, c.Dataset, c.OutputDir, c.Seed = dir("base"), files.SFT, dir("sft"), o.Seed
+		c.Model, c.Dataset, c.OutputDir, c.Seed = dir("base"), files.SFT, dir("sft"), seed
 		c.OverwriteOutputDir = true
 		c.MaxSteps, c.PerDeviceTrainBatchSize, c.MaxLength = st.sft, 16, 128
 		c.LearningRate, c.WarmupSteps = 5e-4, 10
 		c.EvalRatio, c.EvalStrategy, c.EvalSteps, c.EvalOnStart = 0.05, "steps", 50, true
 		c.LoggingSteps, c.SaveSteps, c.SaveTotalLimit = 10, 100000, 1
-		if err := runStage(ctx, c, func(raw []byte) error { _, err := sft.Run(ctx, c, l, raw); return err }); err != nil {
-			return nil, err
-		}
-		if err := gold("sft", ""); err != nil {
+		if err := stage("sft", c, func(raw []byte, l zerolog.Logger) error { _, err := sft.Run(ctx, c, l, raw); return err }, true, ""); err != nil {
 			return nil, err
 		}
 	}
 	sftDir := dir("sft")
 	// 3. Reward model from the SFT checkpoint.
-	if want("reward") {
-		l := stage("reward")
+	{
 		c := reward.DefaultConfig()
-		c.Model, c.Dataset, c.OutputDir, c.Seed = sftDir, files.Prefs, dir("reward"), o.Seed
+		c.Model, c.Dataset, c.OutputDir, c.Seed = sftDir, files.Prefs, dir("reward"), seed
 		c.OverwriteOutputDir = true
 		c.MaxSteps, c.PerDeviceTrainBatchSize, c.MaxLength = st.reward, 16, 128
 		c.LearningRate, c.WarmupSteps = 3e-4, 10
 		c.EvalRatio, c.EvalStrategy, c.EvalSteps, c.EvalOnStart = 0.05, "steps", 50, true
 		c.LoggingSteps, c.SaveSteps, c.SaveTotalLimit = 10, 100000, 1
-		if err := runStage(ctx, c, func(raw []byte) error { _, err := reward.Run(ctx, c, l, raw); return err }); err != nil {
+		if err := stage("reward", c, func(raw []byte, l zerolog.Logger) error { _, err := reward.Run(ctx, c, l, raw); return err }, false, ""); err != nil {
 			return nil, err
 		}
 	}
 	// 4. PPO with the learned reward model.
-	if want("ppo") {
-		l := stage("ppo")
+	{
 		c := ppo.DefaultConfig()
-		c.SFTModel, c.Reward, c.Dataset, c.OutputDir, c.Seed = sftDir, dir("reward"), files.Prompts, dir("ppo"), o.Seed
+		c.SFTModel, c.Reward, c.Dataset, c.OutputDir, c.Seed = sftDir, dir("reward"), files.Prompts, dir("ppo"), seed
 		// rollouts of 32 (16 x 2 accumulated), responses end at eos
 		c.TotalEpisodes, c.PerDeviceTrainBatchSize, c.GradientAccumulationSteps, c.NumMiniBatches, c.NumPPOEpochs = st.ppoEpisodes, 16, 2, 2, 2
 		c.StopToken = "eos"
@@ -187,76 +279,98 @@ func Run(ctx context.Context, o Options, log zerolog.Logger) (*Result, error) {
 		c.ResponseLength, c.Temperature, c.LearningRate, c.KLCoef = 40, 0.7, 1e-4, 0.05
 		c.LRSchedulerType, c.MissingEOSPenalty = "constant", ptr(1.0)
 		c.LoggingSteps, c.SaveSteps, c.SaveTotalLimit, c.NumSampleGenerations = 1, 100000, 1, 3
-		if err := runStage(ctx, c, func(raw []byte) error { _, err := ppo.Run(ctx, c, l, raw); return err }); err != nil {
-			return nil, err
-		}
-		if err := gold("ppo", sftDir); err != nil {
+		if err := stage("ppo", c, func(raw []byte, l zerolog.Logger) error { _, err := ppo.Run(ctx, c, l, raw); return err }, true, sftDir); err != nil {
 			return nil, err
 		}
 	}
 	// 5. DPO from the same SFT checkpoint.
-	if want("dpo") {
-		l := stage("dpo")
+	{
 		c := dpo.DefaultConfig()
-		c.Model, c.Dataset, c.OutputDir, c.Seed = sftDir, files.Prefs, dir("dpo"), o.Seed
+		c.Model, c.Dataset, c.OutputDir, c.Seed = sftDir, files.Prefs, dir("dpo"), seed
 		c.OverwriteOutputDir = true
 		c.MaxSteps, c.PerDeviceTrainBatchSize, c.MaxLength = st.dpo, 16, 128
 		c.LearningRate, c.WarmupSteps, c.Beta = 1e-4, 10, 0.1
 		c.EvalRatio, c.EvalStrategy, c.EvalSteps = 0.05, "steps", 50
 		c.LoggingSteps, c.SaveSteps, c.SaveTotalLimit = 10, 100000, 1
-		if err := runStage(ctx, c, func(raw []byte) error { _, err := dpo.Run(ctx, c, l, raw); return err }); err != nil {
-			return nil, err
-		}
-		if err := gold("dpo", sftDir); err != nil {
+		if err := stage("dpo", c, func(raw []byte, l zerolog.Logger) error { _, err := dpo.Run(ctx, c, l, raw); return err }, true, sftDir); err != nil {
 			return nil, err
 		}
 	}
 	// 6. ORPO from the same SFT checkpoint.
-	if want("orpo") {
-		l := stage("orpo")
+	{
 		c := orpo.DefaultConfig()
-		c.Model, c.Dataset, c.OutputDir, c.Seed = sftDir, files.Prefs, dir("orpo"), o.Seed
+		c.Model, c.Dataset, c.OutputDir, c.Seed = sftDir, files.Prefs, dir("orpo"), seed
 		c.OverwriteOutputDir = true
 		c.MaxSteps, c.PerDeviceTrainBatchSize, c.MaxLength = st.orpo, 16, 128
 		c.LearningRate, c.WarmupSteps, c.Beta = 2e-4, 10, 0.5
 		c.EvalRatio, c.EvalStrategy, c.EvalSteps = 0.05, "steps", 50
 		c.LoggingSteps, c.SaveSteps, c.SaveTotalLimit = 10, 100000, 1
-		if err := runStage(ctx, c, func(raw []byte) error { _, err := orpo.Run(ctx, c, l, raw); return err }); err != nil {
-			return nil, err
-		}
-		if err := gold("orpo", sftDir); err != nil {
+		if err := stage("orpo", c, func(raw []byte, l zerolog.Logger) error { _, err := orpo.Run(ctx, c, l, raw); return err }, true, sftDir); err != nil {
 			return nil, err
 		}
 	}
+	// 7. KTO from the same SFT checkpoint, on the preference pairs made
+	// unpaired (each pair gives a desirable and an undesirable row, as TRL
+	// does), sized as DPO: the same steps, rows per batch and learning rate.
+	{
+		c := kto.DefaultConfig()
+		c.Model, c.Dataset, c.OutputDir, c.Seed = sftDir, files.Prefs, dir("kto"), seed
+		c.OverwriteOutputDir = true
+		c.MaxSteps, c.PerDeviceTrainBatchSize, c.MaxLength = st.kto, 16, 128
+		c.LearningRate, c.WarmupSteps, c.Beta = 1e-4, 10, 0.1
+		c.EvalRatio, c.EvalStrategy, c.EvalSteps = 0.05, "steps", 50
+		c.LoggingSteps, c.SaveSteps, c.SaveTotalLimit = 10, 100000, 1
+		if err := stage("kto", c, func(raw []byte, l zerolog.Logger) error { _, err := kto.Run(ctx, c, l, raw); return err }, true, sftDir); err != nil {
+			return nil, err
+		}
+	}
+	// 8. CPO with SimPO's loss (reference-free, length-averaged, margin
+	// gamma; Meng et al. 2024 use beta 2 and gamma/beta 0.5) and CPO's NLL
+	// term on the chosen completions, sized as DPO.
+	{
+		c := cpo.DefaultConfig()
+		c.Model, c.Dataset, c.OutputDir, c.Seed = sftDir, files.Prefs, dir("cpo"), seed
+		c.OverwriteOutputDir = true
+		c.MaxSteps, c.PerDeviceTrainBatchSize, c.MaxLength = st.cpo, 16, 128
+		c.LossType, c.Beta, c.SimPOGamma, c.CPOAlpha = "simpo", 2, 1, 1
+		c.LearningRate, c.WarmupSteps = 1e-4, 10
+		c.EvalRatio, c.EvalStrategy, c.EvalSteps = 0.05, "steps", 50
+		c.LoggingSteps, c.SaveSteps, c.SaveTotalLimit = 10, 100000, 1
+		if err := stage("cpo", c, func(raw []byte, l zerolog.Logger) error { _, err := cpo.Run(ctx, c, l, raw); return err }, true, sftDir); err != nil {
+			return nil, err
+		}
+	}
+	return stages, nil
+}
 
-	// Comparison.
-	var runs []string
-	for _, name := range []string{"base", "sft", "reward", "ppo", "dpo", "orpo"} {
-		if _, err := os.Stat(filepath.Join(dir(name), "metrics.jsonl")); err == nil {
-			runs = append(runs, dir(name))
+// skipStage reports whether stage name need not run again: its run in dir
+// is finished with configuration raw (compare.Finished), none of the
+// stages it starts from ran in this call (ran), and it was not asked for
+// by name (only: --only always reruns the stages it names); why says
+// otherwise.
+func skipStage(name, dir string, raw []byte, ran map[string]bool, only bool) (skip bool, why string) {
+	if only {
+		return false, "--only names it"
+	}
+	for _, n := range stageNeeds[name] {
+		if ran[n] {
+			return false, "its input stage " + n + " was retrained"
 		}
 	}
-	cmp, err := compare.Report(runs, compare.Options{OutputDir: dir("comparison")})
+	return compare.Finished(dir, raw)
+}
+
+// readGold reads a stage's gold.json; nil when it is missing or unreadable.
+func readGold(dir string) (*Gold, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "gold.json"))
 	if err != nil {
 		return nil, err
 	}
-	rep := filepath.Join(dir("comparison"), compare.MarkdownFile)
-	res.Report = rep
-	fmt.Println(cmp.Markdown)
-	log.Info().Str("report", rep).Str("took", time.Since(began).Round(time.Second).String()).Msg("demo: done")
-	return res, nil
-}
-
-// runStage dumps the stage's config (for rl_config.yaml) and runs it.
-func runStage(ctx context.Context, cfg any, run func(raw []byte) error) error {
-	if err := ctx.Err(); err != nil {
-		return err
+	var g Gold
+	if err := json.Unmarshal(b, &g); err != nil {
+		return nil, err
 	}
-	raw, err := cliconf.Dump(cfg)
-	if err != nil {
-		return err
-	}
-	return run(raw)
+	return &g, nil
 }
 
 func trainTokenizer(corpus, out string) error {
@@ -308,10 +422,10 @@ func sign(x float64) float64 {
 }
 
 // stageNeeds lists the earlier stages whose outputs each stage starts from.
-var stageNeeds = map[string][]string{"base": nil, "sft": {"base"}, "reward": {"sft"}, "ppo": {"sft", "reward"}, "dpo": {"sft"}, "orpo": {"sft"}}
+var stageNeeds = map[string][]string{"base": nil, "sft": {"base"}, "reward": {"sft"}, "ppo": {"sft", "reward"}, "dpo": {"sft"}, "orpo": {"sft"}, "kto": {"sft"}, "cpo": {"sft"}}
 
 // Stages are the demo's stages in order.
-var Stages = []string{"base", "sft", "reward", "ppo", "dpo", "orpo"}
+var Stages = []string{"base", "sft", "reward", "ppo", "dpo", "orpo", "kto", "cpo"}
 
 // checkOnly refuses unknown --only stages and stages whose inputs (the
 // outputs of earlier stages not rerun) are missing, before anything runs.

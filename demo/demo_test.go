@@ -13,7 +13,8 @@ import (
 
 // TestQuickDemoRaisesGold runs the shortened demo end to end and checks
 // that the gold metric on held-out prompts rises from base to SFT and from
-// SFT to each of PPO, DPO and ORPO, and that the comparison is written.
+// SFT to each of PPO, DPO, ORPO, KTO and CPO, and that the comparison is
+// written (Markdown and HTML).
 func TestQuickDemoRaisesGold(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the quick demo takes a few minutes")
@@ -30,12 +31,12 @@ func TestQuickDemoRaisesGold(t *testing.T) {
 		gold[s.Name] = s.Gold.Mean
 		t.Logf("%-5s gold %.3f well-formed %.2f", s.Name, s.Gold.Mean, s.Gold.WellFormed)
 	}
-	for _, c := range [][2]string{{"base", "sft"}, {"sft", "ppo"}, {"sft", "dpo"}, {"sft", "orpo"}} {
+	for _, c := range [][2]string{{"base", "sft"}, {"sft", "ppo"}, {"sft", "dpo"}, {"sft", "orpo"}, {"sft", "kto"}, {"sft", "cpo"}} {
 		if !(gold[c[1]] > gold[c[0]]) {
 			t.Errorf("gold did not rise from %s (%.3f) to %s (%.3f)", c[0], gold[c[0]], c[1], gold[c[1]])
 		}
 	}
-	for _, f := range []string{"comparison/comparison.md", "comparison/gold.png", "ppo/gold.json", "reward/model.safetensors"} {
+	for _, f := range []string{"comparison/comparison.md", "comparison/comparison.html", "comparison/gold.png", "kto/gold.json", "cpo/gold.json", "ppo/gold.json", "reward/model.safetensors"} {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
 			t.Errorf("demo output lacks %s", f)
 		}

@@ -23,7 +23,10 @@ type Gold struct {
 	// KLToRef is a Monte-Carlo estimate of KL(policy || reference) per
 	// completion: the mean over samples of sum_t log p(y_t) - log q(y_t).
 	KLToRef *float64 `json:"kl_to_ref,omitempty"`
-	Samples []Sample `json:"samples"`
+	// PromptScores is the mean score of each prompt's samples, in the
+	// order of the prompts: rl compare's paired tests pair them across runs.
+	PromptScores []float64 `json:"prompt_scores"`
+	Samples      []Sample  `json:"samples"`
 }
 
 // Sample is one scored completion.
@@ -77,7 +80,7 @@ func EvalGold(dir string, prompts []string, o EvalOptions) (g *Gold, err error) 
 	if err != nil {
 		return nil, err
 	}
-	g = &Gold{N: len(res)}
+	g = &Gold{N: len(res), PromptScores: make([]float64, len(prompts))}
 	var sum, sq, wf float64
 	for i, r := range res {
 		c, err := tok.Decode(r.Tokens, true)
@@ -85,6 +88,7 @@ func EvalGold(dir string, prompts []string, o EvalOptions) (g *Gold, err error) 
 			return nil, err
 		}
 		s := task.Score(texts[i], c)
+		g.PromptScores[i/o.SamplesPerPrompt] += s / float64(o.SamplesPerPrompt)
 		sum += s
 		sq += s * s
 		if task.Analyze(c).WellFormed() {
