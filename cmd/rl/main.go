@@ -42,6 +42,10 @@ func main() {
 func run(args []string) int {
 	train.CardCommand = args // recorded in model cards
 	log := newLogger("auto", "info")
+	if _, err := tensor.TuneMalloc("heap"); err != nil {
+		log.Error().Msg(err.Error())
+		return 1
+	}
 	app := newApp(&log)
 	if err := app.Run(args); err != nil {
 		if errors.Is(err, train.ErrInterrupted) {
