@@ -36,6 +36,7 @@ func init() {
 }
 
 func main() {
+	cooperativeOpenMP()
 	os.Exit(run(os.Args))
 }
 
