@@ -119,6 +119,7 @@ var benches = []benchDef{
 	{Name: "ppo", Configs: []string{"tiny"}, Default: true, Params: ppoParams, RL: rlPPO},
 	{Name: "ops", Default: true, RL: rlOps},
 	{Name: "memory", Default: true, RL: rlMemory},
+	{Name: "share", Default: true, RL: rlShare},
 	{Name: "breakdown", Configs: []string{"tiny", "gpt2s"}, Default: false, Params: refParams("sft"), RL: rlBreakdown},
 }
 

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"sync"
+)
+
+// rlShare measures sharing the machine (issue 14): the same tiny SFT run
+// of the rl binary alone, then two of them at once, each with rl's default
+// set-up (its malloc and OpenMP settings), and reports each concurrent
+// run's throughput against the solo one. Target: each keeps >= 40%.
+func rlShare(e *env, config string, p measureParams) ([]*Result, error) {
+	dir, err := os.MkdirTemp("", "rl-bench-share-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	bin := filepath.Join(dir, "rl")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/rl")
+	build.Dir = e.root
+	if out, err := build.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("build rl: %v: %s", err, out)
+	}
+	// a tokenizer and data of the embedded demo task, as rl demo writes them
+	data := filepath.Join(dir, "data.txt")
+	var text bytes.Buffer
+	for i := 0; i < 4000; i++ {
+		fmt.Fprintf(&text, "the film was %s and the acting was %s, said review number %d.\n", []string{"good", "bad", "long"}[i%3], []string{"fine", "poor"}[i%2], i)
+	}
+	if err := os.WriteFile(data, text.Bytes(), 0o644); err != nil {
+		return nil, err
+	}
+	tok := filepath.Join(dir, "tok")
+	if out, err := exec.Command(bin, "tokenizer", "train", "--vocab-size", "512", "-o", tok, data).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("rl tokenizer train: %v: %s", err, out)
+	}
+	steps := 40
+	if e.opts.quick {
+		steps = 20
+	}
+	one := func(name string) (float64, error) {
+		cmd := exec.Command(bin, "--log-format", "console", "sft", "--init", "tiny", "--tokenizer", tok, "--dataset", data,
+			"--max-length", "128", "--packing", "--per-device-train-batch-size", "8", "--max-steps", strconv.Itoa(steps),
+			"--save-strategy", "no", "--output-dir", filepath.Join(dir, name), "--no-cache")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return 0, fmt.Errorf("rl sft: %v: %s", err, lastLines(string(out), 5))
+		}
+		m := regexp.MustCompile(`train_tokens_per_second ([0-9.]+)`).FindSubmatch(out)
+		if m == nil {
+			return 0, fmt.Errorf("rl sft printed no train_tokens_per_second: %s", lastLines(string(out), 5))
+		}
+		return strconv.ParseFloat(string(m[1]), 64)
+	}
+	solo, err := one("solo")
+	if err != nil {
+		return nil, err
+	}
+	var wg sync.WaitGroup
+	pair := make([]float64, 2)
+	errs := make([]error, 2)
+	for i := range pair {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pair[i], errs[i] = one(fmt.Sprintf("pair-%d", i))
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	worst := min(pair[0], pair[1]) / solo
+	pass := worst >= 0.4
+	return []*Result{
+		{Name: "share_solo_tokens_per_s", Unit: "tok/s", Better: "higher", RL: solo},
+		{Name: "share_pair_tokens_per_s", Unit: "tok/s", Better: "higher", RL: (pair[0] + pair[1]) / 2, Extra: map[string]any{"each": pair}},
+		{Name: "share_pair_over_solo", Unit: "fraction", Better: "higher", RL: worst, Target: ">= 0.4 each", Pass: &pass},
+	}, nil
+}
