@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime/debug"
 	"strings"
 
 	"github.com/rlsuite/rl/shared/tensor"
@@ -384,6 +385,9 @@ func (m *Model) Quantize(c QuantConfig) (err error) {
 		if qerr != nil {
 			return qerr
 		}
+		// the weight's float32 copies in Go are garbage now: collect them
+		// before the next weight, or a 1B model's Go heap grows by gigabytes
+		debug.FreeOSMemory()
 		// a 0-element placeholder keeps the typed views' pointer as the key
 		var ph *tensor.Tensor
 		tensor.Tidy(func() { ph = tensor.ZerosOn([]int64{0}, m.DType, m.Device).Keep() })
