@@ -301,7 +301,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	if refIsPolicy {
 		ref = policy
 		log.Info().Msg("reference: the policy with its LoRA adapters disabled (no second copy of the weights)")
-	} else if ref, err = model.Load(refDir, cfg.ModelLoadOptions(opts)); err != nil {
+	} else if ref, err = model.Load(refDir, cfg.ModelLoadOptions(opts).Merged()); err != nil {
 		return nil, fmt.Errorf("dpo: reference model: %w", err)
 	}
 	defer func() {
@@ -313,11 +313,6 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 		return nil, fmt.Errorf("dpo: the reference model's vocab_size %d differs from the policy's %d: they must share a tokenizer", ref.Config.VocabSize, policy.Config.VocabSize)
 	}
 	if !refIsPolicy {
-		if ref.HasAdapters() { // an adapter folder: merged into its base, as the policy's is
-			if err := ref.MergeAdapters(); err != nil {
-				return nil, fmt.Errorf("dpo: reference model: %w", err)
-			}
-		}
 		ref.SetRequiresGrad(false)
 	}
 	if cfg.PrecomputeRefLogProbs {

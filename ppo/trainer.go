@@ -284,12 +284,8 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	if cfg.UsePEFT { // TRL: the reference is the policy with its adapter disabled
 		r.refIsPolicy = true
 		log.Info().Int64("trainable", r.Policy.NumTrainable()).Msg("reference: the policy with its LoRA adapters disabled (no second copy of the weights)")
-	} else if r.Ref, err = model.Load(cfg.SFTModel, opts); err != nil {
+	} else if r.Ref, err = model.Load(cfg.SFTModel, opts.Merged()); err != nil { // an adapter folder: merged, as the policy's is
 		return nil, err
-	} else if r.Ref.HasAdapters() { // an adapter folder: merged, as the policy's is
-		if err := r.Ref.MergeAdapters(); err != nil {
-			return nil, err
-		}
 	}
 	valueFrom := cfg.ValueModel
 	if fn, builtin, err := rewardfn.Parse(cfg.Reward); err != nil {
@@ -327,13 +323,8 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	if err := checkpoint.CheckSaved(valueFrom, r.Tok, filepath.Join(cfg.SFTModel, "tokenizer.json")); err != nil {
 		return nil, fmt.Errorf("ppo: value model: the policy and the value model must share a tokenizer: %w", err)
 	}
-	if r.Value, err = model.Load(valueFrom, vopts); err != nil {
+	if r.Value, err = model.Load(valueFrom, vopts.Merged()); err != nil { // from an adapter folder: trained in full
 		return nil, fmt.Errorf("ppo: value model: %w", err)
-	}
-	if r.Value.HasAdapters() { // from an adapter folder: trained in full, merged
-		if err := r.Value.MergeAdapters(); err != nil {
-			return nil, fmt.Errorf("ppo: value model: %w", err)
-		}
 	}
 	// TRL's PPOTrainer disables dropout in all four models
 	// (disable_dropout_in_model on policy, ref, value and reward)

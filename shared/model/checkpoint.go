@@ -32,6 +32,9 @@ type LoadOptions struct {
 	// BaseModel is the base of a peft adapter folder (default: its
 	// adapter_config.json's base_model_name_or_path).
 	BaseModel string
+	// MergeAdapters folds an adapter folder's adapter into its base after
+	// loading (a frozen reference or a model trained in full).
+	MergeAdapters bool
 }
 
 var safetensorsToTorch = map[safetensors.DType]tensor.DType{

@@ -197,10 +197,14 @@ func (m *Model) AddLora(c LoraConfig) (err error) {
 
 // projectionNames lists the distinct last components of m's block
 // projections (for error messages).
-func (m *Model) projectionNames() []string {
+func (m *Model) projectionNames() []string { return lastComponents(m.linearModules()) }
+
+// lastComponents lists the distinct last dotted components of mods, in
+// first-seen order (q_proj for model.layers.0.self_attn.q_proj).
+func lastComponents(mods []string) []string {
 	seen := map[string]bool{}
 	var out []string
-	for _, mod := range m.linearModules() {
+	for _, mod := range mods {
 		n := mod[strings.LastIndex(mod, ".")+1:]
 		if !seen[n] {
 			seen[n] = true
@@ -386,15 +390,11 @@ func (m *Model) adapterConfigJSON() ([]byte, error) {
 	for k, v := range c.Raw {
 		out[k] = v
 	}
-	var modules []string
-	seen := map[string]bool{}
+	var mods []string
 	for _, l := range m.lora.layers {
-		n := l.module[strings.LastIndex(l.module, ".")+1:]
-		if !seen[n] {
-			seen[n] = true
-			modules = append(modules, n)
-		}
+		mods = append(mods, l.module)
 	}
+	modules := lastComponents(mods)
 	sort.Strings(modules)
 	var toSave any
 	if len(c.ModulesToSave) > 0 {
@@ -676,6 +676,12 @@ func loadAdapterDir(dir string, opts LoadOptions, saveDType tensor.DType) (*Mode
 		return nil, err
 	}
 	m.lora.cfg.BaseModel = base
+	if opts.MergeAdapters {
+		if err := m.MergeAdapters(); err != nil {
+			m.Free()
+			return nil, err
+		}
+	}
 	return m, nil
 }
 
@@ -687,4 +693,11 @@ func (m *Model) NumTrainable() int64 {
 		n += int64(p.T.Numel())
 	}
 	return n
+}
+
+// Merged is o with MergeAdapters: an adapter folder loads merged into its
+// base (a frozen reference, or a model trained in full).
+func (o LoadOptions) Merged() LoadOptions {
+	o.MergeAdapters = true
+	return o
 }

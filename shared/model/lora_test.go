@@ -248,3 +248,25 @@ func TestLoraBadInputs(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadMerged: LoadOptions.Merged loads an adapter folder merged into
+// its base: no adapters, peft's merged weights' logits.
+func TestLoadMerged(t *testing.T) {
+	root := filepath.Join("testdata", "peft", "llama")
+	m, err := Load(filepath.Join(root, "adapter"), LoadOptions{BaseModel: filepath.Join(root, "base")}.Merged())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Free()
+	want, err := Load(filepath.Join(root, "merged"), LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer want.Free()
+	if m.HasAdapters() {
+		t.Error("adapters left after a merged load")
+	}
+	if d := maxRelDiff(logitsOf(t, m, false), logitsOf(t, want, false)); d > 1e-5 {
+		t.Errorf("merged load differs from peft's merge by %.3g", d)
+	}
+}

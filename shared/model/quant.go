@@ -1,10 +1,12 @@
 package model
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
 	"runtime/debug"
+	"slices"
 	"strings"
 
 	"github.com/rlsuite/rl/shared/tensor"
@@ -74,7 +76,7 @@ func dynamicMap() []float32 {
 	for len(v) < 256 {
 		v = append(v, 0)
 	}
-	sortFloat32s(v)
+	slices.Sort(v)
 	return v
 }
 
@@ -111,14 +113,6 @@ func linspace32(start, end float32, n int) []float32 {
 		out[i] = scalar(i)
 	}
 	return out
-}
-
-func sortFloat32s(v []float32) {
-	for i := 1; i < len(v); i++ {
-		for j := i; j > 0 && v[j] < v[j-1]; j-- {
-			v[j], v[j-1] = v[j-1], v[j]
-		}
-	}
 }
 
 // bucketize is torch.bucketize(x, bounds): the number of bounds < x.
@@ -204,11 +198,7 @@ func quantizeWeight4(w []float32, qt string, double bool, dev tensor.Device) (*q
 	for i := range order {
 		order[i] = i
 	}
-	for i := 1; i < len(order); i++ {
-		for j := i; j > 0 && code[order[j]] < code[order[j-1]]; j-- {
-			order[j], order[j-1] = order[j-1], order[j]
-		}
-	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(code[a], code[b]) })
 	bounds := make([]float32, len(code)-1)
 	for i := range bounds {
 		bounds[i] = (code[order[i]] + code[order[i+1]]) / 2

@@ -80,13 +80,8 @@ func Load(o Options) (env *Env, err error) {
 	if o.Reference && mc.UsePEFT { // TRL: the adapter disabled, no second copy
 		env.Ref, env.RefIsPolicy = env.Policy, true
 	} else if o.Reference {
-		if env.Ref, err = model.Load(mc.Model, opts); err != nil {
+		if env.Ref, err = model.Load(mc.Model, opts.Merged()); err != nil { // an adapter folder: merged, as the policy's is
 			return env, fmt.Errorf("%s: reference model: %w", o.Name, err)
-		}
-		if env.Ref.HasAdapters() { // an adapter folder: merged, as the policy's is
-			if err := env.Ref.MergeAdapters(); err != nil {
-				return env, err
-			}
 		}
 		env.Ref.NoDropout = true
 		env.Ref.SetRequiresGrad(false)
