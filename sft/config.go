@@ -10,6 +10,7 @@ import (
 	"github.com/rlsuite/rl/datasets"
 
 	"github.com/rlsuite/rl/shared/check"
+	"github.com/rlsuite/rl/shared/generate"
 	"github.com/rlsuite/rl/shared/train"
 )
 
@@ -35,6 +36,29 @@ type Config struct {
 	CompletionOnlyLoss *bool  `yaml:"completion_only_loss" help:"Loss on the completion only for prompt-completion data (default true)." category:"sft"`
 	AssistantOnlyLoss  bool   `yaml:"assistant_only_loss" help:"Loss on assistant turns only for conversational data." category:"sft"`
 	EOSToken           string `yaml:"eos_token" help:"Token appended to each example (default: the tokenizer's eos)." category:"sft"`
+
+	// Evaluation by generation, as LLaMA-Factory's SFT workflow:
+	// Seq2SeqTrainingArguments' predict_with_generate and TrainingArguments'
+	// do_predict, with rl generate's settings and defaults (greedy, 64 new
+	// tokens; LLaMA-Factory samples by default: do_sample true, temperature
+	// 0.95, top_p 0.7, top_k 50, max_new_tokens 1024).
+
+	// PredictWithGenerate: each evaluation also generates a completion for
+	// every eval prompt and logs eval_rouge-1, eval_rouge-2, eval_rouge-l
+	// and eval_bleu-4 (shared/textmetrics); default false.
+	PredictWithGenerate bool `yaml:"predict_with_generate" help:"At each evaluation, generate a completion for every eval prompt and log eval_rouge-1, eval_rouge-2, eval_rouge-l and eval_bleu-4 (LLaMA-Factory's metrics)." category:"generation"`
+	// DoPredict: after training, generate for the test split
+	// (dataset_test_split, else eval_ratio held out), write
+	// generated_predictions.jsonl and predict_results.json, and log the
+	// predict_ metrics; needs predict_with_generate. Default false.
+	DoPredict bool `yaml:"do_predict" help:"After training, generate for the test split (dataset_test_split, else eval_ratio's held-out part), write generated_predictions.jsonl ({prompt, predict, label}) and predict_results.json; needs predict_with_generate." category:"generation"`
+	// The generation settings (rl generate's flags; generate.Config).
+	MaxNewTokens      int     `yaml:"max_new_tokens" help:"Tokens to generate at most per prompt (predict_with_generate)." category:"generation" range:"[1,inf)"`
+	DoSample          bool    `yaml:"do_sample" help:"Sample instead of greedy decoding (predict_with_generate)." category:"generation"`
+	Temperature       float64 `yaml:"temperature" help:"Sampling temperature (predict_with_generate)." category:"generation" range:"(0,inf)"`
+	TopK              int     `yaml:"top_k" help:"Keep the k most likely tokens when sampling, 0: all (predict_with_generate)." category:"generation" range:"[0,inf)"`
+	TopP              float64 `yaml:"top_p" help:"Nucleus sampling: keep the smallest set with this probability (predict_with_generate)." category:"generation" range:"(0,1]"`
+	RepetitionPenalty float64 `yaml:"repetition_penalty" help:"Divide the logits of tokens already present by this (1: none; predict_with_generate)." category:"generation" range:"(0,inf)"`
 }
 
 // FieldHelp is the help of the shared model and data flags where sft says more.
@@ -57,6 +81,11 @@ func DefaultConfig() Config {
 		DatasetTextField: "text",
 		MaxLength:        1024,
 		TruncationMode:   "keep_start",
+		// rl generate's defaults (generate.DefaultConfig)
+		MaxNewTokens:      64,
+		Temperature:       1,
+		TopP:              1,
+		RepetitionPenalty: 1,
 	}
 }
 
@@ -80,6 +109,9 @@ func (c *Config) Validate() error {
 			errs = append(errs, err)
 		}
 	}
+	if c.DoPredict && !c.PredictWithGenerate {
+		errs = append(errs, errors.New("do_predict generates: set predict_with_generate too"))
+	}
 	if c.TruncationMode != "keep_start" && c.TruncationMode != "keep_end" {
 		errs = append(errs, fmt.Errorf("truncation_mode %q: want keep_start or keep_end", c.TruncationMode))
 	}
@@ -101,6 +133,15 @@ func modelID(model, init string) string {
 		return model
 	}
 	return "init:" + init
+}
+
+// genConfig is the generation settings of predict_with_generate.
+func (c *Config) genConfig() generate.Config {
+	g := generate.DefaultConfig()
+	g.MaxNewTokens, g.DoSample, g.Temperature, g.TopK, g.TopP = c.MaxNewTokens, c.DoSample, c.Temperature, c.TopK, c.TopP
+	g.RepetitionPenalty = c.RepetitionPenalty
+	g.Seed = uint64(c.Seed)
+	return g
 }
 
 func (c *Config) completionOnly() bool { return c.CompletionOnlyLoss == nil || *c.CompletionOnlyLoss }

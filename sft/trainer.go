@@ -20,6 +20,18 @@ import (
 // It logs TRL's mean_token_accuracy and entropy.
 type Task struct {
 	M *model.Model
+	// Gen, when set, generates for the eval set at each evaluation
+	// (predict_with_generate).
+	Gen *Generator
+}
+
+// ExtraEval implements train.EvalExtender: with predict_with_generate, the
+// eval set's generation metrics.
+func (t *Task) ExtraEval() (map[string]float64, error) {
+	if t.Gen == nil {
+		return nil, nil
+	}
+	return t.Gen.ExtraEval()
 }
 
 // Loss implements train.Task.
@@ -79,6 +91,8 @@ func (t *Task) PostEval(m map[string]float64) {
 type Result struct {
 	*train.Result
 	TrainExamples, EvalExamples int
+	// Predict holds do_predict's metrics (predict_rouge-1, ...), nil without it.
+	Predict map[string]float64
 }
 
 // Run trains according to cfg and writes the model to cfg.OutputDir.
@@ -145,7 +159,16 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 		}
 		evalData = &Data{Rows: Rows(evalXs, false, cfg.MaxLength), Pad: pad}
 		res.EvalExamples = len(evalXs)
-	} else if cfg.EvalStrategy != "no" {
+	}
+	var gen *Generator
+	if cfg.PredictWithGenerate && evalSet != nil {
+		if gen, err = newGenerator(&cfg, enc, evalSet, m, tok, log); err != nil {
+			return nil, err
+		}
+	} else if cfg.DoPredict {
+		return nil, fmt.Errorf("sft: do_predict needs a test split (dataset_test_split %q is not in the data) or eval_ratio > 0", cfg.TestSplit)
+	}
+	if evalData == nil && cfg.EvalStrategy != "no" {
 		log.Warn().Msg("eval_strategy is set but there is no eval data (no test split and eval_ratio 0): not evaluating")
 		cfg.EvalStrategy = "no"
 		if cfg.LoadBestModelAtEnd {
@@ -154,10 +177,14 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	}
 	log.Info().Int("train_examples", len(trainXs)).Int("train_rows", len(trainData.Rows)).Int("eval_examples", res.EvalExamples).Bool("packing", cfg.Packing).Msg("data")
 
+	task := &Task{M: m}
+	if evalData != nil {
+		task.Gen = gen // generation metrics at each evaluation
+	}
 	tr := &train.Trainer[*Batch]{
 		Args:   cfg.Args,
 		Models: &train.Single{M: m, Extra: checkpoint.TokenizerSaver(tok)},
-		Task:   &Task{M: m},
+		Task:   task,
 		Train:  trainData,
 		Log:    log,
 		Config: rawConfig,
@@ -173,7 +200,40 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 		return nil, err
 	}
 	res.Result = r
+	if cfg.DoPredict {
+		if res.Predict, err = gen.Predict(cfg.OutputDir); err != nil {
+			return nil, err
+		}
+	}
 	return res, nil
+}
+
+// newGenerator prepares predict_with_generate on the eval split: its
+// examples tokenised as for training but with the loss on the completion
+// (or the assistant turns) only, so that the last run of targets is the
+// reference and what precedes it the prompt.
+func newGenerator(cfg *Config, enc *Encoder, evalSet *datasets.Dataset, m *model.Model, tok *tokenizer.Tokenizer, log zerolog.Logger) (*Generator, error) {
+	if m.Head != model.LMHead {
+		return nil, fmt.Errorf("sft: predict_with_generate needs a causal LM (the model has no LM head)")
+	}
+	genc := *enc
+	genc.CompletionOnly, genc.AssistantOnlyLoss = true, true
+	xs, err := genc.EncodeCached(evalSet, log, cfg.NoCache)
+	if err != nil {
+		return nil, err
+	}
+	exs, err := GenExamples(xs, evalSet.Name)
+	if err != nil {
+		return nil, err
+	}
+	g := cfg.genConfig()
+	g.PadTokenID = max(tok.PAD(), 0)
+	g.EOSTokenIDs = m.StopIDs(tok.EOS())
+	if err := g.Validate(); err != nil {
+		return nil, fmt.Errorf("sft: %w", err)
+	}
+	log.Info().Int("examples", len(exs)).Int("max_new_tokens", g.MaxNewTokens).Bool("do_sample", g.DoSample).Msg("predict_with_generate")
+	return &Generator{M: m, Tok: tok, Gen: g, BatchSize: cfg.PerDeviceEvalBatchSize, Examples: exs, Log: log}, nil
 }
 
 // newEncoder is the Encoder of cfg's settings.

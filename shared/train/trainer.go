@@ -76,6 +76,13 @@ type ItemCounter[B Batch] interface{ NumItems(b B) int }
 // (e.g. perplexity from eval_loss).
 type PostEvaler interface{ PostEval(m map[string]float64) }
 
+// EvalExtender tasks add metrics of their own to each evaluation, after
+// the eval loss (SFT's predict_with_generate: ROUGE and BLEU of generated
+// completions). The keys get the eval_ prefix.
+type EvalExtender interface {
+	ExtraEval() (map[string]float64, error)
+}
+
 // Stateful tasks (e.g. ones that sample) save and restore their own state
 // with checkpoints.
 type Stateful interface {
@@ -675,6 +682,15 @@ func (t *Trainer[B]) Evaluate() (out map[string]float64, err error) {
 	out = map[string]float64{}
 	for k, v := range acc.Means() {
 		out["eval_"+k] = v
+	}
+	if ex, ok := t.Task.(EvalExtender); ok {
+		extra, err := ex.ExtraEval()
+		if err != nil {
+			return nil, fmt.Errorf("evaluate: %w", err)
+		}
+		for k, v := range extra {
+			out["eval_"+k] = v
+		}
 	}
 	out["eval_runtime"] = time.Since(began).Seconds()
 	if pe, ok := t.Task.(PostEvaler); ok {
