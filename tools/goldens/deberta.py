@@ -1,0 +1,239 @@
+"""Tiny DeBERTa-v2 fixtures and their logits, for shared/model's deberta.go.
+
+    /usr/bin/python3 tools/goldens/deberta.py
+
+Debian's python3-torch (1.13) has no transformers, so this implements the
+math of transformers' models/deberta_v2/modeling_deberta_v2.py directly
+(DebertaV2Embeddings, DisentangledSelfAttention with build_relative_position
+and make_log_bucket_position, XSoftmax, DebertaV2Layer, DebertaV2Encoder's
+rel_embeddings LayerNorm, ContextPooler, DebertaV2ForSequenceClassification
+in eval mode), in its own (B*heads) layout, on random weights with
+transformers' tensor names. Writes shared/model/testdata/deberta/NAME/
+(config.json, model.safetensors, expected.json: input_ids, attention_mask,
+token_type_ids, logits (B, num_labels), hidden (B, T, H) of the last layer):
+  v3: DeBERTa-v3's layout (position_buckets, share_att_key, norm_rel_ebd
+      layer_norm, no absolute positions, no token types), num_labels 1
+      (a regression head, as encoder reward models);
+  v2: pos_key_proj/pos_query_proj (share_att_key false), no buckets,
+      absolute positions, token types, embedding_size != hidden_size
+      (embed_proj), "p2c|c2p" as a string, 3 labels.
+Each batch pads rows on the right with pad_token_id 0 and a zero mask.
+"""
+import json
+import math
+import os
+import struct
+
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+OUT = os.path.join(ROOT, "shared", "model", "testdata", "deberta")
+
+
+def write_safetensors(path, tensors):
+    header, blobs, off = {"__metadata__": {"format": "pt"}}, [], 0
+    for name in sorted(tensors):
+        t = tensors[name].contiguous().to(torch.float32)
+        data = t.numpy().tobytes()
+        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [off, off + len(data)]}
+        blobs.append(data)
+        off += len(data)
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        for b in blobs:
+            f.write(b)
+
+
+def log_bucket(rel, bucket_size, max_position):
+    # make_log_bucket_position
+    sign = torch.sign(rel)
+    mid = bucket_size // 2
+    abs_pos = torch.where((rel < mid) & (rel > -mid), torch.tensor(mid - 1).type_as(rel), torch.abs(rel))
+    log_pos = torch.ceil(torch.log(abs_pos / mid) / torch.log(torch.tensor((max_position - 1) / mid)) * (mid - 1)) + mid
+    return torch.where(abs_pos <= mid, rel.type_as(log_pos), log_pos * sign)
+
+
+def rel_position(T, buckets, max_pos):
+    # build_relative_position(T, T)
+    ids = torch.arange(T)
+    rel = ids[:, None] - ids[None, :]
+    if buckets > 0 and max_pos > 0:
+        rel = log_bucket(rel, buckets, max_pos)
+    return rel.to(torch.long)
+
+
+def gelu(x):
+    return 0.5 * x * (1.0 + torch.erf(x / math.sqrt(2.0)))
+
+
+def ln(x, sd, name, eps):
+    return torch.nn.functional.layer_norm(x, x.shape[-1:], sd[name + ".weight"], sd[name + ".bias"], eps)
+
+
+def lin(x, sd, name):
+    return x @ sd[name + ".weight"].T + sd[name + ".bias"]
+
+
+def forward(cfg, sd, ids, mask, types):
+    B, T = ids.shape
+    H, nh = cfg["hidden_size"], cfg["num_attention_heads"]
+    d = H // nh
+    eps = cfg["layer_norm_eps"]
+    pat = cfg["pos_att_type"]
+    if isinstance(pat, str):
+        pat = [x.strip() for x in pat.lower().split("|")]
+    p = "deberta."
+    x = sd[p + "embeddings.word_embeddings.weight"][ids]
+    if cfg.get("position_biased_input", True):
+        x = x + sd[p + "embeddings.position_embeddings.weight"][torch.arange(T)][None]
+    if cfg.get("type_vocab_size", 0) > 0:
+        x = x + sd[p + "embeddings.token_type_embeddings.weight"][types]
+    if cfg.get("embedding_size", H) != H:
+        x = x @ sd[p + "embeddings.embed_proj.weight"].T
+    x = ln(x, sd, p + "embeddings.LayerNorm", eps)
+    x = x * mask[:, :, None].float()
+    att_mask = (mask[:, None, None, :] * mask[:, None, :, None]).bool()  # (B, 1, T, T)
+    buckets = cfg.get("position_buckets", -1)
+    max_rel = cfg.get("max_relative_positions", -1)
+    if max_rel < 1:
+        max_rel = cfg["max_position_embeddings"]
+    span = buckets if buckets > 0 else max_rel
+    rel = sd[p + "encoder.rel_embeddings.weight"]
+    if "layer_norm" in cfg.get("norm_rel_ebd", "none"):
+        rel = ln(rel, sd, p + "encoder.LayerNorm", eps)
+    rel = rel[: 2 * span]
+    relpos = rel_position(T, buckets, max_rel)
+    sf = 1 + len(pat)
+
+    def split(t):  # (B, T, H) -> (B*nh, T, d)
+        return t.view(t.shape[0], t.shape[1], nh, d).permute(0, 2, 1, 3).reshape(-1, t.shape[1], d)
+
+    for i in range(cfg["num_hidden_layers"]):
+        q_ = p + "encoder.layer.%d.attention.self." % i
+        q, k, v = split(lin(x, sd, q_ + "query_proj")), split(lin(x, sd, q_ + "key_proj")), split(lin(x, sd, q_ + "value_proj"))
+        scale = torch.sqrt(torch.tensor(d, dtype=torch.float) * sf)
+        s = torch.bmm(q, k.transpose(-1, -2)) / scale
+        share = cfg.get("share_att_key", False)
+        if "c2p" in pat:
+            pk = split(lin(rel[None], sd, q_ + ("key_proj" if share else "pos_key_proj"))).repeat(B, 1, 1)
+            c2p = torch.bmm(q, pk.transpose(-1, -2))
+            idx = torch.clamp(relpos + span, 0, 2 * span - 1)
+            s = s + torch.gather(c2p, -1, idx.expand(B * nh, T, T)) / scale
+        if "p2c" in pat:
+            pq = split(lin(rel[None], sd, q_ + ("query_proj" if share else "pos_query_proj"))).repeat(B, 1, 1)
+            p2c = torch.bmm(k, pq.transpose(-1, -2))
+            idx = torch.clamp(-relpos + span, 0, 2 * span - 1)
+            s = s + torch.gather(p2c, -1, idx.expand(B * nh, T, T)).transpose(-1, -2) / scale
+        s = s.view(B, nh, T, T)
+        s = s.masked_fill(~att_mask, torch.finfo(s.dtype).min)
+        prob = torch.softmax(s, -1).masked_fill(~att_mask, 0)
+        ctx = torch.bmm(prob.view(B * nh, T, T), v).view(B, nh, T, d).permute(0, 2, 1, 3).reshape(B, T, H)
+        o_ = p + "encoder.layer.%d." % i
+        h = ln(lin(ctx, sd, o_ + "attention.output.dense") + x, sd, o_ + "attention.output.LayerNorm", eps)
+        x = ln(lin(gelu(lin(h, sd, o_ + "intermediate.dense")), sd, o_ + "output.dense") + h, sd, o_ + "output.LayerNorm", eps)
+    pooled = gelu(lin(x[:, 0], sd, "pooler.dense"))
+    return x, lin(pooled, sd, "classifier")
+
+
+def weights(cfg, seed):
+    g = torch.Generator().manual_seed(seed)
+    H, I, V = cfg["hidden_size"], cfg["intermediate_size"], cfg["vocab_size"]
+    E = cfg.get("embedding_size", H)
+    nl = len(cfg.get("id2label", {"0": 0, "1": 1}))
+    sd = {}
+
+    def w(name, *shape, std=0.2):
+        sd[name] = torch.randn(*shape, generator=g) * std
+
+    def norm(name, n):  # non-trivial norms: exercise weight and bias
+        sd[name + ".weight"] = 1 + 0.1 * torch.randn(n, generator=g)
+        sd[name + ".bias"] = 0.1 * torch.randn(n, generator=g)
+
+    def linear(name, o, i, bias=True):
+        w(name + ".weight", o, i)
+        if bias:
+            w(name + ".bias", o, std=0.05)
+
+    p = "deberta."
+    w(p + "embeddings.word_embeddings.weight", V, E, std=1.0)
+    if cfg.get("position_biased_input", True):
+        w(p + "embeddings.position_embeddings.weight", cfg["max_position_embeddings"], E, std=1.0)
+    if cfg.get("type_vocab_size", 0) > 0:
+        w(p + "embeddings.token_type_embeddings.weight", cfg["type_vocab_size"], E, std=1.0)
+    if E != H:
+        w(p + "embeddings.embed_proj.weight", H, E)
+    norm(p + "embeddings.LayerNorm", H)
+    pat = cfg["pos_att_type"]
+    for i in range(cfg["num_hidden_layers"]):
+        q_ = p + "encoder.layer.%d." % i
+        for n in ("query_proj", "key_proj", "value_proj"):
+            linear(q_ + "attention.self." + n, H, H)
+        if not cfg.get("share_att_key", False):
+            if "c2p" in pat:
+                linear(q_ + "attention.self.pos_key_proj", H, H)
+            if "p2c" in pat:
+                linear(q_ + "attention.self.pos_query_proj", H, H)
+        linear(q_ + "attention.output.dense", H, H)
+        norm(q_ + "attention.output.LayerNorm", H)
+        linear(q_ + "intermediate.dense", I, H)
+        linear(q_ + "output.dense", H, I)
+        norm(q_ + "output.LayerNorm", H)
+    buckets = cfg.get("position_buckets", -1)
+    max_rel = cfg.get("max_relative_positions", -1)
+    if max_rel < 1:
+        max_rel = cfg["max_position_embeddings"]
+    w(p + "encoder.rel_embeddings.weight", 2 * (buckets if buckets > 0 else max_rel), H, std=1.0)
+    if "layer_norm" in cfg.get("norm_rel_ebd", "none"):
+        norm(p + "encoder.LayerNorm", H)
+    linear("pooler.dense", H, H)
+    linear("classifier", nl, H)
+    return sd
+
+
+BASE = {
+    "model_type": "deberta-v2", "architectures": ["DebertaV2ForSequenceClassification"],
+    "vocab_size": 40, "hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 4,
+    "intermediate_size": 32, "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
+    "attention_probs_dropout_prob": 0.1, "initializer_range": 0.02, "layer_norm_eps": 1e-7,
+    "pad_token_id": 0, "pooler_hidden_act": "gelu", "pooler_dropout": 0, "relative_attention": True,
+    "torch_dtype": "float32",
+}
+CONFIGS = {
+    "v3": dict(BASE, max_position_embeddings=64, position_buckets=8, max_relative_positions=32,
+               pos_att_type=["p2c", "c2p"], share_att_key=True, norm_rel_ebd="layer_norm",
+               position_biased_input=False, type_vocab_size=0, pooler_hidden_size=16,
+               id2label={"0": "LABEL_0"}, label2id={"LABEL_0": 0}),
+    "v2": dict(BASE, max_position_embeddings=24, max_relative_positions=-1, pos_att_type="p2c|c2p",
+               share_att_key=False, position_biased_input=True, type_vocab_size=2, embedding_size=12,
+               id2label={"0": "a", "1": "b", "2": "c"}, label2id={"a": 0, "b": 1, "c": 2}),
+}
+LENGTHS = [13, 9, 4]  # rows padded to 13; |q - k| up to 12 > mid: log buckets
+
+torch.manual_seed(0)
+for seed, (name, cfg) in enumerate(sorted(CONFIGS.items())):
+    sd = weights(cfg, 100 + seed)
+    g = torch.Generator().manual_seed(200 + seed)
+    T = max(LENGTHS)
+    ids = torch.zeros(len(LENGTHS), T, dtype=torch.long)
+    mask = torch.zeros(len(LENGTHS), T, dtype=torch.long)
+    types = torch.zeros(len(LENGTHS), T, dtype=torch.long)
+    for b, n in enumerate(LENGTHS):
+        ids[b, :n] = torch.randint(1, cfg["vocab_size"], (n,), generator=g)
+        mask[b, :n] = 1
+        types[b, n // 2 : n] = 1 if cfg.get("type_vocab_size", 0) > 0 else 0
+    with torch.no_grad():
+        hidden, logits = forward(cfg, sd, ids, mask, types)
+    d = os.path.join(OUT, name)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2)
+    write_safetensors(os.path.join(d, "model.safetensors"), sd)
+    with open(os.path.join(d, "expected.json"), "w") as f:
+        json.dump({"input_ids": ids.tolist(), "attention_mask": mask.tolist(), "token_type_ids": types.tolist(),
+                   "logits": logits.tolist(), "hidden": hidden.tolist(),
+                   "relative_positions": rel_position(T, cfg.get("position_buckets", -1),
+                                                     cfg.get("max_relative_positions", -1)).tolist()}, f)
+    print(name, "logits", logits.tolist())
