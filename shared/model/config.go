@@ -135,6 +135,9 @@ func ParseConfig(b []byte) (*Config, error) {
 	if c.ModelType == "" {
 		return nil, fmt.Errorf("%w: no model_type field", ErrUnknownModelType)
 	}
+	if c.ModelType == "deberta-v2" {
+		return nil, fmt.Errorf("%w %q here: DeBERTa-v2/v3 is an encoder, read by LoadDebertaV2 (rl score scores with it); it cannot be trained or generate", ErrUnknownModelType, c.ModelType)
+	}
 	fam, ok := families[c.ModelType]
 	if !ok {
 		known := make([]string, 0, len(families))

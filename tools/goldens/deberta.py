@@ -210,7 +210,48 @@ CONFIGS = {
                share_att_key=False, position_biased_input=True, type_vocab_size=2, embedding_size=12,
                id2label={"0": "a", "1": "b", "2": "c"}, label2id={"a": 0, "b": 1, "c": 2}),
 }
-LENGTHS = [13, 9, 4]  # rows padded to 13; |q - k| up to 12 > mid: log buckets
+LENGTHS = [13, 9, 5]  # rows padded to 13; |q - k| up to 12 > mid: log buckets
+
+# v3 is also a complete reward-model folder for reward.LoadScorer: a
+# DeBERTa-v3-style Unigram tokenizer.json (WhitespaceSplit + Metaspace,
+# the [CLS] A [SEP] B [SEP] template) whose pieces are whole words, and
+# rows shaped as tokenizer(prompt, completion) encodes them.
+WORDS = ("alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa "
+         "quebec romeo sierra tango uniform victor whiskey xray yankee zulu one two three four five six seven "
+         "eight nine zero").split()
+SPECIALS = ["[PAD]", "[CLS]", "[SEP]", "[UNK]"]
+
+
+def tokenizer_json():
+    seq = lambda n, t: {"Sequence": {"id": n, "type_id": t}}
+    sep = lambda t: {"SpecialToken": {"id": "[SEP]", "type_id": t}}
+    cls = {"SpecialToken": {"id": "[CLS]", "type_id": 0}}
+    meta = {"type": "Metaspace", "replacement": "\u2581", "add_prefix_space": True, "prepend_scheme": "always"}
+    return {
+        "version": "1.0", "truncation": None, "padding": None,
+        "added_tokens": [{"id": i, "content": t, "single_word": False, "lstrip": False, "rstrip": False,
+                          "normalized": False, "special": True} for i, t in enumerate(SPECIALS)],
+        "normalizer": {"type": "Sequence", "normalizers": [
+            {"type": "Replace", "pattern": {"String": "``"}, "content": '"'},
+            {"type": "Replace", "pattern": {"String": "''"}, "content": '"'}]},
+        "pre_tokenizer": {"type": "Sequence", "pretokenizers": [{"type": "WhitespaceSplit"}, meta]},
+        "post_processor": {
+            "type": "TemplateProcessing",
+            "single": [cls, seq("A", 0), sep(0)],
+            "pair": [cls, seq("A", 0), sep(0), seq("B", 1), sep(1)],
+            "special_tokens": {t: {"id": t, "ids": [SPECIALS.index(t)], "tokens": [t]} for t in ("[CLS]", "[SEP]")},
+        },
+        "decoder": meta,
+        "model": {"type": "Unigram", "unk_id": 3, "byte_fallback": False,
+                  "vocab": [[t, 0.0] for t in SPECIALS] + [["\u2581" + w, -5.0 - 0.01 * i] for i, w in enumerate(WORDS)]},
+    }
+
+
+def pair_row(n, g, vocab):
+    a = (n - 3) // 2
+    b = n - 3 - a
+    w = lambda k: torch.randint(len(SPECIALS), vocab, (k,), generator=g).tolist()
+    return [1] + w(a) + [2] + w(b) + [2], [0] * (a + 2) + [1] * (b + 1)
 
 torch.manual_seed(0)
 for seed, (name, cfg) in enumerate(sorted(CONFIGS.items())):
@@ -221,9 +262,13 @@ for seed, (name, cfg) in enumerate(sorted(CONFIGS.items())):
     mask = torch.zeros(len(LENGTHS), T, dtype=torch.long)
     types = torch.zeros(len(LENGTHS), T, dtype=torch.long)
     for b, n in enumerate(LENGTHS):
-        ids[b, :n] = torch.randint(1, cfg["vocab_size"], (n,), generator=g)
+        if name == "v3":
+            row, tt = pair_row(n, g, cfg["vocab_size"])
+            ids[b, :n] = torch.tensor(row)
+        else:
+            ids[b, :n] = torch.randint(1, cfg["vocab_size"], (n,), generator=g)
+            types[b, n // 2 : n] = 1
         mask[b, :n] = 1
-        types[b, n // 2 : n] = 1 if cfg.get("type_vocab_size", 0) > 0 else 0
     with torch.no_grad():
         hidden, logits = forward(cfg, sd, ids, mask, types)
     d = os.path.join(OUT, name)
@@ -231,6 +276,14 @@ for seed, (name, cfg) in enumerate(sorted(CONFIGS.items())):
     with open(os.path.join(d, "config.json"), "w") as f:
         json.dump(cfg, f, indent=2)
     write_safetensors(os.path.join(d, "model.safetensors"), sd)
+    if name == "v3":
+        assert len(SPECIALS) + len(WORDS) == cfg["vocab_size"]
+        with open(os.path.join(d, "tokenizer.json"), "w") as f:
+            json.dump(tokenizer_json(), f, indent=1, ensure_ascii=False)
+        with open(os.path.join(d, "tokenizer_config.json"), "w") as f:
+            json.dump({"tokenizer_class": "DebertaV2Tokenizer", "pad_token": "[PAD]", "cls_token": "[CLS]",
+                       "sep_token": "[SEP]", "unk_token": "[UNK]",
+                       "model_max_length": 512}, f, indent=1)
     with open(os.path.join(d, "expected.json"), "w") as f:
         json.dump({"input_ids": ids.tolist(), "attention_mask": mask.tolist(), "token_type_ids": types.tolist(),
                    "logits": logits.tolist(), "hidden": hidden.tolist(),
