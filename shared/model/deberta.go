@@ -379,40 +379,43 @@ func LoadDebertaV2(dir string, dev tensor.Device) (d *DebertaV2, err error) {
 }
 
 // RelativePositions is build_relative_position(T, T) for the config: the
-// (T, T) distances q - k, mapped to log buckets by make_log_bucket_position
-// when position_buckets > 0, computed in float32 as torch computes them:
-//
-//	mid = buckets/2; |d| < mid: d itself; else
-//	sign(d)·(ceil(log(|d|/mid) / log((max_relative_positions-1)/mid) · (mid-1)) + mid)
+// (T, T) relative positions RelativeBucket(q - k).
 func (c *DebertaV2Config) RelativePositions(T int) []int64 {
 	out := make([]int64, T*T)
-	buckets, maxPos := c.PositionBuckets, c.maxRelative()
-	mid := buckets / 2
-	logMax := float32(math.Log(float64(float32(float64(maxPos-1) / float64(mid)))))
 	for q := range T {
 		for k := range T {
-			r := q - k
-			if buckets > 0 && maxPos > 0 {
-				abs := r
-				if abs < 0 {
-					abs = -abs
-				}
-				if r < mid && r > -mid {
-					abs = mid - 1
-				}
-				if abs > mid {
-					lp := float32(math.Log(float64(float32(abs) / float32(mid))))
-					v := float32(math.Ceil(float64(lp/logMax*float32(mid-1)))) + float32(mid)
-					if r < 0 {
-						v = -v
-					}
-					r = int(v)
-				}
-			}
-			out[q*T+k] = int64(r)
+			out[q*T+k] = int64(c.RelativeBucket(q - k))
 		}
 	}
 	return out
+}
+
+// RelativeBucket is make_log_bucket_position of one distance r = q - k when
+// position_buckets > 0 (else r itself), computed in float32 as torch
+// computes it:
+//
+//	mid = buckets/2; |r| <= mid: r; else
+//	sign(r)·(ceil(log(|r|/mid) / log((max_relative_positions-1)/mid) · (mid-1)) + mid)
+func (c *DebertaV2Config) RelativeBucket(r int) int {
+	buckets, maxPos := c.PositionBuckets, c.maxRelative()
+	if buckets <= 0 || maxPos <= 0 {
+		return r
+	}
+	mid := buckets / 2
+	abs := r
+	if abs < 0 {
+		abs = -abs
+	}
+	if abs <= mid {
+		return r
+	}
+	logMax := float32(math.Log(float64(float32(float64(maxPos-1) / float64(mid)))))
+	lp := float32(math.Log(float64(float32(abs) / float32(mid))))
+	v := int(float32(math.Ceil(float64(lp/logMax*float32(mid-1)))) + float32(mid))
+	if r < 0 {
+		return -v
+	}
+	return v
 }
 
 // Forward is DebertaV2Model's forward: the last hidden states (B, T, H) of

@@ -2,6 +2,7 @@ package model
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -145,5 +146,39 @@ func TestDebertaV2BadCheckpoints(t *testing.T) {
 			t.Errorf("%s: err = %v, want it to mention %q", c.name, err, c.want)
 		}
 		d.Free()
+	}
+}
+
+// TestDebertaV2LogBuckets: RelativeBucket equals torch's
+// make_log_bucket_position (tools/goldens/deberta.py's buckets.json) for
+// every distance of a 2048-token input at DeBERTa-v3's sizes and two others.
+func TestDebertaV2LogBuckets(t *testing.T) {
+	var g struct {
+		From    int              `json:"from"`
+		Buckets map[string][]int `json:"buckets"`
+	}
+	b, err := os.ReadFile(filepath.Join("testdata", "deberta", "buckets.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &g); err != nil {
+		t.Fatal(err)
+	}
+	if len(g.Buckets) != 3 {
+		t.Fatalf("%d tables, want 3", len(g.Buckets))
+	}
+	for key, want := range g.Buckets {
+		c := DefaultDebertaV2Config()
+		if _, err := fmt.Sscanf(key, "%d/%d", &c.PositionBuckets, &c.MaxRelativePositions); err != nil {
+			t.Fatal(err)
+		}
+		bad := 0
+		for i, w := range want {
+			if got := c.RelativeBucket(g.From + i); got != w {
+				if bad++; bad <= 3 {
+					t.Errorf("%s: bucket(%d) = %d, want %d", key, g.From+i, got, w)
+				}
+			}
+		}
 	}
 }

@@ -18,6 +18,8 @@ token_type_ids, logits (B, num_labels), hidden (B, T, H) of the last layer):
       absolute positions, token types, embedding_size != hidden_size
       (embed_proj), "p2c|c2p" as a string, 3 labels.
 Each batch pads rows on the right with pad_token_id 0 and a zero mask.
+buckets.json: make_log_bucket_position of every distance -2047..2047 for
+(position_buckets, max_relative_positions) 256/512, 128/512 and 8/32.
 """
 import json
 import math
@@ -290,3 +292,13 @@ for seed, (name, cfg) in enumerate(sorted(CONFIGS.items())):
                    "relative_positions": rel_position(T, cfg.get("position_buckets", -1),
                                                      cfg.get("max_relative_positions", -1)).tolist()}, f)
     print(name, "logits", logits.tolist())
+
+# make_log_bucket_position at DeBERTa-v3's sizes (position_buckets 256 and
+# max_relative_positions 512, as -1 resolves with max_position_embeddings
+# 512), and two others, for every distance of a 2048-token input
+table = {}
+for buckets, max_pos in [(256, 512), (128, 512), (8, 32)]:
+    rel = torch.arange(-2047, 2048)
+    table["%d/%d" % (buckets, max_pos)] = log_bucket(rel, buckets, max_pos).to(torch.long).tolist()
+with open(os.path.join(OUT, "buckets.json"), "w") as f:
+    json.dump({"from": -2047, "buckets": table}, f)
