@@ -13,6 +13,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/rlsuite/rl/datasets"
 	"github.com/rlsuite/rl/shared/textmetrics"
 	"github.com/rlsuite/rl/shared/tokenizer"
 )
@@ -175,5 +176,37 @@ func TestScoreMapKeys(t *testing.T) {
 		if m[k] != v {
 			t.Errorf("scoreMap[%s] = %v, want %v", k, m[k], v)
 		}
+	}
+}
+
+// TestGenExamplesConversation: for a conversation (Llama 3.1's template),
+// the reference is the last assistant turn and the prompt everything up to
+// its generation prompt, the earlier turns included.
+func TestGenExamplesConversation(t *testing.T) {
+	e := realEncoder(t, "llama3_1")
+	e.AssistantOnlyLoss = true
+	d := &datasets.Dataset{Name: "test"}
+	d.Records = append(d.Records, datasets.Record{"messages": []any{
+		map[string]any{"role": "user", "content": "What is 2+2?"},
+		map[string]any{"role": "assistant", "content": "4"},
+		map[string]any{"role": "user", "content": "And 3+3?"},
+		map[string]any{"role": "assistant", "content": "6"},
+	}})
+	d.Sources = append(d.Sources, datasets.Source{File: "x.jsonl", Line: 1})
+	xs, err := e.EncodeDataset(d, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs, err := GenExamples(xs, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prompt, _ := e.Tok.Decode(gs[0].Prompt, false)
+	label, _ := e.Tok.Decode(gs[0].Label, true)
+	if label != "6" {
+		t.Errorf("label %q, want \"6\"", label)
+	}
+	if !strings.Contains(prompt, "What is 2+2?") || !strings.Contains(prompt, "4<|eot_id|>") || !strings.HasSuffix(prompt, "And 3+3?<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n") {
+		t.Errorf("prompt %q: want the whole conversation up to the last assistant turn's header", prompt)
 	}
 }
