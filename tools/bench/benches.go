@@ -225,13 +225,14 @@ func rlSFT(e *env, config string, p measureParams) (res []*Result, err error) {
 	sftStepX(m, opt, x, y, bf, nil)
 	bst := measure(func() { sftStepX(m, opt, x, y, bf, nil) }, float64(s.Batch*s.SeqLen), p)
 	bfLast := sftStepX(m, opt, x, y, bf, nil)
+	tokFlops := trainFlopsPerToken(matmulParams(m.NumParams(), s), s)
 	bfRes := &Result{Name: "sft_step_bf16", Config: config, Unit: "tokens/s", Better: higher, RL: bst.Value, RLStats: &bst,
-		Target: "(vs PyTorch float32)", Extra: map[string]any{"loss_last": round4(bfLast),
+		Target: "(vs PyTorch float32)", FlopsPerUnit: tokFlops, Precision: bf16, TorchPrecision: fp32, Extra: map[string]any{"loss_last": round4(bfLast),
 			"note": "rl --bf16 (CPU autocast to bfloat16, float32 master weights) against torch_ref.py's float32 sft_step"},
 		torchValue: e.cachedTorchValue("sft", config, "sft_step", p)}
 
 	r := &Result{Name: "sft_step", Config: config, Unit: "tokens/s", Better: higher, RL: st.Value, RLStats: &st,
-		Target: ">= 1.0x PyTorch", Extra: map[string]any{
+		Target: ">= 1.0x PyTorch", FlopsPerUnit: tokFlops, Precision: fp32, Extra: map[string]any{
 			"params": m.NumParams(), "model_build_ms": round2(buildMs),
 			"loss_first": round4(first), "loss_last": round4(last),
 			"batch": s.Batch, "seq_len": s.SeqLen,
@@ -246,6 +247,13 @@ func rlSFT(e *env, config string, p measureParams) (res []*Result, err error) {
 			}
 			return round2(float64(run.MaxRSSKB) / 1024), nil, nil
 		}}
+	switch config { // issue #14's targets
+	case "tiny":
+		r.Target, r.minRatio = ">= 1.3x PyTorch", 1.3
+	case "gpt2s":
+		r.Target, r.minMFU = "MFU >= 50% fp32", 0.5
+		bfRes.Target, bfRes.minRatio = ">= 2.5x PyTorch float32", 2.5
+	}
 	if !hwmReset {
 		mem.Extra["note"] = "rl: VmHWM of the whole process so far (clear_refs refused): " + mem.Extra["note"].(string)
 	}
@@ -338,12 +346,15 @@ func rlDPO(e *env, config string, p measureParams) (res []*Result, err error) {
 	bf.BF16 = true
 	dpoStepX(policy, ref, opt, chosen, rejected, mask, bf, nil)
 	bst := measure(func() { dpoStepX(policy, ref, opt, chosen, rejected, mask, bf, nil) }, float64(B), p)
+	// A pair is 2T policy tokens trained and 2T reference tokens forwarded.
+	n := matmulParams(policy.NumParams(), s)
+	pairFlops := 2 * float64(T) * (trainFlopsPerToken(n, s) + forwardFlopsPerToken(n, s))
 	return []*Result{{Name: "dpo_step", Config: config, Unit: "pairs/s", Better: higher, RL: st.Value, RLStats: &st,
-		Target: ">= 1.0x PyTorch", Extra: map[string]any{
+		Target: ">= 1.0x PyTorch", FlopsPerUnit: pairFlops, Precision: fp32, Extra: map[string]any{
 			"pairs_per_step": B, "policy_tokens_per_s": round2(st.Value * 2 * float64(T)), "prompt_len": dpoPrompt,
 			"beta": dpoBeta, "loss_first": round4(first), "loss_last": round4(last),
 		}}, {Name: "dpo_step_bf16", Config: config, Unit: "pairs/s", Better: higher, RL: bst.Value, RLStats: &bst,
-		Target: "(vs PyTorch float32)", Extra: map[string]any{
+		Target: "(vs PyTorch float32)", FlopsPerUnit: pairFlops, Precision: bf16, TorchPrecision: fp32, Extra: map[string]any{
 			"note": "rl --bf16 (policy and reference forwards under bfloat16 autocast) against torch_ref.py's float32 dpo_step"},
 		torchValue: e.cachedTorchValue("dpo", config, "dpo_step", p)}}, nil
 }

@@ -58,12 +58,24 @@ type Result struct {
 	Pass        *bool          `json:"pass,omitempty"`
 	Extra       map[string]any `json:"extra,omitempty"`
 
+	// FlopsPerUnit is the model FLOPs of one unit of a training row (see
+	// mfu.go); Precision names the GEMM peak its MFU is over (fp32, bf16),
+	// TorchPrecision PyTorch's when it differs.
+	FlopsPerUnit   float64  `json:"flops_per_unit,omitempty"`
+	Precision      string   `json:"precision,omitempty"`
+	TorchPrecision string   `json:"pytorch_precision,omitempty"`
+	MFU            *float64 `json:"mfu,omitempty"`
+	TorchMFU       *float64 `json:"pytorch_mfu,omitempty"`
+
 	// torchValue finds the PyTorch figure in torch_ref.py's run (default:
 	// the record with the same name and config).
 	torchValue func(*torchRun) (float64, torchRecord, error)
 	// pass judges rl's value against an absolute target (default: for a
-	// throughput, ratio >= 1).
-	pass func(float64) bool
+	// throughput, ratio >= minRatio, or 1).
+	pass     func(float64) bool
+	minRatio float64
+	// minMFU, when set, is the target instead: MFU >= minMFU.
+	minMFU float64
 }
 
 // ---------------------------------------------------------------- the bench table
@@ -113,6 +125,7 @@ func ppoParams(string) measureParams {
 // Torch set to torch_ref.py's --bench for it (or a torchValue taking
 // another bench's figure, as ppo does with sampling).
 var benches = []benchDef{
+	{Name: "gemm", Default: true, Params: gemmParams, RL: rlGEMM},
 	{Name: "sft", Configs: []string{"tiny", "gpt2s"}, Default: true, Torch: "sft", Params: refParams("sft"), RL: rlSFT},
 	{Name: "dpo", Configs: []string{"tiny"}, Default: true, Torch: "dpo", Params: refParams("dpo"), RL: rlDPO},
 	{Name: "sample", Configs: []string{"tiny"}, Default: true, Torch: "sample", Params: refParams("sample"), RL: rlSample},
@@ -433,6 +446,7 @@ func run(o *options, root string) error {
 			}
 		}
 	}
+	fillMFU(e, rep)
 	rep.Meta["wall_s"] = round2(time.Since(start).Seconds())
 	rep.Meta["pytorch"] = torchMeta(rep.TorchRuns)
 	rep.Breakdowns = breakdowns
@@ -495,7 +509,7 @@ func compare(r *Result, b benchDef, trun *torchRun, skipped string) {
 		ok := r.pass(r.RL)
 		r.Pass = &ok
 	case r.Better == higher && r.Ratio != nil:
-		ok := *r.Ratio >= 1
+		ok := *r.Ratio >= max(r.minRatio, 1)
 		r.Pass = &ok
 	}
 }
@@ -529,7 +543,7 @@ func printTable(f *os.File, rep *report) {
 	} else {
 		fmt.Fprintf(f, "rl: %v threads, BLAS %v\n", rep.Meta["threads"], rep.Meta["blas"])
 	}
-	rows := [][]string{{"measurement", "config", "rl", "PyTorch", "ratio rl/PyTorch", "target"}}
+	rows := [][]string{{"measurement", "config", "rl", "PyTorch", "ratio rl/PyTorch", "MFU rl / PyTorch", "target"}}
 	for _, r := range rep.Results {
 		torch := "-"
 		if r.Torch != nil {
@@ -552,9 +566,9 @@ func printTable(f *os.File, rep *report) {
 		if r.RLStats != nil && r.RLStats.DisturbedRuns > 0 {
 			rl = fmt.Sprintf("(%d disturbed) %s", r.RLStats.DisturbedRuns, rl)
 		}
-		rows = append(rows, []string{fmt.Sprintf("%s (%s)", r.Name, r.Unit), r.Config, rl, torch, ratio, target})
+		rows = append(rows, []string{fmt.Sprintf("%s (%s)", r.Name, r.Unit), r.Config, rl, torch, ratio, mfuCell(r), target})
 	}
-	printRows(f, rows, []bool{false, false, true, true, true, false})
+	printRows(f, rows, []bool{false, false, true, true, true, true, false})
 	if disturbed(rep) {
 		fmt.Fprintln(f, "  (n disturbed): runs during which other processes used more than --quiet-thresh cores even after the retries; such ratios are unreliable")
 	}
