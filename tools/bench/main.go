@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -219,7 +220,15 @@ func main() {
 	flag.StringVar(&o.jsonPath, "json", "bench-results.json", "where to write every figure")
 	flag.BoolVar(&o.interleave, "interleave", false, "alternate rl's timed runs with single-run torch_ref.py processes (fairer on a busy machine; each PyTorch run pays its own start and warm-up)")
 	flag.StringVar(&o.malloc, "malloc", "default", "glibc malloc set-up for rl and PyTorch alike: default, or tuned (no mmap'd chunks, no trimming: see malloc.go)")
+	markdown := flag.Bool("markdown", false, "print the README's benchmark section from --json (bench-results.json) and exit; measures nothing")
 	flag.Parse()
+	if *markdown {
+		if err := writeMarkdown(os.Stdout, o.jsonPath); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 
 	if err := parseSelection(o, only, config); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -371,6 +380,7 @@ func run(o *options, root string) error {
 		"openblas_threads": os.Getenv("OPENBLAS_NUM_THREADS"), "go": runtime.Version(),
 		"quick": o.quick, "git": gitDescribe(root), "torch_ref": o.torchRef,
 		"malloc": o.malloc, "malloc_env": mallocVars, "interleave": o.interleave,
+		"cpu": cpuModel(), "cpu_isa": cpuISA(),
 	}
 	fmt.Printf("rl bench: %d libtorch threads (%d CPUs), BLAS %s, OMP_WAIT_POLICY=%q, malloc %s\n",
 		tensor.NumThreads(), runtime.NumCPU(), blasInUse(), os.Getenv("OMP_WAIT_POLICY"), o.malloc)
@@ -603,7 +613,7 @@ func disturbed(rep *report) bool {
 }
 
 // printRows prints a Markdown table, right-aligning the columns marked so.
-func printRows(f *os.File, rows [][]string, right []bool) {
+func printRows(f io.Writer, rows [][]string, right []bool) {
 	width := make([]int, len(rows[0]))
 	for _, r := range rows {
 		for i, c := range r {
