@@ -86,8 +86,10 @@ type Result struct {
 type benchDef struct {
 	Name    string   // the --only name
 	Configs []string // shapes it runs on; nil: one run, no shape
-	Default bool     // in the default set
-	Torch   string   // torch_ref.py --bench value
+	// LongConfigs are shapes it runs on with --long only (minutes a step).
+	LongConfigs []string
+	Default     bool   // in the default set
+	Torch       string // torch_ref.py --bench value
 	// Params are torch_ref.py's defaults for this bench and config (before
 	// --quick and the --warmup/--runs/--steps overrides).
 	Params func(config string) measureParams
@@ -100,6 +102,10 @@ type benchDef struct {
 func refParams(bench string) func(string) measureParams {
 	return func(config string) measureParams {
 		p := measureParams{Runs: 5, Retries: 2, QuietThresh: 0.15, QuietWait: 30}
+		if strings.Contains(config, "-") { // the long shapes: seconds to minutes a step
+			p.Warmup, p.Steps, p.Runs = 1, 1, 3
+			return p
+		}
 		if config != "tiny" {
 			p.Warmup, p.Steps = 1, 2
 			return p
@@ -127,8 +133,11 @@ func ppoParams(string) measureParams {
 // another bench's figure, as ppo does with sampling).
 var benches = []benchDef{
 	{Name: "gemm", Default: true, Params: gemmParams, RL: rlGEMM},
-	{Name: "sft", Configs: []string{"tiny", "gpt2s"}, Default: true, Torch: "sft", Params: refParams("sft"), RL: rlSFT},
-	{Name: "dpo", Configs: []string{"tiny"}, Default: true, Torch: "dpo", Params: refParams("dpo"), RL: rlDPO},
+	{Name: "sft", Configs: []string{"tiny", "gpt2s", "tiny-512", "tiny-1024"}, LongConfigs: []string{"gpt2s-512", "gpt2s-1024"},
+		Default: true, Torch: "sft", Params: refParams("sft"), RL: rlSFT},
+	{Name: "dpo", Configs: []string{"tiny", "tiny-512"}, Default: true, Torch: "dpo", Params: refParams("dpo"), RL: rlDPO},
+	{Name: "sft_llama", Configs: []string{}, LongConfigs: []string{"tinyllama-512"}, Default: true, Torch: "sft_llama",
+		Params: refParams("sft"), RL: rlSFTLlama},
 	{Name: "sample", Configs: []string{"tiny"}, Default: true, Torch: "sample", Params: refParams("sample"), RL: rlSample},
 	{Name: "ppo", Configs: []string{"tiny"}, Default: true, Params: ppoParams, RL: rlPPO},
 	{Name: "ops", Default: true, RL: rlOps},
@@ -158,6 +167,7 @@ type options struct {
 	jsonPath    string
 	malloc      string
 	interleave  bool
+	long        bool
 }
 
 type env struct {
@@ -207,7 +217,7 @@ func main() {
 	flag.StringVar(&o.python, "python", "/usr/bin/python3", "the Python with Debian's python3-torch")
 	flag.BoolVar(&o.noTorch, "no-torch", false, "measure rl only")
 	flag.StringVar(&only, "only", "", "comma-separated benches: "+benchNames(false)+" (default: all but breakdown)")
-	flag.StringVar(&config, "config", "all", "tiny, gpt2s or all")
+	flag.StringVar(&config, "config", "all", "tiny, gpt2s, tinyllama (with --long) or all; a family includes its long shapes (tiny-512, ...)")
 	flag.BoolVar(&o.quick, "quick", false, "tiny only, fewer runs and steps, shorter quiet waits (about 2 minutes)")
 	flag.IntVar(&o.warmup, "warmup", 0, "warm-up steps (0: torch_ref.py's default for the bench)")
 	flag.IntVar(&o.runs, "runs", 0, "timed runs, median reported (0: default, 5)")
@@ -220,6 +230,7 @@ func main() {
 	flag.StringVar(&o.jsonPath, "json", "bench-results.json", "where to write every figure")
 	flag.BoolVar(&o.interleave, "interleave", false, "alternate rl's timed runs with single-run torch_ref.py processes (fairer on a busy machine; each PyTorch run pays its own start and warm-up)")
 	flag.StringVar(&o.malloc, "malloc", "default", "glibc malloc set-up for rl and PyTorch alike: default, or tuned (no mmap'd chunks, no trimming: see malloc.go)")
+	flag.BoolVar(&o.long, "long", false, "also the long shapes: GPT-2 small SFT at seq 512 and 1024, batch 8, and TinyLlama's shape in bf16 (minutes a step each side; TinyLlama needs ~22 GB free)")
 	markdown := flag.Bool("markdown", false, "print the README's benchmark section from --json (bench-results.json) and exit; measures nothing")
 	flag.Parse()
 	if *markdown {
@@ -250,6 +261,8 @@ func main() {
 	if !filepath.IsAbs(o.torchRef) {
 		o.torchRef = filepath.Join(root, o.torchRef)
 	}
+	// tools/bench/torch_ref_ext.py (the long shapes) imports this torch_ref.py.
+	os.Setenv("RL_TORCH_REF", o.torchRef)
 	if err := run(o, root); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -291,15 +304,22 @@ func parseSelection(o *options, only, config string) error {
 	case "all":
 		o.configs["tiny"] = true
 		o.configs["gpt2s"] = !o.quick
-	case "tiny", "gpt2s":
+		o.configs["tinyllama"] = !o.quick
+	case "tiny", "gpt2s", "tinyllama":
 		o.configs[config] = true
 	default:
-		return fmt.Errorf("--config %q: want tiny, gpt2s or all", config)
+		return fmt.Errorf("--config %q: want tiny, gpt2s, tinyllama or all", config)
 	}
 	if o.quick && o.configs["gpt2s"] {
 		fmt.Println("note: --quick with --config gpt2s runs gpt2s with the quick settings")
 	}
 	return nil
+}
+
+// family is the --config name a shape belongs to: tiny-512 is a tiny shape.
+func family(config string) string {
+	f, _, _ := strings.Cut(config, "-")
+	return f
 }
 
 // repoRoot is the directory of go.mod above the working directory.
@@ -363,6 +383,7 @@ func run(o *options, root string) error {
 	rep := &report{}
 	e := &env{opts: o, root: root, torchRuns: map[string]*torchRun{}, rep: rep}
 	e.torch = newTorchRunner(o.python, o.torchRef, tensor.NumThreads(), o.noTorch)
+	e.torch.ext = filepath.Join(root, "tools", "bench", "torch_ref_ext.py")
 	if e.torch.skipped != "" {
 		fmt.Println("skipped PyTorch comparison:", e.torch.skipped)
 	}
@@ -393,11 +414,14 @@ func run(o *options, root string) error {
 			continue
 		}
 		configs := b.Configs
+		if o.long {
+			configs = append(slices.Clip(configs), b.LongConfigs...)
+		}
 		if configs == nil {
 			configs = []string{""}
 		}
 		for _, config := range configs {
-			if config != "" && !o.configs[config] {
+			if config != "" && !o.configs[family(config)] {
 				continue
 			}
 			var p measureParams

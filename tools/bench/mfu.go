@@ -35,9 +35,15 @@ func forwardFlopsPerToken(n int64, s shape) float64 {
 	return 2*float64(n) + 4*float64(s.Layers*s.SeqLen*s.Width)
 }
 
-// matmulParams is N for a GPT-2 shape from its parameter count: all but
-// the position embeddings (SeqLen x Width rows of wpe).
-func matmulParams(params int64, s shape) int64 { return params - int64(s.SeqLen*s.Width) }
+// matmulParams is N for a shape from its parameter count: for GPT-2 all
+// but the position embeddings (SeqLen x Width rows of wpe); for a Llama
+// shape (untied head) all but the input embeddings (Vocab x Width).
+func matmulParams(params int64, s shape) int64 {
+	if s.ConfigJSON != "" {
+		return params - int64(s.Vocab*s.Width)
+	}
+	return params - int64(s.SeqLen*s.Width)
+}
 
 // rlGEMM measures the peaks: float32 (what fp32 training's matmuls run on,
 // libtorch's BLAS) and bfloat16 (oneDNN, AVX512-BF16 or AMX) GEMMs of

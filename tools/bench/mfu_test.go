@@ -39,8 +39,8 @@ func TestTrainFlopsTiny(t *testing.T) {
 func TestFillMFU(t *testing.T) {
 	torch := 50.0
 	rep := &report{Results: []*Result{
-		{Name: "gemm_peak_fp32", RL: 100},                                                   // GFLOP/s
-		{Name: "gemm_peak_bf16", RL: 400},                                                   // GFLOP/s
+		{Name: "gemm_peak_fp32", RL: 100}, // GFLOP/s
+		{Name: "gemm_peak_bf16", RL: 400}, // GFLOP/s
 		{Name: "a", RL: 80, Torch: &torch, FlopsPerUnit: 1e9, Precision: fp32, minMFU: 0.5}, // 80%
 		{Name: "b", RL: 100, Torch: &torch, FlopsPerUnit: 1e9, Precision: bf16, TorchPrecision: fp32, minMFU: 0.5},
 		{Name: "c", RL: 3},
@@ -98,5 +98,48 @@ func TestMarkdown(t *testing.T) {
 	}
 	if err := writeMarkdown(&out, filepath.Join(t.TempDir(), "none.json")); err == nil || !strings.Contains(err.Error(), "--json") {
 		t.Errorf("missing file: err %v, want one naming --json", err)
+	}
+}
+
+// TestTinyLlamaShape checks the TinyLlama shape against TinyLlama-1.1B's
+// published parameter count (1,100,048,384) and that its N leaves out only
+// the input embeddings (32000 x 2048; the untied head is a matmul).
+func TestTinyLlamaShape(t *testing.T) {
+	s := shapes["tinyllama-512"]
+	cfg, err := model.ParseConfig([]byte(s.ConfigJSON))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.NumLayers != s.Layers || cfg.NumHeads != s.Heads || cfg.HiddenSize != s.Width || cfg.VocabSize != s.Vocab {
+		t.Fatalf("config %d/%d/%d/%d, shape %+v", cfg.NumLayers, cfg.NumHeads, cfg.HiddenSize, cfg.VocabSize, s)
+	}
+	params := int64(model.NumParamsFor(cfg, model.LMHead))
+	if params != 1_100_048_384 {
+		t.Fatalf("TinyLlama shape has %d parameters, want 1,100,048,384", params)
+	}
+	if got, want := matmulParams(params, s), int64(1_100_048_384-32000*2048); got != want {
+		t.Fatalf("matmulParams = %d, want %d", got, want)
+	}
+}
+
+// TestLongShapes checks that each shape with a '-' is in torch_ref_ext.py's
+// CONFIGS (a long shape tools/bench runs must exist on the PyTorch side),
+// and that --config selects a family's long shapes.
+func TestLongShapes(t *testing.T) {
+	src, err := os.ReadFile("torch_ref_ext.py")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name := range shapes {
+		if strings.Contains(name, "-") && !strings.Contains(string(src), `"`+name+`"`) {
+			t.Errorf("shape %s is not in torch_ref_ext.py", name)
+		}
+	}
+	o := &options{}
+	if err := parseSelection(o, "sft", "tiny"); err != nil {
+		t.Fatal(err)
+	}
+	if !o.configs[family("tiny-1024")] || o.configs[family("gpt2s-512")] {
+		t.Errorf("--config tiny selects %v", o.configs)
 	}
 }
