@@ -10,8 +10,11 @@
 //	go run ./tools/bench --config tiny           # the full tiny set
 //	go run ./tools/bench --only sft --config gpt2s
 //	go run ./tools/bench --only breakdown        # where an SFT step's time goes, rl vs PyTorch
+//	go run ./tools/bench --long                  # also GPT-2 small at seq 512/1024 and TinyLlama's shape in bf16
+//	go run ./tools/bench --markdown              # the README's section from bench-results.json
 //
-// Every figure goes to bench-results.json (--json).
+// Every training row has its MFU over the GEMM peaks of the same run
+// (mfu.go). Every figure goes to bench-results.json (--json).
 package main
 
 import (
