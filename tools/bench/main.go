@@ -212,6 +212,7 @@ func (e *env) cachedTorchValue(bench, config, name string, p measureParams) func
 }
 
 func main() {
+	reexecOpenMP()
 	o := &options{}
 	root := repoRoot()
 	var only, config string
@@ -232,7 +233,7 @@ func main() {
 	flag.IntVar(&o.memSteps, "mem-steps", 0, "training steps of the memory-growth run (0: 1000, quick 300)")
 	flag.StringVar(&o.jsonPath, "json", "bench-results.json", "where to write every figure")
 	flag.BoolVar(&o.interleave, "interleave", false, "alternate rl's timed runs with single-run torch_ref.py processes (fairer on a busy machine; each PyTorch run pays its own start and warm-up)")
-	flag.StringVar(&o.malloc, "malloc", "default", "glibc malloc set-up for rl and PyTorch alike: default, or tuned (no mmap'd chunks, no trimming: see malloc.go)")
+	flag.StringVar(&o.malloc, "malloc", "tuned", "glibc malloc set-up for rl and PyTorch alike: tuned (what the rl binary sets at start-up: no mmap'd chunks, no trimming; see malloc.go) or default (glibc's own)")
 	flag.BoolVar(&o.long, "long", false, "also the long shapes: GPT-2 small SFT at seq 512 and 1024, batch 8, and TinyLlama's shape in bf16 (minutes a step each side; TinyLlama needs ~22 GB free)")
 	markdown := flag.Bool("markdown", false, "print the README's benchmark section from --json (bench-results.json) and exit; measures nothing")
 	flag.Parse()
@@ -404,10 +405,10 @@ func run(o *options, root string) error {
 		"openblas_threads": os.Getenv("OPENBLAS_NUM_THREADS"), "go": runtime.Version(),
 		"quick": o.quick, "git": gitDescribe(root), "torch_ref": o.torchRef,
 		"malloc": o.malloc, "malloc_env": mallocVars, "interleave": o.interleave,
-		"cpu": cpuModel(), "cpu_isa": cpuISA(),
+		"cpu": cpuModel(), "cpu_isa": cpuISA(), "gomp_spincount": os.Getenv("GOMP_SPINCOUNT"),
 	}
-	fmt.Printf("rl bench: %d libtorch threads (%d CPUs), BLAS %s, OMP_WAIT_POLICY=%q, malloc %s\n",
-		tensor.NumThreads(), runtime.NumCPU(), blasInUse(), os.Getenv("OMP_WAIT_POLICY"), o.malloc)
+	fmt.Printf("rl bench: %d libtorch threads (%d CPUs), BLAS %s, OMP_WAIT_POLICY=%q, GOMP_SPINCOUNT=%q, malloc %s\n",
+		tensor.NumThreads(), runtime.NumCPU(), blasInUse(), os.Getenv("OMP_WAIT_POLICY"), os.Getenv("GOMP_SPINCOUNT"), o.malloc)
 	if os.Getenv("OMP_WAIT_POLICY") == "" {
 		fmt.Println("  (OMP_WAIT_POLICY unset, as rl runs by default with OpenBLAS-openmp; PyTorch inherits the same environment)")
 	}

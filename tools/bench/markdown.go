@@ -50,9 +50,10 @@ func writeMarkdown(w io.Writer, path string) error {
 	p("for the longer shapes) on the same libtorch, and prints the ratios rl / PyTorch and each side's\n")
 	p("model FLOPs utilisation (MFU: 6N + 12·L·T·d FLOPs per trained token over the GEMM peak of the row's\n")
 	p("precision, measured in the same run).\n\n")
-	p("One run on %s: %s, %s CPUs (%s), %s threads each side, BLAS %s, PyTorch %s, rl %s; %s s in all%s.\n\n",
+	p("One run on %s: %s, %s CPUs (%s), %s threads each side, BLAS %s, PyTorch %s, rl %s; %s s in all%s.\n",
 		date, meta("cpu"), meta("num_cpu"), meta("cpu_isa"), meta("threads"), blas, torch, meta("git"),
 		meta("wall_s"), pick(meta("quick") == "true", " (--quick)", ""))
+	p("Both sides ran with rl's default set-up (glibc malloc %s, GOMP_SPINCOUNT %s).\n\n", meta("malloc"), meta("gomp_spincount"))
 
 	rows := [][]string{{"measurement", "config", "rl", "PyTorch", "rl / PyTorch", "MFU rl / PyTorch", "target"}}
 	for _, r := range rep.Results {
