@@ -221,8 +221,8 @@ func main() {
 	flag.StringVar(&o.python, "python", "/usr/bin/python3", "the Python with Debian's python3-torch")
 	flag.BoolVar(&o.noTorch, "no-torch", false, "measure rl only")
 	flag.StringVar(&only, "only", "", "comma-separated benches: "+benchNames(false)+" (default: all but breakdown)")
-	flag.StringVar(&config, "config", "all", "tiny, gpt2s, tinyllama (with --long) or all; a family includes its long shapes (tiny-512, ...)")
-	flag.BoolVar(&o.quick, "quick", false, "tiny only, fewer runs and steps, shorter quiet waits (about 2 minutes)")
+	flag.StringVar(&config, "config", "all", "tiny, gpt2s, tinyllama (with --long), all, or one shape (tiny-512, gpt2s-1024, ...); a family includes its long shapes")
+	flag.BoolVar(&o.quick, "quick", false, "tiny at seq 128 only, fewer runs and steps, shorter quiet waits (about 2 minutes)")
 	flag.IntVar(&o.warmup, "warmup", 0, "warm-up steps (0: torch_ref.py's default for the bench)")
 	flag.IntVar(&o.runs, "runs", 0, "timed runs, median reported (0: default, 5)")
 	flag.IntVar(&o.steps, "steps", 0, "steps (or generate calls) per run (0: torch_ref.py's default)")
@@ -312,12 +312,26 @@ func parseSelection(o *options, only, config string) error {
 	case "tiny", "gpt2s", "tinyllama":
 		o.configs[config] = true
 	default:
-		return fmt.Errorf("--config %q: want tiny, gpt2s, tinyllama or all", config)
+		if _, ok := shapes[config]; ok { // one shape: tiny-512
+			o.configs[config] = true
+			o.long = o.long || slices.ContainsFunc(benches, func(b benchDef) bool { return slices.Contains(b.LongConfigs, config) })
+			break
+		}
+		return fmt.Errorf("--config %q: want tiny, gpt2s, tinyllama, all or one shape (%s)", config, shapeNames())
 	}
 	if o.quick && o.configs["gpt2s"] {
 		fmt.Println("note: --quick with --config gpt2s runs gpt2s with the quick settings")
 	}
 	return nil
+}
+
+func shapeNames() string {
+	var n []string
+	for k := range shapes {
+		n = append(n, k)
+	}
+	sort.Strings(n)
+	return strings.Join(n, ", ")
 }
 
 // family is the --config name a shape belongs to: tiny-512 is a tiny shape.
@@ -406,9 +420,13 @@ func run(o *options, root string) error {
 		"quick": o.quick, "git": gitDescribe(root), "torch_ref": o.torchRef,
 		"malloc": o.malloc, "malloc_env": mallocVars, "interleave": o.interleave,
 		"cpu": cpuModel(), "cpu_isa": cpuISA(), "gomp_spincount": os.Getenv("GOMP_SPINCOUNT"),
+		"openblas_coretype": os.Getenv("OPENBLAS_CORETYPE"),
 	}
 	fmt.Printf("rl bench: %d libtorch threads (%d CPUs), BLAS %s, OMP_WAIT_POLICY=%q, GOMP_SPINCOUNT=%q, malloc %s\n",
 		tensor.NumThreads(), runtime.NumCPU(), blasInUse(), os.Getenv("OMP_WAIT_POLICY"), os.Getenv("GOMP_SPINCOUNT"), o.malloc)
+	if c := os.Getenv("OPENBLAS_CORETYPE"); c != "" {
+		fmt.Printf("  (OPENBLAS_CORETYPE=%s from the environment: OpenBLAS's float32 GEMMs use that CPU's kernels, for rl and PyTorch alike)\n", c)
+	}
 	if os.Getenv("OMP_WAIT_POLICY") == "" {
 		fmt.Println("  (OMP_WAIT_POLICY unset, as rl runs by default with OpenBLAS-openmp; PyTorch inherits the same environment)")
 	}
@@ -425,7 +443,7 @@ func run(o *options, root string) error {
 			configs = []string{""}
 		}
 		for _, config := range configs {
-			if config != "" && !o.configs[family(config)] {
+			if config != "" && (!o.configs[family(config)] && !o.configs[config] || o.quick && !o.long && strings.Contains(config, "-")) {
 				continue
 			}
 			var p measureParams

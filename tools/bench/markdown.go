@@ -53,7 +53,11 @@ func writeMarkdown(w io.Writer, path string) error {
 	p("One run on %s: %s, %s CPUs (%s), %s threads each side, BLAS %s, PyTorch %s, rl %s; %s s in all%s.\n",
 		date, meta("cpu"), meta("num_cpu"), meta("cpu_isa"), meta("threads"), blas, torch, meta("git"),
 		meta("wall_s"), pick(meta("quick") == "true", " (--quick)", ""))
-	p("Both sides ran with rl's default set-up (glibc malloc %s, GOMP_SPINCOUNT %s).\n\n", meta("malloc"), meta("gomp_spincount"))
+	p("Both sides ran with rl's default set-up (glibc malloc %s, GOMP_SPINCOUNT %s)", meta("malloc"), meta("gomp_spincount"))
+	if c := meta("openblas_coretype"); c != "?" {
+		p(" and OPENBLAS_CORETYPE=%s from the environment (OpenBLAS's float32 kernels for that CPU)", c)
+	}
+	p(".\n\n")
 
 	rows := [][]string{{"measurement", "config", "rl", "PyTorch", "rl / PyTorch", "MFU rl / PyTorch", "target"}}
 	for _, r := range rep.Results {
@@ -95,7 +99,10 @@ func writeMarkdown(w io.Writer, path string) error {
 	p("How results vary across CPUs: absolute throughput follows the cores, their vector units and\n")
 	p("memory bandwidth; `--bf16` gains follow the CPU's bfloat16 matmul support (AMX on Intel Xeon 4th\n")
 	p("gen and later, AVX512-BF16 on AMD Zen 4/5, none elsewhere: there bf16 can be slower than float32),\n")
-	p("so compare the ratios and MFU, which are measured against the same machine in the same run.\n")
+	p("and float32 GEMMs on OpenBLAS's kernel choice for the CPU (`OPENBLAS_CORETYPE` overrides it: on an\n")
+	p("AMD EPYC Zen 5 core, OpenBLAS 0.3.21's Haswell AVX2 kernels gave ~97 GFLOP/s against ~180 for its\n")
+	p("SkylakeX AVX-512 ones and ~330 for oneDNN's bfloat16), so compare the ratios and MFU, which are\n")
+	p("measured against the same machine in the same run.\n")
 	p("Training itself is bit-identical rerun to rerun on one machine, not across machines: floating-point\n")
 	p("reductions differ with the kernels chosen for each CPU (the demo's PPO gold score is 0.750 on one\n")
 	p("machine of this kind and 0.438 on another).\n")

@@ -142,4 +142,11 @@ func TestLongShapes(t *testing.T) {
 	if !o.configs[family("tiny-1024")] || o.configs[family("gpt2s-512")] {
 		t.Errorf("--config tiny selects %v", o.configs)
 	}
+	o = &options{}
+	if err := parseSelection(o, "sft", "gpt2s-1024"); err != nil || !o.configs["gpt2s-1024"] || !o.long || o.configs["gpt2s"] {
+		t.Errorf("--config gpt2s-1024: err %v, configs %v, long %v", err, o.configs, o.long)
+	}
+	if err := parseSelection(&options{}, "sft", "gpt2s-2048"); err == nil || !strings.Contains(err.Error(), "tiny-512") {
+		t.Errorf("--config gpt2s-2048: err %v, want one listing the shapes", err)
+	}
 }
