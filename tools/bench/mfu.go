@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/rlsuite/rl/shared/tensor"
 )
@@ -51,6 +52,7 @@ func matmulParams(params int64, s shape) int64 {
 func rlGEMM(e *env, config string, p measureParams) (res []*Result, err error) {
 	defer tensor.Recover(&err, "gemm")
 	flops := 2 * float64(gemmN) * gemmN * gemmN
+	p.Runs, p.Steps = max(p.Runs, 3), max(p.Steps, 3) // a peak needs a few tries whatever --runs says
 	for _, prec := range []string{fp32, bf16} {
 		dt := tensor.Float32
 		if prec == bf16 {
@@ -64,9 +66,10 @@ func rlGEMM(e *env, config string, p measureParams) (res []*Result, err error) {
 		st := measure(func() { a.Matmul(b).Free() }, flops, p)
 		a.Free()
 		b.Free()
+		best := slices.Max(st.Runs) // the peak: the best run (the median is in rl_stats)
 		res = append(res, &Result{Name: "gemm_peak_" + prec, Config: fmt.Sprintf("%dx%dx%d", gemmN, gemmN, gemmN),
-			Unit: "GFLOP/s", Better: higher, RL: round2(st.Value / 1e9), RLStats: &st,
-			Extra: map[string]any{"note": "matmul of two random square matrices; the peak MFU is measured against"}})
+			Unit: "GFLOP/s", Better: higher, RL: round2(best / 1e9), RLStats: &st,
+			Extra: map[string]any{"note": "matmul of two random square matrices, best of the runs; the peak MFU is measured against"}})
 	}
 	return res, nil
 }
