@@ -24,11 +24,27 @@ type shape struct {
 	Vocab  int
 	SeqLen int // also the model's positions (torch_ref's wpe has seq_len rows)
 	Batch  int
+	// ConfigJSON, when set, is the model's config.json instead of Preset
+	// (a Llama shape: no position embeddings, an untied head).
+	ConfigJSON string
 }
+
+// tinyLlamaJSON is TinyLlama-1.1B's config.json (TinyLlama/TinyLlama-1.1B-Chat-v1.0):
+// 22 layers, hidden 2048, SwiGLU 5632, 32 heads and 4 kv heads, vocab 32000, rope 10000, untied head.
+const tinyLlamaJSON = `{"model_type":"llama","architectures":["LlamaForCausalLM"],"hidden_size":2048,` +
+	`"num_hidden_layers":22,"num_attention_heads":32,"num_key_value_heads":4,"intermediate_size":5632,` +
+	`"max_position_embeddings":2048,"rms_norm_eps":1e-5,"rope_theta":10000,"tie_word_embeddings":false,"vocab_size":32000}`
 
 var shapes = map[string]shape{
 	"tiny":  {Preset: "tiny", Layers: 4, Heads: 4, Width: 256, Vocab: 8192, SeqLen: 128, Batch: 8},
 	"gpt2s": {Preset: "gpt2-small", Layers: 12, Heads: 12, Width: 768, Vocab: 50257, SeqLen: 128, Batch: 4},
+	// The long shapes: tools/bench/torch_ref_ext.py's extra CONFIGS.
+	"tiny-512":   {Preset: "tiny", Layers: 4, Heads: 4, Width: 256, Vocab: 8192, SeqLen: 512, Batch: 8},
+	"tiny-1024":  {Preset: "tiny", Layers: 4, Heads: 4, Width: 256, Vocab: 8192, SeqLen: 1024, Batch: 8},
+	"gpt2s-512":  {Preset: "gpt2-small", Layers: 12, Heads: 12, Width: 768, Vocab: 50257, SeqLen: 512, Batch: 8},
+	"gpt2s-1024": {Preset: "gpt2-small", Layers: 12, Heads: 12, Width: 768, Vocab: 50257, SeqLen: 1024, Batch: 8},
+	// TinyLlama's shape with random weights, bf16 SFT (--long; ~20 GB).
+	"tinyllama-512": {Layers: 22, Heads: 32, Width: 2048, Vocab: 32000, SeqLen: 512, Batch: 1, ConfigJSON: tinyLlamaJSON},
 }
 
 // torch_ref.py's fixed workload settings.
@@ -45,11 +61,19 @@ const (
 // residual c_proj scaled by 1/sqrt(2 n_layer), zero biases, unit LN weights:
 // what model.New does) from libtorch's generator seeded with seed.
 func newModel(s shape, seed int64) (*model.Model, error) {
-	cfg, err := model.Preset(s.Preset, s.Vocab)
+	var cfg *model.Config
+	var err error
+	if s.ConfigJSON != "" {
+		cfg, err = model.ParseConfig([]byte(s.ConfigJSON))
+	} else {
+		cfg, err = model.Preset(s.Preset, s.Vocab)
+	}
 	if err != nil {
 		return nil, err
 	}
-	cfg.MaxPositions = s.SeqLen
+	if s.ConfigJSON == "" {
+		cfg.MaxPositions = s.SeqLen
+	}
 	if cfg.NumLayers != s.Layers || cfg.NumHeads != s.Heads || cfg.HiddenSize != s.Width {
 		return nil, fmt.Errorf("preset %s is %d/%d/%d, torch_ref's shape is %d/%d/%d", s.Preset,
 			cfg.NumLayers, cfg.NumHeads, cfg.HiddenSize, s.Layers, s.Heads, s.Width)
@@ -225,13 +249,14 @@ func rlSFT(e *env, config string, p measureParams) (res []*Result, err error) {
 	sftStepX(m, opt, x, y, bf, nil)
 	bst := measure(func() { sftStepX(m, opt, x, y, bf, nil) }, float64(s.Batch*s.SeqLen), p)
 	bfLast := sftStepX(m, opt, x, y, bf, nil)
+	tokFlops := trainFlopsPerToken(matmulParams(m.NumParams(), s), s)
 	bfRes := &Result{Name: "sft_step_bf16", Config: config, Unit: "tokens/s", Better: higher, RL: bst.Value, RLStats: &bst,
-		Target: "(vs PyTorch float32)", Extra: map[string]any{"loss_last": round4(bfLast),
+		Target: "(vs PyTorch float32)", FlopsPerUnit: tokFlops, Precision: bf16, TorchPrecision: fp32, Extra: map[string]any{"loss_last": round4(bfLast),
 			"note": "rl --bf16 (CPU autocast to bfloat16, float32 master weights) against torch_ref.py's float32 sft_step"},
 		torchValue: e.cachedTorchValue("sft", config, "sft_step", p)}
 
 	r := &Result{Name: "sft_step", Config: config, Unit: "tokens/s", Better: higher, RL: st.Value, RLStats: &st,
-		Target: ">= 1.0x PyTorch", Extra: map[string]any{
+		Target: ">= 1.0x PyTorch", FlopsPerUnit: tokFlops, Precision: fp32, Extra: map[string]any{
 			"params": m.NumParams(), "model_build_ms": round2(buildMs),
 			"loss_first": round4(first), "loss_last": round4(last),
 			"batch": s.Batch, "seq_len": s.SeqLen,
@@ -246,6 +271,13 @@ func rlSFT(e *env, config string, p measureParams) (res []*Result, err error) {
 			}
 			return round2(float64(run.MaxRSSKB) / 1024), nil, nil
 		}}
+	switch config { // issue #14's targets
+	case "tiny":
+		r.Target, r.minRatio = ">= 1.3x PyTorch", 1.3
+	case "gpt2s":
+		r.Target, r.minMFU = "MFU >= 50% fp32", 0.5
+		bfRes.Target, bfRes.minRatio = ">= 2.5x PyTorch float32", 2.5
+	}
 	if !hwmReset {
 		mem.Extra["note"] = "rl: VmHWM of the whole process so far (clear_refs refused): " + mem.Extra["note"].(string)
 	}
@@ -338,12 +370,15 @@ func rlDPO(e *env, config string, p measureParams) (res []*Result, err error) {
 	bf.BF16 = true
 	dpoStepX(policy, ref, opt, chosen, rejected, mask, bf, nil)
 	bst := measure(func() { dpoStepX(policy, ref, opt, chosen, rejected, mask, bf, nil) }, float64(B), p)
+	// A pair is 2T policy tokens trained and 2T reference tokens forwarded.
+	n := matmulParams(policy.NumParams(), s)
+	pairFlops := 2 * float64(T) * (trainFlopsPerToken(n, s) + forwardFlopsPerToken(n, s))
 	return []*Result{{Name: "dpo_step", Config: config, Unit: "pairs/s", Better: higher, RL: st.Value, RLStats: &st,
-		Target: ">= 1.0x PyTorch", Extra: map[string]any{
+		Target: ">= 1.0x PyTorch", FlopsPerUnit: pairFlops, Precision: fp32, Extra: map[string]any{
 			"pairs_per_step": B, "policy_tokens_per_s": round2(st.Value * 2 * float64(T)), "prompt_len": dpoPrompt,
 			"beta": dpoBeta, "loss_first": round4(first), "loss_last": round4(last),
 		}}, {Name: "dpo_step_bf16", Config: config, Unit: "pairs/s", Better: higher, RL: bst.Value, RLStats: &bst,
-		Target: "(vs PyTorch float32)", Extra: map[string]any{
+		Target: "(vs PyTorch float32)", FlopsPerUnit: pairFlops, Precision: bf16, TorchPrecision: fp32, Extra: map[string]any{
 			"note": "rl --bf16 (policy and reference forwards under bfloat16 autocast) against torch_ref.py's float32 dpo_step"},
 		torchValue: e.cachedTorchValue("dpo", config, "dpo_step", p)}}, nil
 }
@@ -508,3 +543,47 @@ func rlMemory(e *env, config string, p measureParams) (res []*Result, err error)
 
 func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
 func round4(v float64) float64 { return math.Round(v*10000) / 10000 }
+
+// ---------------------------------------------------------------- a Llama-1B shape in bf16
+
+// llamaMemKB is what the TinyLlama shape's bf16 SFT step needs free: float32
+// weights, gradients and two AdamW moments of 1.1B parameters (17.6 GB),
+// autocast's bfloat16 weight copies and the activations.
+const llamaMemKB = 22 << 20
+
+// rlSFTLlama is torch_ref_ext.py's bench_sft_llama: one SFT step of
+// TinyLlama's shape (random weights) with rl's --bf16, against PyTorch's
+// own bf16 autocast step, plus both peak RSS.
+func rlSFTLlama(e *env, config string, p measureParams) (res []*Result, err error) {
+	defer tensor.Recover(&err, "sft_step_bf16 "+config)
+	s := shapes[config]
+	if avail := statusKB("/proc/meminfo", "MemAvailable"); avail < llamaMemKB {
+		return nil, fmt.Errorf("needs about %.0f GB of free memory, %.1f GB available: run it on a machine with more", float64(llamaMemKB)/(1<<20), float64(avail)/(1<<20))
+	}
+	hwmReset := resetHWM()
+	rig, err := newSFTRig(s, s.Batch, s.SeqLen, 1)
+	if err != nil {
+		return nil, err
+	}
+	defer rig.free()
+	m, opt, x, y := rig.m, rig.opt, rig.x, rig.y
+	bf := stepMode{Scoped: true, BF16: true}
+	first := sftStepX(m, opt, x, y, bf, nil)
+	st := measure(func() { sftStepX(m, opt, x, y, bf, nil) }, float64(s.Batch*s.SeqLen), p)
+	last := sftStepX(m, opt, x, y, bf, nil)
+	peak := hwmKB()
+	r := &Result{Name: "sft_step_bf16", Config: config, Unit: "tokens/s", Better: higher, RL: st.Value, RLStats: &st,
+		Target: ">= 1.0x PyTorch bf16", FlopsPerUnit: trainFlopsPerToken(matmulParams(m.NumParams(), s), s), Precision: bf16,
+		Extra: map[string]any{"params": m.NumParams(), "loss_first": round4(first), "loss_last": round4(last),
+			"batch": s.Batch, "seq_len": s.SeqLen,
+			"note": "TinyLlama-1.1B's shape, random weights: rl --bf16 against torch.autocast(cpu, bfloat16), both float32 AdamW"}}
+	mem := &Result{Name: "peak_rss_sft_bf16", Config: config, Unit: "MB", Better: lower, RL: round2(float64(peak) / 1024),
+		Extra: map[string]any{"vm_hwm_kb": peak, "hwm_reset": hwmReset},
+		torchValue: func(run *torchRun) (float64, torchRecord, error) {
+			if run == nil || run.MaxRSSKB == 0 {
+				return 0, nil, fmt.Errorf("no torch_ref_ext.py process")
+			}
+			return round2(float64(run.MaxRSSKB) / 1024), nil, nil
+		}}
+	return []*Result{r, mem}, nil
+}

@@ -128,6 +128,17 @@ func rlBreakdown(e *env, config string, p measureParams) (res []*Result, err err
 		sftStepX(m, opt, x, y, rlMode, pt)
 	}
 	breakdowns = append(breakdowns, pt.result("rl", config, "sft_step, fwd scoped", map[string]any{"steps": n}))
+	// --bf16: where autocast's time goes (the forward's casts of every
+	// weight land in hidden and lm_head, their gradients' casts in backward)
+	bf := rlMode
+	bf.BF16 = true
+	sftStepX(m, opt, x, y, bf, nil)
+	pt = newPhaseTimer(sftPhases)
+	waitQuiet(p.QuietThresh, p.QuietWait)
+	for i := 0; i < n; i++ {
+		sftStepX(m, opt, x, y, bf, pt)
+	}
+	breakdowns = append(breakdowns, pt.result("rl", config, "sft_step --bf16, fwd scoped", map[string]any{"steps": n}))
 	if e.torch.skipped == "" {
 		if err := torchBreakdown(e, "sft", config, p, n); err != nil {
 			fmt.Printf("\n   PyTorch sft breakdown: %v", err)

@@ -10,14 +10,18 @@
 //	go run ./tools/bench --config tiny           # the full tiny set
 //	go run ./tools/bench --only sft --config gpt2s
 //	go run ./tools/bench --only breakdown        # where an SFT step's time goes, rl vs PyTorch
+//	go run ./tools/bench --long                  # also GPT-2 small at seq 512/1024 and TinyLlama's shape in bf16
+//	go run ./tools/bench --markdown              # the README's section from bench-results.json
 //
-// Every figure goes to bench-results.json (--json).
+// Every training row has its MFU over the GEMM peaks of the same run
+// (mfu.go). Every figure goes to bench-results.json (--json).
 package main
 
 import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -58,12 +62,24 @@ type Result struct {
 	Pass        *bool          `json:"pass,omitempty"`
 	Extra       map[string]any `json:"extra,omitempty"`
 
+	// FlopsPerUnit is the model FLOPs of one unit of a training row (see
+	// mfu.go); Precision names the GEMM peak its MFU is over (fp32, bf16),
+	// TorchPrecision PyTorch's when it differs.
+	FlopsPerUnit   float64  `json:"flops_per_unit,omitempty"`
+	Precision      string   `json:"precision,omitempty"`
+	TorchPrecision string   `json:"pytorch_precision,omitempty"`
+	MFU            *float64 `json:"mfu,omitempty"`
+	TorchMFU       *float64 `json:"pytorch_mfu,omitempty"`
+
 	// torchValue finds the PyTorch figure in torch_ref.py's run (default:
 	// the record with the same name and config).
 	torchValue func(*torchRun) (float64, torchRecord, error)
 	// pass judges rl's value against an absolute target (default: for a
-	// throughput, ratio >= 1).
-	pass func(float64) bool
+	// throughput, ratio >= minRatio, or 1).
+	pass     func(float64) bool
+	minRatio float64
+	// minMFU, when set, is the target instead: MFU >= minMFU.
+	minMFU float64
 }
 
 // ---------------------------------------------------------------- the bench table
@@ -73,8 +89,10 @@ type Result struct {
 type benchDef struct {
 	Name    string   // the --only name
 	Configs []string // shapes it runs on; nil: one run, no shape
-	Default bool     // in the default set
-	Torch   string   // torch_ref.py --bench value
+	// LongConfigs are shapes it runs on with --long only (minutes a step).
+	LongConfigs []string
+	Default     bool   // in the default set
+	Torch       string // torch_ref.py --bench value
 	// Params are torch_ref.py's defaults for this bench and config (before
 	// --quick and the --warmup/--runs/--steps overrides).
 	Params func(config string) measureParams
@@ -87,6 +105,10 @@ type benchDef struct {
 func refParams(bench string) func(string) measureParams {
 	return func(config string) measureParams {
 		p := measureParams{Runs: 5, Retries: 2, QuietThresh: 0.15, QuietWait: 30}
+		if strings.Contains(config, "-") { // the long shapes: seconds to minutes a step
+			p.Warmup, p.Steps, p.Runs = 1, 1, 3
+			return p
+		}
 		if config != "tiny" {
 			p.Warmup, p.Steps = 1, 2
 			return p
@@ -113,8 +135,12 @@ func ppoParams(string) measureParams {
 // Torch set to torch_ref.py's --bench for it (or a torchValue taking
 // another bench's figure, as ppo does with sampling).
 var benches = []benchDef{
-	{Name: "sft", Configs: []string{"tiny", "gpt2s"}, Default: true, Torch: "sft", Params: refParams("sft"), RL: rlSFT},
-	{Name: "dpo", Configs: []string{"tiny"}, Default: true, Torch: "dpo", Params: refParams("dpo"), RL: rlDPO},
+	{Name: "gemm", Default: true, Params: gemmParams, RL: rlGEMM},
+	{Name: "sft", Configs: []string{"tiny", "gpt2s", "tiny-512", "tiny-1024"}, LongConfigs: []string{"gpt2s-512", "gpt2s-1024"},
+		Default: true, Torch: "sft", Params: refParams("sft"), RL: rlSFT},
+	{Name: "dpo", Configs: []string{"tiny", "tiny-512"}, Default: true, Torch: "dpo", Params: refParams("dpo"), RL: rlDPO},
+	{Name: "sft_llama", Configs: []string{}, LongConfigs: []string{"tinyllama-512"}, Default: true, Torch: "sft_llama",
+		Params: refParams("sft"), RL: rlSFTLlama},
 	{Name: "sample", Configs: []string{"tiny"}, Default: true, Torch: "sample", Params: refParams("sample"), RL: rlSample},
 	{Name: "ppo", Configs: []string{"tiny"}, Default: true, Params: ppoParams, RL: rlPPO},
 	{Name: "ops", Default: true, RL: rlOps},
@@ -144,6 +170,7 @@ type options struct {
 	jsonPath    string
 	malloc      string
 	interleave  bool
+	long        bool
 }
 
 type env struct {
@@ -185,6 +212,7 @@ func (e *env) cachedTorchValue(bench, config, name string, p measureParams) func
 }
 
 func main() {
+	reexecOpenMP()
 	o := &options{}
 	root := repoRoot()
 	var only, config string
@@ -193,8 +221,8 @@ func main() {
 	flag.StringVar(&o.python, "python", "/usr/bin/python3", "the Python with Debian's python3-torch")
 	flag.BoolVar(&o.noTorch, "no-torch", false, "measure rl only")
 	flag.StringVar(&only, "only", "", "comma-separated benches: "+benchNames(false)+" (default: all but breakdown)")
-	flag.StringVar(&config, "config", "all", "tiny, gpt2s or all")
-	flag.BoolVar(&o.quick, "quick", false, "tiny only, fewer runs and steps, shorter quiet waits (about 2 minutes)")
+	flag.StringVar(&config, "config", "all", "tiny, gpt2s, tinyllama (with --long), all, or one shape (tiny-512, gpt2s-1024, ...); a family includes its long shapes")
+	flag.BoolVar(&o.quick, "quick", false, "tiny at seq 128 only, fewer runs and steps, shorter quiet waits (about 2 minutes)")
 	flag.IntVar(&o.warmup, "warmup", 0, "warm-up steps (0: torch_ref.py's default for the bench)")
 	flag.IntVar(&o.runs, "runs", 0, "timed runs, median reported (0: default, 5)")
 	flag.IntVar(&o.steps, "steps", 0, "steps (or generate calls) per run (0: torch_ref.py's default)")
@@ -205,8 +233,17 @@ func main() {
 	flag.IntVar(&o.memSteps, "mem-steps", 0, "training steps of the memory-growth run (0: 1000, quick 300)")
 	flag.StringVar(&o.jsonPath, "json", "bench-results.json", "where to write every figure")
 	flag.BoolVar(&o.interleave, "interleave", false, "alternate rl's timed runs with single-run torch_ref.py processes (fairer on a busy machine; each PyTorch run pays its own start and warm-up)")
-	flag.StringVar(&o.malloc, "malloc", "default", "glibc malloc set-up for rl and PyTorch alike: default, or tuned (no mmap'd chunks, no trimming: see malloc.go)")
+	flag.StringVar(&o.malloc, "malloc", "tuned", "glibc malloc set-up for rl and PyTorch alike: tuned (what the rl binary sets at start-up: no mmap'd chunks, no trimming; see malloc.go) or default (glibc's own)")
+	flag.BoolVar(&o.long, "long", false, "also the long shapes: GPT-2 small SFT at seq 512 and 1024, batch 8, and TinyLlama's shape in bf16 (minutes a step each side; TinyLlama needs ~22 GB free)")
+	markdown := flag.Bool("markdown", false, "print the README's benchmark section from --json (bench-results.json) and exit; measures nothing")
 	flag.Parse()
+	if *markdown {
+		if err := writeMarkdown(os.Stdout, o.jsonPath); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 
 	if err := parseSelection(o, only, config); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -228,6 +265,8 @@ func main() {
 	if !filepath.IsAbs(o.torchRef) {
 		o.torchRef = filepath.Join(root, o.torchRef)
 	}
+	// tools/bench/torch_ref_ext.py (the long shapes) imports this torch_ref.py.
+	os.Setenv("RL_TORCH_REF", o.torchRef)
 	if err := run(o, root); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -269,15 +308,36 @@ func parseSelection(o *options, only, config string) error {
 	case "all":
 		o.configs["tiny"] = true
 		o.configs["gpt2s"] = !o.quick
-	case "tiny", "gpt2s":
+		o.configs["tinyllama"] = !o.quick
+	case "tiny", "gpt2s", "tinyllama":
 		o.configs[config] = true
 	default:
-		return fmt.Errorf("--config %q: want tiny, gpt2s or all", config)
+		if _, ok := shapes[config]; ok { // one shape: tiny-512
+			o.configs[config] = true
+			o.long = o.long || slices.ContainsFunc(benches, func(b benchDef) bool { return slices.Contains(b.LongConfigs, config) })
+			break
+		}
+		return fmt.Errorf("--config %q: want tiny, gpt2s, tinyllama, all or one shape (%s)", config, shapeNames())
 	}
 	if o.quick && o.configs["gpt2s"] {
 		fmt.Println("note: --quick with --config gpt2s runs gpt2s with the quick settings")
 	}
 	return nil
+}
+
+func shapeNames() string {
+	var n []string
+	for k := range shapes {
+		n = append(n, k)
+	}
+	sort.Strings(n)
+	return strings.Join(n, ", ")
+}
+
+// family is the --config name a shape belongs to: tiny-512 is a tiny shape.
+func family(config string) string {
+	f, _, _ := strings.Cut(config, "-")
+	return f
 }
 
 // repoRoot is the directory of go.mod above the working directory.
@@ -341,6 +401,7 @@ func run(o *options, root string) error {
 	rep := &report{}
 	e := &env{opts: o, root: root, torchRuns: map[string]*torchRun{}, rep: rep}
 	e.torch = newTorchRunner(o.python, o.torchRef, tensor.NumThreads(), o.noTorch)
+	e.torch.ext = filepath.Join(root, "tools", "bench", "torch_ref_ext.py")
 	if e.torch.skipped != "" {
 		fmt.Println("skipped PyTorch comparison:", e.torch.skipped)
 	}
@@ -358,9 +419,14 @@ func run(o *options, root string) error {
 		"openblas_threads": os.Getenv("OPENBLAS_NUM_THREADS"), "go": runtime.Version(),
 		"quick": o.quick, "git": gitDescribe(root), "torch_ref": o.torchRef,
 		"malloc": o.malloc, "malloc_env": mallocVars, "interleave": o.interleave,
+		"cpu": cpuModel(), "cpu_isa": cpuISA(), "gomp_spincount": os.Getenv("GOMP_SPINCOUNT"),
+		"openblas_coretype": os.Getenv("OPENBLAS_CORETYPE"),
 	}
-	fmt.Printf("rl bench: %d libtorch threads (%d CPUs), BLAS %s, OMP_WAIT_POLICY=%q, malloc %s\n",
-		tensor.NumThreads(), runtime.NumCPU(), blasInUse(), os.Getenv("OMP_WAIT_POLICY"), o.malloc)
+	fmt.Printf("rl bench: %d libtorch threads (%d CPUs), BLAS %s, OMP_WAIT_POLICY=%q, GOMP_SPINCOUNT=%q, malloc %s\n",
+		tensor.NumThreads(), runtime.NumCPU(), blasInUse(), os.Getenv("OMP_WAIT_POLICY"), os.Getenv("GOMP_SPINCOUNT"), o.malloc)
+	if c := os.Getenv("OPENBLAS_CORETYPE"); c != "" {
+		fmt.Printf("  (OPENBLAS_CORETYPE=%s from the environment: OpenBLAS's float32 GEMMs use that CPU's kernels, for rl and PyTorch alike)\n", c)
+	}
 	if os.Getenv("OMP_WAIT_POLICY") == "" {
 		fmt.Println("  (OMP_WAIT_POLICY unset, as rl runs by default with OpenBLAS-openmp; PyTorch inherits the same environment)")
 	}
@@ -370,11 +436,14 @@ func run(o *options, root string) error {
 			continue
 		}
 		configs := b.Configs
+		if o.long {
+			configs = append(slices.Clip(configs), b.LongConfigs...)
+		}
 		if configs == nil {
 			configs = []string{""}
 		}
 		for _, config := range configs {
-			if config != "" && !o.configs[config] {
+			if config != "" && (!o.configs[family(config)] && !o.configs[config] || o.quick && !o.long && strings.Contains(config, "-")) {
 				continue
 			}
 			var p measureParams
@@ -433,6 +502,7 @@ func run(o *options, root string) error {
 			}
 		}
 	}
+	fillMFU(e, rep)
 	rep.Meta["wall_s"] = round2(time.Since(start).Seconds())
 	rep.Meta["pytorch"] = torchMeta(rep.TorchRuns)
 	rep.Breakdowns = breakdowns
@@ -495,7 +565,7 @@ func compare(r *Result, b benchDef, trun *torchRun, skipped string) {
 		ok := r.pass(r.RL)
 		r.Pass = &ok
 	case r.Better == higher && r.Ratio != nil:
-		ok := *r.Ratio >= 1
+		ok := *r.Ratio >= max(r.minRatio, 1)
 		r.Pass = &ok
 	}
 }
@@ -529,7 +599,7 @@ func printTable(f *os.File, rep *report) {
 	} else {
 		fmt.Fprintf(f, "rl: %v threads, BLAS %v\n", rep.Meta["threads"], rep.Meta["blas"])
 	}
-	rows := [][]string{{"measurement", "config", "rl", "PyTorch", "ratio rl/PyTorch", "target"}}
+	rows := [][]string{{"measurement", "config", "rl", "PyTorch", "ratio rl/PyTorch", "MFU rl / PyTorch", "target"}}
 	for _, r := range rep.Results {
 		torch := "-"
 		if r.Torch != nil {
@@ -552,9 +622,9 @@ func printTable(f *os.File, rep *report) {
 		if r.RLStats != nil && r.RLStats.DisturbedRuns > 0 {
 			rl = fmt.Sprintf("(%d disturbed) %s", r.RLStats.DisturbedRuns, rl)
 		}
-		rows = append(rows, []string{fmt.Sprintf("%s (%s)", r.Name, r.Unit), r.Config, rl, torch, ratio, target})
+		rows = append(rows, []string{fmt.Sprintf("%s (%s)", r.Name, r.Unit), r.Config, rl, torch, ratio, mfuCell(r), target})
 	}
-	printRows(f, rows, []bool{false, false, true, true, true, false})
+	printRows(f, rows, []bool{false, false, true, true, true, true, false})
 	if disturbed(rep) {
 		fmt.Fprintln(f, "  (n disturbed): runs during which other processes used more than --quiet-thresh cores even after the retries; such ratios are unreliable")
 	}
@@ -589,7 +659,7 @@ func disturbed(rep *report) bool {
 }
 
 // printRows prints a Markdown table, right-aligning the columns marked so.
-func printRows(f *os.File, rows [][]string, right []bool) {
+func printRows(f io.Writer, rows [][]string, right []bool) {
 	width := make([]int, len(rows[0]))
 	for _, r := range rows {
 		for i, c := range r {

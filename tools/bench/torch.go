@@ -18,6 +18,7 @@ import (
 type torchRunner struct {
 	python  string
 	script  string
+	ext     string // tools/bench/torch_ref_ext.py: torch_ref.py with the long shapes (configs with a '-')
 	threads int
 	skipped string // why the comparison is off; "" when it is on
 }
@@ -104,7 +105,11 @@ func lastLines(s string, n int) string {
 // run runs torch_ref.py for one bench and config with the same measurement
 // parameters as rl's side.
 func (t *torchRunner) run(bench, config string, p measureParams, extra ...string) *torchRun {
-	args := []string{t.script, "--bench", bench, "--config", config,
+	script := t.script
+	if strings.Contains(config, "-") && t.ext != "" {
+		script = t.ext
+	}
+	args := []string{script, "--bench", bench, "--config", config,
 		"--threads", strconv.Itoa(t.threads),
 		"--warmup", strconv.Itoa(p.Warmup), "--runs", strconv.Itoa(p.Runs), "--steps", strconv.Itoa(p.Steps),
 		"--retries", strconv.Itoa(p.Retries),
