@@ -297,7 +297,9 @@ func fromScratch(init, tokDir string, numLabels int, dt tensor.DType) (*model.Mo
 	if strings.HasSuffix(init, ".json") {
 		c, err = model.ReadConfig(init)
 	} else {
-		c, err = model.Preset(init, (tok.VocabSize()+63)/64*64)
+		if c, err = model.Preset(init, (tok.VocabSize()+63)/64*64); err == nil {
+			c.FitTokenizer(tok.PAD())
+		}
 	}
 	if err != nil {
 		return nil, nil, err

@@ -80,7 +80,9 @@ func New(init, tokenizerDir string, h model.Head, dt tensor.DType, dev tensor.De
 		cfg, err = model.ReadConfig(init)
 	} else {
 		vocab := (tok.VocabSize() + 63) / 64 * 64
-		cfg, err = model.Preset(init, vocab)
+		if cfg, err = model.Preset(init, vocab); err == nil {
+			cfg.FitTokenizer(tok.PAD())
+		}
 	}
 	if err != nil {
 		return nil, nil, err

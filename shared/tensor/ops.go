@@ -5,6 +5,8 @@ package tensor
 void atg_gelu(void **out, void *self, char *approximate, int len);
 static char *gelu_tanh = "tanh";
 static void gelu_tanh_call(void **out, void *self) { atg_gelu(out, self, gelu_tanh, 4); }
+static char *gelu_none = "none";
+static void gelu_call(void **out, void *self) { atg_gelu(out, self, gelu_none, 4); }
 */
 import "C"
 
@@ -131,6 +133,14 @@ func (t *Tensor) Clamp(lo, hi float64) *Tensor {
 func (t *Tensor) GeluTanh() *Tensor {
 	var out ctensor
 	C.gelu_tanh_call((*unsafe.Pointer)(unsafe.Pointer(&out)), unsafe.Pointer(t.c))
+	check()
+	return wrap(out)
+}
+
+// Gelu is the exact GELU, x * Phi(x) with the normal CDF (BERT's "gelu").
+func (t *Tensor) Gelu() *Tensor {
+	var out ctensor
+	C.gelu_call((*unsafe.Pointer)(unsafe.Pointer(&out)), unsafe.Pointer(t.c))
 	check()
 	return wrap(out)
 }
