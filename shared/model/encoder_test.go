@@ -328,3 +328,57 @@ func TestClassificationLoss(t *testing.T) {
 		t.Errorf("float labels: %s, want multi_label_classification", p)
 	}
 }
+
+// TestEncoderLora: peft's default targets per family (bert and roberta
+// query,value; distilbert q_lin,v_lin), the classifier trained in full
+// (modules_to_save, RoBERTa's classifier.dense and out_proj included), and
+// fresh adapters leave the scores unchanged.
+func TestEncoderLora(t *testing.T) {
+	for _, tc := range []struct {
+		family string
+		head   []string
+	}{
+		{"bert", []string{"classifier.bias", "classifier.weight"}},
+		{"distilbert", []string{"classifier.bias", "classifier.weight"}},
+		{"roberta", []string{"classifier.dense.bias", "classifier.dense.weight", "classifier.out_proj.bias", "classifier.out_proj.weight"}},
+	} {
+		m, err := Load(filepath.Join("testdata", tc.family), LoadOptions{Head: ScoreHead})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := readEncoderGolden(t, tc.family)
+		_, before := encoderForward(t, m, g, tc.family == "bert")
+		if err := m.AddLora(LoraConfig{R: 4, Alpha: 8}); err != nil {
+			t.Fatal(err)
+		}
+		var adapted, saved []string
+		for _, p := range m.Trainable() {
+			n := strings.TrimPrefix(p.Name, "base_model.model.")
+			if strings.Contains(n, ".lora_A.") {
+				adapted = append(adapted, n[strings.LastIndex(n[:strings.Index(n, ".lora_A.")], ".")+1:strings.Index(n, ".lora_A.")])
+			} else if !strings.Contains(n, ".lora_B.") {
+				saved = append(saved, n)
+			}
+		}
+		slices.Sort(saved)
+		wantTargets := map[string][]string{"bert": {"query", "value"}, "roberta": {"query", "value"}, "distilbert": {"q_lin", "v_lin"}}[tc.family]
+		if len(adapted) != 2*m.Config.NumLayers {
+			t.Errorf("%s: adapted %v, want %v in each of %d layers", tc.family, adapted, wantTargets, m.Config.NumLayers)
+		}
+		for _, a := range adapted {
+			if !slices.Contains(wantTargets, a) {
+				t.Errorf("%s: adapted %s, want only %v", tc.family, a, wantTargets)
+			}
+		}
+		if !slices.Equal(saved, tc.head) {
+			t.Errorf("%s: modules_to_save parameters %v, want %v", tc.family, saved, tc.head)
+		}
+		_, after := encoderForward(t, m, g, tc.family == "bert")
+		for i := range before {
+			if math.Abs(float64(after[i]-before[i])) > 1e-6 {
+				t.Fatalf("%s: fresh adapters changed the scores: %v -> %v", tc.family, before, after)
+			}
+		}
+		m.Free()
+	}
+}

@@ -416,7 +416,8 @@ func (t *Tokenizer) overridePostProcessor() {
 }
 
 // inferSpecials fills BOS and EOS from the post-processor or a lone special
-// token, skipping the keys in present (set, possibly to null, by a config).
+// token, and PAD from a special [PAD] token, skipping the keys in
+// present (set, possibly to null, by a config).
 func (t *Tokenizer) inferSpecials(present map[string]bool) {
 	set := func(idx, id int) {
 		if present[specialKeys[idx]] || t.specials[idx].id >= 0 || id < 0 {
@@ -439,6 +440,13 @@ func (t *Tokenizer) inferSpecials(present map[string]bool) {
 	if len(lone) == 1 {
 		set(bosIdx, lone[0])
 		set(eosIdx, lone[0])
+	}
+	// BERT-style vocabularies have a special [PAD] token, BertTokenizer's
+	// default pad_token: without a config naming pad_token it is the pad
+	// rather than PAD's EOS fallback ([SEP]). (<pad> is left alone: in
+	// Llama-style files transformers leaves pad_token unset.)
+	if id, ok := t.tokToID["[PAD]"]; ok && t.special[id] {
+		set(padIdx, id)
 	}
 }
 
