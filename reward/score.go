@@ -73,15 +73,23 @@ func (s *Scorer) Score(prompts, completions []string) (scores []float64, err err
 		return nil, fmt.Errorf("reward: score: %d prompts but %d completions", len(prompts), len(completions))
 	}
 	maxLen := s.MaxLength
-	if maxLen <= 0 || maxLen > s.M.Config.MaxPositions {
-		maxLen = s.M.Config.MaxPositions
+	if maxLen <= 0 || maxLen > s.M.Config.MaxTokens() {
+		maxLen = s.M.Config.MaxTokens()
 	}
 	bs := max(s.BatchSize, 1)
 	rows := make([][]int64, len(prompts))
 	for i := range prompts {
 		// as reward training tokenises (TRL's RewardTrainer): eos text
-		// appended, the whole string with the tokenizer's special tokens
-		ids, err := s.Tok.EncodeWithEOS(prompts[i]+completions[i], s.EOS, true)
+		// appended, the whole string with the tokenizer's special tokens;
+		// an encoder reads (prompt, completion) as a pair, as encoder
+		// reward models are called (tokenizer(question, answer))
+		var ids []int
+		var err error
+		if s.M.Config.Encoder() {
+			ids, err = s.encoderRow(prompts[i], completions[i], maxLen)
+		} else {
+			ids, err = s.Tok.EncodeWithEOS(prompts[i]+completions[i], s.EOS, true)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("reward: score: row %d: %w", i, err)
 		}
@@ -105,6 +113,9 @@ func (s *Scorer) Score(prompts, completions []string) (scores []float64, err err
 	slices.SortStableFunc(order, func(a, b int) int { return len(rows[a]) - len(rows[b]) })
 	scores = make([]float64, len(rows))
 	pad := int64(max(s.Tok.PAD(), 0))
+	if p := s.M.Config.PadTokenID; p != nil && s.M.Config.Encoder() {
+		pad = int64(*p) // RoBERTa's positions skip pad_token_id
+	}
 	tensor.NoGrad(func() {
 		for lo := 0; lo < len(order); lo += bs {
 			idx := order[lo:min(lo+bs, len(order))]
@@ -127,6 +138,43 @@ func (s *Scorer) Score(prompts, completions []string) (scores []float64, err err
 		}
 	})
 	return scores, nil
+}
+
+// encoderRow encodes a row for an encoder reward model: the tokenizer's
+// pair template over (prompt, completion), or the completion alone with
+// its special tokens when the prompt is empty, truncated longest-first to
+// maxLen (the start holds the [CLS] the head reads). Rows cut count in
+// Truncated.
+func (s *Scorer) encoderRow(prompt, completion string, maxLen int) ([]int, error) {
+	b, err := s.Tok.Encode(completion, false)
+	if err != nil {
+		return nil, err
+	}
+	if prompt == "" {
+		budget := max(maxLen-s.Tok.NumSpecialTokens(false), 0)
+		if len(b) > budget {
+			b = b[:budget]
+			s.Truncated++
+		}
+		return s.Tok.WithSpecials(b), nil
+	}
+	a, err := s.Tok.Encode(prompt, false)
+	if err != nil {
+		return nil, err
+	}
+	budget := max(maxLen-s.Tok.NumSpecialTokens(true), 0)
+	if len(a)+len(b) > budget {
+		s.Truncated++
+		for len(a)+len(b) > budget {
+			if len(a) >= len(b) {
+				a = a[:len(a)-1]
+			} else {
+				b = b[:len(b)-1]
+			}
+		}
+	}
+	ids, _, err := s.Tok.PairTemplate(a, b)
+	return ids, err
 }
 
 // Request is one line of `rl score` input: a prompt with one completion, or

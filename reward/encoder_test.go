@@ -1,0 +1,104 @@
+package reward
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/rlsuite/rl/shared/tensor"
+)
+
+// writeRobertaRM copies shared/model's RoBERTa fixture (a
+// RobertaForSequenceClassification with problem_type regression and one
+// label: an encoder reward model) with a WordLevel tokenizer whose word
+// "wN" is id N and RobertaProcessing's <s> A </s> template.
+func writeRobertaRM(t *testing.T) string {
+	t.Helper()
+	src := filepath.Join("..", "shared", "model", "testdata", "roberta")
+	dir := t.TempDir()
+	for _, f := range []string{"config.json", "model.safetensors"} {
+		b, err := os.ReadFile(filepath.Join(src, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	vocab := map[string]int{"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3}
+	for i := 4; i < 60; i++ {
+		vocab[fmt.Sprintf("w%d", i)] = i
+	}
+	var added []map[string]any
+	for i, s := range []string{"<s>", "<pad>", "</s>", "<unk>"} {
+		added = append(added, map[string]any{"id": i, "content": s, "special": true, "single_word": false, "lstrip": false, "rstrip": false, "normalized": false})
+	}
+	tj := map[string]any{"version": "1.0", "added_tokens": added, "normalizer": nil,
+		"pre_tokenizer":  map[string]any{"type": "WhitespaceSplit"},
+		"post_processor": map[string]any{"type": "RobertaProcessing", "sep": []any{"</s>", 2}, "cls": []any{"<s>", 0}, "trim_offsets": true, "add_prefix_space": false},
+		"decoder":        nil, "model": map[string]any{"type": "WordLevel", "vocab": vocab, "unk_token": "<unk>"}}
+	b, _ := json.Marshal(tj)
+	if err := os.WriteFile(filepath.Join(dir, "tokenizer.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "special_tokens_map.json"), []byte(`{"bos_token":"<s>","eos_token":"</s>","pad_token":"<pad>","unk_token":"<unk>"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestScoreEncoderRewardModel: rl score's Scorer with an encoder reward
+// model reads <s> of each row, batched with padding (bidirectional
+// attention masked), and gives tools/goldens/encoders.py's logits for the
+// rows the script ran: <s> w17 w23 w8 w41 w9 </s>, <s> w30 w11 </s>.
+func TestScoreEncoderRewardModel(t *testing.T) {
+	s, err := LoadScorer(writeRobertaRM(t), tensor.CPU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Free()
+	var gold struct {
+		Logits [][]float64 `json:"logits"`
+	}
+	b, err := os.ReadFile(filepath.Join("..", "shared", "model", "testdata", "roberta", "golden.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &gold); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Score([]string{"", ""}, []string{"w17 w23 w8 w41 w9", "w30 w11"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []float64{gold.Logits[0][0], gold.Logits[1][0]} {
+		if math.Abs(got[i]-want) > 1e-5 {
+			t.Errorf("score %d = %.7f, want %.7f (the golden logits)", i, got[i], want)
+		}
+	}
+	// a prompt and a completion are read as a pair: <s> a </s></s> b </s>
+	pair, err := s.Score([]string{"w17 w23"}, []string{"w8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, _, err := s.Tok.EncodePair("w17 w23", "w8", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []int{0, 17, 23, 2, 2, 8, 2}; fmt.Sprint(ids) != fmt.Sprint(want) {
+		t.Fatalf("pair template gives %v, want %v", ids, want)
+	}
+	var direct float64
+	tensor.NoGrad(func() {
+		tensor.Tidy(func() {
+			row := []int64{0, 17, 23, 2, 2, 8, 2}
+			direct = LastScores(s.M, row, []int64{6}, 1, 7).Float64s()[0]
+		})
+	})
+	if math.Abs(pair[0]-direct) > 1e-6 {
+		t.Errorf("pair score %.7f, the pair template's row scores %.7f", pair[0], direct)
+	}
+}
