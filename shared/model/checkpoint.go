@@ -344,6 +344,9 @@ func (m *Model) Save(dir string) (err error) {
 	if err := fsutil.WriteFile(configPath(dir), append(cj, '\n'), 0o644); err != nil {
 		return fmt.Errorf("model: save: %w", err)
 	}
+	if m.Config.Encoder() {
+		return nil // an encoder does not generate: transformers writes no generation_config.json
+	}
 	gen := m.Generation
 	if gen == nil { // transformers' GenerationConfig.from_model_config
 		gen = map[string]any{"_from_model_config": true}
