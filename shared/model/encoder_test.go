@@ -87,6 +87,9 @@ func checkEncoderGolden(t *testing.T, what string, g *encoderGolden, hidden, log
 	if worst > tol {
 		t.Errorf("%s: hidden states differ from transformers' math by %.3g (tolerance %g)", what, worst, tol)
 	}
+	if len(g.Logits) == 0 {
+		return
+	}
 	K := len(g.Logits[0])
 	for b, want := range g.Logits {
 		for k, w := range want {
@@ -380,5 +383,59 @@ func TestEncoderLora(t *testing.T) {
 			}
 		}
 		m.Free()
+	}
+}
+
+// TestLoadBaseEncoder: a pretraining checkpoint, as bert-base-uncased's
+// files are (legacy LayerNorm.gamma/beta names, the MLM head cls.*, no
+// classifier), loads as a classifier with a new head, as from_pretrained
+// does: the body's hidden states are the fixture's, the classifier is
+// drawn N(0, initializer_range) with zero bias.
+func TestLoadBaseEncoder(t *testing.T) {
+	f, err := safetensors.ReadModelDir(filepath.Join("testdata", "bert"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &safetensors.File{Tensors: map[string]safetensors.Tensor{}}
+	for _, n := range f.Names() {
+		if strings.HasPrefix(n, "classifier.") {
+			continue
+		}
+		name := strings.Replace(strings.Replace(n, "LayerNorm.weight", "LayerNorm.gamma", 1), "LayerNorm.bias", "LayerNorm.beta", 1)
+		out.Tensors[name] = f.Tensors[n]
+	}
+	out.Tensors["cls.predictions.bias"] = f.Tensors["classifier.bias"]
+	dir := t.TempDir()
+	if err := safetensors.WriteFile(filepath.Join(dir, "model.safetensors"), out); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := os.ReadFile(filepath.Join("testdata", "bert", "config.json"))
+	var c map[string]any
+	_ = json.Unmarshal(cfg, &c)
+	delete(c, "id2label")
+	delete(c, "label2id")
+	c["architectures"] = []string{"BertForPreTraining"}
+	b, _ := json.Marshal(c)
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m, err := Load(dir, LoadOptions{Head: ScoreHead, NumLabels: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Free()
+	g := readEncoderGolden(t, "bert")
+	hidden, logits := encoderForward(t, m, g, true)
+	checkEncoderGolden(t, "base bert", &encoderGolden{InputIDs: g.InputIDs, AttentionMask: g.AttentionMask, Hidden: g.Hidden, Logits: [][]float64{}}, hidden, nil)
+	if len(logits) != 3*4 || m.Config.Architectures[0] != "BertForSequenceClassification" {
+		t.Errorf("logits %v, architectures %v: want 4 labels of a BertForSequenceClassification", logits, m.Config.Architectures)
+	}
+	w := m.Param("classifier.weight").Float32s()
+	var ss float64
+	for _, v := range w {
+		ss += float64(v) * float64(v)
+	}
+	if std := math.Sqrt(ss / float64(len(w))); std < 0.01 || std > 0.03 || slices.Max(m.Param("classifier.bias").Float32s()) != 0 {
+		t.Errorf("new classifier: std %.4f (want about initializer_range 0.02), bias %v", std, m.Param("classifier.bias").Float32s())
 	}
 }
