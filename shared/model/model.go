@@ -260,7 +260,9 @@ func New(c *Config, h Head, dt tensor.DType, dev tensor.Device) (m *Model, err e
 	}
 	if c.Encoder() && c.PadTokenID != nil {
 		// nn.Embedding(padding_idx=pad_token_id): the pad row starts at zero
-		tensor.Tidy(func() { tensors[c.prefix()+"embeddings.word_embeddings.weight"].Select(0, int64(*c.PadTokenID)).Fill_(0) })
+		tensor.Tidy(func() {
+			tensors[c.prefix()+"embeddings.word_embeddings.weight"].Select(0, int64(*c.PadTokenID)).Fill_(0)
+		})
 	}
 	return assemble(c, h, tensors, dt, dev)
 }
