@@ -382,6 +382,29 @@ func TestEncoderLora(t *testing.T) {
 				t.Fatalf("%s: fresh adapters changed the scores: %v -> %v", tc.family, before, after)
 			}
 		}
+		// as after training: B and the head changed; saved as peft and
+		// loaded onto the base, the scores are the same
+		tensor.NoGrad(func() {
+			for _, p := range m.Trainable() {
+				if !strings.Contains(p.Name, "lora_A") {
+					p.T.Normal_(0, 0.3)
+				}
+			}
+		})
+		_, trained := encoderForward(t, m, g, tc.family == "bert")
+		dir := t.TempDir()
+		if err := m.SaveAdapter(dir); err != nil {
+			t.Fatal(err)
+		}
+		back, err := Load(dir, LoadOptions{Head: ScoreHead, BaseModel: filepath.Join("testdata", tc.family)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, reloaded := encoderForward(t, back, g, tc.family == "bert")
+		if !slices.Equal(trained, reloaded) || slices.Equal(trained, before) {
+			t.Errorf("%s: adapter saved and loaded: scores %v, before saving %v (fresh %v)", tc.family, reloaded, trained, before)
+		}
+		back.Free()
 		m.Free()
 	}
 }
