@@ -6,8 +6,10 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/rlsuite/rl/shared/safetensors"
 	"github.com/rlsuite/rl/shared/tensor"
 )
 
@@ -100,5 +102,70 @@ func TestScoreEncoderRewardModel(t *testing.T) {
 	})
 	if math.Abs(pair[0]-direct) > 1e-6 {
 		t.Errorf("pair score %.7f, the pair template's row scores %.7f", pair[0], direct)
+	}
+}
+
+// TestScoreBertPairTypes: a BERT reward model (shared/model's BERT fixture
+// cut to one label) reads a (prompt, completion) pair with token type ids
+// 0 and 1, as tokenizer(prompt, completion) gives them.
+func TestScoreBertPairTypes(t *testing.T) {
+	src := filepath.Join("..", "shared", "model", "testdata", "bert")
+	f, err := safetensors.ReadModelDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &safetensors.File{Tensors: map[string]safetensors.Tensor{}}
+	for _, n := range f.Names() {
+		st := f.Tensors[n]
+		if strings.HasPrefix(n, "classifier.") { // keep the first label's row
+			st.Data = st.Data[:len(st.Data)/int(st.Shape[0])]
+			st.Shape = append([]int64{1}, st.Shape[1:]...)
+		}
+		if !strings.HasSuffix(n, "position_ids") {
+			out.Tensors[n] = st
+		}
+	}
+	dir := t.TempDir()
+	if err := safetensors.WriteFile(filepath.Join(dir, "model.safetensors"), out); err != nil {
+		t.Fatal(err)
+	}
+	var cfg map[string]any
+	b, _ := os.ReadFile(filepath.Join(src, "config.json"))
+	_ = json.Unmarshal(b, &cfg)
+	cfg["id2label"], cfg["label2id"] = map[string]any{"0": "LABEL_0"}, map[string]any{"LABEL_0": 0}
+	b, _ = json.Marshal(cfg)
+	os.WriteFile(filepath.Join(dir, "config.json"), b, 0o644)
+	vocab := map[string]int{"[PAD]": 0, "[CLS]": 1, "[SEP]": 2, "[UNK]": 3}
+	for i := 4; i < 60; i++ {
+		vocab[fmt.Sprintf("w%d", i)] = i
+	}
+	var added []map[string]any
+	for s, i := range map[string]int{"[PAD]": 0, "[CLS]": 1, "[SEP]": 2, "[UNK]": 3} {
+		added = append(added, map[string]any{"id": i, "content": s, "special": true, "single_word": false, "lstrip": false, "rstrip": false, "normalized": false})
+	}
+	tj, _ := json.Marshal(map[string]any{"version": "1.0", "added_tokens": added, "normalizer": nil,
+		"pre_tokenizer":  map[string]any{"type": "WhitespaceSplit"},
+		"post_processor": map[string]any{"type": "BertProcessing", "sep": []any{"[SEP]", 2}, "cls": []any{"[CLS]", 1}},
+		"decoder":        nil, "model": map[string]any{"type": "WordLevel", "vocab": vocab, "unk_token": "[UNK]"}})
+	os.WriteFile(filepath.Join(dir, "tokenizer.json"), tj, 0o644)
+	s, err := LoadScorer(dir, tensor.CPU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Free()
+	got, err := s.Score([]string{"w17 w23"}, []string{"w8 w9"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := []int64{1, 17, 23, 2, 8, 9, 2}
+	var typed, untyped float64
+	tensor.NoGrad(func() {
+		tensor.Tidy(func() {
+			typed = scoresAt(s.M, row, []int64{0, 0, 0, 0, 1, 1, 1}, []int64{6}, 1, 7, false).Float64s()[0]
+			untyped = scoresAt(s.M, row, nil, []int64{6}, 1, 7, false).Float64s()[0]
+		})
+	})
+	if math.Abs(got[0]-typed) > 1e-6 || math.Abs(typed-untyped) < 1e-4 {
+		t.Errorf("pair score %.7f, want %.7f (type ids 0 then 1; all 0 gives %.7f)", got[0], typed, untyped)
 	}
 }

@@ -57,6 +57,11 @@ func LastScores(m *model.Model, ids, last []int64, R, T int64) *tensor.Tensor {
 
 // lastScores is LastScores, in training mode (dropout) when train is set.
 func lastScores(m *model.Model, ids, last []int64, R, T int64, train bool) *tensor.Tensor {
+	return scoresAt(m, ids, nil, last, R, T, train)
+}
+
+// scoresAt is lastScores with token type ids (R, T) for an encoder (nil: 0).
+func scoresAt(m *model.Model, ids, types, last []int64, R, T int64, train bool) *tensor.Tensor {
 	dev := m.Device
 	read := make([]int64, R)
 	for r := range read {
@@ -73,6 +78,9 @@ func lastScores(m *model.Model, ids, last []int64, R, T int64, train bool) *tens
 			}
 		}
 		in.AttentionMask = tensor.FromInt64s(mask, R, T).To(tensor.Int64, dev)
+		if types != nil {
+			in.TokenTypeIDs = tensor.FromInt64s(types, R, T).To(tensor.Int64, dev)
+		}
 	}
 	h := m.Hidden(in) // (R, T, H)
 	H := h.Size(2)

@@ -78,6 +78,7 @@ func (s *Scorer) Score(prompts, completions []string) (scores []float64, err err
 	}
 	bs := max(s.BatchSize, 1)
 	rows := make([][]int64, len(prompts))
+	types := make([][]int, len(prompts)) // token type ids (encoders' pairs)
 	for i := range prompts {
 		// as reward training tokenises (TRL's RewardTrainer): eos text
 		// appended, the whole string with the tokenizer's special tokens;
@@ -86,7 +87,7 @@ func (s *Scorer) Score(prompts, completions []string) (scores []float64, err err
 		var ids []int
 		var err error
 		if s.M.Config.Encoder() {
-			ids, err = s.encoderRow(prompts[i], completions[i], maxLen)
+			ids, types[i], err = s.encoderRow(prompts[i], completions[i], maxLen)
 		} else {
 			ids, err = s.Tok.EncodeWithEOS(prompts[i]+completions[i], s.EOS, true)
 		}
@@ -130,7 +131,16 @@ func (s *Scorer) Score(prompts, completions []string) (scores []float64, err err
 				last[r] = int64(n - 1)
 			}
 			tensor.Tidy(func() {
-				v := LastScores(s.M, ids, last, int64(len(idx)), int64(T)).Float64s()
+				var tt []int64
+				if s.M.Config.Encoder() {
+					tt = make([]int64, len(idx)*T)
+					for r, i := range idx {
+						for t, v := range types[i] {
+							tt[r*T+t] = int64(v)
+						}
+					}
+				}
+				v := scoresAt(s.M, ids, tt, last, int64(len(idx)), int64(T), false).Float64s()
 				for r, i := range idx {
 					scores[i] = v[r]
 				}
@@ -141,14 +151,14 @@ func (s *Scorer) Score(prompts, completions []string) (scores []float64, err err
 }
 
 // encoderRow encodes a row for an encoder reward model: the tokenizer's
-// pair template over (prompt, completion), or the completion alone with
-// its special tokens when the prompt is empty, truncated longest-first to
-// maxLen (the start holds the [CLS] the head reads). Rows cut count in
-// Truncated.
-func (s *Scorer) encoderRow(prompt, completion string, maxLen int) ([]int, error) {
+// pair template over (prompt, completion) with its token type ids, or the
+// completion alone with its special tokens when the prompt is empty,
+// truncated longest-first to maxLen (the start holds the [CLS] the head
+// reads). Rows cut count in Truncated.
+func (s *Scorer) encoderRow(prompt, completion string, maxLen int) ([]int, []int, error) {
 	b, err := s.Tok.Encode(completion, false)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if prompt == "" {
 		budget := max(maxLen-s.Tok.NumSpecialTokens(false), 0)
@@ -156,11 +166,12 @@ func (s *Scorer) encoderRow(prompt, completion string, maxLen int) ([]int, error
 			b = b[:budget]
 			s.Truncated++
 		}
-		return s.Tok.WithSpecials(b), nil
+		ids := s.Tok.WithSpecials(b)
+		return ids, make([]int, len(ids)), nil
 	}
 	a, err := s.Tok.Encode(prompt, false)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	budget := max(maxLen-s.Tok.NumSpecialTokens(true), 0)
 	if len(a)+len(b) > budget {
@@ -173,8 +184,7 @@ func (s *Scorer) encoderRow(prompt, completion string, maxLen int) ([]int, error
 			}
 		}
 	}
-	ids, _, err := s.Tok.PairTemplate(a, b)
-	return ids, err
+	return s.Tok.PairTemplate(a, b)
 }
 
 // Request is one line of `rl score` input: a prompt with one completion, or

@@ -123,7 +123,9 @@ func (b *bert) hidden(m *Model, in *Input) *tensor.Tensor {
 	x := tensor.Embedding(b.wte, in.IDs).Add(tensor.Embedding(b.wpe, pos))
 	if b.tte != nil {
 		tt := in.TokenTypeIDs
-		if tt == nil {
+		if tt == nil || c.TypeVocabSize < 2 {
+			// RoBERTa's single type: its tokenizer returns no
+			// token_type_ids (RobertaProcessing's 1s never reach the model)
 			tt = tensor.ZerosOn([]int64{B, T}, tensor.Int64, in.IDs.Device())
 		}
 		x = x.Add(tensor.Embedding(b.tte, tt))

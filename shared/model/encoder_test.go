@@ -130,6 +130,16 @@ func TestEncodersMatchTransformers(t *testing.T) {
 			}
 			hidden, logits := encoderForward(t, m, g, tc.typeIDs)
 			checkEncoderGolden(t, tc.family, g, hidden, logits)
+			if tc.family == "roberta" {
+				// a pair's type ids (RobertaProcessing gives the second
+				// text 1s) do not reach RoBERTa's single type embedding
+				ones := *g
+				ones.TokenTypeIDs = [][]int64{{0, 0, 0, 1, 1, 1, 1}, {0, 0, 1, 1, 0, 0, 0}, {0, 1, 0, 0, 0, 0, 0}}
+				_, l1 := encoderForward(t, m, &ones, true)
+				if !slices.Equal(l1, logits) {
+					t.Errorf("roberta with type ids 1: logits %v, want %v", l1, logits)
+				}
+			}
 
 			dir := t.TempDir()
 			if out := os.Getenv("RL_ENCODER_SAVE_DIR"); out != "" {

@@ -16,7 +16,8 @@ type Input struct {
 	PositionIDs *tensor.Tensor
 	// TokenTypeIDs (B, T) are BERT's segment ids (0 for the first text of
 	// a pair, 1 for the second, as the tokenizer's EncodePair gives them);
-	// nil means all 0. Only encoders with type_vocab_size > 0 read them.
+	// nil means all 0. Only encoders with type_vocab_size > 1 read them
+	// (RoBERTa's tokenizers return none).
 	TokenTypeIDs *tensor.Tensor
 	// SegmentIDs (B, T) for packed sequences: a token attends only to
 	// earlier tokens of the same segment. nil means one segment per row.
