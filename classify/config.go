@@ -1,13 +1,19 @@
-// Package classify fine-tunes a decoder-only transformer for sequence
-// classification, as transformers' Trainer does with a
-// GPT2ForSequenceClassification or LlamaForSequenceClassification: a score
-// head read at the last non-pad token, cross-entropy over num_labels
-// classes, accuracy, F1 and Matthews correlation on the eval set.
+// Package classify fine-tunes a transformer for sequence classification,
+// as transformers' Trainer does with a GPT2ForSequenceClassification or
+// LlamaForSequenceClassification (a score head read at the last non-pad
+// token) or a BertForSequenceClassification, DistilBert… or Roberta…
+// (the family's head on [CLS], with the tokenizer's pair template and
+// token type ids): cross-entropy over num_labels classes, accuracy, F1 and
+// Matthews correlation on the eval set.
 package classify
 
 import (
 	"errors"
+	"path/filepath"
+	"strings"
+
 	"github.com/rlsuite/rl/datasets"
+	"github.com/rlsuite/rl/shared/model"
 
 	"github.com/rlsuite/rl/shared/check"
 	"github.com/rlsuite/rl/shared/train"
@@ -22,7 +28,7 @@ type Config struct {
 	datasets.ScriptArguments `yaml:",inline"`
 
 	// classify's own model and data settings.
-	Init           string   `yaml:"init" help:"Train from scratch: a preset (tiny, tiny-llama, gpt2-small) or a config.json; needs --tokenizer." category:"model"`
+	Init           string   `yaml:"init" help:"Train from scratch: a preset (tiny, tiny-llama, tiny-bert, tiny-distilbert, tiny-roberta, gpt2-small) or a config.json; needs --tokenizer." category:"model"`
 	EvalDataset    string   `yaml:"eval_dataset_name" alias:"eval-dataset,eval_dataset" help:"A separate file or folder to evaluate on (its dataset_test_split, or its only split); default: a split of dataset_name." category:"data"`
 	NoHeader       bool     `yaml:"no_header" help:"CSV/TSV files have no header row (name the columns with column_names)." category:"data"`
 	ColumnNames    []string `yaml:"column_names" help:"CSV/TSV column names, e.g. source,label,mark,sentence for GLUE CoLA's raw files." category:"data"`
@@ -96,4 +102,20 @@ func modelID(model, init string) string {
 		return model
 	}
 	return "init:" + init
+}
+
+// encoderModel reports whether the model of the run is an encoder (read
+// from its config.json or the preset, without loading it); false when
+// that cannot be told.
+func (c *Config) encoderModel() bool {
+	var mc *model.Config
+	switch {
+	case c.Model != "":
+		mc, _ = model.ReadConfig(filepath.Join(c.Model, "config.json"))
+	case strings.HasSuffix(c.Init, ".json"):
+		mc, _ = model.ReadConfig(c.Init)
+	case c.Init != "":
+		mc, _ = model.Preset(c.Init, 1<<10)
+	}
+	return mc != nil && mc.Encoder()
 }

@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/rlsuite/rl/datasets"
+	"github.com/rlsuite/rl/shared/model"
 	"github.com/rlsuite/rl/shared/tokenizer"
 )
 
@@ -143,15 +144,82 @@ func Label(trainSet, evalSet *datasets.Dataset) (tr, ev *Labeled, err error) {
 	return tr, &Labeled{Examples: eexs, Names: names, NumLabels: k}, nil
 }
 
-// Encoder turns a text or a sentence pair into token ids: text, then for a
-// pair the separator and text_pair, as GPT-2 style sequence classifiers
-// are fed (they have no [CLS]/[SEP]); the score head reads the last token.
+// Encoder turns a text or a sentence pair into token ids: for a decoder,
+// text, then for a pair the separator and text_pair, as GPT-2 style
+// sequence classifiers are fed (they have no [CLS]/[SEP]; the score head
+// reads the last token); for an encoder (Templates), the tokenizer's
+// post-processor templates with token type ids, as tokenizer(text,
+// text_pair, truncation=True, max_length=...) gives BERT its
+// [CLS] a [SEP] b [SEP] (the head reads [CLS]).
 type Encoder struct {
 	Tok       *tokenizer.Tokenizer
 	MaxLength int
 	// Sep separates the two texts of a pair: the tokenizer's eos token, or
 	// the token(s) of a space when it has none.
 	Sep []int
+	// Templates encodes with the tokenizer's special tokens and pair
+	// template (encoder models), keeping the token type ids.
+	Templates bool
+}
+
+// NewEncoderFor is NewEncoder for the model of config c: an encoder family
+// encodes with the tokenizer's templates.
+func NewEncoderFor(tok *tokenizer.Tokenizer, maxLength int, c *model.Config) (*Encoder, error) {
+	e, err := NewEncoder(tok, min(maxLength, c.MaxTokens()))
+	if err == nil {
+		e.Templates = c.Encoder()
+	}
+	return e, err
+}
+
+// truncatePair removes tokens from the longer of a and b until they fit
+// budget (truncation="longest_first").
+func truncatePair(a, b []int, budget int) ([]int, []int) {
+	la, lb := len(a), len(b)
+	for over := la + lb - budget; over > 0; over-- {
+		if la >= lb {
+			la--
+		} else {
+			lb--
+		}
+	}
+	return a[:la], b[:lb]
+}
+
+// EncodeTypes is Encode with the token type ids (nil unless Templates).
+func (e *Encoder) EncodeTypes(text, pair string) ([]int32, []int8, error) {
+	if !e.Templates {
+		ids, err := e.Encode(text, pair)
+		return ids, nil, err
+	}
+	a, err := e.Tok.Encode(text, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	var ids, types []int
+	if pair == "" {
+		a = a[:min(len(a), max(e.MaxLength-e.Tok.NumSpecialTokens(false), 0))]
+		ids = e.Tok.WithSpecials(a)
+		types = make([]int, len(ids))
+	} else {
+		b, err := e.Tok.Encode(pair, false)
+		if err != nil {
+			return nil, nil, err
+		}
+		a, b = truncatePair(a, b, max(e.MaxLength-e.Tok.NumSpecialTokens(true), 0))
+		if ids, types, err = e.Tok.PairTemplate(a, b); err != nil {
+			return nil, nil, err
+		}
+	}
+	ids, types = ids[:min(len(ids), e.MaxLength)], types[:min(len(types), e.MaxLength)]
+	if len(ids) == 0 {
+		return nil, nil, fmt.Errorf("text encodes to no tokens")
+	}
+	out, tt := make([]int32, len(ids)), make([]int8, len(ids))
+	for i, id := range ids {
+		out[i], tt[i] = int32(id), int8(types[i])
+	}
+	return out, tt, nil
 }
 
 // NewEncoder returns an Encoder with the separator of tok.
@@ -186,19 +254,8 @@ func (e *Encoder) Encode(text, pair string) ([]int32, error) {
 		if err != nil {
 			return nil, err
 		}
-		budget := max(e.MaxLength-len(e.Sep), 0)
-		if over := len(a) + len(b) - budget; over > 0 {
-			// Remove from the longer text until both are equal, then alternately.
-			la, lb := len(a), len(b)
-			for ; over > 0; over-- {
-				if la >= lb {
-					la--
-				} else {
-					lb--
-				}
-			}
-			a, b = a[:la], b[:lb]
-		}
+		// remove from the longer text until both are equal, then alternately
+		a, b = truncatePair(a, b, max(e.MaxLength-len(e.Sep), 0))
 		ids = append(append(append(ids, a...), e.Sep...), b...)
 		ids = ids[:min(len(ids), e.MaxLength)]
 	}
@@ -235,6 +292,7 @@ func Preview(cfg Config, n int) (*Data, []string, *tokenizer.Tokenizer, error) {
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	enc.Templates = cfg.encoderModel()
 	d, err := enc.EncodeAll(trL.Examples)
 	if err != nil {
 		return nil, nil, nil, err
@@ -247,11 +305,14 @@ func Preview(cfg Config, n int) (*Data, []string, *tokenizer.Tokenizer, error) {
 func (e *Encoder) EncodeAll(exs []datasets.Example) (*Data, error) {
 	d := &Data{X: make([][]int32, len(exs)), Labels: make([]int, len(exs))}
 	for i, ex := range exs {
-		ids, err := e.Encode(ex.Text, ex.TextPair)
+		ids, types, err := e.EncodeTypes(ex.Text, ex.TextPair)
 		if err != nil {
 			return nil, fmt.Errorf("classify: %s: %w", ex.Src, err)
 		}
 		d.X[i], d.Labels[i] = ids, ex.Label
+		if e.Templates {
+			d.Types = append(d.Types, types)
+		}
 	}
 	return d, nil
 }
@@ -262,6 +323,8 @@ type Data struct {
 	X      [][]int32
 	Labels []int
 	Pad    int // the padding id (right padding)
+	// Types are the token type ids of each row (encoders), nil for decoders.
+	Types [][]int8
 }
 
 // Len implements train.Dataset.
@@ -285,6 +348,14 @@ func (d *Data) Batch(indices []int) (*Batch, error) {
 		b.Lens = append(b.Lens, len(d.X[i]))
 		b.Labels = append(b.Labels, int64(d.Labels[i]))
 	}
+	if d.Types != nil {
+		b.TypeIDs = make([]int64, b.B*b.T)
+		for r, i := range indices {
+			for t, v := range d.Types[i] {
+				b.TypeIDs[r*b.T+t] = int64(v)
+			}
+		}
+	}
 	return b, nil
 }
 
@@ -294,6 +365,19 @@ type Batch struct {
 	IDs    []int64 // (B, T)
 	Lens   []int   // (B): real tokens per row; the score is read at Lens-1
 	Labels []int64 // (B)
+	// TypeIDs (B, T) are the token type ids (encoders; pads 0), nil for decoders.
+	TypeIDs []int64
+}
+
+// Mask is the attention mask (B, T): 1 for the Lens real tokens of each row.
+func (b *Batch) Mask() []int64 {
+	m := make([]int64, b.B*b.T)
+	for r, l := range b.Lens {
+		for t := 0; t < l; t++ {
+			m[r*b.T+t] = 1
+		}
+	}
+	return m
 }
 
 // NumTokens implements train.Batch: real (non-pad) tokens.

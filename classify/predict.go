@@ -53,7 +53,7 @@ func Load(dir string, dev tensor.Device, maxLength int) (*Classifier, error) {
 	if maxLength <= 0 {
 		maxLength = trainedMaxLength(dir)
 	}
-	enc, err := NewEncoder(tok, min(maxLength, m.Config.MaxPositions))
+	enc, err := NewEncoderFor(tok, maxLength, m.Config)
 	if err != nil {
 		m.Free()
 		return nil, err
@@ -113,7 +113,7 @@ func (c *Classifier) Predict(inputs []Input, batchSize int) (out []Prediction, e
 	batchSize = max(batchSize, 1)
 	d := &Data{Pad: c.pad}
 	for i, in := range inputs {
-		ids, err := c.Enc.Encode(in.Text, in.TextPair)
+		ids, types, err := c.Enc.EncodeTypes(in.Text, in.TextPair)
 		if err != nil {
 			src := in.Src
 			if src == "" {
@@ -123,6 +123,9 @@ func (c *Classifier) Predict(inputs []Input, batchSize int) (out []Prediction, e
 		}
 		d.X = append(d.X, ids)
 		d.Labels = append(d.Labels, 0)
+		if c.Enc.Templates {
+			d.Types = append(d.Types, types)
+		}
 	}
 	k := len(c.Labels)
 	task := &Task{M: c.M, NumLabels: k}

@@ -36,10 +36,11 @@ type Task struct {
 }
 
 // Logits returns the score head's logits at the last real token of each
-// row, (B, num_labels) float32. Rows are right-padded and attention is
-// causal, so no mask is needed: a real token never sees the pads after it.
-// The token read is transformers' (model.Config.ScoreIndex: the last one
-// that is not pad_token_id).
+// row, (B, num_labels) float32. Rows are right-padded and a decoder's
+// attention is causal, so no mask is needed: a real token never sees the
+// pads after it (an encoder gets the padding mask). The token read is
+// transformers' (model.Config.ScoreIndex: the last one that is not
+// pad_token_id; an encoder's first token).
 func (t *Task) Logits(b *Batch) *tensor.Tensor { return t.logits(b, false) }
 
 // logits is Logits, with the model's dropout when train is set (the
@@ -47,14 +48,23 @@ func (t *Task) Logits(b *Batch) *tensor.Tensor { return t.logits(b, false) }
 func (t *Task) logits(b *Batch, train bool) *tensor.Tensor {
 	dev := t.M.Device
 	B, T := int64(b.B), int64(b.T)
-	h := t.M.Hidden(&model.Input{IDs: tensor.FromInt64s(b.IDs, B, T).To(tensor.Int64, dev), Train: train}) // (B, T, H)
+	in := &model.Input{IDs: tensor.FromInt64s(b.IDs, B, T).To(tensor.Int64, dev), Train: train}
+	if t.M.Config.Encoder() {
+		// bidirectional: the pads must be masked, and BERT reads the
+		// token type ids of a pair
+		in.AttentionMask = tensor.FromInt64s(b.Mask(), B, T).To(tensor.Int64, dev)
+		if b.TypeIDs != nil {
+			in.TokenTypeIDs = tensor.FromInt64s(b.TypeIDs, B, T).To(tensor.Int64, dev)
+		}
+	}
+	h := t.M.Hidden(in) // (B, T, H)
 	last := make([]int64, b.B)
 	for i, l := range b.Lens {
 		row := b.IDs[int64(i)*T : int64(i+1)*T]
 		last[i] = int64(i)*T + int64(t.M.Config.ScoreIndex(l-1, func(j int) int64 { return row[j] }))
 	}
 	pooled := h.Reshape(B*T, -1).IndexSelect(0, tensor.FromInt64s(last, B).To(tensor.Int64, dev)) // (B, H)
-	return t.M.Scores(pooled)                                                                     // (B, K), float32
+	return t.M.ScoresFor(in, pooled)                                                              // (B, K), float32
 }
 
 // Loss implements train.Task: mean cross-entropy over the batch. In
@@ -63,7 +73,10 @@ func (t *Task) logits(b *Batch, train bool) *tensor.Tensor {
 func (t *Task) Loss(b *Batch, acc *metrics.Accumulator, training bool) *tensor.Tensor {
 	logits := t.logits(b, training) // (B, K)
 	labels := tensor.FromInt64s(b.Labels, int64(b.B)).To(tensor.Int64, logits.Device())
-	loss := logits.CrossEntropy(labels, -100, tensor.ReduceMean)
+	loss, err := model.ClassificationLoss(model.SingleLabel, logits, labels)
+	if err != nil {
+		panic(err)
+	}
 	var preds []int64
 	tensor.NoGrad(func() { preds = logits.Argmax(-1, false).Int64s() })
 	correct := 0
@@ -163,15 +176,21 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	if err := setLabels(m, trL); err != nil {
 		return nil, err
 	}
+	if p := m.Config.ResolveProblemType(true); p != model.SingleLabel && m.Config.ProblemType != "" {
+		return nil, fmt.Errorf("classify: %s has problem_type %s; rl classify trains single_label_classification (integer class labels): score a regression (reward) model with rl reward / rl score", modelID(cfg.Model, cfg.Init), p)
+	}
+	// transformers' …ForSequenceClassification records the problem type
+	// it trained with in config.json
+	m.Config.ProblemType = model.SingleLabel
 	k := m.Config.NumLabels
 	log.Info().Str("model_type", m.Config.ModelType).Int64("parameters", m.NumParams()).Int64("trainable", m.NumTrainable()).Int("num_labels", k).
 		Str("labels", labelList(m.Config.ID2Label, k)).Msg("model")
-	if cfg.MaxLength > m.Config.MaxPositions {
-		log.Warn().Int("max_length", cfg.MaxLength).Int("max_positions", m.Config.MaxPositions).Msg("max_length exceeds the model's positions; using the latter")
-		cfg.MaxLength = m.Config.MaxPositions
+	if cfg.MaxLength > m.Config.MaxTokens() {
+		log.Warn().Int("max_length", cfg.MaxLength).Int("max_positions", m.Config.MaxTokens()).Msg("max_length exceeds the model's positions; using the latter")
+		cfg.MaxLength = m.Config.MaxTokens()
 	}
 
-	enc, err := NewEncoder(tok, cfg.MaxLength)
+	enc, err := NewEncoderFor(tok, cfg.MaxLength, m.Config)
 	if err != nil {
 		return nil, err
 	}
@@ -297,7 +316,9 @@ func fromScratch(init, tokDir string, numLabels int, dt tensor.DType) (*model.Mo
 	if strings.HasSuffix(init, ".json") {
 		c, err = model.ReadConfig(init)
 	} else {
-		c, err = model.Preset(init, (tok.VocabSize()+63)/64*64)
+		if c, err = model.Preset(init, (tok.VocabSize()+63)/64*64); err == nil {
+			c.FitTokenizer(tok.PAD())
+		}
 	}
 	if err != nil {
 		return nil, nil, err

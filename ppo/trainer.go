@@ -316,7 +316,15 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 		}
 		if valueFrom == "" {
 			valueFrom = cfg.Reward
+			if rc.Encoder() {
+				// a value model scores every response token causally: an
+				// encoder (bidirectional) reward model cannot be its start
+				valueFrom = cfg.SFTModel
+			}
 		}
+	}
+	if vc, err := model.ReadConfig(filepath.Join(valueFrom, "config.json")); err == nil && vc.Encoder() {
+		return nil, fmt.Errorf("ppo: value_model_path %s is a %s encoder: the value model reads each response token with causal attention; use a decoder (default: the reward model when it is a decoder, else the SFT model)", valueFrom, vc.ModelType)
 	}
 	vopts := opts
 	vopts.Head, vopts.NumLabels = model.ScoreHead, 1

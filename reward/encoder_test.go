@@ -2,115 +2,170 @@ package reward
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
+	"github.com/rlsuite/rl/shared/safetensors"
 	"github.com/rlsuite/rl/shared/tensor"
 )
 
-// fixture: a tiny DeBERTa-v3 reward model (regression head) with a
-// Unigram tokenizer of whole words, written by tools/goldens/deberta.py.
-const debertaRM = "../shared/model/testdata/deberta/v3"
-
-// the fixture tokenizer's pieces after [PAD] [CLS] [SEP] [UNK] (ids 4..)
-var rmWords = strings.Fields("alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike november oscar papa " +
-	"quebec romeo sierra tango uniform victor whiskey xray yankee zulu one two three four five six seven eight nine zero")
-
-// TestEncoderRewardModelScores: rl score's scorer on a DeBERTa-v3 reward
-// model encodes each (prompt, completion) as tokenizer(prompt, completion)
-// ([CLS] prompt [SEP] completion [SEP]) and returns the regression logit
-// that tools/goldens/deberta.py computed with transformers' math, to 1e-5,
-// in batches that pad rows of other lengths.
-func TestEncoderRewardModelScores(t *testing.T) {
-	var g struct {
-		InputIDs      [][]int64   `json:"input_ids"`
-		AttentionMask [][]int64   `json:"attention_mask"`
-		Logits        [][]float64 `json:"logits"`
+// writeRobertaRM copies shared/model's RoBERTa fixture (a
+// RobertaForSequenceClassification with problem_type regression and one
+// label: an encoder reward model) with a WordLevel tokenizer whose word
+// "wN" is id N and RobertaProcessing's <s> A </s> template.
+func writeRobertaRM(t *testing.T) string {
+	t.Helper()
+	src := filepath.Join("..", "shared", "model", "testdata", "roberta")
+	dir := t.TempDir()
+	for _, f := range []string{"config.json", "model.safetensors"} {
+		b, err := os.ReadFile(filepath.Join(src, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
-	b, err := os.ReadFile(filepath.Join(debertaRM, "expected.json"))
-	if err != nil {
+	vocab := map[string]int{"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3}
+	for i := 4; i < 60; i++ {
+		vocab[fmt.Sprintf("w%d", i)] = i
+	}
+	var added []map[string]any
+	for i, s := range []string{"<s>", "<pad>", "</s>", "<unk>"} {
+		added = append(added, map[string]any{"id": i, "content": s, "special": true, "single_word": false, "lstrip": false, "rstrip": false, "normalized": false})
+	}
+	tj := map[string]any{"version": "1.0", "added_tokens": added, "normalizer": nil,
+		"pre_tokenizer":  map[string]any{"type": "WhitespaceSplit"},
+		"post_processor": map[string]any{"type": "RobertaProcessing", "sep": []any{"</s>", 2}, "cls": []any{"<s>", 0}, "trim_offsets": true, "add_prefix_space": false},
+		"decoder":        nil, "model": map[string]any{"type": "WordLevel", "vocab": vocab, "unk_token": "<unk>"}}
+	b, _ := json.Marshal(tj)
+	if err := os.WriteFile(filepath.Join(dir, "tokenizer.json"), b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := json.Unmarshal(b, &g); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "special_tokens_map.json"), []byte(`{"bos_token":"<s>","eos_token":"</s>","pad_token":"<pad>","unk_token":"<unk>"}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s, err := LoadScorer(debertaRM, tensor.CPU)
+	return dir
+}
+
+// TestScoreEncoderRewardModel: rl score's Scorer with an encoder reward
+// model reads <s> of each row, batched with padding (bidirectional
+// attention masked), and gives tools/goldens/encoders.py's logits for the
+// rows the script ran: <s> w17 w23 w8 w41 w9 </s>, <s> w30 w11 </s>.
+func TestScoreEncoderRewardModel(t *testing.T) {
+	s, err := LoadScorer(writeRobertaRM(t), tensor.CPU)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Free()
-	if s.Enc == nil {
-		t.Fatal("LoadScorer did not load the encoder")
+	var gold struct {
+		Logits [][]float64 `json:"logits"`
 	}
-	var prompts, completions []string
-	for i, row := range g.InputIDs {
-		var ids []int64
-		for j, id := range row {
-			if g.AttentionMask[i][j] == 1 {
-				ids = append(ids, id)
-			}
-		}
-		sep := slices.Index(ids, 2)
-		words := func(xs []int64) string {
-			var w []string
-			for _, id := range xs {
-				w = append(w, rmWords[id-4])
-			}
-			return strings.Join(w, " ")
-		}
-		p, c := words(ids[1:sep]), words(ids[sep+1:len(ids)-1])
-		got, _, err := s.Tok.EncodePair(p, c, true)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !slices.Equal(toInt64(got), ids) {
-			t.Fatalf("EncodePair(%q, %q) = %v, want %v", p, c, got, ids)
-		}
-		prompts, completions = append(prompts, p), append(completions, c)
-	}
-	s.BatchSize = 2
-	scores, err := s.Score(prompts, completions)
+	b, err := os.ReadFile(filepath.Join("..", "shared", "model", "testdata", "roberta", "golden.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, want := range g.Logits {
-		if math.Abs(scores[i]-want[0]) > 1e-5 {
-			t.Errorf("score %d (%q, %q) = %v, want %v", i, prompts[i], completions[i], scores[i], want[0])
+	if err := json.Unmarshal(b, &gold); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Score([]string{"", ""}, []string{"w17 w23 w8 w41 w9", "w30 w11"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []float64{gold.Logits[0][0], gold.Logits[1][0]} {
+		if math.Abs(got[i]-want) > 1e-5 {
+			t.Errorf("score %d = %.7f, want %.7f (the golden logits)", i, got[i], want)
 		}
 	}
-}
-
-func toInt64(v []int) []int64 {
-	out := make([]int64, len(v))
-	for i, x := range v {
-		out[i] = int64(x)
+	// a prompt and a completion are read as a pair: <s> a </s></s> b </s>
+	pair, err := s.Score([]string{"w17 w23"}, []string{"w8"})
+	if err != nil {
+		t.Fatal(err)
 	}
-	return out
+	ids, _, err := s.Tok.EncodePair("w17 w23", "w8", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []int{0, 17, 23, 2, 2, 8, 2}; fmt.Sprint(ids) != fmt.Sprint(want) {
+		t.Fatalf("pair template gives %v, want %v", ids, want)
+	}
+	var direct float64
+	tensor.NoGrad(func() {
+		tensor.Tidy(func() {
+			row := []int64{0, 17, 23, 2, 2, 8, 2}
+			direct = LastScores(s.M, row, []int64{6}, 1, 7).Float64s()[0]
+		})
+	})
+	if math.Abs(pair[0]-direct) > 1e-6 {
+		t.Errorf("pair score %.7f, the pair template's row scores %.7f", pair[0], direct)
+	}
 }
 
-// TestEncoderScorerNeedsOneLabel: a config that says two labels over the
-// one-output classifier is refused, naming the classifier's shapes.
-func TestEncoderScorerNeedsOneLabel(t *testing.T) {
+// TestScoreBertPairTypes: a BERT reward model (shared/model's BERT fixture
+// cut to one label) reads a (prompt, completion) pair with token type ids
+// 0 and 1, as tokenizer(prompt, completion) gives them.
+func TestScoreBertPairTypes(t *testing.T) {
+	src := filepath.Join("..", "shared", "model", "testdata", "bert")
+	f, err := safetensors.ReadModelDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &safetensors.File{Tensors: map[string]safetensors.Tensor{}}
+	for _, n := range f.Names() {
+		st := f.Tensors[n]
+		if strings.HasPrefix(n, "classifier.") { // keep the first label's row
+			st.Data = st.Data[:len(st.Data)/int(st.Shape[0])]
+			st.Shape = append([]int64{1}, st.Shape[1:]...)
+		}
+		if !strings.HasSuffix(n, "position_ids") {
+			out.Tensors[n] = st
+		}
+	}
 	dir := t.TempDir()
-	for _, f := range []string{"model.safetensors", "tokenizer.json", "tokenizer_config.json"} {
-		b, err := os.ReadFile(filepath.Join(debertaRM, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		os.WriteFile(filepath.Join(dir, f), b, 0o644)
+	if err := safetensors.WriteFile(filepath.Join(dir, "model.safetensors"), out); err != nil {
+		t.Fatal(err)
 	}
-	cfg, _ := os.ReadFile(filepath.Join(debertaRM, "config.json"))
-	var m map[string]any
-	json.Unmarshal(cfg, &m)
-	m["id2label"] = map[string]string{"0": "a", "1": "b"}
-	b, _ := json.Marshal(m)
+	var cfg map[string]any
+	b, _ := os.ReadFile(filepath.Join(src, "config.json"))
+	_ = json.Unmarshal(b, &cfg)
+	cfg["id2label"], cfg["label2id"] = map[string]any{"0": "LABEL_0"}, map[string]any{"LABEL_0": 0}
+	b, _ = json.Marshal(cfg)
 	os.WriteFile(filepath.Join(dir, "config.json"), b, 0o644)
-	_, err := LoadScorer(dir, tensor.CPU)
-	if err == nil || !strings.Contains(err.Error(), "classifier.weight has shape [1 16], config wants [2 16]") {
-		t.Errorf("LoadScorer(2-label DeBERTa) = %v, want a classifier shape error", err)
+	vocab := map[string]int{"[PAD]": 0, "[CLS]": 1, "[SEP]": 2, "[UNK]": 3}
+	for i := 4; i < 60; i++ {
+		vocab[fmt.Sprintf("w%d", i)] = i
+	}
+	var added []map[string]any
+	for s, i := range map[string]int{"[PAD]": 0, "[CLS]": 1, "[SEP]": 2, "[UNK]": 3} {
+		added = append(added, map[string]any{"id": i, "content": s, "special": true, "single_word": false, "lstrip": false, "rstrip": false, "normalized": false})
+	}
+	tj, _ := json.Marshal(map[string]any{"version": "1.0", "added_tokens": added, "normalizer": nil,
+		"pre_tokenizer":  map[string]any{"type": "WhitespaceSplit"},
+		"post_processor": map[string]any{"type": "BertProcessing", "sep": []any{"[SEP]", 2}, "cls": []any{"[CLS]", 1}},
+		"decoder":        nil, "model": map[string]any{"type": "WordLevel", "vocab": vocab, "unk_token": "[UNK]"}})
+	os.WriteFile(filepath.Join(dir, "tokenizer.json"), tj, 0o644)
+	s, err := LoadScorer(dir, tensor.CPU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Free()
+	got, err := s.Score([]string{"w17 w23"}, []string{"w8 w9"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	row := []int64{1, 17, 23, 2, 8, 9, 2}
+	var typed, untyped float64
+	tensor.NoGrad(func() {
+		tensor.Tidy(func() {
+			typed = scoresAt(s.M, row, []int64{0, 0, 0, 0, 1, 1, 1}, []int64{6}, 1, 7, false).Float64s()[0]
+			untyped = scoresAt(s.M, row, nil, []int64{6}, 1, 7, false).Float64s()[0]
+		})
+	})
+	if math.Abs(got[0]-typed) > 1e-6 || math.Abs(typed-untyped) < 1e-4 {
+		t.Errorf("pair score %.7f, want %.7f (type ids 0 then 1; all 0 gives %.7f)", got[0], typed, untyped)
 	}
 }

@@ -48,27 +48,45 @@ func (t *Task) rewards(b *preference.Batch, train bool) *tensor.Tensor {
 // LastScores runs score model m on right-padded ids (R, T) and returns the
 // score of each row whose real tokens end at index last[r] (R), read where
 // transformers reads it (model.Config.ScoreIndex: the last token that is
-// not pad_token_id). Causal attention keeps the real tokens from seeing the
-// padding after them, so no attention mask is needed.
+// not pad_token_id; an encoder's first token). Causal attention keeps the
+// real tokens from seeing the padding after them, so a decoder needs no
+// attention mask; an encoder gets one.
 func LastScores(m *model.Model, ids, last []int64, R, T int64) *tensor.Tensor {
 	return lastScores(m, ids, last, R, T, false)
 }
 
 // lastScores is LastScores, in training mode (dropout) when train is set.
 func lastScores(m *model.Model, ids, last []int64, R, T int64, train bool) *tensor.Tensor {
+	return scoresAt(m, ids, nil, last, R, T, train)
+}
+
+// scoresAt is lastScores with token type ids (R, T) for an encoder (nil: 0).
+func scoresAt(m *model.Model, ids, types, last []int64, R, T int64, train bool) *tensor.Tensor {
 	dev := m.Device
 	read := make([]int64, R)
 	for r := range read {
 		row := ids[int64(r)*T : int64(r+1)*T]
 		read[r] = int64(m.Config.ScoreIndex(int(last[r]), func(i int) int64 { return row[i] }))
 	}
-	last = read
 	in := &model.Input{IDs: tensor.FromInt64s(ids, R, T).To(tensor.Int64, dev), Train: train}
+	if m.Config.Encoder() {
+		// bidirectional attention: mask the pads after each row's last token
+		mask := make([]int64, R*T)
+		for r := range R {
+			for t := int64(0); t <= last[r]; t++ {
+				mask[r*T+t] = 1
+			}
+		}
+		in.AttentionMask = tensor.FromInt64s(mask, R, T).To(tensor.Int64, dev)
+		if types != nil {
+			in.TokenTypeIDs = tensor.FromInt64s(types, R, T).To(tensor.Int64, dev)
+		}
+	}
 	h := m.Hidden(in) // (R, T, H)
 	H := h.Size(2)
-	idx := tensor.FromInt64s(last, R, 1, 1).To(tensor.Int64, dev).Expand(R, 1, H) // (R, 1, H)
+	idx := tensor.FromInt64s(read, R, 1, 1).To(tensor.Int64, dev).Expand(R, 1, H) // (R, 1, H)
 	hl := h.Gather(1, idx).Squeeze(1)                                             // (R, H)
-	return m.Scores(hl).Squeeze(1)                                                // (R)
+	return m.ScoresFor(in, hl).Squeeze(1)                                         // (R)
 }
 
 // PairwiseLoss is TRL RewardTrainer.compute_loss (trl/trainer/reward_trainer.py):

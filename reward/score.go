@@ -183,15 +183,24 @@ func (s *Scorer) Score(prompts, completions []string) (scores []float64, err err
 		return s.scoreEncoder(prompts, completions)
 	}
 	maxLen := s.MaxLength
-	if maxLen <= 0 || maxLen > s.M.Config.MaxPositions {
-		maxLen = s.M.Config.MaxPositions
+	if maxLen <= 0 || maxLen > s.M.Config.MaxTokens() {
+		maxLen = s.M.Config.MaxTokens()
 	}
 	bs := max(s.BatchSize, 1)
 	rows := make([][]int64, len(prompts))
+	types := make([][]int, len(prompts)) // token type ids (encoders' pairs)
 	for i := range prompts {
 		// as reward training tokenises (TRL's RewardTrainer): eos text
-		// appended, the whole string with the tokenizer's special tokens
-		ids, err := s.Tok.EncodeWithEOS(prompts[i]+completions[i], s.EOS, true)
+		// appended, the whole string with the tokenizer's special tokens;
+		// an encoder reads (prompt, completion) as a pair, as encoder
+		// reward models are called (tokenizer(question, answer))
+		var ids []int
+		var err error
+		if s.M.Config.Encoder() {
+			ids, types[i], err = s.encoderRow(prompts[i], completions[i], maxLen)
+		} else {
+			ids, err = s.Tok.EncodeWithEOS(prompts[i]+completions[i], s.EOS, true)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("reward: score: row %d: %w", i, err)
 		}
@@ -215,6 +224,9 @@ func (s *Scorer) Score(prompts, completions []string) (scores []float64, err err
 	slices.SortStableFunc(order, func(a, b int) int { return len(rows[a]) - len(rows[b]) })
 	scores = make([]float64, len(rows))
 	pad := int64(max(s.Tok.PAD(), 0))
+	if p := s.M.Config.PadTokenID; p != nil && s.M.Config.Encoder() {
+		pad = int64(*p) // RoBERTa's positions skip pad_token_id
+	}
 	tensor.NoGrad(func() {
 		for lo := 0; lo < len(order); lo += bs {
 			idx := order[lo:min(lo+bs, len(order))]
@@ -229,7 +241,16 @@ func (s *Scorer) Score(prompts, completions []string) (scores []float64, err err
 				last[r] = int64(n - 1)
 			}
 			tensor.Tidy(func() {
-				v := LastScores(s.M, ids, last, int64(len(idx)), int64(T)).Float64s()
+				var tt []int64
+				if s.M.Config.Encoder() {
+					tt = make([]int64, len(idx)*T)
+					for r, i := range idx {
+						for t, v := range types[i] {
+							tt[r*T+t] = int64(v)
+						}
+					}
+				}
+				v := scoresAt(s.M, ids, tt, last, int64(len(idx)), int64(T), false).Float64s()
 				for r, i := range idx {
 					scores[i] = v[r]
 				}
@@ -237,6 +258,43 @@ func (s *Scorer) Score(prompts, completions []string) (scores []float64, err err
 		}
 	})
 	return scores, nil
+}
+
+// encoderRow encodes a row for an encoder reward model: the tokenizer's
+// pair template over (prompt, completion) with its token type ids, or the
+// completion alone with its special tokens when the prompt is empty,
+// truncated longest-first to maxLen (the start holds the [CLS] the head
+// reads). Rows cut count in Truncated.
+func (s *Scorer) encoderRow(prompt, completion string, maxLen int) ([]int, []int, error) {
+	b, err := s.Tok.Encode(completion, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	if prompt == "" {
+		budget := max(maxLen-s.Tok.NumSpecialTokens(false), 0)
+		if len(b) > budget {
+			b = b[:budget]
+			s.Truncated++
+		}
+		ids := s.Tok.WithSpecials(b)
+		return ids, make([]int, len(ids)), nil
+	}
+	a, err := s.Tok.Encode(prompt, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	budget := max(maxLen-s.Tok.NumSpecialTokens(true), 0)
+	if len(a)+len(b) > budget {
+		s.Truncated++
+		for len(a)+len(b) > budget {
+			if len(a) >= len(b) {
+				a = a[:len(a)-1]
+			} else {
+				b = b[:len(b)-1]
+			}
+		}
+	}
+	return s.Tok.PairTemplate(a, b)
 }
 
 // Request is one line of `rl score` input: a prompt with one completion, or

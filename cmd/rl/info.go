@@ -36,7 +36,7 @@ func infoCommand(log *zerolog.Logger) *cli.Command {
 				return err
 			}
 			head := model.LMHead
-			if cfg.NumLabels > 0 {
+			if cfg.NumLabels > 0 || cfg.Encoder() {
 				head = model.ScoreHead
 			}
 			m, err := model.Load(dir, model.LoadOptions{Head: head})

@@ -29,7 +29,14 @@ func initCommand(log *zerolog.Logger) *cli.Command {
 			if err != nil {
 				return err
 			}
-			m, tok, err := checkpoint.New(c.String("preset"), c.String("tokenizer"), model.LMHead, dt, device(c), c.Int64("seed"))
+			// an encoder (tiny-bert, tiny-distilbert, tiny-roberta) has no
+			// LM head: it is written as a …ForSequenceClassification with
+			// transformers' default num_labels 2, for rl classify to fine-tune
+			head, preset := model.LMHead, c.String("preset")
+			if isEncoderPreset(preset) {
+				head = model.ScoreHead
+			}
+			m, tok, err := checkpoint.NewWithLabels(preset, c.String("tokenizer"), head, 2, dt, device(c), c.Int64("seed"))
 			if err != nil {
 				return err
 			}
@@ -71,4 +78,15 @@ func sameDir(a, b string) (bool, error) {
 		return false, err
 	}
 	return filepath.Clean(pa) == filepath.Clean(pb), nil
+}
+
+// isEncoderPreset reports a preset (or config.json) of an encoder family.
+func isEncoderPreset(init string) bool {
+	var cfg *model.Config
+	if strings.HasSuffix(init, ".json") {
+		cfg, _ = model.ReadConfig(init)
+	} else {
+		cfg, _ = model.Preset(init, 1<<10)
+	}
+	return cfg != nil && cfg.Encoder()
 }

@@ -68,6 +68,12 @@ func fillSpecialIDs(c *model.Config, tok *tokenizer.Tokenizer) {
 // comes from the tokenizer (rounded up to a multiple of 64 for presets, as
 // nanoGPT does for speed).
 func New(init, tokenizerDir string, h model.Head, dt tensor.DType, dev tensor.Device, seed int64) (*model.Model, *tokenizer.Tokenizer, error) {
+	return NewWithLabels(init, tokenizerDir, h, 1, dt, dev, seed)
+}
+
+// NewWithLabels is New with numLabels classes for a score head whose
+// config names none (New: 1, a reward or value model).
+func NewWithLabels(init, tokenizerDir string, h model.Head, numLabels int, dt tensor.DType, dev tensor.Device, seed int64) (*model.Model, *tokenizer.Tokenizer, error) {
 	if tokenizerDir == "" {
 		return nil, nil, fmt.Errorf("checkpoint: --init %s needs --tokenizer (a directory with tokenizer.json; train one with `rl tokenizer train`)", init)
 	}
@@ -80,14 +86,16 @@ func New(init, tokenizerDir string, h model.Head, dt tensor.DType, dev tensor.De
 		cfg, err = model.ReadConfig(init)
 	} else {
 		vocab := (tok.VocabSize() + 63) / 64 * 64
-		cfg, err = model.Preset(init, vocab)
+		if cfg, err = model.Preset(init, vocab); err == nil {
+			cfg.FitTokenizer(tok.PAD())
+		}
 	}
 	if err != nil {
 		return nil, nil, err
 	}
 	fillSpecialIDs(cfg, tok)
 	if h == model.ScoreHead && cfg.NumLabels == 0 {
-		cfg.NumLabels = 1
+		cfg.NumLabels = numLabels
 	}
 	tensor.ManualSeed(seed)
 	m, err := model.New(cfg, h, dt, dev)

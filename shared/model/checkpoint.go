@@ -93,13 +93,40 @@ func Load(dir string, opts LoadOptions) (m *Model, err error) {
 	names := map[string]string{} // HF full name -> name in file
 	for _, n := range f.Names() {
 		full := n
-		if !strings.HasPrefix(n, prefix) && n != "lm_head.weight" && n != "score.weight" && !strings.HasPrefix(n, "score.") {
-			full = prefix + n // a base model (GPT2Model, LlamaModel) saved without prefix
+		if !strings.HasPrefix(n, prefix) && n != "lm_head.weight" && n != "score.weight" && !strings.HasPrefix(n, "score.") && !(cfg.Encoder() && isEncoderHead(n)) {
+			full = prefix + n // a base model (GPT2Model, LlamaModel, BertModel) saved without prefix
+		}
+		if cfg.Encoder() {
+			full = legacyNorm(full)
 		}
 		names[full] = n
 	}
 	_, hasScore := names["score.weight"]
+	if cfg.Encoder() {
+		if opts.Head == LMHead {
+			return nil, fmt.Errorf("model: load %s: %w", dir, errNoLMHead)
+		}
+		hasScore = false
+		for full := range names {
+			hasScore = hasScore || strings.HasPrefix(full, "classifier.")
+		}
+		if hasScore {
+			// num_labels from the classifier's output rows
+			out := "classifier.weight"
+			if cfg.Family() == RoBERTa {
+				out = "classifier.out_proj.weight"
+			}
+			n, ok := names[out]
+			if !ok || len(f.Tensors[n].Shape) != 2 {
+				return nil, fmt.Errorf("model: load %s: a %s classifier needs %s of shape (num_labels, hidden)", dir, cfg.ModelType, out)
+			}
+			cfg.NumLabels = int(f.Tensors[n].Shape[0])
+		} else {
+			cfg.NumLabels = opts.NumLabels
+		}
+	}
 	switch {
+	case cfg.Encoder():
 	case opts.Head == LMHead && hasScore:
 		return nil, fmt.Errorf("model: load %s: a sequence-classification checkpoint (score.weight) has no LM head", dir)
 	case opts.Head == LMHead && !cfg.TieWordEmbeddings:
@@ -136,9 +163,13 @@ func Load(dir string, opts LoadOptions) (m *Model, err error) {
 	for full := range want {
 		n, ok := names[full]
 		if !ok {
-			if full == "score.weight" {
-				t := tensor.ZerosOn([]int64{int64(cfg.NumLabels), int64(cfg.HiddenSize)}, tensor.Float32, tensor.CPU).Keep()
-				t.Normal_(0, cfg.InitializerRange)
+			if full == "score.weight" || cfg.Encoder() && newHeadParam(cfg, full) {
+				// a new head, as from_pretrained initialises it (BERT's
+				// _init_weights: N(0, initializer_range), zero biases)
+				t := tensor.ZerosOn(want[full], tensor.Float32, tensor.CPU).Keep()
+				if !strings.HasSuffix(full, ".bias") {
+					t.Normal_(0, cfg.InitializerRange)
+				}
 				tensors[full] = t
 				continue
 			}
@@ -231,7 +262,7 @@ func matchFile(cfg *Config, want map[string][]int64, names map[string]string, f 
 func ignorable(name string) bool {
 	switch {
 	case strings.HasSuffix(name, ".attn.bias"), strings.HasSuffix(name, ".attn.masked_bias"),
-		strings.HasSuffix(name, "rotary_emb.inv_freq"), name == "lm_head.weight":
+		strings.HasSuffix(name, "rotary_emb.inv_freq"), name == "lm_head.weight", encoderIgnorable(name):
 		return true
 	}
 	return false
@@ -239,6 +270,13 @@ func ignorable(name string) bool {
 
 // architecture is the transformers class name for the family and head.
 func architecture(c *Config, h Head) string {
+	if c.Encoder() {
+		base := map[string]string{"bert": "Bert", "distilbert": "DistilBert", "roberta": "Roberta", "xlm-roberta": "XLMRoberta"}[c.ModelType]
+		if h == ScoreHead {
+			return base + "ForSequenceClassification"
+		}
+		return base + "Model"
+	}
 	base := map[string]string{"gpt2": "GPT2", "llama": "Llama", "mistral": "Mistral", "qwen2": "Qwen2", "qwen3": "Qwen3", "phi3": "Phi3", "gemma2": "Gemma2", "gemma3_text": "Gemma3"}[c.ModelType]
 	if h == ScoreHead {
 		return base + "ForSequenceClassification"
@@ -305,6 +343,9 @@ func (m *Model) Save(dir string) (err error) {
 	}
 	if err := fsutil.WriteFile(configPath(dir), append(cj, '\n'), 0o644); err != nil {
 		return fmt.Errorf("model: save: %w", err)
+	}
+	if m.Config.Encoder() {
+		return nil // an encoder does not generate: transformers writes no generation_config.json
 	}
 	gen := m.Generation
 	if gen == nil { // transformers' GenerationConfig.from_model_config

@@ -26,6 +26,10 @@ type Family string
 const (
 	GPT2  Family = "gpt2"
 	Llama Family = "llama"
+	// Encoders (bidirectional, post-LN, absolute positions; encoder.go).
+	BERT       Family = "bert"
+	DistilBERT Family = "distilbert"
+	RoBERTa    Family = "roberta"
 )
 
 // families maps Hugging Face model_type values to the family that builds them.
@@ -39,6 +43,10 @@ var families = map[string]Family{
 	"gemma2":  Llama,
 	// Gemma 3's text model (Gemma3ForCausalLM)
 	"gemma3_text": Llama,
+	"bert":        BERT,
+	"distilbert":  DistilBERT,
+	"roberta":     RoBERTa,
+	"xlm-roberta": RoBERTa,
 }
 
 // Config is a Hugging Face config.json for the supported families. Fields
@@ -100,6 +108,18 @@ type Config struct {
 	// PartialRotaryFactor is partial_rotary_factor (phi3; default 1): RoPE
 	// rotates the first int(head_dim * factor) channels of each head.
 	PartialRotaryFactor float64
+	// Encoders (encoder.go): type_vocab_size (BERT 2, RoBERTa 1;
+	// DistilBERT has no token types), hidden_act (gelu), and the dropout
+	// of the sequence-classification head (classifier_dropout, null: the
+	// hidden dropout; DistilBERT's seq_classif_dropout, default 0.2).
+	TypeVocabSize     int
+	HiddenAct         string
+	ClassifierDropout float64
+	// ProblemType is problem_type ("" until set): single_label_classification
+	// (cross-entropy), multi_label_classification (BCE with logits) or
+	// regression (MSE), as transformers' …ForSequenceClassification
+	// (ClassificationLoss).
+	ProblemType string
 
 	Raw map[string]any // every key read from the file
 }
@@ -231,7 +251,12 @@ func ParseConfig(b []byte) (*Config, error) {
 		if err := c.parseRope(raw); err != nil {
 			return nil, err
 		}
+	case BERT, DistilBERT, RoBERTa:
+		if err := c.parseEncoder(&r); err != nil {
+			return nil, err
+		}
 	}
+	c.ProblemType = r.str("problem_type")
 	c.HeadDim = r.int("head_dim", 0)
 	if c.HeadDim == 0 && c.NumHeads > 0 {
 		c.HeadDim = c.HiddenSize / c.NumHeads
@@ -263,9 +288,15 @@ func (c *Config) Validate() error {
 	var errs []error
 	keys := map[string]string{"hidden": "hidden_size", "layers": "num_hidden_layers", "heads": "num_attention_heads",
 		"kv": "num_key_value_heads", "inter": "intermediate_size", "pos": "max_position_embeddings", "eps": "rms_norm_eps"}
-	if c.Family() == GPT2 {
+	switch c.Family() {
+	case GPT2:
 		keys = map[string]string{"hidden": "n_embd", "layers": "n_layer", "heads": "n_head",
 			"kv": "n_head", "inter": "n_inner", "pos": "n_positions", "eps": "layer_norm_epsilon"}
+	case BERT, RoBERTa:
+		keys["kv"], keys["eps"] = keys["heads"], "layer_norm_eps"
+	case DistilBERT:
+		keys = map[string]string{"hidden": "dim", "layers": "n_layers", "heads": "n_heads",
+			"kv": "n_heads", "inter": "hidden_dim", "pos": "max_position_embeddings", "eps": "layer_norm_eps"}
 	}
 	size := func(name string, v, max int) {
 		if v <= 0 || v > max {
@@ -299,8 +330,16 @@ func (c *Config) Validate() error {
 	if c.NumHeads > 0 && c.NumKVHeads > 0 && c.NumHeads%c.NumKVHeads != 0 {
 		errs = append(errs, fmt.Errorf("num_attention_heads %d is not a multiple of num_key_value_heads %d", c.NumHeads, c.NumKVHeads))
 	}
-	if c.Family() == GPT2 && c.NumHeads > 0 && c.HiddenSize%c.NumHeads != 0 {
-		errs = append(errs, fmt.Errorf("n_embd %d is not a multiple of n_head %d", c.HiddenSize, c.NumHeads))
+	if (c.Family() == GPT2 || c.Encoder()) && c.NumHeads > 0 && c.HiddenSize%c.NumHeads != 0 {
+		errs = append(errs, fmt.Errorf("%s %d is not a multiple of %s %d", keys["hidden"], c.HiddenSize, keys["heads"], c.NumHeads))
+	}
+	if c.Encoder() {
+		errs = append(errs, c.validateEncoder()...)
+	}
+	switch c.ProblemType {
+	case "", SingleLabel, MultiLabel, Regression:
+	default:
+		errs = append(errs, fmt.Errorf("problem_type %q: want %s, %s or %s", c.ProblemType, SingleLabel, MultiLabel, Regression))
 	}
 	if c.HeadDim%2 != 0 && c.Family() == Llama {
 		errs = append(errs, fmt.Errorf("head_dim %d must be even for rotary embeddings", c.HeadDim))
@@ -389,6 +428,11 @@ func (c *Config) JSON() ([]byte, error) {
 		if _, ok := out["hidden_act"]; !ok && !c.Gemma {
 			out["hidden_act"] = "silu"
 		}
+	case BERT, DistilBERT, RoBERTa:
+		c.encoderJSON(out)
+	}
+	if c.ProblemType != "" {
+		out["problem_type"] = c.ProblemType
 	}
 	if c.NumLabels > 0 {
 		out["num_labels"] = c.NumLabels
@@ -570,6 +614,10 @@ func (r *reader) bool(key string, def bool) bool {
 //	             those families at tiny-llama's sizes (Gemma: head_dim 64,
 //	             window 8; Phi-3: partial rotary 0.75 and longrope; Mistral: window 8)
 //	gpt2-small   GPT-2 small: 12 layers, 12 heads, width 768, 1024 positions (124M with 50257 vocab)
+//	tiny-bert, tiny-distilbert, tiny-roberta
+//	             encoders (classification only), 4 layers, 4 heads, width
+//	             256, GELU MLP 1024, 512 positions (RoBERTa: after its
+//	             padding_idx; FitTokenizer sets pad_token_id)
 //
 // Presets train without dropout (their config says 0.0, so saving and
 // loading them keeps it).
@@ -594,6 +642,13 @@ func Preset(name string, vocab int) (*Config, error) {
 		js = `{"model_type":"mistral","architectures":["MistralForCausalLM"],"hidden_size":256,"num_hidden_layers":4,"num_attention_heads":4,"num_key_value_heads":2,"intermediate_size":688,"max_position_embeddings":512,"rms_norm_eps":1e-5,"rope_theta":10000,"sliding_window":8,"tie_word_embeddings":true}`
 	case "tiny-llama":
 		js = `{"model_type":"llama","architectures":["LlamaForCausalLM"],"hidden_size":256,"num_hidden_layers":4,"num_attention_heads":4,"num_key_value_heads":2,"intermediate_size":688,"max_position_embeddings":512,"rms_norm_eps":1e-5,"tie_word_embeddings":true}`
+	case "tiny-bert":
+		js = `{"model_type":"bert","architectures":["BertForSequenceClassification"],"hidden_size":256,"num_hidden_layers":4,"num_attention_heads":4,"intermediate_size":1024,"max_position_embeddings":512,"type_vocab_size":2,"layer_norm_eps":1e-12,"hidden_act":"gelu","hidden_dropout_prob":0.0,"attention_probs_dropout_prob":0.0}`
+	case "tiny-distilbert":
+		js = `{"model_type":"distilbert","architectures":["DistilBertForSequenceClassification"],"dim":256,"n_layers":4,"n_heads":4,"hidden_dim":1024,"max_position_embeddings":512,"activation":"gelu","dropout":0.0,"attention_dropout":0.0,"seq_classif_dropout":0.0}`
+	case "tiny-roberta":
+		// roberta-base's 514 positions: 512 after padding_idx 1
+		js = `{"model_type":"roberta","architectures":["RobertaForSequenceClassification"],"hidden_size":256,"num_hidden_layers":4,"num_attention_heads":4,"intermediate_size":1024,"max_position_embeddings":514,"type_vocab_size":1,"layer_norm_eps":1e-5,"hidden_act":"gelu","hidden_dropout_prob":0.0,"attention_probs_dropout_prob":0.0}`
 	case "gpt2-small":
 		js = `{"model_type":"gpt2","architectures":["GPT2LMHeadModel"],"n_embd":768,"n_layer":12,"n_head":12,"n_positions":1024,"embd_pdrop":0.0,"attn_pdrop":0.0,"resid_pdrop":0.0}`
 	default:
@@ -615,7 +670,7 @@ func Preset(name string, vocab int) (*Config, error) {
 }
 
 // PresetNames lists the presets Preset knows.
-var PresetNames = []string{"tiny", "tiny-llama", "tiny-qwen2", "tiny-qwen3", "tiny-gemma2", "tiny-gemma3", "tiny-phi3", "tiny-mistral", "gpt2-small"}
+var PresetNames = []string{"tiny", "tiny-llama", "tiny-qwen2", "tiny-qwen3", "tiny-gemma2", "tiny-gemma3", "tiny-phi3", "tiny-mistral", "gpt2-small", "tiny-bert", "tiny-distilbert", "tiny-roberta"}
 
 func configPath(dir string) string { return filepath.Join(dir, "config.json") }
 
@@ -626,7 +681,22 @@ func configPath(dir string) string { return filepath.Join(dir, "config.json") }
 // the token before it, as transformers and TRL read it, so that scores
 // agree across the two. Without a pad_token_id it is last; a row of pads
 // only reads position 0.
+//
+// Encoders read their first token ([CLS], <s>) instead, as their heads do:
+// position 0 of a right-padded row, the first token that is not
+// pad_token_id of a left-padded one.
 func (c *Config) ScoreIndex(last int, at func(i int) int64) int {
+	if c.Encoder() {
+		if c.PadTokenID != nil {
+			for i := 0; i < last; i++ {
+				if at(i) != int64(*c.PadTokenID) {
+					return i
+				}
+			}
+			return last
+		}
+		return 0
+	}
 	if c.PadTokenID == nil {
 		return last
 	}

@@ -14,6 +14,11 @@ type Input struct {
 	// PositionIDs (B, T); nil derives them: cumsum(mask)-1 (0 at pads) when
 	// a mask is given, else P..P+T-1.
 	PositionIDs *tensor.Tensor
+	// TokenTypeIDs (B, T) are BERT's segment ids (0 for the first text of
+	// a pair, 1 for the second, as the tokenizer's EncodePair gives them);
+	// nil means all 0. Only encoders with type_vocab_size > 1 read them
+	// (RoBERTa's tokenizers return none).
+	TokenTypeIDs *tensor.Tensor
 	// SegmentIDs (B, T) for packed sequences: a token attends only to
 	// earlier tokens of the same segment. nil means one segment per row.
 	SegmentIDs *tensor.Tensor
@@ -135,8 +140,18 @@ func (m *Model) Logits(hidden *tensor.Tensor) *tensor.Tensor {
 }
 
 // Scores applies the score head: (B, T, H) -> (B, T, num_labels), in
-// float32 (see Logits).
-func (m *Model) Scores(hidden *tensor.Tensor) *tensor.Tensor {
+// float32 (see Logits), in eval mode. For decoders it is `score`; for
+// encoders the family's classification head (BERT's pooler and
+// classifier, DistilBERT's pre_classifier and classifier, RoBERTa's
+// classification head), applied at every position given.
+func (m *Model) Scores(hidden *tensor.Tensor) *tensor.Tensor { return m.ScoresFor(&Input{}, hidden) }
+
+// ScoresFor is Scores with in's mode: in training (in.Train) an encoder's
+// head applies its dropout.
+func (m *Model) ScoresFor(in *Input, hidden *tensor.Tensor) *tensor.Tensor {
+	if s, ok := m.arch.(scorer); ok {
+		return float32Out(s.scores(m, in, hidden))
+	}
 	return float32Out(hidden.Linear(m.byName["score.weight"], nil))
 }
 

@@ -22,6 +22,8 @@ func FuzzParseConfig(f *testing.F) {
 		`{"model_type":"gpt2","id2label":{"-3":"a"},"vocab_size":3,"n_embd":4,"n_head":1,"n_layer":1}`,
 		`{"model_type":"gpt2","eos_token_id":[1,2],"bos_token_id":"x"}`,
 		`{"model_type":"bert"}`, `{}`, `[]`, `{"model_type":`, `null`,
+		`{"model_type":"distilbert","dim":16,"n_heads":4,"n_layers":1,"seq_classif_dropout":1.5}`,
+		`{"model_type":"roberta","pad_token_id":600,"max_position_embeddings":514,"type_vocab_size":-1}`,
 		`{"model_type":"gpt2","vocab_size":1e300,"n_inner":1.5}`,
 	} {
 		f.Add([]byte(s))

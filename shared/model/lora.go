@@ -94,6 +94,10 @@ func defaultTargets(modelType string) []string {
 		return []string{"qkv_proj"}
 	case "gemma2", "gemma3_text":
 		return []string{"q_proj", "v_proj"}
+	case "bert", "roberta", "xlm-roberta":
+		return []string{"query", "value"}
+	case "distilbert":
+		return []string{"q_lin", "v_lin"}
 	}
 	return []string{"q_proj", "v_proj"}
 }
@@ -104,7 +108,7 @@ func (m *Model) linearModules() []string {
 	var out []string
 	for _, p := range m.params {
 		name, ok := strings.CutSuffix(p.Name, ".weight")
-		if !ok || len(m.weightShape(p.T)) != 2 || !strings.Contains(name, ".h.") && !strings.Contains(name, ".layers.") {
+		if !ok || len(m.weightShape(p.T)) != 2 || !strings.Contains(name, ".h.") && !strings.Contains(name, ".layers.") && !strings.Contains(name, ".layer.") {
 			continue // embeddings, norms, heads
 		}
 		out = append(out, name)
@@ -182,9 +186,10 @@ func (m *Model) AddLora(c LoraConfig) (err error) {
 		ad.layers = append(ad.layers, l)
 		ad.byWeight[w] = l
 	}
-	if m.Head == ScoreHead && !slices.Contains(c.ModulesToSave, "score") {
+	if head := m.headModule(); m.Head == ScoreHead && !slices.Contains(c.ModulesToSave, head) {
 		// PeftModelForSequenceClassification trains the new head in full
-		c.ModulesToSave = append(slices.Clone(c.ModulesToSave), "score")
+		// (its classifier_module_names: classifier, score)
+		c.ModulesToSave = append(slices.Clone(c.ModulesToSave), head)
 		ad.cfg.ModulesToSave = c.ModulesToSave
 	}
 	if ad.saved, err = m.modulesToSave(c.ModulesToSave); err != nil {
@@ -222,7 +227,8 @@ func (m *Model) modulesToSave(mods []string) ([]string, error) {
 		n := 0
 		for _, p := range m.params {
 			module := p.Name[:max(0, strings.LastIndex(p.Name, "."))]
-			if matchesTarget(module, []string{mod}) {
+			// the module or one inside it (RoBERTa's classifier.dense)
+			if matchesTarget(module, []string{mod}) || strings.HasPrefix(module, mod+".") || strings.Contains(module, "."+mod+".") {
 				names = append(names, p.Name)
 				n++
 			}
@@ -232,6 +238,15 @@ func (m *Model) modulesToSave(mods []string) ([]string, error) {
 		}
 	}
 	return names, nil
+}
+
+// headModule is the sequence-classification head's module: score, or an
+// encoder's classifier.
+func (m *Model) headModule() string {
+	if m.Config.Encoder() {
+		return "classifier"
+	}
+	return "score"
 }
 
 func headName(h Head) string {

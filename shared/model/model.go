@@ -122,8 +122,11 @@ func (m *Model) SetRequiresGrad(b bool) {
 
 // prefix is the base-model name prefix of the family (transformer. / model.).
 func (c *Config) prefix() string {
-	if c.Family() == GPT2 {
+	switch c.Family() {
+	case GPT2:
 		return "transformer."
+	case BERT, DistilBERT, RoBERTa:
+		return string(c.Family()) + "."
 	}
 	return "model."
 }
@@ -199,6 +202,9 @@ func paramShapes(c *Config, h Head) map[string][]int64 {
 			}
 		}
 		s["model.norm.weight"] = []int64{H}
+	case BERT, DistilBERT, RoBERTa:
+		encoderShapes(c, h, s)
+		return s
 	}
 	switch h {
 	case LMHead:
@@ -211,9 +217,10 @@ func paramShapes(c *Config, h Head) map[string][]int64 {
 	return s
 }
 
-// New builds a randomly initialised model (GPT-2 / Llama initialisation:
-// N(0, initializer_range) for matrices and embeddings, GPT-2's residual
-// projections scaled by 1/sqrt(2*n_layer), zero biases, unit norm weights)
+// New builds a randomly initialised model (GPT-2 / Llama / BERT
+// initialisation: N(0, initializer_range) for matrices and embeddings,
+// GPT-2's residual projections scaled by 1/sqrt(2*n_layer), zero biases,
+// unit norm weights, an encoder's pad embedding zero)
 // from libtorch's global generator (seed it with tensor.ManualSeed). A zero
 // dt is Float32.
 func New(c *Config, h Head, dt tensor.DType, dev tensor.Device) (m *Model, err error) {
@@ -223,6 +230,9 @@ func New(c *Config, h Head, dt tensor.DType, dev tensor.Device) (m *Model, err e
 	}
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("model: new: %w", err)
+	}
+	if c.Encoder() && h != ScoreHead {
+		return nil, fmt.Errorf("model: new: %w", errNoLMHead)
 	}
 	if h == ScoreHead && c.NumLabels <= 0 {
 		return nil, fmt.Errorf("model: new: a score head needs num_labels > 0")
@@ -247,6 +257,12 @@ func New(c *Config, h Head, dt tensor.DType, dev tensor.Device) (m *Model, err e
 			t.Normal_(0, std)
 		}
 		tensors[name] = t
+	}
+	if c.Encoder() && c.PadTokenID != nil {
+		// nn.Embedding(padding_idx=pad_token_id): the pad row starts at zero
+		tensor.Tidy(func() {
+			tensors[c.prefix()+"embeddings.word_embeddings.weight"].Select(0, int64(*c.PadTokenID)).Fill_(0)
+		})
 	}
 	return assemble(c, h, tensors, dt, dev)
 }
@@ -307,6 +323,10 @@ func (m *Model) rebind() error {
 		m.arch = &gpt2{}
 	case Llama:
 		m.arch = &llama{}
+	case BERT, RoBERTa:
+		m.arch = &bert{}
+	case DistilBERT:
+		m.arch = &distilbert{}
 	}
 	return m.arch.bind(m)
 }

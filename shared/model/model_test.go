@@ -359,8 +359,8 @@ func TestBadCheckpoints(t *testing.T) {
 		{"corrupt safetensors", func(d string) { os.WriteFile(filepath.Join(d, "model.safetensors"), []byte("garbage!garbage!"), 0o644) }, []string{"model.safetensors"}},
 		{"missing config", func(d string) { os.Remove(filepath.Join(d, "config.json")) }, []string{"config.json"}},
 		{"unknown model_type", func(d string) {
-			os.WriteFile(filepath.Join(d, "config.json"), []byte(`{"model_type":"bert","vocab_size":3}`), 0o644)
-		}, []string{"config.json", "unknown model_type", "bert"}},
+			os.WriteFile(filepath.Join(d, "config.json"), []byte(`{"model_type":"t5","vocab_size":3}`), 0o644)
+		}, []string{"config.json", "unknown model_type", "t5"}},
 		{"wrong shape", func(d string) {
 			os.WriteFile(filepath.Join(d, "config.json"), mustJSON(map[string]any{"model_type": "gpt2", "vocab_size": 23, "n_embd": 16, "n_layer": 2, "n_head": 4, "n_positions": 8}), 0o644)
 		}, []string{"transformer.wpe.weight", "[16 16]", "[8 16]"}},

@@ -416,7 +416,8 @@ func (t *Tokenizer) overridePostProcessor() {
 }
 
 // inferSpecials fills BOS and EOS from the post-processor or a lone special
-// token, skipping the keys in present (set, possibly to null, by a config).
+// token, and PAD from a special [PAD] token, skipping the keys in
+// present (set, possibly to null, by a config).
 func (t *Tokenizer) inferSpecials(present map[string]bool) {
 	set := func(idx, id int) {
 		if present[specialKeys[idx]] || t.specials[idx].id >= 0 || id < 0 {
@@ -439,6 +440,13 @@ func (t *Tokenizer) inferSpecials(present map[string]bool) {
 	if len(lone) == 1 {
 		set(bosIdx, lone[0])
 		set(eosIdx, lone[0])
+	}
+	// BERT-style vocabularies have a special [PAD] token, BertTokenizer's
+	// default pad_token: without a config naming pad_token it is the pad
+	// rather than PAD's EOS fallback ([SEP]). (<pad> is left alone: in
+	// Llama-style files transformers leaves pad_token unset.)
+	if id, ok := t.tokToID["[PAD]"]; ok && t.special[id] {
+		set(padIdx, id)
 	}
 }
 
@@ -548,6 +556,51 @@ func (t *Tokenizer) EncodePair(a, b string, addSpecialTokens bool) (ids, typeIDs
 		}
 	}
 	return ids, typeIDs, nil
+}
+
+// PairTemplate puts the ids of two texts (encoded without special tokens,
+// already truncated) into the post-processor's pair template, as
+// EncodePair does with special tokens: BERT's [CLS] a [SEP] b [SEP], type
+// ids 0 then 1.
+func (t *Tokenizer) PairTemplate(a, b []int) (ids, typeIDs []int, err error) {
+	if t.native.pairErr != nil {
+		return nil, nil, fmt.Errorf("tokenizer: encode pair: post_processor: %w", t.native.pairErr)
+	}
+	seqs := [2][]int{a, b}
+	for _, p := range t.native.pair {
+		part := p.ids
+		if p.seq >= 0 {
+			part = seqs[p.seq]
+		}
+		ids = append(ids, part...)
+		for range part {
+			typeIDs = append(typeIDs, p.typeID)
+		}
+	}
+	return ids, typeIDs, nil
+}
+
+// WithSpecials puts the post-processor's special tokens around the ids of
+// one text (BERT's [CLS] ids [SEP]), as Encode with addSpecialTokens does.
+func (t *Tokenizer) WithSpecials(ids []int) []int {
+	out := make([]int, 0, len(t.prefix)+len(ids)+len(t.suffix))
+	return append(append(append(out, t.prefix...), ids...), t.suffix...)
+}
+
+// NumSpecialTokens is the number of special tokens the post-processor adds
+// to one text (pair false) or to a pair (transformers'
+// num_special_tokens_to_add): what truncation to max_length leaves room for.
+func (t *Tokenizer) NumSpecialTokens(pair bool) int {
+	if !pair {
+		return len(t.prefix) + len(t.suffix)
+	}
+	n := 0
+	for _, p := range t.native.pair {
+		if p.seq < 0 {
+			n += len(p.ids)
+		}
+	}
+	return n
 }
 
 // EncodeWithEOS encodes text with eos appended as TRL appends it: the eos
