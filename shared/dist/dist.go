@@ -277,11 +277,17 @@ func (g *Group) Mean(vals []float64) ([]float64, error) {
 
 // Sum adds vals elementwise across ranks.
 func (g *Group) Sum(vals []float64) ([]float64, error) {
-	m, err := g.Mean(vals)
-	for i := range m {
-		m[i] *= float64(g.WorldSize)
+	all, err := g.AllGather(vals)
+	if err != nil {
+		return nil, err
 	}
-	return m, err
+	out := make([]float64, len(vals))
+	for _, v := range all { // in rank order: the same sum on every rank
+		for i := range out {
+			out[i] += v[i]
+		}
+	}
+	return out, nil
 }
 
 // Barrier returns once every rank has called it.
