@@ -60,11 +60,19 @@ func launchCommand(log *zerolog.Logger) *cli.Command {
 				return err
 			}
 			if code != 0 {
-				return cli.Exit("", code)
+				return workerFailed{code}
 			}
 			return nil
 		},
 	}
+}
+
+// workerFailed is rl launch's error when a worker failed: rl exits with
+// the worker's code (not through cli.Exit, which would exit at once).
+type workerFailed struct{ code int }
+
+func (w workerFailed) Error() string {
+	return fmt.Sprintf("launch: a worker failed with exit code %d (its output above says why)", w.code)
 }
 
 // launchPlan is what rl launch starts.
@@ -199,7 +207,10 @@ func launch(exe string, p launchPlan, stdout, stderr io.Writer, log zerolog.Logg
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sig)
-	type exit struct{ local, code int }
+	type exit struct {
+		local, code int
+		err         error
+	}
 	exits := make(chan exit, len(cmds))
 	for local, cmd := range cmds {
 		go func() {
@@ -212,22 +223,28 @@ func launch(exe string, p launchPlan, stdout, stderr io.Writer, log zerolog.Logg
 					code = ee.ExitCode()
 				}
 			}
-			exits <- exit{local, code}
+			exits <- exit{local, code, err}
 		}()
 	}
 	first, firstRank := 0, -1
+	var grace <-chan time.Time
 	for left := len(cmds); left > 0; {
 		select {
 		case s := <-sig:
 			for _, c := range cmds {
 				_ = c.Process.Signal(s)
 			}
+		case <-grace:
+			stopAll(cmds)
 		case e := <-exits:
 			left--
 			if e.code != 0 && firstRank < 0 {
 				first, firstRank = e.code, p.NodeRank*p.NProc+e.local
-				log.Error().Int("rank", firstRank).Int("exit_code", e.code).Msg("a worker failed: stopping the others")
-				stopAll(cmds)
+				log.Error().Int("rank", firstRank).Int("exit_code", e.code).Str("status", e.err.Error()).
+					Msg("a worker failed: stopping the others")
+				// The others' collectives fail at once when a peer is gone
+				// and they say so: let them, then stop those still running.
+				grace = time.After(stopGrace)
 			}
 		}
 	}
@@ -274,6 +291,10 @@ func (p *prefixWriter) flush() {
 		p.buf = nil
 	}
 }
+
+// stopGrace is how long the other workers may take to fail by themselves
+// after one failed, before rl launch stops them.
+const stopGrace = 3 * time.Second
 
 // stopAll asks the running workers to stop (SIGTERM), then kills those
 // still running 5 s later.

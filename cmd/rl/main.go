@@ -54,6 +54,11 @@ func run(args []string) int {
 			log.Warn().Msg(err.Error())
 			return 130
 		}
+		var wf workerFailed
+		if errors.As(err, &wf) {
+			log.Error().Msg(err.Error())
+			return wf.code
+		}
 		log.Error().Msg(explain(app, err).Error())
 		return 1
 	}

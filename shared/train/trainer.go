@@ -224,7 +224,7 @@ func order(n int, seed int64, epoch int) []int {
 func (t *Trainer[B]) microBatch(k int, p plan, cache *epochCache) []int {
 	epoch, pos := k/p.mbPerEpoch, k%p.mbPerEpoch
 	if cache.epoch != epoch || cache.perm == nil {
-		cache.epoch, cache.perm = epoch, order(t.Train.Len(), t.Args.Seed, epoch)
+		cache.epoch, cache.perm, cache.shard = epoch, order(t.Train.Len(), t.Args.Seed, epoch), nil
 		if t.Sequential {
 			for i := range cache.perm {
 				cache.perm[i] = i
