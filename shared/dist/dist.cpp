@@ -2,6 +2,10 @@
 // NCCL when built with RL_NCCL against a CUDA libtorch) behind a C API
 // that cgo can call. Every function catches C++ exceptions and returns
 // their message through *err (malloc'd; the Go side frees it).
+// tools/setup writes rl_dist_config.h (RL_NCCL for a CUDA libtorch).
+#if __has_include(<rl_dist_config.h>)
+#include <rl_dist_config.h>
+#endif
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroup.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>

@@ -17,7 +17,7 @@
 package dist
 
 /*
-#cgo CXXFLAGS: -std=c++17 -O2 -DUSE_C10D_GLOO -I${SRCDIR}/../../third_party/torch/include -I${SRCDIR}/../../third_party/torch/include/torch/csrc/api/include -I/usr/include/torch/csrc/api/include -Wno-deprecated-declarations -Wno-unused-variable
+#cgo CXXFLAGS: -std=c++17 -O2 -DUSE_C10D_GLOO -I${SRCDIR}/../../third_party/rl-dist -I${SRCDIR}/../../third_party/torch/include -I${SRCDIR}/../../third_party/torch/include/torch/csrc/api/include -I/usr/include/torch/csrc/api/include -Wno-deprecated-declarations -Wno-unused-variable
 #include <stdlib.h>
 #include "dist.h"
 */
