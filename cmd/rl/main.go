@@ -198,13 +198,17 @@ func signalContext(log *zerolog.Logger) (context.Context, func()) {
 	return ctx, func() { signal.Stop(ch); cancel() }
 }
 
+// trainers are the commands that train in a data-parallel world.
+var trainers = map[string]bool{"sft": true, "reward": true, "classify": true, "dpo": true, "orpo": true, "cpo": true,
+	"kto": true, "ppo": true, "grpo": true, "rloo": true}
+
 // joinWorld opens the data-parallel process group when rl runs as a
 // worker of rl launch or torchrun (WORLD_SIZE > 1); ranks other than 0
 // log warnings and errors only (HF's log_level_replica "warning"), each
 // message with its rank.
 func joinWorld(c *cli.Context, log *zerolog.Logger) error {
-	if c.Args().First() == "launch" {
-		return nil // the launcher is no rank
+	if !trainers[c.Args().First()] || slices.Contains(c.Args().Slice(), "--help") || slices.Contains(c.Args().Slice(), "-h") {
+		return nil // only training joins a world (not launch itself, nor help)
 	}
 	env, err := dist.ReadEnv()
 	if err != nil || env.WorldSize <= 1 {
