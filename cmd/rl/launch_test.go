@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/rlsuite/rl/shared/safetensors"
+	"github.com/rlsuite/rl/shared/tensor"
 	"github.com/rlsuite/rl/shared/train"
 )
 
@@ -260,5 +261,25 @@ func TestWorkerEnv(t *testing.T) {
 	}
 	if _, ok := got["TORCHELASTIC_USE_AGENT_STORE"]; ok {
 		t.Error("the outer TORCHELASTIC_USE_AGENT_STORE was kept: rank 0 would not host the store")
+	}
+}
+
+// TestDeviceCUDAWithoutCUDA: with a CPU-only libtorch, --device cuda (and
+// cuda:N) stops every trainer with a clear message before loading
+// anything, not with a libtorch crash.
+func TestDeviceCUDAWithoutCUDA(t *testing.T) {
+	if tensor.CUDAAvailable() {
+		t.Skip("this libtorch has CUDA")
+	}
+	for _, dev := range []string{"cuda", "cuda:1"} {
+		for _, cmd := range []string{"sft", "dpo", "ppo", "grpo"} {
+			code, _, errs := rl(t, "--device", dev, cmd, "--output-dir", t.TempDir())
+			if code != 1 || !strings.Contains(errs, "--device cuda") && !strings.Contains(errs, "device cuda:1: only 0 CUDA devices") {
+				t.Errorf("rl --device %s %s: exit %d, stderr %q; want a clear refusal", dev, cmd, code, errs)
+			}
+			if strings.Contains(errs, "frame #") || strings.Contains(errs, "panic") {
+				t.Errorf("rl --device %s %s: a crash: %s", dev, cmd, errs)
+			}
+		}
 	}
 }

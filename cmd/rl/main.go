@@ -110,9 +110,11 @@ func newApp(log *zerolog.Logger) *cli.App {
 				log.Warn().Int("threads", n).Int("cpus", cpus).Msg("--threads is above the CPUs this process may use: oversubscribed libtorch threads run much slower; use at most the CPU count (or 0)")
 			}
 			tensor.SetNumThreads(n)
-			if _, err := tensor.ParseDevice(c.String("device")); err != nil {
+			dev, err := tensor.ParseDevice(c.String("device"))
+			if err != nil {
 				return err
 			}
+			train.Device = dev // every trainer's models, batches and optimizer state
 			return joinWorld(c, log)
 		},
 		After: func(c *cli.Context) error {
