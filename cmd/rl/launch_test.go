@@ -283,3 +283,59 @@ func TestDeviceCUDAWithoutCUDA(t *testing.T) {
 		}
 	}
 }
+
+// TestLaunchDPOMatchesOneProcess (issue 15): DPO's loss is a mean over
+// pairs, so DDP's average of two ranks' means of 2 pairs each is one
+// process's mean of 4: the same losses, reward metrics and final weights
+// over an epoch boundary (8 pairs, 4 a step).
+func TestLaunchDPOMatchesOneProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts worker processes")
+	}
+	model := tinyModel(t, "lm")
+	words := strings.Fields("the quick brown fox jumps over the lazy dog a b and c one two three four")
+	var b strings.Builder
+	for i := range 8 {
+		row, _ := json.Marshal(map[string]string{"prompt": words[i] + " " + words[i+1] + " ",
+			"chosen": strings.Join(words[i+2:i+3+i%3], " "), "rejected": strings.Join(words[i+5:i+6+i%2], " ")})
+		b.Write(append(row, '\n'))
+	}
+	tmp := t.TempDir()
+	data := filepath.Join(tmp, "pairs.jsonl")
+	if err := os.WriteFile(data, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	one, two := filepath.Join(tmp, "one"), filepath.Join(tmp, "two")
+	common := []string{"dpo", "--model", model, "--dataset", data, "--max-steps", "3", "--logging-steps", "1",
+		"--learning-rate", "1e-3", "--seed", "5", "--save-strategy", "no"}
+	t.Setenv("RL_TEST_AS_RL", "1")
+	t.Setenv("OMP_NUM_THREADS", "1")
+	t.Setenv("RL_THREADS", "1")
+	if code, _, errs := rl(t, append(common, "--output-dir", one, "--per-device-train-batch-size", "4")...); code != 0 {
+		t.Fatalf("one process: exit %d: %s", code, errs)
+	}
+	if code, out, errs := rl(t, append([]string{"launch", "--nproc-per-node", "2", "rl"}, append(common, "--output-dir", two, "--per-device-train-batch-size", "2")...)...); code != 0 {
+		t.Fatalf("rl launch: exit %d:\n%s\n%s", code, out, errs)
+	}
+	m1, m2 := readMetrics(t, one), readMetrics(t, two)
+	if len(m1) != 3 || len(m2) != 3 {
+		t.Fatalf("logged steps: one process %d, two %d; want 3 each", len(m1), len(m2))
+	}
+	for step := 1; step <= 3; step++ {
+		for _, k := range []string{"loss", "grad_norm", "rewards/chosen", "rewards/rejected", "rewards/margins", "logps/chosen"} {
+			a, b := m1[step][k], m2[step][k]
+			if _, ok := m1[step][k]; !ok {
+				t.Fatalf("step %d: no %s logged: %v", step, k, m1[step])
+			}
+			if math.Abs(a-b) > 1e-5*math.Max(1, math.Abs(a)) {
+				t.Errorf("step %d %s: one process %.8g, two %.8g", step, k, a, b)
+			}
+		}
+	}
+	if d := maxWeightDiff(t, one, two); d > 1e-5 {
+		t.Errorf("final weights differ by %g (want <= 1e-5)", d)
+	}
+	if d := maxWeightDiff(t, model, two); d < 1e-4 {
+		t.Errorf("training moved the weights by only %g: the comparison proves nothing", d)
+	}
+}
