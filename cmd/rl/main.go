@@ -228,7 +228,7 @@ func joinWorld(c *cli.Context, log *zerolog.Logger) error {
 		l = l.Level(zerolog.WarnLevel)
 	}
 	*log = l
-	g, err := dist.Open(env, time.Duration(c.Int("ddp-timeout"))*time.Second, false, env.LocalRank)
+	g, err := dist.Open(env, dist.Options{Timeout: time.Duration(c.Int("ddp-timeout")) * time.Second, Device: env.LocalRank})
 	if err != nil {
 		return err
 	}

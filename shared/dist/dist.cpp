@@ -119,7 +119,7 @@ std::vector<at::Tensor> gather_tensors(void **tensors, int n, int grads) {
 extern "C" {
 
 rl_group rl_dist_init(const char *addr, int port, int rank, int world, int is_server, const char *prefix,
-                      int64_t timeout_ms, int nccl, int device, char **err) {
+                      int64_t timeout_ms, int64_t join_timeout_ms, int nccl, int device, char **err) {
   GUARD(
     auto timeout = std::chrono::milliseconds(timeout_ms);
     c10d::TCPStoreOptions so;
@@ -127,7 +127,7 @@ rl_group rl_dist_init(const char *addr, int port, int rank, int world, int is_se
     so.isServer = is_server != 0;
     so.numWorkers = is_server ? c10::optional<std::size_t>(world) : c10::nullopt;
     so.waitWorkers = false;
-    so.timeout = timeout;
+    so.timeout = std::chrono::milliseconds(join_timeout_ms);  // the rendezvous
     auto tcp = c10::make_intrusive<c10d::TCPStore>(std::string(addr), so);
     auto g = new Group();
     g->world = world;

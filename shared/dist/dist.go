@@ -112,15 +112,31 @@ type Group struct {
 	Timeout time.Duration
 }
 
-// Open joins the process group of env's world (which must be > 1) with
-// gloo (nccl false) or NCCL, each collective limited to timeout
-// (DefaultTimeout when 0). device is the CUDA device of this rank for NCCL.
-func Open(env Env, timeout time.Duration, nccl bool, device int) (*Group, error) {
+// Options are Open's settings; the zero value works.
+type Options struct {
+	// Timeout limits each collective (DefaultTimeout when 0).
+	Timeout time.Duration
+	// JoinTimeout limits the rendezvous: waiting for the other ranks to
+	// start and connect (Timeout when 0).
+	JoinTimeout time.Duration
+	// NCCL selects NCCL (CUDA tensors) instead of gloo; Device is this
+	// rank's CUDA device for it.
+	NCCL   bool
+	Device int
+}
+
+// Open joins the process group of env's world (which must be > 1).
+func Open(env Env, o Options) (*Group, error) {
 	if env.WorldSize <= 1 {
 		return nil, errors.New("dist: a process group needs WORLD_SIZE > 1")
 	}
+	timeout := o.Timeout
 	if timeout <= 0 {
 		timeout = DefaultTimeout
+	}
+	join := o.JoinTimeout
+	if join <= 0 {
+		join = timeout
 	}
 	// Keys of our own under the attempt's prefix: a restarted world on the
 	// agent's store must not read the last attempt's keys.
@@ -131,7 +147,7 @@ func Open(env Env, timeout time.Duration, nccl bool, device int) (*Group, error)
 	defer C.free(unsafe.Pointer(cprefix))
 	var cerr *C.char
 	h := C.rl_dist_init(caddr, C.int(env.MasterPort), C.int(env.Rank), C.int(env.WorldSize), cbool(server),
-		cprefix, C.int64_t(timeout.Milliseconds()), cbool(nccl), C.int(device), &cerr)
+		cprefix, C.int64_t(timeout.Milliseconds()), C.int64_t(join.Milliseconds()), cbool(o.NCCL), C.int(o.Device), &cerr)
 	if h == nil {
 		return nil, fmt.Errorf("dist: rank %d of %d: join the process group at %s:%d: %s", env.Rank, env.WorldSize,
 			env.MasterAddr, env.MasterPort, takeErr(cerr))

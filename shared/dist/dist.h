@@ -8,7 +8,7 @@ extern "C" {
 typedef void *rl_group;
 
 rl_group rl_dist_init(const char *addr, int port, int rank, int world, int is_server, const char *prefix,
-                      int64_t timeout_ms, int nccl, int device, char **err);
+                      int64_t timeout_ms, int64_t join_timeout_ms, int nccl, int device, char **err);
 int rl_dist_allreduce(rl_group g, void **tensors, int n, int avg, int grads, int64_t bucket_bytes, char **err);
 int rl_dist_broadcast(rl_group g, void **tensors, int n, int root, int64_t bucket_bytes, char **err);
 int rl_dist_allgather_f64(rl_group g, const double *in, int n, double *out, char **err);

@@ -41,7 +41,8 @@ func openFromEnv(timeout time.Duration) (*Group, error) {
 	if err != nil {
 		return nil, err
 	}
-	return Open(env, timeout, false, 0)
+	// a generous rendezvous: the ranks start slowly on a loaded machine
+	return Open(env, Options{Timeout: timeout, JoinTimeout: time.Minute})
 }
 
 func f64s(t *tensor.Tensor) (v []float64) {
