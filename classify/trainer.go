@@ -333,7 +333,7 @@ func fromScratch(init, tokDir string, numLabels int, dt tensor.DType) (*model.Mo
 			*s.p = &v
 		}
 	}
-	m, err := model.New(c, model.ScoreHead, dt, tensor.CPU)
+	m, err := model.New(c, model.ScoreHead, dt, train.Device)
 	if err != nil {
 		return nil, nil, err
 	}

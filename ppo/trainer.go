@@ -266,7 +266,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	if err != nil {
 		return nil, fmt.Errorf("ppo: %w", err)
 	}
-	opts := model.LoadOptions{DType: dt}
+	opts := model.LoadOptions{DType: dt, Device: train.Device}
 	r := &Rollout{cfg: &cfg, OutputDir: cfg.OutputDir, Log: log, stats: map[string]float64{}}
 	defer func() {
 		for _, m := range []*model.Model{r.Policy, r.Ref, r.Value, r.RewardM} {

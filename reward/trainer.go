@@ -122,7 +122,7 @@ func loadModel(cfg *Config) (*model.Model, *tokenizer.Tokenizer, error) {
 			}
 		}
 	} else {
-		m, tok, err = checkpoint.New(cfg.Init, cfg.Tokenizer, model.ScoreHead, dt, tensor.CPU, cfg.Seed)
+		m, tok, err = checkpoint.New(cfg.Init, cfg.Tokenizer, model.ScoreHead, dt, train.Device, cfg.Seed)
 	}
 	if err != nil {
 		return nil, nil, err

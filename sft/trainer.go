@@ -117,7 +117,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 			}
 		}
 	} else {
-		m, tok, err = checkpoint.New(cfg.Init, cfg.Tokenizer, model.LMHead, dt, tensor.CPU, cfg.Seed)
+		m, tok, err = checkpoint.New(cfg.Init, cfg.Tokenizer, model.LMHead, dt, train.Device, cfg.Seed)
 	}
 	if err != nil {
 		return nil, err

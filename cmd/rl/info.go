@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
 
+	"github.com/rlsuite/rl/shared/dist"
 	"github.com/rlsuite/rl/shared/model"
 	"github.com/rlsuite/rl/shared/tensor"
 	"github.com/rlsuite/rl/shared/tokenizer"
@@ -25,7 +26,12 @@ func infoCommand(log *zerolog.Logger) *cli.Command {
 			fmt.Printf("rl %s, %s\n", version, runtime.Version())
 			fmt.Printf("libtorch threads: %d (cores: %d)\n", tensor.NumThreads(), runtime.NumCPU())
 			fmt.Printf("BLAS: %s\n", blasInUse())
-			fmt.Printf("CUDA devices: %d\n", tensor.CUDADeviceCount())
+			fmt.Printf("CUDA available: %v, devices: %d\n", tensor.CUDAAvailable(), tensor.CUDADeviceCount())
+			nccl := "no (a CPU libtorch)"
+			if dist.NCCLBuilt() {
+				nccl = "yes"
+			}
+			fmt.Printf("data parallel (rl launch, torchrun): gloo on CPU; NCCL built: %s\n", nccl)
 			fmt.Printf("bfloat16 on this CPU (for --bf16): %s\n", bf16Support())
 			dir, err := hubFlag(c, "model")
 			if err != nil || dir == "" {

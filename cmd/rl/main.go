@@ -21,6 +21,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/rlsuite/rl/shared/check"
+	"github.com/rlsuite/rl/shared/dist"
 	"github.com/rlsuite/rl/shared/hub"
 	"github.com/rlsuite/rl/shared/tensor"
 	"github.com/rlsuite/rl/shared/train"
@@ -52,6 +53,11 @@ func run(args []string) int {
 		if errors.Is(err, train.ErrInterrupted) {
 			log.Warn().Msg(err.Error())
 			return 130
+		}
+		var wf workerFailed
+		if errors.As(err, &wf) {
+			log.Error().Msg(err.Error())
+			return wf.code
 		}
 		log.Error().Msg(explain(app, err).Error())
 		return 1
@@ -91,6 +97,7 @@ func newApp(log *zerolog.Logger) *cli.App {
 			&cli.StringFlag{Name: "device", Value: "cpu", Usage: "cpu, cuda or cuda:N (CUDA needs a CUDA libtorch: see README)"},
 			&cli.StringFlag{Name: "log-format", Value: "auto", Usage: "console (readable), json (one object a line) or auto (console on a terminal)"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
+			&cli.IntFlag{Name: "ddp-timeout", Value: 1800, Usage: "seconds a data-parallel collective may wait for the other ranks before every rank fails (HF's ddp_timeout)", EnvVars: []string{"RL_DDP_TIMEOUT"}},
 		},
 		Before: func(c *cli.Context) error {
 			*log = newLogger(c.String("log-format"), c.String("log-level"))
@@ -103,8 +110,17 @@ func newApp(log *zerolog.Logger) *cli.App {
 				log.Warn().Int("threads", n).Int("cpus", cpus).Msg("--threads is above the CPUs this process may use: oversubscribed libtorch threads run much slower; use at most the CPU count (or 0)")
 			}
 			tensor.SetNumThreads(n)
-			if _, err := tensor.ParseDevice(c.String("device")); err != nil {
+			dev, err := tensor.ParseDevice(c.String("device"))
+			if err != nil {
 				return err
+			}
+			train.Device = dev // every trainer's models, batches and optimizer state
+			return joinWorld(c, log)
+		},
+		After: func(c *cli.Context) error {
+			if g := dist.Current(); g != nil {
+				g.Close()
+				dist.SetCurrent(nil)
 			}
 			return nil
 		},
@@ -129,6 +145,7 @@ func newApp(log *zerolog.Logger) *cli.App {
 			mergeCommand(log),
 			compareCommand(log),
 			infoCommand(log),
+			launchCommand(log),
 		},
 	}
 }
@@ -181,6 +198,42 @@ func signalContext(log *zerolog.Logger) (context.Context, func()) {
 		}
 	}()
 	return ctx, func() { signal.Stop(ch); cancel() }
+}
+
+// trainers are the commands that train in a data-parallel world.
+var trainers = map[string]bool{"sft": true, "reward": true, "classify": true, "dpo": true, "orpo": true, "cpo": true,
+	"kto": true, "ppo": true, "grpo": true, "rloo": true}
+
+// joinWorld opens the data-parallel process group when rl runs as a
+// worker of rl launch or torchrun (WORLD_SIZE > 1); ranks other than 0
+// log warnings and errors only (HF's log_level_replica "warning"), each
+// message with its rank.
+func joinWorld(c *cli.Context, log *zerolog.Logger) error {
+	if !trainers[c.Args().First()] || slices.Contains(c.Args().Slice(), "--help") || slices.Contains(c.Args().Slice(), "-h") {
+		return nil // only training joins a world (not launch itself, nor help)
+	}
+	env, err := dist.ReadEnv()
+	if err != nil || env.WorldSize <= 1 {
+		return err
+	}
+	if s := c.Int("ddp-timeout"); s <= 0 {
+		return fmt.Errorf("--ddp-timeout %d: want a positive number of seconds", s)
+	}
+	dev, _ := tensor.ParseDevice(c.String("device"))
+	if dev != tensor.CPU {
+		return fmt.Errorf("--device %s with WORLD_SIZE=%d: data parallel runs on CPU (gloo) in this rl; NCCL on CUDA is not wired into the trainers yet", c.String("device"), env.WorldSize)
+	}
+	l := log.With().Int("rank", env.Rank).Logger()
+	if env.Rank != 0 && l.GetLevel() < zerolog.WarnLevel {
+		l = l.Level(zerolog.WarnLevel)
+	}
+	*log = l
+	g, err := dist.Open(env, dist.Options{Timeout: time.Duration(c.Int("ddp-timeout")) * time.Second, Device: env.LocalRank})
+	if err != nil {
+		return err
+	}
+	dist.SetCurrent(g)
+	return nil
 }
 
 func device(c *cli.Context) tensor.Device {

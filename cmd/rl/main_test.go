@@ -26,6 +26,10 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv("RL_TEST_AS_RL") == "1" {
+		// a worker of rl launch (launch_test.go): this binary is rl
+		os.Exit(runAsWorker())
+	}
 	code := m.Run()
 	if fixtureDir != "" {
 		os.RemoveAll(fixtureDir)

@@ -130,9 +130,18 @@ func (m *PEFTConfig) Validate() error {
 	return errors.Join(errs...)
 }
 
-// ModelLoadOptions adds the model-loading settings (the adapter's base) to o.
+// Device is where trainers put their models (and so their batches,
+// optimizer state, reference, reward and value models, and generation):
+// rl's global --device. CPU unless set.
+var Device = tensor.CPU
+
+// ModelLoadOptions adds the model-loading settings (the adapter's base,
+// and Device unless o names one) to o.
 func (m *ModelConfig) ModelLoadOptions(o model.LoadOptions) model.LoadOptions {
 	o.BaseModel = m.BaseModel
+	if o.Device == tensor.CPU {
+		o.Device = Device
+	}
 	return o
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/rlsuite/rl/shared/dist"
 	"github.com/rlsuite/rl/shared/fsutil"
 	"github.com/rlsuite/rl/shared/metrics"
 	"github.com/rlsuite/rl/shared/model"
@@ -143,7 +144,11 @@ type Trainer[B Batch] struct {
 	// "sequential", which KTO needs: its KL completions are built against
 	// the neighbours in a fixed-order batch).
 	Sequential bool
+	// Dist is the data-parallel process group (nil: dist.Current(), which
+	// is nil in a single process). See the package doc's "Data parallel".
+	Dist *dist.Group
 
+	g       *dist.Group // the group in use (nil: one process)
 	opt     *AdamW
 	logger  *metrics.Logger
 	tb      *metrics.TensorBoard // report_to tensorboard, else nil
@@ -206,7 +211,9 @@ func (t *Trainer[B]) plan() (plan, error) {
 	if n == 0 {
 		return plan{}, errors.New("train: the training set is empty")
 	}
-	mb := (n + a.PerDeviceTrainBatchSize - 1) / a.PerDeviceTrainBatchSize
+	// DistributedSampler: each rank reads ceil(n/world) examples an epoch.
+	perRank := (n + t.g.Size() - 1) / t.g.Size()
+	mb := (perRank + a.PerDeviceTrainBatchSize - 1) / a.PerDeviceTrainBatchSize
 	total := a.MaxSteps
 	if total <= 0 {
 		total = int(math.Ceil(a.NumTrainEpochs * float64(mb) / float64(a.GradientAccumulationSteps)))
@@ -224,21 +231,47 @@ func order(n int, seed int64, epoch int) []int {
 func (t *Trainer[B]) microBatch(k int, p plan, cache *epochCache) []int {
 	epoch, pos := k/p.mbPerEpoch, k%p.mbPerEpoch
 	if cache.epoch != epoch || cache.perm == nil {
-		cache.epoch, cache.perm = epoch, order(t.Train.Len(), t.Args.Seed, epoch)
+		cache.epoch, cache.perm, cache.shard = epoch, order(t.Train.Len(), t.Args.Seed, epoch), nil
 		if t.Sequential {
 			for i := range cache.perm {
 				cache.perm[i] = i
 			}
 		}
 	}
+	if w := t.g.Size(); w > 1 && cache.shard == nil {
+		cache.shard = shard(cache.perm, t.g.RankOf(), w)
+	}
+	own := cache.perm
+	if cache.shard != nil {
+		own = cache.shard
+	}
 	bs := t.Args.PerDeviceTrainBatchSize
 	lo := pos * bs
-	return cache.perm[lo:min(lo+bs, len(cache.perm))]
+	return own[lo:min(lo+bs, len(own))]
 }
 
 type epochCache struct {
 	epoch int
 	perm  []int
+	shard []int // this rank's part of perm in a world > 1
+}
+
+// shard is rank's part of an epoch's order in a world of w, as
+// torch.utils.data.DistributedSampler (drop_last=False) cuts it: the
+// order padded with its own head to a multiple of w, then every w-th
+// index from rank. Micro-batch k of the ranks together holds the examples
+// of a single process's micro-batch k with a batch w times as large.
+func shard(perm []int, rank, w int) []int {
+	total := (len(perm) + w - 1) / w * w
+	padded := make([]int, 0, total)
+	for len(padded) < total {
+		padded = append(padded, perm[:min(len(perm), total-len(padded))]...)
+	}
+	out := make([]int, 0, total/w)
+	for i := rank; i < total; i += w {
+		out = append(out, padded[i])
+	}
+	return out
 }
 
 // forward runs fn (a task's forward pass and loss) in its own tensor.Tidy
@@ -265,6 +298,14 @@ func (t *Trainer[B]) Run(ctx context.Context) (res *Result, err error) {
 	if err := a.Validate(); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
+	t.g = t.Dist
+	if t.g == nil {
+		t.g = dist.Current()
+	}
+	if err := t.checkWorld(); err != nil {
+		return nil, err
+	}
+	main := t.g.IsMain()
 	p, err := t.plan()
 	if err != nil {
 		return nil, err
@@ -272,7 +313,30 @@ func (t *Trainer[B]) Run(ctx context.Context) (res *Result, err error) {
 	if err := CheckInputs(a.OutputDir, t.Inputs); err != nil {
 		return nil, err
 	}
-	unlock, err := fsutil.Lock(a.OutputDir)
+	t.id = t.identity()
+	t.lossSum, t.lossN, t.tokens = 0, 0, 0
+	t.acc.Reset()
+	if main {
+		unlock, err := t.prepareOutputDir()
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
+	}
+	if t.g.Size() > 1 {
+		// The others read the output dir (resume) once rank 0 has claimed
+		// and cleaned it.
+		if err := t.g.Barrier(); err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+	}
+	return t.run(ctx, p)
+}
+
+// prepareOutputDir locks, claims and cleans the output dir (rank 0's job).
+func (t *Trainer[B]) prepareOutputDir() (unlock func() error, err error) {
+	a := &t.Args
+	unlock, err = fsutil.Lock(a.OutputDir)
 	if errors.Is(err, fsutil.ErrLockUnsupported) {
 		t.Log.Warn().Err(err).Msg("output_dir not locked: make sure no other run writes into it")
 		err = nil
@@ -283,16 +347,21 @@ func (t *Trainer[B]) Run(ctx context.Context) (res *Result, err error) {
 		}
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	defer unlock()
-	t.id = t.identity()
-	t.lossSum, t.lossN, t.tokens = 0, 0, 0
-	t.acc.Reset()
 	if err := t.claimOutputDir(); err != nil {
+		unlock()
 		return nil, err
 	}
 	if err := t.cleanOutputDir(); err != nil {
+		unlock()
 		return nil, err
 	}
+	return unlock, nil
+}
+
+// run is Run after the output dir is ready.
+func (t *Trainer[B]) run(ctx context.Context, p plan) (res *Result, err error) {
+	a := &t.Args
+	main, world := t.g.IsMain(), t.g.Size()
 	for _, prm := range t.Models.Params() {
 		prm.T.SetRequiresGrad(true)
 	}
@@ -305,7 +374,7 @@ func (t *Trainer[B]) Run(ctx context.Context) (res *Result, err error) {
 	defer t.opt.Free()
 	t.state = State{MaxSteps: p.total, NumTrainEpochs: a.NumTrainEpochs, LoggingSteps: a.LoggingSteps,
 		EvalSteps: a.evalEvery(), SaveSteps: a.SaveSteps, TrainBatchSize: a.PerDeviceTrainBatchSize,
-		IsLocalProcessZero: true, IsWorldProcessZero: true, StatefulCallbacks: map[string]any{}}
+		IsLocalProcessZero: t.g == nil || t.g.LocalRank == 0, IsWorldProcessZero: main, StatefulCallbacks: map[string]any{}}
 
 	start := 0
 	if a.ResumeFromCheckpoint != "" {
@@ -319,20 +388,28 @@ func (t *Trainer[B]) Run(ctx context.Context) (res *Result, err error) {
 		start = t.state.GlobalStep
 		t.Log.Info().Str("checkpoint", dir).Int("step", start).Msg("resumed")
 	}
-	if err := t.writeRunFile(); err != nil {
-		return nil, err
-	}
-	if t.Config != nil {
-		if err := fsutil.WriteFile(filepath.Join(a.OutputDir, "rl_config.yaml"), t.Config, 0o644); err != nil {
+	if world > 1 {
+		// DDP's constructor: every rank starts from rank 0's parameters.
+		if err := t.g.Broadcast(paramTensors(t.Models.Params()), 0); err != nil {
 			return nil, fmt.Errorf("train: %w", err)
 		}
 	}
-	t.logger, err = metrics.NewLogger(a.OutputDir, t.Log, metrics.Options{TotalSteps: p.total / t.unit(), Resume: start > 0, ResumeStep: start / t.unit()})
-	if err != nil {
-		return nil, fmt.Errorf("train: %w", err)
+	if main {
+		if err := t.writeRunFile(); err != nil {
+			return nil, err
+		}
+		if t.Config != nil {
+			if err := fsutil.WriteFile(filepath.Join(a.OutputDir, "rl_config.yaml"), t.Config, 0o644); err != nil {
+				return nil, fmt.Errorf("train: %w", err)
+			}
+		}
+		t.logger, err = metrics.NewLogger(a.OutputDir, t.Log, metrics.Options{TotalSteps: p.total / t.unit(), Resume: start > 0, ResumeStep: start / t.unit()})
+		if err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+		defer func() { t.logger.Close(); t.logger = nil }()
 	}
-	defer t.logger.Close()
-	if tb, _ := a.tensorBoard(); tb {
+	if tb, _ := a.tensorBoard(); tb && main {
 		if err := t.openTensorBoard(); err != nil {
 			return nil, err
 		}
@@ -343,8 +420,10 @@ func (t *Trainer[B]) Run(ctx context.Context) (res *Result, err error) {
 			t.tb = nil
 		}()
 	}
+	// HF's "Total train batch size (w. parallel, distributed & accumulation)".
 	t.Log.Info().Int("examples", t.Train.Len()).Int("steps", p.total).Int("batch_size", a.PerDeviceTrainBatchSize).
-		Int("grad_accum", a.GradientAccumulationSteps).Float64("epochs", float64(p.total*a.GradientAccumulationSteps)/float64(p.mbPerEpoch)).
+		Int("grad_accum", a.GradientAccumulationSteps).Int("world_size", world).
+		Int("total_batch_size", a.PerDeviceTrainBatchSize*a.GradientAccumulationSteps*world).Float64("epochs", float64(p.total*a.GradientAccumulationSteps)/float64(p.mbPerEpoch)).
 		Msg("training")
 
 	if a.EvalOnStart && t.Eval != nil && start == 0 {
@@ -366,7 +445,7 @@ func (t *Trainer[B]) Run(ctx context.Context) (res *Result, err error) {
 	running.Add(1)
 	defer running.Add(-1)
 	for step := start; step < p.total; step++ {
-		if ctx.Err() != nil {
+		if world == 1 && ctx.Err() != nil {
 			if t.resumableAt(step) {
 				if err := t.saveCheckpoint(step); err != nil {
 					return nil, err
@@ -400,14 +479,29 @@ func (t *Trainer[B]) Run(ctx context.Context) (res *Result, err error) {
 			}
 		}
 		// Dropout draws from libtorch's generator: seeded from (seed, step)
-		// so that a resumed run draws the same masks as an uninterrupted one.
-		tensor.ManualSeed(stepSeed(a.Seed, step))
-		weights := t.microWeights(batches)
+		// so that a resumed run draws the same masks as an uninterrupted one
+		// (and each rank its own).
+		tensor.ManualSeed(stepSeed(a.Seed+int64(t.g.RankOf())*0x3c6ef372, step))
+		weights, stepTokens, stop, err := t.stepTotals(batches, ctx.Err() != nil)
+		if err != nil {
+			return nil, fmt.Errorf("train: step %d: %w", step+1, err)
+		}
+		if stop { // every rank agreed, at the same step
+			if main {
+				if err := t.saveCheckpoint(step); err != nil {
+					return nil, err
+				}
+			}
+			if err := t.g.Barrier(); err != nil {
+				return nil, fmt.Errorf("train: %w", err)
+			}
+			return nil, ErrInterrupted
+		}
+		t.tokens += stepTokens
 		for micro, batch := range batches {
 			if step == start && micro == 0 { // the plan, once the batch shape is known
 				planMemory(t.Models.SaveModels(), t.Models.Params(), a, batch.NumTokens()).log(t.Log)
 			}
-			t.tokens += int64(batch.NumTokens())
 			if weights[micro] == 0 {
 				continue // no items: nothing to learn, and its mean is NaN
 			}
@@ -438,6 +532,13 @@ func (t *Trainer[B]) Run(ctx context.Context) (res *Result, err error) {
 		if math.IsNaN(stepLoss) || math.IsInf(stepLoss, 0) {
 			return nil, fmt.Errorf("train: step %d: loss is %g; lower learning_rate or check the data", step+1, stepLoss)
 		}
+		if world > 1 {
+			// DDP: gradients averaged across ranks after backward, before
+			// clipping (only at the sync step of an accumulation).
+			if err := t.g.AllReduceGrads(paramTensors(t.Models.Params())); err != nil {
+				return nil, fmt.Errorf("train: step %d: %w", step+1, err)
+			}
+		}
 		gradNorm := t.opt.ClipGradNorm(a.MaxGradNorm)
 		t.opt.Update(lr)
 		t.opt.ZeroGrad()
@@ -465,6 +566,9 @@ func (t *Trainer[B]) Run(ctx context.Context) (res *Result, err error) {
 			if d, ok := t.Task.(LogDecorator); ok {
 				d.DecorateLog(done, vals)
 			}
+			if err := t.worldMean(vals, "grad_norm", "learning_rate", "epoch", "num_tokens"); err != nil {
+				return nil, fmt.Errorf("train: step %d: %w", step+1, err)
+			}
 			if err := t.log(done, vals); err != nil {
 				return nil, err
 			}
@@ -489,13 +593,13 @@ func (t *Trainer[B]) Run(ctx context.Context) (res *Result, err error) {
 			}
 		}
 		if (a.SaveStrategy == "steps" && done%a.SaveSteps == 0 || a.SaveStrategy == "epoch" && epochEnd) && done != p.total && t.resumableAt(done) {
-			if err := t.saveCheckpoint(done); err != nil {
+			if err := t.saveCheckpointWorld(done); err != nil {
 				return nil, err
 			}
 		}
 	}
 	if a.SaveStrategy != "no" {
-		if err := t.saveCheckpoint(p.total); err != nil {
+		if err := t.saveCheckpointWorld(p.total); err != nil {
 			return nil, err
 		}
 	}
@@ -505,8 +609,10 @@ func (t *Trainer[B]) Run(ctx context.Context) (res *Result, err error) {
 			return nil, fmt.Errorf("train: load best model: %w", err)
 		}
 	}
-	if err := t.Models.Save(a.OutputDir); err != nil {
-		return nil, fmt.Errorf("train: save final model: %w", err)
+	if main {
+		if err := t.Models.Save(a.OutputDir); err != nil {
+			return nil, fmt.Errorf("train: save final model: %w", err)
+		}
 	}
 	runtime := time.Since(t.started)
 	res = &Result{Steps: p.total, Runtime: runtime, LastMetrics: lastLog, BestMetric: t.state.BestMetric,
@@ -527,6 +633,9 @@ func (t *Trainer[B]) Run(ctx context.Context) (res *Result, err error) {
 		"train_tokens_per_second": res.TokensPerS, "train_steps_per_second": float64(p.total-start) / runtime.Seconds()}
 	if err := t.log(p.total, final); err != nil {
 		return nil, err
+	}
+	if !main {
+		return res, nil // rank 0 writes the outputs
 	}
 	if err := t.writeState(a.OutputDir); err != nil {
 		return nil, err
@@ -618,6 +727,9 @@ func (t *Trainer[B]) log(step int, vals map[string]float64) error {
 		entry[k] = v
 	}
 	t.state.LogHistory = append(t.state.LogHistory, entry)
+	if t.logger == nil {
+		return nil // not rank 0: rank 0 alone logs
+	}
 	if t.tb != nil {
 		if err := t.tb.Scalars(step, vals); err != nil {
 			return fmt.Errorf("train: %w", err)

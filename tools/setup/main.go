@@ -56,7 +56,9 @@ const (
 // libtorch's thread pool; the pthreads build's own threads fight it
 // (plain PyTorch's tiny training step: 1,873 tok/s with libopenblas0-pthread,
 // 3,884 with libopenblas0-openmp; see ../shared/bench/README.md).
-var aptPackages = []string{"libtorch-dev", "libopenblas0-openmp"}
+// libgloo-dev has the gloo headers that libtorch's ProcessGroupGloo.hpp
+// includes (shared/dist, data parallel on CPU).
+var aptPackages = []string{"libtorch-dev", "libopenblas0-openmp", "libgloo-dev"}
 
 type torchTree struct {
 	Include  []string // -I directories
@@ -97,6 +99,9 @@ func run(root string, force bool) error {
 		if err := chooseBLAS(); err != nil {
 			return err
 		}
+	}
+	if err := distConfig(root, tree); err != nil {
+		return err
 	}
 	dst := filepath.Join(root, "third_party", "gotch")
 	stampPath := filepath.Join(dst, ".rl-setup.json")
@@ -193,8 +198,38 @@ func findTorch() (torchTree, error) {
 			return t, err
 		}
 	}
+	if !fileExists("/usr/include/gloo/algorithm.h") {
+		if err := aptInstall("libgloo-dev"); err != nil {
+			return t, err
+		}
+	}
 	t.Version = torchVersion(t.Include[1])
 	return t, nil
+}
+
+// distConfig points shared/dist's cgo include paths at the libtorch in
+// use: third_party/torch links to a LIBTORCH tree (Debian's headers are
+// found in /usr/include without it), and third_party/rl-dist/rl_dist_config.h
+// turns NCCL on for a CUDA libtorch. Both are cheap and redone every run.
+func distConfig(root string, t torchTree) error {
+	tp := filepath.Join(root, "third_party")
+	if err := os.MkdirAll(filepath.Join(tp, "rl-dist"), 0o755); err != nil {
+		return err
+	}
+	link := filepath.Join(tp, "torch")
+	if err := os.Remove(link); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("dist: %w", err)
+	}
+	if !t.System {
+		if err := os.Symlink(filepath.Dir(t.Include[0]), link); err != nil {
+			return fmt.Errorf("dist: %w", err)
+		}
+	}
+	cfg := "// Written by tools/setup; git-ignored. shared/dist's build switches.\n"
+	if t.CUDA {
+		cfg += "#define RL_NCCL 1\n#define USE_C10D_NCCL 1\n"
+	}
+	return os.WriteFile(filepath.Join(tp, "rl-dist", "rl_dist_config.h"), []byte(cfg), 0o644)
 }
 
 func libDir() string {
