@@ -35,6 +35,11 @@ type Config struct {
 	CompletionOnlyLoss *bool  `yaml:"completion_only_loss" help:"Loss on the completion only for prompt-completion data (default true)." category:"sft"`
 	AssistantOnlyLoss  bool   `yaml:"assistant_only_loss" help:"Loss on assistant turns only for conversational data." category:"sft"`
 	EOSToken           string `yaml:"eos_token" help:"Token appended to each example (default: the tokenizer's eos)." category:"sft"`
+	// LossType is SFTConfig's loss_type: chunked_nll (default) computes the
+	// LM head and cross-entropy on the target tokens only, 256 at a time,
+	// so the (B, T, V) float32 logits never exist; nll is the same loss
+	// from the whole logits at once.
+	LossType string `yaml:"loss_type" help:"chunked_nll: LM head and cross-entropy in chunks of target tokens (less memory); nll: from the whole logits." category:"sft"`
 }
 
 // FieldHelp is the help of the shared model and data flags where sft says more.
@@ -45,7 +50,8 @@ func (c *Config) FieldHelp() map[string]string {
 }
 
 // DefaultConfig returns SFTConfig's defaults: learning_rate 2e-5,
-// max_length 1024, packing false, completion_only_loss on.
+// max_length 1024, packing false, completion_only_loss on, loss_type
+// chunked_nll.
 func DefaultConfig() Config {
 	a := train.DefaultArgs()
 	a.LearningRate = 2e-5
@@ -57,6 +63,7 @@ func DefaultConfig() Config {
 		DatasetTextField: "text",
 		MaxLength:        1024,
 		TruncationMode:   "keep_start",
+		LossType:         "chunked_nll",
 	}
 }
 
@@ -82,6 +89,9 @@ func (c *Config) Validate() error {
 	}
 	if c.TruncationMode != "keep_start" && c.TruncationMode != "keep_end" {
 		errs = append(errs, fmt.Errorf("truncation_mode %q: want keep_start or keep_end", c.TruncationMode))
+	}
+	if c.LossType != "chunked_nll" && c.LossType != "nll" {
+		errs = append(errs, fmt.Errorf("loss_type %q: want chunked_nll or nll (TRL's dft is not implemented)", c.LossType))
 	}
 	return errors.Join(errs...)
 }

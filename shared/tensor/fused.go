@@ -6,12 +6,16 @@ package tensor
 void rl_adamw_step(void **params, void **grads, void **exp_avg, void **exp_avg_sq,
                    int *decay, int n, double lr, double beta1, double beta2, double eps,
                    double weight_decay, int64_t step);
+void rl_chunked_logps(void **out, void *hidden, void *weight, void *targets,
+                      int64_t chunk, double cap, double temperature);
 */
 import "C"
 
 import (
 	"runtime"
 	"unsafe"
+
+	lib "github.com/sugarme/gotch/libtch"
 )
 
 // AdamWParam is one parameter's part of an AdamW step: the parameter, its
@@ -52,4 +56,28 @@ func AdamWStep(ps []AdamWParam, lr, beta1, beta2, eps, weightDecay float64, step
 	C.rl_adamw_step(&ptrs[0], &ptrs[n], &ptrs[2*n], &ptrs[3*n], &decay[0], C.int(n),
 		C.double(lr), C.double(beta1), C.double(beta2), C.double(eps), C.double(weightDecay), C.int64_t(step))
 	check()
+}
+
+// ChunkedLogps is the LM head's log p(target) per row of hidden (N, H) under
+// weight (V, H), computed chunk rows at a time so that only a (chunk, V)
+// block of logits exists at once, in forward and in backward, which
+// recomputes each chunk (the idea of Liger's fused linear cross-entropy; TRL's
+// chunked_nll checkpoints each chunk). Each chunk's logits are
+// linear(hidden, weight) in autocast's dtype (else hidden's), cast to
+// float32, softcapped as tanh(z/softcap)*softcap when softcap > 0, then
+// divided by temperature. Targets (N) int64 below 0 give 0.
+//
+// It returns logp (N, float32; gradients flow to hidden and weight) and,
+// without gradient, each row's entropy (N), argmax (N, int64) and sum of
+// logits (N). rl_extra.cpp (added to libtch by tools/setup) implements it as
+// a torch::autograd::Function.
+func ChunkedLogps(hidden, weight, targets *Tensor, chunk int, softcap, temperature float64) (logp, entropy, argmax, logitSum *Tensor) {
+	out := (*[4]unsafe.Pointer)(C.malloc(C.size_t(4 * unsafe.Sizeof(unsafe.Pointer(nil)))))
+	defer C.free(unsafe.Pointer(&out[0]))
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	C.rl_chunked_logps(&out[0], unsafe.Pointer(hidden.c), unsafe.Pointer(weight.c), unsafe.Pointer(targets.c),
+		C.int64_t(chunk), C.double(softcap), C.double(temperature))
+	check()
+	return wrap(lib.Ctensor(out[0])), wrap(lib.Ctensor(out[1])), wrap(lib.Ctensor(out[2])), wrap(lib.Ctensor(out[3]))
 }
