@@ -6,6 +6,8 @@ package tensor
 void rl_adamw_step(void **params, void **grads, void **exp_avg, void **exp_avg_sq,
                    int *decay, int n, double lr, double beta1, double beta2, double eps,
                    double weight_decay, int64_t step);
+void rl_quant_linear(void **out, void *x, void *bias, void **q, int nq, int64_t n,
+                     int64_t rows, int64_t cols, int64_t block, int dtype);
 void rl_chunked_logps(void **out, void *hidden, void *weight, void *targets,
                       int64_t chunk, double cap, double temperature);
 */
@@ -80,4 +82,31 @@ func ChunkedLogps(hidden, weight, targets *Tensor, chunk int, softcap, temperatu
 		C.int64_t(chunk), C.double(softcap), C.double(temperature))
 	check()
 	return wrap(lib.Ctensor(out[0])), wrap(lib.Ctensor(out[1])), wrap(lib.Ctensor(out[2])), wrap(lib.Ctensor(out[3]))
+}
+
+// QuantLinear is x W^T + bias (bias may be nil) for a frozen quantised
+// weight W (rows = out, cols = in) stored as q: {packed, absmax, code} for
+// 4 bits (n values, code[c] * absmax of each block of block values, two
+// codes a byte, high nibble first), {int8 codes (rows, cols), rowmax} for
+// 8 bits (q * rowmax / 127). As bitsandbytes' MatMul4Bit, W is dequantised
+// in forward and again in backward, so autograd holds no float copy of it;
+// gradients flow to x only. The matmul runs in autocast's dtype when CPU
+// autocast is on, else in dtype.
+func QuantLinear(x, bias *Tensor, q []*Tensor, n, rows, cols, block int64, dtype DType) *Tensor {
+	ptrs := (*[4]unsafe.Pointer)(C.malloc(C.size_t(4 * unsafe.Sizeof(unsafe.Pointer(nil)))))
+	defer C.free(unsafe.Pointer(&ptrs[0]))
+	for i, t := range q {
+		ptrs[i] = unsafe.Pointer(t.c)
+	}
+	var b unsafe.Pointer
+	if bias != nil {
+		b = unsafe.Pointer(bias.c)
+	}
+	var out unsafe.Pointer
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	C.rl_quant_linear(&out, unsafe.Pointer(x.c), b, &ptrs[0], C.int(len(q)), C.int64_t(n), C.int64_t(rows),
+		C.int64_t(cols), C.int64_t(block), C.int(dtype))
+	check()
+	return wrap(lib.Ctensor(out))
 }
