@@ -26,7 +26,7 @@ type Task struct {
 func (t *Task) Loss(b *preference.Batch, acc *metrics.Accumulator, training bool) *tensor.Tensor {
 	in := b.Inputs(t.M.Device)
 	in.Train = training
-	lp := preference.CompletionLogps(t.M.Forward(in), b) // (2B)
+	lp := preference.HeadCompletionLogps(t.M, t.M.Hidden(in), b) // (2B), chunked LM head
 	B := int64(b.B)
 	terms, err := Loss(&Logps{
 		Chosen: lp.Sum.Narrow(0, 0, B), Rejected: lp.Sum.Narrow(0, B, B),

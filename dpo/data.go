@@ -62,7 +62,7 @@ func sequenceLogps(m *model.Model, b *preference.Batch, noAdapters bool, ldAlpha
 		tensor.NoGrad(func() {
 			in := b.Inputs(m.Device)
 			in.DisableAdapters = noAdapters
-			lp := preference.CompletionLogps(m.Forward(in), b)
+			lp := preference.HeadCompletionLogps(m, m.Hidden(in), b)
 			out = ldSum(lp, b, ldAlpha).ToDType(tensor.Float32).Float32s()
 		})
 	})

@@ -57,8 +57,15 @@ func (t *Task) Loss(b *Batch, acc *metrics.Accumulator, training bool) *tensor.T
 	B := int64(b.B)
 	in := b.Inputs(t.Policy.Device)
 	in.Train = training
-	logits := t.Policy.Forward(in)                                   // (2B, T, V)
-	lp := preference.CompletionLogps(logits, b.Batch)                // Sum, Count (2B)
+	h := t.Policy.Hidden(in) // (2B, T, H)
+	var logits *tensor.Tensor
+	var lp preference.Logps // Sum, Count (2B)
+	if t.UseWeighting {     // WPO reads the whole logits
+		logits = t.Policy.Logits(h)
+		lp = preference.CompletionLogps(logits, b.Batch)
+	} else { // the chunked LM head: no (2B, T, V) logits
+		lp = preference.HeadCompletionLogps(t.Policy, h, b.Batch)
+	}
 	sum := ldSum(lp, b.Batch, t.LdAlpha)                             // (2B)
 	ref := tensor.FromFloat32s(refRows, 2*B).To(lp.Sum.DType(), dev) // (2B)
 	x := &Logps{

@@ -215,8 +215,8 @@ func (t *Task) Loss(b *microBatch, acc *metrics.Accumulator, training bool) *ten
 		}
 	}
 	mask := batch.CompletionMask(dt)                            // (B, T)
-	logits := batch.Logits(t.Policy, cfg.Temperature, training) // (B, T, V)
-	logp := batch.TokenLogps(logits)                            // (B, T)
+	tok := batch.HeadLogps(t.Policy, cfg.Temperature, training) // chunked LM head: no (B, T, V) logits
+	logp := tok.Logp                                            // (B, T)
 	var old, ref *tensor.Tensor
 	if t.sched.NeedOld() {
 		old = padded(b.ss, batch.T, func(s *sample) []float64 { return s.old }, dt, dev)
@@ -235,7 +235,7 @@ func (t *Task) Loss(b *microBatch, acc *metrics.Accumulator, training bool) *ten
 		GAS: cfg.GradientAccumulationSteps,
 	})
 	tensor.NoGrad(func() {
-		acc.Add("entropy", globalMaskedMean(rollout.Entropy(logits), mask))
+		acc.Add("entropy", globalMaskedMean(tok.Entropy, mask))
 	})
 	if cfg.Beta != 0 {
 		acc.Add("kl", st.KL)

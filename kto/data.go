@@ -290,26 +290,24 @@ type seqLogps struct {
 
 // completionLogps computes seqLogps (trl/trainer/kto_trainer.py,
 // _compute_loss: selective_log_softmax of the shifted logits, masked by
-// completion_mask[:, 1:], summed).
-func completionLogps(logits *tensor.Tensor, ids []int64, mask []float32, R, T int) seqLogps {
-	if logits.DType() != tensor.Float32 && logits.DType() != tensor.Float64 {
-		logits = logits.ToDType(tensor.Float32) // sum log-probs in float32, not bf16
-	}
-	dev := logits.Device()
+// completion_mask[:, 1:], summed) of m on rows ids (R, T) through m's
+// chunked LM head (model.Model.TokenLogps): the (R, T, V) logits never
+// exist at once.
+func completionLogps(m *model.Model, in *model.Input, ids []int64, mask []float32, R, T int) seqLogps {
+	h := m.Hidden(in)
+	dev := h.Device()
 	r, t := int64(R), int64(T)
 	id := tensor.FromInt64s(ids, r, t).To(tensor.Int64, dev)
-	m := tensor.FromFloat32s(mask, r, t).To(logits.DType(), dev)
 	// targets: token t+1 at position t (the last position's target is unused: mask 0)
 	next := tensor.Cat([]*tensor.Tensor{id.Narrow(1, 1, t-1), id.Narrow(1, 0, 1)}, 1) // (R, T)
-	lsm := logits.LogSoftmax(-1)                                                      // (R, T, V)
-	logp := lsm.Gather(2, next.Unsqueeze(2)).Squeeze(2)                               // (R, T)
+	tok := m.TokenLogps(h, next, 1)
+	mk := tensor.FromFloat32s(mask, r, t).To(tok.Logp.DType(), dev)
 	var out seqLogps
-	out.Sum = logp.Mul(m).SumDim(1, false)
-	out.Count = m.SumDim(1, false)
+	out.Sum = tok.Logp.Mul(mk).SumDim(1, false)
+	out.Count = mk.SumDim(1, false)
 	tensor.NoGrad(func() {
-		out.LogitSum = logits.MeanDim(2, false).Mul(m).SumDim(1, false)
-		d := lsm.Detach()
-		out.EntropySum = d.Exp().Mul(d).SumDim(2, false).Neg().Mul(m).SumDim(1, false)
+		out.LogitSum = tok.LogitSum.DivScalar(float64(tok.Vocab)).Mul(mk).SumDim(1, false)
+		out.EntropySum = tok.Entropy.Mul(mk).SumDim(1, false)
 	})
 	return out
 }
@@ -328,11 +326,11 @@ func SequenceLogps(m *model.Model, b *Batch, noAdapters bool) (main, kl []float3
 		tensor.NoGrad(func() {
 			in := rowsInput(b.IDs, b.B, b.T, m.Device)
 			in.DisableAdapters = noAdapters
-			main = completionLogps(m.Forward(in), b.IDs, b.Completion, b.B, b.T).Sum.ToDType(tensor.Float32).Float32s()
+			main = completionLogps(m, in, b.IDs, b.Completion, b.B, b.T).Sum.ToDType(tensor.Float32).Float32s()
 			if b.TK > 0 {
 				in := rowsInput(b.KLIDs, b.B, b.TK, m.Device)
 				in.DisableAdapters = noAdapters
-				kl = completionLogps(m.Forward(in), b.KLIDs, b.KLMask, b.B, b.TK).Sum.ToDType(tensor.Float32).Float32s()
+				kl = completionLogps(m, in, b.KLIDs, b.KLMask, b.B, b.TK).Sum.ToDType(tensor.Float32).Float32s()
 			}
 		})
 	})

@@ -54,7 +54,7 @@ func (t *Task) Loss(b *Batch, acc *metrics.Accumulator, training bool) *tensor.T
 	}
 	in := rowsInput(b.IDs, b.B, b.T, dev)
 	in.Train = training
-	lp := completionLogps(t.Policy.Forward(in), b.IDs, b.Completion, b.B, b.T) // (B)
+	lp := completionLogps(t.Policy, in, b.IDs, b.Completion, b.B, b.T) // (B)
 	B := int64(b.B)
 	x := &Logps{Policy: lp.Sum, Ref: tensor.FromFloat32s(refRows, B).To(lp.Sum.DType(), dev), Desirable: b.Labels}
 	if needKL {
@@ -64,7 +64,7 @@ func (t *Task) Loss(b *Batch, acc *metrics.Accumulator, training bool) *tensor.T
 		tensor.NoGrad(func() {
 			in := rowsInput(b.KLIDs, b.B, b.TK, dev)
 			in.Train = training
-			kl = completionLogps(t.Policy.Forward(in), b.KLIDs, b.KLMask, b.B, b.TK).Sum.ToDType(tensor.Float32).Float32s()
+			kl = completionLogps(t.Policy, in, b.KLIDs, b.KLMask, b.B, b.TK).Sum.ToDType(tensor.Float32).Float32s()
 		})
 		x.KL = tensor.FromFloat32s(kl, B).To(lp.Sum.DType(), dev)
 		x.RefKL = tensor.FromFloat32s(refKL, B).To(lp.Sum.DType(), dev)

@@ -27,8 +27,7 @@ type Task struct {
 func (t *Task) Loss(b *preference.Batch, acc *metrics.Accumulator, training bool) *tensor.Tensor {
 	in := b.Inputs(t.M.Device)
 	in.Train = training
-	logits := t.M.Forward(in)                   // (2B, T, V), float32
-	lp := preference.CompletionLogps(logits, b) // (2B)
+	lp := preference.HeadCompletionLogps(t.M, t.M.Hidden(in), b) // (2B), chunked LM head
 	B := int64(b.B)
 	terms := Loss(&Logps{
 		Chosen: lp.Sum.Narrow(0, 0, B), Rejected: lp.Sum.Narrow(0, B, B),

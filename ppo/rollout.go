@@ -144,13 +144,6 @@ func (r *Rollout) scoreAt(s *sample, C int) int64 {
 	}))
 }
 
-// respLogits returns the logits predicting each response token,
-// (B, R, V), divided by temperature + 1e-7 as TRL does.
-func (r *Rollout) respLogits(m *model.Model, in *model.Input, C int) *tensor.Tensor {
-	h := m.Hidden(in).Narrow(1, int64(C-1), int64(r.cfg.ResponseLength))
-	return m.Logits(h).DivScalar(r.cfg.Temperature + 1e-7)
-}
-
 func respTokens(ss []*sample, R int, dev tensor.Device) *tensor.Tensor {
 	v := make([]int64, 0, len(ss)*R)
 	for _, s := range ss {
@@ -161,9 +154,12 @@ func respTokens(ss []*sample, R int, dev tensor.Device) *tensor.Tensor {
 	return tensor.FromInt64s(v, int64(len(ss)), int64(R)).To(tensor.Int64, dev)
 }
 
-// tokenLogps is log_softmax(logits) gathered at the response tokens: (B, R).
-func tokenLogps(logits, tokens *tensor.Tensor) *tensor.Tensor {
-	return logits.LogSoftmax(-1).Gather(2, tokens.Unsqueeze(2)).Squeeze(2)
+// respLogps is log p of each response token under m, logits divided by
+// temperature + 1e-7 as TRL does, with the entropies, through m's chunked
+// LM head (model.Model.TokenLogps): the (B, R, V) logits never exist.
+func (r *Rollout) respLogps(m *model.Model, in *model.Input, C int, tokens *tensor.Tensor) model.TokenLogps {
+	h := m.Hidden(in).Narrow(1, int64(C-1), int64(r.cfg.ResponseLength))
+	return m.TokenLogps(h, tokens, r.cfg.Temperature+1e-7)
 }
 
 // values returns the value model's predictions for each response position (B, R).
@@ -217,14 +213,14 @@ func (r *Rollout) Collect(u int) (err error) {
 			tensor.Tidy(func() {
 				in, C := r.seqInput(ss, r.Policy.Device)
 				toks := respTokens(ss, R, r.Policy.Device)
-				lp := tokenLogps(r.respLogits(r.Policy, in, C), toks).Float64s()
+				lp := r.respLogps(r.Policy, in, C, toks).Logp.Float64s()
 				var rf []float64
 				if r.refIsPolicy {
 					noAd := *in
 					noAd.DisableAdapters = true
-					rf = tokenLogps(r.respLogits(r.Policy, &noAd, C), toks).Float64s()
+					rf = r.respLogps(r.Policy, &noAd, C, toks).Logp.Float64s()
 				} else {
-					rf = tokenLogps(r.respLogits(r.Ref, in, C), toks).Float64s()
+					rf = r.respLogps(r.Ref, in, C, toks).Logp.Float64s()
 				}
 				vs := r.valuesOf(in, C).Float64s()
 				var scores []float64

@@ -145,17 +145,16 @@ func (t *Task) Loss(b *microBatch, acc *metrics.Accumulator, training bool) *ten
 	valid := tensor.FromFloat32s(mask, int64(n), int64(R)).To(r.Policy.DType, dev)
 	validP1 := tensor.FromFloat32s(maskP1, int64(n), int64(R)).To(r.Policy.DType, dev)
 
-	logits := r.respLogits(r.Policy, in, C) // (n, R, V)
-	newLogp := tokenLogps(logits, respTokens(b.ss, R, dev))
+	tok := r.respLogps(r.Policy, in, C, respTokens(b.ss, R, dev)) // chunked LM head: no (n, R, V) logits
+	newLogp := tok.Logp
 	newLogp = newLogp.Mul(valid).Add(valid.Neg().AddScalar(1).MulScalar(InvalidLogprob)) // masked_fill(padding, INVALID)
 	vpred := r.valuesOf(in, C).Mul(validP1)
 	pg, clipfrac, approxKL, ratio := PolicyLoss(newLogp, flat(func(s *sample) []float64 { return s.logp }), flat(func(s *sample) []float64 { return s.adv }), valid, cfg.ClipRange)
 	vf, vclip := ValueLoss(vpred, flat(func(s *sample) []float64 { return s.values }), flat(func(s *sample) []float64 { return s.ret }), validP1, cfg.ClipRangeValue)
 	loss := pg.Add(vf.MulScalar(cfg.VFCoef))
 	tensor.NoGrad(func() {
-		// entropy = logsumexp(logits) - sum(softmax * logits), over valid tokens
-		ent := logits.Logsumexp(-1, false).Sub(logits.Softmax(-1).Mul(logits).SumDim(-1, false))
-		acc.Add("policy/entropy_avg", ent.Mean().ItemF64()) // over every position, padding too, as TRL
+		// entropy = -sum p log p of the policy at each response position
+		acc.Add("policy/entropy_avg", tok.Entropy.Mean().ItemF64()) // over every position, padding too, as TRL
 		acc.Add("policy/approxkl_avg", approxKL)
 		acc.Add("policy/clipfrac_avg", clipfrac)
 		acc.Add("loss/policy_avg", pg.ItemF64())

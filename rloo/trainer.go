@@ -235,8 +235,8 @@ func (t *Task) Loss(b *microBatch, acc *metrics.Accumulator, training bool) *ten
 		}
 	}
 	mask := batch.CompletionMask(dt)                            // (B, T)
-	logits := batch.Logits(t.Policy, cfg.Temperature, training) // (B, T, V)
-	logp := batch.TokenLogps(logits)                            // (B, T)
+	tok := batch.HeadLogps(t.Policy, cfg.Temperature, training) // chunked LM head: no (B, T, V) logits
+	logp := tok.Logp                                            // (B, T)
 	old := make([]float32, len(b.ss))
 	adv := make([]float32, len(b.ss))
 	for i, s := range b.ss {
@@ -245,7 +245,7 @@ func (t *Task) Loss(b *microBatch, acc *metrics.Accumulator, training bool) *ten
 	B := int64(len(b.ss))
 	loss, st := Loss(logp, mask, tensor.FromFloat32s(old, B).To(dt, dev), tensor.FromFloat32s(adv, B).To(dt, dev), cfg.Epsilon, cfg.EpsHigh())
 	tensor.NoGrad(func() {
-		acc.Add("entropy", rollout.Entropy(logits).Mul(mask).Sum().Div(mask.Sum().ClampMin(1)).ItemF64())
+		acc.Add("entropy", tok.Entropy.Mul(mask).Sum().Div(mask.Sum().ClampMin(1)).ItemF64())
 	})
 	acc.Add("clip_ratio/low_mean", st.ClipLowMean)
 	acc.Add("clip_ratio/low_min", st.ClipLowMin)

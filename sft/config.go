@@ -59,6 +59,11 @@ type Config struct {
 	TopK              int     `yaml:"top_k" help:"Keep the k most likely tokens when sampling, 0: all (predict_with_generate)." category:"generation" range:"[0,inf)"`
 	TopP              float64 `yaml:"top_p" help:"Nucleus sampling: keep the smallest set with this probability (predict_with_generate)." category:"generation" range:"(0,1]"`
 	RepetitionPenalty float64 `yaml:"repetition_penalty" help:"Divide the logits of tokens already present by this (1: none; predict_with_generate)." category:"generation" range:"(0,inf)"`
+	// LossType is SFTConfig's loss_type: chunked_nll (default) computes the
+	// LM head and cross-entropy on the target tokens only, 256 at a time,
+	// so the (B, T, V) float32 logits never exist; nll is the same loss
+	// from the whole logits at once.
+	LossType string `yaml:"loss_type" help:"chunked_nll: LM head and cross-entropy in chunks of target tokens (less memory); nll: from the whole logits." category:"sft"`
 }
 
 // FieldHelp is the help of the shared model and data flags where sft says more.
@@ -69,7 +74,8 @@ func (c *Config) FieldHelp() map[string]string {
 }
 
 // DefaultConfig returns SFTConfig's defaults: learning_rate 2e-5,
-// max_length 1024, packing false, completion_only_loss on.
+// max_length 1024, packing false, completion_only_loss on, loss_type
+// chunked_nll.
 func DefaultConfig() Config {
 	a := train.DefaultArgs()
 	a.LearningRate = 2e-5
@@ -86,6 +92,7 @@ func DefaultConfig() Config {
 		Temperature:       1,
 		TopP:              1,
 		RepetitionPenalty: 1,
+		LossType:         "chunked_nll",
 	}
 }
 
@@ -114,6 +121,9 @@ func (c *Config) Validate() error {
 	}
 	if c.TruncationMode != "keep_start" && c.TruncationMode != "keep_end" {
 		errs = append(errs, fmt.Errorf("truncation_mode %q: want keep_start or keep_end", c.TruncationMode))
+	}
+	if c.LossType != "chunked_nll" && c.LossType != "nll" {
+		errs = append(errs, fmt.Errorf("loss_type %q: want chunked_nll or nll (TRL's dft is not implemented)", c.LossType))
 	}
 	return errors.Join(errs...)
 }

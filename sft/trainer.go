@@ -20,6 +20,9 @@ import (
 // It logs TRL's mean_token_accuracy and entropy.
 type Task struct {
 	M *model.Model
+	// Unchunked computes the loss from the whole (B, T, V) logits (TRL's
+	// loss_type nll) instead of the chunked LM head (chunked_nll).
+	Unchunked bool
 	// Gen, when set, generates for the eval set at each evaluation
 	// (predict_with_generate).
 	Gen *Generator
@@ -47,21 +50,41 @@ func (t *Task) Loss(b *Batch, acc *metrics.Accumulator, training bool) *tensor.T
 	}
 	// Right padding needs no attention mask: causal attention never lets a
 	// real token see the pads after it, and pads carry no loss.
-	logits := t.M.Forward(in) // (B, T, V)
-	V := logits.Size(-1)
-	flat := logits.Reshape(-1, V)
-	targets := tensor.FromInt64s(b.Targets, B*T).To(tensor.Int64, dev)
-	loss := flat.CrossEntropy(targets, IgnoreIndex, tensor.ReduceMean)
+	h := t.M.Hidden(in) // (B, T, H)
+	var tok model.TokenLogps
+	var targets *tensor.Tensor
+	if t.Unchunked {
+		targets = tensor.FromInt64s(b.Targets, B*T).To(tensor.Int64, dev)
+		logits := t.M.Logits(h) // (B, T, V)
+		tok = model.LogitsTokenLogps(logits.Reshape(-1, logits.Size(-1)), targets)
+	} else {
+		// TRL's chunked_nll: the head runs on the target tokens only
+		var rows, ys []int64
+		for i, y := range b.Targets {
+			if y != IgnoreIndex {
+				rows, ys = append(rows, int64(i)), append(ys, y)
+			}
+		}
+		if len(rows) == 0 { // no target: the mean over no tokens, NaN as nll's
+			return h.Sum().MulScalar(0).DivScalar(0)
+		}
+		n := int64(len(rows))
+		targets = tensor.FromInt64s(ys, n).To(tensor.Int64, dev)
+		hv := h.Reshape(-1, h.Size(-1)).IndexSelect(0, tensor.FromInt64s(rows, n).To(tensor.Int64, dev))
+		tok = t.M.TokenLogps(hv, targets, 1)
+	}
+	valid := targets.NeScalar(IgnoreIndex)
+	count := valid.Sum()
+	// mean over target tokens of -log p (cross_entropy with ignore_index)
+	loss := tok.Logp.Sum().Neg().Div(count.ToDType(tok.Logp.DType()))
 	tensor.NoGrad(func() {
-		valid := targets.NeScalar(IgnoreIndex)
-		n := valid.Sum().ItemF64()
+		n := count.ItemF64()
 		if n == 0 {
 			return
 		}
-		correct := flat.Argmax(-1, false).Eq(targets).LogicalAnd(valid).Sum().ItemF64()
+		correct := tok.Argmax.Eq(targets).LogicalAnd(valid).Sum().ItemF64()
 		acc.Add("mean_token_accuracy", correct/n)
-		logp := flat.LogSoftmax(-1)
-		ent := logp.Exp().Mul(logp).SumDim(-1, false).Neg() // (B*T)
+		ent := tok.Entropy
 		acc.Add("entropy", ent.Mul(valid.ToDType(ent.DType())).Sum().ItemF64()/n)
 	})
 	return loss
@@ -177,7 +200,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	}
 	log.Info().Int("train_examples", len(trainXs)).Int("train_rows", len(trainData.Rows)).Int("eval_examples", res.EvalExamples).Bool("packing", cfg.Packing).Msg("data")
 
-	task := &Task{M: m}
+	task := &Task{M: m, Unchunked: cfg.LossType == "nll"}
 	if evalData != nil {
 		task.Gen = gen // generation metrics at each evaluation
 	}

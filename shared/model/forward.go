@@ -139,6 +139,58 @@ func (m *Model) Logits(hidden *tensor.Tensor) *tensor.Tensor {
 	return lg
 }
 
+// LMHeadChunk is the number of rows whose logits TokenLogps computes at
+// once: TRL's _CHUNKED_LM_HEAD_CHUNK_SIZE (256 tokens). A chunk's float32
+// logits take 256*V*4 bytes (155 MB at Qwen's 151,936 tokens) instead of
+// the batch's B*T*V*4.
+const LMHeadChunk = 256
+
+// TokenLogps is what the LM head gives each position without its logits:
+// log p(target) and, without gradient, the metrics TRL reads from logits.
+// Each has the targets' shape.
+type TokenLogps struct {
+	Logp     *tensor.Tensor // log_softmax(logits)[target], float32; 0 where target < 0; gradients flow
+	Entropy  *tensor.Tensor // -sum_v p log p, float32, no gradient
+	Argmax   *tensor.Tensor // argmax_v logits, int64
+	LogitSum *tensor.Tensor // sum_v logits, float32, no gradient
+	Vocab    int64          // V, the number of logits summed
+}
+
+// TokenLogps applies the LM head to hidden (..., H) and returns each
+// position's log-probability of targets (...) (int64; < 0 ignores the
+// position) with the logits divided by temperature (1: none) as TRL's
+// trainers do. The logits are computed LMHeadChunk rows at a time, in
+// forward and again in backward, so the (B, T, V) float32 logits never
+// exist (tensor.ChunkedLogps); the result equals LogitsTokenLogps(
+// m.Logits(hidden) / temperature, targets) to float32 rounding.
+func (m *Model) TokenLogps(hidden, targets *tensor.Tensor, temperature float64) TokenLogps {
+	shape := targets.Shape()
+	H := hidden.Size(-1)
+	lp, ent, arg, sum := tensor.ChunkedLogps(hidden.Reshape(-1, H), m.arch.lmWeight(m), targets.Reshape(-1),
+		LMHeadChunk, m.Config.FinalLogitSoftcap, temperature)
+	return TokenLogps{Logp: lp.Reshape(shape...), Entropy: ent.Reshape(shape...),
+		Argmax: arg.Reshape(shape...), LogitSum: sum.Reshape(shape...), Vocab: m.arch.lmWeight(m).Size(0)}
+}
+
+// LogitsTokenLogps is TokenLogps from logits (..., V) that exist already:
+// the unchunked computation (TRL's loss_type "nll").
+func LogitsTokenLogps(logits, targets *tensor.Tensor) TokenLogps {
+	if d := logits.DType(); d != tensor.Float32 && d != tensor.Float64 {
+		logits = logits.ToDType(tensor.Float32) // log-probs in float32, not bf16
+	}
+	lsm := logits.LogSoftmax(-1)
+	valid := targets.GeScalar(0)
+	t := targets.MaskedFill(valid.LogicalNot(), 0).Unsqueeze(-1)
+	out := TokenLogps{Logp: lsm.Gather(-1, t).Squeeze(-1).Mul(valid.ToDType(lsm.DType())), Vocab: logits.Size(-1)}
+	tensor.NoGrad(func() {
+		d := lsm.Detach()
+		out.Entropy = d.Exp().Mul(d).SumDim(-1, false).Neg()
+		out.Argmax = logits.Argmax(-1, false)
+		out.LogitSum = logits.SumDim(-1, false)
+	})
+	return out
+}
+
 // Scores applies the score head: (B, T, H) -> (B, T, num_labels), in
 // float32 (see Logits), in eval mode. For decoders it is `score`; for
 // encoders the family's classification head (BERT's pooler and

@@ -299,7 +299,9 @@ func loraKey(module, ab string) string {
 // weight is adapted and in does not disable adapters.
 func (m *Model) proj(in *Input, x, w, b *tensor.Tensor) *tensor.Tensor {
 	var y *tensor.Tensor
-	if m.Config.Family() == GPT2 {
+	if qw := m.quant[w]; qw != nil && !m.UnfusedQuant && (b == nil || !b.RequiresGrad()) {
+		y = qw.linear(x, b, m.DType) // dequantised again in backward
+	} else if m.Config.Family() == GPT2 {
 		y = conv1d(x, m.baseWeight(w), b)
 	} else {
 		y = x.Linear(m.baseWeight(w), b)

@@ -34,6 +34,11 @@ type Model struct {
 	// pass instead of keeping its activations (checkpointing.go); the
 	// trainer calls FinishBackward after each backward.
 	GradientCheckpointing bool
+	// UnfusedQuant makes a quantised base's projections dequantise their
+	// weight as an ordinary autograd op, which keeps the float weight for
+	// backward (the path before tensor.QuantLinear; for tests and
+	// measurements). The default dequantises again in backward instead.
+	UnfusedQuant bool
 	// SaveDType is the dtype Save writes the weights in; zero: DType.
 	// Load sets it to the source checkpoint's torch_dtype (a bfloat16
 	// checkpoint trained with float32 master weights is saved in bfloat16

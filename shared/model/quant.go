@@ -320,6 +320,22 @@ func (qw *quantized) weight(dt tensor.DType) *tensor.Tensor {
 	return w
 }
 
+// linear is x W^T + b through tensor.QuantLinear: W is dequantised in
+// forward and again in backward (bitsandbytes' MatMul4Bit), so autograd
+// keeps no float copy of it. GPT-2's Conv1D weight is stored as (out, in)
+// already, so it is a Linear here too.
+func (qw *quantized) linear(x, b *tensor.Tensor, dt tensor.DType) *tensor.Tensor {
+	rows, cols := qw.shape[0], qw.shape[1]
+	if qw.conv1d {
+		rows, cols = cols, rows
+	}
+	if qw.q4 != nil {
+		q := []*tensor.Tensor{qw.q4.packed, qw.q4.absmax, qw.q4.code}
+		return tensor.QuantLinear(x, b, q, int64(qw.q4.n), rows, cols, quantBlock, dt)
+	}
+	return tensor.QuantLinear(x, b, []*tensor.Tensor{qw.q8.q, qw.q8.rowmax}, rows*cols, rows, cols, quantBlock, dt)
+}
+
 func (qw *quantized) free() {
 	if qw.q4 != nil {
 		qw.q4.free()

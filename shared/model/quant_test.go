@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -213,5 +214,59 @@ func TestQuantizedModel(t *testing.T) {
 				t.Errorf("adapter reloaded on the quantised base: logits differ by %.3g", d)
 			}
 		})
+	}
+}
+
+// TestQuantLinearGradients: the quantised projection that dequantises its
+// weight again in backward (tensor.QuantLinear, bitsandbytes' MatMul4Bit)
+// gives the loss and every adapter gradient of dequantisation as an
+// ordinary autograd op, for nf4 and int8 bases of both families, with and
+// without gradient checkpointing.
+func TestQuantLinearGradients(t *testing.T) {
+	for _, fam := range []string{"llama", "gpt2"} {
+		for _, bits := range []int{4, 8} {
+			m, err := Load(filepath.Join("testdata", "peft", fam, "base"), LoadOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := m.Quantize(QuantConfig{Bits: bits, QuantType: "nf4", DoubleQuant: true}); err != nil {
+				t.Fatal(err)
+			}
+			if err := m.AddLora(LoraConfig{R: 2, Alpha: 4, TargetModules: []string{"all-linear"}}); err != nil {
+				t.Fatal(err)
+			}
+			tensor.NoGrad(func() {
+				for _, p := range m.Trainable() {
+					p.T.Normal_(0, 0.2) // B nonzero so every adapter has gradients
+				}
+			})
+			m.UnfusedQuant = true
+			want, l0 := gradsOf(t, m)
+			m.UnfusedQuant = false
+			got, l1 := gradsOf(t, m)
+			m.GradientCheckpointing = true
+			ck, l2 := gradsOf(t, m)
+			name := fmt.Sprintf("%s %d-bit", fam, bits)
+			for _, l := range []float64{l1, l2} {
+				if math.Abs(l-l0) > 1e-5*math.Abs(l0) {
+					t.Errorf("%s: loss %g, unfused %g", name, l, l0)
+				}
+			}
+			if len(want) == 0 || len(got) != len(want) || len(ck) != len(want) {
+				t.Fatalf("%s: %d / %d gradients, unfused %d", name, len(got), len(ck), len(want))
+			}
+			for p, g := range want {
+				for _, other := range []map[string][]float32{got, ck} {
+					worst := 0.0
+					for i := range g {
+						worst = math.Max(worst, math.Abs(float64(g[i]-other[p][i]))/(1e-3+math.Abs(float64(g[i]))))
+					}
+					if worst > 1e-4 {
+						t.Errorf("%s: %s gradient differs by %.3g (relative)", name, p, worst)
+					}
+				}
+			}
+			m.Free()
+		}
 	}
 }

@@ -463,17 +463,29 @@ type Logps struct {
 // CompletionLogps computes Logps from logits (2B, T, V); completion tokens
 // are those after the prompt. Gradients flow through Sum.
 func CompletionLogps(logits *tensor.Tensor, b *Batch) Logps {
-	if logits.DType() != tensor.Float32 && logits.DType() != tensor.Float64 {
-		logits = logits.ToDType(tensor.Float32) // sum log-probs in float32, not bf16
-	}
-	dev := logits.Device()
+	return completionLogps(model.LogitsTokenLogps(logits, b.nextTokens(logits.Device())), b)
+}
+
+// HeadCompletionLogps is CompletionLogps from m's hidden states (2B, T, H)
+// through m's chunked LM head (Model.TokenLogps): the (2B, T, V) logits
+// never exist at once, in forward or backward.
+func HeadCompletionLogps(m *model.Model, hidden *tensor.Tensor, b *Batch) Logps {
+	return completionLogps(m.TokenLogps(hidden, b.nextTokens(hidden.Device()), 1), b)
+}
+
+// nextTokens (2B, T) is token t+1 at position t (the last position's
+// target is unused: mask 0).
+func (b *Batch) nextTokens(dev tensor.Device) *tensor.Tensor {
 	R, T := int64(2*b.B), int64(b.T)
 	ids := tensor.FromInt64s(b.IDs, R, T).To(tensor.Int64, dev)
-	mask := tensor.FromFloat32s(b.Completion, R, T).To(logits.DType(), dev)
-	// targets: token t+1 at position t (the last position's target is unused: mask 0)
-	next := tensor.Cat([]*tensor.Tensor{ids.Narrow(1, 1, T-1), ids.Narrow(1, 0, 1)}, 1) // (R, T)
-	lsm := logits.LogSoftmax(-1)                                                        // (R, T, V), once: the entropy reads it too
-	logp := lsm.Gather(2, next.Unsqueeze(2)).Squeeze(2)                                 // (R, T)
+	return tensor.Cat([]*tensor.Tensor{ids.Narrow(1, 1, T-1), ids.Narrow(1, 0, 1)}, 1)
+}
+
+func completionLogps(tok model.TokenLogps, b *Batch) Logps {
+	logp := tok.Logp // (R, T)
+	dev := logp.Device()
+	R, T := int64(2*b.B), int64(b.T)
+	mask := tensor.FromFloat32s(b.Completion, R, T).To(logp.DType(), dev)
 	var out Logps
 	out.PerToken = logp.Mul(mask)
 	out.Sum = out.PerToken.SumDim(1, false)
@@ -484,15 +496,13 @@ func CompletionLogps(logits *tensor.Tensor, b *Batch) Logps {
 			real[r*T+t] = 1
 		}
 	}
-	rmask := tensor.FromFloat32s(real, R, T).To(logits.DType(), dev)
+	rmask := tensor.FromFloat32s(real, R, T).To(logp.DType(), dev)
 	out.RowSum = logp.Mul(rmask).SumDim(1, false)
 	out.RowCount = rmask.SumDim(1, false)
 	tensor.NoGrad(func() {
-		V := float64(logits.Size(-1))
-		out.MeanLogits = logits.SumDim(2, false).Mul(mask).SumDim(1, false).Div(out.Count.ClampMin(1)).DivScalar(V)
-		d := lsm.Detach()
-		out.EntropySum = d.Exp().Mul(d).SumDim(2, false).Neg().Mul(mask).SumDim(1, false)
-		out.Correct = logits.Argmax(-1, false).Eq(next).ToDType(mask.DType()).Mul(mask).SumDim(1, false)
+		out.MeanLogits = tok.LogitSum.Mul(mask).SumDim(1, false).Div(out.Count.ClampMin(1)).DivScalar(float64(tok.Vocab))
+		out.EntropySum = tok.Entropy.Mul(mask).SumDim(1, false)
+		out.Correct = tok.Argmax.Eq(b.nextTokens(dev)).ToDType(mask.DType()).Mul(mask).SumDim(1, false)
 	})
 	return out
 }

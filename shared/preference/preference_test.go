@@ -4,6 +4,7 @@ import (
 	"math"
 	"testing"
 
+	"github.com/rlsuite/rl/shared/model"
 	"github.com/rlsuite/rl/shared/tensor"
 )
 
@@ -106,6 +107,46 @@ func TestCompletionLogps(t *testing.T) {
 		// every real token after the first: (0,0)->1, (0,1)->2; (1,0)->2
 		if rs, rc := lp.RowSum.Float64s(), lp.RowCount.Float64s(); math.Abs(rs[0]-want[0]) > 1e-5 || rc[0] != 2 || rc[1] != 1 {
 			t.Errorf("row sums %v counts %v", rs, rc)
+		}
+	})
+}
+
+// TestHeadCompletionLogps: through the chunked LM head, every field of
+// Logps equals CompletionLogps of the whole logits, on rows long enough
+// for two chunks.
+func TestHeadCompletionLogps(t *testing.T) {
+	tensor.ManualSeed(2)
+	cfg, _ := model.Preset("tiny-llama", 61)
+	cfg.NumLayers = 1
+	m, err := model.New(cfg, model.LMHead, tensor.Float32, tensor.CPU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Free()
+	long := func(n, k int) []int32 {
+		v := make([]int32, n)
+		for i := range v {
+			v[i] = int32((i*k + 1) % 61)
+		}
+		return v
+	}
+	b := Collate([]Pair{{Chosen: long(150, 7), ChosenStart: 30, Rejected: long(120, 11), RejectedStart: 30}}, 0)
+	tensor.Tidy(func() {
+		h := m.Hidden(b.Inputs(m.Device))
+		want, got := CompletionLogps(m.Logits(h), b), HeadCompletionLogps(m, h, b)
+		for _, f := range []struct {
+			name string
+			w, g *tensor.Tensor
+		}{{"Sum", want.Sum, got.Sum}, {"Count", want.Count, got.Count}, {"RowSum", want.RowSum, got.RowSum},
+			{"RowCount", want.RowCount, got.RowCount}, {"PerToken", want.PerToken, got.PerToken},
+			{"MeanLogits", want.MeanLogits, got.MeanLogits}, {"EntropySum", want.EntropySum, got.EntropySum},
+			{"Correct", want.Correct, got.Correct}} {
+			w, g := f.w.Float64s(), f.g.Float64s()
+			for i := range w {
+				if math.Abs(w[i]-g[i]) > 1e-5*math.Max(1, math.Abs(w[i])) {
+					t.Errorf("%s[%d]: chunked %g, whole logits %g", f.name, i, g[i], w[i])
+				}
+			}
 		}
 	})
 }

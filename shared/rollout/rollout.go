@@ -393,6 +393,15 @@ func (b *Batch) Logits(m *model.Model, temperature float64, train bool) *tensor.
 	return m.Logits(h).DivScalar(temperature)
 }
 
+// HeadLogps is TokenLogps(Logits(m, temperature, train)) and the entropy
+// at each completion position, through m's chunked LM head
+// (model.Model.TokenLogps): the (B, T, V) logits never exist at once.
+func (b *Batch) HeadLogps(m *model.Model, temperature float64, train bool) model.TokenLogps {
+	h := m.Hidden(b.Input(train)).Narrow(1, int64(b.P-1), int64(b.T))
+	toks := tensor.FromInt64s(b.Comp, int64(b.B), int64(b.T)).To(tensor.Int64, b.dev)
+	return m.TokenLogps(h, toks, temperature)
+}
+
 // TokenLogps is log_softmax(logits) at the completion tokens: (B, T).
 func (b *Batch) TokenLogps(logits *tensor.Tensor) *tensor.Tensor {
 	toks := tensor.FromInt64s(b.Comp, int64(b.B), int64(b.T)).To(tensor.Int64, b.dev)
@@ -430,7 +439,8 @@ func logpsOf(m *model.Model, noAdapters bool, cs []*Completion, pad, chunk int, 
 				in := b.Input(false)
 				in.DisableAdapters = noAdapters
 				h := m.Hidden(in).Narrow(1, int64(b.P-1), int64(b.T))
-				v := b.TokenLogps(m.Logits(h).DivScalar(temperature)).Float64s()
+				toks := tensor.FromInt64s(b.Comp, int64(b.B), int64(b.T)).To(tensor.Int64, b.dev)
+				v := m.TokenLogps(h, toks, temperature).Logp.Float64s()
 				for i, c := range part {
 					out[lo+i] = slices.Clone(v[i*b.T : i*b.T+len(c.IDs)])
 				}
