@@ -92,7 +92,7 @@ func DefaultConfig() Config {
 		Temperature:       1,
 		TopP:              1,
 		RepetitionPenalty: 1,
-		LossType:         "chunked_nll",
+		LossType:          "chunked_nll",
 	}
 }
 
