@@ -1,0 +1,91 @@
+package main
+
+import (
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/rlsuite/rl/shared/generate"
+	"github.com/rlsuite/rl/shared/tensor"
+)
+
+// GRPO's rollout shape: grpoPrompts prompts of genPrompt tokens, each
+// sampled grpoGenerations times (num_generations), genNew new tokens.
+const (
+	grpoPrompts     = 8
+	grpoGenerations = 8
+)
+
+// rlGRPORollout times GRPO's rollout engine (generate.Generate, as
+// rollout.Sampler calls it): 8 prompts x 8 generations x 64 new tokens
+// at temperature 1, every prompt's copies next to each other (TRL's
+// order), so the prefill is shared and the sampling runs in libtorch. Its
+// peer is torch_ref.py's KV-cache sampler (multinomial, T = 1) generating
+// the same 64 sequences as one batch of 64 rows (--gen-batch 64), in the
+// same bench run. No row stops early (no eos), as in torch_ref.
+func rlGRPORollout(e *env, config string, p measureParams) (res []*Result, err error) {
+	defer tensor.Recover(&err, "grpo rollout "+config)
+	s := shapes[config]
+	m, err := newModel(s, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer m.Free()
+	rng := rand.New(rand.NewPCG(0, 7))
+	var prompts [][]int
+	for range grpoPrompts {
+		var pr []int
+		for i := 0; i < genPrompt; i++ {
+			pr = append(pr, rng.IntN(s.Vocab))
+		}
+		for range grpoGenerations {
+			prompts = append(prompts, pr)
+		}
+	}
+	rows := len(prompts)
+	cfg := generate.Config{DoSample: true, Temperature: 1, TopP: 1, MaxNewTokens: genNew, Seed: 1}
+	var genErr error
+	gen := func(c generate.Config) []generate.Result {
+		out, err := generate.Generate(m, prompts, c)
+		if err != nil && genErr == nil {
+			genErr = err
+		}
+		return out
+	}
+	out := gen(cfg)
+	if genErr != nil {
+		return nil, genErr
+	}
+	for b, r := range out {
+		if len(r.Tokens) != genNew {
+			return nil, fmt.Errorf("grpo_rollout: row %d generated %d tokens, want %d", b, len(r.Tokens), genNew)
+		}
+	}
+	st := measure(func() { gen(cfg) }, float64(rows*genNew), p)
+	if genErr != nil {
+		return nil, genErr
+	}
+	key := "sample-64/" + config
+	torchValue := func(*torchRun) (float64, torchRecord, error) {
+		if e.torch.skipped != "" {
+			return 0, nil, fmt.Errorf("skipped: %s", e.torch.skipped)
+		}
+		run, ok := e.torchRuns[key]
+		if !ok {
+			run = e.torch.run("sample", config, p, "--gen-batch", fmt.Sprint(rows))
+			e.torchRuns[key] = run
+			e.rep.TorchRuns = append(e.rep.TorchRuns, run)
+		}
+		rec, err := run.find("sample_kvcache", config)
+		if err != nil {
+			return 0, nil, err
+		}
+		v, _ := rec.num("value")
+		return v, rec, nil
+	}
+	return []*Result{{Name: "grpo_rollout", Config: config, Unit: "new_tokens/s", Better: higher, RL: st.Value, RLStats: &st,
+		Target: ">= 3.0x PyTorch", minRatio: 3, torchValue: torchValue, Extra: map[string]any{
+			"prompts": grpoPrompts, "num_generations": grpoGenerations, "rows": rows, "prompt_len": genPrompt, "new_tokens": genNew,
+			"sampling": "multinomial T=1.0 (rl: libtorch ops, shared prefill, compaction; PyTorch: torch_ref.py generate(), --gen-batch 64)",
+			"note":     "value = rows*new_tokens / wall s per Generate call (prefill included)",
+		}}}, nil
+}
