@@ -1,9 +1,16 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"time"
 
+	"github.com/rs/zerolog"
+
+	"github.com/rlsuite/rl/grpo"
 	"github.com/rlsuite/rl/shared/generate"
 	"github.com/rlsuite/rl/shared/tensor"
 )
@@ -82,10 +89,60 @@ func rlGRPORollout(e *env, config string, p measureParams) (res []*Result, err e
 		v, _ := rec.num("value")
 		return v, rec, nil
 	}
-	return []*Result{{Name: "grpo_rollout", Config: config, Unit: "new_tokens/s", Better: higher, RL: st.Value, RLStats: &st,
+	step, err := grpoStep(config, s, p)
+	if err != nil {
+		return nil, err
+	}
+	return []*Result{step, {Name: "grpo_rollout", Config: config, Unit: "new_tokens/s", Better: higher, RL: st.Value, RLStats: &st,
 		Target: ">= 3.0x PyTorch", minRatio: 3, torchValue: torchValue, Extra: map[string]any{
 			"prompts": grpoPrompts, "num_generations": grpoGenerations, "rows": rows, "prompt_len": genPrompt, "new_tokens": genNew,
 			"sampling": "multinomial T=1.0 (rl: libtorch ops, shared prefill, compaction; PyTorch: torch_ref.py generate(), --gen-batch 64)",
 			"note":     "value = rows*new_tokens / wall s per Generate call (prefill included)",
 		}}}, nil
+}
+
+// grpoStep times whole optimizer steps of rl grpo (grpo.Run, the code
+// users run) on the rollout shape: each step samples a generation of 64
+// (8 prompts x 8, 64 new tokens at temperature 1), scores it
+// (builtin:length), and trains on it (8 micro-batches of 8, one AdamW
+// step). A run of 1 step and one of 1 + p.Runs steps are timed whole: the
+// difference per step leaves out loading and the first step's warm-up.
+func grpoStep(config string, s shape, p measureParams) (*Result, error) {
+	dir, err := os.MkdirTemp("", "rl-bench-grpo-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	policy, _, data, err := rolloutFixture(s, dir)
+	if err != nil {
+		return nil, err
+	}
+	policy.Free()
+	run := func(steps int) (float64, error) {
+		cfg := grpo.DefaultConfig()
+		cfg.Model, cfg.Dataset, cfg.RewardFuncs = filepath.Join(dir, "sft"), data, []string{"builtin:length"}
+		cfg.OutputDir = filepath.Join(dir, fmt.Sprint("out-", steps))
+		cfg.NumGenerations = grpoGenerations
+		cfg.PerDeviceTrainBatchSize, cfg.GradientAccumulationSteps = grpoPrompts, grpoGenerations // one generation of 64 per step
+		cfg.MaxCompletionLength, cfg.Temperature = genNew, 1
+		cfg.MaxSteps, cfg.LoggingSteps, cfg.SaveStrategy = steps, 1, "no"
+		began := time.Now()
+		_, err := grpo.Run(context.Background(), cfg, zerolog.Nop(), nil)
+		return time.Since(began).Seconds(), err
+	}
+	n := max(p.Runs, 1)
+	one, err := run(1)
+	if err != nil {
+		return nil, err
+	}
+	more, err := run(1 + n)
+	if err != nil {
+		return nil, err
+	}
+	v := round3((more - one) / float64(n))
+	return &Result{Name: "grpo_step", Config: config, Unit: "s/step", Better: lower, RL: v, RLStats: &Stats{Value: v}, Extra: map[string]any{
+		"generation": grpoPrompts * grpoGenerations, "new_tokens": genNew, "micro_batches": grpoGenerations, "steps_timed": n,
+		"run_1_step_s": round3(one), fmt.Sprintf("run_%d_steps_s", 1+n): round3(more),
+		"note": "one whole rl grpo optimizer step: rollout (generation, reward) + 8 micro-batches forward/backward + AdamW; (T(1+n steps) - T(1 step)) / n; torch_ref.py has no GRPO peer",
+	}}, nil
 }
