@@ -89,11 +89,7 @@ func rlGRPORollout(e *env, config string, p measureParams) (res []*Result, err e
 		v, _ := rec.num("value")
 		return v, rec, nil
 	}
-	step, err := grpoStep(config, s, p)
-	if err != nil {
-		return nil, err
-	}
-	return []*Result{step, {Name: "grpo_rollout", Config: config, Unit: "new_tokens/s", Better: higher, RL: st.Value, RLStats: &st,
+	return []*Result{{Name: "grpo_rollout", Config: config, Unit: "new_tokens/s", Better: higher, RL: st.Value, RLStats: &st,
 		Target: ">= 3.0x PyTorch", minRatio: 3, torchValue: torchValue, Extra: map[string]any{
 			"prompts": grpoPrompts, "num_generations": grpoGenerations, "rows": rows, "prompt_len": genPrompt, "new_tokens": genNew,
 			"sampling": "multinomial T=1.0 (rl: libtorch ops, shared prefill, compaction; PyTorch: torch_ref.py generate(), --gen-batch 64)",
@@ -107,7 +103,9 @@ func rlGRPORollout(e *env, config string, p measureParams) (res []*Result, err e
 // (builtin:length), and trains on it (8 micro-batches of 8, one AdamW
 // step). A run of 1 step and one of 1 + p.Runs steps are timed whole: the
 // difference per step leaves out loading and the first step's warm-up.
-func grpoStep(config string, s shape, p measureParams) (*Result, error) {
+func rlGRPOStep(e *env, config string, p measureParams) (res []*Result, err error) {
+	defer tensor.Recover(&err, "grpo step "+config)
+	s := shapes[config]
 	dir, err := os.MkdirTemp("", "rl-bench-grpo-")
 	if err != nil {
 		return nil, err
@@ -140,9 +138,9 @@ func grpoStep(config string, s shape, p measureParams) (*Result, error) {
 		return nil, err
 	}
 	v := round3((more - one) / float64(n))
-	return &Result{Name: "grpo_step", Config: config, Unit: "s/step", Better: lower, RL: v, RLStats: &Stats{Value: v}, Extra: map[string]any{
+	return []*Result{{Name: "grpo_step", Config: config, Unit: "s/step", Better: lower, RL: v, RLStats: &Stats{Value: v}, Extra: map[string]any{
 		"generation": grpoPrompts * grpoGenerations, "new_tokens": genNew, "micro_batches": grpoGenerations, "steps_timed": n,
 		"run_1_step_s": round3(one), fmt.Sprintf("run_%d_steps_s", 1+n): round3(more),
 		"note": "one whole rl grpo optimizer step: rollout (generation, reward) + 8 micro-batches forward/backward + AdamW; (T(1+n steps) - T(1 step)) / n; torch_ref.py has no GRPO peer",
-	}}, nil
+	}}}, nil
 }

@@ -120,6 +120,7 @@ var benches = []benchDef{
 	{Name: "dpo", Configs: []string{"tiny"}, Default: true, Torch: "dpo", Params: refParams("dpo"), RL: rlDPO},
 	{Name: "sample", Configs: []string{"tiny"}, Default: true, Torch: "sample", Params: refParams("sample"), RL: rlSample},
 	{Name: "grpo_rollout", Configs: []string{"tiny"}, Default: true, Params: refParams("sample"), RL: rlGRPORollout},
+	{Name: "grpo_step", Configs: []string{"tiny"}, Default: true, Params: ppoParams, RL: rlGRPOStep},
 	{Name: "ppo", Configs: []string{"tiny"}, Default: true, Params: ppoParams, RL: rlPPO},
 	{Name: "ops", Default: true, RL: rlOps},
 	{Name: "memory", Default: true, RL: rlMemory},
