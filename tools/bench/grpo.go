@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -97,12 +98,13 @@ func rlGRPORollout(e *env, config string, p measureParams) (res []*Result, err e
 		}}}, nil
 }
 
-// grpoStep times whole optimizer steps of rl grpo (grpo.Run, the code
+// rlGRPOStep times whole optimizer steps of rl grpo (grpo.Run, the code
 // users run) on the rollout shape: each step samples a generation of 64
 // (8 prompts x 8, 64 new tokens at temperature 1), scores it
 // (builtin:length), and trains on it (8 micro-batches of 8, one AdamW
-// step). A run of 1 step and one of 1 + p.Runs steps are timed whole: the
-// difference per step leaves out loading and the first step's warm-up.
+// step). One run of 1 + p.Runs steps; a step's time is the time between
+// the console lines of consecutive logged steps (so loading and the first
+// step's warm-up are left out), the median reported.
 func rlGRPOStep(e *env, config string, p measureParams) (res []*Result, err error) {
 	defer tensor.Recover(&err, "grpo step "+config)
 	s := shapes[config]
@@ -116,31 +118,34 @@ func rlGRPOStep(e *env, config string, p measureParams) (res []*Result, err erro
 		return nil, err
 	}
 	policy.Free()
-	run := func(steps int) (float64, error) {
-		cfg := grpo.DefaultConfig()
-		cfg.Model, cfg.Dataset, cfg.RewardFuncs = filepath.Join(dir, "sft"), data, []string{"builtin:length"}
-		cfg.OutputDir = filepath.Join(dir, fmt.Sprint("out-", steps))
-		cfg.NumGenerations = grpoGenerations
-		cfg.PerDeviceTrainBatchSize, cfg.GradientAccumulationSteps = grpoPrompts, grpoGenerations // one generation of 64 per step
-		cfg.MaxCompletionLength, cfg.Temperature = genNew, 1
-		cfg.MaxSteps, cfg.LoggingSteps, cfg.SaveStrategy = steps, 1, "no"
-		began := time.Now()
-		_, err := grpo.Run(context.Background(), cfg, zerolog.Nop(), nil)
-		return time.Since(began).Seconds(), err
-	}
 	n := max(p.Runs, 1)
-	one, err := run(1)
-	if err != nil {
+	cfg := grpo.DefaultConfig()
+	cfg.Model, cfg.Dataset, cfg.RewardFuncs = filepath.Join(dir, "sft"), data, []string{"builtin:length"}
+	cfg.OutputDir = filepath.Join(dir, "out")
+	cfg.NumGenerations = grpoGenerations
+	cfg.PerDeviceTrainBatchSize, cfg.GradientAccumulationSteps = grpoPrompts, grpoGenerations // one generation of 64 per step
+	cfg.MaxCompletionLength, cfg.Temperature = genNew, 1
+	cfg.MaxSteps, cfg.LoggingSteps, cfg.SaveStrategy = 1+n, 1, "no"
+	var at []time.Time // when each step's first console line was logged
+	log := zerolog.New(io.Discard).Hook(zerolog.HookFunc(func(_ *zerolog.Event, _ zerolog.Level, msg string) {
+		var k int
+		if _, err := fmt.Sscanf(msg, "step %d/", &k); err == nil && k == len(at)+1 {
+			at = append(at, time.Now())
+		}
+	}))
+	if _, err := grpo.Run(context.Background(), cfg, log, nil); err != nil {
 		return nil, err
 	}
-	more, err := run(1 + n)
-	if err != nil {
-		return nil, err
+	if len(at) != 1+n {
+		return nil, fmt.Errorf("grpo_step: %d step lines logged, want %d", len(at), 1+n)
 	}
-	v := round3((more - one) / float64(n))
-	return []*Result{{Name: "grpo_step", Config: config, Unit: "s/step", Better: lower, RL: v, RLStats: &Stats{Value: v}, Extra: map[string]any{
+	var steps []float64
+	for i := 1; i < len(at); i++ {
+		steps = append(steps, round3(at[i].Sub(at[i-1]).Seconds()))
+	}
+	v := round3(median(steps))
+	return []*Result{{Name: "grpo_step", Config: config, Unit: "s/step", Better: lower, RL: v, RLStats: &Stats{Value: v, Runs: steps}, Extra: map[string]any{
 		"generation": grpoPrompts * grpoGenerations, "new_tokens": genNew, "micro_batches": grpoGenerations, "steps_timed": n,
-		"run_1_step_s": round3(one), fmt.Sprintf("run_%d_steps_s", 1+n): round3(more),
-		"note": "one whole rl grpo optimizer step: rollout (generation, reward) + 8 micro-batches forward/backward + AdamW; (T(1+n steps) - T(1 step)) / n; torch_ref.py has no GRPO peer",
+		"note": "one whole rl grpo optimizer step: rollout (generation, reward) + 8 micro-batches forward/backward + AdamW, between consecutive step logs; torch_ref.py has no GRPO peer",
 	}}}, nil
 }
