@@ -284,6 +284,8 @@ var settingKeys = map[string][]string{
 	"kto":    {"beta", "loss_type"},
 	"ppo":    {"kl_coef", "num_ppo_epochs", "total_episodes", "reward_model_path"},
 	"reward": {"center_rewards_coefficient"},
+	"grpo":   {"beta", "loss_type", "num_generations", "reward_funcs"},
+	"rloo":   {"beta", "num_generations", "reward_funcs"},
 	"sft":    {"init", "packing", "max_length"},
 }
 

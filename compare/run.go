@@ -185,6 +185,8 @@ var methodKeys = []struct {
 	keys   []string
 }{
 	{"ppo", []string{"kl_coef", "num_ppo_epochs", "cliprange_value"}},
+	{"grpo", []string{"scale_rewards", "importance_sampling_level"}}, // before dpo: GRPO has loss_type too
+	{"rloo", []string{"normalize_advantages", "reward_clip_range"}},
 	{"reward", []string{"center_rewards_coefficient"}},
 	{"kto", []string{"desirable_weight", "undesirable_weight"}},
 	{"cpo", []string{"cpo_alpha", "simpo_gamma"}},
@@ -205,7 +207,7 @@ var metricKeys = []struct {
 }
 
 // knownMethods, looked for in the directory name as a last resort.
-var knownMethods = []string{"sft", "reward", "dpo", "orpo", "ppo", "kto", "cpo", "grpo"}
+var knownMethods = []string{"sft", "reward", "dpo", "orpo", "ppo", "kto", "cpo", "grpo", "rloo"}
 
 // inferMethod reads the method from a "method" config key, else from keys
 // only one trainer's config has, else from metric names, else from the

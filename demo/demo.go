@@ -1,6 +1,7 @@
 // Package demo runs rl's whole suite on its embedded default task (package
 // demo/task): a tokenizer, a tiny base model trained from scratch, SFT, a
-// reward model, PPO, DPO, ORPO, KTO and CPO (SimPO) from the same SFT
+// reward model, PPO, DPO, ORPO, KTO, CPO (SimPO), GRPO and RLOO (with the
+// learned reward model and with the gold reward) from the same SFT
 // checkpoint, the gold metric of every stage on held-out prompts, and a
 // comparison report, under one seed or several.
 package demo
@@ -22,12 +23,15 @@ import (
 	"github.com/rlsuite/rl/cpo"
 	"github.com/rlsuite/rl/demo/task"
 	"github.com/rlsuite/rl/dpo"
+	"github.com/rlsuite/rl/grpo"
 	"github.com/rlsuite/rl/kto"
 	"github.com/rlsuite/rl/orpo"
 	"github.com/rlsuite/rl/ppo"
 	"github.com/rlsuite/rl/reward"
+	"github.com/rlsuite/rl/rloo"
 	"github.com/rlsuite/rl/sft"
 	"github.com/rlsuite/rl/shared/cliconf"
+	"github.com/rlsuite/rl/shared/rewardfn"
 	"github.com/rlsuite/rl/shared/tokenizer"
 )
 
@@ -44,7 +48,7 @@ type Options struct {
 	// 95% interval over seeds and paired tests of the gold metric. Default
 	// 1: one seed, its stages directly in OutputDir.
 	Seeds int
-	Only  []string // stages to run (default all): base, sft, reward, ppo, dpo, orpo, kto, cpo; these always rerun
+	Only  []string // stages to run (default all): base, sft, reward, ppo, dpo, orpo, kto, cpo, grpo, rloo, grpo_gold, rloo_gold; these always rerun
 }
 
 // Stage is one trained model and its gold metric.
@@ -69,13 +73,14 @@ type Result struct {
 // steps holds the per-stage step counts.
 type steps struct {
 	base, sft, reward, ppoEpisodes, dpo, orpo, kto, cpo int
+	grpo, rloo                                          int // optimizer steps, one generation of 16 each
 	baseLines, sftExamples, prefPairs                   int
 	evalSamples                                         int
 }
 
 func (o Options) steps() steps {
 	if o.Quick {
-		return steps{base: 120, sft: 60, reward: 60, ppoEpisodes: 32 * 8, dpo: 60, orpo: 60, kto: 60, cpo: 60,
+		return steps{base: 120, sft: 60, reward: 60, ppoEpisodes: 32 * 8, dpo: 60, orpo: 60, kto: 60, cpo: 60, grpo: 8, rloo: 8,
 			baseLines: 8000, sftExamples: 1500, prefPairs: 1500, evalSamples: 1}
 	}
 	// The full demo trains as the quick one (whose rises the tests check)
@@ -340,6 +345,37 @@ func runSeed(ctx context.Context, o Options, seed int64, out string, began time.
 			return nil, err
 		}
 	}
+	// 9-12. GRPO and RLOO from the same SFT checkpoint, rewarded by the
+	// learned reward model and, separately, by the gold reward itself
+	// (builtin:sentiment): generations of 16 (4 prompts x 4 completions),
+	// one per optimizer step, sampled as PPO's rollouts (temperature 0.7,
+	// 40 tokens, ending at eos).
+	for _, rf := range []struct{ suffix, reward string }{{"", dir("reward")}, {"_gold", rewardfn.Prefix + task.RewardName}} {
+		{
+			c := grpo.DefaultConfig()
+			c.Model, c.RewardFuncs, c.Dataset, c.OutputDir, c.Seed = sftDir, []string{rf.reward}, files.Prompts, dir("grpo"+rf.suffix), seed
+			c.OverwriteOutputDir = true
+			c.NumGenerations, c.PerDeviceTrainBatchSize, c.GradientAccumulationSteps, c.MaxSteps = 4, 16, 1, st.grpo
+			c.MaxCompletionLength, c.Temperature, c.LearningRate, c.MaxGradNorm = 40, 0.7, 1e-4, 1
+			c.LRSchedulerType, c.WarmupSteps = "constant", 0
+			c.LoggingSteps, c.SaveSteps, c.SaveTotalLimit = 1, 100000, 1
+			if err := stage("grpo"+rf.suffix, c, func(raw []byte, l zerolog.Logger) error { _, err := grpo.Run(ctx, c, l, raw); return err }, true, sftDir); err != nil {
+				return nil, err
+			}
+		}
+		{
+			c := rloo.DefaultConfig()
+			c.Model, c.RewardFuncs, c.Dataset, c.OutputDir, c.Seed = sftDir, []string{rf.reward}, files.Prompts, dir("rloo"+rf.suffix), seed
+			c.OverwriteOutputDir = true
+			c.NumGenerations, c.PerDeviceTrainBatchSize, c.GradientAccumulationSteps, c.MaxSteps = 4, 16, 1, st.rloo
+			c.MaxCompletionLength, c.Temperature, c.LearningRate, c.MaxGradNorm = 40, 0.7, 1e-4, 1
+			c.LRSchedulerType, c.WarmupSteps = "constant", 0
+			c.LoggingSteps, c.SaveSteps, c.SaveTotalLimit = 1, 100000, 1
+			if err := stage("rloo"+rf.suffix, c, func(raw []byte, l zerolog.Logger) error { _, err := rloo.Run(ctx, c, l, raw); return err }, true, sftDir); err != nil {
+				return nil, err
+			}
+		}
+	}
 	return stages, nil
 }
 
@@ -422,10 +458,11 @@ func sign(x float64) float64 {
 }
 
 // stageNeeds lists the earlier stages whose outputs each stage starts from.
-var stageNeeds = map[string][]string{"base": nil, "sft": {"base"}, "reward": {"sft"}, "ppo": {"sft", "reward"}, "dpo": {"sft"}, "orpo": {"sft"}, "kto": {"sft"}, "cpo": {"sft"}}
+var stageNeeds = map[string][]string{"base": nil, "sft": {"base"}, "reward": {"sft"}, "ppo": {"sft", "reward"}, "dpo": {"sft"}, "orpo": {"sft"}, "kto": {"sft"}, "cpo": {"sft"},
+	"grpo": {"sft", "reward"}, "rloo": {"sft", "reward"}, "grpo_gold": {"sft"}, "rloo_gold": {"sft"}}
 
 // Stages are the demo's stages in order.
-var Stages = []string{"base", "sft", "reward", "ppo", "dpo", "orpo", "kto", "cpo"}
+var Stages = []string{"base", "sft", "reward", "ppo", "dpo", "orpo", "kto", "cpo", "grpo", "rloo", "grpo_gold", "rloo_gold"}
 
 // checkOnly refuses unknown --only stages and stages whose inputs (the
 // outputs of earlier stages not rerun) are missing, before anything runs.

@@ -13,8 +13,9 @@ import (
 
 // TestQuickDemoRaisesGold runs the shortened demo end to end and checks
 // that the gold metric on held-out prompts rises from base to SFT and from
-// SFT to each of PPO, DPO, ORPO, KTO and CPO, and that the comparison is
-// written (Markdown and HTML).
+// SFT to each of PPO, DPO, ORPO, KTO and CPO, that the GRPO and RLOO
+// stages (learned and gold reward) ran and were measured, and that the
+// comparison is written (Markdown and HTML).
 func TestQuickDemoRaisesGold(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the quick demo takes a few minutes")
@@ -36,7 +37,7 @@ func TestQuickDemoRaisesGold(t *testing.T) {
 			t.Errorf("gold did not rise from %s (%.3f) to %s (%.3f)", c[0], gold[c[0]], c[1], gold[c[1]])
 		}
 	}
-	for _, f := range []string{"comparison/comparison.md", "comparison/comparison.html", "comparison/gold.png", "kto/gold.json", "cpo/gold.json", "ppo/gold.json", "reward/model.safetensors"} {
+	for _, f := range []string{"comparison/comparison.md", "comparison/comparison.html", "comparison/gold.png", "kto/gold.json", "cpo/gold.json", "ppo/gold.json", "grpo/gold.json", "rloo/gold.json", "grpo_gold/gold.json", "rloo_gold/gold.json", "reward/model.safetensors"} {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
 			t.Errorf("demo output lacks %s", f)
 		}

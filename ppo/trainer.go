@@ -330,6 +330,10 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	if err := checkpoint.CheckSaved(valueFrom, r.Tok, filepath.Join(cfg.SFTModel, "tokenizer.json")); err != nil {
 		return nil, fmt.Errorf("ppo: value model: the policy and the value model must share a tokenizer: %w", err)
 	}
+	// A value model from the SFT checkpoint gets a new score head, drawn
+	// from libtorch's generator: seeded, so that a run (and the
+	// uninterrupted run a resumed one is compared with) is reproducible.
+	tensor.ManualSeed(int64(cfg.Seed))
 	if r.Value, err = model.Load(valueFrom, vopts.Merged()); err != nil { // from an adapter folder: trained in full
 		return nil, fmt.Errorf("ppo: value model: %w", err)
 	}

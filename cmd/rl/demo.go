@@ -22,7 +22,7 @@ func demoCommand(log *zerolog.Logger) *cli.Command {
 			&cli.BoolFlag{Name: "quick", Usage: "a shortened run (about a third of the steps)"},
 			&cli.Int64Flag{Name: "seed", Value: 42, Usage: "seed for data, initialisation and sampling"},
 			&cli.IntFlag{Name: "seeds", Value: 1, Usage: "run the pipeline under this many seeds (seed, seed+1, ...) and report statistics over them"},
-			&cli.StringSliceFlag{Name: "only", Usage: "run only these stages (base, sft, reward, ppo, dpo, orpo, kto, cpo); earlier outputs must exist"},
+			&cli.StringSliceFlag{Name: "only", Usage: "run only these stages (base, sft, reward, ppo, dpo, orpo, kto, cpo, grpo, rloo, grpo_gold, rloo_gold); earlier outputs must exist"},
 		},
 		Action: func(c *cli.Context) error {
 			ctx, stop := signalContext(log)

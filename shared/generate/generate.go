@@ -1,16 +1,14 @@
 // Package generate samples continuations from a causal language model:
-// batched, left-padded, with a KV cache; greedy, temperature, top-k and
-// top-p; seeded and reproducible. PPO uses it for rollouts.
+// batched, left-padded, with a KV cache; greedy, temperature, top-k,
+// top-p and repetition penalty computed in libtorch on the model's device
+// (only the chosen ids come back each step); seeded and reproducible. PPO,
+// GRPO and RLOO use it for rollouts.
 package generate
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
-	"math"
 	"math/rand/v2"
-	"slices"
-	"sort"
 
 	"github.com/rlsuite/rl/shared/model"
 	"github.com/rlsuite/rl/shared/tensor"
@@ -135,11 +133,7 @@ func Generate(m *model.Model, prompts [][]int, cfg Config) (res []Result, err er
 		eos[e] = true
 	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x9e3779b97f4a7c15))
-	s := newSampler(cfg, rng, V)
-	// Plain sampling (no top-k, no top-p) draws from probabilities computed
-	// by libtorch; the rest needs the sorted logits in Go.
 	penalty := cfg.RepetitionPenalty != 0 && cfg.RepetitionPenalty != 1
-	plain := cfg.DoSample && (cfg.TopK <= 0 || cfg.TopK >= V) && cfg.TopP >= 1 && !penalty
 
 	// Left-padded ids and mask, kept in Go and grown each step.
 	ids := make([][]int64, B)
@@ -176,9 +170,15 @@ func Generate(m *model.Model, prompts [][]int, cfg Config) (res []Result, err er
 		rows[b] = b
 	}
 	compact := cache != nil && !cfg.NoCompaction
+	// seen (rows, V) marks the tokens in each computed row, for the
+	// repetition penalty.
+	var seen *tensor.Tensor
+	defer func() { seen.Free() }()
+	u := make([]float64, B)
 	tensor.NoGrad(func() {
 		for step := 0; step < cfg.MaxNewTokens && done < B; step++ {
-			var logits, logprobs []float32
+			var next []int64
+			var lps []TokenLogprob
 			tensor.Tidy(func() {
 				L := len(ids[0])
 				in := &model.Input{AttentionMask: tensor.FromInt64s(flatten(mask), int64(B), int64(L)).To(tensor.Int64, m.Device), Cache: cache}
@@ -217,44 +217,64 @@ func Generate(m *model.Model, prompts [][]int, cfg Config) (res []Result, err er
 					cache.Select(idx)
 					lg = lg.IndexSelect(0, idx)
 				}
+				R := int64(len(rows))
+				lg = lg.Reshape(R, int64(V))
+				if penalty && seen == nil { // the prompts and their padding
+					var cur [][]int64
+					for _, b := range rows {
+						cur = append(cur, ids[b])
+					}
+					seen = tensor.ZerosOn([]int64{R, int64(V)}, tensor.Bool, m.Device).
+						ScatterValue(1, tensor.FromInt64s(flatten(cur), R, int64(L)).To(tensor.Int64, m.Device), 1).Keep()
+				}
+				if cfg.DoSample {
+					for i, b := range rows {
+						u[i] = 0
+						if !res[b].Finished {
+							u[i] = rng.Float64()
+						}
+					}
+				}
+				next = pick(lg, seen, u[:len(rows)], cfg)
 				if cfg.Logprobs > 0 {
-					logprobs = lg.LogSoftmax(-1).Float32s()
+					lps = tokenLogprobs(lg, next, cfg.Logprobs)
 				}
-				if plain {
-					// softmax(logits / T) in libtorch (vectorized, threaded)
-					// rather than B*V exps in Go: a fifth of a sampled
-					// step's time on the tiny model.
-					lg = lg.DivScalar(cfg.Temperature).Softmax(-1)
-				}
-				logits = lg.Float32s()
 			})
-			at := make([]int, B) // row b's position in this step's logits
 			for i, b := range rows {
-				at[b] = i
-			}
-			for b := 0; b < B; b++ {
-				next := cfg.PadTokenID
+				tok := int64(cfg.PadTokenID)
 				if !res[b].Finished {
-					r := at[b]
-					if penalty {
-						penalize(logits[r*V:(r+1)*V], ids[b], cfg.RepetitionPenalty)
-					}
-					if plain {
-						next = sampleProbs(logits[r*V:(r+1)*V], rng)
-					} else {
-						next = s.pick(logits[r*V : (r+1)*V])
-					}
-					res[b].Tokens = append(res[b].Tokens, next)
+					tok = next[i]
+					res[b].Tokens = append(res[b].Tokens, int(tok))
 					if cfg.Logprobs > 0 {
-						res[b].Logprobs = append(res[b].Logprobs, tokenLogprob(logprobs[r*V:(r+1)*V], next, cfg.Logprobs))
+						res[b].Logprobs = append(res[b].Logprobs, lps[i])
 					}
-					if eos[next] {
+					if eos[int(tok)] {
 						res[b].Finished = true
 						done++
 					}
 				}
-				ids[b] = append(ids[b], int64(next))
+				next[i] = tok
+			}
+			// every row grows by its token; rows that have finished (and
+			// those compacted away) by padding
+			grow := make([]int64, B)
+			for b := range grow {
+				grow[b] = int64(cfg.PadTokenID)
+			}
+			for i, b := range rows {
+				grow[b] = next[i]
+			}
+			for b := range B {
+				ids[b] = append(ids[b], grow[b])
 				mask[b] = append(mask[b], 1)
+			}
+			if seen != nil {
+				tensor.Tidy(func() {
+					idx := tensor.FromInt64s(next, int64(len(rows)), 1).To(tensor.Int64, m.Device)
+					s := seen.ScatterValue(1, idx, 1).Keep()
+					seen.Free()
+					seen = s
+				})
 			}
 			// drop finished rows once they are an eighth of the batch (each
 			// drop copies the cache)
@@ -267,7 +287,15 @@ func Generate(m *model.Model, prompts [][]int, cfg Config) (res []Result, err er
 						left = append(left, b)
 					}
 				}
-				tensor.Tidy(func() { cache.Select(tensor.FromInt64s(keep, int64(len(keep))).To(tensor.Int64, m.Device)) })
+				tensor.Tidy(func() {
+					idx := tensor.FromInt64s(keep, int64(len(keep))).To(tensor.Int64, m.Device)
+					cache.Select(idx)
+					if seen != nil {
+						s := seen.IndexSelect(0, idx).Keep()
+						seen.Free()
+						seen = s
+					}
+				})
 				rows = left
 			}
 		}
@@ -275,36 +303,24 @@ func Generate(m *model.Model, prompts [][]int, cfg Config) (res []Result, err er
 	return res, nil
 }
 
-// tokenLogprob is next's log probability in row lp and the k most likely
-// tokens (ties by id).
-func tokenLogprob(lp []float32, next, k int) TokenLogprob {
-	t := TokenLogprob{ID: next, Logprob: float64(lp[next])}
-	idx := make([]int, len(lp))
-	for i := range idx {
-		idx[i] = i
-	}
-	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(lp[b], lp[a]) })
-	for _, i := range idx[:min(k, len(idx))] {
-		t.Top = append(t.Top, Alternative{ID: i, Logprob: float64(lp[i])})
-	}
-	return t
-}
-
-// penalize applies the repetition penalty p to the logits of the tokens
-// in seen, each once.
-func penalize(logits []float32, seen []int64, p float64) {
-	done := map[int64]bool{}
-	for _, id := range seen {
-		if done[id] || id < 0 || int(id) >= len(logits) {
-			continue
-		}
-		done[id] = true
-		if v := logits[id]; v < 0 {
-			logits[id] = float32(float64(v) * p)
-		} else {
-			logits[id] = float32(float64(v) / p)
+// tokenLogprobs gives, for each row of logits (R, V), the log probability
+// of next[r] under log_softmax of the raw logits and the k most likely
+// tokens, computed on the logits' device (R x (k+1) values come back).
+func tokenLogprobs(logits *tensor.Tensor, next []int64, k int) []TokenLogprob {
+	R, V := logits.Size(0), logits.Size(1)
+	lp := logits.ToDType(tensor.Float32).LogSoftmax(-1)
+	chosen := lp.Gather(1, tensor.FromInt64s(next, R, 1).To(tensor.Int64, lp.Device())).To(tensor.Float32, tensor.CPU).Float32s()
+	K := min(int64(k), V)
+	tv, ti := lp.Topk(K, -1)
+	vals, ids := tv.To(tensor.Float32, tensor.CPU).Float32s(), ti.To(tensor.Int64, tensor.CPU).Int64s()
+	out := make([]TokenLogprob, R)
+	for r := range out {
+		out[r] = TokenLogprob{ID: int(next[r]), Logprob: float64(chosen[r])}
+		for j := int64(0); j < K; j++ {
+			out[r].Top = append(out[r].Top, Alternative{ID: int(ids[int64(r)*K+j]), Logprob: float64(vals[int64(r)*K+j])})
 		}
 	}
+	return out
 }
 
 func flatten(x [][]int64) []int64 {
@@ -313,109 +329,6 @@ func flatten(x [][]int64) []int64 {
 		out = append(out, r...)
 	}
 	return out
-}
-
-// sampler picks a token from one row of logits.
-type sampler struct {
-	cfg   Config
-	rng   *rand.Rand
-	probs []float64
-	idx   []int
-}
-
-func newSampler(cfg Config, rng *rand.Rand, V int) *sampler {
-	return &sampler{cfg: cfg, rng: rng, probs: make([]float64, V), idx: make([]int, V)}
-}
-
-func (s *sampler) pick(logits []float32) int {
-	if !s.cfg.DoSample {
-		best := 0
-		for i, v := range logits {
-			if v > logits[best] {
-				best = i
-			}
-		}
-		return best
-	}
-	return sample(logits, s.cfg.Temperature, s.cfg.TopK, s.cfg.TopP, s.rng, s.probs, s.idx)
-}
-
-// sampleProbs draws index i with probability probs[i] / sum(probs).
-func sampleProbs(probs []float32, rng *rand.Rand) int {
-	var z float64
-	for _, p := range probs {
-		z += float64(p)
-	}
-	u := rng.Float64() * z
-	last := 0
-	for i, p := range probs {
-		if p <= 0 {
-			continue
-		}
-		last = i
-		u -= float64(p)
-		if u <= 0 {
-			return i
-		}
-	}
-	return last // rounding left u > 0: the last token with mass
-}
-
-// sample draws from softmax(logits/temperature) restricted to the top-k
-// tokens and then to the smallest set whose probability reaches top-p, in
-// transformers' order (temperature, top-k, top-p).
-func sample(logits []float32, temperature float64, topK int, topP float64, rng *rand.Rand, probs []float64, idx []int) int {
-	V := len(logits)
-	maxv := math.Inf(-1)
-	for _, v := range logits {
-		maxv = math.Max(maxv, float64(v))
-	}
-	cand := idx[:0]
-	for i := 0; i < V; i++ {
-		cand = append(cand, i)
-	}
-	if topK > 0 && topK < V || topP < 1 {
-		sort.Slice(cand, func(a, b int) bool {
-			if logits[cand[a]] != logits[cand[b]] {
-				return logits[cand[a]] > logits[cand[b]]
-			}
-			return cand[a] < cand[b]
-		})
-		if topK > 0 && topK < V {
-			cand = cand[:topK]
-		}
-	}
-	var z float64
-	for _, i := range cand {
-		p := math.Exp((float64(logits[i]) - maxv) / temperature)
-		probs[i] = p
-		z += p
-	}
-	if topP < 1 {
-		// keep tokens until the cumulative probability reaches top_p (at least one)
-		var cum float64
-		n := 0
-		for n < len(cand) {
-			cum += probs[cand[n]] / z
-			n++
-			if cum >= topP {
-				break
-			}
-		}
-		cand = cand[:n]
-		z = 0
-		for _, i := range cand {
-			z += probs[i]
-		}
-	}
-	u := rng.Float64() * z
-	for _, i := range cand {
-		u -= probs[i]
-		if u <= 0 {
-			return i
-		}
-	}
-	return cand[len(cand)-1]
 }
 
 // prefillRows finds repeated prompts: uniq lists the first row of each

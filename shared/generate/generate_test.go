@@ -1,8 +1,8 @@
 package generate
 
 import (
+	"fmt"
 	"math"
-	"math/rand/v2"
 	"testing"
 
 	"github.com/rlsuite/rl/shared/model"
@@ -104,57 +104,6 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
-// TestSampleDistribution checks top-k/top-p/temperature against the formula.
-func TestSampleDistribution(t *testing.T) {
-	logits := []float32{2, 1, 0, -1}
-	rng := rand.New(rand.NewPCG(1, 2))
-	probs := make([]float64, 4)
-	idx := make([]int, 4)
-	const n = 200000
-	count := func(temp float64, k int, p float64) []float64 {
-		c := make([]float64, 4)
-		for i := 0; i < n; i++ {
-			c[sample(logits, temp, k, p, rng, probs, idx)]++
-		}
-		for i := range c {
-			c[i] /= n
-		}
-		return c
-	}
-	softmax := func(xs []float64) []float64 {
-		var z float64
-		out := make([]float64, len(xs))
-		for i, x := range xs {
-			out[i] = math.Exp(x)
-			z += out[i]
-		}
-		for i := range out {
-			out[i] /= z
-		}
-		return out
-	}
-	cases := []struct {
-		name    string
-		temp, p float64
-		k       int
-		want    []float64
-	}{
-		{"plain", 1, 1, 0, softmax([]float64{2, 1, 0, -1})},
-		{"temperature 0.5", 0.5, 1, 0, softmax([]float64{4, 2, 0, -2})},
-		{"top-k 2", 1, 1, 2, append(softmax([]float64{2, 1}), 0, 0)},
-		// probabilities 0.644, 0.237, 0.087, 0.032: top-p 0.8 keeps the first two
-		{"top-p 0.8", 1, 0.8, 0, append(softmax([]float64{2, 1}), 0, 0)},
-	}
-	for _, c := range cases {
-		got := count(c.temp, c.k, c.p)
-		for i := range got {
-			if math.Abs(got[i]-c.want[i]) > 0.005 {
-				t.Errorf("%s: P(%d) = %.4f, want %.4f", c.name, i, got[i], c.want[i])
-			}
-		}
-	}
-}
-
 func equal(a, b []int) bool {
 	if len(a) != len(b) {
 		return false
@@ -165,26 +114,6 @@ func equal(a, b []int) bool {
 		}
 	}
 	return true
-}
-
-// TestSampleProbs checks the plain-sampling draw against its probabilities,
-// zero-probability tokens included.
-func TestSampleProbs(t *testing.T) {
-	probs := []float32{0.5, 0, 0.2, 0.3, 0}
-	rng := rand.New(rand.NewPCG(3, 4))
-	const n = 200000
-	c := make([]float64, len(probs))
-	for i := 0; i < n; i++ {
-		c[sampleProbs(probs, rng)]++
-	}
-	for i := range c {
-		if got := c[i] / n; math.Abs(got-float64(probs[i])) > 0.005 {
-			t.Errorf("P(%d) = %.4f, want %.4f", i, got, probs[i])
-		}
-	}
-	if c[1] != 0 || c[4] != 0 {
-		t.Errorf("a zero-probability token was drawn: %v", c)
-	}
 }
 
 // TestLogprobs: with Logprobs K each generated token carries its log
@@ -274,7 +203,10 @@ func TestSharedPrefillMatches(t *testing.T) {
 }
 
 // TestCompactionMatches: rows that finish leave the batch; the others'
-// tokens equal those of keeping every row to the end (and of no cache).
+// tokens equal those of keeping every row to the end and computing every
+// repeated prompt (and of no cache), greedy, plain sampling, and sampling
+// with top-k, top-p and the repetition penalty (whose seen-token mask is
+// compacted with the rows).
 func TestCompactionMatches(t *testing.T) {
 	for _, preset := range []string{"tiny", "tiny-llama"} {
 		m := tinyModel(t, preset)
@@ -283,8 +215,12 @@ func TestCompactionMatches(t *testing.T) {
 			eos = append(eos, id)
 		}
 		prompts := [][]int{{5, 9, 13, 2}, {7}, {1, 2, 3, 4, 5, 6, 7}, {3, 3}, {8, 1, 8}, {2, 9}, {6}, {4, 4, 4, 4}, {5, 9, 13, 2}}
-		for _, sample := range []bool{false, true} {
-			cfg := Config{MaxNewTokens: 12, DoSample: sample, Temperature: 1.1, TopP: 1, Seed: 9, EOSTokenIDs: eos}
+		for _, cfg := range []Config{
+			{MaxNewTokens: 12, Temperature: 1.1, TopP: 1, Seed: 9, EOSTokenIDs: eos},
+			{MaxNewTokens: 12, DoSample: true, Temperature: 1.1, TopP: 1, Seed: 9, EOSTokenIDs: eos},
+			{MaxNewTokens: 12, DoSample: true, Temperature: 0.8, TopK: 20, TopP: 0.9, RepetitionPenalty: 1.5, Seed: 9, EOSTokenIDs: eos},
+		} {
+			sample := fmt.Sprintf("%v/k%d/p%g/rp%g", cfg.DoSample, cfg.TopK, cfg.TopP, cfg.RepetitionPenalty)
 			got, err := Generate(m, prompts, cfg)
 			if err != nil {
 				t.Fatal(err)
@@ -296,9 +232,9 @@ func TestCompactionMatches(t *testing.T) {
 			if len(lens) < 3 {
 				t.Fatalf("%s: rows finished at %v: the test does not compact", preset, lens)
 			}
-			for _, other := range []Config{{NoCompaction: true}, {NoCache: true}} {
+			for _, other := range []Config{{NoCompaction: true, NoSharedPrefill: true}, {NoCache: true}} {
 				c := cfg
-				c.NoCompaction, c.NoCache = other.NoCompaction, other.NoCache
+				c.NoCompaction, c.NoSharedPrefill, c.NoCache = other.NoCompaction, other.NoSharedPrefill, other.NoCache
 				want, err := Generate(m, prompts, c)
 				if err != nil {
 					t.Fatal(err)

@@ -7,19 +7,6 @@ import (
 	"github.com/rlsuite/rl/shared/tensor"
 )
 
-// TestPenalizeByHand: transformers' rule, each seen token once: positive
-// logits divided by the penalty, negative ones multiplied.
-func TestPenalizeByHand(t *testing.T) {
-	l := []float32{2, -1, 0.5, 3}
-	penalize(l, []int64{0, 1, 1, 0}, 2)
-	want := []float32{1, -2, 0.5, 3}
-	for i := range l {
-		if l[i] != want[i] {
-			t.Fatalf("penalised %v, want %v", l, want)
-		}
-	}
-}
-
 // TestRepetitionPenaltyGreedy: the first greedy token with
 // repetition_penalty is the argmax of the model's own last logits with
 // the prompt's tokens penalised by hand; over the prompts tried the

@@ -31,6 +31,9 @@ type Prompt struct {
 	IDs  []int
 	Text string
 	Row  map[string]any
+	// Messages is a conversational prompt's messages (nil for a text
+	// prompt), for reward models with their own chat template.
+	Messages []datasets.Message
 }
 
 // Completion is one sampled completion of a prompt.
@@ -178,7 +181,11 @@ type Reward struct {
 	Name  string // the metric name: rewards/{Name}/mean
 	Fn    rewardfn.ColumnFunc
 	Model *model.Model
-	Cmd   []string // cmd:PROGRAM ARGS...: see CmdPrefix
+	// Tok is a reward model's own tokenizer when it is not the policy's
+	// (TRL's reward_processing_classes): Score then decodes, re-encodes
+	// and scores text (see textFor). nil: the model reads the policy's ids.
+	Tok *tokenizer.Tokenizer
+	Cmd []string // cmd:PROGRAM ARGS...: see CmdPrefix
 	// Timeout bounds a program's answer to one completion (0:
 	// DefaultRewardTimeout).
 	Timeout time.Duration
@@ -200,8 +207,10 @@ const CmdPrefix = "cmd:"
 
 // LoadRewards reads the reward_funcs specs: builtin:NAME, cmd:PROGRAM
 // ARGS (CmdPrefix) or a reward model directory (an rl reward output,
-// num_labels 1) sharing the policy's tokenizer (policyDir). flag names the
-// option in errors.
+// num_labels 1). A reward model saved with a tokenizer other than the
+// policy's (tok, saved in policyDir) scores decoded text re-encoded with
+// its own (Reward.Tok); one without a tokenizer must read the policy's
+// ids. flag names the option in errors.
 func LoadRewards(specs []string, flag string, policy *model.Model, tok *tokenizer.Tokenizer, policyDir string, opts model.LoadOptions) (rs []*Reward, err error) {
 	defer func() {
 		if err != nil {
@@ -252,11 +261,18 @@ func LoadRewards(specs []string, flag string, policy *model.Model, tok *tokenize
 				return rs, fmt.Errorf("%s %s: %w", flag, spec, err)
 			}
 			rs = append(rs, r)
-			if err := checkpoint.CheckSaved(spec, tok, filepath.Join(policyDir, "tokenizer.json")); err != nil {
-				return rs, fmt.Errorf("%s %s: the policy and the reward model must share a tokenizer: %w", flag, spec, err)
+			if r.Tok, err = rewardTokenizer(spec, tok); err != nil {
+				return rs, fmt.Errorf("%s %s: %w", flag, spec, err)
 			}
-			if r.Model.Config.VocabSize != policy.Config.VocabSize {
-				return rs, fmt.Errorf("%s %s: the reward model's vocab_size %d differs from the policy's %d: they must share a tokenizer", flag, spec, r.Model.Config.VocabSize, policy.Config.VocabSize)
+			if r.Tok == nil {
+				if err := checkpoint.CheckSaved(spec, tok, filepath.Join(policyDir, "tokenizer.json")); err != nil {
+					return rs, fmt.Errorf("%s %s: the policy and the reward model must share a tokenizer: %w", flag, spec, err)
+				}
+				if r.Model.Config.VocabSize != policy.Config.VocabSize {
+					return rs, fmt.Errorf("%s %s: the reward model's vocab_size %d differs from the policy's %d, and the directory has no tokenizer of its own to re-encode the completions with", flag, spec, r.Model.Config.VocabSize, policy.Config.VocabSize)
+				}
+			} else if n := r.Tok.VocabSize(); n > r.Model.Config.VocabSize {
+				return rs, fmt.Errorf("%s %s: its tokenizer has %d tokens, more than the model's vocab_size %d", flag, spec, n, r.Model.Config.VocabSize)
 			}
 			r.Model.NoDropout = true
 			r.Model.SetRequiresGrad(false)
@@ -299,6 +315,9 @@ func (r *Reward) Score(cs []*Completion, pad int) (out []float64, err error) {
 		}
 		return out, nil
 	}
+	if r.Tok != nil {
+		return r.scoreText(cs)
+	}
 	// A reward model reads prompt + completion at its last real token
 	// (transformers' score head rule, model.Config.ScoreIndex).
 	tensor.NoGrad(func() {
@@ -311,6 +330,85 @@ func (r *Reward) Score(cs []*Completion, pad int) (out []float64, err error) {
 			}
 			v := sc.Gather(1, tensor.FromInt64s(last, int64(len(cs)), 1).To(tensor.Int64, r.Model.Device)).Float64s()
 			copy(out, v)
+		})
+	})
+	return out, nil
+}
+
+// rewardTokenizer loads the tokenizer saved with the reward model in dir
+// when it is not the policy's tok (nil when it is, or when dir has none).
+func rewardTokenizer(dir string, tok *tokenizer.Tokenizer) (*tokenizer.Tokenizer, error) {
+	if !tokenizer.HasFiles(dir) {
+		return nil, nil
+	}
+	rt, err := tokenizer.Load(dir)
+	if err != nil {
+		return nil, fmt.Errorf("its tokenizer: %w", err)
+	}
+	if checkpoint.FingerprintOf(rt) == checkpoint.FingerprintOf(tok) {
+		return nil, nil
+	}
+	return rt, nil
+}
+
+// textFor is what a reward model with its own tokenizer reads, as TRL's
+// _calculate_rewards builds it: for a conversational prompt, the prompt's
+// messages and the completion as the assistant's, rendered with the
+// reward tokenizer's chat template (when it has one); otherwise the
+// prompt's text followed by the completion's.
+func textFor(rt *tokenizer.Tokenizer, c *Completion) (string, error) {
+	if c.Prompt.Messages != nil && rt.ChatTemplate() != "" {
+		msgs := append(slices.Clone(c.Prompt.Messages), datasets.Message{Role: "assistant", Content: c.Text})
+		return datasets.ApplyChatTemplate(rt.ChatTemplate(), msgs, false, rt.TemplateSpecials())
+	}
+	return c.Prompt.Text + c.Text, nil
+}
+
+// scoreText scores cs with a reward model that has its own tokenizer:
+// each text (textFor) encoded without added special tokens and
+// right-padded, as TRL's reward_processing_class(text=texts,
+// padding_side="right", add_special_tokens=False), read at its last real
+// token.
+func (r *Reward) scoreText(cs []*Completion) (out []float64, err error) {
+	rows := make([][]int, len(cs))
+	L := 1
+	for i, c := range cs {
+		text, err := textFor(r.Tok, c)
+		if err != nil {
+			return nil, fmt.Errorf("reward %s: chat template: %w", r.Name, err)
+		}
+		if rows[i], err = r.Tok.Encode(text, false); err != nil {
+			return nil, fmt.Errorf("reward %s: encode: %w", r.Name, err)
+		}
+		if len(rows[i]) == 0 {
+			return nil, fmt.Errorf("reward %s: a prompt and completion encode to no tokens", r.Name)
+		}
+		L = max(L, len(rows[i]))
+	}
+	if max := r.Model.Config.MaxPositions; L > max {
+		return nil, fmt.Errorf("reward %s: a prompt and completion are %d tokens in its tokenizer, more than its %d positions", r.Name, L, max)
+	}
+	pad := int64(max(r.Tok.PAD(), 0))
+	B := len(cs)
+	ids, mask := make([]int64, B*L), make([]int64, B*L)
+	last := make([]int64, B)
+	for i, row := range rows {
+		for t := range L {
+			ids[i*L+t] = pad
+		}
+		for t, id := range row {
+			ids[i*L+t], mask[i*L+t] = int64(id), 1
+		}
+		last[i] = int64(r.Model.Config.ScoreIndex(len(row)-1, func(p int) int64 { return ids[i*L+p] }))
+	}
+	out = make([]float64, B)
+	tensor.NoGrad(func() {
+		tensor.Tidy(func() {
+			dev := r.Model.Device
+			in := &model.Input{IDs: tensor.FromInt64s(ids, int64(B), int64(L)).To(tensor.Int64, dev),
+				AttentionMask: tensor.FromInt64s(mask, int64(B), int64(L)).To(tensor.Int64, dev)}
+			sc := r.Model.Scores(r.Model.Hidden(in)).Squeeze(2) // (B, L)
+			copy(out, sc.Gather(1, tensor.FromInt64s(last, int64(B), 1).To(tensor.Int64, dev)).Float64s())
 		})
 	})
 	return out, nil
@@ -483,7 +581,7 @@ func LoadPrompts(d *datasets.Dataset, tok *tokenizer.Tokenizer, maxLen int, log 
 		if maxLen > 0 && len(ids) > maxLen {
 			ids = ids[len(ids)-maxLen:]
 		}
-		out = append(out, Prompt{IDs: ids, Text: text, Row: p.Record})
+		out = append(out, Prompt{IDs: ids, Text: text, Row: p.Record, Messages: p.Messages})
 	}
 	return out, nil
 }

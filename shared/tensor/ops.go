@@ -488,6 +488,17 @@ func (t *Tensor) Gather(dim int, index *Tensor) *Tensor {
 	return wrap(out)
 }
 
+// ScatterValue is a copy of t with v written along dim at int64 index
+// (torch.Tensor.scatter(dim, index, value)).
+func (t *Tensor) ScatterValue(dim int, index *Tensor, v float64) *Tensor {
+	s := scalarFor(t, v)
+	var out ctensor
+	lib.AtgScatterValue(&out, t.c, int64(dim), index.c, s)
+	lib.AtsFree(s)
+	check()
+	return wrap(out)
+}
+
 // IndexSelect picks slices along dim at int64 index.
 func (t *Tensor) IndexSelect(dim int, index *Tensor) *Tensor {
 	var out ctensor

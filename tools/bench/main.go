@@ -142,6 +142,8 @@ var benches = []benchDef{
 	{Name: "sft_llama", Configs: []string{}, LongConfigs: []string{"tinyllama-512"}, Default: true, Torch: "sft_llama",
 		Params: refParams("sft"), RL: rlSFTLlama},
 	{Name: "sample", Configs: []string{"tiny"}, Default: true, Torch: "sample", Params: refParams("sample"), RL: rlSample},
+	{Name: "grpo_rollout", Configs: []string{"tiny"}, Default: true, Params: refParams("sample"), RL: rlGRPORollout},
+	{Name: "grpo_step", Configs: []string{"tiny"}, Default: true, Params: ppoParams, RL: rlGRPOStep},
 	{Name: "ppo", Configs: []string{"tiny"}, Default: true, Params: ppoParams, RL: rlPPO},
 	{Name: "ops", Default: true, RL: rlOps},
 	{Name: "memory", Default: true, RL: rlMemory},

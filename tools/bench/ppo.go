@@ -37,49 +37,11 @@ func rlPPO(e *env, config string, p measureParams) (res []*Result, err error) {
 	}
 	defer os.RemoveAll(dir)
 
-	// A byte-level tokenizer that learned merges of letters only, so that
-	// a prompt of 32 digits and punctuation is exactly 32 tokens. The model
-	// keeps torch_ref's 8,192-row vocabulary (ids past the tokenizer's are
-	// never decoded: the reward is a model and sample tables are off).
-	rng := rand.New(rand.NewPCG(0, 5))
-	var corpus []string
-	for i := 0; i < 200; i++ {
-		var b strings.Builder
-		for j := 0; j < 40; j++ {
-			b.WriteByte(byte('a' + rng.IntN(26)))
-		}
-		corpus = append(corpus, b.String())
-	}
-	tok, err := tokenizer.Train(slices.Values(corpus), tokenizer.TrainOptions{VocabSize: 300})
+	policy, tok, data, err := rolloutFixture(s, dir)
 	if err != nil {
 		return nil, err
 	}
-	const symbols = "0123456789.,;:!?#%&*+-=<>"
-	var rows []string
-	for i := 0; i < genBatch; i++ {
-		b := make([]byte, genPrompt)
-		for j := range b {
-			b[j] = symbols[rng.IntN(len(symbols))]
-		}
-		if ids, err := tok.Encode(string(b), true); err != nil || len(ids) != genPrompt {
-			return nil, fmt.Errorf("bench prompt is %d tokens, want %d (%v)", len(ids), genPrompt, err)
-		}
-		row, _ := json.Marshal(map[string]string{"prompt": string(b)})
-		rows = append(rows, string(row))
-	}
-	data := filepath.Join(dir, "prompts.jsonl")
-	if err := os.WriteFile(data, []byte(strings.Join(rows, "\n")+"\n"), 0o644); err != nil {
-		return nil, err
-	}
-	policy, err := newModel(s, 0)
-	if err != nil {
-		return nil, err
-	}
-	err = checkpoint.Save(filepath.Join(dir, "sft"), policy, tok)
-	policy.Free()
-	if err != nil {
-		return nil, err
-	}
+	defer policy.Free()
 	rcfg := policy.Config
 	rcfg.NumLabels = 1
 	tensor.ManualSeed(1)
@@ -137,4 +99,50 @@ func rlPPO(e *env, config string, p measureParams) (res []*Result, err error) {
 			"note":           "one whole update of rl ppo: rollout (generation, policy/reference/value/reward forwards, GAE) + num_ppo_epochs optimizer steps; torch_ref.py has no PPO peer",
 		}},
 	}, nil
+}
+
+// rolloutFixture writes, into dir, a byte-level tokenizer that learned
+// merges of letters only (so that a prompt of 32 digits and punctuation is
+// exactly 32 tokens), genBatch such prompts (prompts.jsonl) and a tiny
+// policy of shape s saved with the tokenizer (dir/sft). The model keeps
+// torch_ref's 8,192-row vocabulary: ids past the tokenizer's decode to
+// nothing. The caller frees policy.
+func rolloutFixture(s shape, dir string) (policy *model.Model, tok *tokenizer.Tokenizer, data string, err error) {
+	rng := rand.New(rand.NewPCG(0, 5))
+	var corpus []string
+	for i := 0; i < 200; i++ {
+		var b strings.Builder
+		for j := 0; j < 40; j++ {
+			b.WriteByte(byte('a' + rng.IntN(26)))
+		}
+		corpus = append(corpus, b.String())
+	}
+	if tok, err = tokenizer.Train(slices.Values(corpus), tokenizer.TrainOptions{VocabSize: 300}); err != nil {
+		return nil, nil, "", err
+	}
+	const symbols = "0123456789.,;:!?#%&*+-=<>"
+	var rows []string
+	for i := 0; i < genBatch; i++ {
+		b := make([]byte, genPrompt)
+		for j := range b {
+			b[j] = symbols[rng.IntN(len(symbols))]
+		}
+		if ids, err := tok.Encode(string(b), true); err != nil || len(ids) != genPrompt {
+			return nil, nil, "", fmt.Errorf("bench prompt is %d tokens, want %d (%v)", len(ids), genPrompt, err)
+		}
+		row, _ := json.Marshal(map[string]string{"prompt": string(b)})
+		rows = append(rows, string(row))
+	}
+	data = filepath.Join(dir, "prompts.jsonl")
+	if err := os.WriteFile(data, []byte(strings.Join(rows, "\n")+"\n"), 0o644); err != nil {
+		return nil, nil, "", err
+	}
+	if policy, err = newModel(s, 0); err != nil {
+		return nil, nil, "", err
+	}
+	if err = checkpoint.Save(filepath.Join(dir, "sft"), policy, tok); err != nil {
+		policy.Free()
+		return nil, nil, "", err
+	}
+	return policy, tok, data, nil
 }

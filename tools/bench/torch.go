@@ -106,7 +106,7 @@ func lastLines(s string, n int) string {
 // parameters as rl's side.
 func (t *torchRunner) run(bench, config string, p measureParams, extra ...string) *torchRun {
 	script := t.script
-	if strings.Contains(config, "-") && t.ext != "" {
+	if (strings.Contains(config, "-") || bench == "sample_kv") && t.ext != "" {
 		script = t.ext
 	}
 	args := []string{script, "--bench", bench, "--config", config,

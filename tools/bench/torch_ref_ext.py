@@ -12,6 +12,7 @@ and measurement is torch_ref.py's own. tools/bench runs it for the configs with 
 Configs (model dims, SFT batch and sequence; DPO: batch pairs of seq_len tokens):
   tiny-512, tiny-1024    tiny's model (4 layers, width 256, vocab 8192), batch 8
   gpt2s-512, gpt2s-1024  GPT-2 small, batch 8
+--bench sample_kv: torch_ref's sampling bench on the KV-cache path only (grpo_rollout's peer);
 and one more bench, --bench sft_llama --config tinyllama-512: TinyLlama-1.1B's shape (22 layers,
 hidden 2048, SwiGLU 5632, 32 heads / 4 kv heads, vocab 32000, untied head; random weights, HF's
 LlamaForCausalLM forward in plain torch), one SFT step under CPU autocast to bfloat16 (float32
@@ -157,8 +158,29 @@ def main_llama():
     bench_sft_llama(args.config, args)
 
 
+def bench_sample_kv(cfg_name, args):
+    """torch_ref.py's bench_sample with the KV-cache path only: the no-cache pass (which
+    recomputes every prefix) takes minutes at 64 rows and is not what rl is compared with."""
+    cfg = tr.CONFIGS[cfg_name]
+    torch.manual_seed(0)
+    model = tr.build_model(cfg).eval()
+    B, P, N, V = args.gen_batch, args.gen_prompt, args.gen_new, cfg["vocab"]
+    prompt = torch.randint(0, V, (B, P))
+    gen = torch.Generator().manual_seed(1)
+    out = tr.generate(model, prompt, N, True, gen=gen)
+    assert out.shape == (B, P + N)
+    stats = tr.measure(lambda: tr.generate(model, prompt, N, True, gen=gen), B * N, args)
+    tr.emit("sample_kvcache", cfg_name, cfg, "new_tokens/s", stats,
+            args, gen_batch=B, prompt_len=P, new_tokens=N, sampling="multinomial T=1.0, no top-k",
+            note="value = B*new_tokens / wall s per generate() call (prefill included)")
+
+
 if __name__ == "__main__":
     if "sft_llama" in sys.argv:
         main_llama()
+    elif "sample_kv" in sys.argv:  # torch_ref's own flags, its bench_sample on the cached path only
+        sys.argv[sys.argv.index("sample_kv")] = "sample"
+        tr.bench_sample = bench_sample_kv
+        tr.main()
     else:
         tr.main()
