@@ -366,9 +366,11 @@ func TestBadInput(t *testing.T) {
 		modify: func(c *Config) { c.LabelNames = []string{"negative", "positive"} },
 		want:   []string{"label_names is for integer labels", `"pos"`},
 	}, {
-		name:  "non-integer number label",
-		files: map[string]string{"train.jsonl": `{"text": "a good film", "label": 1.5}` + "\n"},
-		want:  []string{"train.jsonl:1", "not an integer"},
+		// without problem_type a float label means regression (run_glue.py's is_regression)
+		name:   "non-integer number label for single_label_classification",
+		files:  map[string]string{"train.jsonl": `{"text": "a good film", "label": 1.5}` + "\n"},
+		modify: func(c *Config) { c.ProblemType = model.SingleLabel },
+		want:   []string{"train.jsonl:1", "not an integer"},
 	}}
 	for _, c := range cases {
 		cfg := base(write(c.files))

@@ -9,6 +9,7 @@ package classify
 
 import (
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 
@@ -37,6 +38,7 @@ type Config struct {
 	LabelColumn    string   `yaml:"label_column" help:"Column holding the label (default: label)." category:"data"`
 	LabelNames     []string `yaml:"label_names" help:"Class names for integer labels 0..k-1, saved as id2label (e.g. unacceptable,acceptable for CoLA); string labels name themselves." category:"data"`
 	MaxLength      int      `yaml:"max_length" help:"Truncate inputs to this many tokens (pairs: the longer text first, as truncation=True does)." category:"classify" range:"[1,inf)"`
+	ProblemType    string   `yaml:"problem_type" help:"Loss and metrics: single_label_classification (class ids, cross-entropy), multi_label_classification (lists of label names or 0/1 vectors, BCE) or regression (float labels, num_labels 1, MSE); default: the checkpoint's, else inferred as transformers does (num_labels 1: regression; list labels: multi-label; non-integer numbers: regression; else single-label)." category:"classify"`
 	MaxEvalSamples int      `yaml:"max_eval_samples" help:"Evaluate on at most this many examples (0: all)." category:"data" range:"[0,inf)"`
 }
 
@@ -84,6 +86,11 @@ func (c *Config) Validate() error {
 		if err != nil {
 			errs = append(errs, err)
 		}
+	}
+	switch c.ProblemType {
+	case "", model.SingleLabel, model.MultiLabel, model.Regression:
+	default:
+		errs = append(errs, fmt.Errorf("problem_type %q: want %s, %s or %s", c.ProblemType, model.SingleLabel, model.MultiLabel, model.Regression))
 	}
 	if c.PairColumn != "" && c.TextColumn == "" {
 		errs = append(errs, errors.New("text_pair_column needs text_column"))

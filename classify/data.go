@@ -16,8 +16,13 @@ type Labeled struct {
 	// Names are the class names (ClassLabel names or the sorted string
 	// labels of the training split), nil for integer labels.
 	Names []string
-	// NumLabels is len(Names), or the largest training label + 1 (at least 2).
+	// NumLabels is len(Names), or the largest training label + 1 (at least 2);
+	// 1 for regression.
 	NumLabels int
+	// Targets are the float labels of regression (one value) and
+	// multi-label classification (a 0/1 value per class), by example; nil
+	// for single-label data.
+	Targets [][]float32
 }
 
 // loadOptions turns the data settings into datasets.LoadOptions; the
@@ -302,7 +307,8 @@ func Preview(cfg Config, n int) (*Data, []string, *tokenizer.Tokenizer, error) {
 }
 
 // EncodeAll encodes examples; an error names the example's file:line.
-func (e *Encoder) EncodeAll(exs []datasets.Example) (*Data, error) {
+// targets (nil for single-label data) are the float labels of each example.
+func (e *Encoder) EncodeAll(exs []datasets.Example, targets ...[]float32) (*Data, error) {
 	d := &Data{X: make([][]int32, len(exs)), Labels: make([]int, len(exs))}
 	for i, ex := range exs {
 		ids, types, err := e.EncodeTypes(ex.Text, ex.TextPair)
@@ -310,6 +316,9 @@ func (e *Encoder) EncodeAll(exs []datasets.Example) (*Data, error) {
 			return nil, fmt.Errorf("classify: %s: %w", ex.Src, err)
 		}
 		d.X[i], d.Labels[i] = ids, ex.Label
+		if targets != nil {
+			d.Targets = append(d.Targets, targets[i])
+		}
 		if e.Templates {
 			d.Types = append(d.Types, types)
 		}
@@ -325,6 +334,9 @@ type Data struct {
 	Pad    int // the padding id (right padding)
 	// Types are the token type ids of each row (encoders), nil for decoders.
 	Types [][]int8
+	// Targets are the float labels (regression, multi-label), nil for
+	// single-label data.
+	Targets [][]float32
 }
 
 // Len implements train.Dataset.
@@ -348,6 +360,12 @@ func (d *Data) Batch(indices []int) (*Batch, error) {
 		b.Lens = append(b.Lens, len(d.X[i]))
 		b.Labels = append(b.Labels, int64(d.Labels[i]))
 	}
+	if d.Targets != nil {
+		b.K = len(d.Targets[indices[0]])
+		for _, i := range indices {
+			b.Targets = append(b.Targets, d.Targets[i]...)
+		}
+	}
 	if d.Types != nil {
 		b.TypeIDs = make([]int64, b.B*b.T)
 		for r, i := range indices {
@@ -367,6 +385,10 @@ type Batch struct {
 	Labels []int64 // (B)
 	// TypeIDs (B, T) are the token type ids (encoders; pads 0), nil for decoders.
 	TypeIDs []int64
+	// Targets (B, K) are the float labels of regression and multi-label
+	// data, nil for single-label data.
+	Targets []float32
+	K       int
 }
 
 // Mask is the attention mask (B, T): 1 for the Lens real tokens of each row.

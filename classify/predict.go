@@ -24,7 +24,10 @@ type Classifier struct {
 	Enc *Encoder
 	// Labels are the class names by id (id2label, LABEL_i where unnamed).
 	Labels []string
-	pad    int
+	// ProblemType is the checkpoint's (model.Config.ResolveProblemType):
+	// regression predicts a score, multi-label a set of labels.
+	ProblemType string
+	pad         int
 }
 
 // DefaultMaxLength is the truncation length Load uses when the model
@@ -46,7 +49,8 @@ func Load(dir string, dev tensor.Device, maxLength int) (*Classifier, error) {
 	if err != nil {
 		return nil, err
 	}
-	if m.Config.NumLabels < 2 {
+	problem := m.Config.ResolveProblemType(true)
+	if m.Config.NumLabels < 2 && m.Config.ProblemType != model.Regression {
 		m.Free()
 		return nil, fmt.Errorf("classify: %s has a single score (num_labels 1: a reward or value model), so every class probability would be 1; score it with `rl score --model %s`", dir, dir)
 	}
@@ -58,7 +62,7 @@ func Load(dir string, dev tensor.Device, maxLength int) (*Classifier, error) {
 		m.Free()
 		return nil, err
 	}
-	c := &Classifier{M: m, Enc: enc, pad: max(tok.PAD(), 0)}
+	c := &Classifier{M: m, Enc: enc, pad: max(tok.PAD(), 0), ProblemType: problem}
 	if p := m.Config.PadTokenID; p != nil {
 		c.pad = *p
 	}
@@ -103,8 +107,38 @@ type Prediction struct {
 	Label string `json:"label"`
 	// ID is its class id.
 	ID int `json:"-"`
-	// Probabilities are softmax(logits) by class name.
-	Probabilities map[string]float64 `json:"probabilities"`
+	// Probabilities are softmax(logits) by class name; for
+	// multi_label_classification each label's sigmoid(logit).
+	Probabilities map[string]float64 `json:"probabilities,omitempty"`
+	// Labels are the labels whose probability exceeds 0.5
+	// (multi_label_classification; Label is then empty).
+	Labels []string `json:"-"`
+	// Score is the regression output (problem_type regression; Label and
+	// Probabilities are then empty).
+	Score *float64 `json:"score,omitempty"`
+}
+
+// MarshalJSON writes a prediction as rl predict prints it: text (and
+// text_pair), then label and probabilities (single-label), labels (always
+// present, possibly empty) and probabilities (multi-label) or score
+// (regression).
+func (p Prediction) MarshalJSON() ([]byte, error) {
+	out := struct {
+		Text          string             `json:"text"`
+		TextPair      string             `json:"text_pair,omitempty"`
+		Label         *string            `json:"label,omitempty"`
+		Labels        *[]string          `json:"labels,omitempty"`
+		Probabilities map[string]float64 `json:"probabilities,omitempty"`
+		Score         *float64           `json:"score,omitempty"`
+	}{Text: p.Text, TextPair: p.TextPair, Probabilities: p.Probabilities, Score: p.Score}
+	switch {
+	case p.Score != nil:
+	case p.Labels != nil:
+		out.Labels = &p.Labels
+	default:
+		out.Label = &p.Label
+	}
+	return json.Marshal(out)
 }
 
 // Predict classifies inputs in batches of batchSize without gradients.
@@ -137,8 +171,35 @@ func (c *Classifier) Predict(inputs []Input, batchSize int) (out []Prediction, e
 			}
 			b, _ := d.Batch(idx)
 			var probs []float32
-			tensor.Tidy(func() { probs = task.Logits(b).Softmax(-1).Float32s() }) // (B, K)
+			tensor.Tidy(func() {
+				l := task.Logits(b)
+				switch c.ProblemType {
+				case model.Regression:
+					probs = l.Float32s()
+				case model.MultiLabel:
+					probs = l.Sigmoid().Float32s()
+				default:
+					probs = l.Softmax(-1).Float32s() // (B, K)
+				}
+			})
 			for r, i := range idx {
+				if c.ProblemType == model.Regression {
+					s := float64(probs[r*k])
+					out = append(out, Prediction{Text: inputs[i].Text, TextPair: inputs[i].TextPair, Score: &s})
+					continue
+				}
+				if c.ProblemType == model.MultiLabel {
+					p := Prediction{Text: inputs[i].Text, TextPair: inputs[i].TextPair, Probabilities: map[string]float64{}, Labels: []string{}}
+					for j := 0; j < k; j++ {
+						v := float64(probs[r*k+j])
+						p.Probabilities[c.Labels[j]] = v
+						if v > 0.5 {
+							p.Labels = append(p.Labels, c.Labels[j])
+						}
+					}
+					out = append(out, p)
+					continue
+				}
 				p := Prediction{Text: inputs[i].Text, TextPair: inputs[i].TextPair, Probabilities: map[string]float64{}}
 				for j := 0; j < k; j++ {
 					v := float64(probs[r*k+j])

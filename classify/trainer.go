@@ -28,11 +28,26 @@ import (
 // records every (prediction, label) pair, and PostEval computes
 // eval_accuracy, eval_f1, eval_f1_macro and eval_matthews_correlation from
 // the whole set, then forgets the pairs for the next evaluation.
+//
+// With ProblemType regression or multi_label_classification the loss is
+// MSE or BCE with logits against the batch's float Targets
+// (model.ClassificationLoss), and PostEval reports RegressionMetrics or
+// MultiLabelMetrics.
 type Task struct {
 	M         *model.Model
 	NumLabels int
+	// ProblemType is model.SingleLabel (also when empty), model.MultiLabel
+	// or model.Regression.
+	ProblemType string
 
 	preds, labels []int
+	// outs, targets are the eval logits and float labels (rows of NumLabels).
+	outs, targets []float32
+}
+
+// valued reports a regression or multi-label task (float targets).
+func (t *Task) valued() bool {
+	return t.ProblemType == model.Regression || t.ProblemType == model.MultiLabel
 }
 
 // Logits returns the score head's logits at the last real token of each
@@ -72,6 +87,18 @@ func (t *Task) logits(b *Batch, train bool) *tensor.Tensor {
 // predictions for PostEval.
 func (t *Task) Loss(b *Batch, acc *metrics.Accumulator, training bool) *tensor.Tensor {
 	logits := t.logits(b, training) // (B, K)
+	if t.valued() {
+		y := tensor.FromFloat32s(b.Targets, int64(b.B), int64(b.K)).To(tensor.Float32, logits.Device())
+		loss, err := model.ClassificationLoss(t.ProblemType, logits, y)
+		if err != nil {
+			panic(err)
+		}
+		if !training {
+			tensor.NoGrad(func() { t.outs = append(t.outs, logits.ToDType(tensor.Float32).Float32s()...) })
+			t.targets = append(t.targets, b.Targets...)
+		}
+		return loss
+	}
 	labels := tensor.FromInt64s(b.Labels, int64(b.B)).To(tensor.Int64, logits.Device())
 	loss, err := model.ClassificationLoss(model.SingleLabel, logits, labels)
 	if err != nil {
@@ -98,6 +125,17 @@ func (t *Task) Loss(b *Batch, acc *metrics.Accumulator, training bool) *tensor.T
 // PostEval implements train.PostEvaler: the metrics over every prediction
 // of the evaluation that just ended.
 func (t *Task) PostEval(m map[string]float64) {
+	if t.valued() {
+		if len(t.outs) == 0 {
+			return
+		}
+		for k, v := range t.valuedMetrics("eval_") {
+			m[k] = v
+		}
+		m["eval_samples"] = float64(len(t.outs) / t.NumLabels)
+		t.outs, t.targets = t.outs[:0], t.targets[:0]
+		return
+	}
 	if len(t.preds) == 0 {
 		return
 	}
@@ -106,6 +144,23 @@ func (t *Task) PostEval(m map[string]float64) {
 	}
 	m["eval_samples"] = float64(len(t.preds))
 	t.preds, t.labels = t.preds[:0], t.labels[:0]
+}
+
+// valuedMetrics are the regression or multi-label metrics of the recorded
+// eval logits: the scores themselves, or sigmoid(logit) > 0.5 (logit > 0).
+func (t *Task) valuedMetrics(prefix string) map[string]float64 {
+	if t.ProblemType == model.Regression {
+		pred, label := make([]float64, len(t.outs)), make([]float64, len(t.outs))
+		for i := range t.outs {
+			pred[i], label[i] = float64(t.outs[i]), float64(t.targets[i])
+		}
+		return RegressionMetrics(pred, label, prefix)
+	}
+	pred, label := make([]bool, len(t.outs)), make([]bool, len(t.outs))
+	for i := range t.outs {
+		pred[i], label[i] = t.outs[i] > 0, t.targets[i] > 0.5
+	}
+	return MultiLabelMetrics(pred, label, t.NumLabels, prefix)
 }
 
 // Result is what Run returns.
@@ -119,6 +174,10 @@ type Result struct {
 	// training label predicted for every eval example.
 	Eval, Baseline Scores
 	EvalLoss       float64
+	// ProblemType is the loss trained with; EvalMetrics are the final
+	// eval metrics as written to eval_results.json (every problem type).
+	ProblemType string
+	EvalMetrics map[string]float64
 }
 
 // Run trains according to cfg and writes the classifier (a Hugging Face
@@ -147,7 +206,16 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 		log.Warn().Msg("eval_strategy is set but there is no eval data (no validation/test split, eval_dataset_name or eval_ratio): not evaluating")
 		cfg.EvalStrategy = "no"
 	}
-	trL, evL, err := Label(trainSet, evalSet)
+	problem, err := cfg.problemType(trainSet)
+	if err != nil {
+		return nil, err
+	}
+	var trL, evL *Labeled
+	if problem == model.SingleLabel {
+		trL, evL, err = Label(trainSet, evalSet)
+	} else {
+		trL, evL, err = LabelTargets(problem, trainSet, evalSet)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -156,6 +224,9 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	if evalSet != nil {
 		datasets.WarnSkipped(log, evalSet, false)
 	}
+	if len(cfg.LabelNames) > 0 && problem != model.SingleLabel {
+		return nil, fmt.Errorf("classify: label_names is for integer class labels (single_label_classification), not %s", problem)
+	}
 	if len(cfg.LabelNames) > 0 {
 		if err := nameLabels(trL, evL, cfg.LabelNames); err != nil {
 			return nil, err
@@ -163,9 +234,15 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	}
 	if cfg.MaxSamples > 0 && len(trL.Examples) > cfg.MaxSamples {
 		trL.Examples = trL.Examples[:cfg.MaxSamples]
+		if trL.Targets != nil {
+			trL.Targets = trL.Targets[:cfg.MaxSamples]
+		}
 	}
 	if evL != nil && cfg.MaxEvalSamples > 0 && len(evL.Examples) > cfg.MaxEvalSamples {
 		evL.Examples = evL.Examples[:cfg.MaxEvalSamples]
+		if evL.Targets != nil {
+			evL.Targets = evL.Targets[:cfg.MaxEvalSamples]
+		}
 	}
 
 	m, tok, err := newModel(&cfg, trL.NumLabels, dt)
@@ -176,12 +253,12 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	if err := setLabels(m, trL); err != nil {
 		return nil, err
 	}
-	if p := m.Config.ResolveProblemType(true); p != model.SingleLabel && m.Config.ProblemType != "" {
-		return nil, fmt.Errorf("classify: %s has problem_type %s; rl classify trains single_label_classification (integer class labels): score a regression (reward) model with rl reward / rl score", modelID(cfg.Model, cfg.Init), p)
+	if m.Config.NumLabels != trL.NumLabels && problem != model.SingleLabel {
+		return nil, fmt.Errorf("classify: %s has %d labels but %s data has %d", modelID(cfg.Model, cfg.Init), m.Config.NumLabels, problem, trL.NumLabels)
 	}
 	// transformers' …ForSequenceClassification records the problem type
 	// it trained with in config.json
-	m.Config.ProblemType = model.SingleLabel
+	m.Config.ProblemType = problem
 	k := m.Config.NumLabels
 	log.Info().Str("model_type", m.Config.ModelType).Int64("parameters", m.NumParams()).Int64("trainable", m.NumTrainable()).Int("num_labels", k).
 		Str("labels", labelList(m.Config.ID2Label, k)).Msg("model")
@@ -194,28 +271,33 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	if err != nil {
 		return nil, err
 	}
-	trainData, err := enc.EncodeAll(trL.Examples)
+	trainData, err := enc.EncodeAll(trL.Examples, trL.Targets...)
 	if err != nil {
 		return nil, err
 	}
 	trainData.Pad = *m.Config.PadTokenID
-	res = &Result{TrainExamples: trainData.Len(), NumLabels: k, ID2Label: m.Config.ID2Label}
+	res = &Result{TrainExamples: trainData.Len(), NumLabels: k, ID2Label: m.Config.ID2Label, ProblemType: problem}
 	var evalData *Data
 	if evL != nil {
-		if evalData, err = enc.EncodeAll(evL.Examples); err != nil {
+		if evalData, err = enc.EncodeAll(evL.Examples, evL.Targets...); err != nil {
 			return nil, err
 		}
 		evalData.Pad = trainData.Pad
 		res.EvalExamples = evalData.Len()
+	}
+	if evalData != nil && problem == model.SingleLabel {
 		maj := Majority(trainData.Labels)
 		res.Baseline = Evaluate(Constant(maj, evalData.Len()), evalData.Labels, k)
 		log.Info().Str("class", labelName(m.Config.ID2Label, maj)).Float64("accuracy", res.Baseline.Accuracy).
 			Float64("f1", res.Baseline.F1).Float64("matthews_correlation", res.Baseline.MCC).Msg("majority-class baseline on the eval set")
 	}
-	log.Info().Int("train_examples", res.TrainExamples).Int("eval_examples", res.EvalExamples).
-		Str("train_labels", countLabels(trainData.Labels, m.Config.ID2Label, k)).Msg("data")
+	dlog := log.Info().Int("train_examples", res.TrainExamples).Int("eval_examples", res.EvalExamples).Str("problem_type", problem)
+	if problem == model.SingleLabel {
+		dlog = dlog.Str("train_labels", countLabels(trainData.Labels, m.Config.ID2Label, k))
+	}
+	dlog.Msg("data")
 
-	task := &Task{M: m, NumLabels: k}
+	task := &Task{M: m, NumLabels: k, ProblemType: problem}
 	tr := &train.Trainer[*Batch]{
 		Args:   cfg.Args,
 		Models: &train.Single{M: m, Extra: checkpoint.TokenizerSaver(tok)},
@@ -245,6 +327,21 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 			return nil, err
 		}
 	}
+	if problem != model.SingleLabel {
+		res.EvalMetrics = map[string]float64{}
+		for k, v := range ev {
+			if strings.HasPrefix(k, "eval_") {
+				res.EvalMetrics[k] = v
+			}
+		}
+		res.EvalLoss = ev["eval_loss"]
+		b, _ := json.MarshalIndent(res.EvalMetrics, "", "  ")
+		if err := fsutil.WriteFile(filepath.Join(cfg.OutputDir, "eval_results.json"), append(b, '\n'), 0o644); err != nil {
+			return nil, fmt.Errorf("classify: %w", err)
+		}
+		log.Info().Fields(res.EvalMetrics).Msg("final evaluation")
+		return res, nil
+	}
 	res.Eval = Scores{Accuracy: ev["eval_accuracy"], F1: ev["eval_f1"], F1Macro: ev["eval_f1_macro"], MCC: ev["eval_matthews_correlation"]}
 	res.EvalLoss = ev["eval_loss"]
 	out := res.Eval.Metrics("eval_")
@@ -253,6 +350,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	for k, v := range res.Baseline.Metrics("baseline_") {
 		out[k] = v
 	}
+	res.EvalMetrics = out
 	b, _ := json.MarshalIndent(out, "", "  ")
 	if err := fsutil.WriteFile(filepath.Join(cfg.OutputDir, "eval_results.json"), append(b, '\n'), 0o644); err != nil {
 		return nil, fmt.Errorf("classify: %w", err)

@@ -412,38 +412,9 @@ func (d *Dataset) Classifications() ([]Example, []string, error) {
 		if f != FormatClassification {
 			return wrongFormat(r, src, f, "classification (text, label)", "text", "label")
 		}
-		key := classificationText(r)
-		var ex Example
-		var err error
-		if ex.Text, err = stringField(r, key, src, true); err != nil {
+		ex, lab, err := classificationExample(r, src, false)
+		if err != nil {
 			return err
-		}
-		for _, p := range textPairKeys {
-			if p[0] == key {
-				if _, ok := r[p[1]]; ok {
-					if ex.TextPair, err = stringField(r, p[1], src, true); err != nil {
-						return err
-					}
-				}
-				break
-			}
-		}
-		ex.Src = src
-		lab, ok := r["label"]
-		if !ok {
-			return recErr(src, "label", "missing")
-		}
-		switch x := lab.(type) {
-		case float64, bool:
-		case string:
-			if msg := BadText(x); msg != "" {
-				return recErr(src, "label", "%s", msg)
-			}
-			if strings.TrimSpace(x) == "" {
-				return recErr(src, "label", "empty string")
-			}
-		default:
-			return recErr(src, "label", "want a number, boolean or string, got %s", jsonKind(lab))
 		}
 		rows = append(rows, pending{ex, lab})
 		return nil
@@ -716,4 +687,122 @@ func BadText(s string) string {
 		return fmt.Sprintf("contains a NUL byte (\\u0000) at byte %d", i)
 	}
 	return ""
+}
+
+// classificationExample reads the text (and text pair) of a classification
+// record and its label, checked to be a number, a boolean or a non-empty
+// string (or, with lists, a list of those: multi-label data).
+func classificationExample(r Record, src Source, lists bool) (Example, any, error) {
+	key := classificationText(r)
+	var ex Example
+	var err error
+	if ex.Text, err = stringField(r, key, src, true); err != nil {
+		return ex, nil, err
+	}
+	for _, p := range textPairKeys {
+		if p[0] == key {
+			if _, ok := r[p[1]]; ok {
+				if ex.TextPair, err = stringField(r, p[1], src, true); err != nil {
+					return ex, nil, err
+				}
+			}
+			break
+		}
+	}
+	ex.Src = src
+	lab, ok := r["label"]
+	if !ok {
+		return ex, nil, recErr(src, "label", "missing")
+	}
+	check := func(lab any) error {
+		switch x := lab.(type) {
+		case float64, bool:
+		case string:
+			if msg := BadText(x); msg != "" {
+				return recErr(src, "label", "%s", msg)
+			}
+			if strings.TrimSpace(x) == "" {
+				return recErr(src, "label", "empty string")
+			}
+		default:
+			want := "a number, boolean or string"
+			if lists {
+				want += " (or a list of them)"
+			}
+			return recErr(src, "label", "want %s, got %s", want, jsonKind(lab))
+		}
+		return nil
+	}
+	if l, ok := lab.([]any); ok && lists {
+		for _, v := range l {
+			if err := check(v); err != nil {
+				return ex, nil, err
+			}
+		}
+		return ex, lab, nil
+	}
+	return ex, lab, check(lab)
+}
+
+// Target is a classification example whose label is a value rather than a
+// class id: Values for a number, a boolean (0/1) or a list of numbers (a
+// multi-hot vector), Names for a string or a list of strings (the names of
+// the labels that apply). List is set when the label was a list.
+type Target struct {
+	Example
+	Values []float64
+	Names  []string
+	List   bool
+}
+
+// Targets returns the examples of a classification dataset with their raw
+// label values, for regression (a float score, GLUE STS-B) and
+// multi-label classification (a list of label names or a 0/1 vector).
+// A record whose label is of no such kind is an error naming file:line;
+// a list may not mix names and numbers.
+func (d *Dataset) Targets() ([]Target, error) {
+	v := d.startView("Targets")
+	var out []Target
+	err := v.each(func(r Record, f Format, src Source) error {
+		if f != FormatClassification {
+			return wrongFormat(r, src, f, "classification (text, label)", "text", "label")
+		}
+		ex, lab, err := classificationExample(r, src, true)
+		if err != nil {
+			return err
+		}
+		t := Target{Example: ex}
+		items, list := lab.([]any)
+		if !list {
+			items = []any{lab}
+		}
+		t.List = list
+		for _, it := range items {
+			switch x := it.(type) {
+			case float64:
+				if math.IsNaN(x) || math.IsInf(x, 0) {
+					return recErr(src, "label", "%v is not a finite number", x)
+				}
+				t.Values = append(t.Values, x)
+			case bool:
+				t.Values = append(t.Values, map[bool]float64{true: 1}[x])
+			case string:
+				if f, err := strconv.ParseFloat(strings.TrimSpace(x), 64); err == nil && !list {
+					t.Values = append(t.Values, f)
+				} else {
+					t.Names = append(t.Names, x)
+				}
+			}
+		}
+		if t.Values != nil && t.Names != nil {
+			return recErr(src, "label", "a list of label names or of 0/1 values, not both")
+		}
+		out = append(out, t)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	v.done(len(out))
+	return out, nil
 }

@@ -42,7 +42,7 @@ func (t *Task) Loss(b *preference.Batch, acc *metrics.Accumulator, training bool
 func (t *Task) Rewards(b *preference.Batch) *tensor.Tensor { return t.rewards(b, false) }
 
 func (t *Task) rewards(b *preference.Batch, train bool) *tensor.Tensor {
-	return lastScores(t.M, b.IDs, b.Last, int64(2*b.B), int64(b.T), train)
+	return scoresAt(t.M, b.IDs, b.TypeIDs, b.Last, int64(2*b.B), int64(b.T), train)
 }
 
 // LastScores runs score model m on right-padded ids (R, T) and returns the

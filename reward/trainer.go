@@ -59,7 +59,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 		pad = 0
 	}
 
-	d, err := loadData(&cfg, tok, eos, log)
+	d, err := loadDataFor(&cfg, tok, eos, log, m.Config.Encoder())
 	if err != nil {
 		return nil, err
 	}
@@ -181,7 +181,7 @@ func Preview(cfg Config, n int, log zerolog.Logger) ([]preference.Pair, *tokeniz
 	}
 	cfg.MaxSamples = n
 	cfg.EvalStrategy = "no"
-	d, err := loadData(&cfg, tok, eos, log)
+	d, err := loadDataFor(&cfg, tok, eos, log, cfg.encoderModel())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -198,6 +198,13 @@ type data struct {
 // tokenises the pairs and drops those longer than max_length (as TRL's
 // RewardTrainer filters them).
 func loadData(cfg *Config, tok *tokenizer.Tokenizer, eos int, log zerolog.Logger) (*data, error) {
+	return loadDataFor(cfg, tok, eos, log, false)
+}
+
+// loadDataFor is loadData for a decoder, or with encoder set for an
+// encoder reward model: each row is the tokenizer's pair template over
+// (prompt, completion) with its token type ids (EncoderPairs).
+func loadDataFor(cfg *Config, tok *tokenizer.Tokenizer, eos int, log zerolog.Logger, encoder bool) (*data, error) {
 	trainSet, evalSet, loadSkipped, err := loadSplits(cfg, log)
 	if err != nil {
 		return nil, fmt.Errorf("reward: %w", err)
@@ -221,7 +228,13 @@ func loadData(cfg *Config, tok *tokenizer.Tokenizer, eos int, log zerolog.Logger
 		if rep.IdenticalPairs > 0 {
 			log.Warn().Str("split", ds.Name).Int("pairs", rep.IdenticalPairs).Msg("pairs with chosen identical to rejected (kept, as TRL does; they teach nothing)")
 		}
-		pairs, dropped, err := enc.EncodeAll(prefs, log, ds.Name)
+		var pairs []preference.Pair
+		var dropped int
+		if encoder {
+			pairs, dropped, err = EncoderPairs(tok, prefs, cfg.MaxLength)
+		} else {
+			pairs, dropped, err = enc.EncodeAll(prefs, log, ds.Name)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("reward: %w", err)
 		}
@@ -267,4 +280,58 @@ func loadSplits(cfg *Config, log zerolog.Logger) (trainSet, evalSet *datasets.Da
 		count(evalSet)
 	}
 	return trainSet, evalSet, skipped, nil
+}
+
+// EncoderPairs tokenises preference pairs for an encoder reward model as
+// rl score (and the encoder reward models' own usage, tokenizer(question,
+// answer)) reads them: each row is the tokenizer's pair template
+// [CLS] prompt [SEP] completion [SEP] with token type ids 0 then 1, or the
+// completion alone with its special tokens when the prompt is empty; no
+// eos is appended. Pairs with a row longer than maxLength are dropped (as
+// TRL's RewardTrainer filters them) and counted; conversational pairs are
+// an error (an encoder tokenizer has no chat template).
+func EncoderPairs(tok *tokenizer.Tokenizer, prefs []datasets.Preference, maxLength int) ([]preference.Pair, int, error) {
+	var out []preference.Pair
+	dropped := 0
+	row := func(prompt, completion string) ([]int32, []int8, int, error) {
+		var ids, types []int
+		var err error
+		if prompt == "" {
+			ids, err = tok.Encode(completion, true)
+			types = make([]int, len(ids))
+		} else {
+			ids, types, err = tok.EncodePair(prompt, completion, true)
+		}
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		start := 0
+		for start < len(types) && types[start] == 0 && prompt != "" {
+			start++
+		}
+		id32, t8 := make([]int32, len(ids)), make([]int8, len(ids))
+		for i := range ids {
+			id32[i], t8[i] = int32(ids[i]), int8(types[i])
+		}
+		return id32, t8, start, nil
+	}
+	for _, p := range prefs {
+		if p.ChosenMessages != nil || p.PromptMessages != nil {
+			return nil, 0, fmt.Errorf("%s: conversational pairs need a chat template, which an encoder reward model's tokenizer has none of: give prompt/chosen/rejected as text", p.Src)
+		}
+		c, ct, cs, err := row(p.Prompt, p.Chosen)
+		if err != nil {
+			return nil, 0, fmt.Errorf("%s: %w", p.Src, err)
+		}
+		r, rt, rs, err := row(p.Prompt, p.Rejected)
+		if err != nil {
+			return nil, 0, fmt.Errorf("%s: %w", p.Src, err)
+		}
+		if len(c) > maxLength || len(r) > maxLength {
+			dropped++
+			continue
+		}
+		out = append(out, preference.Pair{Chosen: c, Rejected: r, ChosenStart: cs, RejectedStart: rs, Margin: p.Margin, Src: p.Src, ChosenTypes: ct, RejectedTypes: rt})
+	}
+	return out, dropped, nil
 }

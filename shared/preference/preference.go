@@ -35,6 +35,10 @@ type Pair struct {
 	ChosenStart, RejectedStart int // index of the first completion token of each row
 	Margin                     *float64
 	Src                        datasets.Source
+	// ChosenTypes and RejectedTypes are the token type ids of each row
+	// (an encoder's pair template: 0 for the prompt, 1 for the completion);
+	// nil for decoders.
+	ChosenTypes, RejectedTypes []int8
 }
 
 // PromptIDs returns the chosen row's prompt tokens.
@@ -344,7 +348,10 @@ type Batch struct {
 	Last      []int64
 	Margins   []float64 // per pair; 0 when absent
 	HasMargin bool
-	tokens    int
+	// TypeIDs (2B, T) are the rows' token type ids (pads 0) when the pairs
+	// carry them (encoders), else nil.
+	TypeIDs []int64
+	tokens  int
 }
 
 // NumTokens counts real tokens in the batch.
@@ -379,6 +386,14 @@ func Collate(pairs []Pair, pad int) *Batch {
 			}
 			b.Last[r] = int64(n - 1)
 			b.tokens += n
+			if types := [2][]int8{p.ChosenTypes, p.RejectedTypes}[side]; types != nil {
+				if b.TypeIDs == nil {
+					b.TypeIDs = make([]int64, 2*B*T)
+				}
+				for t, v := range types {
+					b.TypeIDs[r*T+t] = int64(v)
+				}
+			}
 		}
 	}
 	return b

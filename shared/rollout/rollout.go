@@ -274,6 +274,12 @@ func LoadRewards(specs []string, flag string, policy *model.Model, tok *tokenize
 			} else if n := r.Tok.VocabSize(); n > r.Model.Config.VocabSize {
 				return rs, fmt.Errorf("%s %s: its tokenizer has %d tokens, more than the model's vocab_size %d", flag, spec, n, r.Model.Config.VocabSize)
 			}
+			if r.Tok == nil && r.Model.Config.Encoder() {
+				// an encoder reads the tokenizer's pair template with its
+				// padding mask and type ids, never the policy's left-padded
+				// ids: re-encode the text with the (shared) tokenizer
+				r.Tok = tok
+			}
 			r.Model.NoDropout = true
 			r.Model.SetRequiresGrad(false)
 		} else {
@@ -370,6 +376,9 @@ func textFor(rt *tokenizer.Tokenizer, c *Completion) (string, error) {
 // padding_side="right", add_special_tokens=False), read at its last real
 // token.
 func (r *Reward) scoreText(cs []*Completion) (out []float64, err error) {
+	if r.Model.Config.Encoder() {
+		return r.scoreEncoder(cs)
+	}
 	rows := make([][]int, len(cs))
 	L := 1
 	for i, c := range cs {
@@ -409,6 +418,73 @@ func (r *Reward) scoreText(cs []*Completion) (out []float64, err error) {
 				AttentionMask: tensor.FromInt64s(mask, int64(B), int64(L)).To(tensor.Int64, dev)}
 			sc := r.Model.Scores(r.Model.Hidden(in)).Squeeze(2) // (B, L)
 			copy(out, sc.Gather(1, tensor.FromInt64s(last, int64(B), 1).To(tensor.Int64, dev)).Float64s())
+		})
+	})
+	return out, nil
+}
+
+// encoderPrompt is the prompt text an encoder reward model reads: the
+// prompt's text, or for a conversational prompt the content of its last
+// message (an encoder tokenizer has no chat template).
+func encoderPrompt(c *Completion) string {
+	if n := len(c.Prompt.Messages); n > 0 {
+		return c.Prompt.Messages[n-1].Content
+	}
+	return c.Prompt.Text
+}
+
+// scoreEncoder scores cs with an encoder reward model (BERT, DistilBERT,
+// RoBERTa) as rl score and rl reward read it, and as such models are
+// called (tokenizer(question, answer)): the reward tokenizer's pair
+// template [CLS] prompt [SEP] completion [SEP] (encoderPrompt; the
+// completion alone with its specials when the prompt is empty) with its
+// token type ids, right-padded with the padding mask, the family's head
+// on the first token ([CLS]/<s>).
+func (r *Reward) scoreEncoder(cs []*Completion) (out []float64, err error) {
+	B := len(cs)
+	rows, types := make([][]int, B), make([][]int, B)
+	L := 1
+	for i, c := range cs {
+		p := encoderPrompt(c)
+		if p == "" {
+			rows[i], err = r.Tok.Encode(c.Text, true)
+			types[i] = make([]int, len(rows[i]))
+		} else {
+			rows[i], types[i], err = r.Tok.EncodePair(p, c.Text, true)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reward %s: encode: %w", r.Name, err)
+		}
+		L = max(L, len(rows[i]))
+	}
+	if max := r.Model.Config.MaxPositions; max > 0 && L > max {
+		return nil, fmt.Errorf("reward %s: a prompt and completion are %d tokens in its tokenizer, more than its %d positions", r.Name, L, max)
+	}
+	pad := int64(max(r.Tok.PAD(), 0))
+	if p := r.Model.Config.PadTokenID; p != nil {
+		pad = int64(*p)
+	}
+	ids, mask, tt := make([]int64, B*L), make([]int64, B*L), make([]int64, B*L)
+	read := make([]int64, B)
+	for i, row := range rows {
+		for t := range L {
+			ids[i*L+t] = pad
+		}
+		for t, id := range row {
+			ids[i*L+t], mask[i*L+t], tt[i*L+t] = int64(id), 1, int64(types[i][t])
+		}
+		read[i] = int64(i*L + r.Model.Config.ScoreIndex(len(row)-1, func(p int) int64 { return ids[i*L+p] }))
+	}
+	out = make([]float64, B)
+	tensor.NoGrad(func() {
+		tensor.Tidy(func() {
+			dev := r.Model.Device
+			in := &model.Input{IDs: tensor.FromInt64s(ids, int64(B), int64(L)).To(tensor.Int64, dev),
+				AttentionMask: tensor.FromInt64s(mask, int64(B), int64(L)).To(tensor.Int64, dev),
+				TokenTypeIDs:  tensor.FromInt64s(tt, int64(B), int64(L)).To(tensor.Int64, dev)}
+			h := r.Model.Hidden(in) // (B, L, H)
+			pooled := h.Reshape(int64(B*L), -1).IndexSelect(0, tensor.FromInt64s(read, int64(B)).To(tensor.Int64, dev))
+			copy(out, r.Model.ScoresFor(in, pooled).Squeeze(1).Float64s())
 		})
 	})
 	return out, nil
