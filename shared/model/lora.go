@@ -47,11 +47,11 @@ type LoraConfig struct {
 	// ModulesToSave are modules trained in full and saved with the adapter
 	// (TRL: ["score"] for reward and classifier heads).
 	ModulesToSave []string
-	UseRSLoRA     bool   // use_rslora: scale alpha/sqrt(r)
+	UseRSLoRA     bool // use_rslora: scale alpha/sqrt(r)
 	// UseDoRA is use_dora: DoRA (Liu et al. 2024, arXiv:2402.09353), a
 	// trained magnitude per output row on top of the LoRA direction.
 	UseDoRA  bool
-	TaskType      string // task_type: CAUSAL_LM or SEQ_CLS (default: from the model's head)
+	TaskType string // task_type: CAUSAL_LM or SEQ_CLS (default: from the model's head)
 	// BaseModel is base_model_name_or_path: where the base is loaded from.
 	BaseModel string
 	// Raw keeps the other keys of a loaded adapter_config.json, written back.
