@@ -111,11 +111,10 @@ func defaultTargets(modelType string) []string {
 func (m *Model) linearModules() []string {
 	var out []string
 	for _, p := range m.params {
-		name, ok := strings.CutSuffix(p.Name, ".weight")
-		if !ok || len(m.weightShape(p.T)) != 2 || !strings.Contains(name, ".h.") && !strings.Contains(name, ".layers.") && !strings.Contains(name, ".layer.") {
+		if !isProjection(p.Name, m.weightShape(p.T)) {
 			continue // embeddings, norms, heads
 		}
-		out = append(out, name)
+		out = append(out, strings.TrimSuffix(p.Name, ".weight"))
 	}
 	return out
 }
@@ -780,6 +779,7 @@ func loadAdapterDir(dir string, opts LoadOptions, saveDType tensor.DType) (*Mode
 	}
 	o := opts
 	o.DType, o.BaseModel = saveDType, ""
+	o.Quant = nil // the adapter is merged or applied onto a float base; PEFTConfig.Prepare quantises after
 	m, err := Load(base, o)
 	if err != nil {
 		return nil, fmt.Errorf("model: base of adapter %s: %w", dir, err)
@@ -818,5 +818,6 @@ func (m *Model) NumTrainable() int64 {
 // base (a frozen reference, or a model trained in full).
 func (o LoadOptions) Merged() LoadOptions {
 	o.MergeAdapters = true
+	o.Quant = nil // merged into a float base (peft#2321)
 	return o
 }

@@ -138,6 +138,7 @@ var Device = tensor.CPU
 // and Device unless o names one) to o.
 func (m *ModelConfig) ModelLoadOptions(o model.LoadOptions) model.LoadOptions {
 	o.BaseModel = m.BaseModel
+	o.Quant = m.PEFTConfig.quant() // quantised as read: no float copy of the projections (Merged drops it)
 	if o.Device == tensor.CPU {
 		o.Device = Device
 	}
@@ -171,12 +172,8 @@ func (m *PEFTConfig) Prepare(mdl *model.Model, path string, seed int64) error {
 	if err != nil {
 		base = path
 	}
-	if m.LoadIn4bit || m.LoadIn8bit {
-		q := model.QuantConfig{Bits: 8}
-		if m.LoadIn4bit {
-			q = model.QuantConfig{Bits: 4, QuantType: m.Bnb4bitQuantType, DoubleQuant: m.UseBnbNestedQuant}
-		}
-		if err := mdl.Quantize(q); err != nil {
+	if q := m.quant(); q != nil && !mdl.Quantized() { // else quantised while loading (ModelLoadOptions)
+		if err := mdl.Quantize(*q); err != nil {
 			return err
 		}
 	}
@@ -184,6 +181,20 @@ func (m *PEFTConfig) Prepare(mdl *model.Model, path string, seed int64) error {
 	if err := mdl.AddLora(model.LoraConfig{R: m.LoraR, Alpha: m.LoraAlpha, Dropout: m.LoraDropout, TargetModules: m.LoraTargetModules,
 		ModulesToSave: m.LoraModulesToSave, UseRSLoRA: m.UseRSLoRA, UseDoRA: m.UseDoRA, TaskType: m.LoraTaskType, BaseModel: base}); err != nil {
 		return fmt.Errorf("use_peft: %w", err)
+	}
+	return nil
+}
+
+// quant is the base's quantisation (load_in_4bit / load_in_8bit with
+// use_peft), nil for a float base.
+func (m *PEFTConfig) quant() *model.QuantConfig {
+	switch {
+	case !m.UsePEFT:
+		return nil
+	case m.LoadIn4bit:
+		return &model.QuantConfig{Bits: 4, QuantType: m.Bnb4bitQuantType, DoubleQuant: m.UseBnbNestedQuant}
+	case m.LoadIn8bit:
+		return &model.QuantConfig{Bits: 8}
 	}
 	return nil
 }
