@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rlsuite/rl/shared/safetensors"
 	"github.com/rlsuite/rl/shared/tensor"
 )
 
@@ -337,6 +338,27 @@ func TestQuantizeWhileLoading(t *testing.T) {
 			ref.Free()
 			m.Free()
 		}
+	}
+	// a corrupt projection is caught as the mapped file is read
+	src := filepath.Join("testdata", "peft", "llama", "base")
+	corrupt := t.TempDir()
+	f, err := safetensors.ReadFile(filepath.Join(src, "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := "model.layers.1.mlp.up_proj.weight"
+	st := f.Tensors[name]
+	st.Data = slices.Clone(st.Data)
+	binary.LittleEndian.PutUint32(st.Data[4:], math.Float32bits(float32(math.NaN())))
+	f.Tensors[name] = st
+	if err := safetensors.WriteFile(filepath.Join(corrupt, "model.safetensors"), f); err != nil {
+		t.Fatal(err)
+	}
+	cj, _ := os.ReadFile(filepath.Join(src, "config.json"))
+	os.WriteFile(filepath.Join(corrupt, "config.json"), cj, 0o644)
+	q4 := QuantConfig{Bits: 4}
+	if _, err := Load(corrupt, LoadOptions{Quant: &q4}); err == nil || !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), "non-finite") {
+		t.Errorf("a NaN in %s: error %v, want one naming it", name, err)
 	}
 	bad := QuantConfig{Bits: 3}
 	if _, err := Load(filepath.Join("testdata", "peft", "llama", "base"), LoadOptions{Quant: &bad}); err == nil || !strings.Contains(err.Error(), "3 bits") {
