@@ -61,3 +61,38 @@ func TestMergeVerify(t *testing.T) {
 		t.Errorf("merge without its base: code %d, %s", code, stderr)
 	}
 }
+
+// TestMergeVerifyDora: rl merge --verify of a DoRA adapter written the peft
+// way (tools/goldens/peft_adapter.py) passes and writes peft's DoRA merge,
+// m / ||W + dW|| * (W + dW), computed in PyTorch.
+func TestMergeVerifyDora(t *testing.T) {
+	fx := filepath.Join("..", "..", "shared", "model", "testdata", "peft", "llama_dora")
+	out := filepath.Join(t.TempDir(), "merged")
+	code, _, stderr := rl(t, "merge", "--model", filepath.Join(fx, "adapter"), "--base-model", filepath.Join(fx, "base"), "-o", out, "--verify")
+	if code != 0 {
+		t.Fatalf("merge failed: %s", stderr)
+	}
+	if !strings.Contains(stderr, "verified") {
+		t.Errorf("no verification logged: %s", stderr)
+	}
+	got, err := safetensors.ReadFile(filepath.Join(out, "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := safetensors.ReadFile(filepath.Join(fx, "merged", "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range want.Names() {
+		a, _ := got.Tensors[n].Float32s()
+		b, _ := want.Tensors[n].Float32s()
+		if len(a) != len(b) {
+			t.Fatalf("%s: %d values, want %d", n, len(a), len(b))
+		}
+		for i := range b {
+			if d := a[i] - b[i]; d > 1e-5 || d < -1e-5 {
+				t.Fatalf("%s[%d] = %g, peft's DoRA merge %g", n, i, a[i], b[i])
+			}
+		}
+	}
+}

@@ -35,6 +35,11 @@ type LoadOptions struct {
 	// MergeAdapters folds an adapter folder's adapter into its base after
 	// loading (a frozen reference or a model trained in full).
 	MergeAdapters bool
+	// Quant, when set, stores the block projections in 4 or 8 bits as they
+	// are read (Model.Quantize's format and bytes), so no float copy of
+	// them is ever built: QLoRA's load_in_4bit / load_in_8bit. Ignored for
+	// adapter folders, which load onto a float base.
+	Quant *QuantConfig
 }
 
 var safetensorsToTorch = map[safetensors.DType]tensor.DType{
@@ -85,8 +90,15 @@ func Load(dir string, opts LoadOptions) (m *Model, err error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := safetensors.ReadModelDir(dir)
-	if err != nil {
+	var f *safetensors.File
+	var mapped *safetensors.Mapped // the file mapped, not read: quantising while loading
+	if single := filepath.Join(dir, safetensors.SingleFileName); opts.Quant != nil && fileExists(single) {
+		if mapped, err = safetensors.MapFile(single); err != nil {
+			return nil, fmt.Errorf("model: %w", err)
+		}
+		defer mapped.Close() // after assemble: every tensor is copied by then
+		f = mapped.File
+	} else if f, err = safetensors.ReadModelDir(dir); err != nil {
 		return nil, fmt.Errorf("model: %w", err)
 	}
 	prefix := cfg.prefix()
@@ -149,14 +161,23 @@ func Load(dir string, opts LoadOptions) (m *Model, err error) {
 	if err := matchFile(cfg, want, names, f); err != nil {
 		return nil, fmt.Errorf("model: load %s: %w", dir, err)
 	}
-	if err := CheckFinite(f, "model: load "+dir); err != nil {
-		return nil, err
+	if mapped == nil { // a mapped file is checked tensor by tensor, as it is copied
+		if err := CheckFinite(f, "model: load "+dir); err != nil {
+			return nil, err
+		}
+	}
+	if q := opts.Quant; q != nil && q.Bits != 4 && q.Bits != 8 {
+		return nil, fmt.Errorf("model: load %s: quantize: %d bits: want 4 or 8", dir, q.Bits)
 	}
 	tensors := map[string]*tensor.Tensor{}
+	pre := map[string]*quantized{} // projections quantised as read (opts.Quant)
 	defer func() {
 		if err != nil {
 			for _, t := range tensors {
 				t.Free()
+			}
+			for _, qw := range pre {
+				qw.free()
 			}
 		}
 	}()
@@ -180,7 +201,36 @@ func Load(dir string, opts LoadOptions) (m *Model, err error) {
 		if !ok {
 			return nil, fmt.Errorf("model: load %s: tensor %s has dtype %s, which rl cannot use", dir, n, st.DType)
 		}
+		if mapped != nil {
+			if err := CheckFinite(&safetensors.File{Tensors: map[string]safetensors.Tensor{n: st}}, "model: load "+dir); err != nil {
+				return nil, err
+			}
+		}
+		if opts.Quant != nil && isProjection(full, want[full]) {
+			// quantised now, from the model dtype's values (as Quantize
+			// after a float load would), and the float copy freed at once
+			var qw *quantized
+			var qerr error
+			tensor.Tidy(func() {
+				w := tensor.FromBytes(st.Data, st.Shape, dt)
+				if dt != opts.DType {
+					w = w.ToDType(opts.DType)
+				}
+				qw, qerr = quantizeOne(full, w, cfg.Family() == GPT2, *opts.Quant, opts.Device)
+			})
+			if qerr != nil {
+				return nil, fmt.Errorf("model: load %s: %w", dir, qerr)
+			}
+			pre[full] = qw
+			if mapped != nil {
+				mapped.Release(n) // its pages are not kept resident
+			}
+			continue
+		}
 		tensors[full] = tensor.FromBytes(st.Data, st.Shape, dt).Keep()
+		if mapped != nil {
+			mapped.Release(n)
+		}
 	}
 	gen, err := readGenerationJSON(dir)
 	if err != nil {
@@ -190,11 +240,15 @@ func Load(dir string, opts LoadOptions) (m *Model, err error) {
 		saveDType = dtypeByName[cfg.TorchDtype] // zero when unset or unknown: the parameters' dtype
 	}
 	cfg.Architectures = []string{architecture(cfg, opts.Head)}
-	m, err = assemble(cfg, opts.Head, tensors, opts.DType, opts.Device)
+	m, err = assemble(cfg, opts.Head, tensors, pre, opts.DType, opts.Device)
+	pre = nil // the model owns them now (or assemble freed them)
 	if err != nil {
 		return nil, fmt.Errorf("model: load %s: %w", dir, err)
 	}
 	m.SaveDType, m.Generation = saveDType, gen
+	if m.quant != nil {
+		m.quantCfg = *opts.Quant
+	}
 	// the file's bytes (read into Go memory) are garbage now: give them
 	// back, so a 1B model's peak is not twice its weights
 	debug.FreeOSMemory()
@@ -434,4 +488,9 @@ func (m *Model) StopIDs(extra ...int) []int {
 		}
 	}
 	return ids
+}
+
+func fileExists(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && !st.IsDir()
 }

@@ -47,8 +47,11 @@ type LoraConfig struct {
 	// ModulesToSave are modules trained in full and saved with the adapter
 	// (TRL: ["score"] for reward and classifier heads).
 	ModulesToSave []string
-	UseRSLoRA     bool   // use_rslora: scale alpha/sqrt(r)
-	TaskType      string // task_type: CAUSAL_LM or SEQ_CLS (default: from the model's head)
+	UseRSLoRA     bool // use_rslora: scale alpha/sqrt(r)
+	// UseDoRA is use_dora: DoRA (Liu et al. 2024, arXiv:2402.09353), a
+	// trained magnitude per output row on top of the LoRA direction.
+	UseDoRA  bool
+	TaskType string // task_type: CAUSAL_LM or SEQ_CLS (default: from the model's head)
 	// BaseModel is base_model_name_or_path: where the base is loaded from.
 	BaseModel string
 	// Raw keeps the other keys of a loaded adapter_config.json, written back.
@@ -60,6 +63,7 @@ type loraLayer struct {
 	module string         // HF module path, e.g. model.layers.0.self_attn.q_proj
 	base   *tensor.Tensor // the frozen weight: (out, in), or (in, out) for GPT-2's Conv1D
 	a, b   *tensor.Tensor // lora_A (r, in), lora_B (out, r)
+	mag    *tensor.Tensor // DoRA's lora_magnitude_vector (out); nil for plain LoRA
 	scale  float64
 	conv1d bool // fan_in_fan_out
 }
@@ -107,11 +111,10 @@ func defaultTargets(modelType string) []string {
 func (m *Model) linearModules() []string {
 	var out []string
 	for _, p := range m.params {
-		name, ok := strings.CutSuffix(p.Name, ".weight")
-		if !ok || len(m.weightShape(p.T)) != 2 || !strings.Contains(name, ".h.") && !strings.Contains(name, ".layers.") && !strings.Contains(name, ".layer.") {
+		if !isProjection(p.Name, m.weightShape(p.T)) {
 			continue // embeddings, norms, heads
 		}
-		out = append(out, name)
+		out = append(out, strings.TrimSuffix(p.Name, ".weight"))
 	}
 	return out
 }
@@ -181,6 +184,11 @@ func (m *Model) AddLora(c LoraConfig) (err error) {
 				l.a = tensor.ZerosOn([]int64{int64(c.R), in}, m.DType, m.Device).Keep()
 				l.a.Uniform_(-bound, bound)
 				l.b = tensor.ZerosOn([]int64{out, int64(c.R)}, m.DType, m.Device).Keep()
+				if c.UseDoRA {
+					// peft's DoraLinearLayer.update_layer: the norm of W + s B A
+					// with B = 0, so the outputs are unchanged at the start
+					l.mag = m.doraNorm(l).Keep()
+				}
 			})
 		})
 		ad.layers = append(ad.layers, l)
@@ -269,6 +277,9 @@ func (a *adapters) free() {
 	for _, l := range a.layers {
 		l.a.Free()
 		l.b.Free()
+		if l.mag != nil {
+			l.mag.Free()
+		}
 	}
 }
 
@@ -282,6 +293,9 @@ func (m *Model) Trainable() []Param {
 	var out []Param
 	for _, l := range m.lora.layers {
 		out = append(out, Param{Name: loraKey(l.module, "A"), T: l.a}, Param{Name: loraKey(l.module, "B"), T: l.b})
+		if l.mag != nil {
+			out = append(out, Param{Name: magnitudeKey(l.module), T: l.mag})
+		}
 	}
 	for _, n := range m.lora.saved {
 		out = append(out, Param{Name: "base_model.model." + n, T: m.byName[n]})
@@ -292,6 +306,36 @@ func (m *Model) Trainable() []Param {
 // loraKey is peft's on-disk key of lora_A or lora_B for a module.
 func loraKey(module, ab string) string {
 	return "base_model.model." + module + ".lora_" + ab + ".weight"
+}
+
+// magnitudeKey is peft's on-disk key of a module's DoRA magnitude (peft's
+// save_and_load drops the in-memory ".weight" of lora_magnitude_vector).
+func magnitudeKey(module string) string {
+	return "base_model.model." + module + ".lora_magnitude_vector"
+}
+
+// denseWeight is the layer's base weight as (out, in), in the training
+// dtype: dequantised for a 4- or 8-bit base (peft's
+// dequantize_module_weight), transposed for Conv1D (transpose(weight,
+// fan_in_fan_out)).
+func (m *Model) denseWeight(l *loraLayer) *tensor.Tensor {
+	w := m.baseWeight(l.base).ToDType(m.DType)
+	if l.conv1d {
+		w = w.Transpose(0, 1)
+	}
+	return w
+}
+
+// doraNorm is peft's DoraLinearLayer.get_weight_norm: the 2-norm of each
+// output row of W + s B A (out), detached (DoRA Sec. 4.3 treats
+// ||V + dV||_c as a constant in the gradient).
+func (m *Model) doraNorm(l *loraLayer) *tensor.Tensor {
+	var n *tensor.Tensor
+	tensor.NoGrad(func() {
+		w := m.denseWeight(l).Add(l.b.Matmul(l.a).MulScalar(l.scale))
+		n = w.Mul(w).SumDim(1, false).Sqrt().Detach()
+	})
+	return n
 }
 
 // proj applies a block projection: x W^T + b (Linear), or x W + b for
@@ -313,8 +357,28 @@ func (m *Model) proj(in *Input, x, w, b *tensor.Tensor) *tensor.Tensor {
 	if l == nil {
 		return y
 	}
-	d := m.dropout(in, x, m.lora.cfg.Dropout).Linear(l.a, nil).Linear(l.b, nil)
-	return y.Add(d.MulScalar(l.scale))
+	xd := m.dropout(in, x, m.lora.cfg.Dropout)
+	d := xd.Linear(l.a, nil).Linear(l.b, nil)
+	if l.mag == nil {
+		return y.Add(d.MulScalar(l.scale))
+	}
+	// DoRA (Liu et al. 2024, Eq. 5), as peft's DoraLinearLayer.forward adds
+	// it to the base output y = x W^T + bias:
+	//   y + (m/||W + sBA|| - 1) * dropout(x) W^T + m/||W + sBA|| * s B A dropout(x)
+	// with the norm detached; without dropout this is m/||W + sBA|| *
+	// x (W + sBA)^T + bias. The base term reuses y - bias when dropout is
+	// off (peft's base_result), and recomputes dropout(x) W^T when it is on.
+	ms := l.mag.Div(m.doraNorm(l)) // (out)
+	var base *tensor.Tensor
+	if xd == x {
+		base = y
+		if b != nil {
+			base = y.Sub(b)
+		}
+	} else {
+		base = xd.Linear(m.denseWeight(l), nil)
+	}
+	return y.Add(base.Mul(ms.AddScalar(-1))).Add(d.Mul(ms).MulScalar(l.scale))
 }
 
 // delta is the layer's weight update in the base weight's layout:
@@ -341,7 +405,18 @@ func (m *Model) MergeAdapters() (err error) {
 	tensor.NoGrad(func() {
 		for _, l := range m.lora.layers {
 			tensor.Tidy(func() {
-				l.base.Copy_(l.base.ToDType(tensor.Float32).Add(l.delta().ToDType(tensor.Float32)).ToDType(l.base.DType()))
+				w := l.base.ToDType(tensor.Float32).Add(l.delta().ToDType(tensor.Float32))
+				if l.mag != nil {
+					// peft's Linear.merge with DoRA: W' = m/||W + sBA|| * (W + sBA),
+					// the factor per output row (per column of a Conv1D weight)
+					f := l.mag.ToDType(tensor.Float32).Div(m.doraNorm(l).ToDType(tensor.Float32))
+					if l.conv1d {
+						w = w.Mul(f.Unsqueeze(0))
+					} else {
+						w = w.Mul(f.Unsqueeze(1))
+					}
+				}
+				l.base.Copy_(w.ToDType(l.base.DType()))
 			})
 		}
 	})
@@ -420,7 +495,7 @@ func (m *Model) adapterConfigJSON() ([]byte, error) {
 	for k, v := range map[string]any{
 		"peft_type": "LORA", "task_type": c.TaskType, "r": c.R, "lora_alpha": c.Alpha, "lora_dropout": c.Dropout,
 		"target_modules": modules, "modules_to_save": toSave, "fan_in_fan_out": m.Config.Family() == GPT2,
-		"bias": "none", "use_rslora": c.UseRSLoRA, "use_dora": false, "base_model_name_or_path": c.BaseModel,
+		"bias": "none", "use_rslora": c.UseRSLoRA, "use_dora": c.UseDoRA, "base_model_name_or_path": c.BaseModel,
 		"init_lora_weights": true, "inference_mode": true,
 	} {
 		out[k] = v
@@ -440,7 +515,7 @@ func IsAdapterDir(dir string) bool {
 }
 
 // ReadLoraConfig reads dir's adapter_config.json, refusing what rl cannot
-// apply exactly (other peft types, DoRA, per-module rank or alpha patterns,
+// apply exactly (other peft types, per-module rank or alpha patterns,
 // trained biases), naming the file and field.
 func ReadLoraConfig(dir string) (*LoraConfig, error) {
 	path := filepath.Join(dir, AdapterConfigFile)
@@ -471,9 +546,7 @@ func ReadLoraConfig(dir string) (*LoraConfig, error) {
 	c.UseRSLoRA, _ = raw["use_rslora"].(bool)
 	c.TaskType, _ = raw["task_type"].(string)
 	c.BaseModel, _ = raw["base_model_name_or_path"].(string)
-	if d, _ := raw["use_dora"].(bool); d {
-		return nil, bad("use_dora true: DoRA adapters are not supported yet")
-	}
+	c.UseDoRA, _ = raw["use_dora"].(bool)
 	if bias, _ := raw["bias"].(string); bias != "" && bias != "none" {
 		return nil, bad("bias %q: adapters that train biases are not supported (bias none is)", bias)
 	}
@@ -546,6 +619,26 @@ func (m *Model) LoadAdapter(dir string) (err error) {
 	var copies []pending
 	for _, name := range f.Names() {
 		key := strings.Replace(name, ".default.weight", ".weight", 1) // in-memory names
+		if mod, isMag := strings.CutSuffix(strings.TrimSuffix(key, ".weight"), ".lora_magnitude_vector"); isMag {
+			mod = strings.TrimPrefix(mod, "base_model.model.")
+			w := m.byName[mod+".weight"]
+			if w == nil || len(m.weightShape(w)) != 2 {
+				problems = append(problems, fmt.Sprintf("%s adapts %s, which the base model (%s) lacks", name, mod, m.Config.ModelType))
+				continue
+			}
+			if !c.UseDoRA {
+				problems = append(problems, fmt.Sprintf("%s is a DoRA magnitude but adapter_config.json's use_dora is not true", name))
+				continue
+			}
+			l := layers[mod]
+			if l == nil {
+				l = &loraLayer{module: mod, base: w, conv1d: m.Config.Family() == GPT2}
+				layers[mod] = l
+			}
+			st := f.Tensors[name]
+			l.mag = tensor.FromBytes(st.Data, st.Shape, safetensorsToTorch[st.DType]).To(m.DType, m.Device).Keep()
+			continue
+		}
 		mt := loraKeyRE.FindStringSubmatch(key)
 		if mt == nil {
 			base, found := strings.CutPrefix(key, "base_model.model.")
@@ -604,6 +697,14 @@ func (m *Model) LoadAdapter(dir string) (err error) {
 		}
 		if int(r) != c.R {
 			problems = append(problems, fmt.Sprintf("%s: rank %d, adapter_config.json's r is %d", mod, r, c.R))
+			continue
+		}
+		if c.UseDoRA && l.mag == nil {
+			problems = append(problems, fmt.Sprintf("%s: use_dora is true but the file has no %s", mod, magnitudeKey(mod)))
+			continue
+		}
+		if l.mag != nil && (l.mag.Dim() != 1 || l.mag.Size(0) != out) {
+			problems = append(problems, fmt.Sprintf("%s: lora_magnitude_vector %v does not fit the base weight %v (want [%d])", mod, l.mag.Shape(), bs, out))
 			continue
 		}
 		l.scale = loraScale(c.Alpha, c.R, c.UseRSLoRA)
@@ -678,6 +779,7 @@ func loadAdapterDir(dir string, opts LoadOptions, saveDType tensor.DType) (*Mode
 	}
 	o := opts
 	o.DType, o.BaseModel = saveDType, ""
+	o.Quant = nil // the adapter is merged or applied onto a float base; PEFTConfig.Prepare quantises after
 	m, err := Load(base, o)
 	if err != nil {
 		return nil, fmt.Errorf("model: base of adapter %s: %w", dir, err)
@@ -716,5 +818,6 @@ func (m *Model) NumTrainable() int64 {
 // base (a frozen reference, or a model trained in full).
 func (o LoadOptions) Merged() LoadOptions {
 	o.MergeAdapters = true
+	o.Quant = nil // merged into a float base (peft#2321)
 	return o
 }

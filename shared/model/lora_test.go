@@ -270,3 +270,175 @@ func TestLoadMerged(t *testing.T) {
 		t.Errorf("merged load differs from peft's merge by %.3g", d)
 	}
 }
+
+// TestDoraFixture: a DoRA adapter written the way peft writes it
+// (tools/goldens/peft_adapter.py: lora_magnitude_vector [out] away from
+// the row norms, use_dora true; GPT-2's fan_in_fan_out) gives the logits of
+// peft's DoRA merge computed in PyTorch (merged/) within 1e-5; gradients
+// reach A, B and the magnitude (the magnitude's equal to a central
+// difference: the detached norm does not depend on it); saved and loaded
+// back it is the same adapter; merged in rl it is peft's merge.
+func TestDoraFixture(t *testing.T) {
+	for _, fam := range []string{"llama_dora", "gpt2_dora"} {
+		t.Run(fam, func(t *testing.T) {
+			root := filepath.Join("testdata", "peft", fam)
+			m, err := Load(filepath.Join(root, "adapter"), LoadOptions{BaseModel: filepath.Join(root, "base")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Free()
+			if c := m.LoraConfig(); c == nil || !c.UseDoRA {
+				t.Fatal("adapter loaded without DoRA")
+			}
+			merged, err := Load(filepath.Join(root, "merged"), LoadOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer merged.Free()
+			got, want := logitsOf(t, m, false), logitsOf(t, merged, false)
+			if d := maxRelDiff(got, want); d > 1e-5 {
+				t.Errorf("DoRA adapter logits differ from peft's merged weights by %.3g (want <= 1e-5)", d)
+			}
+			if d := maxRelDiff(got, logitsOf(t, m, true)); d < 1e-3 {
+				t.Errorf("the adapter changes the logits by only %.3g: the fixture does not test anything", d)
+			}
+
+			m.NoDropout = true
+			grads, loss := gradsOf(t, m)
+			var kinds = map[string]int{}
+			for _, p := range m.Trainable() {
+				g := grads[p.Name]
+				nz := 0
+				for _, v := range g {
+					if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+						t.Fatalf("%s: non-finite gradient", p.Name)
+					}
+					if v != 0 {
+						nz++
+					}
+				}
+				if nz == 0 {
+					t.Errorf("%s: no gradient", p.Name)
+				}
+				for _, k := range []string{"lora_A", "lora_B", "lora_magnitude_vector"} {
+					if strings.Contains(p.Name, k) {
+						kinds[k]++
+					}
+				}
+			}
+			if len(kinds) != 3 {
+				t.Errorf("trainable kinds %v, want lora_A, lora_B and lora_magnitude_vector", kinds)
+			}
+			var mag Param
+			for _, p := range m.Trainable() {
+				if strings.HasSuffix(p.Name, "lora_magnitude_vector") {
+					mag = p
+					break
+				}
+			}
+			const h = 1e-2
+			at := func(delta float64) float64 {
+				tensor.NoGrad(func() {
+					tensor.Tidy(func() {
+						e := tensor.ZerosOn(mag.T.Shape(), mag.T.DType(), mag.T.Device())
+						e.Narrow(0, 0, 1).AddScalar_(delta)
+						mag.T.Copy_(mag.T.Add(e))
+					})
+				})
+				_, l := gradsOf(t, m)
+				return l
+			}
+			fd := (at(h) - at(-2*h)) / (2 * h)
+			at(h)
+			if g := float64(grads[mag.Name][0]); math.Abs(fd-g) > 1e-2*(1+math.Abs(g)) {
+				t.Errorf("d loss / d %s[0] = %g, central difference %g (loss %g)", mag.Name, g, fd, loss)
+			}
+
+			dir := t.TempDir()
+			if err := m.SaveAdapter(dir); err != nil {
+				t.Fatal(err)
+			}
+			var cfg map[string]any
+			b, _ := os.ReadFile(filepath.Join(dir, AdapterConfigFile))
+			if err := json.Unmarshal(b, &cfg); err != nil {
+				t.Fatal(err)
+			}
+			if cfg["use_dora"] != true {
+				t.Errorf("adapter_config.json use_dora = %v, want true", cfg["use_dora"])
+			}
+			f, err := safetensors.ReadFile(filepath.Join(dir, AdapterWeightsFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			src, err := safetensors.ReadFile(filepath.Join(root, "adapter", AdapterWeightsFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(f.Names(), src.Names()) {
+				t.Errorf("saved keys %v, peft's %v", f.Names(), src.Names())
+			}
+			back, err := Load(dir, LoadOptions{BaseModel: filepath.Join(root, "base")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer back.Free()
+			if d := maxRelDiff(logitsOf(t, back, false), got); d != 0 {
+				t.Errorf("saved and loaded DoRA adapter: logits differ by %.3g", d)
+			}
+			if err := back.MergeAdapters(); err != nil {
+				t.Fatal(err)
+			}
+			if d := maxRelDiff(logitsOf(t, back, false), want); d > 1e-5 {
+				t.Errorf("merged in rl: logits differ from peft's DoRA merge by %.3g", d)
+			}
+		})
+	}
+}
+
+// TestDoraFresh: fresh DoRA adapters (magnitude = row norms of W, B = 0)
+// leave the outputs unchanged, on a float and on a 4-bit base (whose norm
+// is that of the dequantised weight), and a DoRA adapter on plain LoRA
+// files (or a magnitude without use_dora) is refused by name.
+func TestDoraFresh(t *testing.T) {
+	for _, bits := range []int{0, 4} {
+		m, err := Load(filepath.Join("testdata", "peft", "llama", "base"), LoadOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bits > 0 {
+			if err := m.Quantize(QuantConfig{Bits: bits, QuantType: "nf4"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		before := logitsOf(t, m, false)
+		if err := m.AddLora(LoraConfig{R: 4, Alpha: 8, UseDoRA: true, TargetModules: []string{"all-linear"}}); err != nil {
+			t.Fatal(err)
+		}
+		if d := maxRelDiff(logitsOf(t, m, false), before); d > 1e-6 {
+			t.Errorf("bits %d: fresh DoRA adapters change the logits by %.3g", bits, d)
+		}
+		n := 0
+		for _, p := range m.Trainable() {
+			if strings.HasSuffix(p.Name, ".lora_magnitude_vector") {
+				n++
+			}
+		}
+		if n != 14 {
+			t.Errorf("bits %d: %d magnitude vectors, want 14 (7 projections x 2 layers)", bits, n)
+		}
+		m.Free()
+	}
+	src := filepath.Join("testdata", "peft", "llama_dora", "adapter")
+	dir := t.TempDir()
+	b, _ := os.ReadFile(filepath.Join(src, AdapterConfigFile))
+	var cfg map[string]any
+	json.Unmarshal(b, &cfg)
+	cfg["use_dora"] = false
+	b, _ = json.Marshal(cfg)
+	os.WriteFile(filepath.Join(dir, AdapterConfigFile), b, 0o644)
+	f, _ := os.ReadFile(filepath.Join(src, AdapterWeightsFile))
+	os.WriteFile(filepath.Join(dir, AdapterWeightsFile), f, 0o644)
+	if _, err := Load(dir, LoadOptions{BaseModel: filepath.Join("testdata", "peft", "llama_dora", "base")}); err == nil || !strings.Contains(err.Error(), "use_dora") {
+		t.Errorf("a magnitude without use_dora: error %v, want one naming use_dora", err)
+	}
+}

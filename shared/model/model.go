@@ -269,21 +269,25 @@ func New(c *Config, h Head, dt tensor.DType, dev tensor.Device) (m *Model, err e
 			tensors[c.prefix()+"embeddings.word_embeddings.weight"].Select(0, int64(*c.PadTokenID)).Fill_(0)
 		})
 	}
-	return assemble(c, h, tensors, dt, dev)
+	return assemble(c, h, tensors, nil, dt, dev)
 }
 
 // assemble converts tensors to dt/dev, checks names and shapes, and binds
 // the family's forward pass. It takes ownership of tensors.
-func assemble(c *Config, h Head, tensors map[string]*tensor.Tensor, dt tensor.DType, dev tensor.Device) (*Model, error) {
+func assemble(c *Config, h Head, tensors map[string]*tensor.Tensor, pre map[string]*quantized, dt tensor.DType, dev tensor.Device) (*Model, error) {
 	shapes := paramShapes(c, h)
 	var problems []string
 	for name, shape := range shapes {
-		t, ok := tensors[name]
-		if !ok {
+		var got []int64
+		if qw := pre[name]; qw != nil {
+			got = qw.shape
+		} else if t, ok := tensors[name]; ok {
+			got = t.Shape()
+		} else {
 			problems = append(problems, fmt.Sprintf("missing %s %v", name, shape))
 			continue
 		}
-		if got := t.Shape(); !equalShape(got, shape) {
+		if !equalShape(got, shape) {
 			problems = append(problems, fmt.Sprintf("%s has shape %v, config wants %v", name, got, shape))
 		}
 	}
@@ -291,11 +295,20 @@ func assemble(c *Config, h Head, tensors map[string]*tensor.Tensor, dt tensor.DT
 		for _, t := range tensors {
 			t.Free()
 		}
+		for _, qw := range pre {
+			qw.free()
+		}
 		sort.Strings(problems)
 		return nil, fmt.Errorf("weights do not match the config: %s", strings.Join(problems, "; "))
 	}
 	m := &Model{Config: c, Head: h, DType: dt, Device: dev, byName: map[string]*tensor.Tensor{}}
 	for _, name := range sortedKeys(shapes) {
+		if qw := pre[name]; qw != nil { // quantised as loaded
+			ph := m.placeholder(qw)
+			m.params = append(m.params, Param{Name: name, T: ph})
+			m.byName[name] = ph
+			continue
+		}
 		t := tensors[name]
 		if t.DType() != dt || t.Device() != dev {
 			n := t.To(dt, dev).Keep()

@@ -373,37 +373,64 @@ func (m *Model) Quantize(c QuantConfig) (err error) {
 		if !targets[p.Name] {
 			continue
 		}
-		qw := &quantized{name: p.Name, shape: p.T.Shape(), conv1d: conv}
-		var qerr error
-		tensor.NoGrad(func() {
-			tensor.Tidy(func() {
-				w := p.T.ToDType(tensor.Float32)
-				if conv {
-					w = w.Transpose(0, 1).Contiguous()
-				}
-				if c.Bits == 4 {
-					qw.q4, qerr = quantizeWeight4(w.To(tensor.Float32, tensor.CPU).Float32s(), c.QuantType, c.DoubleQuant, m.Device)
-				} else {
-					qw.q8 = quantizeWeight8(w)
-				}
-			})
-		})
-		if qerr != nil {
-			return qerr
+		qw, err := quantizeOne(p.Name, p.T, conv, c, m.Device)
+		if err != nil {
+			return err
 		}
-		// the weight's float32 copies in Go are garbage now: collect them
-		// before the next weight, or a 1B model's Go heap grows by gigabytes
-		debug.FreeOSMemory()
-		// a 0-element placeholder keeps the typed views' pointer as the key
-		var ph *tensor.Tensor
-		tensor.Tidy(func() { ph = tensor.ZerosOn([]int64{0}, m.DType, m.Device).Keep() })
-		m.quant[ph] = qw
+		ph := m.placeholder(qw)
 		m.byName[p.Name] = ph
 		m.params[i].T = ph
 		p.T.Free()
 	}
 	m.quantCfg = c
 	return m.rebind()
+}
+
+// isProjection reports whether a parameter is a block projection, the
+// weights LoRA adapts and Quantize stores in few bits: a 2-D weight inside
+// the decoder (or encoder) layers, not an embedding, norm or head.
+func isProjection(name string, shape []int64) bool {
+	mod, ok := strings.CutSuffix(name, ".weight")
+	return ok && len(shape) == 2 && (strings.Contains(mod, ".h.") || strings.Contains(mod, ".layers.") || strings.Contains(mod, ".layer."))
+}
+
+// quantizeOne stores weight w (its values as w holds them: the model's
+// dtype) in c's format on dev; w itself is left to the caller.
+func quantizeOne(name string, w *tensor.Tensor, conv bool, c QuantConfig, dev tensor.Device) (qw *quantized, err error) {
+	qw = &quantized{name: name, shape: w.Shape(), conv1d: conv}
+	tensor.NoGrad(func() {
+		tensor.Tidy(func() {
+			wf := w.ToDType(tensor.Float32)
+			if conv {
+				wf = wf.Transpose(0, 1).Contiguous()
+			}
+			if c.Bits == 4 {
+				qw.q4, err = quantizeWeight4(wf.To(tensor.Float32, tensor.CPU).Float32s(), c.QuantType, c.DoubleQuant, dev)
+			} else {
+				qw.q8 = quantizeWeight8(wf.To(tensor.Float32, dev))
+			}
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	// the weight's float32 copies in Go are garbage now: collect them
+	// before the next weight, or a 1B model's Go heap grows by gigabytes
+	debug.FreeOSMemory()
+	return qw, nil
+}
+
+// placeholder records qw in m.quant under a new 0-element tensor, which
+// stands for the weight in m.params and the typed views (their pointer is
+// the key).
+func (m *Model) placeholder(qw *quantized) *tensor.Tensor {
+	if m.quant == nil {
+		m.quant = map[*tensor.Tensor]*quantized{}
+	}
+	var ph *tensor.Tensor
+	tensor.Tidy(func() { ph = tensor.ZerosOn([]int64{0}, m.DType, m.Device).Keep() })
+	m.quant[ph] = qw
+	return ph
 }
 
 // Quantized reports whether m's base is stored in 4 or 8 bits.

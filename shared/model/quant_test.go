@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rlsuite/rl/shared/safetensors"
 	"github.com/rlsuite/rl/shared/tensor"
 )
 
@@ -268,5 +269,99 @@ func TestQuantLinearGradients(t *testing.T) {
 			}
 			m.Free()
 		}
+	}
+}
+
+// TestQuantizeWhileLoading: LoadOptions.Quant stores each projection as it
+// is read, with the same bytes (codes, absmax, nested absmax, int8 rows)
+// as a float load followed by Quantize, in float32 and bfloat16, for
+// Llama and GPT-2's Conv1D; the model computes the same logits, and what
+// is not a projection stays float.
+func TestQuantizeWhileLoading(t *testing.T) {
+	for _, fam := range []string{"llama", "gpt2"} {
+		for _, c := range []struct {
+			q  QuantConfig
+			dt tensor.DType
+		}{
+			{QuantConfig{Bits: 4, QuantType: "nf4", DoubleQuant: true}, tensor.Float32},
+			{QuantConfig{Bits: 4, QuantType: "fp4"}, tensor.BFloat16},
+			{QuantConfig{Bits: 8}, tensor.Float32},
+		} {
+			dir := filepath.Join("testdata", "peft", fam, "base")
+			ref, err := Load(dir, LoadOptions{DType: c.dt})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := ref.Quantize(c.q); err != nil {
+				t.Fatal(err)
+			}
+			q := c.q
+			m, err := Load(dir, LoadOptions{DType: c.dt, Quant: &q})
+			if err != nil {
+				t.Fatal(err)
+			}
+			name := fmt.Sprintf("%s %d-bit %s %s", fam, c.q.Bits, c.q.QuantType, c.dt)
+			if !m.Quantized() || len(m.quant) != len(ref.quant) {
+				t.Fatalf("%s: %d weights quantised while loading, %d by Quantize", name, len(m.quant), len(ref.quant))
+			}
+			byName := map[string]*quantized{}
+			for _, qw := range ref.quant {
+				byName[qw.name] = qw
+			}
+			for _, qw := range m.quant {
+				r := byName[qw.name]
+				if r == nil || !slices.Equal(qw.shape, r.shape) {
+					t.Fatalf("%s: %s quantised while loading, not by Quantize (or another shape)", name, qw.name)
+				}
+				var got, want [][]byte
+				if qw.q4 != nil {
+					got = [][]byte{qw.q4.packed.Bytes(), qw.q4.absmax.Bytes(), qw.q4.qabsmax}
+					want = [][]byte{r.q4.packed.Bytes(), r.q4.absmax.Bytes(), r.q4.qabsmax}
+				} else {
+					got = [][]byte{qw.q8.q.Bytes(), qw.q8.rowmax.Bytes()}
+					want = [][]byte{r.q8.q.Bytes(), r.q8.rowmax.Bytes()}
+				}
+				for i := range got {
+					if !slices.Equal(got[i], want[i]) {
+						t.Errorf("%s: %s: stored bytes %d differ from Quantize's", name, qw.name, i)
+					}
+				}
+			}
+			if d := maxRelDiff(logitsOf(t, m, false), logitsOf(t, ref, false)); d != 0 {
+				t.Errorf("%s: logits differ from Quantize's model by %.3g", name, d)
+			}
+			for _, p := range m.params {
+				if m.quant[p.T] == nil && p.T.Numel() == 0 {
+					t.Errorf("%s: %s is empty but not quantised", name, p.Name)
+				}
+			}
+			ref.Free()
+			m.Free()
+		}
+	}
+	// a corrupt projection is caught as the mapped file is read
+	src := filepath.Join("testdata", "peft", "llama", "base")
+	corrupt := t.TempDir()
+	f, err := safetensors.ReadFile(filepath.Join(src, "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := "model.layers.1.mlp.up_proj.weight"
+	st := f.Tensors[name]
+	st.Data = slices.Clone(st.Data)
+	binary.LittleEndian.PutUint32(st.Data[4:], math.Float32bits(float32(math.NaN())))
+	f.Tensors[name] = st
+	if err := safetensors.WriteFile(filepath.Join(corrupt, "model.safetensors"), f); err != nil {
+		t.Fatal(err)
+	}
+	cj, _ := os.ReadFile(filepath.Join(src, "config.json"))
+	os.WriteFile(filepath.Join(corrupt, "config.json"), cj, 0o644)
+	q4 := QuantConfig{Bits: 4}
+	if _, err := Load(corrupt, LoadOptions{Quant: &q4}); err == nil || !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), "non-finite") {
+		t.Errorf("a NaN in %s: error %v, want one naming it", name, err)
+	}
+	bad := QuantConfig{Bits: 3}
+	if _, err := Load(filepath.Join("testdata", "peft", "llama", "base"), LoadOptions{Quant: &bad}); err == nil || !strings.Contains(err.Error(), "3 bits") {
+		t.Errorf("3 bits: error %v, want one naming the bits", err)
 	}
 }

@@ -55,8 +55,10 @@ type PEFTConfig struct {
 	LoraTaskType string `yaml:"lora_task_type" help:"peft task_type written to adapter_config.json (CAUSAL_LM; score-head models: SEQ_CLS)." category:"peft"`
 	// UseRSLoRA scales by lora_alpha/sqrt(lora_r) (Kalajdzievski 2023).
 	UseRSLoRA bool `yaml:"use_rslora" help:"Rank-stabilised LoRA: scale by lora_alpha/sqrt(lora_r)." category:"peft"`
-	// UseDoRA is DoRA (Liu et al. 2024); not implemented yet: refused.
-	UseDoRA bool `yaml:"use_dora" help:"Weight-decomposed LoRA (DoRA); not supported yet." category:"peft"`
+	// UseDoRA is DoRA (Liu et al. 2024, arXiv:2402.09353): each adapted
+	// projection also trains a magnitude per output row, peft's
+	// lora_magnitude_vector. Default false.
+	UseDoRA bool `yaml:"use_dora" help:"Weight-decomposed LoRA (DoRA): also train a magnitude per output row (peft's use_dora); needs use_peft." category:"peft"`
 
 	// Quantised bases (QLoRA; TRL's ModelConfig names, bitsandbytes' formats).
 
@@ -101,11 +103,8 @@ func (m *ModelConfig) Validate() error {
 // Validate checks the PEFT settings together.
 func (m *PEFTConfig) Validate() error {
 	var errs []error
-	if m.UseDoRA {
-		errs = append(errs, errors.New("use_dora: DoRA is not supported yet; train plain LoRA (use_peft) instead"))
-	}
 	if !m.UsePEFT {
-		for key, set := range map[string]bool{"lora_target_modules": len(m.LoraTargetModules) > 0, "lora_modules_to_save": len(m.LoraModulesToSave) > 0, "use_rslora": m.UseRSLoRA} {
+		for key, set := range map[string]bool{"lora_target_modules": len(m.LoraTargetModules) > 0, "lora_modules_to_save": len(m.LoraModulesToSave) > 0, "use_rslora": m.UseRSLoRA, "use_dora": m.UseDoRA} {
 			if set {
 				errs = append(errs, fmt.Errorf("%s is set but use_peft is not: add --use-peft to train LoRA adapters", key))
 			}
@@ -139,6 +138,7 @@ var Device = tensor.CPU
 // and Device unless o names one) to o.
 func (m *ModelConfig) ModelLoadOptions(o model.LoadOptions) model.LoadOptions {
 	o.BaseModel = m.BaseModel
+	o.Quant = m.PEFTConfig.quant() // quantised as read: no float copy of the projections (Merged drops it)
 	if o.Device == tensor.CPU {
 		o.Device = Device
 	}
@@ -172,19 +172,29 @@ func (m *PEFTConfig) Prepare(mdl *model.Model, path string, seed int64) error {
 	if err != nil {
 		base = path
 	}
-	if m.LoadIn4bit || m.LoadIn8bit {
-		q := model.QuantConfig{Bits: 8}
-		if m.LoadIn4bit {
-			q = model.QuantConfig{Bits: 4, QuantType: m.Bnb4bitQuantType, DoubleQuant: m.UseBnbNestedQuant}
-		}
-		if err := mdl.Quantize(q); err != nil {
+	if q := m.quant(); q != nil && !mdl.Quantized() { // else quantised while loading (ModelLoadOptions)
+		if err := mdl.Quantize(*q); err != nil {
 			return err
 		}
 	}
 	tensor.ManualSeed(seed)
 	if err := mdl.AddLora(model.LoraConfig{R: m.LoraR, Alpha: m.LoraAlpha, Dropout: m.LoraDropout, TargetModules: m.LoraTargetModules,
-		ModulesToSave: m.LoraModulesToSave, UseRSLoRA: m.UseRSLoRA, TaskType: m.LoraTaskType, BaseModel: base}); err != nil {
+		ModulesToSave: m.LoraModulesToSave, UseRSLoRA: m.UseRSLoRA, UseDoRA: m.UseDoRA, TaskType: m.LoraTaskType, BaseModel: base}); err != nil {
 		return fmt.Errorf("use_peft: %w", err)
+	}
+	return nil
+}
+
+// quant is the base's quantisation (load_in_4bit / load_in_8bit with
+// use_peft), nil for a float base.
+func (m *PEFTConfig) quant() *model.QuantConfig {
+	switch {
+	case !m.UsePEFT:
+		return nil
+	case m.LoadIn4bit:
+		return &model.QuantConfig{Bits: 4, QuantType: m.Bnb4bitQuantType, DoubleQuant: m.UseBnbNestedQuant}
+	case m.LoadIn8bit:
+		return &model.QuantConfig{Bits: 8}
 	}
 	return nil
 }

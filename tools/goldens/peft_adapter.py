@@ -18,6 +18,16 @@ fan_in_fan_out) it writes, under shared/model/testdata/peft/<family>/:
             scaling, scaling = lora_alpha / r (lora_alpha / sqrt(r) with
             use_rslora): what merge_and_unload writes.
 rl's test loads adapter/ onto base/ and merged/ alone, and compares logits.
+
+<family>_dora/ holds the same with use_dora (DoRA, Liu et al. 2024,
+arXiv:2402.09353, as peft's tuners/lora/dora.py): the adapter also has
+base_model.model.<module>.lora_magnitude_vector [out], initialised by peft
+to the row norms of W + scaling * B @ A (get_weight_norm on the (out, in)
+weight) and here scaled by random factors around 1, as after training;
+merged/ is peft's Linear.merge with DoRA: W' = m / ||W + dW|| * (W + dW),
+the factor per output row (per column of a Conv1D weight). In eval (no
+dropout) peft's DoraLinearLayer.forward, base + (m/||W+dW|| - 1) x W^T +
+m/||W+dW|| * scaling * B A x, equals x W'^T + bias exactly.
 """
 import json
 import math
@@ -55,8 +65,8 @@ def save_model(d, config, sd):
     write_safetensors(os.path.join(d, "model.safetensors"), sd)
 
 
-def make(family, config, sd, targets, r, alpha, rslora, conv1d):
-    g = torch.Generator().manual_seed(1)
+def make(family, config, sd, targets, r, alpha, rslora, conv1d, dora=False):
+    g = torch.Generator().manual_seed(3 if dora else 1)
     scaling = alpha / math.sqrt(r) if rslora else alpha / r
     adapter, merged = {}, dict(sd)
     modules = sorted({n[: -len(".weight")] for n in sd if n.endswith(".weight") and n.split(".")[-2] in targets})
@@ -70,6 +80,16 @@ def make(family, config, sd, targets, r, alpha, rslora, conv1d):
         delta = (b @ a) * scaling  # (out, in): peft's get_delta_weight
         if conv1d:
             delta = delta.T  # fan_in_fan_out: Conv1D stores (in, out)
+        if dora:
+            w_out_in = w.T if conv1d else w  # peft's transpose(weight, fan_in_fan_out)
+            norm = torch.linalg.norm(w_out_in + (b @ a) * scaling, dim=1)  # get_weight_norm
+            mag = norm * (1 + 0.25 * torch.randn(norm.shape[0], generator=g))
+            adapter["base_model.model." + mod + ".lora_magnitude_vector"] = mag
+            factor = (mag / norm).view(-1, 1)  # dora_factor
+            if conv1d:
+                factor = factor.T
+            merged[mod + ".weight"] = factor * (w + delta)
+            continue
         merged[mod + ".weight"] = w + delta
     root = os.path.join(OUT, family)
     save_model(os.path.join(root, "base"), config, sd)
@@ -80,7 +100,7 @@ def make(family, config, sd, targets, r, alpha, rslora, conv1d):
     cfg = {
         "peft_type": "LORA", "task_type": "CAUSAL_LM", "base_model_name_or_path": "base",
         "r": r, "lora_alpha": alpha, "lora_dropout": 0.05, "target_modules": sorted(targets),
-        "fan_in_fan_out": conv1d, "bias": "none", "use_rslora": rslora, "use_dora": False,
+        "fan_in_fan_out": conv1d, "bias": "none", "use_rslora": rslora, "use_dora": dora,
         "modules_to_save": None, "init_lora_weights": True, "inference_mode": True,
         "layers_to_transform": None, "layers_pattern": None, "rank_pattern": {}, "alpha_pattern": {},
         "revision": None, "peft_version": "0.17.0",
@@ -108,6 +128,7 @@ def llama():
         sd[p + "input_layernorm.weight"] = 1 + 0.1 * torch.randn(H, generator=g)
         sd[p + "post_attention_layernorm.weight"] = 1 + 0.1 * torch.randn(H, generator=g)
     make("llama", config, sd, {"q_proj", "v_proj", "down_proj"}, r=4, alpha=8, rslora=True, conv1d=False)
+    make("llama_dora", config, sd, {"q_proj", "v_proj", "down_proj"}, r=4, alpha=8, rslora=False, conv1d=False, dora=True)
 
 
 def gpt2():
@@ -128,6 +149,7 @@ def gpt2():
             sd[p + n + ".weight"] = 1 + 0.1 * torch.randn(H, generator=g)
             sd[p + n + ".bias"] = 0.1 * torch.randn(H, generator=g)
     make("gpt2", config, sd, {"c_attn", "c_fc"}, r=2, alpha=16, rslora=False, conv1d=True)
+    make("gpt2_dora", config, sd, {"c_attn", "c_fc"}, r=2, alpha=16, rslora=False, conv1d=True, dora=True)
 
 
 llama()
