@@ -282,7 +282,8 @@ func runSeed(ctx context.Context, o Options, seed int64, out string, began time.
 		c.OverwriteOutputDir = true
 		c.MaxGradNorm = 1 // the demo's learning rate was tuned with clipping (TRL's loop has none)
 		// kl_coef 0.2, not TRL's 0.05: at 0.05 (and 0.1) this run reward-hacks the
-		// small learned reward model (seed 42 after the chunked LM head: gold 0.173
+		// small learned reward model (seed 42, once the base/SFT weights moved in the last
+		// digits with session 5's changes, e.g. the chunked LM head: gold 0.173
 		// and 0.271 below SFT's 0.295, 73-75% well-formed); at 0.2 gold 0.578, 92%.
 		c.ResponseLength, c.Temperature, c.LearningRate, c.KLCoef = 40, 0.7, 1e-4, 0.2
 		c.LRSchedulerType, c.MissingEOSPenalty = "constant", ptr(1.0)
