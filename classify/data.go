@@ -297,7 +297,7 @@ func Preview(cfg Config, n int) (*Data, []string, *tokenizer.Tokenizer, error) {
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	enc.Templates = cfg.encoderModel()
+	enc.Templates = cfg.ModelConfig.IsEncoder(cfg.Init)
 	d, err := enc.EncodeAll(trL.Examples)
 	if err != nil {
 		return nil, nil, nil, err

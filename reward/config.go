@@ -4,11 +4,8 @@ package reward
 
 import (
 	"errors"
-	"path/filepath"
-	"strings"
 
 	"github.com/rlsuite/rl/datasets"
-	"github.com/rlsuite/rl/shared/model"
 
 	"github.com/rlsuite/rl/shared/check"
 	"github.com/rlsuite/rl/shared/train"
@@ -95,20 +92,4 @@ func modelID(model, init string) string {
 		return model
 	}
 	return "init:" + init
-}
-
-// encoderModel reports whether the run's model is an encoder (read from
-// its config.json or the init preset/config without loading it); false
-// when that cannot be told.
-func (c *Config) encoderModel() bool {
-	var mc *model.Config
-	switch {
-	case c.Model != "":
-		mc, _ = model.ReadConfig(filepath.Join(c.Model, "config.json"))
-	case strings.HasSuffix(c.Init, ".json"):
-		mc, _ = model.ReadConfig(c.Init)
-	case c.Init != "":
-		mc, _ = model.Preset(c.Init, 1<<10)
-	}
-	return mc != nil && mc.Encoder()
 }

@@ -181,7 +181,7 @@ func Preview(cfg Config, n int, log zerolog.Logger) ([]preference.Pair, *tokeniz
 	}
 	cfg.MaxSamples = n
 	cfg.EvalStrategy = "no"
-	d, err := loadDataFor(&cfg, tok, eos, log, cfg.encoderModel())
+	d, err := loadDataFor(&cfg, tok, eos, log, cfg.ModelConfig.IsEncoder(cfg.Init))
 	if err != nil {
 		return nil, nil, err
 	}

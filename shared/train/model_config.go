@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 
 	"github.com/rlsuite/rl/shared/model"
 	"github.com/rlsuite/rl/shared/tensor"
@@ -205,4 +206,20 @@ func (m *ModelConfig) TokenizerPath() string {
 		return m.Tokenizer
 	}
 	return m.Model
+}
+
+// IsEncoder reports whether the run's model is an encoder (BERT, RoBERTa,
+// ...), read from --model's config.json or from init (a preset name or a
+// config.json) without loading weights; false when that cannot be told.
+func (c ModelConfig) IsEncoder(init string) bool {
+	var mc *model.Config
+	switch {
+	case c.Model != "":
+		mc, _ = model.ReadConfig(filepath.Join(c.Model, "config.json"))
+	case strings.HasSuffix(init, ".json"):
+		mc, _ = model.ReadConfig(init)
+	case init != "":
+		mc, _ = model.Preset(init, 1<<10)
+	}
+	return mc != nil && mc.Encoder()
 }
