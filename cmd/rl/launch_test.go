@@ -115,6 +115,9 @@ func TestLaunchSFTMatchesOneProcess(t *testing.T) {
 	common := []string{"sft", "--model", model, "--dataset", data, "--max-steps", "3", "--logging-steps", "1",
 		"--learning-rate", "2e-4", "--gradient-accumulation-steps", "2", "--seed", "3", "--save-steps", "2"}
 	t.Setenv("RL_TEST_AS_RL", "1")
+	// the workers' stderr is a pipe: JSON logs, unless CI or RL_LOG_CONSOLE asks for console
+	t.Setenv("CI", "")
+	t.Setenv("RL_LOG_CONSOLE", "")
 	t.Setenv("OMP_NUM_THREADS", "1")
 	t.Setenv("RL_THREADS", "1")
 	if code, _, errs := rl(t, append(common, "--output-dir", one, "--per-device-train-batch-size", "4")...); code != 0 {
@@ -186,6 +189,9 @@ func TestLaunchWorkerDiesMidRun(t *testing.T) {
 	model := tinyModel(t, "lm")
 	data := launchData(t, 16)
 	t.Setenv("RL_TEST_AS_RL", "1")
+	// the workers' stderr is a pipe: JSON logs, unless CI or RL_LOG_CONSOLE asks for console
+	t.Setenv("CI", "")
+	t.Setenv("RL_LOG_CONSOLE", "")
 	t.Setenv("OMP_NUM_THREADS", "1")
 	t.Setenv("RL_THREADS", "1")
 	t.Setenv("RL_TEST_DIE_RANK", "1")
@@ -309,6 +315,9 @@ func TestLaunchDPOMatchesOneProcess(t *testing.T) {
 	common := []string{"dpo", "--model", model, "--dataset", data, "--max-steps", "3", "--logging-steps", "1",
 		"--learning-rate", "1e-3", "--seed", "5", "--save-strategy", "no"}
 	t.Setenv("RL_TEST_AS_RL", "1")
+	// the workers' stderr is a pipe: JSON logs, unless CI or RL_LOG_CONSOLE asks for console
+	t.Setenv("CI", "")
+	t.Setenv("RL_LOG_CONSOLE", "")
 	t.Setenv("OMP_NUM_THREADS", "1")
 	t.Setenv("RL_THREADS", "1")
 	if code, _, errs := rl(t, append(common, "--output-dir", one, "--per-device-train-batch-size", "4")...); code != 0 {
