@@ -26,7 +26,7 @@ func infoCommand(log *zerolog.Logger) *cli.Command {
 			fmt.Printf("rl %s, %s\n", version, runtime.Version())
 			fmt.Printf("libtorch threads: %d (cores: %d)\n", tensor.NumThreads(), runtime.NumCPU())
 			fmt.Printf("BLAS: %s\n", blasInUse())
-			fmt.Printf("CUDA available: %v, devices: %d\n", tensor.CUDAAvailable(), tensor.CUDADeviceCount())
+			fmt.Print(cudaInfo())
 			nccl := "no (a CPU libtorch)"
 			if dist.NCCLBuilt() {
 				nccl = "yes"
@@ -60,6 +60,34 @@ func infoCommand(log *zerolog.Logger) *cli.Command {
 			return nil
 		},
 	}
+}
+
+// cudaInfo is rl info's CUDA section: what libtorch sees and was built
+// with (CUDA runtime, cuDNN), then each GPU the NVIDIA driver reports,
+// with its memory and compute capability (the driver is asked directly,
+// so a CPU-only libtorch on a GPU machine still shows its GPUs).
+func cudaInfo() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "CUDA available to libtorch: %v, devices: %d\n", tensor.CUDAAvailable(), tensor.CUDADeviceCount())
+	cuda, cudnn := tensor.CUDAVersions()
+	if cuda == "" {
+		b.WriteString("libtorch build: CPU only (no CUDA runtime, no cuDNN)\n")
+	} else {
+		if cudnn == "" {
+			cudnn = "none"
+		}
+		fmt.Fprintf(&b, "libtorch build: CUDA %s, cuDNN %s\n", cuda, cudnn)
+	}
+	gpus, driver, err := tensor.GPUs()
+	if err != nil {
+		fmt.Fprintf(&b, "GPUs: none (%v)\n", err)
+		return b.String()
+	}
+	fmt.Fprintf(&b, "GPUs: %d (driver's CUDA %s)\n", len(gpus), driver)
+	for _, g := range gpus {
+		fmt.Fprintf(&b, "  cuda:%d %s, %.1f GiB, compute capability %d.%d\n", g.Index, g.Name, float64(g.MemoryBytes)/(1<<30), g.Major, g.Minor)
+	}
+	return b.String()
 }
 
 // bf16Support names the CPU's bfloat16 matrix instructions (from

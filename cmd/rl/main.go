@@ -219,21 +219,39 @@ func joinWorld(c *cli.Context, log *zerolog.Logger) error {
 	if s := c.Int("ddp-timeout"); s <= 0 {
 		return fmt.Errorf("--ddp-timeout %d: want a positive number of seconds", s)
 	}
-	dev, _ := tensor.ParseDevice(c.String("device"))
-	if dev != tensor.CPU {
-		return fmt.Errorf("--device %s with WORLD_SIZE=%d: data parallel runs on CPU (gloo) in this rl; NCCL on CUDA is not wired into the trainers yet", c.String("device"), env.WorldSize)
+	dev, err := worldDevice(c.String("device"), env)
+	if err != nil {
+		return err
 	}
+	train.Device = dev
 	l := log.With().Int("rank", env.Rank).Logger()
 	if env.Rank != 0 && l.GetLevel() < zerolog.WarnLevel {
 		l = l.Level(zerolog.WarnLevel)
 	}
 	*log = l
-	g, err := dist.Open(env, dist.Options{Timeout: time.Duration(c.Int("ddp-timeout")) * time.Second, Device: env.LocalRank})
+	// gloo for CPU tensors, NCCL for CUDA ones (torch.distributed's
+	// default backends for the two devices)
+	g, err := dist.Open(env, dist.Options{Timeout: time.Duration(c.Int("ddp-timeout")) * time.Second,
+		NCCL: dev != tensor.CPU, Device: dev.Index()})
 	if err != nil {
 		return err
 	}
 	dist.SetCurrent(g)
 	return nil
+}
+
+// worldDevice is a data-parallel rank's device for --device: "cuda" is
+// the rank's own GPU, cuda:LOCAL_RANK (as torchrun scripts use
+// torch.cuda.set_device(local_rank)); cuda:N and cpu are taken as given.
+func worldDevice(flag string, env dist.Env) (tensor.Device, error) {
+	if strings.TrimSpace(flag) == "cuda" {
+		dev, err := tensor.ParseDevice(fmt.Sprintf("cuda:%d", env.LocalRank))
+		if err != nil {
+			return tensor.CPU, fmt.Errorf("--device cuda on rank %d (LOCAL_RANK %d): %w: start at most as many processes per node as GPUs", env.Rank, env.LocalRank, err)
+		}
+		return dev, nil
+	}
+	return tensor.ParseDevice(flag)
 }
 
 func device(c *cli.Context) tensor.Device {

@@ -11,6 +11,7 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #ifdef RL_NCCL
+#include <c10/cuda/CUDAFunctions.h>
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 #include <ATen/ATen.h>
@@ -31,6 +32,9 @@ struct Group {
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<c10d::ProcessGroup> pg;
   int world = 1;
+  // device is where the group's own tensors (all-gather's) live: the CPU
+  // for gloo, this rank's CUDA device for NCCL, which takes CUDA tensors only.
+  at::Device device = at::Device(at::kCPU);
 };
 
 void set_err(char **err, const char *msg) {
@@ -134,9 +138,18 @@ rl_group rl_dist_init(const char *addr, int port, int rank, int world, int is_se
     g->store = c10::make_intrusive<c10d::PrefixStore>(std::string(prefix), tcp);
     if (nccl) {
 #ifdef RL_NCCL
+      // Blocking wait: a collective's wait() returns when the GPU has run
+      // it, and throws once the group's timeout passes (a dead or stuck
+      // peer), so the caller's error names the rank and the operation as
+      // gloo's does, instead of NCCL's watchdog aborting the process.
+      // Both spellings: TORCH_NCCL_BLOCKING_WAIT (2.2+), NCCL_BLOCKING_WAIT.
+      // A value the user set is kept.
+      setenv("TORCH_NCCL_BLOCKING_WAIT", "1", 0);
+      setenv("NCCL_BLOCKING_WAIT", "1", 0);
+      c10::cuda::set_device(static_cast<c10::DeviceIndex>(device));
+      g->device = at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(device));
       auto opts = c10d::ProcessGroupNCCL::Options::create();
       opts->timeout = timeout;
-      (void)device;
       g->pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(g->store, rank, world, opts);
 #else
       delete g;
@@ -184,11 +197,15 @@ int rl_dist_broadcast(rl_group h, void **tensors, int n, int root, int64_t bucke
 int rl_dist_allgather_f64(rl_group h, const double *in, int n, double *out, char **err) {
   GUARD(
     auto g = static_cast<Group *>(h);
-    std::vector<at::Tensor> input{at::from_blob(const_cast<double *>(in), {n}, at::kDouble).clone()};
+    auto on = at::TensorOptions().dtype(at::kDouble).device(g->device);
+    std::vector<at::Tensor> input{at::from_blob(const_cast<double *>(in), {n}, at::kDouble).to(on, false, true)};
     std::vector<std::vector<at::Tensor>> output(1);
-    for (int r = 0; r < g->world; r++) output[0].push_back(at::empty({n}, at::kDouble));
+    for (int r = 0; r < g->world; r++) output[0].push_back(at::empty({n}, on));
     g->pg->allgather(output, input)->wait();
-    for (int r = 0; r < g->world; r++) std::memcpy(out + r * n, output[0][r].data_ptr<double>(), n * sizeof(double));
+    for (int r = 0; r < g->world; r++) {
+      at::Tensor host = output[0][r].to(at::kCPU).contiguous();
+      std::memcpy(out + r * n, host.data_ptr<double>(), n * sizeof(double));
+    }
     return 0;
   )
   return -1;

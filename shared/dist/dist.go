@@ -17,7 +17,7 @@
 package dist
 
 /*
-#cgo CXXFLAGS: -std=c++17 -O2 -DUSE_C10D_GLOO -I${SRCDIR}/../../third_party/rl-dist -I${SRCDIR}/../../third_party/torch/include -I${SRCDIR}/../../third_party/torch/include/torch/csrc/api/include -I/usr/include/torch/csrc/api/include -Wno-deprecated-declarations -Wno-unused-variable
+#cgo CXXFLAGS: -std=c++17 -O2 -DUSE_C10D_GLOO -I${SRCDIR}/../../third_party/rl-dist -I${SRCDIR}/../../third_party/rl-dist/cuda-include -I${SRCDIR}/../../third_party/torch/include -I${SRCDIR}/../../third_party/torch/include/torch/csrc/api/include -I/usr/include/torch/csrc/api/include -Wno-deprecated-declarations -Wno-unused-variable
 #include <stdlib.h>
 #include "dist.h"
 */
@@ -119,16 +119,25 @@ type Options struct {
 	// JoinTimeout limits the rendezvous: waiting for the other ranks to
 	// start and connect (Timeout when 0).
 	JoinTimeout time.Duration
-	// NCCL selects NCCL (CUDA tensors) instead of gloo; Device is this
-	// rank's CUDA device for it.
+	// NCCL selects NCCL (CUDA tensors: the model and batches on Device)
+	// instead of gloo (CPU tensors); Device is this rank's CUDA device
+	// index for it (LOCAL_RANK under rl launch and torchrun). With NCCL a
+	// collective that exceeds Timeout fails with the rank and operation
+	// named, as with gloo (NCCL's blocking wait).
 	NCCL   bool
 	Device int
 }
 
-// Open joins the process group of env's world (which must be > 1).
+// Open joins the process group of env's world. A world of one is a group
+// too (rank 0 hosts the store and is its only member): the trainers open
+// none for it, but `go tool task gpu-check` checks NCCL with one.
 func Open(env Env, o Options) (*Group, error) {
-	if env.WorldSize <= 1 {
-		return nil, errors.New("dist: a process group needs WORLD_SIZE > 1")
+	if env.WorldSize < 1 {
+		return nil, errors.New("dist: a process group needs WORLD_SIZE >= 1")
+	}
+	if o.NCCL && !NCCLBuilt() {
+		return nil, fmt.Errorf("dist: rank %d of %d: NCCL (CUDA tensors) asked for, but this rl was built against a CPU libtorch: "+
+			"rebuild against a CUDA libtorch (LIBTORCH=... go run ./tools/setup, see the README's GPU section) or train on --device cpu (gloo)", env.Rank, env.WorldSize)
 	}
 	timeout := o.Timeout
 	if timeout <= 0 {

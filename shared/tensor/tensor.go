@@ -135,6 +135,17 @@ const CPU Device = 0
 // CUDA returns CUDA device i.
 func CUDA(i int) Device { return Device(i + 1) }
 
+// IsCUDA reports whether d is a CUDA device.
+func (d Device) IsCUDA() bool { return d != CPU }
+
+// Index is a CUDA device's index (cuda:N's N); 0 for the CPU.
+func (d Device) Index() int {
+	if d == CPU {
+		return 0
+	}
+	return int(d) - 1
+}
+
 // code is libtch's device number: -1 for the CPU, i for CUDA i.
 func (d Device) code() int32 { return int32(d) - 1 }
 
@@ -550,4 +561,31 @@ func MinValue(dt DType) float64 {
 		return -math.MaxFloat64
 	}
 	return -math.MaxFloat32
+}
+
+// ---------------------------------------------------------------- batches on a device
+
+// Int64sOn makes an int64 tensor of the given shape from v on dev: the one
+// way trainers build batch tensors (ids, masks, positions, labels, index
+// vectors) on their model's device. The host copy is freed at once when
+// dev is not the CPU, so only the device tensor is left to free.
+func Int64sOn(v []int64, dev Device, shape ...int64) *Tensor {
+	return onDevice(FromInt64s(v, shape...), Int64, dev)
+}
+
+// Float32sOn makes a tensor of dtype dt and the given shape from v on dev
+// (per-row weights, masks, advantages, reference log-probs), as Int64sOn.
+func Float32sOn(v []float32, dt DType, dev Device, shape ...int64) *Tensor {
+	return onDevice(FromFloat32s(v, shape...), dt, dev)
+}
+
+// onDevice converts host to dt on dev and frees host when that made a
+// new tensor (To returns the same storage when nothing changes).
+func onDevice(host *Tensor, dt DType, dev Device) *Tensor {
+	if host.DType() == dt && dev == CPU {
+		return host
+	}
+	out := host.To(dt, dev)
+	host.Free()
+	return out
 }

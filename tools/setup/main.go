@@ -12,6 +12,21 @@
 //	LIBTORCH=/path/to/libtorch   use this libtorch tree (include/, lib/) instead of
 //	                             Debian's libtorch-dev; a CUDA build is detected by
 //	                             lib/libtorch_cuda.so and linked with CUDA.
+//	                             site-packages/torch of a pip torch works too
+//	                             (`go tool task gpu-check` passes it): its C++ ABI
+//	                             (_GLIBCXX_USE_CXX11_ABI, from
+//	                             share/cmake/Torch/TorchConfig.cmake) is used for
+//	                             everything compiled against it, and the CUDA and
+//	                             NCCL headers/libraries of the nvidia-* wheels beside
+//	                             it (or of CUDA_HOME) are found for shared/dist.
+//
+// Versions: gotch v0.9.1's generated wrappers target libtorch 2.1. Against
+// another libtorch, every wrapper (atg_*) and every hand-written binding of
+// torch_api.cpp (at_*, ato_*, ...) that does not compile is replaced by a
+// body that returns a clear error, so rl builds; rl uses none of the ops
+// 1.13 lacks. Built and tested here: Debian's libtorch 1.13 (CPU). Written
+// for, but not yet run on this project's machines: pip torch 2.1-2.6 with
+// CUDA 11.8/12.x (rl_extra.cpp switches to libtorch 2.4's autocast API).
 package main
 
 import (
@@ -47,7 +62,7 @@ const (
 	gotchModule  = "github.com/sugarme/gotch"
 	gotchVersion = "v0.9.1"
 	// setupRevision changes whenever this tool's output changes, to force a redo.
-	setupRevision = "6"
+	setupRevision = "7"
 	generatedFile = "torch_api_generated.cpp.h"
 )
 
@@ -67,6 +82,14 @@ type torchTree struct {
 	CUDA     bool
 	System   bool // Debian's libtorch-dev
 	CUDAHome string
+	// ABI is the libtorch's _GLIBCXX_USE_CXX11_ABI ("0" for pip torch
+	// before 2.7, "1" for Debian's and later ones; "" when not stated).
+	ABI string `json:",omitempty"`
+	// CUDAInclude and CUDALibs are the CUDA runtime and NCCL header
+	// and library folders of a CUDA libtorch (CUDA_HOME, or the nvidia-*
+	// wheels beside a pip torch).
+	CUDAInclude []string `json:",omitempty"`
+	CUDALibs    []string `json:",omitempty"`
 }
 
 type stamp struct {
@@ -177,6 +200,7 @@ func findTorch() (torchTree, error) {
 			return t, fmt.Errorf("LIBTORCH=%s: no include/torch/csrc/api/include/torch/version.h: not a libtorch tree (want the folder holding include/ and lib/, e.g. a pytorch.org libtorch download or site-packages/torch)", dir)
 		}
 		t.Version = torchVersion(t.Include[1])
+		t.ABI = cxxABI(dir)
 		t.CUDA = fileExists(filepath.Join(t.LibDir, "libtorch_cuda.so"))
 		if t.CUDA {
 			for _, c := range []string{os.Getenv("CUDA_HOME"), "/usr/local/cuda"} {
@@ -185,6 +209,7 @@ func findTorch() (torchTree, error) {
 					break
 				}
 			}
+			t.CUDAInclude, t.CUDALibs = cudaDirs(dir, t.CUDAHome)
 		}
 		return t, nil
 	}
@@ -225,11 +250,118 @@ func distConfig(root string, t torchTree) error {
 			return fmt.Errorf("dist: %w", err)
 		}
 	}
+	if err := headerTree(filepath.Join(tp, "rl-dist", "cuda-include"), t.CUDAInclude); err != nil {
+		return fmt.Errorf("dist: %w", err)
+	}
+	return os.WriteFile(filepath.Join(tp, "rl-dist", "rl_dist_config.h"), []byte(distConfigHeader(t)), 0o644)
+}
+
+// distConfigHeader is rl_dist_config.h, the first thing dist.cpp
+// includes: the libtorch's C++ ABI (before any standard header, as
+// TORCH_CXX_FLAGS would set it) and, for a CUDA libtorch, NCCL on.
+func distConfigHeader(t torchTree) string {
 	cfg := "// Written by tools/setup; git-ignored. shared/dist's build switches.\n"
+	if t.ABI != "" {
+		cfg += "#define _GLIBCXX_USE_CXX11_ABI " + t.ABI + "\n"
+	}
 	if t.CUDA {
 		cfg += "#define RL_NCCL 1\n#define USE_C10D_NCCL 1\n"
 	}
-	return os.WriteFile(filepath.Join(tp, "rl-dist", "rl_dist_config.h"), []byte(cfg), 0o644)
+	return cfg
+}
+
+// headerTree makes dst a folder of symbolic links to every entry of the
+// folders in srcs (the first folder holding a name wins), so that one -I
+// in shared/dist's cgo flags reaches headers spread over several folders
+// (a pip torch's nvidia/cuda_runtime/include, nvidia/nccl/include, ...).
+// With no srcs dst is removed.
+func headerTree(dst string, srcs []string) error {
+	if err := os.RemoveAll(dst); err != nil {
+		return err
+	}
+	if len(srcs) == 0 {
+		return nil
+	}
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return err
+	}
+	for _, src := range srcs {
+		ents, err := os.ReadDir(src)
+		if err != nil {
+			return err
+		}
+		for _, e := range ents {
+			link := filepath.Join(dst, e.Name())
+			if _, err := os.Lstat(link); err == nil {
+				continue
+			}
+			if err := os.Symlink(filepath.Join(src, e.Name()), link); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+var abiFlag = regexp.MustCompile(`_GLIBCXX_USE_CXX11_ABI=([01])`)
+
+// cxxABI reads the libtorch's _GLIBCXX_USE_CXX11_ABI from its CMake config
+// (TORCH_CXX_FLAGS), "" when it does not say: code that passes std::string
+// or std::vector across libtorch's API must be compiled with the same ABI.
+func cxxABI(dir string) string {
+	for _, p := range []string{filepath.Join(dir, "share", "cmake", "Torch", "TorchConfig.cmake"),
+		filepath.Join(dir, "lib", "cmake", "Torch", "TorchConfig.cmake")} {
+		if b, err := os.ReadFile(p); err == nil {
+			if m := abiFlag.FindSubmatch(b); m != nil {
+				return string(m[1])
+			}
+		}
+	}
+	return ""
+}
+
+// cudaDirs finds the CUDA runtime and NCCL headers and libraries a CUDA
+// libtorch at dir needs beside its own: those of the nvidia-* wheels of a
+// pip torch (site-packages/nvidia/*/include and lib, next to dir), then
+// CUDA_HOME's include and lib64.
+func cudaDirs(dir, cudaHome string) (include, libs []string) {
+	nv := filepath.Join(filepath.Dir(dir), "nvidia")
+	if ents, err := os.ReadDir(nv); err == nil {
+		for _, e := range ents {
+			if fileExists(filepath.Join(nv, e.Name(), "include")) {
+				include = append(include, filepath.Join(nv, e.Name(), "include"))
+			}
+			if fileExists(filepath.Join(nv, e.Name(), "lib")) {
+				libs = append(libs, filepath.Join(nv, e.Name(), "lib"))
+			}
+		}
+	}
+	if cudaHome != "" {
+		if fileExists(filepath.Join(cudaHome, "include")) {
+			include = append(include, filepath.Join(cudaHome, "include"))
+		}
+		if fileExists(filepath.Join(cudaHome, "lib64")) {
+			libs = append(libs, filepath.Join(cudaHome, "lib64"))
+		}
+	}
+	return include, libs
+}
+
+// cudartLib is the linker argument for the CUDA runtime in libs: -lcudart
+// where a libcudart.so exists, else the versioned file the nvidia wheels
+// ship (-l:libcudart.so.12), and the folder it is in; "" when none is found
+// (libtorch_cuda then brings it in itself).
+func cudartLib(libs []string) (arg, dir string) {
+	for _, d := range libs {
+		if fileExists(filepath.Join(d, "libcudart.so")) {
+			return "-lcudart", d
+		}
+		if m, _ := filepath.Glob(filepath.Join(d, "libcudart.so.[0-9]*")); len(m) > 0 {
+			sort.Strings(m)
+			return "-l:" + filepath.Base(m[0]), d
+		}
+	}
+	return "", ""
 }
 
 func libDir() string {
@@ -367,11 +499,14 @@ func libGo(t torchTree) string {
 	ld = append(ld, "-lstdc++", "-L"+t.LibDir, "-Wl,-rpath,"+t.LibDir, "-ltorch", "-lc10", "-ltorch_cpu")
 	if t.CUDA {
 		ld = append(ld, "-Wl,--no-as-needed", "-ltorch_cuda", "-lc10_cuda", "-Wl,--as-needed")
-		if t.CUDAHome != "" {
-			ld = append(ld, "-L"+filepath.Join(t.CUDAHome, "lib64"), "-lcudart")
+		if arg, dir := cudartLib(t.CUDALibs); arg != "" {
+			ld = append(ld, "-L"+dir, "-Wl,-rpath,"+dir, arg)
 		}
 	}
 	cxx = append(cxx, "-std=c++17", "-I${SRCDIR}", "-O2")
+	if t.ABI != "" {
+		cxx = append(cxx, "-D_GLIBCXX_USE_CXX11_ABI="+t.ABI)
+	}
 	for _, inc := range t.Include {
 		cxx = append(cxx, "-I"+inc)
 	}
@@ -384,42 +519,49 @@ func libGo(t torchTree) string {
 	return b.String()
 }
 
-// patchGenerated compiles the generated wrapper file against the libtorch in
-// use and replaces every function that fails to compile by a body that sets
-// torch_last_err, which the Go side turns into an error. It repeats until
-// the file compiles, and returns the replaced function names.
+// patchGenerated compiles the generated wrapper file (and torch_api.cpp,
+// which includes it) against the libtorch in use and replaces every
+// binding that fails to compile by a body that sets torch_last_err, which
+// the Go side turns into an error. It repeats until both compile, and
+// returns the replaced function names.
 func patchGenerated(lib string, t torchTree) ([]string, error) {
-	path := filepath.Join(lib, generatedFile)
 	var replaced []string
 	for round := 1; round <= 6; round++ {
 		start := time.Now()
 		fmt.Printf("setup: compiling %s against libtorch %s (round %d, about a minute)...\n", generatedFile, t.Version, round)
-		bad, log, err := compileErrors(lib, t)
+		badFiles, log, err := compileErrors(lib, t)
 		if err != nil {
 			return nil, err
 		}
-		fmt.Printf("setup:   %d functions fail to compile (%.0fs)\n", len(bad), time.Since(start).Seconds())
-		if len(bad) == 0 {
+		nbad := 0
+		for _, b := range badFiles {
+			nbad += len(b)
+		}
+		fmt.Printf("setup:   %d lines fail to compile (%.0fs)\n", nbad, time.Since(start).Seconds())
+		if nbad == 0 {
 			sort.Strings(replaced)
 			if len(replaced) > 0 {
 				fmt.Printf("setup: replaced %d wrappers that libtorch %s lacks: %s\n", len(replaced), t.Version, strings.Join(replaced, " "))
 			}
 			return replaced, nil
 		}
-		src, err := os.ReadFile(path)
-		if err != nil {
-			return nil, err
-		}
-		out, names, err := stubFunctions(string(src), bad, t.Version)
-		if err != nil {
-			return nil, fmt.Errorf("%w\ncompiler output:\n%s", err, tail(log, 4000))
-		}
-		if len(names) == 0 {
-			return nil, fmt.Errorf("%s does not compile, and not inside a wrapper function:\n%s", generatedFile, tail(log, 4000))
-		}
-		replaced = append(replaced, names...)
-		if err := os.WriteFile(path, []byte(out), 0o644); err != nil {
-			return nil, err
+		for _, file := range sortedFiles(badFiles) {
+			path := filepath.Join(lib, file)
+			src, err := os.ReadFile(path)
+			if err != nil {
+				return nil, err
+			}
+			out, names, err := stubFunctions(string(src), badFiles[file], t.Version)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w\ncompiler output:\n%s", file, err, tail(log, 4000))
+			}
+			if len(names) == 0 {
+				return nil, fmt.Errorf("%s does not compile against libtorch %s, and not inside a binding function (see the version range in tools/setup's doc):\n%s", file, t.Version, tail(log, 4000))
+			}
+			replaced = append(replaced, names...)
+			if err := os.WriteFile(path, []byte(out), 0o644); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return nil, fmt.Errorf("%s still does not compile after 6 rounds", generatedFile)
@@ -432,11 +574,26 @@ func tail(s string, n int) string {
 	return s
 }
 
-var errLine = regexp.MustCompile(regexp.QuoteMeta(generatedFile) + `:(\d+):\d+: error`)
+var errLine = regexp.MustCompile(`(` + regexp.QuoteMeta(generatedFile) + `|torch_api\.cpp):(\d+):\d+: error`)
 
-// compileErrors returns the line numbers in the generated file that have errors.
-func compileErrors(lib string, t torchTree) (map[int]bool, string, error) {
+func sortedFiles(m map[string]map[int]bool) []string {
+	var out []string
+	for f, lines := range m {
+		if len(lines) > 0 {
+			out = append(out, f)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// compileErrors returns, per file (the generated wrappers, torch_api.cpp),
+// the line numbers that have errors.
+func compileErrors(lib string, t torchTree) (map[string]map[int]bool, string, error) {
 	args := []string{"-fsyntax-only", "-std=c++17", "-fmax-errors=0", "-w", "-I", lib}
+	if t.ABI != "" {
+		args = append(args, "-D_GLIBCXX_USE_CXX11_ABI="+t.ABI)
+	}
 	for _, inc := range t.Include {
 		args = append(args, "-I"+inc)
 	}
@@ -449,26 +606,38 @@ func compileErrors(lib string, t torchTree) (map[int]bool, string, error) {
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	runErr := cmd.Run()
-	bad := map[int]bool{}
-	sc := bufio.NewScanner(bytes.NewReader(out.Bytes()))
-	sc.Buffer(make([]byte, 1<<20), 1<<24)
-	for sc.Scan() {
-		if m := errLine.FindStringSubmatch(sc.Text()); m != nil {
-			n, _ := strconv.Atoi(m[1])
-			bad[n] = true
-		}
-	}
+	bad := parseErrors(out.Bytes())
 	if runErr != nil && len(bad) == 0 {
 		var ee *exec.ExitError
 		if !errors.As(runErr, &ee) {
 			return nil, "", fmt.Errorf("run %s: %w", cxx, runErr)
 		}
-		return nil, "", fmt.Errorf("torch_api.cpp does not compile against libtorch %s outside the generated wrappers:\n%s", t.Version, tail(out.String(), 4000))
+		return nil, "", fmt.Errorf("torch_api.cpp does not compile against libtorch %s outside the bindings setup can replace (see the version range in tools/setup's doc):\n%s", t.Version, tail(out.String(), 4000))
 	}
 	return bad, out.String(), nil
 }
 
-var funcStart = regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_ ]*?\**)\s*\b(atg_[A-Za-z0-9_]+)\(`)
+// parseErrors reads g++'s "file:line:col: error" lines for the two files
+// setup may patch.
+func parseErrors(out []byte) map[string]map[int]bool {
+	bad := map[string]map[int]bool{}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	for sc.Scan() {
+		if m := errLine.FindStringSubmatch(sc.Text()); m != nil {
+			n, _ := strconv.Atoi(m[2])
+			if bad[m[1]] == nil {
+				bad[m[1]] = map[int]bool{}
+			}
+			bad[m[1]][n] = true
+		}
+	}
+	return bad
+}
+
+// funcStart is the first line of a binding: gotch's generated atg_* and
+// torch_api.cpp's at_*, ato_*, atm_*, ati_*, ats_*, atc_*, ...
+var funcStart = regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_ ]*?\**)\s*\b(at[a-z]?_[A-Za-z0-9_]+)\(`)
 
 // stubFunctions replaces the bodies of the functions containing the given
 // (1-based) lines.
