@@ -333,3 +333,24 @@ func TestStuckPeerTimesOut(t *testing.T) {
 	}
 	t.Logf("rank 0: %s", strings.TrimSpace(r0.out))
 }
+
+// TestSelfCheckWorldOfOne: a process group of one on the CPU (gloo) runs
+// every collective with the results of their formulas (dist.SelfCheck;
+// gpu-check runs the same on cuda:0 with NCCL), and NCCL is refused with
+// a clear error by a CPU-only build.
+func TestSelfCheckWorldOfOne(t *testing.T) {
+	summary, err := SelfCheck(tensor.CPU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(summary, "gloo world of 1 on cpu") {
+		t.Errorf("summary %q", summary)
+	}
+	if NCCLBuilt() {
+		return
+	}
+	_, err = Open(Env{WorldSize: 1, LocalWorldSize: 1, MasterAddr: "127.0.0.1", MasterPort: 1}, Options{NCCL: true})
+	if err == nil || !strings.Contains(err.Error(), "NCCL (CUDA tensors) asked for, but this rl was built against a CPU libtorch") {
+		t.Errorf("NCCL on a CPU build: %v", err)
+	}
+}
