@@ -63,13 +63,13 @@ func (t *Task) Logits(b *Batch) *tensor.Tensor { return t.logits(b, false) }
 func (t *Task) logits(b *Batch, train bool) *tensor.Tensor {
 	dev := t.M.Device
 	B, T := int64(b.B), int64(b.T)
-	in := &model.Input{IDs: tensor.FromInt64s(b.IDs, B, T).To(tensor.Int64, dev), Train: train}
+	in := &model.Input{IDs: tensor.Int64sOn(b.IDs, dev, B, T), Train: train}
 	if t.M.Config.Encoder() {
 		// bidirectional: the pads must be masked, and BERT reads the
 		// token type ids of a pair
-		in.AttentionMask = tensor.FromInt64s(b.Mask(), B, T).To(tensor.Int64, dev)
+		in.AttentionMask = tensor.Int64sOn(b.Mask(), dev, B, T)
 		if b.TypeIDs != nil {
-			in.TokenTypeIDs = tensor.FromInt64s(b.TypeIDs, B, T).To(tensor.Int64, dev)
+			in.TokenTypeIDs = tensor.Int64sOn(b.TypeIDs, dev, B, T)
 		}
 	}
 	h := t.M.Hidden(in) // (B, T, H)
@@ -78,8 +78,8 @@ func (t *Task) logits(b *Batch, train bool) *tensor.Tensor {
 		row := b.IDs[int64(i)*T : int64(i+1)*T]
 		last[i] = int64(i)*T + int64(t.M.Config.ScoreIndex(l-1, func(j int) int64 { return row[j] }))
 	}
-	pooled := h.Reshape(B*T, -1).IndexSelect(0, tensor.FromInt64s(last, B).To(tensor.Int64, dev)) // (B, H)
-	return t.M.ScoresFor(in, pooled)                                                              // (B, K), float32
+	pooled := h.Reshape(B*T, -1).IndexSelect(0, tensor.Int64sOn(last, dev, B)) // (B, H)
+	return t.M.ScoresFor(in, pooled)                                           // (B, K), float32
 }
 
 // Loss implements train.Task: mean cross-entropy over the batch. In
@@ -88,7 +88,7 @@ func (t *Task) logits(b *Batch, train bool) *tensor.Tensor {
 func (t *Task) Loss(b *Batch, acc *metrics.Accumulator, training bool) *tensor.Tensor {
 	logits := t.logits(b, training) // (B, K)
 	if t.valued() {
-		y := tensor.FromFloat32s(b.Targets, int64(b.B), int64(b.K)).To(tensor.Float32, logits.Device())
+		y := tensor.Float32sOn(b.Targets, tensor.Float32, logits.Device(), int64(b.B), int64(b.K))
 		loss, err := model.ClassificationLoss(t.ProblemType, logits, y)
 		if err != nil {
 			panic(err)
@@ -99,7 +99,7 @@ func (t *Task) Loss(b *Batch, acc *metrics.Accumulator, training bool) *tensor.T
 		}
 		return loss
 	}
-	labels := tensor.FromInt64s(b.Labels, int64(b.B)).To(tensor.Int64, logits.Device())
+	labels := tensor.Int64sOn(b.Labels, logits.Device(), int64(b.B))
 	loss, err := model.ClassificationLoss(model.SingleLabel, logits, labels)
 	if err != nil {
 		panic(err)

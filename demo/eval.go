@@ -136,7 +136,7 @@ func seqKL(p, q *model.Model, prompts [][]int, res []generate.Result, pad int) f
 				}
 				L := int64(len(seq))
 				P := int64(len(prompts[i]))
-				ids := tensor.FromInt64s(v, 1, L)
+				ids := tensor.Int64sOn(v, p.Device, 1, L) // on the models' device (--device cuda)
 				next := ids.Narrow(1, P, L-P)
 				lp := func(m *model.Model) *tensor.Tensor {
 					logits := m.Forward(&model.Input{IDs: ids}).Narrow(1, P-1, L-P)

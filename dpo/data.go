@@ -75,7 +75,7 @@ func ldSum(lp preference.Logps, b *preference.Batch, ldAlpha *float64) *tensor.T
 	if ldAlpha == nil {
 		return lp.Sum
 	}
-	w := tensor.FromFloat32s(b.LDWeights(*ldAlpha), int64(2*b.B), int64(b.T)).To(lp.PerToken.DType(), lp.PerToken.Device())
+	w := tensor.Float32sOn(b.LDWeights(*ldAlpha), lp.PerToken.DType(), lp.PerToken.Device(), int64(2*b.B), int64(b.T))
 	return lp.PerToken.Mul(w).SumDim(1, false)
 }
 

@@ -249,7 +249,7 @@ func WPOWeights(logits, perToken *tensor.Tensor, b *preference.Batch) *tensor.Te
 			z = z.ToDType(tensor.Float32)
 		}
 		R, T := int64(2*b.B), int64(b.T)
-		mask := tensor.FromFloat32s(b.Completion, R, T).To(perToken.DType(), perToken.Device())
+		mask := tensor.Float32sOn(b.Completion, perToken.DType(), perToken.Device(), R, T)
 		logDenom := z.MulScalar(2).Logsumexp(-1, false).Sub(z.Logsumexp(-1, false).MulScalar(2)).ToDType(perToken.DType()) // (2B, T)
 		aligned := perToken.Detach().Sub(logDenom).Mul(mask)
 		w = aligned.SumDim(1, false).Div(mask.SumDim(1, false).ClampMin(1)).Exp()

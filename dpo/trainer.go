@@ -66,8 +66,8 @@ func (t *Task) Loss(b *Batch, acc *metrics.Accumulator, training bool) *tensor.T
 	} else { // the chunked LM head: no (2B, T, V) logits
 		lp = preference.HeadCompletionLogps(t.Policy, h, b.Batch)
 	}
-	sum := ldSum(lp, b.Batch, t.LdAlpha)                             // (2B)
-	ref := tensor.FromFloat32s(refRows, 2*B).To(lp.Sum.DType(), dev) // (2B)
+	sum := ldSum(lp, b.Batch, t.LdAlpha)                        // (2B)
+	ref := tensor.Float32sOn(refRows, lp.Sum.DType(), dev, 2*B) // (2B)
 	x := &Logps{
 		Chosen: sum.Narrow(0, 0, B), Rejected: sum.Narrow(0, B, B),
 		RefChosen: ref.Narrow(0, 0, B), RefRejected: ref.Narrow(0, B, B),

@@ -297,11 +297,11 @@ func completionLogps(m *model.Model, in *model.Input, ids []int64, mask []float3
 	h := m.Hidden(in)
 	dev := h.Device()
 	r, t := int64(R), int64(T)
-	id := tensor.FromInt64s(ids, r, t).To(tensor.Int64, dev)
+	id := tensor.Int64sOn(ids, dev, r, t)
 	// targets: token t+1 at position t (the last position's target is unused: mask 0)
 	next := tensor.Cat([]*tensor.Tensor{id.Narrow(1, 1, t-1), id.Narrow(1, 0, 1)}, 1) // (R, T)
 	tok := m.TokenLogps(h, next, 1)
-	mk := tensor.FromFloat32s(mask, r, t).To(tok.Logp.DType(), dev)
+	mk := tensor.Float32sOn(mask, tok.Logp.DType(), dev, r, t)
 	var out seqLogps
 	out.Sum = tok.Logp.Mul(mk).SumDim(1, false)
 	out.Count = mk.SumDim(1, false)
@@ -314,7 +314,7 @@ func completionLogps(m *model.Model, in *model.Input, ids []int64, mask []float3
 
 // rowsInput is the model input for rows ids (R, T) on dev.
 func rowsInput(ids []int64, R, T int, dev tensor.Device) *model.Input {
-	return &model.Input{IDs: tensor.FromInt64s(ids, int64(R), int64(T)).To(tensor.Int64, dev)}
+	return &model.Input{IDs: tensor.Int64sOn(ids, dev, int64(R), int64(T))}
 }
 
 // SequenceLogps returns the summed completion log-probs of b's rows and,

@@ -102,8 +102,8 @@ func Loss(lossType string, x *Logps, p *Params) (loss, z *tensor.Tensor, err err
 		}
 	}
 	dev := r.Device()
-	Md := tensor.FromFloat32s(md, B).To(r.DType(), dev)
-	Mu := tensor.FromFloat32s(mu, B).To(r.DType(), dev)
+	Md := tensor.Float32sOn(md, r.DType(), dev, B)
+	Mu := tensor.Float32sOn(mu, r.DType(), dev, B)
 	per := f.desirable(r, z, p.Beta).Mul(Md).MulScalar(p.DesirableWeight).
 		Add(f.undesirable(r, z, p.Beta).Mul(Mu).MulScalar(p.UndesirableWeight)) // (B)
 	return per.Mean(), z, nil

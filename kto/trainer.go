@@ -56,7 +56,7 @@ func (t *Task) Loss(b *Batch, acc *metrics.Accumulator, training bool) *tensor.T
 	in.Train = training
 	lp := completionLogps(t.Policy, in, b.IDs, b.Completion, b.B, b.T) // (B)
 	B := int64(b.B)
-	x := &Logps{Policy: lp.Sum, Ref: tensor.FromFloat32s(refRows, B).To(lp.Sum.DType(), dev), Desirable: b.Labels}
+	x := &Logps{Policy: lp.Sum, Ref: tensor.Float32sOn(refRows, lp.Sum.DType(), dev, B), Desirable: b.Labels}
 	if needKL {
 		// The policy's KL log-probs without gradients, as TRL's
 		// _compute_kl_logps (torch.no_grad); z is a constant.
@@ -66,8 +66,8 @@ func (t *Task) Loss(b *Batch, acc *metrics.Accumulator, training bool) *tensor.T
 			in.Train = training
 			kl = completionLogps(t.Policy, in, b.KLIDs, b.KLMask, b.B, b.TK).Sum.ToDType(tensor.Float32).Float32s()
 		})
-		x.KL = tensor.FromFloat32s(kl, B).To(lp.Sum.DType(), dev)
-		x.RefKL = tensor.FromFloat32s(refKL, B).To(lp.Sum.DType(), dev)
+		x.KL = tensor.Float32sOn(kl, lp.Sum.DType(), dev, B)
+		x.RefKL = tensor.Float32sOn(refKL, lp.Sum.DType(), dev, B)
 	}
 	loss, z, err := Loss(t.LossType, x, &t.Params)
 	if err != nil {

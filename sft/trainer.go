@@ -43,10 +43,10 @@ func (t *Task) Loss(b *Batch, acc *metrics.Accumulator, training bool) *tensor.T
 	B, T := int64(b.B), int64(b.T)
 	// training mode applies the config's dropout: SFTConfig has no
 	// disable_dropout, so TRL's SFTTrainer trains with it
-	in := &model.Input{IDs: tensor.FromInt64s(b.IDs, B, T).To(tensor.Int64, dev), Train: training}
+	in := &model.Input{IDs: tensor.Int64sOn(b.IDs, dev, B, T), Train: training}
 	if b.Segments != nil {
-		in.SegmentIDs = tensor.FromInt64s(b.Segments, B, T).To(tensor.Int64, dev)
-		in.PositionIDs = tensor.FromInt64s(b.Positions, B, T).To(tensor.Int64, dev)
+		in.SegmentIDs = tensor.Int64sOn(b.Segments, dev, B, T)
+		in.PositionIDs = tensor.Int64sOn(b.Positions, dev, B, T)
 	}
 	// Right padding needs no attention mask: causal attention never lets a
 	// real token see the pads after it, and pads carry no loss.
@@ -54,7 +54,7 @@ func (t *Task) Loss(b *Batch, acc *metrics.Accumulator, training bool) *tensor.T
 	var tok model.TokenLogps
 	var targets *tensor.Tensor
 	if t.Unchunked {
-		targets = tensor.FromInt64s(b.Targets, B*T).To(tensor.Int64, dev)
+		targets = tensor.Int64sOn(b.Targets, dev, B*T)
 		logits := t.M.Logits(h) // (B, T, V)
 		tok = model.LogitsTokenLogps(logits.Reshape(-1, logits.Size(-1)), targets)
 	} else {
@@ -69,8 +69,8 @@ func (t *Task) Loss(b *Batch, acc *metrics.Accumulator, training bool) *tensor.T
 			return h.Sum().MulScalar(0).DivScalar(0)
 		}
 		n := int64(len(rows))
-		targets = tensor.FromInt64s(ys, n).To(tensor.Int64, dev)
-		hv := h.Reshape(-1, h.Size(-1)).IndexSelect(0, tensor.FromInt64s(rows, n).To(tensor.Int64, dev))
+		targets = tensor.Int64sOn(ys, dev, n)
+		hv := h.Reshape(-1, h.Size(-1)).IndexSelect(0, tensor.Int64sOn(rows, dev, n))
 		tok = t.M.TokenLogps(hv, targets, 1)
 	}
 	valid := targets.NeScalar(IgnoreIndex)

@@ -138,7 +138,7 @@ func sampleLogits(m *model.Model, ids [][]int64) []float32 {
 			for _, r := range ids {
 				flat = append(flat, r...)
 			}
-			in := &model.Input{IDs: tensor.FromInt64s(flat, int64(len(ids)), int64(len(ids[0]))).To(tensor.Int64, m.Device)}
+			in := &model.Input{IDs: tensor.Int64sOn(flat, m.Device, int64(len(ids)), int64(len(ids[0])))}
 			out = m.Forward(in).ToDType(tensor.Float32).Float32s()
 		})
 	})

@@ -181,13 +181,13 @@ func Generate(m *model.Model, prompts [][]int, cfg Config) (res []Result, err er
 			var lps []TokenLogprob
 			tensor.Tidy(func() {
 				L := len(ids[0])
-				in := &model.Input{AttentionMask: tensor.FromInt64s(flatten(mask), int64(B), int64(L)).To(tensor.Int64, m.Device), Cache: cache}
+				in := &model.Input{AttentionMask: tensor.Int64sOn(flatten(mask), m.Device, int64(B), int64(L)), Cache: cache}
 				if len(rows) < B { // compacted: the remaining rows only
 					var ms [][]int64
 					for _, b := range rows {
 						ms = append(ms, mask[b])
 					}
-					in.AttentionMask = tensor.FromInt64s(flatten(ms), int64(len(rows)), int64(L)).To(tensor.Int64, m.Device)
+					in.AttentionMask = tensor.Int64sOn(flatten(ms), m.Device, int64(len(rows)), int64(L))
 				}
 				if share && step == 0 {
 					sel := func(x [][]int64) [][]int64 {
@@ -198,22 +198,22 @@ func Generate(m *model.Model, prompts [][]int, cfg Config) (res []Result, err er
 						return out
 					}
 					U := int64(len(uniq))
-					in.AttentionMask = tensor.FromInt64s(flatten(sel(mask)), U, int64(L)).To(tensor.Int64, m.Device)
-					in.IDs = tensor.FromInt64s(flatten(sel(ids)), U, int64(L)).To(tensor.Int64, m.Device)
+					in.AttentionMask = tensor.Int64sOn(flatten(sel(mask)), m.Device, U, int64(L))
+					in.IDs = tensor.Int64sOn(flatten(sel(ids)), m.Device, U, int64(L))
 				} else if cache == nil || step == 0 {
-					in.IDs = tensor.FromInt64s(flatten(ids), int64(B), int64(L)).To(tensor.Int64, m.Device)
+					in.IDs = tensor.Int64sOn(flatten(ids), m.Device, int64(B), int64(L))
 				} else {
 					last := make([]int64, len(rows))
 					for i, b := range rows {
 						last[i] = ids[b][L-1]
 					}
-					in.IDs = tensor.FromInt64s(last, int64(len(rows)), 1).To(tensor.Int64, m.Device)
+					in.IDs = tensor.Int64sOn(last, m.Device, int64(len(rows)), 1)
 				}
 				h := m.Hidden(in)
 				h = h.Narrow(1, h.Size(1)-1, 1) // only the last position needs logits
 				lg := m.Logits(h)               // (B, 1, V)
 				if share && step == 0 {         // every row from its prompt's
-					idx := tensor.FromInt64s(rep, int64(B)).To(tensor.Int64, m.Device)
+					idx := tensor.Int64sOn(rep, m.Device, int64(B))
 					cache.Select(idx)
 					lg = lg.IndexSelect(0, idx)
 				}
@@ -225,7 +225,7 @@ func Generate(m *model.Model, prompts [][]int, cfg Config) (res []Result, err er
 						cur = append(cur, ids[b])
 					}
 					seen = tensor.ZerosOn([]int64{R, int64(V)}, tensor.Bool, m.Device).
-						ScatterValue(1, tensor.FromInt64s(flatten(cur), R, int64(L)).To(tensor.Int64, m.Device), 1).Keep()
+						ScatterValue(1, tensor.Int64sOn(flatten(cur), m.Device, R, int64(L)), 1).Keep()
 				}
 				if cfg.DoSample {
 					for i, b := range rows {
@@ -270,7 +270,7 @@ func Generate(m *model.Model, prompts [][]int, cfg Config) (res []Result, err er
 			}
 			if seen != nil {
 				tensor.Tidy(func() {
-					idx := tensor.FromInt64s(next, int64(len(rows)), 1).To(tensor.Int64, m.Device)
+					idx := tensor.Int64sOn(next, m.Device, int64(len(rows)), 1)
 					s := seen.ScatterValue(1, idx, 1).Keep()
 					seen.Free()
 					seen = s
@@ -288,7 +288,7 @@ func Generate(m *model.Model, prompts [][]int, cfg Config) (res []Result, err er
 					}
 				}
 				tensor.Tidy(func() {
-					idx := tensor.FromInt64s(keep, int64(len(keep))).To(tensor.Int64, m.Device)
+					idx := tensor.Int64sOn(keep, m.Device, int64(len(keep)))
 					cache.Select(idx)
 					if seen != nil {
 						s := seen.IndexSelect(0, idx).Keep()
@@ -309,7 +309,7 @@ func Generate(m *model.Model, prompts [][]int, cfg Config) (res []Result, err er
 func tokenLogprobs(logits *tensor.Tensor, next []int64, k int) []TokenLogprob {
 	R, V := logits.Size(0), logits.Size(1)
 	lp := logits.ToDType(tensor.Float32).LogSoftmax(-1)
-	chosen := lp.Gather(1, tensor.FromInt64s(next, R, 1).To(tensor.Int64, lp.Device())).To(tensor.Float32, tensor.CPU).Float32s()
+	chosen := lp.Gather(1, tensor.Int64sOn(next, lp.Device(), R, 1)).To(tensor.Float32, tensor.CPU).Float32s()
 	K := min(int64(k), V)
 	tv, ti := lp.Topk(K, -1)
 	vals, ids := tv.To(tensor.Float32, tensor.CPU).Float32s(), ti.To(tensor.Int64, tensor.CPU).Int64s()

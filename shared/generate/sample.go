@@ -69,7 +69,7 @@ func pick(logits, seen *tensor.Tensor, u []float64, cfg Config) []int64 {
 			// float32(v) can round up to 1; below 1, u * total < total
 			uf[i] = min(float32(v), math.Nextafter32(1, 0))
 		}
-		target := tensor.FromFloat32s(uf, R, 1).To(tensor.Float32, lg.Device()).Mul(cum.Narrow(1, K-1, 1))
+		target := tensor.Float32sOn(uf, tensor.Float32, lg.Device(), R, 1).Mul(cum.Narrow(1, K-1, 1))
 		// the number of columns whose cumulative mass is <= the target is
 		// the drawn column (clamped: rounding can leave target == total)
 		j := cum.Le(target).SumDim(1, true).ClampMax(float64(K - 1)).ToDType(tensor.Int64)

@@ -181,8 +181,12 @@ func (m *Model) AddLora(c LoraConfig) (err error) {
 		tensor.NoGrad(func() {
 			tensor.Tidy(func() {
 				bound := 1 / math.Sqrt(float64(in))
-				l.a = tensor.ZerosOn([]int64{int64(c.R), in}, m.DType, m.Device).Keep()
-				l.a.Uniform_(-bound, bound)
+				// drawn on the CPU from its generator, then moved: the
+				// same seed gives the same adapters on every device (as
+				// peft's nn.Linear init on the CPU before .to(device))
+				a := tensor.ZerosOn([]int64{int64(c.R), in}, m.DType, tensor.CPU)
+				a.Uniform_(-bound, bound)
+				l.a = a.To(m.DType, m.Device).Keep()
 				l.b = tensor.ZerosOn([]int64{out, int64(c.R)}, m.DType, m.Device).Keep()
 				if c.UseDoRA {
 					// peft's DoraLinearLayer.update_layer: the norm of W + s B A

@@ -451,7 +451,7 @@ func (d *Data) Batch(idx []int) (*Batch, error) {
 
 // Inputs returns the model input for a batch on dev.
 func (b *Batch) Inputs(dev tensor.Device) *model.Input {
-	return &model.Input{IDs: tensor.FromInt64s(b.IDs, int64(2*b.B), int64(b.T)).To(tensor.Int64, dev)}
+	return &model.Input{IDs: tensor.Int64sOn(b.IDs, dev, int64(2*b.B), int64(b.T))}
 }
 
 // Logps is the per-row summary of a causal LM's logits over the completion
@@ -492,7 +492,7 @@ func HeadCompletionLogps(m *model.Model, hidden *tensor.Tensor, b *Batch) Logps 
 // target is unused: mask 0).
 func (b *Batch) nextTokens(dev tensor.Device) *tensor.Tensor {
 	R, T := int64(2*b.B), int64(b.T)
-	ids := tensor.FromInt64s(b.IDs, R, T).To(tensor.Int64, dev)
+	ids := tensor.Int64sOn(b.IDs, dev, R, T)
 	return tensor.Cat([]*tensor.Tensor{ids.Narrow(1, 1, T-1), ids.Narrow(1, 0, 1)}, 1)
 }
 
@@ -500,7 +500,7 @@ func completionLogps(tok model.TokenLogps, b *Batch) Logps {
 	logp := tok.Logp // (R, T)
 	dev := logp.Device()
 	R, T := int64(2*b.B), int64(b.T)
-	mask := tensor.FromFloat32s(b.Completion, R, T).To(logp.DType(), dev)
+	mask := tensor.Float32sOn(b.Completion, logp.DType(), dev, R, T)
 	var out Logps
 	out.PerToken = logp.Mul(mask)
 	out.Sum = out.PerToken.SumDim(1, false)
@@ -511,7 +511,7 @@ func completionLogps(tok model.TokenLogps, b *Batch) Logps {
 			real[r*T+t] = 1
 		}
 	}
-	rmask := tensor.FromFloat32s(real, R, T).To(logp.DType(), dev)
+	rmask := tensor.Float32sOn(real, logp.DType(), dev, R, T)
 	out.RowSum = logp.Mul(rmask).SumDim(1, false)
 	out.RowCount = rmask.SumDim(1, false)
 	tensor.NoGrad(func() {

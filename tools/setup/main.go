@@ -310,7 +310,7 @@ var abiFlag = regexp.MustCompile(`_GLIBCXX_USE_CXX11_ABI=([01])`)
 // or std::vector across libtorch's API must be compiled with the same ABI.
 func cxxABI(dir string) string {
 	for _, p := range []string{filepath.Join(dir, "share", "cmake", "Torch", "TorchConfig.cmake"),
-		filepath.Join(dir, "lib", "cmake", "Torch", "TorchConfig.cmake")} {
+		filepath.Join(dir, "lib", "cmake", "Torch", "TorchConfig.cmake"), filepath.Join(dir, "cmake", "Torch", "TorchConfig.cmake")} {
 		if b, err := os.ReadFile(p); err == nil {
 			if m := abiFlag.FindSubmatch(b); m != nil {
 				return string(m[1])
