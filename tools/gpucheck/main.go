@@ -30,7 +30,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -45,6 +44,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rlsuite/rl/shared/metrics"
 	"github.com/rlsuite/rl/shared/safetensors"
 )
 
@@ -468,40 +468,23 @@ func (c *checker) compareTrainer(tr trainer) {
 	}
 }
 
-// readMetrics reads metrics.jsonl's step rows: step -> name -> value.
+// readMetrics reads metrics.jsonl (shared/metrics' reader) by step:
+// step -> name -> value, the rows of one step merged.
 func readMetrics(path string) (map[int]map[string]float64, error) {
-	f, err := os.Open(path)
+	entries, err := metrics.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
 	out := map[int]map[string]float64{}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<24)
-	for sc.Scan() {
-		var row map[string]any
-		if json.Unmarshal(sc.Bytes(), &row) != nil {
-			continue
+	for _, e := range entries {
+		if out[e.Step] == nil {
+			out[e.Step] = map[string]float64{}
 		}
-		step, ok := row["step"].(float64)
-		if !ok {
-			continue
-		}
-		vals := map[string]float64{}
-		for k, v := range row {
-			if x, ok := v.(float64); ok {
-				vals[k] = x
-			}
-		}
-		if out[int(step)] == nil {
-			out[int(step)] = vals
-		} else {
-			for k, v := range vals {
-				out[int(step)][k] = v
-			}
+		for k, v := range e.Values {
+			out[e.Step][k] = v
 		}
 	}
-	return out, sc.Err()
+	return out, nil
 }
 
 // compareMetrics returns the largest relative difference |cuda-cpu| /

@@ -9,25 +9,22 @@ import (
 )
 
 // TestReadMetrics: metrics.jsonl's rows of one step merge (the trainer
-// may log a step's metrics in more than one row); rows without a step and
-// non-numbers are skipped.
+// logs a step's train and eval metrics in rows of their own).
 func TestReadMetrics(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "metrics.jsonl")
 	os.WriteFile(p, []byte(`{"step":1,"loss":2.5,"lr":0.001}
-{"step":1,"grad_norm":3}
-{"note":"no step"}
-{"step":2,"loss":2.25,"tag":"x"}
-not json
+{"step":1,"eval_loss":3}
+{"step":2,"loss":2.25}
 `), 0o644)
 	m, err := readMetrics(p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(m) != 2 || m[1]["loss"] != 2.5 || m[1]["grad_norm"] != 3 || m[2]["loss"] != 2.25 {
+	if len(m) != 2 || m[1]["loss"] != 2.5 || m[1]["eval_loss"] != 3 || m[2]["loss"] != 2.25 {
 		t.Errorf("readMetrics = %v", m)
 	}
-	if _, ok := m[2]["tag"]; ok {
-		t.Errorf("a string value was read as a number: %v", m[2])
+	if _, err := readMetrics(filepath.Join(t.TempDir(), "none.jsonl")); err == nil {
+		t.Error("a missing file: no error")
 	}
 }
 
