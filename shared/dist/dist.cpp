@@ -15,6 +15,7 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 #include <ATen/ATen.h>
+#include <torch/version.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -28,9 +29,19 @@
 
 namespace {
 
+// PG is what a gloo or NCCL group is: libtorch 2.0 split c10d's
+// ProcessGroup into a dispatcher over Backends, and ProcessGroupGloo and
+// ProcessGroupNCCL became Backends (with the same collectives); in 1.13
+// they are ProcessGroups.
+#if TORCH_VERSION_MAJOR >= 2
+using PG = c10d::Backend;
+#else
+using PG = c10d::ProcessGroup;
+#endif
+
 struct Group {
   c10::intrusive_ptr<c10d::Store> store;
-  c10::intrusive_ptr<c10d::ProcessGroup> pg;
+  c10::intrusive_ptr<PG> pg;
   int world = 1;
   // device is where the group's own tensors (all-gather's) live: the CPU
   // for gloo, this rank's CUDA device for NCCL, which takes CUDA tensors only.
