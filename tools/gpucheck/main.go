@@ -27,6 +27,11 @@
 //
 //	go tool task gpu-check
 //	go tool task gpu-check -- --skip-build --only sft,dpo
+//
+// Testing gpu-check itself without a GPU: --as-cuda cpu runs every check
+// with the CPU in cuda's place (binaries from --rl and --probe), and
+// --build-only --libtorch system builds the separate tree against
+// Debian's libtorch.
 package main
 
 import (
@@ -97,9 +102,11 @@ func main() {
 	asCUDA := flag.String("as-cuda", "", "testing gpu-check itself without a GPU: run every check with this device (cpu) in cuda's place, with the binaries --rl and --probe, building nothing")
 	rlBin := flag.String("rl", "", "with --skip-build or --as-cuda: the rl binary (default: BUILD-DIR/rl)")
 	probeBin := flag.String("probe", "", "with --skip-build or --as-cuda: the probe binary (default: BUILD-DIR/gpucheck-probe)")
+	libtorchFlag := flag.String("libtorch", "", "the libtorch to build against instead of python's torch (default: LIBTORCH); \"system\" is tools/setup's default (Debian's CPU libtorch: tests the build itself)")
+	buildOnly := flag.Bool("build-only", false, "build into --build-dir and stop")
 	flag.Parse()
 
-	if reason := noCUDA(); reason != "" && *asCUDA == "" {
+	if reason := noCUDA(); reason != "" && *asCUDA == "" && !*buildOnly {
 		fmt.Println("no CUDA device: " + reason)
 		os.Exit(2)
 	}
@@ -121,15 +128,22 @@ func main() {
 		c.probe = abs(*probeBin)
 	}
 	if !*skipBuild {
-		libtorch, err := findLibtorch(*python)
-		if err != nil {
-			fmt.Println("no CUDA device: " + err.Error())
-			os.Exit(2)
+		libtorch := *libtorchFlag
+		if libtorch == "" {
+			var err error
+			if libtorch, err = findLibtorch(*python); err != nil {
+				fmt.Println("no CUDA device: " + err.Error())
+				os.Exit(2)
+			}
 		}
 		if err := c.buildCUDA(libtorch); err != nil {
 			fmt.Fprintln(os.Stderr, "gpu-check: build:", err)
 			os.Exit(1)
 		}
+	}
+	if *buildOnly {
+		fmt.Printf("gpu-check: built %s and %s\n", c.rl, c.probe)
+		return
 	}
 	c.work = filepath.Join(c.build, "run")
 	_ = os.RemoveAll(c.work)
@@ -238,16 +252,26 @@ func (c *checker) buildCUDA(libtorch string) error {
 	}
 	fmt.Printf("gpu-check: %d source files in %s\n", n, src)
 	env := append(os.Environ(), "LIBTORCH="+libtorch)
+	if libtorch == "system" {
+		env = append(os.Environ(), "LIBTORCH=")
+	}
 	steps := [][]string{
 		{"go", "run", "./tools/setup"},
 		{"go", "build", "-o", c.rl, "./cmd/rl"},
 		{"go", "build", "-o", c.probe, "./tools/gpucheck/probe"},
 	}
-	for _, s := range steps {
+	for i, s := range steps {
 		began := time.Now()
 		fmt.Printf("gpu-check: %s\n", strings.Join(s, " "))
 		cmd := exec.Command(s[0], s[1:]...)
-		cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = src, env, os.Stdout, os.Stderr
+		// src sits inside the checkout: without an explicit GOWORK the go
+		// command would find the checkout's go.work (the CPU gotch) above
+		// it. setup runs on go.mod alone and writes src's own go.work.
+		work := "GOWORK=" + filepath.Join(src, "go.work")
+		if i == 0 {
+			work = "GOWORK=off"
+		}
+		cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = src, append(env, work), os.Stdout, os.Stderr
 		if err := cmd.Run(); err != nil {
 			return fmt.Errorf("%s (in %s): %w", strings.Join(s, " "), src, err)
 		}
