@@ -10,7 +10,7 @@ import (
 )
 
 // Encoders: the bidirectional families (BERT, DistilBERT, RoBERTa and
-// XLM-RoBERTa; bert.go, distilbert.go, roberta.go) as transformers builds
+// XLM-RoBERTa, DeBERTa-v2/v3; bert.go, distilbert.go, roberta.go, deberta.go) as transformers builds
 // them for sequence classification. What they share lives here: config
 // fields, the bidirectional padding mask, the activation, the problem_type
 // loss. They are fine-tuned with a classification head only: an encoder has
@@ -20,7 +20,7 @@ import (
 // Encoder reports whether c is an encoder family.
 func (c *Config) Encoder() bool {
 	switch c.Family() {
-	case BERT, DistilBERT, RoBERTa:
+	case BERT, DistilBERT, RoBERTa, DeBERTaV2:
 		return true
 	}
 	return false
@@ -166,6 +166,8 @@ func encoderShapes(c *Config, h Head, s map[string][]int64) {
 		bertShapes(c, h, s)
 	case DistilBERT:
 		distilbertShapes(c, h, s)
+	case DeBERTaV2:
+		debertaShapes(c, h, s)
 	}
 }
 
@@ -175,10 +177,14 @@ var encoderHeadNames = []string{"classifier.", "pre_classifier."}
 
 // encoderIgnorable are the tensors of encoder checkpoints that are no
 // parameter of a sequence classifier: the pretraining heads (BERT's cls.,
-// RoBERTa's lm_head., DistilBERT's vocab_ projections) and the
-// position_ids / token_type_ids buffers.
-func encoderIgnorable(name string) bool {
-	if isEncoderHead(name) && !strings.HasPrefix(name, "classifier.") && !strings.HasPrefix(name, "pre_classifier.") {
+// RoBERTa's lm_head., DistilBERT's vocab_ projections, DeBERTa's
+// lm_predictions. and mask_predictions.) and the position_ids /
+// token_type_ids buffers.
+func (c *Config) encoderIgnorable(name string) bool {
+	if c.Family() == DeBERTaV2 && c.debertaIgnorable(name) {
+		return true
+	}
+	if c.isEncoderHead(name) && !strings.HasPrefix(name, "classifier.") && !strings.HasPrefix(name, "pre_classifier.") {
 		return true
 	}
 	return strings.HasSuffix(name, "embeddings.position_ids") || strings.HasSuffix(name, "embeddings.token_type_ids")
@@ -205,10 +211,10 @@ func encoderMask(in *Input) *tensor.Tensor {
 }
 
 // errEncoderCache is the panic of an encoder forward given a KV cache.
-var errEncoderCache = errors.New("model: an encoder (bert, distilbert, roberta) has no KV cache: it does not generate")
+var errEncoderCache = errors.New("model: an encoder (bert, distilbert, roberta, deberta-v2) has no KV cache: it does not generate")
 
 // errNoLMHead is the error of an encoder asked for an LM head.
-var errNoLMHead = errors.New("an encoder (bert, distilbert, roberta) has no LM head: rl fine-tunes encoders with a classification head (rl classify, rl reward, rl score), it does not generate with them")
+var errNoLMHead = errors.New("an encoder (bert, distilbert, roberta, deberta-v2) has no LM head: rl fine-tunes encoders with a classification head (rl classify, rl reward, rl score), it does not generate with them")
 
 // checkEncoderInput refuses what encoders do not do.
 func checkEncoderInput(in *Input) {
@@ -284,8 +290,17 @@ func ClassificationLoss(problemType string, logits, labels *tensor.Tensor) (*ten
 
 // isEncoderHead reports a top-level tensor of an encoder checkpoint that
 // is outside the base model (its prefix is not added): the classification
-// heads and the pretraining heads.
-func isEncoderHead(name string) bool {
+// heads and the pretraining heads. DeBERTa's pooler is one (BERT's is
+// inside the base model).
+func (c *Config) isEncoderHead(name string) bool {
+	if c.Family() == DeBERTaV2 {
+		for _, p := range debertaHeads {
+			if strings.HasPrefix(name, p) {
+				return true
+			}
+		}
+		return false
+	}
 	for _, p := range append([]string{"cls.", "lm_head.", "vocab_transform.", "vocab_layer_norm.", "vocab_projector.", "qa_outputs."}, encoderHeadNames...) {
 		if strings.HasPrefix(name, p) {
 			return true
@@ -314,7 +329,7 @@ func legacyNorm(name string) string {
 // lacks.
 func newHeadParam(c *Config, name string) bool {
 	return strings.HasPrefix(name, "classifier.") || strings.HasPrefix(name, "pre_classifier.") ||
-		strings.HasPrefix(name, c.prefix()+"pooler.")
+		strings.HasPrefix(name, c.prefix()+"pooler.") || c.Family() == DeBERTaV2 && strings.HasPrefix(name, "pooler.")
 }
 
 // FitTokenizer sets the pad_token_id of an encoder preset built for a
