@@ -88,7 +88,7 @@ func (c *Config) Validate() error {
 	switch c.ProblemType {
 	case "", model.SingleLabel, model.MultiLabel, model.Regression:
 	default:
-		errs = append(errs, fmt.Errorf("problem_type %q: want %s, %s or %s", c.ProblemType, model.SingleLabel, model.MultiLabel, model.Regression))
+		errs = append(errs, fmt.Errorf("problem_type (--problem-type) %q: want %s, %s or %s", c.ProblemType, model.SingleLabel, model.MultiLabel, model.Regression))
 	}
 	if c.PairColumn != "" && c.TextColumn == "" {
 		errs = append(errs, errors.New("text_pair_column needs text_column"))
