@@ -434,7 +434,7 @@ func encoderPrompt(c *Completion) string {
 }
 
 // scoreEncoder scores cs with an encoder reward model (BERT, DistilBERT,
-// RoBERTa) as rl score and rl reward read it, and as such models are
+// RoBERTa, DeBERTa-v2/v3) as rl score and rl reward read it, and as such models are
 // called (tokenizer(question, answer)): the reward tokenizer's pair
 // template [CLS] prompt [SEP] completion [SEP] (encoderPrompt; the
 // completion alone with its specials when the prompt is empty) with its
