@@ -181,6 +181,10 @@ func TestDebertaV2SaveLoad(t *testing.T) {
 		eg := &encoderGolden{InputIDs: g.InputIDs, AttentionMask: g.AttentionMask, TokenTypeIDs: g.TokenTypeIDs}
 		_, logits := encoderForward(t, m, eg, true)
 		dir := t.TempDir()
+		if out := os.Getenv("RL_ENCODER_SAVE_DIR"); out != "" {
+			// for `tools/goldens/deberta.py check $RL_ENCODER_SAVE_DIR/deberta-<name> <name>`
+			dir = filepath.Join(out, "deberta-"+name)
+		}
 		if err := m.Save(dir); err != nil {
 			t.Fatal(err)
 		}
