@@ -59,22 +59,7 @@ type DebertaOptions struct {
 // parseDeberta reads DebertaV2Config (the sizes under BERT's names, and
 // DebertaOptions).
 func (c *Config) parseDeberta(r *reader) error {
-	c.VocabSize = r.int("vocab_size", 128100)
-	c.HiddenSize = r.int("hidden_size", 1536)
-	c.NumLayers = r.int("num_hidden_layers", 24)
-	c.NumHeads = r.int("num_attention_heads", 24)
-	c.NumKVHeads = c.NumHeads
-	c.IntermediateSize = r.int("intermediate_size", 6144)
-	c.MaxPositions = r.int("max_position_embeddings", 512)
-	c.TypeVocabSize = r.int("type_vocab_size", 0)
-	c.NormEps = r.float("layer_norm_eps", 1e-7)
-	c.HiddenAct = r.str("hidden_act")
-	if c.HiddenAct == "" {
-		c.HiddenAct = "gelu"
-	}
-	c.EmbdDropout = r.float("hidden_dropout_prob", 0.1)
-	c.ResidDropout = c.EmbdDropout
-	c.AttnDropout = r.float("attention_probs_dropout_prob", 0.1)
+	c.readBertSizes(r, bertSizes{vocab: 128100, hidden: 1536, layers: 24, heads: 24, inter: 6144, types: 0, eps: 1e-7})
 	// DebertaV2ForSequenceClassification: cls_dropout, else hidden_dropout_prob
 	c.ClassifierDropout = r.float("cls_dropout", c.EmbdDropout)
 	if c.PadTokenID == nil {
@@ -158,16 +143,7 @@ func (c *Config) validateDeberta() []error {
 // debertaJSON writes the sizes and DebertaOptions under DebertaV2Config's names.
 func (c *Config) debertaJSON(out map[string]any) {
 	d := &c.DeBERTa
-	out["hidden_size"] = c.HiddenSize
-	out["num_hidden_layers"] = c.NumLayers
-	out["num_attention_heads"] = c.NumHeads
-	out["intermediate_size"] = c.IntermediateSize
-	out["max_position_embeddings"] = c.MaxPositions
-	out["type_vocab_size"] = c.TypeVocabSize
-	out["layer_norm_eps"] = c.NormEps
-	out["hidden_act"] = c.HiddenAct
-	out["hidden_dropout_prob"] = c.EmbdDropout
-	out["attention_probs_dropout_prob"] = c.AttnDropout
+	c.writeBertSizes(out)
 	if c.ClassifierDropout != c.EmbdDropout {
 		out["cls_dropout"] = c.ClassifierDropout
 	}
@@ -287,20 +263,7 @@ func debertaShapes(c *Config, h Head, s map[string][]int64) {
 				proj = append(proj, "pos_query_proj")
 			}
 		}
-		for _, n := range proj {
-			s[l+"attention.self."+n+".weight"] = []int64{A, H}
-			s[l+"attention.self."+n+".bias"] = []int64{A}
-		}
-		s[l+"attention.output.dense.weight"] = []int64{H, A}
-		s[l+"attention.output.dense.bias"] = []int64{H}
-		s[l+"intermediate.dense.weight"] = []int64{I, H}
-		s[l+"intermediate.dense.bias"] = []int64{I}
-		s[l+"output.dense.weight"] = []int64{H, I}
-		s[l+"output.dense.bias"] = []int64{H}
-		for _, n := range []string{"attention.output.LayerNorm", "output.LayerNorm"} {
-			s[l+n+".weight"] = []int64{H}
-			s[l+n+".bias"] = []int64{H}
-		}
+		bertLayerShapes(s, l, H, I, A, proj...)
 	}
 	if d.RelativeAttention {
 		s[p+"encoder.rel_embeddings.weight"] = []int64{2 * int64(c.attSpan()), H}
@@ -351,12 +314,11 @@ type deberta struct {
 	poolW, poolB, clsW, clsB         *tensor.Tensor // pooler.dense, classifier
 }
 
+// debertaLayer is BertLayer's tensors (q, k, v: attention.self.query_proj,
+// key_proj, value_proj) and the relative-position projections.
 type debertaLayer struct {
-	qW, qB, kW, kB, vW, vB *tensor.Tensor // attention.self.query_proj/key_proj/value_proj
-	pkW, pkB, pqW, pqB     *tensor.Tensor // attention.self.pos_key_proj/pos_query_proj (nil with share_att_key)
-	aoW, aoB, aoLnW, aoLnB *tensor.Tensor // attention.output.dense, .LayerNorm
-	inW, inB, outW, outB   *tensor.Tensor // intermediate.dense, output.dense
-	outLnW, outLnB         *tensor.Tensor // output.LayerNorm
+	bertLayer
+	pkW, pkB, pqW, pqB *tensor.Tensor // attention.self.pos_key_proj/pos_query_proj (nil with share_att_key)
 }
 
 func (d *deberta) bind(m *Model) error {
@@ -370,16 +332,9 @@ func (d *deberta) bind(m *Model) error {
 		n := func(s string) *tensor.Tensor { return p[fmt.Sprintf("%sencoder.layer.%d.%s", pre, i, s)] }
 		sa := "attention.self."
 		d.layers = append(d.layers, debertaLayer{
-			qW: n(sa + "query_proj.weight"), qB: n(sa + "query_proj.bias"),
-			kW: n(sa + "key_proj.weight"), kB: n(sa + "key_proj.bias"),
-			vW: n(sa + "value_proj.weight"), vB: n(sa + "value_proj.bias"),
-			pkW: n(sa + "pos_key_proj.weight"), pkB: n(sa + "pos_key_proj.bias"),
+			bertLayer: bindBertLayer(n, "query_proj", "key_proj", "value_proj"),
+			pkW:       n(sa + "pos_key_proj.weight"), pkB: n(sa + "pos_key_proj.bias"),
 			pqW: n(sa + "pos_query_proj.weight"), pqB: n(sa + "pos_query_proj.bias"),
-			aoW: n("attention.output.dense.weight"), aoB: n("attention.output.dense.bias"),
-			aoLnW: n("attention.output.LayerNorm.weight"), aoLnB: n("attention.output.LayerNorm.bias"),
-			inW: n("intermediate.dense.weight"), inB: n("intermediate.dense.bias"),
-			outW: n("output.dense.weight"), outB: n("output.dense.bias"),
-			outLnW: n("output.LayerNorm.weight"), outLnB: n("output.LayerNorm.bias"),
 		})
 	}
 	d.rel = p[pre+"encoder.rel_embeddings.weight"]

@@ -60,21 +60,7 @@ func (c *Config) parseEncoder(r *reader) error {
 			c.PadTokenID = &pad
 		}
 	} else {
-		c.VocabSize = r.int("vocab_size", 30522)
-		c.HiddenSize = r.int("hidden_size", 768)
-		c.NumLayers = r.int("num_hidden_layers", 12)
-		c.NumHeads = r.int("num_attention_heads", 12)
-		c.IntermediateSize = r.int("intermediate_size", 3072)
-		c.MaxPositions = r.int("max_position_embeddings", 512)
-		c.TypeVocabSize = r.int("type_vocab_size", 2)
-		c.NormEps = r.float("layer_norm_eps", 1e-12)
-		c.HiddenAct = r.str("hidden_act")
-		if c.HiddenAct == "" {
-			c.HiddenAct = "gelu"
-		}
-		c.EmbdDropout = r.float("hidden_dropout_prob", 0.1)
-		c.ResidDropout = c.EmbdDropout
-		c.AttnDropout = r.float("attention_probs_dropout_prob", 0.1)
+		c.readBertSizes(r, bertSizes{vocab: 30522, hidden: 768, layers: 12, heads: 12, inter: 3072, types: 2, eps: 1e-12})
 		c.ClassifierDropout = r.float("classifier_dropout", c.EmbdDropout)
 		defPad := 0
 		if c.Family() == RoBERTa {
@@ -98,6 +84,50 @@ func (c *Config) parseEncoder(r *reader) error {
 		return fmt.Errorf("hidden_act %q: rl's %s supports gelu, relu, gelu_new and gelu_pytorch_tanh", c.HiddenAct, c.ModelType)
 	}
 	return nil
+}
+
+// bertSizes are a family's defaults for BertConfig's size fields.
+type bertSizes struct {
+	vocab, hidden, layers, heads, inter, types int
+	eps                                        float64
+}
+
+// readBertSizes reads the fields BertConfig, RobertaConfig and
+// DebertaV2Config share (vocab_size, hidden_size, num_hidden_layers,
+// num_attention_heads, intermediate_size, max_position_embeddings 512,
+// type_vocab_size, layer_norm_eps, hidden_act gelu, hidden_dropout_prob
+// and attention_probs_dropout_prob 0.1) with the family's defaults d.
+func (c *Config) readBertSizes(r *reader, d bertSizes) {
+	c.VocabSize = r.int("vocab_size", d.vocab)
+	c.HiddenSize = r.int("hidden_size", d.hidden)
+	c.NumLayers = r.int("num_hidden_layers", d.layers)
+	c.NumHeads = r.int("num_attention_heads", d.heads)
+	c.NumKVHeads = c.NumHeads
+	c.IntermediateSize = r.int("intermediate_size", d.inter)
+	c.MaxPositions = r.int("max_position_embeddings", 512)
+	c.TypeVocabSize = r.int("type_vocab_size", d.types)
+	c.NormEps = r.float("layer_norm_eps", d.eps)
+	c.HiddenAct = r.str("hidden_act")
+	if c.HiddenAct == "" {
+		c.HiddenAct = "gelu"
+	}
+	c.EmbdDropout = r.float("hidden_dropout_prob", 0.1)
+	c.ResidDropout = c.EmbdDropout
+	c.AttnDropout = r.float("attention_probs_dropout_prob", 0.1)
+}
+
+// writeBertSizes writes what readBertSizes reads under its names.
+func (c *Config) writeBertSizes(out map[string]any) {
+	out["hidden_size"] = c.HiddenSize
+	out["num_hidden_layers"] = c.NumLayers
+	out["num_attention_heads"] = c.NumHeads
+	out["intermediate_size"] = c.IntermediateSize
+	out["max_position_embeddings"] = c.MaxPositions
+	out["type_vocab_size"] = c.TypeVocabSize
+	out["layer_norm_eps"] = c.NormEps
+	out["hidden_act"] = c.HiddenAct
+	out["hidden_dropout_prob"] = c.EmbdDropout
+	out["attention_probs_dropout_prob"] = c.AttnDropout
 }
 
 // validateEncoder checks what only encoders have.
@@ -138,16 +168,7 @@ func (c *Config) encoderJSON(out map[string]any) {
 		out["seq_classif_dropout"] = c.ClassifierDropout
 		return
 	}
-	out["hidden_size"] = c.HiddenSize
-	out["num_hidden_layers"] = c.NumLayers
-	out["num_attention_heads"] = c.NumHeads
-	out["intermediate_size"] = c.IntermediateSize
-	out["max_position_embeddings"] = c.MaxPositions
-	out["type_vocab_size"] = c.TypeVocabSize
-	out["layer_norm_eps"] = c.NormEps
-	out["hidden_act"] = c.HiddenAct
-	out["hidden_dropout_prob"] = c.EmbdDropout
-	out["attention_probs_dropout_prob"] = c.AttnDropout
+	c.writeBertSizes(out)
 	if _, ok := out["position_embedding_type"]; !ok {
 		out["position_embedding_type"] = "absolute"
 	}

@@ -262,21 +262,6 @@ def pair_row(n, g, vocab):
     w = lambda k: torch.randint(len(SPECIALS), vocab, (k,), generator=g).tolist()
     return [1] + w(a) + [2] + w(b) + [2], [0] * (a + 2) + [1] * (b + 1)
 
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        data = f.read()
-    sd = {}
-    for name, h in header.items():
-        if name == "__metadata__":
-            continue
-        assert h["dtype"] == "F32", (name, h["dtype"])
-        a, b = h["data_offsets"]
-        sd[name] = torch.frombuffer(bytearray(data[a:b]), dtype=torch.float32).reshape(h["shape"])
-    return sd
-
-
 def check(d, name):
     """Read a DeBERTa-v2 checkpoint rl saved (config.json, model.safetensors)
     as transformers' DebertaV2ForSequenceClassification would: its keys must
@@ -285,6 +270,8 @@ def check(d, name):
     with open(os.path.join(d, "config.json")) as f:
         cfg = json.load(f)
     assert cfg["model_type"] == "deberta-v2" and cfg["architectures"] == ["DebertaV2ForSequenceClassification"], cfg
+    from encoders import read_safetensors  # the loader of the other encoders' check
+
     sd = read_safetensors(os.path.join(d, "model.safetensors"))
     want = set(weights(cfg, 0))
     assert want == set(sd), ("keys differ", sorted(want ^ set(sd)))
