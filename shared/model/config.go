@@ -1,7 +1,9 @@
-// Package model implements the decoder-only transformers rl trains (GPT-2
-// and Llama families) on libtorch, built from and saved as Hugging Face
+// Package model implements the transformers rl trains on libtorch (the
+// GPT-2 and Llama decoder families, with a language-model head or a score
+// head; the BERT, DistilBERT, RoBERTa and DeBERTa-v2 encoders, with their
+// sequence-classification heads), built from and saved as Hugging Face
 // checkpoints (config.json + model.safetensors) with transformers' tensor
-// names, with a language-model head or a score head.
+// names.
 package model
 
 import (
