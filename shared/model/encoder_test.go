@@ -201,11 +201,11 @@ func jsonEqual(a, b any) bool {
 }
 
 // TestEncoderPaddingInvariant: a row's logits do not depend on the pads
-// after it (bidirectional attention masks them), nor for BERT and RoBERTa
-// on left pads (positions count real tokens), and a row read alone equals
-// the same row in a batch.
+// after it (bidirectional attention masks them), nor on left pads
+// (absolute positions count real tokens; DeBERTa's relative distances do
+// not change), and a row read alone equals the same row in a batch.
 func TestEncoderPaddingInvariant(t *testing.T) {
-	for _, family := range []string{"bert", "distilbert", "roberta"} {
+	for _, family := range []string{"bert", "distilbert", "roberta", "deberta/v2", "deberta/v3"} {
 		m, err := Load(filepath.Join("testdata", family), LoadOptions{Head: ScoreHead})
 		if err != nil {
 			t.Fatal(err)
