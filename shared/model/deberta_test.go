@@ -335,3 +335,67 @@ func TestDebertaV2Trains(t *testing.T) {
 		t.Errorf("loss %.4f -> %.4f: want it below a third of the start", first, last)
 	}
 }
+
+// TestLoadBaseDeberta: a pretraining checkpoint as microsoft/deberta-v3-*
+// publishes it (no pooler or classifier; the MLM head lm_predictions.*, the
+// discriminator's mask_predictions.*, and absolute position_embeddings
+// that position_biased_input false does not use) loads as a classifier
+// with a new ContextPooler and classifier, as from_pretrained does: the
+// body's hidden states are the fixture's, the head N(0,
+// initializer_range) with zero biases.
+func TestLoadBaseDeberta(t *testing.T) {
+	src := filepath.Join("testdata", "deberta", "v3")
+	f, err := safetensors.ReadModelDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &safetensors.File{Tensors: map[string]safetensors.Tensor{}}
+	for _, n := range f.Names() {
+		if !strings.HasPrefix(n, "pooler.") && !strings.HasPrefix(n, "classifier.") {
+			out.Tensors[n] = f.Tensors[n]
+		}
+	}
+	out.Tensors["lm_predictions.lm_head.dense.weight"] = f.Tensors["pooler.dense.weight"]
+	out.Tensors["mask_predictions.classifier.bias"] = f.Tensors["classifier.bias"]
+	out.Tensors["deberta.embeddings.position_embeddings.weight"] = f.Tensors["deberta.embeddings.word_embeddings.weight"]
+	dir := t.TempDir()
+	if err := safetensors.WriteFile(filepath.Join(dir, "model.safetensors"), out); err != nil {
+		t.Fatal(err)
+	}
+	var c map[string]any
+	b, _ := os.ReadFile(filepath.Join(src, "config.json"))
+	_ = json.Unmarshal(b, &c)
+	delete(c, "id2label")
+	delete(c, "label2id")
+	c["architectures"] = []string{"DebertaV2ForMaskedLM"}
+	b, _ = json.Marshal(c)
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m, err := Load(dir, LoadOptions{Head: ScoreHead, NumLabels: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Free()
+	var g debertaGolden
+	b, _ = os.ReadFile(filepath.Join(src, "expected.json"))
+	if err := json.Unmarshal(b, &g); err != nil {
+		t.Fatal(err)
+	}
+	eg := &encoderGolden{InputIDs: g.InputIDs, AttentionMask: g.AttentionMask, TokenTypeIDs: g.TokenTypeIDs, Hidden: g.Hidden, Logits: [][]float64{}}
+	hidden, logits := encoderForward(t, m, eg, true)
+	checkEncoderGolden(t, "base deberta", eg, hidden, nil)
+	if len(logits) != 3*3 || m.Config.Architectures[0] != "DebertaV2ForSequenceClassification" || m.Param("deberta.embeddings.position_embeddings.weight") != nil {
+		t.Errorf("logits %v, architectures %v: want 3 labels of a DebertaV2ForSequenceClassification without position embeddings", logits, m.Config.Architectures)
+	}
+	for _, name := range []string{"pooler.dense", "classifier"} {
+		w := m.Param(name + ".weight").Float32s()
+		var ss float64
+		for _, v := range w {
+			ss += float64(v) * float64(v)
+		}
+		if std := math.Sqrt(ss / float64(len(w))); std < 0.01 || std > 0.03 || slices.Max(m.Param(name+".bias").Float32s()) != 0 || slices.Min(m.Param(name+".bias").Float32s()) != 0 {
+			t.Errorf("new %s: std %.4f (want about initializer_range 0.02), bias %v", name, std, m.Param(name+".bias").Float32s())
+		}
+	}
+}
