@@ -458,16 +458,7 @@ func TestLoadBaseEncoder(t *testing.T) {
 	if err := safetensors.WriteFile(filepath.Join(dir, "model.safetensors"), out); err != nil {
 		t.Fatal(err)
 	}
-	cfg, _ := os.ReadFile(filepath.Join("testdata", "bert", "config.json"))
-	var c map[string]any
-	_ = json.Unmarshal(cfg, &c)
-	delete(c, "id2label")
-	delete(c, "label2id")
-	c["architectures"] = []string{"BertForPreTraining"}
-	b, _ := json.Marshal(c)
-	if err := os.WriteFile(filepath.Join(dir, "config.json"), b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeBaseConfig(t, filepath.Join("testdata", "bert"), dir, "BertForPreTraining")
 	m, err := Load(dir, LoadOptions{Head: ScoreHead, NumLabels: 4})
 	if err != nil {
 		t.Fatal(err)
@@ -479,12 +470,41 @@ func TestLoadBaseEncoder(t *testing.T) {
 	if len(logits) != 3*4 || m.Config.Architectures[0] != "BertForSequenceClassification" {
 		t.Errorf("logits %v, architectures %v: want 4 labels of a BertForSequenceClassification", logits, m.Config.Architectures)
 	}
-	w := m.Param("classifier.weight").Float32s()
+	checkFreshHead(t, m, "classifier")
+}
+
+// writeBaseConfig writes src's config.json into dir as a pretraining
+// checkpoint has it: no id2label or label2id, architectures [arch].
+func writeBaseConfig(t *testing.T, src, dir, arch string) {
+	t.Helper()
+	var c map[string]any
+	b, err := os.ReadFile(filepath.Join(src, "config.json"))
+	if err == nil {
+		err = json.Unmarshal(b, &c)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	delete(c, "id2label")
+	delete(c, "label2id")
+	c["architectures"] = []string{arch}
+	b, _ = json.Marshal(c)
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkFreshHead: module was initialised as from_pretrained initialises a
+// new head (BERT's and DeBERTa's _init_weights): weight N(0,
+// initializer_range 0.02), bias zero.
+func checkFreshHead(t *testing.T, m *Model, module string) {
+	t.Helper()
+	w, b := m.Param(module+".weight").Float32s(), m.Param(module+".bias").Float32s()
 	var ss float64
 	for _, v := range w {
 		ss += float64(v) * float64(v)
 	}
-	if std := math.Sqrt(ss / float64(len(w))); std < 0.01 || std > 0.03 || slices.Max(m.Param("classifier.bias").Float32s()) != 0 {
-		t.Errorf("new classifier: std %.4f (want about initializer_range 0.02), bias %v", std, m.Param("classifier.bias").Float32s())
+	if std := math.Sqrt(ss / float64(len(w))); std < 0.01 || std > 0.03 || slices.Max(b) != 0 || slices.Min(b) != 0 {
+		t.Errorf("new %s: std %.4f (want about initializer_range 0.02), bias %v", module, std, b)
 	}
 }
