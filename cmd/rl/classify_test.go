@@ -29,8 +29,9 @@ func writeSplits(t *testing.T, rows string) string {
 // metrics.jsonl and eval_results.json (regression: mse, rmse, mae,
 // pearson, spearmanr; multi-label: f1_micro, f1_macro, accuracy; never the
 // single-label matthews_correlation); config.json records the problem type
-// and the family's architecture. A bad --problem-type is refused naming
-// the flag and the values it takes.
+// and the family's architecture, and rl predict reads the result (a score,
+// a label set). A bad --problem-type is refused naming the flag and the
+// values it takes.
 func TestClassifyProblemTypes(t *testing.T) {
 	tok := realtok.Dir("bert-base-uncased")
 	for _, tc := range []struct {
@@ -89,6 +90,14 @@ func TestClassifyProblemTypes(t *testing.T) {
 		b, _ = os.ReadFile(filepath.Join(out, "config.json"))
 		if err := json.Unmarshal(b, &cfg); err != nil || cfg.ProblemType != tc.problem || !slices.Equal(cfg.Architectures, []string{tc.arch}) {
 			t.Errorf("%s: config.json problem_type %q architectures %v (%v)", tc.problem, cfg.ProblemType, cfg.Architectures, err)
+		}
+		// rl predict on the result: a score (regression) or a label set
+		texts := filepath.Join(t.TempDir(), "texts.txt")
+		os.WriteFile(texts, []byte("a fine film\nawful\n"), 0o644)
+		pred, err := runApp(t, "predict", "--model", out, "--file", texts)
+		field := map[string]string{"regression": `"score":`, "multi_label_classification": `"labels":`}[tc.problem]
+		if lines := strings.Split(strings.TrimSpace(pred), "\n"); err != nil || len(lines) != 2 || !strings.Contains(lines[0], field) {
+			t.Errorf("%s: rl predict: %v\n%s\nwant 2 lines with %s", tc.problem, err, pred, field)
 		}
 	}
 	_, err := runApp(t, "classify", "--init", "tiny-bert", "--tokenizer", tok, "--dataset", writeSplits(t, `{"text":"a","label":1}`+"\n"),
