@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/rlsuite/rl/shared/check"
+	"github.com/rlsuite/rl/shared/dist"
 	"github.com/rlsuite/rl/shared/generate"
 	"github.com/rlsuite/rl/shared/rollout"
 	"github.com/rlsuite/rl/shared/train"
@@ -92,26 +93,9 @@ func DefaultConfig() Config {
 }
 
 // Derived fills generation_batch_size and steps_per_generation as
-// RLOOConfig.__post_init__ does (one process).
-func (c *Config) Derived() (genBatch, stepsPerGen int, err error) {
-	bs := c.PerDeviceTrainBatchSize
-	switch {
-	case c.GenerationBatchSize == nil && c.StepsPerGeneration == nil:
-		stepsPerGen = c.GradientAccumulationSteps
-		genBatch = bs * stepsPerGen
-	case c.GenerationBatchSize != nil && c.StepsPerGeneration == nil:
-		genBatch = *c.GenerationBatchSize
-		if bs <= 0 || genBatch%bs != 0 {
-			return 0, 0, fmt.Errorf("generation_batch_size (%d) must be divisible by the global batch size (per_device_train_batch_size %d)", genBatch, bs)
-		}
-		stepsPerGen = genBatch / bs
-	case c.GenerationBatchSize == nil && c.StepsPerGeneration != nil:
-		stepsPerGen = *c.StepsPerGeneration
-		genBatch = bs * stepsPerGen
-	default:
-		return 0, 0, errors.New("generation_batch_size and steps_per_generation can not be both configured at the same time")
-	}
-	return genBatch, stepsPerGen, nil
+// RLOOConfig.__post_init__ does in a world of world processes (rollout.Derive).
+func (c *Config) Derived(world int) (genBatch, stepsPerGen int, err error) {
+	return rollout.Derive(c.PerDeviceTrainBatchSize, c.GradientAccumulationSteps, world, c.GenerationBatchSize, c.StepsPerGeneration)
 }
 
 // EpsHigh is epsilon_high, epsilon when unset.
@@ -153,7 +137,7 @@ func (c *Config) Validate() error {
 		bad("reward_clip_range %v: want two numbers, min <= max (e.g. --reward-clip-range -1,1)", c.RewardClipRange)
 	}
 	if c.PerDeviceTrainBatchSize >= 1 && c.GradientAccumulationSteps >= 1 {
-		if gb, _, err := c.Derived(); err != nil {
+		if gb, _, err := c.Derived(dist.Current().Size()); err != nil {
 			errs = append(errs, err)
 		} else if c.NumGenerations >= 1 && gb%c.NumGenerations != 0 {
 			bad("generation_batch_size (%d) must be divisible by num_generations (%d): each generation holds whole groups of completions (generation_batch_size defaults to per_device_train_batch_size * steps_per_generation)", gb, c.NumGenerations)

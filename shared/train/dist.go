@@ -34,23 +34,10 @@ import (
 // (stepTotals), one gradient all-reduce, two per logging step, a barrier
 // per checkpoint.
 
-// checkWorld refuses tasks that cannot train data-parallel yet.
-func (t *Trainer[B]) checkWorld() error {
-	w := t.g.Size()
-	if w <= 1 {
-		return nil
-	}
-	_, online := t.Task.(StepStarter)
-	_, boundary := t.Task.(SaveBoundary)
-	if online || boundary {
-		name := t.Name
-		if name == "" {
-			name = "this trainer"
-		}
-		return fmt.Errorf("train: rl %s does not train data-parallel yet (WORLD_SIZE=%d): its rollouts are not sharded across ranks; run it as one process (without rl launch or torchrun)", name, w)
-	}
-	return nil
-}
+// checkWorld refuses what cannot train data-parallel (nothing yet: the
+// online trainers shard their rollouts themselves, see rollout.Online and
+// ppo.Rollout).
+func (t *Trainer[B]) checkWorld() error { return nil }
 
 func paramTensors(ps []model.Param) []*tensor.Tensor {
 	out := make([]*tensor.Tensor, len(ps))

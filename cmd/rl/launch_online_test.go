@@ -1,0 +1,154 @@
+package main
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// launchEnv makes rl launch's workers the test binary, logging JSON, one
+// thread each.
+func launchEnv(t *testing.T) {
+	t.Helper()
+	t.Setenv("RL_TEST_AS_RL", "1")
+	// the workers' stderr is a pipe: JSON logs, unless CI or RL_LOG_CONSOLE asks for console
+	t.Setenv("CI", "")
+	t.Setenv("RL_LOG_CONSOLE", "")
+	t.Setenv("OMP_NUM_THREADS", "1")
+	t.Setenv("RL_THREADS", "1")
+}
+
+// promptData writes n prompts.
+func promptData(t *testing.T, n int) string {
+	t.Helper()
+	words := strings.Fields("the quick brown fox jumps over the lazy dog a b and c one two three four")
+	var b strings.Builder
+	for i := range n {
+		row, _ := json.Marshal(map[string]string{"prompt": strings.Join(words[i%len(words):i%len(words)+1+i%3], " ")})
+		b.Write(append(row, '\n'))
+	}
+	p := filepath.Join(t.TempDir(), "prompts.jsonl")
+	if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// sameMetrics fails unless the two runs logged keys alike to 1e-5 at
+// each of steps logged steps.
+func sameMetrics(t *testing.T, one, two string, steps int, keys []string) {
+	t.Helper()
+	m1, m2 := readMetrics(t, one), readMetrics(t, two)
+	if len(m1) != steps || len(m2) != steps {
+		t.Fatalf("logged steps: one process %d, two %d; want %d each", len(m1), len(m2), steps)
+	}
+	for step := 1; step <= steps; step++ {
+		for _, k := range keys {
+			a, ok1 := m1[step][k]
+			b, ok2 := m2[step][k]
+			if !ok1 || !ok2 {
+				t.Fatalf("step %d: %s not logged by both (one process %v, two %v)", step, k, ok1, ok2)
+			}
+			if math.Abs(a-b) > 1e-5*math.Max(1, math.Abs(a)) {
+				t.Errorf("step %d %s: one process %.8g, two %.8g", step, k, a, b)
+			}
+		}
+	}
+}
+
+// TestLaunchGRPOMatchesOneProcess (issue 15): rl launch --nproc-per-node
+// 2 with per-device batch 2 trains GRPO exactly as one process with
+// batch 4: each rank samples its share of every generation (each row's
+// sampler keyed by its row in the whole generation), the shares are
+// gathered so that advantages and the generation metrics are the whole
+// batch's, micro-batch k of the world is one process's micro-batch k,
+// the dapo normaliser is the generation's tokens over the world size,
+// and the loss metrics are reduced across ranks as TRL's (token sums and
+// counts). So the losses, rewards, KL, entropy, lengths and final
+// weights agree to float rounding; rank 0's checkpoint-2 then resumes in
+// a world of 2 and of 1 to the same weights.
+func TestLaunchGRPOMatchesOneProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts worker processes")
+	}
+	lm, rm := tinyModel(t, "lm"), tinyModel(t, "rm")
+	data := promptData(t, 8)
+	tmp := t.TempDir()
+	one, two := filepath.Join(tmp, "one"), filepath.Join(tmp, "two")
+	common := []string{"grpo", "--model", lm, "--dataset", data, "--reward-funcs", rm + ",builtin:length", "--reward-weights", "1,0.1",
+		"--num-generations", "2", "--max-completion-length", "4", "--max-steps", "3", "--logging-steps", "1",
+		"--learning-rate", "3e-3", "--beta", "0.04", "--gradient-accumulation-steps", "2", "--seed", "7", "--save-steps", "2"}
+	launchEnv(t)
+	if code, _, errs := rl(t, append(common, "--output-dir", one, "--per-device-train-batch-size", "4")...); code != 0 {
+		t.Fatalf("one process: exit %d: %s", code, errs)
+	}
+	if code, out, errs := rl(t, append([]string{"launch", "--nproc-per-node", "2", "rl"}, append(common, "--output-dir", two, "--per-device-train-batch-size", "2")...)...); code != 0 {
+		t.Fatalf("rl launch: exit %d:\n%s\n%s", code, out, errs)
+	}
+	sameMetrics(t, one, two, 3, []string{"loss", "grad_norm", "reward", "reward_std", "rewards/rm/mean", "rewards/length/std", "kl", "entropy",
+		"completions/mean_length", "clip_ratio/region_mean", "frac_reward_zero_std", "num_tokens", "epoch"})
+	if d := maxWeightDiff(t, one, two); d > 1e-5 {
+		t.Errorf("final weights differ by %g (want <= 1e-5)", d)
+	}
+	if d := maxWeightDiff(t, lm, two); d < 1e-4 {
+		t.Errorf("training moved the weights by only %g: the comparison proves nothing", d)
+	}
+	for _, w := range []struct {
+		name string
+		args []string
+		bs   string
+	}{
+		{"world of 2", []string{"launch", "--nproc-per-node", "2", "rl"}, "2"},
+		{"world of 1", nil, "4"},
+	} {
+		dir := filepath.Join(tmp, strings.ReplaceAll(w.name, " ", "-"))
+		args := append(append([]string{}, w.args...), append(common, "--output-dir", dir, "--per-device-train-batch-size", w.bs,
+			"--resume-from-checkpoint", filepath.Join(two, "checkpoint-2"))...)
+		if code, out, errs := rl(t, args...); code != 0 {
+			t.Fatalf("resume in a %s: exit %d:\n%s\n%s", w.name, code, out, errs)
+		}
+		if d := maxWeightDiff(t, one, dir); d > 1e-5 {
+			t.Errorf("resumed in a %s: final weights differ from the uninterrupted run's by %g", w.name, d)
+		}
+	}
+}
+
+// TestLaunchPPOMatchesOneProcess (issue 15): PPO's rollout is the
+// world's: each rank generates and scores its share (per-row sampler
+// seeds), the shares are gathered so that the advantage whitening and
+// the objective/* metrics are the whole batch's, and the trainer's
+// DistributedSampler cut serves each rank its micro-batches. With
+// responses of response_length tokens (no stop token, TRL's default)
+// every masked mean is over equal counts, so DDP's average of the ranks'
+// micro-batch losses is one process's: the same losses, metrics and
+// final weights to float rounding.
+func TestLaunchPPOMatchesOneProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts worker processes")
+	}
+	lm, rm := tinyModel(t, "lm"), tinyModel(t, "rm")
+	data := promptData(t, 8)
+	tmp := t.TempDir()
+	one, two := filepath.Join(tmp, "one"), filepath.Join(tmp, "two")
+	common := []string{"ppo", "--sft-model-path", lm, "--reward-model-path", rm, "--dataset", data, "--response-length", "4",
+		"--total-episodes", "16", "--num-ppo-epochs", "2", "--learning-rate", "3e-3", "--gradient-accumulation-steps", "2",
+		"--seed", "5", "--save-strategy", "no", "--num-sample-generations", "0"}
+	launchEnv(t)
+	if code, _, errs := rl(t, append(common, "--output-dir", one, "--per-device-train-batch-size", "4")...); code != 0 {
+		t.Fatalf("one process: exit %d: %s", code, errs)
+	}
+	if code, out, errs := rl(t, append([]string{"launch", "--nproc-per-node", "2", "rl"}, append(common, "--output-dir", two, "--per-device-train-batch-size", "2")...)...); code != 0 {
+		t.Fatalf("rl launch: exit %d:\n%s\n%s", code, out, errs)
+	}
+	sameMetrics(t, one, two, 2, []string{"loss", "grad_norm", "objective/kl", "objective/scores", "objective/rlhf_reward", "objective/entropy",
+		"val/num_eos_tokens", "policy/approxkl_avg", "loss/value_avg", "episode"})
+	if d := maxWeightDiff(t, one, two); d > 1e-5 {
+		t.Errorf("final weights differ by %g (want <= 1e-5)", d)
+	}
+	if d := maxWeightDiff(t, lm, two); d < 1e-4 {
+		t.Errorf("training moved the weights by only %g: the comparison proves nothing", d)
+	}
+}
