@@ -152,3 +152,77 @@ func TestLaunchPPOMatchesOneProcess(t *testing.T) {
 		t.Errorf("training moved the weights by only %g: the comparison proves nothing", d)
 	}
 }
+
+// TestLaunchEvalSharded (issue 15): in a world of 2 each rank evaluates
+// its every other eval example (3 held-out pairs: 2 on rank 0, 1 on rank
+// 1, no padding) and the example-weighted sums are added across ranks,
+// so DPO's eval metrics (means over pairs) are one process's to float
+// rounding, before and after a training step (one step: the 7 training
+// pairs are no whole epoch of 2 x 2, whose padding would change step 2).
+func TestLaunchEvalSharded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts worker processes")
+	}
+	lm := tinyModel(t, "lm")
+	words := strings.Fields("the quick brown fox jumps over the lazy dog a b and c one two three four")
+	var b strings.Builder
+	for i := range 10 {
+		row, _ := json.Marshal(map[string]string{"prompt": words[i] + " " + words[i+1] + " ",
+			"chosen": strings.Join(words[i+2:i+3+i%3], " "), "rejected": strings.Join(words[i+5:i+6+i%2], " ")})
+		b.Write(append(row, '\n'))
+	}
+	tmp := t.TempDir()
+	data := filepath.Join(tmp, "pairs.jsonl")
+	if err := os.WriteFile(data, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	one, two := filepath.Join(tmp, "one"), filepath.Join(tmp, "two")
+	common := []string{"dpo", "--model", lm, "--dataset", data, "--eval-ratio", "0.3", "--max-steps", "1", "--eval-on-start", "--logging-steps", "1",
+		"--eval-strategy", "steps", "--eval-steps", "1", "--learning-rate", "1e-3", "--seed", "5", "--save-strategy", "no"}
+	launchEnv(t)
+	if code, _, errs := rl(t, append(common, "--output-dir", one, "--per-device-train-batch-size", "4", "--per-device-eval-batch-size", "4")...); code != 0 {
+		t.Fatalf("one process: exit %d: %s", code, errs)
+	}
+	code, out, errs := rl(t, append([]string{"launch", "--nproc-per-node", "2", "rl"}, append(common, "--output-dir", two,
+		"--per-device-train-batch-size", "2", "--per-device-eval-batch-size", "2")...)...)
+	if code != 0 {
+		t.Fatalf("rl launch: exit %d:\n%s\n%s", code, out, errs)
+	}
+	if !strings.Contains(errs, `"examples":2,"of":3,"world_size":2`) {
+		t.Errorf("rank 0 should have evaluated 2 of the 3 pairs:\n%s", errs)
+	}
+	e1, e2 := readEvals(t, one), readEvals(t, two)
+	if len(e1) != 2 || len(e2) != 2 {
+		t.Fatalf("evaluations: one process %d, two %d; want 2 each", len(e1), len(e2))
+	}
+	for step, m := range e1 {
+		for _, k := range []string{"eval_loss", "eval_rewards/chosen", "eval_rewards/margins", "eval_logps/rejected"} {
+			a, ok := m[k]
+			if !ok {
+				t.Fatalf("step %d: no %s: %v", step, k, m)
+			}
+			if c := e2[step][k]; math.Abs(a-c) > 1e-5*math.Max(1, math.Abs(a)) {
+				t.Errorf("step %d %s: one process %.8g, two %.8g", step, k, a, c)
+			}
+		}
+	}
+}
+
+func readEvals(t *testing.T, dir string) map[int]map[string]float64 {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "metrics.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[int]map[string]float64{}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var m map[string]float64
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("%s: %v", line, err)
+		}
+		if _, ok := m["eval_loss"]; ok {
+			out[int(m["step"])] = m
+		}
+	}
+	return out
+}

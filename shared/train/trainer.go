@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -764,15 +765,13 @@ func (t *Trainer[B]) openTensorBoard() error {
 func (t *Trainer[B]) Evaluate() (out map[string]float64, err error) {
 	defer tensor.Recover(&err, "evaluate")
 	var acc metrics.Accumulator
-	n := t.Eval.Len()
+	own := t.evalShard()
+	n := len(own)
 	bs := t.Args.PerDeviceEvalBatchSize
 	began := time.Now()
 	tensor.NoGrad(func() {
 		for lo := 0; lo < n; lo += bs {
-			idx := make([]int, 0, bs)
-			for i := lo; i < min(lo+bs, n); i++ {
-				idx = append(idx, i)
-			}
+			idx := slices.Clone(own[lo:min(lo+bs, n)])
 			batch, e := t.Eval.Batch(idx)
 			if e != nil {
 				err = e
@@ -790,6 +789,12 @@ func (t *Trainer[B]) Evaluate() (out map[string]float64, err error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("evaluate: %w", err)
+	}
+	if len(own) < t.Eval.Len() {
+		if err := t.worldSum(&acc); err != nil {
+			return nil, fmt.Errorf("evaluate: %w", err)
+		}
+		t.Log.Info().Int("examples", len(own)).Int("of", t.Eval.Len()).Int("world_size", t.g.Size()).Msg("evaluated this rank's shard")
 	}
 	out = map[string]float64{}
 	for k, v := range acc.Means() {
