@@ -189,7 +189,9 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 		LogCompletions: cfg.LogCompletions, OutDir: cfg.OutputDir, Log: log}).Attach(env)
 	t.WantOld, t.WantRef, t.Score = true, cfg.Beta != 0, t.score
 	t.Completion = func(s *sample) *rollout.Completion { return s.c }
-	t.Logged = func(step int, s *sample) rollout.Logged { return rollout.LogCompletion(step, s.c, t.Rewards, s.rewards, s.adv) }
+	t.Logged = func(step int, s *sample) rollout.Logged {
+		return rollout.LogCompletion(step, s.c, t.Rewards, s.rewards, s.adv)
+	}
 	log.Info().Int("prompts", len(t.Prompts)).Int("generation_batch_size", genBatch).Int("steps_per_generation", stepsPerGen).
 		Bool("reference", env.Ref != nil).Msg("rloo")
 	out, err := rollout.Train(ctx, t.Online, t, cfg.Args, cfg.NumTrainEpochs, cfg.Model, rawConfig, cfg.inputs(), env.Tok)

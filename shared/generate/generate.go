@@ -37,7 +37,7 @@ type Config struct {
 	// it (data-parallel rollouts split a generation across ranks and
 	// sample what one process sampling the whole batch does).
 	RowSeeds []uint64
-	NoCache           bool   // recompute the whole sequence at every step (for checking the cache)
+	NoCache  bool // recompute the whole sequence at every step (for checking the cache)
 	// NoSharedPrefill computes every row's prompt even when rows repeat a
 	// prompt (for checking the sharing; see Generate).
 	NoSharedPrefill bool
