@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // launchEnv makes rl launch's workers the test binary, logging JSON, one
@@ -225,4 +226,40 @@ func readEvals(t *testing.T, dir string) map[int]map[string]float64 {
 		}
 	}
 	return out
+}
+
+// TestLaunchGRPOWorkerDiesInRollout (issue 15): a rank killed inside a
+// rollout (its cmd: reward program SIGKILLs it while scoring the 21st
+// completion of rank 1) stops the world: rl launch fails and the other
+// rank, waiting in the generation's gather, exits with an error naming
+// its rank, the operation and the dead peer, well within the timeout,
+// instead of hanging.
+func TestLaunchGRPOWorkerDiesInRollout(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts worker processes")
+	}
+	lm := tinyModel(t, "lm")
+	launchEnv(t)
+	prog := filepath.Join(t.TempDir(), "reward.sh")
+	script := "#!/bin/sh\nn=0\nwhile read -r line; do\n  n=$((n+1))\n  if [ \"$RANK\" = 1 ] && [ $n -gt 20 ]; then kill -9 $PPID; fi\n  echo 1.5\ndone\n"
+	if err := os.WriteFile(prog, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	code, out, errs := rl(t, "--ddp-timeout", "20", "launch", "--nproc-per-node", "2", "rl", "--ddp-timeout", "20", "grpo", "--model", lm,
+		"--dataset", promptData(t, 8), "--reward-funcs", "cmd:"+prog, "--num-generations", "2", "--max-completion-length", "4",
+		"--max-steps", "100", "--logging-steps", "1000", "--save-strategy", "no", "--per-device-train-batch-size", "2",
+		"--output-dir", filepath.Join(t.TempDir(), "out"))
+	took := time.Since(began)
+	if code == 0 {
+		t.Fatalf("exit 0, want a failure:\n%s\n%s", out, errs)
+	}
+	if took > 40*time.Second {
+		t.Errorf("the world took %s to stop", took)
+	}
+	last := lastLine(errs, "[rank 0] ")
+	if !strings.Contains(last, "gather the generation: dist: rank 0 of 2") || !strings.Contains(last, "a peer rank exited") {
+		t.Errorf("rank 0's last words do not name the rollout's gather, its rank and the dead peer: %s\n%s", last, errs)
+	}
+	t.Logf("exit %d, stopped in %s; rank 0 said: %s", code, took.Round(time.Millisecond), last)
 }

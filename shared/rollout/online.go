@@ -244,7 +244,7 @@ func (o *Online[S]) gather(own *Generation, prompts []*Prompt) (*Generation, err
 	}
 	all, err := o.Dist.AllGather(buf)
 	if err != nil {
-		return nil, fmt.Errorf("%s: gather the generation: %w", o.Name, err)
+		return nil, fmt.Errorf("gather the generation: %w", err)
 	}
 	gen := &Generation{Index: own.Index}
 	for r, part := range all {
