@@ -60,6 +60,70 @@ func sameMetrics(t *testing.T, one, two string, steps int, keys []string) {
 	}
 }
 
+// sameWeights fails unless one's and two's final weights agree to 1e-5
+// and moved at least moved from start's (else the comparison proves
+// nothing).
+func sameWeights(t *testing.T, start, one, two string, moved float64) {
+	t.Helper()
+	if d := maxWeightDiff(t, one, two); d > 1e-5 {
+		t.Errorf("final weights differ by %g (want <= 1e-5)", d)
+	}
+	if d := maxWeightDiff(t, start, two); d < moved {
+		t.Errorf("training moved the weights by only %g: the comparison proves nothing", d)
+	}
+}
+
+// launchDirs skips in -short mode and returns a temporary dir and the
+// one-process and two-process output dirs in it.
+func launchDirs(t *testing.T) (tmp, one, two string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts worker processes")
+	}
+	tmp = t.TempDir()
+	return tmp, filepath.Join(tmp, "one"), filepath.Join(tmp, "two")
+}
+
+// oneAndTwo runs common into one as one process with per-device batch
+// bsOne, then into two as rl launch --nproc-per-node 2 with bsTwo; it
+// returns the launch's standard error.
+func oneAndTwo(t *testing.T, common []string, one, two, bsOne, bsTwo string) string {
+	t.Helper()
+	if code, _, errs := rl(t, append(common, "--output-dir", one, "--per-device-train-batch-size", bsOne)...); code != 0 {
+		t.Fatalf("one process: exit %d: %s", code, errs)
+	}
+	code, out, errs := rl(t, append([]string{"launch", "--nproc-per-node", "2", "rl"}, append(common, "--output-dir", two, "--per-device-train-batch-size", bsTwo)...)...)
+	if code != 0 {
+		t.Fatalf("rl launch: exit %d:\n%s\n%s", code, out, errs)
+	}
+	return errs
+}
+
+// resumeInWorlds resumes checkpoint ckpt of common in a world of 2 (with
+// per-device batch bsTwo) and of 1 (bsOne), each into a new dir under
+// tmp, and checks that both end with want's final weights.
+func resumeInWorlds(t *testing.T, tmp string, common []string, ckpt, want, bsOne, bsTwo string) {
+	t.Helper()
+	for _, w := range []struct {
+		name string
+		args []string
+		bs   string
+	}{
+		{"world of 2", []string{"launch", "--nproc-per-node", "2", "rl"}, bsTwo},
+		{"world of 1", nil, bsOne},
+	} {
+		dir := filepath.Join(tmp, strings.ReplaceAll(w.name, " ", "-"))
+		args := append(append([]string{}, w.args...), append(common, "--output-dir", dir, "--per-device-train-batch-size", w.bs,
+			"--resume-from-checkpoint", ckpt)...)
+		if code, out, errs := rl(t, args...); code != 0 {
+			t.Fatalf("resume in a %s: exit %d:\n%s\n%s", w.name, code, out, errs)
+		}
+		if d := maxWeightDiff(t, want, dir); d > 1e-5 {
+			t.Errorf("resumed in a %s: final weights differ from the uninterrupted run's by %g", w.name, d)
+		}
+	}
+}
+
 // TestLaunchGRPOMatchesOneProcess (issue 15): rl launch --nproc-per-node
 // 2 with per-device batch 2 trains GRPO exactly as one process with
 // batch 4: each rank samples its share of every generation (each row's
@@ -72,49 +136,18 @@ func sameMetrics(t *testing.T, one, two string, steps int, keys []string) {
 // weights agree to float rounding; rank 0's checkpoint-2 then resumes in
 // a world of 2 and of 1 to the same weights.
 func TestLaunchGRPOMatchesOneProcess(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts worker processes")
-	}
+	tmp, one, two := launchDirs(t)
 	lm, rm := tinyModel(t, "lm"), tinyModel(t, "rm")
 	data := promptData(t, 8)
-	tmp := t.TempDir()
-	one, two := filepath.Join(tmp, "one"), filepath.Join(tmp, "two")
 	common := []string{"grpo", "--model", lm, "--dataset", data, "--reward-funcs", rm + ",builtin:length", "--reward-weights", "1,0.1",
 		"--num-generations", "2", "--max-completion-length", "4", "--max-steps", "3", "--logging-steps", "1",
 		"--learning-rate", "3e-3", "--beta", "0.04", "--gradient-accumulation-steps", "2", "--seed", "7", "--save-steps", "2"}
 	launchEnv(t)
-	if code, _, errs := rl(t, append(common, "--output-dir", one, "--per-device-train-batch-size", "4")...); code != 0 {
-		t.Fatalf("one process: exit %d: %s", code, errs)
-	}
-	if code, out, errs := rl(t, append([]string{"launch", "--nproc-per-node", "2", "rl"}, append(common, "--output-dir", two, "--per-device-train-batch-size", "2")...)...); code != 0 {
-		t.Fatalf("rl launch: exit %d:\n%s\n%s", code, out, errs)
-	}
+	oneAndTwo(t, common, one, two, "4", "2")
 	sameMetrics(t, one, two, 3, []string{"loss", "grad_norm", "reward", "reward_std", "rewards/rm/mean", "rewards/length/std", "kl", "entropy",
 		"completions/mean_length", "clip_ratio/region_mean", "frac_reward_zero_std", "num_tokens", "epoch"})
-	if d := maxWeightDiff(t, one, two); d > 1e-5 {
-		t.Errorf("final weights differ by %g (want <= 1e-5)", d)
-	}
-	if d := maxWeightDiff(t, lm, two); d < 1e-4 {
-		t.Errorf("training moved the weights by only %g: the comparison proves nothing", d)
-	}
-	for _, w := range []struct {
-		name string
-		args []string
-		bs   string
-	}{
-		{"world of 2", []string{"launch", "--nproc-per-node", "2", "rl"}, "2"},
-		{"world of 1", nil, "4"},
-	} {
-		dir := filepath.Join(tmp, strings.ReplaceAll(w.name, " ", "-"))
-		args := append(append([]string{}, w.args...), append(common, "--output-dir", dir, "--per-device-train-batch-size", w.bs,
-			"--resume-from-checkpoint", filepath.Join(two, "checkpoint-2"))...)
-		if code, out, errs := rl(t, args...); code != 0 {
-			t.Fatalf("resume in a %s: exit %d:\n%s\n%s", w.name, code, out, errs)
-		}
-		if d := maxWeightDiff(t, one, dir); d > 1e-5 {
-			t.Errorf("resumed in a %s: final weights differ from the uninterrupted run's by %g", w.name, d)
-		}
-	}
+	sameWeights(t, lm, one, two, 1e-4)
+	resumeInWorlds(t, tmp, common, filepath.Join(two, "checkpoint-2"), one, "4", "2")
 }
 
 // TestLaunchPPOMatchesOneProcess (issue 15): PPO's rollout is the
@@ -127,31 +160,17 @@ func TestLaunchGRPOMatchesOneProcess(t *testing.T) {
 // micro-batch losses is one process's: the same losses, metrics and
 // final weights to float rounding.
 func TestLaunchPPOMatchesOneProcess(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts worker processes")
-	}
+	_, one, two := launchDirs(t)
 	lm, rm := tinyModel(t, "lm"), tinyModel(t, "rm")
 	data := promptData(t, 8)
-	tmp := t.TempDir()
-	one, two := filepath.Join(tmp, "one"), filepath.Join(tmp, "two")
 	common := []string{"ppo", "--sft-model-path", lm, "--reward-model-path", rm, "--dataset", data, "--response-length", "4",
 		"--total-episodes", "16", "--num-ppo-epochs", "2", "--learning-rate", "3e-3", "--gradient-accumulation-steps", "2",
 		"--seed", "5", "--save-strategy", "no", "--num-sample-generations", "0"}
 	launchEnv(t)
-	if code, _, errs := rl(t, append(common, "--output-dir", one, "--per-device-train-batch-size", "4")...); code != 0 {
-		t.Fatalf("one process: exit %d: %s", code, errs)
-	}
-	if code, out, errs := rl(t, append([]string{"launch", "--nproc-per-node", "2", "rl"}, append(common, "--output-dir", two, "--per-device-train-batch-size", "2")...)...); code != 0 {
-		t.Fatalf("rl launch: exit %d:\n%s\n%s", code, out, errs)
-	}
+	oneAndTwo(t, common, one, two, "4", "2")
 	sameMetrics(t, one, two, 2, []string{"loss", "grad_norm", "objective/kl", "objective/scores", "objective/rlhf_reward", "objective/entropy",
 		"val/num_eos_tokens", "policy/approxkl_avg", "loss/value_avg", "episode"})
-	if d := maxWeightDiff(t, one, two); d > 1e-5 {
-		t.Errorf("final weights differ by %g (want <= 1e-5)", d)
-	}
-	if d := maxWeightDiff(t, lm, two); d < 1e-4 {
-		t.Errorf("training moved the weights by only %g: the comparison proves nothing", d)
-	}
+	sameWeights(t, lm, one, two, 1e-4)
 }
 
 // TestLaunchEvalSharded (issue 15): in a world of 2 each rank evaluates
@@ -161,23 +180,9 @@ func TestLaunchPPOMatchesOneProcess(t *testing.T) {
 // rounding, before and after a training step (one step: the 7 training
 // pairs are no whole epoch of 2 x 2, whose padding would change step 2).
 func TestLaunchEvalSharded(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts worker processes")
-	}
+	_, one, two := launchDirs(t)
 	lm := tinyModel(t, "lm")
-	words := strings.Fields("the quick brown fox jumps over the lazy dog a b and c one two three four")
-	var b strings.Builder
-	for i := range 10 {
-		row, _ := json.Marshal(map[string]string{"prompt": words[i] + " " + words[i+1] + " ",
-			"chosen": strings.Join(words[i+2:i+3+i%3], " "), "rejected": strings.Join(words[i+5:i+6+i%2], " ")})
-		b.Write(append(row, '\n'))
-	}
-	tmp := t.TempDir()
-	data := filepath.Join(tmp, "pairs.jsonl")
-	if err := os.WriteFile(data, []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	one, two := filepath.Join(tmp, "one"), filepath.Join(tmp, "two")
+	data := pairData(t, 10)
 	common := []string{"dpo", "--model", lm, "--dataset", data, "--eval-ratio", "0.3", "--max-steps", "1", "--eval-on-start", "--logging-steps", "1",
 		"--eval-strategy", "steps", "--eval-steps", "1", "--learning-rate", "1e-3", "--seed", "5", "--save-strategy", "no"}
 	launchEnv(t)
@@ -209,25 +214,24 @@ func TestLaunchEvalSharded(t *testing.T) {
 	}
 }
 
-func readEvals(t *testing.T, dir string) map[int]map[string]float64 {
+func readEvals(t *testing.T, dir string) map[int]map[string]float64 { return readLogged(t, dir, "eval_loss") }
+
+// pairData writes n preference pairs of different lengths.
+func pairData(t *testing.T, n int) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, "metrics.jsonl"))
-	if err != nil {
+	words := strings.Fields("the quick brown fox jumps over the lazy dog a b and c one two three four")
+	var b strings.Builder
+	for i := range n {
+		row, _ := json.Marshal(map[string]string{"prompt": words[i] + " " + words[i+1] + " ",
+			"chosen": strings.Join(words[i+2:i+3+i%3], " "), "rejected": strings.Join(words[i+5:i+6+i%2], " ")})
+		b.Write(append(row, '\n'))
+	}
+	p := filepath.Join(t.TempDir(), "pairs.jsonl")
+	if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out := map[int]map[string]float64{}
-	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		var m map[string]float64
-		if err := json.Unmarshal([]byte(line), &m); err != nil {
-			t.Fatalf("%s: %v", line, err)
-		}
-		if _, ok := m["eval_loss"]; ok {
-			out[int(m["step"])] = m
-		}
-	}
-	return out
+	return p
 }
-
 // TestLaunchGRPOWorkerDiesInRollout (issue 15): a rank killed inside a
 // rollout (its cmd: reward program SIGKILLs it while scoring the 21st
 // completion of rank 1) stops the world: rl launch fails and the other
