@@ -214,7 +214,9 @@ func TestLaunchEvalSharded(t *testing.T) {
 	}
 }
 
-func readEvals(t *testing.T, dir string) map[int]map[string]float64 { return readLogged(t, dir, "eval_loss") }
+func readEvals(t *testing.T, dir string) map[int]map[string]float64 {
+	return readLogged(t, dir, "eval_loss")
+}
 
 // pairData writes n preference pairs of different lengths.
 func pairData(t *testing.T, n int) string {
@@ -232,6 +234,7 @@ func pairData(t *testing.T, n int) string {
 	}
 	return p
 }
+
 // TestLaunchGRPOWorkerDiesInRollout (issue 15): a rank killed inside a
 // rollout (its cmd: reward program SIGKILLs it while scoring the 21st
 // completion of rank 1) stops the world: rl launch fails and the other

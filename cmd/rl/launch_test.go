@@ -51,7 +51,9 @@ func launchData(t *testing.T, n int) string {
 	return p
 }
 
-func readMetrics(t *testing.T, dir string) map[int]map[string]float64 { return readLogged(t, dir, "loss") }
+func readMetrics(t *testing.T, dir string) map[int]map[string]float64 {
+	return readLogged(t, dir, "loss")
+}
 
 // readLogged reads metrics.jsonl's entries that have key, by step.
 func readLogged(t *testing.T, dir, key string) map[int]map[string]float64 {
