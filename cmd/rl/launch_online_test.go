@@ -158,19 +158,21 @@ func TestLaunchGRPOMatchesOneProcess(t *testing.T) {
 // responses of response_length tokens (no stop token, TRL's default)
 // every masked mean is over equal counts, so DDP's average of the ranks'
 // micro-batch losses is one process's: the same losses, metrics and
-// final weights to float rounding.
+// final weights to float rounding. Rank 0's checkpoint-1 (the first
+// update) resumes in a world of 2 and of 1 to the same weights.
 func TestLaunchPPOMatchesOneProcess(t *testing.T) {
-	_, one, two := launchDirs(t)
+	tmp, one, two := launchDirs(t)
 	lm, rm := tinyModel(t, "lm"), tinyModel(t, "rm")
 	data := promptData(t, 8)
 	common := []string{"ppo", "--sft-model-path", lm, "--reward-model-path", rm, "--dataset", data, "--response-length", "4",
 		"--total-episodes", "16", "--num-ppo-epochs", "2", "--learning-rate", "3e-3", "--gradient-accumulation-steps", "2",
-		"--seed", "5", "--save-strategy", "no", "--num-sample-generations", "0"}
+		"--seed", "5", "--save-steps", "1", "--num-sample-generations", "0"}
 	launchEnv(t)
 	oneAndTwo(t, common, one, two, "4", "2")
 	sameMetrics(t, one, two, 2, []string{"loss", "grad_norm", "objective/kl", "objective/scores", "objective/rlhf_reward", "objective/entropy",
 		"val/num_eos_tokens", "policy/approxkl_avg", "loss/value_avg", "episode"})
 	sameWeights(t, lm, one, two, 1e-4)
+	resumeInWorlds(t, tmp, common, filepath.Join(two, "checkpoint-1"), one, "4", "2")
 }
 
 // TestLaunchEvalSharded (issue 15): in a world of 2 each rank evaluates
