@@ -27,5 +27,5 @@ func TestGRPOInterruptResumes(t *testing.T) {
 		}
 		_, err := Run(ctx, c, zerolog.Nop(), nil)
 		return err
-	})
+	}, rollouttest.GenerationInterrupts, []string{"reward", "loss", "num_tokens"})
 }

@@ -39,11 +39,6 @@ import (
 // (stepTotals), one gradient all-reduce, two per logging step, two per
 // evaluation, a barrier per checkpoint.
 
-// checkWorld refuses what cannot train data-parallel (nothing yet: the
-// online trainers shard their rollouts themselves, see rollout.Online and
-// ppo.Rollout).
-func (t *Trainer[B]) checkWorld() error { return nil }
-
 func paramTensors(ps []model.Param) []*tensor.Tensor {
 	out := make([]*tensor.Tensor, len(ps))
 	for i, p := range ps {

@@ -303,9 +303,6 @@ func (t *Trainer[B]) Run(ctx context.Context) (res *Result, err error) {
 	if t.g == nil {
 		t.g = dist.Current()
 	}
-	if err := t.checkWorld(); err != nil {
-		return nil, err
-	}
 	main := t.g.IsMain()
 	p, err := t.plan()
 	if err != nil {

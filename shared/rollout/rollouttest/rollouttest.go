@@ -137,35 +137,39 @@ func Mean(x []float64) float64 {
 	return s / float64(len(x))
 }
 
-// InterruptResumes (issue 16, item 5): a Ctrl-C in the middle of a
-// rollout (while the second generation's rewards are computed: reward
-// call 40) and one at the end of the first rollout, while its update runs
-// (call 32: a generation of 32 feeds two optimizer steps, so the trainer
-// sees it between them), each save a checkpoint at the next generation
-// boundary (checkpoint-4, checkpoint-2), and the run resumed from it logs
-// the losses and rewards of the uninterrupted run to 1e-6. run trains
-// into out with the hooked reward, generations of 32 completions serving
-// two optimizer steps each, 6 steps and no checkpoint but the
-// interrupt's; resume resumes from the last checkpoint.
-func InterruptResumes(t *testing.T, run func(ctx context.Context, out string, resume bool) error) {
+// Interrupt is a Ctrl-C of InterruptResumes: at reward call Cancel, it
+// must leave checkpoint Checkpoint alone in the output dir.
+type Interrupt struct {
+	Name       string
+	Cancel     int64
+	Checkpoint string
+}
+
+// GenerationInterrupts are GRPO's and RLOO's (generations of 32
+// completions serving two optimizer steps each): a Ctrl-C in the middle
+// of a rollout (while the second generation's rewards are computed:
+// reward call 40) saves checkpoint-4, the next generation boundary; one
+// at the end of the first rollout, while its update runs (call 32: the
+// trainer sees it between the update's two steps), saves checkpoint-2.
+var GenerationInterrupts = []Interrupt{{Name: "mid-rollout", Cancel: 40, Checkpoint: "checkpoint-4"}, {Name: "mid-update", Cancel: 32, Checkpoint: "checkpoint-2"}}
+
+// InterruptResumes (issue 16, item 5): each Ctrl-C of cases, made from
+// the hooked reward (Register), saves its checkpoint and nothing else,
+// and the run resumed from it logs keys as the uninterrupted run does, to
+// 1e-6. run trains into out with the hooked reward and no checkpoint but
+// the interrupt's; resume resumes from the last checkpoint.
+func InterruptResumes(t *testing.T, run func(ctx context.Context, out string, resume bool) error, cases []Interrupt, keys []string) {
 	t.Helper()
 	full := t.TempDir()
 	if err := run(context.Background(), full, false); err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range []struct {
-		name   string
-		cancel int64 // the reward call that cancels (32 per generation)
-		ckpt   string
-	}{
-		{"mid-rollout", 40, "checkpoint-4"},
-		{"mid-update", 32, "checkpoint-2"},
-	} {
+	for _, c := range cases {
 		out := t.TempDir()
 		ctx, cancel := context.WithCancel(context.Background())
 		rewardCalls.Store(0)
 		hook := func(n int64) {
-			if n == c.cancel {
+			if n == c.Cancel {
 				cancel()
 			}
 		}
@@ -174,23 +178,23 @@ func InterruptResumes(t *testing.T, run func(ctx context.Context, out string, re
 		onReward.Store(nil)
 		cancel()
 		if !errors.Is(err, train.ErrInterrupted) {
-			t.Fatalf("%s: err = %v, want ErrInterrupted", c.name, err)
+			t.Fatalf("%s: err = %v, want ErrInterrupted", c.Name, err)
 		}
 		cks, _ := train.Checkpoints(out)
-		if len(cks) != 1 || filepath.Base(cks[0]) != c.ckpt {
-			t.Fatalf("%s: checkpoints %v, want [%s]", c.name, cks, c.ckpt)
+		if len(cks) != 1 || filepath.Base(cks[0]) != c.Checkpoint {
+			t.Fatalf("%s: checkpoints %v, want [%s]", c.Name, cks, c.Checkpoint)
 		}
 		if err := run(context.Background(), out, true); err != nil {
-			t.Fatalf("%s: resume: %v", c.name, err)
+			t.Fatalf("%s: resume: %v", c.Name, err)
 		}
-		for _, k := range []string{"reward", "loss", "num_tokens"} {
+		for _, k := range keys {
 			want, got := Series(t, full, k), Series(t, out, k)
-			if len(got) != len(want) {
-				t.Fatalf("%s %s: %d logs after the resume, want %d", c.name, k, len(got), len(want))
+			if len(got) != len(want) || len(want) == 0 {
+				t.Fatalf("%s %s: %d logs after the resume, uninterrupted %d", c.Name, k, len(got), len(want))
 			}
 			for i := range got {
 				if math.Abs(got[i]-want[i]) > 1e-6 {
-					t.Errorf("%s %s step %d: interrupted+resumed %.6f, uninterrupted %.6f", c.name, k, i+1, got[i], want[i])
+					t.Errorf("%s %s log %d: interrupted+resumed %.6f, uninterrupted %.6f", c.Name, k, i+1, got[i], want[i])
 				}
 			}
 		}
