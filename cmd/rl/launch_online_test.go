@@ -150,6 +150,23 @@ func TestLaunchGRPOMatchesOneProcess(t *testing.T) {
 	resumeInWorlds(t, tmp, common, filepath.Join(two, "checkpoint-2"), one, "4", "2")
 }
 
+// TestLaunchGRPOFewerPromptsThanRanks: per-device batch 1 and 2
+// generations per prompt make generations of one prompt in a world of 2:
+// rank 0 samples and scores it, rank 1 samples nothing, and each trains
+// on one of the gathered completions; the run is one process's with
+// batch 2 (RLOO here: its old log-probs and KL come through the gather).
+func TestLaunchGRPOFewerPromptsThanRanks(t *testing.T) {
+	_, one, two := launchDirs(t)
+	lm, rm := tinyModel(t, "lm"), tinyModel(t, "rm")
+	common := []string{"rloo", "--model", lm, "--dataset", promptData(t, 4), "--reward-funcs", rm, "--num-generations", "2",
+		"--max-completion-length", "4", "--max-steps", "2", "--logging-steps", "1", "--learning-rate", "3e-3", "--seed", "3",
+		"--save-strategy", "no"}
+	launchEnv(t)
+	oneAndTwo(t, common, one, two, "2", "1")
+	sameMetrics(t, one, two, 2, []string{"loss", "grad_norm", "reward", "kl", "entropy", "num_tokens"})
+	sameWeights(t, lm, one, two, 1e-5)
+}
+
 // TestLaunchPPOMatchesOneProcess (issue 15): PPO's rollout is the
 // world's: each rank generates and scores its share (per-row sampler
 // seeds), the shares are gathered so that the advantage whitening and

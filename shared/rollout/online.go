@@ -155,6 +155,9 @@ func (o *Online[S]) generate(g int) (out []S, err error) {
 		gen.PerFunc[i] = make([]float64, len(o.Rewards))
 	}
 	for k, r := range o.Rewards {
+		if N == 0 {
+			break // a world with fewer prompts than ranks: this rank samples none
+		}
 		v, err := r.Score(gen.Cs, o.Pad)
 		if err != nil {
 			return nil, err
@@ -163,12 +166,12 @@ func (o *Online[S]) generate(g int) (out []S, err error) {
 			gen.PerFunc[i][k] = v[i]
 		}
 	}
-	if o.WantOld {
+	if o.WantOld && N > 0 {
 		if gen.Old, err = LogpsOf(o.Policy, gen.Cs, o.Pad, o.Chunk, o.Temperature); err != nil {
 			return nil, err
 		}
 	}
-	if o.WantRef {
+	if o.WantRef && N > 0 {
 		if gen.Ref, err = RefLogpsOf(o.Ref, o.RefIsPolicy, gen.Cs, o.Pad, o.Chunk, o.Temperature); err != nil {
 			return nil, err
 		}
