@@ -150,12 +150,12 @@ func TestLaunchGRPOMatchesOneProcess(t *testing.T) {
 	resumeInWorlds(t, tmp, common, filepath.Join(two, "checkpoint-2"), one, "4", "2")
 }
 
-// TestLaunchGRPOFewerPromptsThanRanks: per-device batch 1 and 2
+// TestLaunchRLOOFewerPromptsThanRanks: per-device batch 1 and 2
 // generations per prompt make generations of one prompt in a world of 2:
 // rank 0 samples and scores it, rank 1 samples nothing, and each trains
 // on one of the gathered completions; the run is one process's with
 // batch 2 (RLOO here: its old log-probs and KL come through the gather).
-func TestLaunchGRPOFewerPromptsThanRanks(t *testing.T) {
+func TestLaunchRLOOFewerPromptsThanRanks(t *testing.T) {
 	_, one, two := launchDirs(t)
 	lm, rm := tinyModel(t, "lm"), tinyModel(t, "rm")
 	common := []string{"rloo", "--model", lm, "--dataset", promptData(t, 4), "--reward-funcs", rm, "--num-generations", "2",
