@@ -33,9 +33,9 @@ func rlScaling(e *env, config string, p measureParams) ([]*Result, error) {
 	if err := os.WriteFile(initPath, []byte(gpt2sJSON), 0o644); err != nil {
 		return nil, err
 	}
-	steps := 6
+	steps := 4
 	if e.opts.quick {
-		steps = 3
+		steps = 2
 	}
 	run := func(name string, threads int, pre []string, batch int) (float64, error) {
 		args := append(pre, "--log-format", "console", "sft", "--init", initPath, "--tokenizer", tok, "--dataset", data,
