@@ -20,15 +20,11 @@ const gpt2sJSON = `{"model_type":"gpt2","n_embd":768,"n_layer":12,"n_head":12,"n
 // their ratio. A few steps each: indicative, and the figures move with
 // the machine's load.
 func rlScaling(e *env, config string, p measureParams) ([]*Result, error) {
-	dir, err := os.MkdirTemp("", "rl-bench-scaling-")
+	dir, bin, tok, data, err := demoSetup(e, "scaling")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	bin, tok, data, err := demoSetup(e, dir)
-	if err != nil {
-		return nil, err
-	}
 	initPath := filepath.Join(dir, "gpt2s.json")
 	if err := os.WriteFile(initPath, []byte(gpt2sJSON), 0o644); err != nil {
 		return nil, err

@@ -11,14 +11,23 @@ import (
 	"sync"
 )
 
-// demoSetup builds the rl binary into dir and writes the embedded demo
-// task's text and a 512-token tokenizer of it, as rl demo writes them.
-func demoSetup(e *env, dir string) (bin, tok, data string, err error) {
+// demoSetup makes a temporary dir (rl-bench-NAME-*; the caller removes
+// it), builds the rl binary into it and writes the embedded demo task's
+// text and a 512-token tokenizer of it, as rl demo writes them.
+func demoSetup(e *env, name string) (dir, bin, tok, data string, err error) {
+	if dir, err = os.MkdirTemp("", "rl-bench-"+name+"-"); err != nil {
+		return "", "", "", "", err
+	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(dir)
+		}
+	}()
 	bin = filepath.Join(dir, "rl")
 	build := exec.Command("go", "build", "-o", bin, "./cmd/rl")
 	build.Dir = e.root
 	if out, err := build.CombinedOutput(); err != nil {
-		return "", "", "", fmt.Errorf("build rl: %v: %s", err, out)
+		return "", "", "", "", fmt.Errorf("build rl: %v: %s", err, out)
 	}
 	data = filepath.Join(dir, "data.txt")
 	var text bytes.Buffer
@@ -26,13 +35,13 @@ func demoSetup(e *env, dir string) (bin, tok, data string, err error) {
 		fmt.Fprintf(&text, "the film was %s and the acting was %s, said review number %d.\n", []string{"good", "bad", "long"}[i%3], []string{"fine", "poor"}[i%2], i)
 	}
 	if err := os.WriteFile(data, text.Bytes(), 0o644); err != nil {
-		return "", "", "", err
+		return "", "", "", "", err
 	}
 	tok = filepath.Join(dir, "tok")
 	if out, err := exec.Command(bin, "tokenizer", "train", "--vocab-size", "512", "-o", tok, data).CombinedOutput(); err != nil {
-		return "", "", "", fmt.Errorf("rl tokenizer train: %v: %s", err, out)
+		return "", "", "", "", fmt.Errorf("rl tokenizer train: %v: %s", err, out)
 	}
-	return bin, tok, data, nil
+	return dir, bin, tok, data, nil
 }
 
 // tokensPerS is the train_tokens_per_second an rl run printed.
@@ -49,15 +58,11 @@ func tokensPerS(out []byte) (float64, error) {
 // set-up (its malloc and OpenMP settings), and reports each concurrent
 // run's throughput against the solo one. Target: each keeps >= 40%.
 func rlShare(e *env, config string, p measureParams) ([]*Result, error) {
-	dir, err := os.MkdirTemp("", "rl-bench-share-")
+	dir, bin, tok, data, err := demoSetup(e, "share")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	bin, tok, data, err := demoSetup(e, dir)
-	if err != nil {
-		return nil, err
-	}
 	steps := 40
 	if e.opts.quick {
 		steps = 20
