@@ -1,8 +1,11 @@
 package rollout
 
 import (
+	"math"
 	"strings"
 	"testing"
+
+	"github.com/rlsuite/rl/shared/metrics"
 )
 
 // TestDeriveWorld: TRL's GRPOConfig/RLOOConfig __post_init__ with
@@ -51,6 +54,26 @@ func TestRowSeedsDistinct(t *testing.T) {
 				t.Fatalf("RowSeed(%d, %d) = %d repeats", s, i, v)
 			}
 			seen[v] = true
+		}
+	}
+}
+
+// TestAddStatsOneProcess: in a world of one, a mean Stat is Sum/N (0
+// when N is 0, TRL's clamp(min=1)), a min or max Stat is its value, and
+// a NaN min/max (no sequence had one) is not logged.
+func TestAddStatsOneProcess(t *testing.T) {
+	var o Online[int]
+	var acc metrics.Accumulator
+	o.AddStats(&acc, []Stat{{Key: "entropy", Sum: 6, N: 4}, {Key: "kl", Sum: 0, N: 0},
+		{Key: "low_min", Sum: 0.25, Op: StatMin}, {Key: "high_max", Sum: math.NaN(), Op: StatMax}})
+	got := acc.Means()
+	want := map[string]float64{"entropy": 1.5, "kl": 0, "low_min": 0.25}
+	if len(got) != len(want) {
+		t.Fatalf("logged %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %g, want %g", k, got[k], v)
 		}
 	}
 }
