@@ -51,16 +51,7 @@ type Config struct {
 }
 
 // FieldHelp is the help of the shared model and data flags where grpo says more.
-func (c *Config) FieldHelp() map[string]string {
-	return map[string]string{
-		"model_name_or_path":  "Policy to start from: a causal LM checkpoint (an rl sft output); with beta > 0 a frozen copy is the reference (with use_peft: the policy without its adapters).",
-		"dataset_name":        "Prompts: a file or folder with a prompt (or messages) column; other columns go to column rewards (builtin:gsm8k reads answer).",
-		"dataset_train_split": "Split with the training prompts.",
-		"dataset_test_split":  "Not used yet: grpo does not evaluate.",
-		"eval_ratio":          "Not used yet: grpo does not evaluate.",
-		"max_samples":         "Use at most this many training prompts (0: all).",
-	}
-}
+func (c *Config) FieldHelp() map[string]string { return rollout.FieldHelp("grpo") }
 
 // DefaultConfig returns GRPOConfig's defaults (trl/trainer/grpo_config.py):
 // learning_rate 1e-6, num_generations 8, max_completion_length 512,
@@ -108,22 +99,9 @@ func (c *Config) EpsHigh() float64 {
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(f string, a ...any) { errs = append(errs, fmt.Errorf(f, a...)) }
-	if err := c.Args.Validate(); err != nil {
-		errs = append(errs, err)
-	}
+	errs = append(errs, rollout.CheckRun("grpo", &c.Args, &c.ModelConfig, &c.ScriptArguments)...)
 	if err := check.OwnFields(c); err != nil {
 		errs = append(errs, err)
-	}
-	if c.Model == "" {
-		bad("model_name_or_path must be set (a causal LM checkpoint)")
-	}
-	for _, err := range []error{c.ModelConfig.Validate(), c.ScriptArguments.Validate()} {
-		if err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if c.TestSplit != "" || c.EvalRatio > 0 {
-		bad("dataset_test_split, eval_ratio: grpo does not evaluate yet (eval_strategy must be no)")
 	}
 	if len(c.RewardFuncs) == 0 {
 		bad("reward_funcs must name at least one reward (builtin:NAME or a reward model directory)")
@@ -143,12 +121,6 @@ func (c *Config) Validate() error {
 	}
 	if c.Delta != nil && *c.Delta <= 1+c.EpsHigh() {
 		bad("delta (%g) must be greater than 1 + epsilon_high (%g)", *c.Delta, 1+c.EpsHigh())
-	}
-	if c.EvalStrategy != "no" {
-		bad("eval_strategy: rl grpo has no evaluation loop yet; leave it at no")
-	}
-	if c.LoadBestModelAtEnd {
-		bad("load_best_model_at_end is not available for GRPO")
 	}
 	return errors.Join(errs...)
 }

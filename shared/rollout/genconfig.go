@@ -1,10 +1,14 @@
 package rollout
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 
+	"github.com/rlsuite/rl/datasets"
 	"github.com/rlsuite/rl/shared/check"
 	"github.com/rlsuite/rl/shared/generate"
+	"github.com/rlsuite/rl/shared/train"
 )
 
 // GenerationConfig is the generation part of TRL's GRPOConfig and
@@ -59,4 +63,43 @@ func (g *GenerationConfig) Check(trainer string, perDevice, gas, world int) []er
 func (g *GenerationConfig) Sampling() generate.Config {
 	return generate.Config{MaxNewTokens: g.MaxCompletionLength, Temperature: g.Temperature, TopK: g.TopK, TopP: g.TopP,
 		RepetitionPenalty: g.RepetitionPenalty}
+}
+
+// CheckRun returns the problems of the training, model and data settings
+// that GRPO's and RLOO's configs check alike; name is the command
+// ("grpo"). They train without evaluation (no test split, eval_strategy
+// no, no load_best_model_at_end).
+func CheckRun(name string, a *train.Args, m *train.ModelConfig, d *datasets.ScriptArguments) []error {
+	var errs []error
+	for _, err := range []error{a.Validate(), m.Validate(), d.Validate()} {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if m.Model == "" {
+		errs = append(errs, errors.New("model_name_or_path must be set (a causal LM checkpoint)"))
+	}
+	if d.TestSplit != "" || d.EvalRatio > 0 {
+		errs = append(errs, fmt.Errorf("dataset_test_split, eval_ratio: %s does not evaluate yet (eval_strategy must be no)", name))
+	}
+	if a.EvalStrategy != "no" {
+		errs = append(errs, fmt.Errorf("eval_strategy: rl %s has no evaluation loop yet; leave it at no", name))
+	}
+	if a.LoadBestModelAtEnd {
+		errs = append(errs, fmt.Errorf("load_best_model_at_end is not available for %s", strings.ToUpper(name)))
+	}
+	return errs
+}
+
+// FieldHelp is the help of the shared model and data flags where GRPO and
+// RLOO (name) say more.
+func FieldHelp(name string) map[string]string {
+	return map[string]string{
+		"model_name_or_path":  "Policy to start from: a causal LM checkpoint (an rl sft output); with beta > 0 a frozen copy is the reference (with use_peft: the policy without its adapters).",
+		"dataset_name":        "Prompts: a file or folder with a prompt (or messages) column; other columns go to column rewards (builtin:gsm8k reads answer).",
+		"dataset_train_split": "Split with the training prompts.",
+		"dataset_test_split":  "Not used yet: " + name + " does not evaluate.",
+		"eval_ratio":          "Not used yet: " + name + " does not evaluate.",
+		"max_samples":         "Use at most this many training prompts (0: all).",
+	}
 }
