@@ -27,7 +27,7 @@ type Config struct {
 	datasets.ScriptArguments `yaml:",inline"`
 
 	// classify's own model and data settings.
-	Init           string   `yaml:"init" help:"Train from scratch: a preset (tiny, tiny-llama, tiny-bert, tiny-distilbert, tiny-roberta, gpt2-small) or a config.json; needs --tokenizer." category:"model"`
+	Init           string   `yaml:"init" help:"Train from scratch: a preset (tiny, tiny-llama, tiny-bert, tiny-distilbert, tiny-roberta, tiny-deberta, gpt2-small) or a config.json; needs --tokenizer." category:"model"`
 	EvalDataset    string   `yaml:"eval_dataset_name" alias:"eval-dataset,eval_dataset" help:"A separate file or folder to evaluate on (its dataset_test_split, or its only split); default: a split of dataset_name." category:"data"`
 	NoHeader       bool     `yaml:"no_header" help:"CSV/TSV files have no header row (name the columns with column_names)." category:"data"`
 	ColumnNames    []string `yaml:"column_names" help:"CSV/TSV column names, e.g. source,label,mark,sentence for GLUE CoLA's raw files." category:"data"`
@@ -88,7 +88,7 @@ func (c *Config) Validate() error {
 	switch c.ProblemType {
 	case "", model.SingleLabel, model.MultiLabel, model.Regression:
 	default:
-		errs = append(errs, fmt.Errorf("problem_type %q: want %s, %s or %s", c.ProblemType, model.SingleLabel, model.MultiLabel, model.Regression))
+		errs = append(errs, fmt.Errorf("problem_type (--problem-type) %q: want %s, %s or %s", c.ProblemType, model.SingleLabel, model.MultiLabel, model.Regression))
 	}
 	if c.PairColumn != "" && c.TextColumn == "" {
 		errs = append(errs, errors.New("text_pair_column needs text_column"))

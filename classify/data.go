@@ -274,36 +274,53 @@ func (e *Encoder) Encode(text, pair string) ([]int32, error) {
 	return out, nil
 }
 
+// Previewed is what Preview returns: the first training examples encoded
+// as Run encodes them, with the labels as Run reads them.
+type Previewed struct {
+	Data *Data
+	// ProblemType is the loss Run would train with (problem_type).
+	ProblemType string
+	// Names are the class names: by class id (single-label; nil for
+	// integer labels), or of the columns of Data.Targets (multi-label
+	// from lists of names; nil for 0/1 vectors).
+	Names []string
+	Tok   *tokenizer.Tokenizer
+}
+
 // Preview returns the first n training examples encoded as Run encodes
-// them (rl data show), with their class names and the tokenizer, without
+// them (rl data show), with their labels read as Run reads them (class
+// ids, regression scores or multi-hot targets) and the tokenizer, without
 // loading the model.
-func Preview(cfg Config, n int) (*Data, []string, *tokenizer.Tokenizer, error) {
+func Preview(cfg Config, n int) (*Previewed, error) {
 	tok, err := tokenizer.Load(cfg.TokenizerPath())
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
 	trainSet, _, err := LoadSplits(&cfg)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
-	trL, _, err := Label(trainSet, nil)
+	problem, trL, _, err := cfg.labelSplits(trainSet, nil)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
 	if len(trL.Examples) > n {
 		trL.Examples = trL.Examples[:n]
+		if trL.Targets != nil {
+			trL.Targets = trL.Targets[:n]
+		}
 	}
 	enc, err := NewEncoder(tok, cfg.MaxLength)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
 	enc.Templates = cfg.ModelConfig.IsEncoder(cfg.Init)
-	d, err := enc.EncodeAll(trL.Examples)
+	d, err := enc.EncodeAll(trL.Examples, trL.Targets...)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, err
 	}
 	d.Pad = max(tok.PAD(), 0)
-	return d, trL.Names, tok, nil
+	return &Previewed{Data: d, ProblemType: problem, Names: trL.Names, Tok: tok}, nil
 }
 
 // EncodeAll encodes examples; an error names the example's file:line.

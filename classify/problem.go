@@ -52,6 +52,21 @@ func (c *Config) problemType(trainSet *datasets.Dataset) (string, error) {
 	return model.SingleLabel, nil
 }
 
+// labelSplits reads the labels of the splits (evalSet may be nil) as the
+// run trains on them: the problem type (problemType), then class ids
+// (Label) or float targets (LabelTargets). Run and Preview share it.
+func (c *Config) labelSplits(trainSet, evalSet *datasets.Dataset) (problem string, tr, ev *Labeled, err error) {
+	if problem, err = c.problemType(trainSet); err != nil {
+		return "", nil, nil, err
+	}
+	if problem == model.SingleLabel {
+		tr, ev, err = Label(trainSet, evalSet)
+	} else {
+		tr, ev, err = LabelTargets(problem, trainSet, evalSet)
+	}
+	return problem, tr, ev, err
+}
+
 // LabelTargets is Label for regression (one float score per example,
 // NumLabels 1) and multi-label classification (a multi-hot vector per
 // example: from lists of label names, whose sorted union over the

@@ -122,7 +122,7 @@ func TestLabelTargets(t *testing.T) {
 	}
 	bad := DefaultConfig()
 	bad.Model, bad.ProblemType = "m", "ranking"
-	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), `problem_type "ranking"`) {
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), `problem_type (--problem-type) "ranking"`) {
 		t.Errorf("bad problem_type: %v", err)
 	}
 }

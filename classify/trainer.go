@@ -206,16 +206,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 		log.Warn().Msg("eval_strategy is set but there is no eval data (no validation/test split, eval_dataset_name or eval_ratio): not evaluating")
 		cfg.EvalStrategy = "no"
 	}
-	problem, err := cfg.problemType(trainSet)
-	if err != nil {
-		return nil, err
-	}
-	var trL, evL *Labeled
-	if problem == model.SingleLabel {
-		trL, evL, err = Label(trainSet, evalSet)
-	} else {
-		trL, evL, err = LabelTargets(problem, trainSet, evalSet)
-	}
+	problem, trL, evL, err := cfg.labelSplits(trainSet, evalSet)
 	if err != nil {
 		return nil, err
 	}

@@ -16,7 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/rlsuite/rl/shared/check"
-	"github.com/rlsuite/rl/shared/generate"
+	"github.com/rlsuite/rl/shared/dist"
 	"github.com/rlsuite/rl/shared/rollout"
 	"github.com/rlsuite/rl/shared/train"
 )
@@ -34,15 +34,7 @@ type Config struct {
 	ShuffleDataset bool      `yaml:"shuffle_dataset" help:"Shuffle the prompts (TRL's RepeatSampler with the seed)." category:"data"`
 
 	// Generation.
-	NumGenerations      int     `yaml:"num_generations" help:"Completions sampled per prompt (the group); at least 2." category:"generation" range:"[1,inf)"`
-	MaxCompletionLength int     `yaml:"max_completion_length" help:"Tokens generated per completion at most." category:"generation" range:"[1,inf)"`
-	GenerationBatchSize *int    `yaml:"generation_batch_size" help:"Completions per generation (default: per_device_train_batch_size * steps_per_generation); exclusive with steps_per_generation." category:"generation" range:"[1,inf)"`
-	StepsPerGeneration  *int    `yaml:"steps_per_generation" help:"Micro-batches each generation feeds (default: gradient_accumulation_steps)." category:"generation" range:"[1,inf)"`
-	Temperature         float64 `yaml:"temperature" help:"Sampling temperature; log-probs use logits / temperature." category:"generation" range:"(0,inf)"`
-	TopP                float64 `yaml:"top_p" help:"Nucleus sampling: keep the smallest set of tokens with this much probability." category:"generation" range:"(0,1]"`
-	TopK                int     `yaml:"top_k" help:"Keep only the k most likely tokens (0: all)." category:"generation" range:"[0,inf)"`
-	RepetitionPenalty   float64 `yaml:"repetition_penalty" help:"Penalty on tokens already in the sequence (1: none)." category:"generation" range:"(0,inf)"`
-	GenerationChunk     int     `yaml:"generation_chunk" help:"Sequences per generate call and per no-grad forward (rl's; 0: the whole generation batch)." category:"generation" range:"[0,inf)"`
+	rollout.GenerationConfig `yaml:",inline"`
 
 	// Loss.
 	Beta                     float64  `yaml:"beta" help:"Weight of the k3 KL to the reference (0: no reference model is loaded)." category:"grpo" range:"[0,inf)"`
@@ -59,16 +51,7 @@ type Config struct {
 }
 
 // FieldHelp is the help of the shared model and data flags where grpo says more.
-func (c *Config) FieldHelp() map[string]string {
-	return map[string]string{
-		"model_name_or_path":  "Policy to start from: a causal LM checkpoint (an rl sft output); with beta > 0 a frozen copy is the reference (with use_peft: the policy without its adapters).",
-		"dataset_name":        "Prompts: a file or folder with a prompt (or messages) column; other columns go to column rewards (builtin:gsm8k reads answer).",
-		"dataset_train_split": "Split with the training prompts.",
-		"dataset_test_split":  "Not used yet: grpo does not evaluate.",
-		"eval_ratio":          "Not used yet: grpo does not evaluate.",
-		"max_samples":         "Use at most this many training prompts (0: all).",
-	}
-}
+func (c *Config) FieldHelp() map[string]string { return rollout.FieldHelp("grpo") }
 
 // DefaultConfig returns GRPOConfig's defaults (trl/trainer/grpo_config.py):
 // learning_rate 1e-6, num_generations 8, max_completion_length 512,
@@ -85,12 +68,8 @@ func DefaultConfig() Config {
 		RewardTimeout:           60,
 		ModelConfig:             train.DefaultModelConfig(),
 		ScriptArguments:         datasets.ScriptArguments{TrainSplit: "train"}, // no evaluation: no test split
+		GenerationConfig:        rollout.DefaultGenerationConfig(8),
 		ShuffleDataset:          true,
-		NumGenerations:          8,
-		MaxCompletionLength:     512,
-		Temperature:             1.0,
-		TopP:                    1.0,
-		RepetitionPenalty:       1.0,
 		NumIterations:           1,
 		Epsilon:                 0.2,
 		ImportanceSamplingLevel: "token",
@@ -103,26 +82,9 @@ func DefaultConfig() Config {
 var LossTypes = []string{"grpo", "dr_grpo", "dapo", "bnpo"}
 
 // Derived fills generation_batch_size and steps_per_generation as
-// GRPOConfig.__post_init__ does (one process).
-func (c *Config) Derived() (genBatch, stepsPerGen int, err error) {
-	bs := c.PerDeviceTrainBatchSize
-	switch {
-	case c.GenerationBatchSize == nil && c.StepsPerGeneration == nil:
-		stepsPerGen = c.GradientAccumulationSteps
-		genBatch = bs * stepsPerGen
-	case c.GenerationBatchSize != nil && c.StepsPerGeneration == nil:
-		genBatch = *c.GenerationBatchSize
-		if bs <= 0 || genBatch%bs != 0 {
-			return 0, 0, fmt.Errorf("generation_batch_size (%d) must be divisible by the global batch size (per_device_train_batch_size %d)", genBatch, bs)
-		}
-		stepsPerGen = genBatch / bs
-	case c.GenerationBatchSize == nil && c.StepsPerGeneration != nil:
-		stepsPerGen = *c.StepsPerGeneration
-		genBatch = bs * stepsPerGen
-	default:
-		return 0, 0, errors.New("generation_batch_size and steps_per_generation can not be both configured at the same time")
-	}
-	return genBatch, stepsPerGen, nil
+// GRPOConfig.__post_init__ does in a world of world processes (rollout.Derive).
+func (c *Config) Derived(world int) (genBatch, stepsPerGen int, err error) {
+	return c.GenerationConfig.Derived(c.PerDeviceTrainBatchSize, c.GradientAccumulationSteps, world)
 }
 
 // EpsHigh is epsilon_high, epsilon when unset.
@@ -137,22 +99,9 @@ func (c *Config) EpsHigh() float64 {
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(f string, a ...any) { errs = append(errs, fmt.Errorf(f, a...)) }
-	if err := c.Args.Validate(); err != nil {
-		errs = append(errs, err)
-	}
+	errs = append(errs, rollout.CheckRun("grpo", &c.Args, &c.ModelConfig, &c.ScriptArguments)...)
 	if err := check.OwnFields(c); err != nil {
 		errs = append(errs, err)
-	}
-	if c.Model == "" {
-		bad("model_name_or_path must be set (a causal LM checkpoint)")
-	}
-	for _, err := range []error{c.ModelConfig.Validate(), c.ScriptArguments.Validate()} {
-		if err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if c.TestSplit != "" || c.EvalRatio > 0 {
-		bad("dataset_test_split, eval_ratio: grpo does not evaluate yet (eval_strategy must be no)")
 	}
 	if len(c.RewardFuncs) == 0 {
 		bad("reward_funcs must name at least one reward (builtin:NAME or a reward model directory)")
@@ -160,16 +109,7 @@ func (c *Config) Validate() error {
 	if c.RewardWeights != nil && len(c.RewardWeights) != len(c.RewardFuncs) {
 		bad("reward_weights has %d values but reward_funcs names %d functions: give one weight per function", len(c.RewardWeights), len(c.RewardFuncs))
 	}
-	if c.PerDeviceTrainBatchSize >= 1 && c.GradientAccumulationSteps >= 1 {
-		if gb, _, err := c.Derived(); err != nil {
-			errs = append(errs, err)
-		} else if c.NumGenerations >= 1 && gb%c.NumGenerations != 0 {
-			bad("generation_batch_size (%d) must be divisible by num_generations (%d): each generation holds whole groups of completions (generation_batch_size defaults to per_device_train_batch_size * steps_per_generation)", gb, c.NumGenerations)
-		}
-	}
-	if c.NumGenerations < 2 {
-		bad("num_generations: GRPO requires at least 2 generations per prompt to calculate the advantages; you provided %d", c.NumGenerations)
-	}
+	errs = append(errs, c.GenerationConfig.Check("GRPO", c.PerDeviceTrainBatchSize, c.GradientAccumulationSteps, dist.Current().Size())...)
 	if !slices.Contains(LossTypes, c.LossType) {
 		bad("loss_type %q: want one of grpo, dr_grpo, dapo, bnpo (TRL's cispo, sapo, vespo, luspo are not implemented)", c.LossType)
 	}
@@ -181,12 +121,6 @@ func (c *Config) Validate() error {
 	}
 	if c.Delta != nil && *c.Delta <= 1+c.EpsHigh() {
 		bad("delta (%g) must be greater than 1 + epsilon_high (%g)", *c.Delta, 1+c.EpsHigh())
-	}
-	if c.EvalStrategy != "no" {
-		bad("eval_strategy: rl grpo has no evaluation loop yet; leave it at no")
-	}
-	if c.LoadBestModelAtEnd {
-		bad("load_best_model_at_end is not available for GRPO")
 	}
 	return errors.Join(errs...)
 }
@@ -207,8 +141,7 @@ func (c *Config) weights() []float64 {
 func (c *Config) options(log zerolog.Logger) rollout.Options {
 	return rollout.Options{Name: "grpo", ModelConfig: c.ModelConfig, Data: c.ScriptArguments, Seed: c.Seed, Reference: c.Beta != 0, DisableDropout: c.DisableDropout,
 		RewardFuncs: c.RewardFuncs, RewardTimeout: time.Duration(c.RewardTimeout * float64(time.Second)),
-		Gen: generate.Config{MaxNewTokens: c.MaxCompletionLength, Temperature: c.Temperature, TopK: c.TopK, TopP: c.TopP,
-			RepetitionPenalty: c.RepetitionPenalty},
+		Gen:   c.Sampling(),
 		Chunk: c.GenerationChunk, Log: log}
 }
 

@@ -116,6 +116,9 @@ type LossStats struct {
 	ClipRegionMean            float64 // clip_ratio/region_mean
 	ClipLowMin, ClipHighMax   float64 // clip_ratio/low_min, clip_ratio/high_max (over sequences)
 	PolicyLoss                float64 // the loss before the GAS division
+	// ClipCount is what the clip ratio means divide by: the tokens in the
+	// mask, or the sequences at importance_sampling_level sequence.
+	ClipCount float64
 }
 
 // Loss is TRL's GRPO policy loss (grpo_trainer.py, _compute_loss) for
@@ -191,6 +194,11 @@ func Loss(logp, old, ref, adv, mask *tensor.Tensor, p LossParams) (loss *tensor.
 		st.ClipLowMean = globalMaskedMean(low, mask)
 		st.ClipHighMean = globalMaskedMean(high, mask)
 		st.ClipRegionMean = globalMaskedMean(region, mask)
+		if low.Size(1) == 1 && mask.Size(1) != 1 {
+			st.ClipCount = float64(low.Size(0))
+		} else {
+			st.ClipCount = mask.Sum().ItemF64()
+		}
 		st.ClipLowMin = nanMin(seqMean(low, mask))
 		st.ClipHighMax = nanMax(seqMean(high, mask))
 	})

@@ -307,11 +307,11 @@ func TestConfigErrors(t *testing.T) {
 	// derived as TRL: steps_per_generation = GAS; generation_batch_size = bs * it
 	c := base()
 	c.PerDeviceTrainBatchSize, c.GradientAccumulationSteps = 4, 3
-	if gb, spg, err := c.Derived(); err != nil || gb != 12 || spg != 3 {
+	if gb, spg, err := c.Derived(1); err != nil || gb != 12 || spg != 3 {
 		t.Errorf("Derived = %d %d %v, want 12 3", gb, spg, err)
 	}
 	c.GenerationBatchSize = ptr(16)
-	if gb, spg, err := c.Derived(); err != nil || gb != 16 || spg != 4 {
+	if gb, spg, err := c.Derived(1); err != nil || gb != 16 || spg != 4 {
 		t.Errorf("Derived(generation_batch_size 16) = %d %d %v, want 16 4", gb, spg, err)
 	}
 }

@@ -2,15 +2,11 @@ package grpo
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"math"
-	"math/rand/v2"
-	"os"
 
 	"github.com/rs/zerolog"
 
-	"github.com/rlsuite/rl/shared/checkpoint"
+	"github.com/rlsuite/rl/shared/dist"
 	"github.com/rlsuite/rl/shared/metrics"
 	"github.com/rlsuite/rl/shared/model"
 	"github.com/rlsuite/rl/shared/rollout"
@@ -31,127 +27,43 @@ type sample struct {
 	numItems float64
 }
 
-// microBatch is per_device_train_batch_size samples of a generation batch.
-type microBatch struct {
-	ss     []*sample
-	tokens int
-}
+type microBatch = rollout.MicroBatch[*sample]
 
-func (b *microBatch) NumTokens() int { return b.tokens }
-
-// Task generates and scores completions at generation boundaries and
-// computes GRPO's loss over micro-batches of them.
+// Task computes GRPO's loss over micro-batches of the generations its
+// rollout.Online makes and scores (advantages: Score).
 type Task struct {
+	*rollout.Online[*sample]
 	cfg    *Config
 	Policy *model.Model
-	Ref    *model.Model // nil when beta == 0
-	// refIsPolicy: Ref is Policy, run with its LoRA adapters disabled
-	refIsPolicy bool
-	Rewards     []*rollout.Reward
-	Sampler     *rollout.Sampler
-	Prompts     []rollout.Prompt
-	Log         zerolog.Logger
-	outDir      string
+	world  int // data-parallel ranks (1: one process)
 
-	pad      int
-	genBatch int
-	sched    rollout.Schedule[*sample]
-	weights  []float64
-	last     []*sample // the last generation (log_completions)
-
-	window    rollout.Window // per-generation metrics of the logging window
-	numTokens float64        // prompt + completion tokens generated (TRL's num_input_tokens_seen)
-	gens      int            // generations so far
+	weights []float64
 }
 
-// BeginStep queues the micro-batches of optimizer step step, generating
-// where a generation is due.
-func (t *Task) BeginStep(step int) error {
-	if err := t.sched.Begin(step, t.generate); err != nil {
-		return fmt.Errorf("grpo: %w", err)
-	}
-	return nil
-}
-
-// ResumableAt implements train.SaveBoundary.
-func (t *Task) ResumableAt(step int) error { return t.sched.ResumableAt(step) }
-
-type data struct{ t *Task }
-
-func (d *data) Len() int { return d.t.genBatch }
-
-// Batch serves the queued micro-batches in order (the trainer asks for
-// gradient_accumulation_steps of them right after BeginStep).
-func (d *data) Batch([]int) (*microBatch, error) {
-	ss, err := d.t.sched.Next()
-	if err != nil {
-		return nil, fmt.Errorf("grpo: %w", err)
-	}
-	b := &microBatch{ss: ss}
-	for _, s := range ss {
-		b.tokens += len(s.c.Prompt.IDs) + len(s.c.IDs)
-	}
-	return b, nil
-}
-
-// generate samples generation g, scores it, computes advantages (and the
-// old and reference log-probs when needed) and returns it shuffled.
-func (t *Task) generate(g int) (out []*sample, err error) {
-	defer tensor.Recover(&err, "grpo generation")
+// score computes a generation's group-relative advantages and metrics
+// (TRL's _generate_and_score_completions) over the whole generation.
+func (t *Task) score(gen *rollout.Generation) ([]*sample, map[string]float64, error) {
 	cfg := t.cfg
 	G := cfg.NumGenerations
-	prompts := rollout.PromptsFor(t.Prompts, cfg.Seed, g, t.genBatch/G, cfg.ShuffleDataset)
-	cs, _, err := t.Sampler.Sample(prompts, G, rollout.Seed(cfg.Seed, g))
-	if err != nil {
-		return nil, err
-	}
+	cs, perFunc := gen.Cs, gen.PerFunc
 	N := len(cs)
-	K := len(t.Rewards)
-	perFunc := make([][]float64, N)
-	for i := range perFunc {
-		perFunc[i] = make([]float64, K)
-	}
-	for k, r := range t.Rewards {
-		v, err := r.Score(cs, t.pad)
-		if err != nil {
-			return nil, err
-		}
-		for i := range v {
-			perFunc[i][k] = v[i]
-		}
-	}
 	adv, rewards, zeroStd := Advantages(perFunc, t.weights, G, cfg.ScaleRewards)
 	ss := make([]*sample, N)
-	var numItems, promptTokens, compTokens float64
+	var numItems float64
 	for i, c := range cs {
 		ss[i] = &sample{c: c, adv: adv[i], rewards: perFunc[i], masked: cfg.MaskTruncatedCompletions && !c.Terminated}
+		if gen.Old != nil {
+			ss[i].old = gen.Old[i]
+		}
+		if gen.Ref != nil {
+			ss[i].ref = gen.Ref[i]
+		}
 		if !ss[i].masked {
 			numItems += float64(len(c.IDs))
 		}
-		promptTokens += float64(len(c.Prompt.IDs))
-		compTokens += float64(len(c.IDs))
 	}
 	for _, s := range ss {
 		s.numItems = numItems
-	}
-	chunk := cfg.GenerationChunk
-	if t.sched.NeedOld() {
-		old, err := rollout.LogpsOf(t.Policy, cs, t.pad, chunk, cfg.Temperature)
-		if err != nil {
-			return nil, err
-		}
-		for i := range ss {
-			ss[i].old = old[i]
-		}
-	}
-	if cfg.Beta != 0 {
-		ref, err := rollout.RefLogpsOf(t.Ref, t.refIsPolicy, cs, t.pad, chunk, cfg.Temperature)
-		if err != nil {
-			return nil, err
-		}
-		for i := range ss {
-			ss[i].ref = ref[i]
-		}
 	}
 	// metrics of this generation (TRL's names)
 	st := rollout.CompletionStats(cs)
@@ -170,19 +82,7 @@ func (t *Task) generate(g int) (out []*sample, err error) {
 		}
 	}
 	st["frac_reward_zero_std"] = z / float64(N)
-	t.window.Add(st)
-	t.numTokens += promptTokens + compTokens
-	t.gens = g + 1
-	t.last = ss
-
-	// TRL shuffles the generation batch (shuffle_sequence_dict) before
-	// splitting it into steps_per_generation micro-batches.
-	perm := rand.New(rand.NewPCG(rollout.Seed(cfg.Seed, g, -1), 0x51a3)).Perm(N)
-	out = make([]*sample, N)
-	for i, j := range perm {
-		out[i] = ss[j]
-	}
-	return out, nil
+	return ss, st, nil
 }
 
 // padded lays out per-sample per-token values as (B, T), zeros after each end.
@@ -198,103 +98,60 @@ func padded(ss []*sample, T int, get func(*sample) []float64, dt tensor.DType, d
 
 // Loss implements train.Task. The trainer scales each micro-batch by
 // 1/gradient_accumulation_steps; Loss undoes that, so the gradient is
-// TRL's (whose loss types scale themselves).
+// TRL's (whose loss types scale themselves). Its metrics are reduced
+// across ranks as TRL's (global_masked_mean: token sums and counts
+// summed over the ranks; low_min and high_max over every rank's
+// sequences).
 func (t *Task) Loss(b *microBatch, acc *metrics.Accumulator, training bool) *tensor.Tensor {
 	cfg := t.cfg
 	dev, dt := t.Policy.Device, t.Policy.DType
-	cs := make([]*rollout.Completion, len(b.ss))
-	for i, s := range b.ss {
-		cs[i] = s.c
+	cs := make([]*rollout.Completion, len(b.SS))
+	masked := make([]bool, len(b.SS))
+	for i, s := range b.SS {
+		cs[i], masked[i] = s.c, s.masked
 	}
-	batch := rollout.NewBatch(cs, t.pad, dev)
-	for i, s := range b.ss {
-		if s.masked {
-			for j := 0; j < batch.T; j++ {
-				batch.CompMask[i*batch.T+j] = 0
-			}
-		}
-	}
+	batch := rollout.LossBatch(cs, masked, t.Pad, dev)
 	mask := batch.CompletionMask(dt)                            // (B, T)
 	tok := batch.HeadLogps(t.Policy, cfg.Temperature, training) // chunked LM head: no (B, T, V) logits
 	logp := tok.Logp                                            // (B, T)
 	var old, ref *tensor.Tensor
-	if t.sched.NeedOld() {
-		old = padded(b.ss, batch.T, func(s *sample) []float64 { return s.old }, dt, dev)
+	if t.Sched.NeedOld() {
+		old = padded(b.SS, batch.T, func(s *sample) []float64 { return s.old }, dt, dev)
 	}
 	if cfg.Beta != 0 {
-		ref = padded(b.ss, batch.T, func(s *sample) []float64 { return s.ref }, dt, dev)
+		ref = padded(b.SS, batch.T, func(s *sample) []float64 { return s.ref }, dt, dev)
 	}
-	adv := make([]float32, len(b.ss))
-	for i, s := range b.ss {
+	adv := make([]float32, len(b.SS))
+	for i, s := range b.SS {
 		adv[i] = float32(s.adv)
 	}
 	advT := tensor.FromFloat32s(adv, int64(len(adv)), 1).To(dt, dev)
+	// dapo: TRL divides num_items_in_batch (the generation's, gathered) by
+	// num_processes, so that DDP's average of the ranks' gradients is one
+	// process's
 	loss, st := Loss(logp, old, ref, advT, mask, LossParams{
 		LossType: cfg.LossType, Level: cfg.ImportanceSamplingLevel, EpsLow: cfg.Epsilon, EpsHigh: cfg.EpsHigh(),
-		Delta: cfg.Delta, Beta: cfg.Beta, MaxCompletionLength: cfg.MaxCompletionLength, NumItems: b.ss[0].numItems, // one generation per micro-batch
+		Delta: cfg.Delta, Beta: cfg.Beta, MaxCompletionLength: cfg.MaxCompletionLength, NumItems: b.SS[0].numItems / float64(t.world), // one generation per micro-batch
 		GAS: cfg.GradientAccumulationSteps,
 	})
+	var tokens, entropy float64
 	tensor.NoGrad(func() {
-		acc.Add("entropy", globalMaskedMean(tok.Entropy, mask))
+		tokens = mask.Sum().ItemF64()
+		entropy = tok.Entropy.Mul(mask).Sum().ItemF64()
 	})
+	stats := []rollout.Stat{{Key: "entropy", Sum: entropy, N: tokens}}
 	if cfg.Beta != 0 {
-		acc.Add("kl", st.KL)
+		stats = append(stats, rollout.Stat{Key: "kl", Sum: st.KL * tokens, N: tokens})
 	}
-	acc.Add("clip_ratio/low_mean", st.ClipLowMean)
-	acc.Add("clip_ratio/high_mean", st.ClipHighMean)
-	acc.Add("clip_ratio/region_mean", st.ClipRegionMean)
-	if !math.IsNaN(st.ClipLowMin) {
-		acc.Add("clip_ratio/low_min", st.ClipLowMin)
-	}
-	if !math.IsNaN(st.ClipHighMax) {
-		acc.Add("clip_ratio/high_max", st.ClipHighMax)
-	}
+	n := st.ClipCount
+	stats = append(stats,
+		rollout.Stat{Key: "clip_ratio/low_mean", Sum: st.ClipLowMean * n, N: n},
+		rollout.Stat{Key: "clip_ratio/high_mean", Sum: st.ClipHighMean * n, N: n},
+		rollout.Stat{Key: "clip_ratio/region_mean", Sum: st.ClipRegionMean * n, N: n},
+		rollout.Stat{Key: "clip_ratio/low_min", Sum: st.ClipLowMin, Op: rollout.StatMin},
+		rollout.Stat{Key: "clip_ratio/high_max", Sum: st.ClipHighMax, Op: rollout.StatMax})
+	t.AddStats(acc, stats)
 	return loss.MulScalar(float64(cfg.GradientAccumulationSteps))
-}
-
-// DecorateLog adds the generation metrics of the logging window (each a
-// mean over its generations, as TRL averages its metric lists), TRL's
-// num_tokens and the epoch over the prompts.
-func (t *Task) DecorateLog(step int, vals map[string]float64) {
-	t.window.Flush(vals)
-	vals["num_tokens"] = t.numTokens
-	vals["epoch"] = float64(t.gens*t.genBatch/t.cfg.NumGenerations) / float64(len(t.Prompts))
-	if t.cfg.LogCompletions {
-		t.logCompletions(step)
-	}
-}
-
-// logCompletions writes the last generation's prompts, completions,
-// rewards and advantages to completions/step-N.jsonl and logs three.
-func (t *Task) logCompletions(step int) {
-	rows := make([]rollout.Logged, len(t.last))
-	for i, s := range t.last {
-		rows[i] = rollout.LogCompletion(step, s.c, t.Rewards, s.rewards, s.adv)
-	}
-	rollout.WriteCompletions(t.outDir, step, rows, t.Log)
-}
-
-type taskState struct {
-	Window    *rollout.Window `json:"window"`
-	NumTokens float64         `json:"num_tokens"`
-	Gens      int             `json:"generations"`
-}
-
-// State implements train.Stateful: the logging window's generation
-// metrics and the token count, so that a resumed run logs what an
-// uninterrupted one does.
-func (t *Task) State() ([]byte, error) {
-	return json.Marshal(taskState{Window: &t.window, NumTokens: t.numTokens, Gens: t.gens})
-}
-
-// SetState implements train.Stateful.
-func (t *Task) SetState(b []byte) error {
-	s := taskState{Window: &t.window}
-	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("grpo: task_state.json: %w", err)
-	}
-	t.numTokens, t.gens = s.NumTokens, s.Gens
-	return nil
 }
 
 // Result summarises a run.
@@ -316,46 +173,32 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 		return nil, err
 	}
 	defer env.Free()
-	tok := env.Tok
-	t := &Task{cfg: &cfg, Log: log, outDir: cfg.OutputDir, weights: cfg.weights(), Policy: env.Policy, Ref: env.Ref, refIsPolicy: env.RefIsPolicy,
-		Rewards: env.Rewards, Sampler: env.Sampler, Prompts: env.Prompts, pad: env.Pad}
-	genBatch, stepsPerGen, err := cfg.Derived()
+	world := dist.Current().Size()
+	genBatch, stepsPerGen, err := cfg.Derived(world)
 	if err != nil {
 		return nil, fmt.Errorf("grpo: %w", err)
 	}
 	gas := cfg.GradientAccumulationSteps
-	t.genBatch = genBatch
 	// TRL keeps the old log-probs only when generation and optimizer steps
 	// are misaligned (Schedule.NeedOld); otherwise the old policy is the
 	// current one and the loss uses per_token_logps.detach().
-	t.sched = rollout.Schedule[*sample]{GAS: gas, StepsPerGeneration: stepsPerGen, NumIterations: cfg.NumIterations}
-
-	args := cfg.Args
-	if args.MaxSteps <= 0 {
-		args.MaxSteps = rollout.MaxSteps(cfg.NumTrainEpochs, len(t.Prompts), t.genBatch/cfg.NumGenerations, t.sched.Every(), gas)
+	sched := rollout.Schedule[*sample]{GAS: gas, StepsPerGeneration: stepsPerGen, NumIterations: cfg.NumIterations}
+	t := &Task{cfg: &cfg, Policy: env.Policy, weights: cfg.weights(), world: world}
+	t.Online = (&rollout.Online[*sample]{Name: "grpo", Seed: cfg.Seed, NumGenerations: cfg.NumGenerations, Shuffle: cfg.ShuffleDataset,
+		Temperature: cfg.Temperature, Chunk: cfg.GenerationChunk, GenBatch: genBatch, Sched: sched,
+		LogCompletions: cfg.LogCompletions, OutDir: cfg.OutputDir, Log: log}).Attach(env)
+	t.WantOld, t.WantRef, t.Score = sched.NeedOld(), cfg.Beta != 0, t.score
+	t.Completion = func(s *sample) *rollout.Completion { return s.c }
+	t.Logged = func(step int, s *sample) rollout.Logged {
+		return rollout.LogCompletion(step, s.c, t.Rewards, s.rewards, s.adv)
 	}
-	args.EvalStrategy = "no"
-	log.Info().Int("prompts", len(t.Prompts)).Int("generation_batch_size", t.genBatch).Int("steps_per_generation", stepsPerGen).
-		Int("optimizer_steps", args.MaxSteps).Bool("old_logps", t.sched.NeedOld()).Bool("reference", t.Ref != nil).Msg("grpo")
-	if err := os.MkdirAll(cfg.OutputDir, 0o755); err != nil {
-		return nil, err
-	}
-	tr := &train.Trainer[*microBatch]{
-		Args:   args,
-		Models: &train.Single{M: t.Policy, Extra: checkpoint.TokenizerSaver(tok)},
-		Task:   t,
-		Train:  &data{t: t},
-		Log:    log,
-		Config: rawConfig,
-		Name:   "grpo",
-		Model:  cfg.Model,
-		Inputs: cfg.inputs(),
-	}
-	out, err := tr.Run(ctx)
+	log.Info().Int("prompts", len(t.Prompts)).Int("generation_batch_size", genBatch).Int("steps_per_generation", stepsPerGen).
+		Bool("old_logps", sched.NeedOld()).Bool("reference", env.Ref != nil).Msg("grpo")
+	out, err := rollout.Train(ctx, t.Online, t, cfg.Args, cfg.NumTrainEpochs, cfg.Model, rawConfig, cfg.inputs(), env.Tok)
 	if err != nil {
 		return nil, err
 	}
-	return &Result{Result: out, Generations: t.gens}, nil
+	return &Result{Result: out, Generations: t.Generations()}, nil
 }
 
 // Preview returns the token ids of the first n training prompts exactly as

@@ -4,10 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,29 +16,15 @@ import (
 
 	"github.com/rlsuite/rl/sft"
 	"github.com/rlsuite/rl/shared/metrics"
-	"github.com/rlsuite/rl/shared/rewardfn"
+	"github.com/rlsuite/rl/shared/rollout/rollouttest"
 	"github.com/rlsuite/rl/shared/safetensors"
 	"github.com/rlsuite/rl/shared/tensor"
-	"github.com/rlsuite/rl/shared/tokenizer"
 	"github.com/rlsuite/rl/shared/train"
 )
 
 func init() {
 	tensor.SetNumThreads(0)
-	// goodness: the fraction of response words that are "good".
-	rewardfn.Register("test-good", func(_, c string) float64 {
-		w := strings.Fields(c)
-		if len(w) == 0 {
-			return 0
-		}
-		n := 0
-		for _, x := range w {
-			if x == "good" {
-				n++
-			}
-		}
-		return float64(n) / float64(len(w))
-	})
+	rollouttest.Register("ppo") // builtin:ppo-test-good, the fraction of response words that are "good"
 }
 
 func close(a, b, tol float64) bool { return math.Abs(a-b) <= tol }
@@ -142,58 +126,21 @@ func TestClippedLosses(t *testing.T) {
 	})
 }
 
-var words = []string{"good", "bad", "meh", "fine", "poor", "okay"}
-
-// setup trains a tokenizer and a small SFT policy that writes random words.
+// setup trains a tokenizer and a small SFT policy that writes random
+// words (rollouttest.Setup).
 func setup(t *testing.T) (sftDir, data string) {
-	t.Helper()
-	t.Setenv("RL_CACHE_DIR", t.TempDir())
-	rng := rand.New(rand.NewPCG(1, 2))
-	var corpus []string
-	var rows []string
-	var prompts []string
-	for i := 0; i < 300; i++ {
-		var w []string
-		for j := 0; j < 4; j++ {
-			w = append(w, words[rng.IntN(len(words))])
-		}
-		p := fmt.Sprintf("review %d:", i%10)
-		c := " " + strings.Join(w, " ")
-		corpus = append(corpus, p+c)
-		b, _ := json.Marshal(map[string]string{"prompt": p, "completion": c})
-		rows = append(rows, string(b))
-	}
-	for i := 0; i < 10; i++ {
-		b, _ := json.Marshal(map[string]string{"prompt": fmt.Sprintf("review %d:", i)})
-		prompts = append(prompts, string(b))
-	}
-	tok, err := tokenizer.Train(slices.Values(corpus), tokenizer.TrainOptions{VocabSize: 300})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	tokDir := filepath.Join(dir, "tok")
-	if err := tok.Save(tokDir); err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(dir, "sft.jsonl"), []byte(strings.Join(rows, "\n")), 0o644)
-	data = filepath.Join(dir, "prompts.jsonl")
-	os.WriteFile(data, []byte(strings.Join(prompts, "\n")), 0o644)
-	cfgPath := filepath.Join(dir, "small.json")
-	os.WriteFile(cfgPath, []byte(`{"model_type":"gpt2","n_embd":64,"n_layer":2,"n_head":2,"n_positions":64,"vocab_size":320}`), 0o644)
-	sc := sft.DefaultConfig()
-	sc.Init, sc.Tokenizer, sc.Dataset = cfgPath, tokDir, filepath.Join(dir, "sft.jsonl")
-	sc.OutputDir = filepath.Join(dir, "sft")
-	sc.MaxSteps, sc.PerDeviceTrainBatchSize, sc.LearningRate, sc.SaveStrategy = 60, 16, 3e-3, "no"
-	if _, err := sft.Run(context.Background(), sc, zerolog.Nop(), nil); err != nil {
-		t.Fatal(err)
-	}
-	return sc.OutputDir, data
+	return rollouttest.Setup(t, func(init, tokDir, data, out string) error {
+		sc := sft.DefaultConfig()
+		sc.Init, sc.Tokenizer, sc.Dataset, sc.OutputDir = init, tokDir, data, out
+		sc.MaxSteps, sc.PerDeviceTrainBatchSize, sc.LearningRate, sc.SaveStrategy = 60, 16, 3e-3, "no"
+		_, err := sft.Run(context.Background(), sc, zerolog.Nop(), nil)
+		return err
+	})
 }
 
 func ppoConfig(sftDir, data, out string) Config {
 	c := DefaultConfig()
-	c.SFTModel, c.Reward, c.Dataset, c.OutputDir = sftDir, "builtin:test-good", data, out
+	c.SFTModel, c.Reward, c.Dataset, c.OutputDir = sftDir, "builtin:ppo-test-good", data, out
 	c.PerDeviceTrainBatchSize = 16
 	c.GradientAccumulationSteps = 2 // rollouts of 32: one optimizer step of 2 x 16 per PPO epoch
 	c.NumMiniBatches = 2

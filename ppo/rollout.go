@@ -13,11 +13,13 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/rlsuite/rl/shared/dist"
 	"github.com/rlsuite/rl/shared/fsutil"
 	"github.com/rlsuite/rl/shared/generate"
 	"github.com/rlsuite/rl/shared/metrics"
 	"github.com/rlsuite/rl/shared/model"
 	"github.com/rlsuite/rl/shared/rewardfn"
+	"github.com/rlsuite/rl/shared/rollout"
 	"github.com/rlsuite/rl/shared/tensor"
 	"github.com/rlsuite/rl/shared/tokenizer"
 )
@@ -38,6 +40,7 @@ type sample struct {
 	adv, ret   []float64
 	score      float64
 	hasEOS     bool
+	rawEOS     int // eos tokens in the raw padded response
 	promptText string
 }
 
@@ -56,6 +59,7 @@ type Rollout struct {
 	Eval        []prompt
 	OutputDir   string
 	Log         zerolog.Logger
+	Dist        *dist.Group // nil: one process
 
 	pad, eos int
 	stopIDs  []int
@@ -176,22 +180,32 @@ func (r *Rollout) Collect(u int) (err error) {
 		r.started = time.Now()
 	}
 	cfg := r.cfg
-	B := cfg.BatchSize()
 	R := cfg.ResponseLength
+	// Data parallel: the rollout is the world's (batch_size x world);
+	// rank k generates and scores its contiguous share, each row sampled
+	// with a seed of its own row in the whole rollout (one process samples
+	// the same), then the shares are gathered so that the whitening and
+	// the metrics are the whole batch's and the trainer's
+	// DistributedSampler cut serves each rank its micro-batches.
+	w, rank := r.Dist.Size(), r.Dist.RankOf()
+	B := cfg.BatchSize() * w
 	prompts := r.promptsFor(u, B)
+	first, last := rank*B/w, (rank+1)*B/w
 	chunk := max(cfg.LocalRolloutForwardBatchSize, 1)
 	r.buf = r.buf[:0]
 	r.rawEOS = 0
 	began := time.Now()
 	genTokens := 0
-	for lo := 0; lo < B; lo += chunk {
-		ps := prompts[lo:min(lo+chunk, B)]
+	for lo := first; lo < last; lo += chunk {
+		ps := prompts[lo:min(lo+chunk, last)]
 		ids := make([][]int, len(ps))
+		seeds := make([]uint64, len(ps))
 		for i, p := range ps {
 			ids[i] = p.IDs
+			seeds[i] = rollout.RowSeed(seedFor(cfg.Seed, u, 0), lo+i)
 		}
 		gcfg := generate.Config{MaxNewTokens: R, DoSample: true, Temperature: cfg.Temperature + 1e-7, TopP: 1,
-			EOSTokenIDs: r.stopIDs, PadTokenID: r.pad, Seed: seedFor(cfg.Seed, u, lo)}
+			EOSTokenIDs: r.stopIDs, PadTokenID: r.pad, RowSeeds: seeds}
 		res, err := generate.Generate(r.Policy, ids, gcfg)
 		if err != nil {
 			return err
@@ -199,17 +213,16 @@ func (r *Rollout) Collect(u int) (err error) {
 		for i, g := range res {
 			s := &sample{query: ps[i].IDs, promptText: ps[i].Text}
 			genTokens += len(g.Tokens)
-			var raw int
-			s.resp, s.seqLen, s.hasEOS, raw = r.postprocess(g.Tokens)
-			r.rawEOS += raw
+			s.resp, s.seqLen, s.hasEOS, s.rawEOS = r.postprocess(g.Tokens)
 			r.buf = append(r.buf, s)
 		}
 	}
+	n := len(r.buf)
 	genTime := time.Since(began)
 	// No-grad forwards: policy and reference log-probs, values, scores.
 	tensor.NoGrad(func() {
-		for lo := 0; lo < B; lo += chunk {
-			ss := r.buf[lo:min(lo+chunk, B)]
+		for lo := 0; lo < n; lo += chunk {
+			ss := r.buf[lo:min(lo+chunk, n)]
 			tensor.Tidy(func() {
 				in, C := r.seqInput(ss, r.Policy.Device)
 				toks := respTokens(ss, R, r.Policy.Device)
@@ -251,11 +264,69 @@ func (r *Rollout) Collect(u int) (err error) {
 			s.score = r.RewardFn(s.promptText, text)
 		}
 	}
+	if w > 1 {
+		if err := r.gather(prompts); err != nil {
+			return err
+		}
+	}
+	for _, s := range r.buf {
+		r.rawEOS += s.rawEOS
+	}
 	r.advantages()
 	r.episodes = (u + 1) * B
 	r.stats["gen_tokens_per_s"] = float64(genTokens) / genTime.Seconds()
 	r.stats["time/rollout_s"] = time.Since(began).Seconds() // generation, scoring, advantages
 	return nil
+}
+
+// gather replaces the buffer (this rank's share of the rollout, from
+// prompts) with the world's: one all-gather of fixed-width rows
+// (response, its length, eos flags, log-probs, reference log-probs,
+// values, score).
+func (r *Rollout) gather(prompts []prompt) error {
+	R := r.cfg.ResponseLength
+	w := r.Dist.Size()
+	per := len(prompts) / w
+	width := 4 + 4*R
+	buf := make([]float64, per*width)
+	for i, s := range r.buf {
+		row := buf[i*width : (i+1)*width]
+		row[0], row[1], row[2], row[3] = float64(s.seqLen), b2f64(s.hasEOS), float64(s.rawEOS), s.score
+		for t := range R {
+			row[4+t], row[4+R+t], row[4+2*R+t], row[4+3*R+t] = float64(s.resp[t]), s.logp[t], s.ref[t], s.values[t]
+		}
+	}
+	all, err := r.Dist.AllGather(buf)
+	if err != nil {
+		return fmt.Errorf("ppo: gather the rollout: %w", err)
+	}
+	own := r.buf
+	r.buf = make([]*sample, 0, len(prompts))
+	for k, part := range all {
+		if k == r.Dist.RankOf() {
+			r.buf = append(r.buf, own...)
+			continue
+		}
+		for i := range per {
+			row := part[i*width : (i+1)*width]
+			p := prompts[k*per+i]
+			s := &sample{query: p.IDs, promptText: p.Text, seqLen: int(row[0]), hasEOS: row[1] == 1, rawEOS: int(row[2]), score: row[3],
+				resp: make([]int, R), logp: make([]float64, R), ref: make([]float64, R), values: make([]float64, R)}
+			for t := range R {
+				s.resp[t] = int(row[4+t])
+				s.logp[t], s.ref[t], s.values[t] = row[4+R+t], row[4+2*R+t], row[4+3*R+t]
+			}
+			r.buf = append(r.buf, s)
+		}
+	}
+	return nil
+}
+
+func b2f64(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // postprocess turns generated tokens into TRL's rollout response
@@ -439,6 +510,9 @@ func (r *Rollout) WriteSamples(u int) (mean float64, err error) {
 		b, _ := json.Marshal(rw)
 		buf = append(append(buf, b...), '\n')
 		mean += rw.Score / float64(len(rows))
+	}
+	if !r.Dist.IsMain() { // every rank computes the same mean; rank 0 writes
+		return mean, nil
 	}
 	dir := filepath.Join(r.OutputDir, "samples")
 	if err := os.MkdirAll(dir, 0o755); err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rlsuite/rl/datasets"
 	"github.com/rlsuite/rl/shared/checkpoint"
+	"github.com/rlsuite/rl/shared/dist"
 	"github.com/rlsuite/rl/shared/metrics"
 	"github.com/rlsuite/rl/shared/model"
 	"github.com/rlsuite/rl/shared/rewardfn"
@@ -33,7 +34,7 @@ func (b *microBatch) NumTokens() int { return b.tokens }
 // over it is one PPO epoch.
 type rolloutData struct{ r *Rollout }
 
-func (d *rolloutData) Len() int { return d.r.cfg.BatchSize() }
+func (d *rolloutData) Len() int { return d.r.cfg.BatchSize() * d.r.Dist.Size() } // the world's rollout
 
 func (d *rolloutData) Batch(idx []int) (*microBatch, error) {
 	b := &microBatch{}
@@ -266,7 +267,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 		return nil, fmt.Errorf("ppo: %w", err)
 	}
 	opts := model.LoadOptions{DType: dt, Device: train.Device}
-	r := &Rollout{cfg: &cfg, OutputDir: cfg.OutputDir, Log: log, stats: map[string]float64{}}
+	r := &Rollout{cfg: &cfg, OutputDir: cfg.OutputDir, Log: log, stats: map[string]float64{}, Dist: dist.Current()}
 	defer func() {
 		for _, m := range []*model.Model{r.Policy, r.Ref, r.Value, r.RewardM} {
 			if m != nil {
@@ -385,7 +386,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 		}
 	}
 
-	B := cfg.BatchSize()
+	B := cfg.BatchSize() * r.Dist.Size() // TRL's batch_size: local_batch_size x world_size
 	episodes := cfg.TotalEpisodes
 	if episodes <= 0 {
 		episodes = int(math.Ceil(cfg.NumTrainEpochs * float64(len(r.Prompts))))
@@ -415,6 +416,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 		Inputs:           cfg.inputs(),
 		StepsPerSchedule: stepsPerUpdate,
 		StepsPerUnit:     stepsPerUpdate, // global_step, logs and checkpoint-N count updates, as TRL
+		Dist:             r.Dist,
 	}
 	out, err := tr.Run(ctx)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rlsuite/rl/shared/model"
 	"github.com/rlsuite/rl/shared/tensor"
 )
 
@@ -43,8 +44,8 @@ func TestEncoderRewardModelScores(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Free()
-	if s.Enc == nil {
-		t.Fatal("LoadScorer did not load the encoder")
+	if s.M.Config.Family() != model.DeBERTaV2 || !s.M.Config.Encoder() {
+		t.Fatalf("LoadScorer loaded a %s model, want the deberta-v2 encoder", s.M.Config.ModelType)
 	}
 	var prompts, completions []string
 	for i, row := range g.InputIDs {
@@ -110,7 +111,7 @@ func TestEncoderScorerNeedsOneLabel(t *testing.T) {
 	b, _ := json.Marshal(m)
 	os.WriteFile(filepath.Join(dir, "config.json"), b, 0o644)
 	_, err := LoadScorer(dir, tensor.CPU)
-	if err == nil || !strings.Contains(err.Error(), "classifier.weight has shape [1 16], config wants [2 16]") {
+	if err == nil || !strings.Contains(err.Error(), "config.json has 2 labels (num_labels / id2label) but classifier.weight has shape [1 16]") {
 		t.Errorf("LoadScorer(2-label DeBERTa) = %v, want a classifier shape error", err)
 	}
 }

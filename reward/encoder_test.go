@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/rlsuite/rl/datasets"
+	"github.com/rlsuite/rl/shared/model"
 	"github.com/rlsuite/rl/shared/preference"
 	"github.com/rlsuite/rl/shared/safetensors"
 	"github.com/rlsuite/rl/shared/tensor"
@@ -170,6 +171,38 @@ func writeBertRM(t *testing.T) string {
 	cfg["id2label"], cfg["label2id"] = map[string]any{"0": "LABEL_0"}, map[string]any{"LABEL_0": 0}
 	b, _ = json.Marshal(cfg)
 	os.WriteFile(filepath.Join(dir, "config.json"), b, 0o644)
+	writeBertWordTokenizer(dir)
+	return dir
+}
+
+// writeDebertaRM writes a new DeBERTa-v3 reward model (tiny-deberta's
+// layout at width 32, 2 layers, one regression label) with
+// writeBertWordTokenizer's tokenizer.
+func writeDebertaRM(t *testing.T) string {
+	t.Helper()
+	c, err := model.Preset("tiny-deberta", 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.HiddenSize, c.NumLayers, c.HeadDim, c.IntermediateSize, c.DeBERTa.EmbeddingSize, c.NumLabels = 32, 2, 8, 64, 32, 1
+	tensor.ManualSeed(5)
+	m, err := model.New(c.Clone(), model.ScoreHead, tensor.Float32, tensor.CPU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Free()
+	dir := t.TempDir()
+	if err := m.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	writeBertWordTokenizer(dir)
+	return dir
+}
+
+// writeBertWordTokenizer writes a WordLevel tokenizer.json whose word "wN"
+// is id N, with [PAD] [CLS] [SEP] [UNK] as 0..3 and BertProcessing's
+// [CLS] A [SEP] B [SEP] template.
+func writeBertWordTokenizer(dir string) {
 	vocab := map[string]int{"[PAD]": 0, "[CLS]": 1, "[SEP]": 2, "[UNK]": 3}
 	for i := 4; i < 60; i++ {
 		vocab[fmt.Sprintf("w%d", i)] = i
@@ -183,7 +216,6 @@ func writeBertRM(t *testing.T) string {
 		"post_processor": map[string]any{"type": "BertProcessing", "sep": []any{"[SEP]", 2}, "cls": []any{"[CLS]", 1}},
 		"decoder":        nil, "model": map[string]any{"type": "WordLevel", "vocab": vocab, "unk_token": "[UNK]"}})
 	os.WriteFile(filepath.Join(dir, "tokenizer.json"), tj, 0o644)
-	return dir
 }
 
 // encoderPrefs returns n preference pairs in the "wN" vocabulary: a
@@ -204,90 +236,101 @@ func encoderPrefs(n int, seed uint64) []map[string]any {
 	return out
 }
 
-// TestRewardTrainsEncoder: rl reward trains a BERT reward model on
-// (prompt, completion) pairs encoded as the tokenizer's pair
-// ([CLS] prompt [SEP] completion [SEP], type ids 0 then 1): the eval loss
-// falls from about ln 2 and the accuracy rises, the checkpoint stays a
-// BertForSequenceClassification with one label, and rl score's Scorer
-// gives the saved model's scores exactly as training computed them.
+// TestRewardTrainsEncoder: rl reward trains a BERT and a DeBERTa-v3
+// reward model on (prompt, completion) pairs encoded as the tokenizer's
+// pair ([CLS] prompt [SEP] completion [SEP], type ids 0 then 1): the eval
+// loss falls from about ln 2 and the accuracy rises, the checkpoint stays
+// a …ForSequenceClassification of its family with one label, and rl
+// score's Scorer gives the saved model's scores exactly as training
+// computed them.
 func TestRewardTrainsEncoder(t *testing.T) {
-	dir := writeBertRM(t)
-	data := t.TempDir()
-	writeJSONL(t, filepath.Join(data, "train.jsonl"), encoderPrefs(256, 1))
-	evalRows := encoderPrefs(48, 2)
-	writeJSONL(t, filepath.Join(data, "test.jsonl"), evalRows)
-	out := t.TempDir()
-	cfg := DefaultConfig()
-	cfg.Model = dir
-	cfg.Dataset = data
-	cfg.OutputDir = out
-	cfg.MaxSteps = 48
-	cfg.PerDeviceTrainBatchSize = 16
-	cfg.PerDeviceEvalBatchSize = 16
-	cfg.LearningRate = 3e-3
-	cfg.WarmupSteps = 4
-	cfg.EvalStrategy = "steps"
-	cfg.EvalSteps = 24
-	cfg.EvalOnStart = true
-	cfg.SaveStrategy = "no"
-	res, err := Run(context.Background(), cfg, zerolog.Nop(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := readHistory(t, out)
-	accs, losses := series(h, "eval_accuracy"), series(h, "eval_loss")
-	t.Logf("eval_accuracy %v eval_loss %v", accs, losses)
-	if res.TrainPairs != 256 || len(accs) != 3 || losses[2] > losses[0]/2 || accs[2] < 0.9 || accs[2] <= accs[0] {
-		t.Fatalf("train pairs %d, eval_accuracy %v, eval_loss %v: want the loss halved and accuracy >= 0.9", res.TrainPairs, accs, losses)
-	}
-	b, _ := os.ReadFile(filepath.Join(out, "config.json"))
-	if !strings.Contains(string(b), `"BertForSequenceClassification"`) {
-		t.Errorf("saved config %s", b)
-	}
-	s, err := LoadScorer(out, tensor.CPU)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Free()
-	var prompts, completions []string
-	var prefs []datasets.Preference
-	for _, r := range evalRows {
-		p := datasets.Preference{Prompt: r["prompt"].(string), Chosen: r["chosen"].(string), Rejected: r["rejected"].(string)}
-		prefs = append(prefs, p)
-		prompts = append(prompts, p.Prompt, p.Prompt)
-		completions = append(completions, p.Chosen, p.Rejected)
-	}
-	got, err := s.Score(prompts, completions)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pairs, dropped, err := EncoderPairs(s.Tok, prefs, 20)
-	if err != nil || dropped != 0 {
-		t.Fatal(err, dropped)
-	}
-	if first := pairs[0]; first.Chosen[0] != 1 || first.ChosenTypes[0] != 0 || first.ChosenTypes[len(first.ChosenTypes)-1] != 1 || first.ChosenStart != 4 {
-		t.Errorf("pair rows %v types %v start %d: want [CLS] p p [SEP] c.. [SEP] with types 0 then 1", first.Chosen, first.ChosenTypes, first.ChosenStart)
-	}
-	var want []float64
-	tensor.NoGrad(func() {
-		tensor.Tidy(func() { want = (&Task{M: s.M}).Rewards(preference.Collate(pairs, 0)).Float64s() })
-	})
-	correct := 0
-	for i := range prefs {
-		for side := range 2 {
-			if w := want[i+side*len(prefs)]; math.Abs(got[2*i+side]-w) > 1e-5 {
-				t.Fatalf("pair %d side %d: rl score %.7f, training's reward %.7f", i, side, got[2*i+side], w)
+	for _, tc := range []struct {
+		name, arch string
+		write      func(*testing.T) string
+	}{
+		{"bert", "BertForSequenceClassification", writeBertRM},
+		{"deberta", "DebertaV2ForSequenceClassification", writeDebertaRM},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := tc.write(t)
+			data := t.TempDir()
+			writeJSONL(t, filepath.Join(data, "train.jsonl"), encoderPrefs(256, 1))
+			evalRows := encoderPrefs(48, 2)
+			writeJSONL(t, filepath.Join(data, "test.jsonl"), evalRows)
+			out := t.TempDir()
+			cfg := DefaultConfig()
+			cfg.Model = dir
+			cfg.Dataset = data
+			cfg.OutputDir = out
+			cfg.MaxSteps = 48
+			cfg.PerDeviceTrainBatchSize = 16
+			cfg.PerDeviceEvalBatchSize = 16
+			cfg.LearningRate = 3e-3
+			cfg.WarmupSteps = 4
+			cfg.EvalStrategy = "steps"
+			cfg.EvalSteps = 24
+			cfg.EvalOnStart = true
+			cfg.SaveStrategy = "no"
+			res, err := Run(context.Background(), cfg, zerolog.Nop(), nil)
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-		if got[2*i] > got[2*i+1] {
-			correct++
-		}
-	}
-	if acc := float64(correct) / float64(len(prefs)); math.Abs(acc-accs[2]) > 1e-9 {
-		t.Errorf("rl score accuracy %g, eval_accuracy %g", acc, accs[2])
-	}
-	// conversational pairs are refused: an encoder tokenizer has no chat template
-	if _, _, err := EncoderPairs(s.Tok, []datasets.Preference{{PromptMessages: []datasets.Message{{Role: "user", Content: "w4"}}, ChosenMessages: []datasets.Message{{Role: "assistant", Content: "w5"}}}}, 20); err == nil || !strings.Contains(err.Error(), "chat template") {
-		t.Errorf("conversational pair: %v", err)
+			h := readHistory(t, out)
+			accs, losses := series(h, "eval_accuracy"), series(h, "eval_loss")
+			t.Logf("eval_accuracy %v eval_loss %v", accs, losses)
+			if res.TrainPairs != 256 || len(accs) != 3 || losses[2] > losses[0]/2 || accs[2] < 0.9 || accs[2] <= accs[0] {
+				t.Fatalf("train pairs %d, eval_accuracy %v, eval_loss %v: want the loss halved and accuracy >= 0.9", res.TrainPairs, accs, losses)
+			}
+			b, _ := os.ReadFile(filepath.Join(out, "config.json"))
+			if !strings.Contains(string(b), `"`+tc.arch+`"`) {
+				t.Errorf("saved config %s", b)
+			}
+			s, err := LoadScorer(out, tensor.CPU)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Free()
+			var prompts, completions []string
+			var prefs []datasets.Preference
+			for _, r := range evalRows {
+				p := datasets.Preference{Prompt: r["prompt"].(string), Chosen: r["chosen"].(string), Rejected: r["rejected"].(string)}
+				prefs = append(prefs, p)
+				prompts = append(prompts, p.Prompt, p.Prompt)
+				completions = append(completions, p.Chosen, p.Rejected)
+			}
+			got, err := s.Score(prompts, completions)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pairs, dropped, err := EncoderPairs(s.Tok, prefs, 20)
+			if err != nil || dropped != 0 {
+				t.Fatal(err, dropped)
+			}
+			if first := pairs[0]; first.Chosen[0] != 1 || first.ChosenTypes[0] != 0 || first.ChosenTypes[len(first.ChosenTypes)-1] != 1 || first.ChosenStart != 4 {
+				t.Errorf("pair rows %v types %v start %d: want [CLS] p p [SEP] c.. [SEP] with types 0 then 1", first.Chosen, first.ChosenTypes, first.ChosenStart)
+			}
+			var want []float64
+			tensor.NoGrad(func() {
+				tensor.Tidy(func() { want = (&Task{M: s.M}).Rewards(preference.Collate(pairs, 0)).Float64s() })
+			})
+			correct := 0
+			for i := range prefs {
+				for side := range 2 {
+					if w := want[i+side*len(prefs)]; math.Abs(got[2*i+side]-w) > 1e-5 {
+						t.Fatalf("pair %d side %d: rl score %.7f, training's reward %.7f", i, side, got[2*i+side], w)
+					}
+				}
+				if got[2*i] > got[2*i+1] {
+					correct++
+				}
+			}
+			if acc := float64(correct) / float64(len(prefs)); math.Abs(acc-accs[2]) > 1e-9 {
+				t.Errorf("rl score accuracy %g, eval_accuracy %g", acc, accs[2])
+			}
+			// conversational pairs are refused: an encoder tokenizer has no chat template
+			if _, _, err := EncoderPairs(s.Tok, []datasets.Preference{{PromptMessages: []datasets.Message{{Role: "user", Content: "w4"}}, ChosenMessages: []datasets.Message{{Role: "assistant", Content: "w5"}}}}, 20); err == nil || !strings.Contains(err.Error(), "chat template") {
+				t.Errorf("conversational pair: %v", err)
+			}
+		})
 	}
 }

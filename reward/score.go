@@ -22,14 +22,12 @@ import (
 // as training does: the prompt with the tokenizer's special tokens, the
 // completion without, then eos; the score is read at the last token.
 type Scorer struct {
-	M *model.Model
-	// Enc, instead of M, is an encoder reward model (DeBERTa-v2/v3 with a
-	// regression head, e.g. OpenAssistant/reward-model-deberta-v3-large-v2):
-	// each pair is encoded as tokenizer(prompt, completion), the sentence
-	// pair with the tokenizer's special tokens and type ids ([CLS] prompt
-	// [SEP] completion [SEP]), and the score is the logit of its first token's
-	// pooled state. EOS is not used.
-	Enc *model.DebertaV2
+	// M is the reward model. An encoder (BERT, RoBERTa, DeBERTa-v2/v3 with a
+	// regression head, e.g. OpenAssistant/reward-model-deberta-v3-large-v2)
+	// reads each pair as tokenizer(prompt, completion), the sentence pair
+	// with the tokenizer's special tokens and type ids ([CLS] prompt [SEP]
+	// completion [SEP]), scored at its first token; EOS is not used.
+	M   *model.Model
 	Tok *tokenizer.Tokenizer
 	// EOS is appended to each completion (-1: none); default the tokenizer's.
 	EOS int
@@ -46,9 +44,6 @@ type Scorer struct {
 // LoadScorer loads the reward model (a …ForSequenceClassification
 // checkpoint with num_labels 1) and tokenizer saved in dir.
 func LoadScorer(dir string, dev tensor.Device) (*Scorer, error) {
-	if model.IsDebertaV2Dir(dir) {
-		return loadEncoderScorer(dir, dev)
-	}
 	cfg, err := model.ReadConfig(filepath.Join(dir, "config.json"))
 	if err != nil {
 		return nil, fmt.Errorf("reward: %w", err)
@@ -72,104 +67,9 @@ func LoadScorer(dir string, dev tensor.Device) (*Scorer, error) {
 	return &Scorer{M: m, Tok: tok, EOS: tok.EOS(), BatchSize: 16, MaxLength: m.Config.MaxPositions}, nil
 }
 
-// loadEncoderScorer loads a DeBERTa-v2/v3 reward model: a
-// DebertaV2ForSequenceClassification with one regression output.
-func loadEncoderScorer(dir string, dev tensor.Device) (*Scorer, error) {
-	tok, err := tokenizer.Load(dir)
-	if err != nil {
-		return nil, err
-	}
-	d, err := model.LoadDebertaV2(dir, dev)
-	if err != nil {
-		return nil, err
-	}
-	if d.Classifier == nil || d.Config.NumLabels != 1 {
-		n := d.Config.NumLabels
-		d.Free()
-		return nil, fmt.Errorf("reward: %s is not a reward model: want DebertaV2ForSequenceClassification with num_labels 1 (one score per text), got num_labels %d", dir, n)
-	}
-	if tok.VocabSize() > d.Config.VocabSize {
-		d.Free()
-		return nil, fmt.Errorf("reward: %s: the tokenizer has %d tokens but the model's vocab_size is %d", dir, tok.VocabSize(), d.Config.VocabSize)
-	}
-	return &Scorer{Enc: d, Tok: tok, EOS: -1, BatchSize: 16}, nil
-}
-
 // Free releases the model.
 func (s *Scorer) Free() {
 	s.M.Free()
-	s.Enc.Free()
-}
-
-// scoreEncoder is Score for an encoder reward model: tokenizer(prompt,
-// completion) per row, rows of similar length batched with right padding
-// and an attention mask, one regression logit each. A model with absolute
-// positions refuses rows longer than max_position_embeddings (or
-// MaxLength); DeBERTa-v3's relative positions have no such limit.
-func (s *Scorer) scoreEncoder(prompts, completions []string) ([]float64, error) {
-	c := s.Enc.Config
-	limit := s.MaxLength
-	if c.PositionBiasedInput == nil || *c.PositionBiasedInput {
-		if limit <= 0 || limit > c.MaxPositionEmbeddings {
-			limit = c.MaxPositionEmbeddings
-		}
-	}
-	type row struct{ ids, types []int64 }
-	rows := make([]row, len(prompts))
-	for i := range prompts {
-		ids, types, err := s.Tok.EncodePair(prompts[i], completions[i], true)
-		if err != nil {
-			return nil, fmt.Errorf("reward: score: row %d: %w", i, err)
-		}
-		if limit > 0 && len(ids) > limit {
-			return nil, fmt.Errorf("reward: score: row %d has %d tokens, more than the encoder's %d (max_position_embeddings or --max-length): shorten it", i, len(ids), limit)
-		}
-		r := row{ids: make([]int64, len(ids)), types: make([]int64, len(ids))}
-		for j := range ids {
-			r.ids[j], r.types[j] = int64(ids[j]), int64(types[j])
-		}
-		rows[i] = r
-	}
-	order := make([]int, len(rows))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortStableFunc(order, func(a, b int) int { return len(rows[a].ids) - len(rows[b].ids) })
-	scores := make([]float64, len(rows))
-	pad := int64(max(s.Tok.PAD(), 0))
-	bs := max(s.BatchSize, 1)
-	var err error
-	tensor.NoGrad(func() {
-		for lo := 0; lo < len(order) && err == nil; lo += bs {
-			idx := order[lo:min(lo+bs, len(order))]
-			B, T := int64(len(idx)), int64(len(rows[idx[len(idx)-1]].ids))
-			ids, types, mask := make([]int64, B*T), make([]int64, B*T), make([]int64, B*T)
-			for r, i := range idx {
-				for t := range T {
-					k := int64(r)*T + t
-					if t < int64(len(rows[i].ids)) {
-						ids[k], types[k], mask[k] = rows[i].ids[t], rows[i].types[t], 1
-					} else {
-						ids[k] = pad
-					}
-				}
-			}
-			tensor.Tidy(func() {
-				dev := s.Enc.Device
-				logits, e := s.Enc.Classify(tensor.FromInt64s(ids, B, T).To(tensor.Int64, dev),
-					tensor.FromInt64s(mask, B, T).To(tensor.Int64, dev), tensor.FromInt64s(types, B, T).To(tensor.Int64, dev))
-				if e != nil {
-					err = fmt.Errorf("reward: score: %w", e)
-					return
-				}
-				v := logits.ToDType(tensor.Float64).Float64s() // (B, 1)
-				for r, i := range idx {
-					scores[i] = v[r]
-				}
-			})
-		}
-	})
-	return scores, err
 }
 
 // Score returns the reward of each (prompts[i], completions[i]). It runs
@@ -178,9 +78,6 @@ func (s *Scorer) Score(prompts, completions []string) (scores []float64, err err
 	defer tensor.Recover(&err, "reward: score")
 	if len(prompts) != len(completions) {
 		return nil, fmt.Errorf("reward: score: %d prompts but %d completions", len(prompts), len(completions))
-	}
-	if s.Enc != nil {
-		return s.scoreEncoder(prompts, completions)
 	}
 	maxLen := s.MaxLength
 	if maxLen <= 0 || maxLen > s.M.Config.MaxTokens() {

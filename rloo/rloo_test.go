@@ -2,85 +2,28 @@ package rloo
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 	"testing"
 
 	"github.com/rs/zerolog"
 
 	"github.com/rlsuite/rl/sft"
-	"github.com/rlsuite/rl/shared/metrics"
-	"github.com/rlsuite/rl/shared/rewardfn"
-	"github.com/rlsuite/rl/shared/tokenizer"
+	"github.com/rlsuite/rl/shared/rollout/rollouttest"
 )
 
-func init() {
-	// goodness: the fraction of completion words that are "good".
-	rewardfn.Register("rloo-test-good", func(_, c string) float64 {
-		w := strings.Fields(c)
-		if len(w) == 0 {
-			return 0
-		}
-		n := 0
-		for _, x := range w {
-			if x == "good" {
-				n++
-			}
-		}
-		return float64(n) / float64(len(w))
-	})
-}
+func init() { rollouttest.Register("rloo") }
 
-var words = []string{"good", "bad", "meh", "fine", "poor", "okay"}
-
-// setup trains a tokenizer and a small SFT policy that writes random words.
+// setup trains a tokenizer and a small SFT policy that writes random
+// words (rollouttest.Setup).
 func setup(t *testing.T) (sftDir, data string) {
-	t.Helper()
-	t.Setenv("RL_CACHE_DIR", t.TempDir())
-	rng := rand.New(rand.NewPCG(1, 2))
-	var corpus, rows, prompts []string
-	for i := 0; i < 300; i++ {
-		var w []string
-		for j := 0; j < 4; j++ {
-			w = append(w, words[rng.IntN(len(words))])
-		}
-		p := fmt.Sprintf("review %d:", i%10)
-		c := " " + strings.Join(w, " ")
-		corpus = append(corpus, p+c)
-		b, _ := json.Marshal(map[string]string{"prompt": p, "completion": c})
-		rows = append(rows, string(b))
-	}
-	for i := 0; i < 10; i++ {
-		b, _ := json.Marshal(map[string]string{"prompt": fmt.Sprintf("review %d:", i)})
-		prompts = append(prompts, string(b))
-	}
-	tok, err := tokenizer.Train(slices.Values(corpus), tokenizer.TrainOptions{VocabSize: 300})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	tokDir := filepath.Join(dir, "tok")
-	if err := tok.Save(tokDir); err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(dir, "sft.jsonl"), []byte(strings.Join(rows, "\n")), 0o644)
-	data = filepath.Join(dir, "prompts.jsonl")
-	os.WriteFile(data, []byte(strings.Join(prompts, "\n")), 0o644)
-	cfgPath := filepath.Join(dir, "small.json")
-	os.WriteFile(cfgPath, []byte(`{"model_type":"gpt2","n_embd":64,"n_layer":2,"n_head":2,"n_positions":64,"vocab_size":320}`), 0o644)
-	sc := sft.DefaultConfig()
-	sc.Init, sc.Tokenizer, sc.Dataset = cfgPath, tokDir, filepath.Join(dir, "sft.jsonl")
-	sc.OutputDir = filepath.Join(dir, "sft")
-	sc.MaxSteps, sc.PerDeviceTrainBatchSize, sc.LearningRate, sc.SaveStrategy = 60, 16, 3e-3, "no"
-	if _, err := sft.Run(context.Background(), sc, zerolog.Nop(), nil); err != nil {
-		t.Fatal(err)
-	}
-	return sc.OutputDir, data
+	return rollouttest.Setup(t, func(init, tokDir, data, out string) error {
+		sc := sft.DefaultConfig()
+		sc.Init, sc.Tokenizer, sc.Dataset, sc.OutputDir = init, tokDir, data, out
+		sc.MaxSteps, sc.PerDeviceTrainBatchSize, sc.LearningRate, sc.SaveStrategy = 60, 16, 3e-3, "no"
+		_, err := sft.Run(context.Background(), sc, zerolog.Nop(), nil)
+		return err
+	})
 }
 
 func rlooConfig(sftDir, data, out string) Config {
@@ -101,28 +44,9 @@ func rlooConfig(sftDir, data, out string) Config {
 	return c
 }
 
-func series(t *testing.T, dir, key string) []float64 {
-	t.Helper()
-	es, err := metrics.ReadFile(filepath.Join(dir, "metrics.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var s []float64
-	for _, e := range es {
-		if v, ok := e.Values[key]; ok {
-			s = append(s, v)
-		}
-	}
-	return s
-}
+func series(t *testing.T, dir, key string) []float64 { return rollouttest.Series(t, dir, key) }
 
-func mean(x []float64) float64 {
-	var s float64
-	for _, v := range x {
-		s += v
-	}
-	return s / float64(len(x))
-}
+func mean(x []float64) float64 { return rollouttest.Mean(x) }
 
 // TestRLOORaisesKnownReward: with a programmatic reward (the share of the
 // word "good"), RLOO raises the mean reward over the SFT start with the

@@ -103,7 +103,7 @@ func predictCommand(log *zerolog.Logger) *cli.Command {
 			if err != nil {
 				return err
 			}
-			out := bufio.NewWriter(os.Stdout)
+			out := bufio.NewWriter(c.App.Writer) // os.Stdout unless a test sets it
 			defer out.Flush()
 			enc := json.NewEncoder(out)
 			enc.SetEscapeHTML(false)

@@ -21,6 +21,7 @@ import (
 	"github.com/rlsuite/rl/rloo"
 	"github.com/rlsuite/rl/sft"
 	"github.com/rlsuite/rl/shared/cliconf"
+	"github.com/rlsuite/rl/shared/model"
 	"github.com/rlsuite/rl/shared/preference"
 	"github.com/rlsuite/rl/shared/tokenizer"
 )
@@ -199,21 +200,17 @@ func showData(c *cli.Context, log zerolog.Logger) error {
 			return err
 		}
 		cfg.Model, cfg.Dataset = model, dataset
-		d, names, t, err := classify.Preview(cfg, n)
+		p, err := classify.Preview(cfg, n)
 		if err != nil {
 			return err
 		}
-		tok = t
-		for i, x := range d.X {
-			label := strconv.Itoa(d.Labels[i])
-			if d.Labels[i] < len(names) {
-				label += " (" + names[d.Labels[i]] + ")"
-			}
-			s := shown{Name: "label " + label}
+		tok = p.Tok
+		for i, x := range p.Data.X {
+			s := shown{Name: classifyLabel(p, i)}
 			for _, id := range x {
 				s.IDs, s.Labels = append(s.IDs, int(id)), append(s.Labels, -100)
 			}
-			examples = append(examples, []shown{fill(s, t)})
+			examples = append(examples, []shown{fill(s, p.Tok)})
 		}
 	case "kto":
 		cfg := kto.DefaultConfig()
@@ -329,4 +326,32 @@ func printExample(w io.Writer, n int, ex []shown) {
 		fmt.Fprintln(w, strings.Join(cells, " | "))
 	}
 	fmt.Fprintln(w)
+}
+
+// classifyLabel names example i's label as rl classify trains on it: a
+// class id with its name (single_label_classification), the score
+// (regression), or the set of classes (multi_label_classification; the
+// multi-hot vector when the data gives 0/1 vectors).
+func classifyLabel(p *classify.Previewed, i int) string {
+	d := p.Data
+	switch p.ProblemType {
+	case model.Regression:
+		return fmt.Sprintf("label %s (regression)", strconv.FormatFloat(float64(d.Targets[i][0]), 'g', -1, 32))
+	case model.MultiLabel:
+		var on []string
+		for j, v := range d.Targets[i] {
+			switch {
+			case p.Names != nil && v == 1:
+				on = append(on, p.Names[j])
+			case p.Names == nil:
+				on = append(on, strconv.FormatFloat(float64(v), 'g', -1, 32))
+			}
+		}
+		return fmt.Sprintf("labels [%s] (multi_label_classification)", strings.Join(on, ", "))
+	}
+	label := strconv.Itoa(d.Labels[i])
+	if d.Labels[i] < len(p.Names) {
+		label += " (" + p.Names[d.Labels[i]] + ")"
+	}
+	return "label " + label
 }

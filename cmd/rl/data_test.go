@@ -195,3 +195,56 @@ func TestDataShowKTO(t *testing.T) {
 		t.Errorf("texts: %q, KL %q", ex[0][0].Text, ex[0][1].Text)
 	}
 }
+
+// TestDataShowClassify: rl data show --trainer classify reads labels as rl
+// classify trains on them (classify.Preview, the trainer's own parsing):
+// float labels as regression scores, lists of names and 0/1 vectors as
+// multi-label sets, class names with their ids, and problem_type from
+// --config over integer labels.
+func TestDataShowClassify(t *testing.T) {
+	dir := realtok.Dir("bert-base-uncased")
+	for _, tc := range []struct {
+		name, rows, config string
+		want               []string
+	}{
+		{"regression", `{"text":"a fine film","label":0.75}` + "\n" + `{"text":"awful","label":-1.5}`, "",
+			[]string{"label 0.75 (regression)", "label -1.5 (regression)"}},
+		{"names", `{"text":"a fine film","label":["good","funny"]}` + "\n" + `{"text":"awful","label":["bad"]}`, "",
+			[]string{"labels [funny, good] (multi_label_classification)", "labels [bad] (multi_label_classification)"}},
+		{"multi-hot", `{"text":"a fine film","label":[1,0,1]}` + "\n" + `{"text":"awful","label":[0,1,0]}`, "",
+			[]string{"labels [1, 0, 1] (multi_label_classification)", "labels [0, 1, 0] (multi_label_classification)"}},
+		{"single", `{"text":"a fine film","label":"pos"}` + "\n" + `{"text":"awful","label":"neg"}`, "",
+			[]string{"label 1 (pos)", "label 0 (neg)"}},
+		{"problem_type", `{"text":"a fine film","label":2}` + "\n" + `{"text":"awful","label":0}`, "problem_type: regression\n",
+			[]string{"label 2 (regression)", "label 0 (regression)"}},
+	} {
+		tmp := t.TempDir()
+		data := filepath.Join(tmp, "train.jsonl")
+		os.WriteFile(data, []byte(tc.rows+"\n"), 0o644)
+		args := []string{"data", "show", "--trainer", "classify", "--model", dir, "--dataset", data, "--json"}
+		if tc.config != "" {
+			cfg := filepath.Join(tmp, "classify.yaml")
+			os.WriteFile(cfg, []byte(tc.config), 0o644)
+			args = append(args, "--config", cfg)
+		}
+		out, err := runApp(t, args...)
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if len(lines) != len(tc.want) {
+			t.Errorf("%s: %d examples, want %d:\n%s", tc.name, len(lines), len(tc.want), out)
+			continue
+		}
+		for i, line := range lines {
+			var ex []shown
+			if err := json.Unmarshal([]byte(line), &ex); err != nil || len(ex) != 1 {
+				t.Fatalf("%s: line %q: %v", tc.name, line, err)
+			}
+			if word := []string{"fine", "awful"}[i]; ex[0].Name != tc.want[i] || !strings.Contains(ex[0].Text, word) {
+				t.Errorf("%s: example %d is %q (%q), want %q", tc.name, i+1, ex[0].Name, ex[0].Text, tc.want[i])
+			}
+		}
+	}
+}

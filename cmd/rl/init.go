@@ -29,7 +29,7 @@ func initCommand(log *zerolog.Logger) *cli.Command {
 			if err != nil {
 				return err
 			}
-			// an encoder (tiny-bert, tiny-distilbert, tiny-roberta) has no
+			// an encoder (tiny-bert, tiny-distilbert, tiny-roberta, tiny-deberta) has no
 			// LM head: it is written as a …ForSequenceClassification with
 			// transformers' default num_labels 2, for rl classify to fine-tune
 			head, preset := model.LMHead, c.String("preset")

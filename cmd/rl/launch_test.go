@@ -52,6 +52,11 @@ func launchData(t *testing.T, n int) string {
 }
 
 func readMetrics(t *testing.T, dir string) map[int]map[string]float64 {
+	return readLogged(t, dir, "loss")
+}
+
+// readLogged reads metrics.jsonl's entries that have key, by step.
+func readLogged(t *testing.T, dir, key string) map[int]map[string]float64 {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(dir, "metrics.jsonl"))
 	if err != nil {
@@ -63,7 +68,7 @@ func readMetrics(t *testing.T, dir string) map[int]map[string]float64 {
 		if err := json.Unmarshal([]byte(line), &m); err != nil {
 			t.Fatalf("%s: %v", line, err)
 		}
-		if _, ok := m["loss"]; ok {
+		if _, ok := m[key]; ok {
 			out[int(m["step"])] = m
 		}
 	}
@@ -148,34 +153,9 @@ func TestLaunchSFTMatchesOneProcess(t *testing.T) {
 			}
 		}
 	}
-	if d := maxWeightDiff(t, one, two); d > 1e-5 {
-		t.Errorf("final weights differ by %g (want <= 1e-5)", d)
-	}
-	if d := maxWeightDiff(t, model, two); d < 2e-4 {
-		t.Errorf("training moved the weights by only %g: the comparison proves nothing", d)
-	}
+	sameWeights(t, model, one, two, 2e-4)
 	// resume rank 0's checkpoint-2 in a world of 2, and of 1 with batch 4
-	for _, w := range []struct {
-		name string
-		args []string
-	}{
-		{"world of 2", []string{"launch", "--nproc-per-node", "2", "rl"}},
-		{"world of 1", nil},
-	} {
-		dir := filepath.Join(tmp, strings.ReplaceAll(w.name, " ", "-"))
-		bs := "2"
-		if w.args == nil {
-			bs = "4"
-		}
-		args := append(append([]string{}, w.args...), append(common, "--output-dir", dir, "--per-device-train-batch-size", bs,
-			"--resume-from-checkpoint", filepath.Join(two, "checkpoint-2"))...)
-		if code, out, errs := rl(t, args...); code != 0 {
-			t.Fatalf("resume in a %s: exit %d:\n%s\n%s", w.name, code, out, errs)
-		}
-		if d := maxWeightDiff(t, one, dir); d > 1e-5 {
-			t.Errorf("resumed in a %s: final weights differ from the uninterrupted run's by %g", w.name, d)
-		}
-	}
+	resumeInWorlds(t, tmp, common, filepath.Join(two, "checkpoint-2"), one, "4", "2")
 }
 
 // TestLaunchWorkerDiesMidRun (issue 15): a rank that dies mid-run stops
@@ -299,18 +279,8 @@ func TestLaunchDPOMatchesOneProcess(t *testing.T) {
 		t.Skip("starts worker processes")
 	}
 	model := tinyModel(t, "lm")
-	words := strings.Fields("the quick brown fox jumps over the lazy dog a b and c one two three four")
-	var b strings.Builder
-	for i := range 8 {
-		row, _ := json.Marshal(map[string]string{"prompt": words[i] + " " + words[i+1] + " ",
-			"chosen": strings.Join(words[i+2:i+3+i%3], " "), "rejected": strings.Join(words[i+5:i+6+i%2], " ")})
-		b.Write(append(row, '\n'))
-	}
+	data := pairData(t, 8)
 	tmp := t.TempDir()
-	data := filepath.Join(tmp, "pairs.jsonl")
-	if err := os.WriteFile(data, []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	one, two := filepath.Join(tmp, "one"), filepath.Join(tmp, "two")
 	common := []string{"dpo", "--model", model, "--dataset", data, "--max-steps", "3", "--logging-steps", "1",
 		"--learning-rate", "1e-3", "--seed", "5", "--save-strategy", "no"}
@@ -341,10 +311,5 @@ func TestLaunchDPOMatchesOneProcess(t *testing.T) {
 			}
 		}
 	}
-	if d := maxWeightDiff(t, one, two); d > 1e-5 {
-		t.Errorf("final weights differ by %g (want <= 1e-5)", d)
-	}
-	if d := maxWeightDiff(t, model, two); d < 1e-4 {
-		t.Errorf("training moved the weights by only %g: the comparison proves nothing", d)
-	}
+	sameWeights(t, model, one, two, 1e-4)
 }

@@ -24,13 +24,13 @@ func scoreCommand(log *zerolog.Logger) *cli.Command {
 		Description: "Input is JSONL from --file or standard input, one object a line: {\"prompt\", \"completion\"} scores one\n" +
 			"completion; {\"chosen\", \"rejected\"} (with or without \"prompt\") scores both sides of a pair, and a summary\n" +
 			"line on stderr gives the pairwise accuracy. Text is encoded as `rl reward` trains: prompt, completion, eos.\n" +
-			"A DeBERTa-v2/v3 reward model (model_type deberta-v2, one regression label, e.g.\n" +
+			"An encoder reward model (BERT, RoBERTa, DeBERTa-v2/v3 with one regression label, e.g.\n" +
 			"OpenAssistant/reward-model-deberta-v3-large-v2) scores tokenizer(prompt, completion): [CLS] prompt [SEP] completion [SEP].\n" +
 			"Examples:\n" +
 			"  rl score --model rm/ --file pairs.jsonl > scores.jsonl\n" +
 			"  rl generate --model sft/ --file prompts.txt | rl score --model rm/",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "model", Required: true, Usage: "reward model directory (from rl reward, or a DeBERTa-v2/v3 reward model)"},
+			&cli.StringFlag{Name: "model", Required: true, Usage: "reward model directory (from rl reward, or an encoder reward model such as a DeBERTa-v3 one)"},
 			&cli.StringFlag{Name: "file", Aliases: []string{"f"}, Usage: "JSONL input; - or unset for standard input"},
 			&cli.IntFlag{Name: "batch-size", Value: 16, Usage: "sequences per forward pass"},
 			&cli.IntFlag{Name: "max-length", Value: 0, Usage: "tokens per sequence at most; longer ones keep their end (0: the model's positions)"},

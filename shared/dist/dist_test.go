@@ -1,17 +1,14 @@
 package dist
 
 import (
-	"bytes"
 	"fmt"
 	"math"
-	"net"
 	"os"
-	"os/exec"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/rlsuite/rl/shared/dist/disttest"
 	"github.com/rlsuite/rl/shared/tensor"
 )
 
@@ -19,13 +16,9 @@ import (
 // ranks cannot share one process easily): TestMain runs the worker named
 // by RL_DIST_TEST_WORKER instead of the tests.
 func TestMain(m *testing.M) {
-	if w := os.Getenv("RL_DIST_TEST_WORKER"); w != "" {
+	if os.Getenv("RL_DIST_TEST_WORKER") != "" {
 		tensor.SetNumThreads(1)
-		if err := workers[w](); err != nil {
-			fmt.Fprintln(os.Stderr, "worker:", err)
-			os.Exit(3)
-		}
-		os.Exit(0)
+		disttest.Worker(workers)
 	}
 	os.Exit(m.Run())
 }
@@ -195,89 +188,30 @@ func stuckWorker() error {
 }
 
 // FreePort asks the kernel for a free TCP port on loopback.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-type rankResult struct {
-	out  string
-	err  error
-	took time.Duration
-}
-
-// world runs worker as world processes of this test binary and returns
-// each rank's output and exit error.
-func world(t *testing.T, worker string, world int, limit time.Duration) []rankResult {
-	t.Helper()
-	port := freePort(t)
-	cmds := make([]*exec.Cmd, world)
-	outs := make([]*bytes.Buffer, world)
-	for r := range cmds {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), "RL_DIST_TEST_WORKER="+worker, "OMP_NUM_THREADS=1",
-			"RANK="+strconv.Itoa(r), "WORLD_SIZE="+strconv.Itoa(world), "LOCAL_RANK="+strconv.Itoa(r),
-			"LOCAL_WORLD_SIZE="+strconv.Itoa(world), "MASTER_ADDR=127.0.0.1", "MASTER_PORT="+strconv.Itoa(port))
-		outs[r] = &bytes.Buffer{}
-		cmd.Stdout, cmd.Stderr = outs[r], outs[r]
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		cmds[r] = cmd
-	}
-	res := make([]rankResult, world)
-	began := time.Now()
-	done := make(chan int, world)
-	for r := range cmds {
-		go func() { res[r].err = cmds[r].Wait(); res[r].took = time.Since(began); done <- r }()
-	}
-	timer := time.NewTimer(limit)
-	defer timer.Stop()
-	for range cmds {
-		select {
-		case <-done:
-		case <-timer.C:
-			for _, c := range cmds {
-				_ = c.Process.Kill()
-			}
-			t.Fatalf("the world of %d did not finish within %s", world, limit)
-		}
-	}
-	for r := range res {
-		res[r].out = outs[r].String()
-	}
-	return res
-}
-
 func TestCollectivesTwoRanks(t *testing.T) {
-	for r, res := range world(t, "collectives", 2, 60*time.Second) {
-		if res.err != nil {
-			t.Errorf("rank %d: %v\n%s", r, res.err, res.out)
+	for r, res := range disttest.World(t, "collectives", 2, 60*time.Second) {
+		if res.Err != nil {
+			t.Errorf("rank %d: %v\n%s", r, res.Err, res.Out)
 		}
 	}
 }
 
 func TestDeadPeerFailsInsteadOfHanging(t *testing.T) {
-	res := world(t, "dead", 2, 60*time.Second)
+	res := disttest.World(t, "dead", 2, 60*time.Second)
 	r0 := res[0]
-	if r0.err != nil {
-		t.Fatalf("rank 0: %v\n%s", r0.err, r0.out)
+	if r0.Err != nil {
+		t.Fatalf("rank 0: %v\n%s", r0.Err, r0.Out)
 	}
-	if !strings.Contains(r0.out, "DEAD-PEER-ERROR") || !strings.Contains(r0.out, "dist: rank 0 of 2: all_reduce") {
-		t.Fatalf("rank 0's error does not name the rank and the operation:\n%s", r0.out)
+	if !strings.Contains(r0.Out, "DEAD-PEER-ERROR") || !strings.Contains(r0.Out, "dist: rank 0 of 2: all_reduce") {
+		t.Fatalf("rank 0's error does not name the rank and the operation:\n%s", r0.Out)
 	}
-	if strings.Contains(r0.out, "frame #") {
-		t.Errorf("the error carries a C++ stack trace:\n%s", r0.out)
+	if strings.Contains(r0.Out, "frame #") {
+		t.Errorf("the error carries a C++ stack trace:\n%s", r0.Out)
 	}
-	if r0.took > 30*time.Second {
-		t.Errorf("rank 0 took %s to notice its dead peer (timeout 5s)", r0.took)
+	if r0.Took > 30*time.Second {
+		t.Errorf("rank 0 took %s to notice its dead peer (timeout 5s)", r0.Took)
 	}
-	t.Logf("rank 0: %s", strings.TrimSpace(r0.out))
+	t.Logf("rank 0: %s", strings.TrimSpace(r0.Out))
 }
 
 func TestReadEnv(t *testing.T) {
@@ -322,16 +256,16 @@ func TestReadEnv(t *testing.T) {
 }
 
 func TestStuckPeerTimesOut(t *testing.T) {
-	res := world(t, "stuck", 2, 60*time.Second)
+	res := disttest.World(t, "stuck", 2, 60*time.Second)
 	r0 := res[0]
-	if r0.err != nil {
-		t.Fatalf("rank 0: %v\n%s", r0.err, r0.out)
+	if r0.Err != nil {
+		t.Fatalf("rank 0: %v\n%s", r0.Err, r0.Out)
 	}
-	if !strings.Contains(r0.out, "STUCK-PEER-ERROR") || !strings.Contains(r0.out, "dist: rank 0 of 2: all_reduce") ||
-		!strings.Contains(r0.out, "timeout 2s") {
-		t.Fatalf("rank 0's error does not name the rank, the operation and the timeout:\n%s", r0.out)
+	if !strings.Contains(r0.Out, "STUCK-PEER-ERROR") || !strings.Contains(r0.Out, "dist: rank 0 of 2: all_reduce") ||
+		!strings.Contains(r0.Out, "timeout 2s") {
+		t.Fatalf("rank 0's error does not name the rank, the operation and the timeout:\n%s", r0.Out)
 	}
-	t.Logf("rank 0: %s", strings.TrimSpace(r0.out))
+	t.Logf("rank 0: %s", strings.TrimSpace(r0.Out))
 }
 
 // TestSelfCheckWorldOfOne: a process group of one on the CPU (gloo) runs

@@ -31,7 +31,13 @@ type Config struct {
 	EOSTokenIDs       []int  // eos_token_id: generation of a row stops after one of these
 	PadTokenID        int    // pad_token_id: fills prompts on the left and rows that have stopped
 	Seed              uint64 // seed of the sampler; the same seed gives the same tokens
-	NoCache           bool   // recompute the whole sequence at every step (for checking the cache)
+	// RowSeeds, when set (one per prompt), gives each row a sampler of its
+	// own instead of one stream for the batch: a row's tokens then do not
+	// depend on the other rows of the batch, its chunk or its position in
+	// it (data-parallel rollouts split a generation across ranks and
+	// sample what one process sampling the whole batch does).
+	RowSeeds []uint64
+	NoCache  bool // recompute the whole sequence at every step (for checking the cache)
 	// NoSharedPrefill computes every row's prompt even when rows repeat a
 	// prompt (for checking the sharing; see Generate).
 	NoSharedPrefill bool
@@ -133,6 +139,16 @@ func Generate(m *model.Model, prompts [][]int, cfg Config) (res []Result, err er
 		eos[e] = true
 	}
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x9e3779b97f4a7c15))
+	var rowRNG []*rand.Rand
+	if cfg.RowSeeds != nil {
+		if len(cfg.RowSeeds) != B {
+			return nil, fmt.Errorf("generate: %d row seeds for %d prompts", len(cfg.RowSeeds), B)
+		}
+		rowRNG = make([]*rand.Rand, B)
+		for b, sd := range cfg.RowSeeds {
+			rowRNG[b] = rand.New(rand.NewPCG(sd, 0x9e3779b97f4a7c15))
+		}
+	}
 	penalty := cfg.RepetitionPenalty != 0 && cfg.RepetitionPenalty != 1
 
 	// Left-padded ids and mask, kept in Go and grown each step.
@@ -230,7 +246,11 @@ func Generate(m *model.Model, prompts [][]int, cfg Config) (res []Result, err er
 				if cfg.DoSample {
 					for i, b := range rows {
 						u[i] = 0
-						if !res[b].Finished {
+						switch {
+						case res[b].Finished:
+						case rowRNG != nil:
+							u[i] = rowRNG[b].Float64()
+						default:
 							u[i] = rng.Float64()
 						}
 					}

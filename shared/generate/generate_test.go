@@ -3,6 +3,7 @@ package generate
 import (
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/rlsuite/rl/shared/model"
@@ -247,5 +248,49 @@ func TestCompactionMatches(t *testing.T) {
 			}
 		}
 		m.Free()
+	}
+}
+
+// TestRowSeedsIndependentOfBatch: with RowSeeds, each row samples the
+// same tokens alone, in a batch, and in a batch of another order and
+// composition (the data-parallel rollouts' guarantee), and two rows with
+// different seeds differ.
+func TestRowSeedsIndependentOfBatch(t *testing.T) {
+	m := tinyModel(t, "tiny")
+	defer m.Free()
+	prompts := [][]int{{3, 4}, {5}, {3, 4}, {7, 8, 9}}
+	seeds := []uint64{11, 12, 13, 14}
+	cfg := Config{MaxNewTokens: 8, DoSample: true, Temperature: 1.3, TopP: 1, EOSTokenIDs: []int{2}}
+	cfg.RowSeeds = seeds
+	all, err := Generate(m, prompts, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if equal(all[0].Tokens, all[2].Tokens) {
+		t.Errorf("rows 0 and 2 repeat a prompt with other seeds but sampled the same %v", all[0].Tokens)
+	}
+	for i := range prompts {
+		c := cfg
+		c.RowSeeds = seeds[i : i+1]
+		one, err := Generate(m, prompts[i:i+1], c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !equal(one[0].Tokens, all[i].Tokens) {
+			t.Errorf("row %d alone sampled %v, in the batch %v", i, one[0].Tokens, all[i].Tokens)
+		}
+	}
+	c := cfg
+	c.RowSeeds = []uint64{seeds[3], seeds[1]}
+	rev, err := Generate(m, [][]int{prompts[3], prompts[1]}, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !equal(rev[0].Tokens, all[3].Tokens) || !equal(rev[1].Tokens, all[1].Tokens) {
+		t.Errorf("reordered batch sampled %v %v, want %v %v", rev[0].Tokens, rev[1].Tokens, all[3].Tokens, all[1].Tokens)
+	}
+	c.RowSeeds = seeds[:1]
+	if _, err := Generate(m, prompts, c); err == nil || !strings.Contains(err.Error(), "1 row seeds for 4 prompts") {
+		t.Errorf("mismatched row seeds: err = %v", err)
 	}
 }

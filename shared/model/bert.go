@@ -42,19 +42,7 @@ func bertShapes(c *Config, h Head, s map[string][]int64) {
 	s[p+"embeddings.LayerNorm.weight"] = []int64{H}
 	s[p+"embeddings.LayerNorm.bias"] = []int64{H}
 	for i := 0; i < c.NumLayers; i++ {
-		l := fmt.Sprintf("%sencoder.layer.%d.", p, i)
-		for _, n := range []string{"attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense"} {
-			s[l+n+".weight"] = []int64{H, H}
-			s[l+n+".bias"] = []int64{H}
-		}
-		s[l+"intermediate.dense.weight"] = []int64{I, H}
-		s[l+"intermediate.dense.bias"] = []int64{I}
-		s[l+"output.dense.weight"] = []int64{H, I}
-		s[l+"output.dense.bias"] = []int64{H}
-		for _, n := range []string{"attention.output.LayerNorm", "output.LayerNorm"} {
-			s[l+n+".weight"] = []int64{H}
-			s[l+n+".bias"] = []int64{H}
-		}
+		bertLayerShapes(s, fmt.Sprintf("%sencoder.layer.%d.", p, i), H, I, H, "query", "key", "value")
 	}
 	if h != ScoreHead {
 		return
@@ -73,6 +61,26 @@ func bertShapes(c *Config, h Head, s map[string][]int64) {
 	s["classifier.bias"] = []int64{K}
 }
 
+// bertLayerShapes adds BertLayer's parameters under prefix l: the
+// attention.self projections named (each (A, H), A = heads·head size),
+// attention.output.dense (H, A), the (H, I) MLP and the two LayerNorms.
+func bertLayerShapes(s map[string][]int64, l string, H, I, A int64, self ...string) {
+	for _, n := range self {
+		s[l+"attention.self."+n+".weight"] = []int64{A, H}
+		s[l+"attention.self."+n+".bias"] = []int64{A}
+	}
+	s[l+"attention.output.dense.weight"] = []int64{H, A}
+	s[l+"attention.output.dense.bias"] = []int64{H}
+	s[l+"intermediate.dense.weight"] = []int64{I, H}
+	s[l+"intermediate.dense.bias"] = []int64{I}
+	s[l+"output.dense.weight"] = []int64{H, I}
+	s[l+"output.dense.bias"] = []int64{H}
+	for _, n := range []string{"attention.output.LayerNorm", "output.LayerNorm"} {
+		s[l+n+".weight"] = []int64{H}
+		s[l+n+".bias"] = []int64{H}
+	}
+}
+
 func (b *bert) bind(m *Model) error {
 	p := m.byName
 	pre := m.Config.prefix()
@@ -82,16 +90,7 @@ func (b *bert) bind(m *Model) error {
 	b.lnW, b.lnB = p[pre+"embeddings.LayerNorm.weight"], p[pre+"embeddings.LayerNorm.bias"]
 	for i := 0; i < m.Config.NumLayers; i++ {
 		n := func(s string) *tensor.Tensor { return p[fmt.Sprintf("%sencoder.layer.%d.%s", pre, i, s)] }
-		b.layers = append(b.layers, bertLayer{
-			qW: n("attention.self.query.weight"), qB: n("attention.self.query.bias"),
-			kW: n("attention.self.key.weight"), kB: n("attention.self.key.bias"),
-			vW: n("attention.self.value.weight"), vB: n("attention.self.value.bias"),
-			aoW: n("attention.output.dense.weight"), aoB: n("attention.output.dense.bias"),
-			aoLnW: n("attention.output.LayerNorm.weight"), aoLnB: n("attention.output.LayerNorm.bias"),
-			inW: n("intermediate.dense.weight"), inB: n("intermediate.dense.bias"),
-			outW: n("output.dense.weight"), outB: n("output.dense.bias"),
-			outLnW: n("output.LayerNorm.weight"), outLnB: n("output.LayerNorm.bias"),
-		})
+		b.layers = append(b.layers, bindBertLayer(n, "query", "key", "value"))
 	}
 	if m.Config.Family() == RoBERTa {
 		b.denseW, b.denseB = p["classifier.dense.weight"], p["classifier.dense.bias"]
@@ -101,6 +100,23 @@ func (b *bert) bind(m *Model) error {
 		b.clsW, b.clsB = p["classifier.weight"], p["classifier.bias"]
 	}
 	return nil
+}
+
+// bindBertLayer binds BertLayer's tensors (and DeBERTa's, whose
+// projections are query_proj, key_proj, value_proj) of one layer, n giving
+// a tensor by its name inside the layer.
+func bindBertLayer(n func(string) *tensor.Tensor, q, k, v string) bertLayer {
+	sa := "attention.self."
+	return bertLayer{
+		qW: n(sa + q + ".weight"), qB: n(sa + q + ".bias"),
+		kW: n(sa + k + ".weight"), kB: n(sa + k + ".bias"),
+		vW: n(sa + v + ".weight"), vB: n(sa + v + ".bias"),
+		aoW: n("attention.output.dense.weight"), aoB: n("attention.output.dense.bias"),
+		aoLnW: n("attention.output.LayerNorm.weight"), aoLnB: n("attention.output.LayerNorm.bias"),
+		inW: n("intermediate.dense.weight"), inB: n("intermediate.dense.bias"),
+		outW: n("output.dense.weight"), outB: n("output.dense.bias"),
+		outLnW: n("output.LayerNorm.weight"), outLnB: n("output.LayerNorm.bias"),
+	}
 }
 
 // lmWeight: an encoder has no LM head (New and Load refuse LMHead).

@@ -105,7 +105,7 @@ func Load(dir string, opts LoadOptions) (m *Model, err error) {
 	names := map[string]string{} // HF full name -> name in file
 	for _, n := range f.Names() {
 		full := n
-		if !strings.HasPrefix(n, prefix) && n != "lm_head.weight" && n != "score.weight" && !strings.HasPrefix(n, "score.") && !(cfg.Encoder() && isEncoderHead(n)) {
+		if !strings.HasPrefix(n, prefix) && n != "lm_head.weight" && n != "score.weight" && !strings.HasPrefix(n, "score.") && !(cfg.Encoder() && cfg.isEncoderHead(n)) {
 			full = prefix + n // a base model (GPT2Model, LlamaModel, BertModel) saved without prefix
 		}
 		if cfg.Encoder() {
@@ -132,7 +132,12 @@ func Load(dir string, opts LoadOptions) (m *Model, err error) {
 			if !ok || len(f.Tensors[n].Shape) != 2 {
 				return nil, fmt.Errorf("model: load %s: a %s classifier needs %s of shape (num_labels, hidden)", dir, cfg.ModelType, out)
 			}
-			cfg.NumLabels = int(f.Tensors[n].Shape[0])
+			rows := int(f.Tensors[n].Shape[0])
+			if cfg.NumLabels > 0 && cfg.NumLabels != rows {
+				// from_pretrained fails on the size mismatch too
+				return nil, fmt.Errorf("model: load %s: config.json has %d labels (num_labels / id2label) but %s has shape %v: the config and the weights disagree", dir, cfg.NumLabels, out, f.Tensors[n].Shape)
+			}
+			cfg.NumLabels = rows
 		} else {
 			cfg.NumLabels = opts.NumLabels
 		}
@@ -181,7 +186,7 @@ func Load(dir string, opts LoadOptions) (m *Model, err error) {
 			}
 		}
 	}()
-	for full := range want {
+	for _, full := range sortedKeys(want) { // sorted: the first missing tensor named is always the same
 		n, ok := names[full]
 		if !ok {
 			if full == "score.weight" || cfg.Encoder() && newHeadParam(cfg, full) {
@@ -292,7 +297,7 @@ func matchFile(cfg *Config, want map[string][]int64, names map[string]string, f 
 		}
 	}
 	for _, full := range sortedKeys(names) {
-		if _, ok := want[full]; ok || ignorable(full) {
+		if _, ok := want[full]; ok || ignorable(cfg, full) {
 			continue
 		}
 		problems = append(problems, fmt.Sprintf("%s is in the weights but not in a model of config.json's sizes", names[full]))
@@ -313,10 +318,10 @@ func matchFile(cfg *Config, want map[string][]int64, names map[string]string, f 
 // ignorable reports tensors a checkpoint may hold besides the parameters:
 // GPT-2's attention-mask buffers, rotary inverse frequencies, an lm_head
 // tied to the embedding (or dropped for a score head).
-func ignorable(name string) bool {
+func ignorable(cfg *Config, name string) bool {
 	switch {
 	case strings.HasSuffix(name, ".attn.bias"), strings.HasSuffix(name, ".attn.masked_bias"),
-		strings.HasSuffix(name, "rotary_emb.inv_freq"), name == "lm_head.weight", encoderIgnorable(name):
+		strings.HasSuffix(name, "rotary_emb.inv_freq"), name == "lm_head.weight", cfg.encoderIgnorable(name):
 		return true
 	}
 	return false
@@ -325,7 +330,7 @@ func ignorable(name string) bool {
 // architecture is the transformers class name for the family and head.
 func architecture(c *Config, h Head) string {
 	if c.Encoder() {
-		base := map[string]string{"bert": "Bert", "distilbert": "DistilBert", "roberta": "Roberta", "xlm-roberta": "XLMRoberta"}[c.ModelType]
+		base := map[string]string{"bert": "Bert", "distilbert": "DistilBert", "roberta": "Roberta", "xlm-roberta": "XLMRoberta", "deberta-v2": "DebertaV2"}[c.ModelType]
 		if h == ScoreHead {
 			return base + "ForSequenceClassification"
 		}

@@ -1,7 +1,9 @@
-// Package model implements the decoder-only transformers rl trains (GPT-2
-// and Llama families) on libtorch, built from and saved as Hugging Face
+// Package model implements the transformers rl trains on libtorch (the
+// GPT-2 and Llama decoder families, with a language-model head or a score
+// head; the BERT, DistilBERT, RoBERTa and DeBERTa-v2 encoders, with their
+// sequence-classification heads), built from and saved as Hugging Face
 // checkpoints (config.json + model.safetensors) with transformers' tensor
-// names, with a language-model head or a score head.
+// names.
 package model
 
 import (
@@ -30,6 +32,8 @@ const (
 	BERT       Family = "bert"
 	DistilBERT Family = "distilbert"
 	RoBERTa    Family = "roberta"
+	// DeBERTaV2 is DeBERTa-v2 and -v3 (disentangled relative attention; deberta.go).
+	DeBERTaV2 Family = "deberta-v2"
 )
 
 // families maps Hugging Face model_type values to the family that builds them.
@@ -47,6 +51,7 @@ var families = map[string]Family{
 	"distilbert":  DistilBERT,
 	"roberta":     RoBERTa,
 	"xlm-roberta": RoBERTa,
+	"deberta-v2":  DeBERTaV2,
 }
 
 // Config is a Hugging Face config.json for the supported families. Fields
@@ -120,6 +125,9 @@ type Config struct {
 	// regression (MSE), as transformers' …ForSequenceClassification
 	// (ClassificationLoss).
 	ProblemType string
+	// DeBERTa holds DebertaV2Config's own fields (deberta.go); zero for
+	// the other families. Its head size (attention_head_size) is HeadDim.
+	DeBERTa DebertaOptions
 
 	Raw map[string]any // every key read from the file
 }
@@ -154,9 +162,6 @@ func ParseConfig(b []byte) (*Config, error) {
 	c.ModelType = r.str("model_type")
 	if c.ModelType == "" {
 		return nil, fmt.Errorf("%w: no model_type field", ErrUnknownModelType)
-	}
-	if c.ModelType == "deberta-v2" {
-		return nil, fmt.Errorf("%w %q here: DeBERTa-v2/v3 is an encoder, read by LoadDebertaV2 (rl score scores with it); it cannot be trained or generate", ErrUnknownModelType, c.ModelType)
 	}
 	fam, ok := families[c.ModelType]
 	if !ok {
@@ -255,9 +260,13 @@ func ParseConfig(b []byte) (*Config, error) {
 		if err := c.parseEncoder(&r); err != nil {
 			return nil, err
 		}
+	case DeBERTaV2:
+		if err := c.parseDeberta(&r); err != nil {
+			return nil, err
+		}
 	}
 	c.ProblemType = r.str("problem_type")
-	c.HeadDim = r.int("head_dim", 0)
+	c.HeadDim = r.int("head_dim", c.HeadDim)
 	if c.HeadDim == 0 && c.NumHeads > 0 {
 		c.HeadDim = c.HiddenSize / c.NumHeads
 	}
@@ -292,7 +301,7 @@ func (c *Config) Validate() error {
 	case GPT2:
 		keys = map[string]string{"hidden": "n_embd", "layers": "n_layer", "heads": "n_head",
 			"kv": "n_head", "inter": "n_inner", "pos": "n_positions", "eps": "layer_norm_epsilon"}
-	case BERT, RoBERTa:
+	case BERT, RoBERTa, DeBERTaV2:
 		keys["kv"], keys["eps"] = keys["heads"], "layer_norm_eps"
 	case DistilBERT:
 		keys = map[string]string{"hidden": "dim", "layers": "n_layers", "heads": "n_heads",
@@ -335,6 +344,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Encoder() {
 		errs = append(errs, c.validateEncoder()...)
+	}
+	if c.Family() == DeBERTaV2 {
+		errs = append(errs, c.validateDeberta()...)
 	}
 	switch c.ProblemType {
 	case "", SingleLabel, MultiLabel, Regression:
@@ -430,6 +442,8 @@ func (c *Config) JSON() ([]byte, error) {
 		}
 	case BERT, DistilBERT, RoBERTa:
 		c.encoderJSON(out)
+	case DeBERTaV2:
+		c.debertaJSON(out)
 	}
 	if c.ProblemType != "" {
 		out["problem_type"] = c.ProblemType
@@ -614,10 +628,11 @@ func (r *reader) bool(key string, def bool) bool {
 //	             those families at tiny-llama's sizes (Gemma: head_dim 64,
 //	             window 8; Phi-3: partial rotary 0.75 and longrope; Mistral: window 8)
 //	gpt2-small   GPT-2 small: 12 layers, 12 heads, width 768, 1024 positions (124M with 50257 vocab)
-//	tiny-bert, tiny-distilbert, tiny-roberta
+//	tiny-bert, tiny-distilbert, tiny-roberta, tiny-deberta
 //	             encoders (classification only), 4 layers, 4 heads, width
 //	             256, GELU MLP 1024, 512 positions (RoBERTa: after its
-//	             padding_idx; FitTokenizer sets pad_token_id)
+//	             padding_idx; FitTokenizer sets pad_token_id; DeBERTa:
+//	             DeBERTa-v3's relative attention, 256 buckets)
 //
 // Presets train without dropout (their config says 0.0, so saving and
 // loading them keeps it).
@@ -646,6 +661,12 @@ func Preset(name string, vocab int) (*Config, error) {
 		js = `{"model_type":"bert","architectures":["BertForSequenceClassification"],"hidden_size":256,"num_hidden_layers":4,"num_attention_heads":4,"intermediate_size":1024,"max_position_embeddings":512,"type_vocab_size":2,"layer_norm_eps":1e-12,"hidden_act":"gelu","hidden_dropout_prob":0.0,"attention_probs_dropout_prob":0.0}`
 	case "tiny-distilbert":
 		js = `{"model_type":"distilbert","architectures":["DistilBertForSequenceClassification"],"dim":256,"n_layers":4,"n_heads":4,"hidden_dim":1024,"max_position_embeddings":512,"activation":"gelu","dropout":0.0,"attention_dropout":0.0,"seq_classif_dropout":0.0}`
+	case "tiny-deberta":
+		// DeBERTa-v3's layout (microsoft/deberta-v3-base's config) at
+		// tiny-bert's sizes: relative attention over 256 log buckets,
+		// shared keys, normalised relative embeddings, no absolute
+		// positions and no token types
+		js = `{"model_type":"deberta-v2","architectures":["DebertaV2ForSequenceClassification"],"hidden_size":256,"num_hidden_layers":4,"num_attention_heads":4,"intermediate_size":1024,"max_position_embeddings":512,"type_vocab_size":0,"layer_norm_eps":1e-7,"hidden_act":"gelu","hidden_dropout_prob":0.0,"attention_probs_dropout_prob":0.0,"relative_attention":true,"position_buckets":256,"max_relative_positions":-1,"position_biased_input":false,"pos_att_type":["p2c","c2p"],"share_att_key":true,"norm_rel_ebd":"layer_norm","pooler_hidden_size":256,"pooler_hidden_act":"gelu","pooler_dropout":0.0}`
 	case "tiny-roberta":
 		// roberta-base's 514 positions: 512 after padding_idx 1
 		js = `{"model_type":"roberta","architectures":["RobertaForSequenceClassification"],"hidden_size":256,"num_hidden_layers":4,"num_attention_heads":4,"intermediate_size":1024,"max_position_embeddings":514,"type_vocab_size":1,"layer_norm_eps":1e-5,"hidden_act":"gelu","hidden_dropout_prob":0.0,"attention_probs_dropout_prob":0.0}`
@@ -670,7 +691,7 @@ func Preset(name string, vocab int) (*Config, error) {
 }
 
 // PresetNames lists the presets Preset knows.
-var PresetNames = []string{"tiny", "tiny-llama", "tiny-qwen2", "tiny-qwen3", "tiny-gemma2", "tiny-gemma3", "tiny-phi3", "tiny-mistral", "gpt2-small", "tiny-bert", "tiny-distilbert", "tiny-roberta"}
+var PresetNames = []string{"tiny", "tiny-llama", "tiny-qwen2", "tiny-qwen3", "tiny-gemma2", "tiny-gemma3", "tiny-phi3", "tiny-mistral", "gpt2-small", "tiny-bert", "tiny-distilbert", "tiny-roberta", "tiny-deberta"}
 
 func configPath(dir string) string { return filepath.Join(dir, "config.json") }
 

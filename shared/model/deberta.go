@@ -1,386 +1,201 @@
 package model
 
-// DeBERTa-v2 and -v3 (He et al. 2021, "DeBERTa: Decoding-enhanced BERT with
-// Disentangled Attention", arXiv:2006.03654; He et al. 2023, "DeBERTaV3",
-// arXiv:2111.09543): an encoder with disentangled attention, as
-// transformers' models/deberta_v2/modeling_deberta_v2.py (DebertaV2Model,
-// ContextPooler, DebertaV2ForSequenceClassification), with its config
-// fields and tensor names. Inference only: plain structs and one forward
-// pass; it stands beside the decoder families of Model.
-
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
-	"github.com/rlsuite/rl/shared/safetensors"
 	"github.com/rlsuite/rl/shared/tensor"
 )
 
-// DebertaV2Config is transformers' DebertaV2Config: the config.json fields
-// the forward pass reads, with its defaults where config.json omits them
-// (see DefaultDebertaV2Config).
-type DebertaV2Config struct {
-	ModelType             string  `json:"model_type"`
-	VocabSize             int     `json:"vocab_size"`
-	HiddenSize            int     `json:"hidden_size"`
-	NumHiddenLayers       int     `json:"num_hidden_layers"`
-	NumAttentionHeads     int     `json:"num_attention_heads"`
-	IntermediateSize      int     `json:"intermediate_size"`
-	HiddenAct             string  `json:"hidden_act"`
-	MaxPositionEmbeddings int     `json:"max_position_embeddings"`
-	TypeVocabSize         int     `json:"type_vocab_size"`
-	LayerNormEps          float64 `json:"layer_norm_eps"`
-	PadTokenID            int     `json:"pad_token_id"`
-	// RelativeAttention turns on the disentangled (relative position) terms.
-	RelativeAttention bool `json:"relative_attention"`
-	// MaxRelativePositions is the span k of relative distances; < 1 means
-	// max_position_embeddings.
-	MaxRelativePositions int `json:"max_relative_positions"`
-	// PositionBuckets > 0 maps distances to that many log buckets
-	// (make_log_bucket_position; DeBERTa-v3: 256); the relative embedding
-	// table then has 2·position_buckets rows.
-	PositionBuckets int `json:"position_buckets"`
-	// PositionBiasedInput adds absolute position embeddings to the input
-	// (default true; DeBERTa-v3: false).
-	PositionBiasedInput *bool `json:"position_biased_input"`
-	// PosAttType is the list of disentangled terms, "c2p" and/or "p2c"
-	// (config.json may also write "p2c|c2p").
-	PosAttType posAttTypes `json:"pos_att_type"`
-	// ShareAttKey projects relative embeddings with the content query and
-	// key projections instead of pos_key_proj / pos_query_proj.
-	ShareAttKey bool `json:"share_att_key"`
-	// NormRelEbd "layer_norm" normalises the relative embedding table.
-	NormRelEbd string `json:"norm_rel_ebd"`
-	// EmbeddingSize != hidden_size adds embed_proj (0: hidden_size).
-	EmbeddingSize int `json:"embedding_size"`
-	// ConvKernelSize > 0 adds the ConvLayer after the first layer
-	// (DeBERTa-v2 xlarge/xxlarge); rl refuses it.
-	ConvKernelSize    int    `json:"conv_kernel_size"`
-	AttentionHeadSize int    `json:"attention_head_size"` // 0: hidden_size / num_attention_heads
-	PoolerHiddenSize  int    `json:"pooler_hidden_size"`  // 0: hidden_size
-	PoolerHiddenAct   string `json:"pooler_hidden_act"`
-	// ProblemType is single_label_classification, multi_label_classification
-	// or regression (num_labels 1 and none given: regression, as
-	// transformers infers it; encoder reward models).
-	ProblemType string            `json:"problem_type"`
-	ID2Label    map[string]string `json:"id2label"`
-	NumLabels   int               `json:"num_labels"` // len(id2label) when that is given; default 2
+// DeBERTa-v2 and -v3 (He et al. 2021, "DeBERTa: Decoding-enhanced BERT with
+// Disentangled Attention", arXiv:2006.03654; He et al. 2023, "DeBERTaV3",
+// arXiv:2111.09543) as transformers' models/deberta_v2/modeling_deberta_v2.py
+// builds DebertaV2ForSequenceClassification: BERT's post-LN encoder
+// (bert.go) whose attention adds disentangled content-to-position and
+// position-to-content terms over relative distances, with ContextPooler
+// (dense and pooler_hidden_act on the first token) and `classifier`. The
+// family of the most used open reward models (DeBERTa-v3). Tensor names are
+// transformers': deberta.embeddings..., deberta.encoder.layer.N.attention.
+// self.query_proj..., deberta.encoder.rel_embeddings, pooler.dense,
+// classifier.
+
+// DebertaOptions are DebertaV2Config's fields beyond BERT's, with its
+// defaults (configuration_deberta_v2.py) where config.json omits them.
+type DebertaOptions struct {
+	// RelativeAttention (relative_attention; default false, DeBERTa's
+	// released configs true) adds the disentangled terms.
+	RelativeAttention bool
+	// MaxRelativePositions (max_relative_positions; default -1) is the span
+	// k of relative distances; < 1 means max_position_embeddings.
+	MaxRelativePositions int
+	// PositionBuckets (position_buckets; default -1: none; DeBERTa-v3 256)
+	// > 0 maps distances to that many log buckets (make_log_bucket_position);
+	// the relative embedding table then has 2·position_buckets rows.
+	PositionBuckets int
+	// PositionBiasedInput (position_biased_input; default true, DeBERTa-v3
+	// false) adds absolute position embeddings to the input.
+	PositionBiasedInput bool
+	// PosAttType (pos_att_type; default none) lists the disentangled terms,
+	// c2p and/or p2c; config.json may also write "p2c|c2p".
+	PosAttType []string
+	// ShareAttKey (share_att_key; default false) projects the relative
+	// embeddings with query_proj / key_proj instead of pos_query_proj /
+	// pos_key_proj.
+	ShareAttKey bool
+	// NormRelEbd (norm_rel_ebd; default "none") "layer_norm" normalises the
+	// relative embedding table (encoder.LayerNorm).
+	NormRelEbd string
+	// EmbeddingSize (embedding_size; default hidden_size) != hidden_size
+	// adds embeddings.embed_proj.
+	EmbeddingSize int
+	// PoolerHiddenAct (pooler_hidden_act; default gelu) is ContextPooler's
+	// activation; PoolerDropout (pooler_dropout; default 0) its dropout.
+	PoolerHiddenAct string
+	PoolerDropout   float64
 }
 
-// posAttTypes reads pos_att_type as a list or a "p2c|c2p" string, as
-// DebertaV2Config does.
-type posAttTypes []string
-
-func (p *posAttTypes) UnmarshalJSON(b []byte) error {
-	var s string
-	if json.Unmarshal(b, &s) == nil {
-		*p = nil
-		for _, x := range strings.Split(strings.ToLower(s), "|") {
+// parseDeberta reads DebertaV2Config (the sizes under BERT's names, and
+// DebertaOptions).
+func (c *Config) parseDeberta(r *reader) error {
+	c.readBertSizes(r, bertSizes{vocab: 128100, hidden: 1536, layers: 24, heads: 24, inter: 6144, types: 0, eps: 1e-7})
+	// DebertaV2ForSequenceClassification: cls_dropout, else hidden_dropout_prob
+	c.ClassifierDropout = r.float("cls_dropout", c.EmbdDropout)
+	if c.PadTokenID == nil {
+		pad := 0
+		c.PadTokenID = &pad
+	}
+	if c.NumHeads > 0 {
+		c.HeadDim = r.int("attention_head_size", c.HiddenSize/c.NumHeads)
+	}
+	c.TieWordEmbeddings = r.bool("tie_word_embeddings", true)
+	d := &c.DeBERTa
+	d.RelativeAttention = r.bool("relative_attention", false)
+	d.MaxRelativePositions = r.int("max_relative_positions", -1)
+	d.PositionBuckets = r.int("position_buckets", -1)
+	d.PositionBiasedInput = r.bool("position_biased_input", true)
+	d.ShareAttKey = r.bool("share_att_key", false)
+	d.NormRelEbd = r.str("norm_rel_ebd")
+	if d.NormRelEbd == "" {
+		d.NormRelEbd = "none"
+	}
+	d.EmbeddingSize = r.int("embedding_size", c.HiddenSize)
+	d.PoolerHiddenAct = r.str("pooler_hidden_act")
+	if d.PoolerHiddenAct == "" {
+		d.PoolerHiddenAct = "gelu"
+	}
+	d.PoolerDropout = r.float("pooler_dropout", 0)
+	switch v := r.raw["pos_att_type"].(type) {
+	case nil:
+	case string: // DebertaV2Config: "p2c|c2p" -> ["p2c", "c2p"]
+		for _, x := range strings.Split(strings.ToLower(v), "|") {
 			if x = strings.TrimSpace(x); x != "" {
-				*p = append(*p, x)
+				d.PosAttType = append(d.PosAttType, x)
 			}
 		}
-		return nil
+	case []any:
+		for _, x := range v {
+			s, ok := x.(string)
+			if !ok {
+				return fmt.Errorf("pos_att_type: want a list of strings or a \"p2c|c2p\" string, got %v", v)
+			}
+			d.PosAttType = append(d.PosAttType, s)
+		}
+	default:
+		return fmt.Errorf("pos_att_type: want a list of strings or a \"p2c|c2p\" string, got %v", v)
 	}
-	var l []string
-	if err := json.Unmarshal(b, &l); err != nil {
-		return fmt.Errorf("pos_att_type: want a list or a \"p2c|c2p\" string: %w", err)
+	if k := r.int("conv_kernel_size", 0); k > 0 {
+		return fmt.Errorf("conv_kernel_size %d: the ConvLayer of DeBERTa-v2 xlarge/xxlarge is not implemented (DeBERTa-v3 has none)", k)
 	}
-	*p = l
+	if p := r.int("pooler_hidden_size", c.HiddenSize); p != c.HiddenSize {
+		return fmt.Errorf("pooler_hidden_size %d: transformers' classifier reads hidden_size %d, so they must be equal", p, c.HiddenSize)
+	}
+	for _, a := range []struct{ key, v string }{{"hidden_act", c.HiddenAct}, {"pooler_hidden_act", d.PoolerHiddenAct}} {
+		if _, ok := debertaActs[a.v]; !ok {
+			return fmt.Errorf("%s %q: rl's deberta-v2 supports gelu, gelu_new, gelu_pytorch_tanh, relu and tanh", a.key, a.v)
+		}
+	}
 	return nil
 }
 
-// DefaultDebertaV2Config is DebertaV2Config's defaults (transformers'
-// configuration_deberta_v2.py).
-func DefaultDebertaV2Config() DebertaV2Config {
-	return DebertaV2Config{
-		ModelType: "deberta-v2", VocabSize: 128100, HiddenSize: 1536, NumHiddenLayers: 24, NumAttentionHeads: 24,
-		IntermediateSize: 6144, HiddenAct: "gelu", MaxPositionEmbeddings: 512, LayerNormEps: 1e-7,
-		MaxRelativePositions: -1, PositionBuckets: -1, NormRelEbd: "none", PoolerHiddenAct: "gelu", NumLabels: 2,
-	}
-}
-
-// ReadDebertaV2Config reads a DeBERTa-v2 config.json.
-func ReadDebertaV2Config(path string) (*DebertaV2Config, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("model: %w", err)
-	}
-	c := DefaultDebertaV2Config()
-	if err := json.Unmarshal(b, &c); err != nil {
-		return nil, fmt.Errorf("model: %s: %w", path, err)
-	}
-	if len(c.ID2Label) > 0 {
-		c.NumLabels = len(c.ID2Label)
-	}
-	if err := c.Validate(); err != nil {
-		return nil, fmt.Errorf("model: %s: %w", path, err)
-	}
-	return &c, nil
-}
-
-// Validate reports what this implementation cannot run.
-func (c *DebertaV2Config) Validate() error {
+// validateDeberta checks what only DeBERTa-v2 has.
+func (c *Config) validateDeberta() []error {
 	var errs []error
-	if c.ModelType != "deberta-v2" {
-		errs = append(errs, fmt.Errorf("model_type %q: want deberta-v2", c.ModelType))
-	}
-	if c.HiddenSize <= 0 || c.NumAttentionHeads <= 0 || c.NumHiddenLayers <= 0 || c.VocabSize <= 0 || c.IntermediateSize <= 0 {
-		errs = append(errs, errors.New("hidden_size, num_attention_heads, num_hidden_layers, vocab_size and intermediate_size must be positive"))
-	} else if c.AttentionHeadSize == 0 && c.HiddenSize%c.NumAttentionHeads != 0 {
-		errs = append(errs, fmt.Errorf("hidden_size %d is not a multiple of num_attention_heads %d", c.HiddenSize, c.NumAttentionHeads))
-	}
-	if c.ConvKernelSize > 0 {
-		errs = append(errs, fmt.Errorf("conv_kernel_size %d: the ConvLayer of DeBERTa-v2 xlarge/xxlarge is not implemented (DeBERTa-v3 has none)", c.ConvKernelSize))
-	}
-	for _, t := range c.PosAttType {
+	d := &c.DeBERTa
+	for _, t := range d.PosAttType {
 		if t != "c2p" && t != "p2c" {
 			errs = append(errs, fmt.Errorf("pos_att_type %q: want c2p and/or p2c", t))
 		}
 	}
-	for _, a := range []string{c.HiddenAct, c.PoolerHiddenAct} {
-		if _, ok := debertaActs[a]; !ok {
-			errs = append(errs, fmt.Errorf("activation %q: want one of gelu, gelu_new, gelu_pytorch_tanh, relu, tanh", a))
-		}
+	if d.EmbeddingSize <= 0 || d.EmbeddingSize > maxDim {
+		errs = append(errs, fmt.Errorf("embedding_size must be in [1, %d], got %d", maxDim, d.EmbeddingSize))
 	}
-	if c.NumLabels < 1 {
-		errs = append(errs, fmt.Errorf("num_labels %d: want at least 1", c.NumLabels))
+	if d.RelativeAttention && (c.attSpan() <= 0 || c.attSpan() > maxDim) {
+		errs = append(errs, fmt.Errorf("position_buckets %d / max_relative_positions %d: the relative span must be in [1, %d]", d.PositionBuckets, d.MaxRelativePositions, maxDim))
 	}
-	switch c.ProblemType {
-	case "", "regression", "single_label_classification", "multi_label_classification":
-	default:
-		errs = append(errs, fmt.Errorf("problem_type %q: want regression, single_label_classification or multi_label_classification", c.ProblemType))
+	if !(d.PoolerDropout >= 0 && d.PoolerDropout < 1) {
+		errs = append(errs, fmt.Errorf("pooler_dropout must be in [0, 1), got %g", d.PoolerDropout))
 	}
-	if c.MaxPositionEmbeddings <= 0 {
-		errs = append(errs, errors.New("max_position_embeddings must be positive"))
-	}
-	return errors.Join(errs...)
+	return errs
 }
 
-func (c *DebertaV2Config) positionBiased() bool {
-	return c.PositionBiasedInput == nil || *c.PositionBiasedInput
-}
-func (c *DebertaV2Config) embeddingSize() int {
-	if c.EmbeddingSize > 0 {
-		return c.EmbeddingSize
+// debertaJSON writes the sizes and DebertaOptions under DebertaV2Config's names.
+func (c *Config) debertaJSON(out map[string]any) {
+	d := &c.DeBERTa
+	c.writeBertSizes(out)
+	if c.ClassifierDropout != c.EmbdDropout {
+		out["cls_dropout"] = c.ClassifierDropout
 	}
-	return c.HiddenSize
-}
-func (c *DebertaV2Config) headSize() int {
-	if c.AttentionHeadSize > 0 {
-		return c.AttentionHeadSize
+	if c.HeadDim != c.HiddenSize/c.NumHeads {
+		out["attention_head_size"] = c.HeadDim
 	}
-	return c.HiddenSize / c.NumAttentionHeads
-}
-func (c *DebertaV2Config) poolerSize() int {
-	if c.PoolerHiddenSize > 0 {
-		return c.PoolerHiddenSize
+	delete(out, "head_dim")
+	out["relative_attention"] = d.RelativeAttention
+	out["max_relative_positions"] = d.MaxRelativePositions
+	out["position_buckets"] = d.PositionBuckets
+	out["position_biased_input"] = d.PositionBiasedInput
+	out["pos_att_type"] = append([]string{}, d.PosAttType...)
+	out["share_att_key"] = d.ShareAttKey
+	out["norm_rel_ebd"] = d.NormRelEbd
+	if d.EmbeddingSize != c.HiddenSize {
+		out["embedding_size"] = d.EmbeddingSize
 	}
-	return c.HiddenSize
-}
-func (c *DebertaV2Config) maxRelative() int {
-	if c.MaxRelativePositions < 1 {
-		return c.MaxPositionEmbeddings
+	out["pooler_hidden_size"] = c.HiddenSize
+	out["pooler_hidden_act"] = d.PoolerHiddenAct
+	out["pooler_dropout"] = d.PoolerDropout
+	delete(out, "tie_word_embeddings")
+	if !c.TieWordEmbeddings {
+		out["tie_word_embeddings"] = false
 	}
-	return c.MaxRelativePositions
+}
+
+// maxRelative is max_relative_positions, or max_position_embeddings when < 1.
+func (c *Config) maxRelative() int {
+	if c.DeBERTa.MaxRelativePositions < 1 {
+		return c.MaxPositions
+	}
+	return c.DeBERTa.MaxRelativePositions
 }
 
 // attSpan is pos_ebd_size: the relative embeddings used are 2·attSpan rows.
-func (c *DebertaV2Config) attSpan() int {
-	if c.PositionBuckets > 0 {
-		return c.PositionBuckets
+func (c *Config) attSpan() int {
+	if c.DeBERTa.PositionBuckets > 0 {
+		return c.DeBERTa.PositionBuckets
 	}
 	return c.maxRelative()
 }
-func (c *DebertaV2Config) has(t string) bool { return slices.Contains(c.PosAttType, t) }
 
-// Regression reports whether the head is a regression (one score per
-// text: encoder reward models): problem_type regression, or num_labels 1
-// with no problem_type (transformers' inference in the forward).
-func (c *DebertaV2Config) Regression() bool {
-	return c.ProblemType == "regression" || c.ProblemType == "" && c.NumLabels == 1
-}
+func (c *Config) posAtt(t string) bool { return slices.Contains(c.DeBERTa.PosAttType, t) }
 
-var debertaActs = map[string]func(*tensor.Tensor) *tensor.Tensor{
-	"gelu":              (*tensor.Tensor).Gelu,
-	"gelu_new":          (*tensor.Tensor).GeluTanh,
-	"gelu_pytorch_tanh": (*tensor.Tensor).GeluTanh,
-	"relu":              (*tensor.Tensor).Relu,
-	"tanh":              (*tensor.Tensor).Tanh,
-}
-
-type debertaLinear struct{ W, B *tensor.Tensor }
-
-func (l debertaLinear) apply(x *tensor.Tensor) *tensor.Tensor { return x.Linear(l.W, l.B) }
-
-type debertaNorm struct{ W, B *tensor.Tensor }
-
-type debertaLayer struct {
-	Query, Key, Value    debertaLinear // attention.self.{query,key,value}_proj
-	PosKey, PosQuery     debertaLinear // attention.self.pos_{key,query}_proj (not with share_att_key)
-	AttnOut              debertaLinear // attention.output.dense
-	AttnNorm             debertaNorm   // attention.output.LayerNorm
-	Intermediate, Output debertaLinear // intermediate.dense, output.dense
-	OutNorm              debertaNorm   // output.LayerNorm
-}
-
-// DebertaV2 is DebertaV2Model, with ContextPooler and the classifier of
-// DebertaV2ForSequenceClassification when the checkpoint has them.
-type DebertaV2 struct {
-	Config *DebertaV2Config
-	Device tensor.Device
-
-	Word, Position, TokenType *tensor.Tensor // embeddings.*_embeddings.weight (Position, TokenType may be nil)
-	EmbedProj                 *tensor.Tensor // embeddings.embed_proj.weight, or nil
-	EmbNorm                   debertaNorm    // embeddings.LayerNorm
-	Layers                    []debertaLayer // encoder.layer.N
-	RelEmbeddings             *tensor.Tensor // encoder.rel_embeddings.weight (2·att_span, H), or nil
-	RelNorm                   *debertaNorm   // encoder.LayerNorm (norm_rel_ebd layer_norm), or nil
-	Pooler, Classifier        *debertaLinear // pooler.dense, classifier (sequence classification), or nil
-
-	owned []*tensor.Tensor
-}
-
-// Free releases the weights.
-func (d *DebertaV2) Free() {
-	if d == nil {
-		return
-	}
-	for _, t := range d.owned {
-		t.Free()
-	}
-	d.owned = nil
-}
-
-// IsDebertaV2Dir reports whether dir's config.json has model_type deberta-v2.
-func IsDebertaV2Dir(dir string) bool {
-	b, err := os.ReadFile(filepath.Join(dir, "config.json"))
-	if err != nil {
-		return false
-	}
-	var c struct {
-		ModelType string `json:"model_type"`
-	}
-	return json.Unmarshal(b, &c) == nil && c.ModelType == "deberta-v2"
-}
-
-// LoadDebertaV2 reads a DeBERTa-v2 checkpoint (config.json and
-// model.safetensors, sharded, or pytorch_model.bin) in float32 onto dev.
-// Tensor names are transformers': a DebertaV2ForSequenceClassification
-// ("deberta." prefix, pooler, classifier) or a bare DebertaV2Model.
-func LoadDebertaV2(dir string, dev tensor.Device) (d *DebertaV2, err error) {
-	defer tensor.Recover(&err, "model: load "+dir)
-	c, err := ReadDebertaV2Config(filepath.Join(dir, "config.json"))
-	if err != nil {
-		return nil, err
-	}
-	f, err := safetensors.ReadModelDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("model: %w", err)
-	}
-	d = &DebertaV2{Config: c, Device: dev}
-	defer func() {
-		if err != nil {
-			d.Free()
-			d = nil
-		}
-	}()
-	prefix := ""
-	if _, ok := f.Tensors["deberta.embeddings.word_embeddings.weight"]; ok {
-		prefix = "deberta."
-	}
-	var missing []string
-	used := map[string]bool{}
-	get := func(name string, shape ...int64) *tensor.Tensor {
-		st, ok := f.Tensors[name]
-		if !ok {
-			missing = append(missing, name)
-			return nil
-		}
-		used[name] = true
-		if !slices.Equal(st.Shape, shape) {
-			err = errors.Join(err, fmt.Errorf("%s has shape %v, config wants %v", name, st.Shape, shape))
-			return nil
-		}
-		v, e := st.Float32s()
-		if e != nil {
-			err = errors.Join(err, fmt.Errorf("%s: %w", name, e))
-			return nil
-		}
-		t := tensor.FromFloat32s(v, shape...).To(tensor.Float32, dev).Keep()
-		d.owned = append(d.owned, t)
-		return t
-	}
-	lin := func(name string, out, in int64) debertaLinear {
-		return debertaLinear{W: get(name+".weight", out, in), B: get(name+".bias", out)}
-	}
-	norm := func(name string, n int64) debertaNorm {
-		return debertaNorm{W: get(name+".weight", n), B: get(name+".bias", n)}
-	}
-	H, E, I := int64(c.HiddenSize), int64(c.embeddingSize()), int64(c.IntermediateSize)
-	A := int64(c.NumAttentionHeads * c.headSize())
-	p := prefix + "embeddings."
-	d.Word = get(p+"word_embeddings.weight", int64(c.VocabSize), E)
-	if c.positionBiased() {
-		d.Position = get(p+"position_embeddings.weight", int64(c.MaxPositionEmbeddings), E)
-	}
-	if c.TypeVocabSize > 0 {
-		d.TokenType = get(p+"token_type_embeddings.weight", int64(c.TypeVocabSize), E)
-	}
-	if E != H {
-		d.EmbedProj = get(p+"embed_proj.weight", H, E)
-	}
-	d.EmbNorm = norm(p+"LayerNorm", H)
-	for i := range c.NumHiddenLayers {
-		p := fmt.Sprintf("%sencoder.layer.%d.", prefix, i)
-		l := debertaLayer{
-			Query: lin(p+"attention.self.query_proj", A, H), Key: lin(p+"attention.self.key_proj", A, H),
-			Value: lin(p+"attention.self.value_proj", A, H), AttnOut: lin(p+"attention.output.dense", H, A),
-			AttnNorm: norm(p+"attention.output.LayerNorm", H), Intermediate: lin(p+"intermediate.dense", I, H),
-			Output: lin(p+"output.dense", H, I), OutNorm: norm(p+"output.LayerNorm", H),
-		}
-		if c.RelativeAttention && !c.ShareAttKey {
-			if c.has("c2p") {
-				l.PosKey = lin(p+"attention.self.pos_key_proj", A, H)
-			}
-			if c.has("p2c") {
-				l.PosQuery = lin(p+"attention.self.pos_query_proj", A, H)
-			}
-		}
-		d.Layers = append(d.Layers, l)
-	}
-	if c.RelativeAttention {
-		d.RelEmbeddings = get(prefix+"encoder.rel_embeddings.weight", 2*int64(c.attSpan()), H)
-	}
-	if slices.Contains(strings.Split(strings.ReplaceAll(strings.ToLower(c.NormRelEbd), " ", ""), "|"), "layer_norm") {
-		n := norm(prefix+"encoder.LayerNorm", H)
-		d.RelNorm = &n
-	}
-	if _, ok := f.Tensors["classifier.weight"]; ok {
-		P := int64(c.poolerSize())
-		pool := lin("pooler.dense", P, H)
-		cls := lin("classifier", int64(c.NumLabels), P)
-		d.Pooler, d.Classifier = &pool, &cls
-	}
-	if len(missing) > 0 {
-		slices.Sort(missing)
-		err = errors.Join(err, fmt.Errorf("missing %s", strings.Join(missing, ", ")))
-	}
-	if err != nil {
-		return nil, fmt.Errorf("model: load %s: the weights do not match config.json: %w", dir, err)
-	}
-	return d, nil
+// normRel reports norm_rel_ebd's layer_norm (DebertaV2Encoder.LayerNorm).
+func (c *Config) normRel() bool {
+	return slices.Contains(strings.Split(strings.ReplaceAll(strings.ToLower(c.DeBERTa.NormRelEbd), " ", ""), "|"), "layer_norm")
 }
 
 // RelativePositions is build_relative_position(T, T) for the config: the
 // (T, T) relative positions RelativeBucket(q - k).
-func (c *DebertaV2Config) RelativePositions(T int) []int64 {
+func (c *Config) RelativePositions(T int) []int64 {
 	out := make([]int64, T*T)
 	for q := range T {
 		for k := range T {
@@ -396,8 +211,8 @@ func (c *DebertaV2Config) RelativePositions(T int) []int64 {
 //
 //	mid = buckets/2; |r| <= mid: r; else
 //	sign(r)·(ceil(log(|r|/mid) / log((max_relative_positions-1)/mid) · (mid-1)) + mid)
-func (c *DebertaV2Config) RelativeBucket(r int) int {
-	buckets, maxPos := c.PositionBuckets, c.maxRelative()
+func (c *Config) RelativeBucket(r int) int {
+	buckets, maxPos := c.DeBERTa.PositionBuckets, c.maxRelative()
 	if buckets <= 0 || maxPos <= 0 {
 		return r
 	}
@@ -418,122 +233,235 @@ func (c *DebertaV2Config) RelativeBucket(r int) int {
 	return v
 }
 
-// Forward is DebertaV2Model's forward: the last hidden states (B, T, H) of
-// ids (B, T); mask (B, T) is 1 for tokens and 0 for padding (nil: none),
-// typeIDs (B, T) the token types (nil: zeros). Positions are 0..T-1 (right
-// padding, as transformers' default position_ids). New tensors belong to
-// the caller's tensor.Tidy scope.
-func (d *DebertaV2) Forward(ids, mask, typeIDs *tensor.Tensor) *tensor.Tensor {
-	c := d.Config
-	B, T := ids.Size(0), ids.Size(1)
-	x := tensor.Embedding(d.Word, ids) // (B, T, E)
-	if d.Position != nil {
-		x = x.Add(tensor.Embedding(d.Position, tensor.Arange(0, T, d.Device).Unsqueeze(0)))
+// debertaShapes lists DebertaV2Model's parameters and, for a score head,
+// ContextPooler's and the classifier's.
+func debertaShapes(c *Config, h Head, s map[string][]int64) {
+	d := &c.DeBERTa
+	H, I, V, K := int64(c.HiddenSize), int64(c.IntermediateSize), int64(c.VocabSize), int64(c.NumLabels)
+	E, A := int64(d.EmbeddingSize), int64(c.NumHeads*c.HeadDim)
+	p := c.prefix()
+	s[p+"embeddings.word_embeddings.weight"] = []int64{V, E}
+	if d.PositionBiasedInput {
+		s[p+"embeddings.position_embeddings.weight"] = []int64{int64(c.MaxPositions), E}
 	}
-	if d.TokenType != nil {
-		if typeIDs == nil {
-			typeIDs = tensor.ZerosOn([]int64{B, T}, tensor.Int64, d.Device)
-		}
-		x = x.Add(tensor.Embedding(d.TokenType, typeIDs))
+	if c.TypeVocabSize > 0 {
+		s[p+"embeddings.token_type_embeddings.weight"] = []int64{int64(c.TypeVocabSize), E}
 	}
-	if d.EmbedProj != nil {
-		x = x.Linear(d.EmbedProj, nil)
+	if E != H {
+		s[p+"embeddings.embed_proj.weight"] = []int64{H, E}
 	}
-	x = x.LayerNorm(d.EmbNorm.W, d.EmbNorm.B, c.LayerNormEps) // (B, T, H)
-	var pad *tensor.Tensor                                    // (B, 1, T, T) true where q or k is padding
-	if mask != nil {
-		m := mask.ToDType(x.DType())
-		x = x.Mul(m.Unsqueeze(2))
-		pad = m.Unsqueeze(1).Unsqueeze(2).Mul(m.Unsqueeze(1).Unsqueeze(3)).EqScalar(0)
-	}
-	var rel, relPos *tensor.Tensor
-	if c.RelativeAttention {
-		rel = d.RelEmbeddings
-		if d.RelNorm != nil {
-			rel = rel.LayerNorm(d.RelNorm.W, d.RelNorm.B, c.LayerNormEps)
-		}
-		rel = rel.Narrow(0, 0, 2*int64(c.attSpan())).Unsqueeze(0) // (1, 2S, H)
-		relPos = tensor.FromInt64s(c.RelativePositions(int(T)), T, T).To(tensor.Int64, d.Device)
-	}
-	for i := range d.Layers {
-		x = d.layer(&d.Layers[i], x, pad, rel, relPos)
-	}
-	return x
-}
-
-// heads splits (B, T, nh·d) into (B, nh, T, d).
-func (d *DebertaV2) heads(x *tensor.Tensor) *tensor.Tensor {
-	nh, hd := int64(d.Config.NumAttentionHeads), int64(d.Config.headSize())
-	return x.Reshape(x.Size(0), x.Size(1), nh, hd).Permute(0, 2, 1, 3)
-}
-
-// layer is DebertaV2Layer: disentangled self-attention (Eq. 4 of He et
-// al. 2021: content-to-content + content-to-position + position-to-content,
-// scaled by 1/sqrt(d·scale_factor), scale_factor = 1 + |pos_att_type|),
-// then the feed-forward block, each with a residual and post-LayerNorm.
-func (d *DebertaV2) layer(l *debertaLayer, x, pad, rel, relPos *tensor.Tensor) *tensor.Tensor {
-	c := d.Config
-	B, T := x.Size(0), x.Size(1)
-	q, k, v := d.heads(l.Query.apply(x)), d.heads(l.Key.apply(x)), d.heads(l.Value.apply(x)) // (B, nh, T, d)
-	sf := 1
-	if c.has("c2p") {
-		sf++
-	}
-	if c.has("p2c") {
-		sf++
-	}
-	scale := float64(float32(math.Sqrt(float64(c.headSize() * sf))))
-	scores := q.Matmul(k.Transpose(-1, -2)).DivScalar(scale) // (B, nh, T, T)
-	if c.RelativeAttention && len(c.PosAttType) > 0 {
-		S := int64(c.attSpan())
-		nh := int64(c.NumAttentionHeads)
-		if c.has("c2p") {
-			pk := l.PosKey
-			if c.ShareAttKey {
-				pk = l.Key
+	s[p+"embeddings.LayerNorm.weight"] = []int64{H}
+	s[p+"embeddings.LayerNorm.bias"] = []int64{H}
+	for i := 0; i < c.NumLayers; i++ {
+		l := fmt.Sprintf("%sencoder.layer.%d.", p, i)
+		proj := []string{"query_proj", "key_proj", "value_proj"}
+		if d.RelativeAttention && !d.ShareAttKey {
+			if c.posAtt("c2p") {
+				proj = append(proj, "pos_key_proj")
 			}
-			posKey := d.heads(pk.apply(rel))                                                   // (1, nh, 2S, d)
+			if c.posAtt("p2c") {
+				proj = append(proj, "pos_query_proj")
+			}
+		}
+		bertLayerShapes(s, l, H, I, A, proj...)
+	}
+	if d.RelativeAttention {
+		s[p+"encoder.rel_embeddings.weight"] = []int64{2 * int64(c.attSpan()), H}
+	}
+	if c.normRel() {
+		s[p+"encoder.LayerNorm.weight"] = []int64{H}
+		s[p+"encoder.LayerNorm.bias"] = []int64{H}
+	}
+	if h == ScoreHead {
+		s["pooler.dense.weight"] = []int64{H, H}
+		s["pooler.dense.bias"] = []int64{H}
+		s["classifier.weight"] = []int64{K, H}
+		s["classifier.bias"] = []int64{K}
+	}
+}
+
+// debertaHeads are the top-level modules of DeBERTa-v2 checkpoints outside
+// the base model: the classification head (pooler, classifier) and the
+// pretraining heads (DebertaV2ForMaskedLM's lm_predictions, the ELECTRA-
+// style discriminator's mask_predictions of DeBERTa-v3's released files).
+var debertaHeads = []string{"pooler.", "classifier.", "lm_predictions.", "mask_predictions.", "cls."}
+
+// debertaIgnorable: the pretraining heads, and the absolute position
+// embeddings a checkpoint of position_biased_input false may still hold
+// (transformers' _keys_to_ignore_on_load_unexpected).
+func (c *Config) debertaIgnorable(name string) bool {
+	for _, p := range debertaHeads[2:] {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return !c.DeBERTa.PositionBiasedInput && strings.HasSuffix(name, "embeddings.position_embeddings.weight")
+}
+
+var debertaActs = map[string]func(*tensor.Tensor) *tensor.Tensor{
+	"gelu":              (*tensor.Tensor).Gelu,
+	"gelu_new":          (*tensor.Tensor).GeluTanh,
+	"gelu_pytorch_tanh": (*tensor.Tensor).GeluTanh,
+	"relu":              (*tensor.Tensor).Relu,
+	"tanh":              (*tensor.Tensor).Tanh,
+}
+
+// deberta is DebertaV2Model with DebertaV2ForSequenceClassification's head.
+type deberta struct {
+	wte, wpe, tte, embProj, lnW, lnB *tensor.Tensor
+	layers                           []debertaLayer
+	rel, relLnW, relLnB              *tensor.Tensor // encoder.rel_embeddings, encoder.LayerNorm (nil when absent)
+	poolW, poolB, clsW, clsB         *tensor.Tensor // pooler.dense, classifier
+}
+
+// debertaLayer is BertLayer's tensors (q, k, v: attention.self.query_proj,
+// key_proj, value_proj) and the relative-position projections.
+type debertaLayer struct {
+	bertLayer
+	pkW, pkB, pqW, pqB *tensor.Tensor // attention.self.pos_key_proj/pos_query_proj (nil with share_att_key)
+}
+
+func (d *deberta) bind(m *Model) error {
+	p, pre := m.byName, m.Config.prefix()
+	d.wte = p[pre+"embeddings.word_embeddings.weight"]
+	d.wpe = p[pre+"embeddings.position_embeddings.weight"]
+	d.tte = p[pre+"embeddings.token_type_embeddings.weight"]
+	d.embProj = p[pre+"embeddings.embed_proj.weight"]
+	d.lnW, d.lnB = p[pre+"embeddings.LayerNorm.weight"], p[pre+"embeddings.LayerNorm.bias"]
+	for i := 0; i < m.Config.NumLayers; i++ {
+		n := func(s string) *tensor.Tensor { return p[fmt.Sprintf("%sencoder.layer.%d.%s", pre, i, s)] }
+		sa := "attention.self."
+		d.layers = append(d.layers, debertaLayer{
+			bertLayer: bindBertLayer(n, "query_proj", "key_proj", "value_proj"),
+			pkW:       n(sa + "pos_key_proj.weight"), pkB: n(sa + "pos_key_proj.bias"),
+			pqW: n(sa + "pos_query_proj.weight"), pqB: n(sa + "pos_query_proj.bias"),
+		})
+	}
+	d.rel = p[pre+"encoder.rel_embeddings.weight"]
+	d.relLnW, d.relLnB = p[pre+"encoder.LayerNorm.weight"], p[pre+"encoder.LayerNorm.bias"]
+	d.poolW, d.poolB = p["pooler.dense.weight"], p["pooler.dense.bias"]
+	d.clsW, d.clsB = p["classifier.weight"], p["classifier.bias"]
+	return nil
+}
+
+func (d *deberta) lmWeight(m *Model) *tensor.Tensor { panic(errNoLMHead) }
+
+// hidden is DebertaV2Model's forward: embeddings (word + absolute
+// positions when position_biased_input + token types, embed_proj,
+// LayerNorm, times the mask), then the layers. Absolute positions count a
+// row's real tokens (as BERT's here, bert.go); relative ones are index
+// differences, which left padding does not change between real tokens.
+func (d *deberta) hidden(m *Model, in *Input) *tensor.Tensor {
+	checkEncoderInput(in)
+	c := m.Config
+	B, T := in.IDs.Size(0), in.IDs.Size(1)
+	dev := in.IDs.Device()
+	x := tensor.Embedding(d.wte, in.IDs) // (B, T, E)
+	if d.wpe != nil {
+		x = x.Add(tensor.Embedding(d.wpe, positions(in, 0)))
+	}
+	if d.tte != nil {
+		tt := in.TokenTypeIDs
+		if tt == nil {
+			tt = tensor.ZerosOn([]int64{B, T}, tensor.Int64, dev)
+		}
+		x = x.Add(tensor.Embedding(d.tte, tt))
+	}
+	if d.embProj != nil {
+		x = x.Linear(d.embProj, nil)
+	}
+	x = x.LayerNorm(d.lnW, d.lnB, c.NormEps) // (B, T, H)
+	ok := encoderMask(in)                    // keys (and segments)
+	if in.AttentionMask != nil {
+		real := in.AttentionMask.NeScalar(0)
+		x = x.Mul(real.ToDType(x.DType()).Unsqueeze(2))
+		// get_attention_mask: query and key both real (B, 1, T, T)
+		ok = ok.LogicalAnd(real.Unsqueeze(1).Unsqueeze(3))
+	}
+	x = m.dropout(in, x, c.EmbdDropout)
+	var relPos *tensor.Tensor
+	if c.DeBERTa.RelativeAttention {
+		relPos = tensor.FromInt64s(c.RelativePositions(int(T)), T, T).To(tensor.Int64, dev)
+	}
+	layer := func(l int, x *tensor.Tensor) *tensor.Tensor { return d.layer(m, in, &d.layers[l], x, ok, relPos) }
+	return m.runLayers(in, x, len(d.layers), layer, ok, relPos)
+}
+
+// layer is DebertaV2Layer: disentangled self-attention (He et al. 2021,
+// Eq. 4: content-to-content + content-to-position + position-to-content,
+// each scaled by 1/sqrt(d·scale_factor), scale_factor = 1 + |pos_att_type|),
+// XSoftmax over the allowed pairs, then the feed-forward block, each with
+// dropout, a residual and post-LayerNorm.
+func (d *deberta) layer(m *Model, in *Input, ly *debertaLayer, x, ok, relPos *tensor.Tensor) *tensor.Tensor {
+	c := m.Config
+	B, T := x.Size(0), x.Size(1)
+	nh, hd := int64(c.NumHeads), int64(c.HeadDim)
+	heads := func(t *tensor.Tensor) *tensor.Tensor { return t.View(t.Size(0), t.Size(1), nh, hd).Transpose(1, 2) } // (B, nh, T, d)
+	q := heads(m.proj(in, x, ly.qW, ly.qB))
+	k := heads(m.proj(in, x, ly.kW, ly.kB))
+	v := heads(m.proj(in, x, ly.vW, ly.vB))
+	sf := 1
+	for _, t := range []string{"c2p", "p2c"} {
+		if c.posAtt(t) {
+			sf++
+		}
+	}
+	// torch.sqrt(torch.tensor(d, dtype=float) * scale_factor): in float32
+	scale := float64(float32(math.Sqrt(float64(int(hd) * sf))))
+	att := q.Matmul(k.Transpose(-1, -2)).DivScalar(scale) // (B, nh, T, T)
+	if c.DeBERTa.RelativeAttention && len(c.DeBERTa.PosAttType) > 0 {
+		// get_rel_embedding (LayerNorm with norm_rel_ebd), pos_dropout,
+		// the first 2·att_span rows; computed in each layer, so that a
+		// checkpointed layer recomputes it from the parameters
+		S := int64(c.attSpan())
+		rel := d.rel
+		if d.relLnW != nil {
+			rel = rel.LayerNorm(d.relLnW, d.relLnB, c.NormEps)
+		}
+		rel = m.dropout(in, rel.Narrow(0, 0, 2*S), c.EmbdDropout).Unsqueeze(0) // (1, 2S, H)
+		if c.posAtt("c2p") {
+			w, b := ly.pkW, ly.pkB
+			if c.DeBERTa.ShareAttKey {
+				w, b = ly.kW, ly.kB
+			}
+			posKey := heads(m.proj(in, rel, w, b))                                             // (1, nh, 2S, d)
 			c2p := q.Matmul(posKey.Transpose(-1, -2))                                          // (B, nh, T, 2S)
 			idx := relPos.AddScalar(float64(S)).Clamp(0, float64(2*S-1)).ToDType(tensor.Int64) // (T, T)
-			c2p = c2p.Gather(-1, idx.Expand(B, nh, T, T))
-			scores = scores.Add(c2p.DivScalar(scale))
+			att = att.Add(c2p.Gather(-1, idx.Expand(B, nh, T, T)).DivScalar(scale))
 		}
-		if c.has("p2c") {
-			pq := l.PosQuery
-			if c.ShareAttKey {
-				pq = l.Query
+		if c.posAtt("p2c") {
+			w, b := ly.pqW, ly.pqB
+			if c.DeBERTa.ShareAttKey {
+				w, b = ly.qW, ly.qB
 			}
-			posQuery := d.heads(pq.apply(rel))                                                       // (1, nh, 2S, d)
+			posQuery := heads(m.proj(in, rel, w, b))                                                 // (1, nh, 2S, d)
 			p2c := k.Matmul(posQuery.Transpose(-1, -2))                                              // (B, nh, T, 2S)
 			idx := relPos.Neg().AddScalar(float64(S)).Clamp(0, float64(2*S-1)).ToDType(tensor.Int64) // (T, T)
-			p2c = p2c.Gather(-1, idx.Expand(B, nh, T, T)).Transpose(-1, -2)
-			scores = scores.Add(p2c.DivScalar(scale))
+			att = att.Add(p2c.Gather(-1, idx.Expand(B, nh, T, T)).Transpose(-1, -2).DivScalar(scale))
 		}
 	}
-	// XSoftmax: padded entries get the dtype's minimum, then 0 after softmax
 	var probs *tensor.Tensor
-	if pad != nil {
-		probs = scores.MaskedFill(pad, tensor.MinValue(scores.DType())).Softmax(-1).MaskedFill(pad, 0)
+	if ok != nil { // XSoftmax: the dtype's minimum, softmax, then 0 where not allowed
+		notOK := ok.LogicalNot()
+		probs = att.MaskedFill(notOK, tensor.MinValue(att.DType())).Softmax(-1).MaskedFill(notOK, 0)
 	} else {
-		probs = scores.Softmax(-1)
+		probs = att.Softmax(-1)
 	}
-	ctx := probs.Matmul(v).Permute(0, 2, 1, 3).Reshape(B, T, -1) // (B, T, nh·d)
-	h := l.AttnOut.apply(ctx).Add(x).LayerNorm(l.AttnNorm.W, l.AttnNorm.B, c.LayerNormEps)
-	inter := debertaActs[c.HiddenAct](l.Intermediate.apply(h))
-	return l.Output.apply(inter).Add(h).LayerNorm(l.OutNorm.W, l.OutNorm.B, c.LayerNormEps)
+	probs = m.dropout(in, probs, c.AttnDropout)
+	ctx := probs.Matmul(v).Transpose(1, 2).Reshape(B, T, nh*hd)
+	// DebertaV2SelfOutput, DebertaV2Intermediate, DebertaV2Output
+	h := m.dropout(in, m.proj(in, ctx, ly.aoW, ly.aoB), c.ResidDropout).Add(x).LayerNorm(ly.aoLnW, ly.aoLnB, c.NormEps)
+	inter := debertaActs[c.HiddenAct](m.proj(in, h, ly.inW, ly.inB))
+	return m.dropout(in, m.proj(in, inter, ly.outW, ly.outB), c.ResidDropout).Add(h).LayerNorm(ly.outLnW, ly.outLnB, c.NormEps)
 }
 
-// Classify is DebertaV2ForSequenceClassification's logits (B, num_labels)
-// in eval mode: ContextPooler (the first token's hidden state, dense,
-// pooler_hidden_act) and the classifier. With a regression head (num_labels
-// 1) the logit is the score (encoder reward models).
-func (d *DebertaV2) Classify(ids, mask, typeIDs *tensor.Tensor) (logits *tensor.Tensor, err error) {
-	defer tensor.Recover(&err, "deberta-v2 forward")
-	if d.Classifier == nil {
-		return nil, errors.New("model: deberta-v2: the checkpoint has no classifier (a bare DebertaV2Model)")
-	}
-	h := d.Forward(ids, mask, typeIDs)                                   // (B, T, H)
-	cls := h.Select(1, 0)                                                // (B, H)
-	pooled := debertaActs[d.Config.PoolerHiddenAct](d.Pooler.apply(cls)) // (B, P)
-	return d.Classifier.apply(pooled), nil                               // (B, num_labels)
+// scores is DebertaV2ForSequenceClassification's head at each position of
+// h: ContextPooler (dropout(pooler_dropout), dense, pooler_hidden_act),
+// dropout (cls_dropout, else hidden_dropout_prob), classifier. Read at the
+// first token, as ContextPooler does.
+func (d *deberta) scores(m *Model, in *Input, h *tensor.Tensor) *tensor.Tensor {
+	c := m.Config
+	x := m.dropout(in, h, c.DeBERTa.PoolerDropout).Linear(d.poolW, d.poolB)
+	x = debertaActs[c.DeBERTa.PoolerHiddenAct](x)
+	return m.dropout(in, x, c.ClassifierDropout).Linear(d.clsW, d.clsB)
 }

@@ -6,9 +6,12 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/rlsuite/rl/shared/safetensors"
 	"github.com/rlsuite/rl/shared/tensor"
 )
 
@@ -21,20 +24,13 @@ type debertaGolden struct {
 	RelPos        [][]int64     `json:"relative_positions"`
 }
 
-func flat64(rows [][]int64) ([]int64, int64, int64) {
-	var out []int64
-	for _, r := range rows {
-		out = append(out, r...)
-	}
-	return out, int64(len(rows)), int64(len(rows[0]))
-}
-
 // TestDebertaV2Golden: the forward pass of the tiny fixtures written by
 // tools/goldens/deberta.py (transformers' DeBERTa-v2 math in plain torch:
 // v3's log buckets, shared keys and normalised relative embeddings; v2's
 // pos_key_proj/pos_query_proj, absolute positions, token types and
-// embed_proj) equals its logits and last hidden states to 1e-5, with
-// padded rows; the relative positions equal build_relative_position's.
+// embed_proj), loaded as any encoder is (Load), equals its logits and last
+// hidden states to 1e-5, with padded rows; the relative positions equal
+// build_relative_position's.
 func TestDebertaV2Golden(t *testing.T) {
 	for _, name := range []string{"v3", "v2"} {
 		t.Run(name, func(t *testing.T) {
@@ -47,13 +43,16 @@ func TestDebertaV2Golden(t *testing.T) {
 			if err := json.Unmarshal(b, &g); err != nil {
 				t.Fatal(err)
 			}
-			d, err := LoadDebertaV2(dir, tensor.CPU)
+			m, err := Load(dir, LoadOptions{Head: ScoreHead})
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer d.Free()
+			defer m.Free()
+			if m.Config.NumLabels != len(g.Logits[0]) || m.Config.Architectures[0] != "DebertaV2ForSequenceClassification" {
+				t.Errorf("num_labels %d, architectures %v: want %d labels of a DebertaV2ForSequenceClassification", m.Config.NumLabels, m.Config.Architectures, len(g.Logits[0]))
+			}
 			T := len(g.InputIDs[0])
-			rp := d.Config.RelativePositions(T)
+			rp := m.Config.RelativePositions(T)
 			for q := range T {
 				for k := range T {
 					if rp[q*T+k] != g.RelPos[q][k] {
@@ -61,60 +60,22 @@ func TestDebertaV2Golden(t *testing.T) {
 					}
 				}
 			}
-			tensor.Tidy(func() {
-				ids, B, T := flat64(g.InputIDs)
-				mask, _, _ := flat64(g.AttentionMask)
-				types, _, _ := flat64(g.TokenTypeIDs)
-				in := tensor.FromInt64s(ids, B, T)
-				m := tensor.FromInt64s(mask, B, T)
-				tt := tensor.FromInt64s(types, B, T)
-				logits, err := d.Classify(in, m, tt)
-				if err != nil {
-					t.Fatal(err)
+			eg := &encoderGolden{InputIDs: g.InputIDs, AttentionMask: g.AttentionMask, TokenTypeIDs: g.TokenTypeIDs, Hidden: g.Hidden, Logits: g.Logits}
+			hidden, logits := encoderForward(t, m, eg, true)
+			checkEncoderGolden(t, "deberta "+name, eg, hidden, logits)
+			// padding changes nothing: the shortest row alone
+			n := 0
+			for _, v := range g.AttentionMask[len(g.AttentionMask)-1] {
+				n += int(v)
+			}
+			alone := &encoderGolden{InputIDs: [][]int64{g.InputIDs[len(g.InputIDs)-1][:n]}, AttentionMask: [][]int64{slices.Repeat([]int64{1}, n)},
+				TokenTypeIDs: [][]int64{g.TokenTypeIDs[len(g.TokenTypeIDs)-1][:n]}}
+			_, l := encoderForward(t, m, alone, true)
+			for j, v := range l {
+				if want := g.Logits[len(g.Logits)-1][j]; math.Abs(float64(v)-want) > 1e-5 {
+					t.Errorf("unpadded last row: logit %d = %v, want %v", j, v, want)
 				}
-				got := logits.Float32s()
-				L := len(g.Logits[0])
-				for i, row := range g.Logits {
-					for j, want := range row {
-						if v := float64(got[i*L+j]); math.Abs(v-want) > 1e-5 {
-							t.Errorf("logits[%d][%d] = %v, want %v", i, j, v, want)
-						}
-					}
-				}
-				h := d.Forward(in, m, tt).Float32s()
-				H := len(g.Hidden[0][0])
-				worst := 0.0
-				for i := range g.Hidden {
-					for p := range g.Hidden[i] {
-						if g.AttentionMask[i][p] == 0 {
-							continue // padded positions are zeroed attention rows: not compared
-						}
-						for j, want := range g.Hidden[i][p] {
-							worst = max(worst, math.Abs(float64(h[(i*int(T)+p)*H+j])-want))
-						}
-					}
-				}
-				t.Logf("largest hidden-state difference %.2g", worst)
-				if worst > 1e-5 {
-					t.Errorf("hidden states differ by up to %g", worst)
-				}
-				// padding changes nothing: the shortest row alone
-				n := 0
-				for _, v := range g.AttentionMask[len(g.AttentionMask)-1] {
-					n += int(v)
-				}
-				last := g.InputIDs[len(g.InputIDs)-1][:n]
-				lt := g.TokenTypeIDs[len(g.TokenTypeIDs)-1][:n]
-				alone, err := d.Classify(tensor.FromInt64s(last, 1, int64(n)), nil, tensor.FromInt64s(lt, 1, int64(n)))
-				if err != nil {
-					t.Fatal(err)
-				}
-				for j, v := range alone.Float32s() {
-					if want := g.Logits[len(g.Logits)-1][j]; math.Abs(float64(v)-want) > 1e-5 {
-						t.Errorf("unpadded last row: logit %d = %v, want %v", j, v, want)
-					}
-				}
-			})
+			}
 		})
 	}
 }
@@ -130,9 +91,10 @@ func TestDebertaV2BadCheckpoints(t *testing.T) {
 	}{
 		{"conv layer", `"hidden_act": "gelu"`, `"hidden_act": "gelu", "conv_kernel_size": 3`, "conv_kernel_size 3"},
 		{"pos_att_type", `"c2p"`, `"c2x"`, `pos_att_type "c2x"`},
-		{"activation", `"hidden_act": "gelu"`, `"hidden_act": "swish"`, `activation "swish"`},
-		{"shapes", `"intermediate_size": 32`, `"intermediate_size": 48`, "intermediate.dense.weight has shape [32 16], config wants [48 16]"},
-		{"missing", `"share_att_key": true`, `"share_att_key": false`, "missing deberta.encoder.layer.0.attention.self.pos_key_proj.bias"},
+		{"activation", `"hidden_act": "gelu"`, `"hidden_act": "swish"`, `hidden_act "swish"`},
+		{"pooler size", `"pooler_hidden_size": 16`, `"pooler_hidden_size": 8`, "pooler_hidden_size 8"},
+		{"shapes", `"intermediate_size": 32`, `"intermediate_size": 48`, "intermediate.dense.weight has shape [32 16] in the weights, config.json wants [48 16]"},
+		{"missing", `"share_att_key": true`, `"share_att_key": false`, "weights lack deberta.encoder.layer.0.attention.self.pos_key_proj.bias"},
 	}
 	for _, c := range cases {
 		dir := t.TempDir()
@@ -141,11 +103,11 @@ func TestDebertaV2BadCheckpoints(t *testing.T) {
 		}
 		os.WriteFile(filepath.Join(dir, "config.json"), []byte(strings.Replace(string(cfg), c.old, c.new, 1)), 0o644)
 		os.WriteFile(filepath.Join(dir, "model.safetensors"), weights, 0o644)
-		d, err := LoadDebertaV2(dir, tensor.CPU)
+		m, err := Load(dir, LoadOptions{Head: ScoreHead})
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: err = %v, want it to mention %q", c.name, err, c.want)
 		}
-		d.Free()
+		m.Free()
 	}
 }
 
@@ -168,8 +130,8 @@ func TestDebertaV2LogBuckets(t *testing.T) {
 		t.Fatalf("%d tables, want 3", len(g.Buckets))
 	}
 	for key, want := range g.Buckets {
-		c := DefaultDebertaV2Config()
-		if _, err := fmt.Sscanf(key, "%d/%d", &c.PositionBuckets, &c.MaxRelativePositions); err != nil {
+		c := &Config{}
+		if _, err := fmt.Sscanf(key, "%d/%d", &c.DeBERTa.PositionBuckets, &c.DeBERTa.MaxRelativePositions); err != nil {
 			t.Fatal(err)
 		}
 		bad := 0
@@ -181,4 +143,233 @@ func TestDebertaV2LogBuckets(t *testing.T) {
 			}
 		}
 	}
+}
+
+// tinyDeberta is tiny-deberta (DeBERTa-v3's layout) at test sizes: 2
+// layers, width 32, 8 buckets over distances up to 32.
+func tinyDeberta(t *testing.T, labels int) *Config {
+	t.Helper()
+	c, err := Preset("tiny-deberta", 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.HiddenSize, c.NumLayers, c.NumHeads, c.HeadDim, c.IntermediateSize = 32, 2, 4, 8, 64
+	c.DeBERTa.EmbeddingSize, c.DeBERTa.PositionBuckets, c.DeBERTa.MaxRelativePositions = 32, 8, 32
+	c.NumLabels = labels
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return c.Clone()
+}
+
+// TestDebertaV2SaveLoad: a DeBERTa-v2/v3 classifier saves as transformers'
+// DebertaV2ForSequenceClassification (architectures, DebertaV2Config's
+// fields as the source wrote them, the source's tensor names exactly) and
+// loads back to the same logits; the preset's config round-trips too.
+func TestDebertaV2SaveLoad(t *testing.T) {
+	for _, name := range []string{"v3", "v2"} {
+		src := filepath.Join("testdata", "deberta", name)
+		m, err := Load(src, LoadOptions{Head: ScoreHead})
+		if err != nil {
+			t.Fatal(err)
+		}
+		eg := readEncoderGolden(t, "deberta/"+name)
+		_, logits := encoderForward(t, m, eg, true)
+		dir := t.TempDir()
+		if out := os.Getenv("RL_ENCODER_SAVE_DIR"); out != "" {
+			// for `tools/goldens/deberta.py check $RL_ENCODER_SAVE_DIR/deberta-<name> <name>`
+			dir = filepath.Join(out, "deberta-"+name)
+		}
+		if err := m.Save(dir); err != nil {
+			t.Fatal(err)
+		}
+		saved, srcCfg := map[string]any{}, map[string]any{}
+		b, _ := os.ReadFile(filepath.Join(dir, "config.json"))
+		if err := json.Unmarshal(b, &saved); err != nil {
+			t.Fatal(err)
+		}
+		b, _ = os.ReadFile(filepath.Join(src, "config.json"))
+		_ = json.Unmarshal(b, &srcCfg)
+		for k, want := range srcCfg {
+			if k == "pos_att_type" {
+				if !jsonEqual(saved[k], []string{"p2c", "c2p"}) { // DebertaV2Config's list form
+					t.Errorf("%s: saved pos_att_type = %v, want [p2c c2p]", name, saved[k])
+				}
+				continue
+			}
+			if !jsonEqual(saved[k], want) {
+				t.Errorf("%s: saved config.json %s = %v, want %v", name, k, saved[k], want)
+			}
+		}
+		f, _ := safetensors.ReadModelDir(dir)
+		sf, _ := safetensors.ReadModelDir(src)
+		if !slices.Equal(f.Names(), sf.Names()) {
+			t.Errorf("%s: saved tensors %v, want the source's %v", name, f.Names(), sf.Names())
+		}
+		back, err := Load(dir, LoadOptions{Head: ScoreHead})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, again := encoderForward(t, back, eg, true)
+		if !slices.Equal(logits, again) {
+			t.Errorf("%s: reloaded logits %v, want %v", name, again, logits)
+		}
+		back.Free()
+		m.Free()
+	}
+	c, err := Preset("tiny-deberta", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Family() != DeBERTaV2 || !c.Encoder() || !c.DeBERTa.RelativeAttention || c.DeBERTa.PositionBiasedInput ||
+		c.attSpan() != 256 || !c.normRel() || !c.DeBERTa.ShareAttKey || len(c.DeBERTa.PosAttType) != 2 {
+		t.Errorf("tiny-deberta: %+v, want DeBERTa-v3's layout", c.DeBERTa)
+	}
+	if !slices.Contains(PresetNames, "tiny-deberta") {
+		t.Error("PresetNames lacks tiny-deberta")
+	}
+	if again := c.Clone(); !reflect.DeepEqual(again.DeBERTa, c.DeBERTa) || again.HeadDim != c.HeadDim {
+		t.Errorf("config round trip: %+v, want %+v", again.DeBERTa, c.DeBERTa)
+	}
+}
+
+// TestDebertaV2Trains: every parameter of a DeBERTa-v3 classifier gets a
+// gradient (the relative embeddings and their LayerNorm included), the
+// same with gradient checkpointing, and Adam on cross-entropy fits 32 rows
+// labelled by word order (is the first word's id above the second's? the
+// model has no absolute positions), the loss falling below a third of its
+// start.
+func TestDebertaV2Trains(t *testing.T) {
+	tensor.ManualSeed(3)
+	m, err := New(tinyDeberta(t, 2), ScoreHead, 0, tensor.CPU)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Free()
+	plain, _ := gradsOf(t, m)
+	m.GradientCheckpointing = true
+	ck, _ := gradsOf(t, m)
+	m.GradientCheckpointing = false
+	if len(plain) != len(m.Params()) {
+		t.Errorf("%d of %d parameters got a gradient", len(plain), len(m.Params()))
+	}
+	for name, g := range plain {
+		nonzero := slices.ContainsFunc(g, func(v float32) bool { return v != 0 })
+		if !nonzero {
+			t.Errorf("%s: zero gradient", name)
+		}
+		for i := range g {
+			if d := math.Abs(float64(g[i] - ck[name][i])); d > 1e-5+1e-4*math.Abs(float64(g[i])) {
+				t.Errorf("%s: gradient %g with checkpointing, %g without", name, ck[name][i], g[i])
+				break
+			}
+		}
+	}
+
+	// the data: [CLS]=1 a b c d [SEP]=2, label a > b; ids 4..15
+	const N, T = 32, 6
+	ids, labels := make([]int64, N*T), make([]int64, N)
+	for i := range N {
+		row := []int64{1, int64(4 + (i*7)%12), int64(4 + (i*5+3)%12), int64(4 + (i*3)%12), int64(4 + i%12), 2}
+		if row[1] == row[2] {
+			row[2] = 4 + (row[2]-3)%12
+		}
+		copy(ids[i*T:], row)
+		if row[1] > row[2] {
+			labels[i] = 1
+		}
+	}
+	params := m.Params()
+	for _, p := range params {
+		p.T.SetRequiresGrad(true)
+	}
+	mom, vel := make([]*tensor.Tensor, len(params)), make([]*tensor.Tensor, len(params))
+	for i, p := range params {
+		mom[i] = tensor.ZerosOn(p.T.Shape(), tensor.Float32, tensor.CPU).Keep()
+		vel[i] = tensor.ZerosOn(p.T.Shape(), tensor.Float32, tensor.CPU).Keep()
+	}
+	defer func() {
+		for i := range mom {
+			mom[i].Free()
+			vel[i].Free()
+		}
+	}()
+	const lr, b1, b2 = 3e-3, 0.9, 0.999
+	var first, last float64
+	for step := 1; step <= 80; step++ {
+		tensor.Tidy(func() {
+			for _, p := range params {
+				p.T.ZeroGrad()
+			}
+			in := &Input{IDs: tensor.FromInt64s(ids, N, T), AttentionMask: tensor.Ones([]int64{N, T}, tensor.Int64, tensor.CPU), Train: true}
+			logits := m.ScoresFor(in, m.Hidden(in)).Select(1, 0)
+			loss, err := ClassificationLoss(SingleLabel, logits, tensor.FromInt64s(labels, N))
+			if err != nil {
+				t.Fatal(err)
+			}
+			last = loss.Item()
+			if step == 1 {
+				first = last
+			}
+			loss.Backward()
+			tensor.NoGrad(func() {
+				for i, p := range params {
+					g := p.T.Grad()
+					mom[i].Lerp_(g, 1-b1)
+					vel[i].MulScalar_(b2)
+					vel[i].Addcmul_(g.MulScalar(1-b2), g)
+					mh := mom[i].DivScalar(1 - math.Pow(b1, float64(step)))
+					vh := vel[i].DivScalar(1 - math.Pow(b2, float64(step))).Sqrt().AddScalar(1e-8)
+					p.T.Sub_(mh.Div(vh).MulScalar(lr))
+				}
+			})
+		})
+	}
+	t.Logf("cross-entropy %.4f -> %.4f in 80 steps", first, last)
+	if !(last < first/3) {
+		t.Errorf("loss %.4f -> %.4f: want it below a third of the start", first, last)
+	}
+}
+
+// TestLoadBaseDeberta: a pretraining checkpoint as microsoft/deberta-v3-*
+// publishes it (no pooler or classifier; the MLM head lm_predictions.*, the
+// discriminator's mask_predictions.*, and absolute position_embeddings
+// that position_biased_input false does not use) loads as a classifier
+// with a new ContextPooler and classifier, as from_pretrained does: the
+// body's hidden states are the fixture's, the head N(0,
+// initializer_range) with zero biases.
+func TestLoadBaseDeberta(t *testing.T) {
+	src := filepath.Join("testdata", "deberta", "v3")
+	f, err := safetensors.ReadModelDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &safetensors.File{Tensors: map[string]safetensors.Tensor{}}
+	for _, n := range f.Names() {
+		if !strings.HasPrefix(n, "pooler.") && !strings.HasPrefix(n, "classifier.") {
+			out.Tensors[n] = f.Tensors[n]
+		}
+	}
+	out.Tensors["lm_predictions.lm_head.dense.weight"] = f.Tensors["pooler.dense.weight"]
+	out.Tensors["mask_predictions.classifier.bias"] = f.Tensors["classifier.bias"]
+	out.Tensors["deberta.embeddings.position_embeddings.weight"] = f.Tensors["deberta.embeddings.word_embeddings.weight"]
+	dir := t.TempDir()
+	if err := safetensors.WriteFile(filepath.Join(dir, "model.safetensors"), out); err != nil {
+		t.Fatal(err)
+	}
+	writeBaseConfig(t, src, dir, "DebertaV2ForMaskedLM")
+	m, err := Load(dir, LoadOptions{Head: ScoreHead, NumLabels: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Free()
+	eg := readEncoderGolden(t, "deberta/v3")
+	eg.Logits = [][]float64{}
+	hidden, logits := encoderForward(t, m, eg, true)
+	checkEncoderGolden(t, "base deberta", eg, hidden, nil)
+	if len(logits) != 3*3 || m.Config.Architectures[0] != "DebertaV2ForSequenceClassification" || m.Param("deberta.embeddings.position_embeddings.weight") != nil {
+		t.Errorf("logits %v, architectures %v: want 3 labels of a DebertaV2ForSequenceClassification without position embeddings", logits, m.Config.Architectures)
+	}
+	checkFreshHead(t, m, "pooler.dense")
+	checkFreshHead(t, m, "classifier")
 }

@@ -10,7 +10,7 @@ import (
 )
 
 // Encoders: the bidirectional families (BERT, DistilBERT, RoBERTa and
-// XLM-RoBERTa; bert.go, distilbert.go, roberta.go) as transformers builds
+// XLM-RoBERTa, DeBERTa-v2/v3; bert.go, distilbert.go, roberta.go, deberta.go) as transformers builds
 // them for sequence classification. What they share lives here: config
 // fields, the bidirectional padding mask, the activation, the problem_type
 // loss. They are fine-tuned with a classification head only: an encoder has
@@ -20,7 +20,7 @@ import (
 // Encoder reports whether c is an encoder family.
 func (c *Config) Encoder() bool {
 	switch c.Family() {
-	case BERT, DistilBERT, RoBERTa:
+	case BERT, DistilBERT, RoBERTa, DeBERTaV2:
 		return true
 	}
 	return false
@@ -60,21 +60,7 @@ func (c *Config) parseEncoder(r *reader) error {
 			c.PadTokenID = &pad
 		}
 	} else {
-		c.VocabSize = r.int("vocab_size", 30522)
-		c.HiddenSize = r.int("hidden_size", 768)
-		c.NumLayers = r.int("num_hidden_layers", 12)
-		c.NumHeads = r.int("num_attention_heads", 12)
-		c.IntermediateSize = r.int("intermediate_size", 3072)
-		c.MaxPositions = r.int("max_position_embeddings", 512)
-		c.TypeVocabSize = r.int("type_vocab_size", 2)
-		c.NormEps = r.float("layer_norm_eps", 1e-12)
-		c.HiddenAct = r.str("hidden_act")
-		if c.HiddenAct == "" {
-			c.HiddenAct = "gelu"
-		}
-		c.EmbdDropout = r.float("hidden_dropout_prob", 0.1)
-		c.ResidDropout = c.EmbdDropout
-		c.AttnDropout = r.float("attention_probs_dropout_prob", 0.1)
+		c.readBertSizes(r, bertSizes{vocab: 30522, hidden: 768, layers: 12, heads: 12, inter: 3072, types: 2, eps: 1e-12})
 		c.ClassifierDropout = r.float("classifier_dropout", c.EmbdDropout)
 		defPad := 0
 		if c.Family() == RoBERTa {
@@ -98,6 +84,50 @@ func (c *Config) parseEncoder(r *reader) error {
 		return fmt.Errorf("hidden_act %q: rl's %s supports gelu, relu, gelu_new and gelu_pytorch_tanh", c.HiddenAct, c.ModelType)
 	}
 	return nil
+}
+
+// bertSizes are a family's defaults for BertConfig's size fields.
+type bertSizes struct {
+	vocab, hidden, layers, heads, inter, types int
+	eps                                        float64
+}
+
+// readBertSizes reads the fields BertConfig, RobertaConfig and
+// DebertaV2Config share (vocab_size, hidden_size, num_hidden_layers,
+// num_attention_heads, intermediate_size, max_position_embeddings 512,
+// type_vocab_size, layer_norm_eps, hidden_act gelu, hidden_dropout_prob
+// and attention_probs_dropout_prob 0.1) with the family's defaults d.
+func (c *Config) readBertSizes(r *reader, d bertSizes) {
+	c.VocabSize = r.int("vocab_size", d.vocab)
+	c.HiddenSize = r.int("hidden_size", d.hidden)
+	c.NumLayers = r.int("num_hidden_layers", d.layers)
+	c.NumHeads = r.int("num_attention_heads", d.heads)
+	c.NumKVHeads = c.NumHeads
+	c.IntermediateSize = r.int("intermediate_size", d.inter)
+	c.MaxPositions = r.int("max_position_embeddings", 512)
+	c.TypeVocabSize = r.int("type_vocab_size", d.types)
+	c.NormEps = r.float("layer_norm_eps", d.eps)
+	c.HiddenAct = r.str("hidden_act")
+	if c.HiddenAct == "" {
+		c.HiddenAct = "gelu"
+	}
+	c.EmbdDropout = r.float("hidden_dropout_prob", 0.1)
+	c.ResidDropout = c.EmbdDropout
+	c.AttnDropout = r.float("attention_probs_dropout_prob", 0.1)
+}
+
+// writeBertSizes writes what readBertSizes reads under its names.
+func (c *Config) writeBertSizes(out map[string]any) {
+	out["hidden_size"] = c.HiddenSize
+	out["num_hidden_layers"] = c.NumLayers
+	out["num_attention_heads"] = c.NumHeads
+	out["intermediate_size"] = c.IntermediateSize
+	out["max_position_embeddings"] = c.MaxPositions
+	out["type_vocab_size"] = c.TypeVocabSize
+	out["layer_norm_eps"] = c.NormEps
+	out["hidden_act"] = c.HiddenAct
+	out["hidden_dropout_prob"] = c.EmbdDropout
+	out["attention_probs_dropout_prob"] = c.AttnDropout
 }
 
 // validateEncoder checks what only encoders have.
@@ -138,16 +168,7 @@ func (c *Config) encoderJSON(out map[string]any) {
 		out["seq_classif_dropout"] = c.ClassifierDropout
 		return
 	}
-	out["hidden_size"] = c.HiddenSize
-	out["num_hidden_layers"] = c.NumLayers
-	out["num_attention_heads"] = c.NumHeads
-	out["intermediate_size"] = c.IntermediateSize
-	out["max_position_embeddings"] = c.MaxPositions
-	out["type_vocab_size"] = c.TypeVocabSize
-	out["layer_norm_eps"] = c.NormEps
-	out["hidden_act"] = c.HiddenAct
-	out["hidden_dropout_prob"] = c.EmbdDropout
-	out["attention_probs_dropout_prob"] = c.AttnDropout
+	c.writeBertSizes(out)
 	if _, ok := out["position_embedding_type"]; !ok {
 		out["position_embedding_type"] = "absolute"
 	}
@@ -166,6 +187,8 @@ func encoderShapes(c *Config, h Head, s map[string][]int64) {
 		bertShapes(c, h, s)
 	case DistilBERT:
 		distilbertShapes(c, h, s)
+	case DeBERTaV2:
+		debertaShapes(c, h, s)
 	}
 }
 
@@ -175,10 +198,14 @@ var encoderHeadNames = []string{"classifier.", "pre_classifier."}
 
 // encoderIgnorable are the tensors of encoder checkpoints that are no
 // parameter of a sequence classifier: the pretraining heads (BERT's cls.,
-// RoBERTa's lm_head., DistilBERT's vocab_ projections) and the
-// position_ids / token_type_ids buffers.
-func encoderIgnorable(name string) bool {
-	if isEncoderHead(name) && !strings.HasPrefix(name, "classifier.") && !strings.HasPrefix(name, "pre_classifier.") {
+// RoBERTa's lm_head., DistilBERT's vocab_ projections, DeBERTa's
+// lm_predictions. and mask_predictions.) and the position_ids /
+// token_type_ids buffers.
+func (c *Config) encoderIgnorable(name string) bool {
+	if c.Family() == DeBERTaV2 && c.debertaIgnorable(name) {
+		return true
+	}
+	if c.isEncoderHead(name) && !strings.HasPrefix(name, "classifier.") && !strings.HasPrefix(name, "pre_classifier.") {
 		return true
 	}
 	return strings.HasSuffix(name, "embeddings.position_ids") || strings.HasSuffix(name, "embeddings.token_type_ids")
@@ -205,10 +232,10 @@ func encoderMask(in *Input) *tensor.Tensor {
 }
 
 // errEncoderCache is the panic of an encoder forward given a KV cache.
-var errEncoderCache = errors.New("model: an encoder (bert, distilbert, roberta) has no KV cache: it does not generate")
+var errEncoderCache = errors.New("model: an encoder (bert, distilbert, roberta, deberta-v2) has no KV cache: it does not generate")
 
 // errNoLMHead is the error of an encoder asked for an LM head.
-var errNoLMHead = errors.New("an encoder (bert, distilbert, roberta) has no LM head: rl fine-tunes encoders with a classification head (rl classify, rl reward, rl score), it does not generate with them")
+var errNoLMHead = errors.New("an encoder (bert, distilbert, roberta, deberta-v2) has no LM head: rl fine-tunes encoders with a classification head (rl classify, rl reward, rl score), it does not generate with them")
 
 // checkEncoderInput refuses what encoders do not do.
 func checkEncoderInput(in *Input) {
@@ -284,8 +311,17 @@ func ClassificationLoss(problemType string, logits, labels *tensor.Tensor) (*ten
 
 // isEncoderHead reports a top-level tensor of an encoder checkpoint that
 // is outside the base model (its prefix is not added): the classification
-// heads and the pretraining heads.
-func isEncoderHead(name string) bool {
+// heads and the pretraining heads. DeBERTa's pooler is one (BERT's is
+// inside the base model).
+func (c *Config) isEncoderHead(name string) bool {
+	if c.Family() == DeBERTaV2 {
+		for _, p := range debertaHeads {
+			if strings.HasPrefix(name, p) {
+				return true
+			}
+		}
+		return false
+	}
 	for _, p := range append([]string{"cls.", "lm_head.", "vocab_transform.", "vocab_layer_norm.", "vocab_projector.", "qa_outputs."}, encoderHeadNames...) {
 		if strings.HasPrefix(name, p) {
 			return true
@@ -314,7 +350,7 @@ func legacyNorm(name string) string {
 // lacks.
 func newHeadParam(c *Config, name string) bool {
 	return strings.HasPrefix(name, "classifier.") || strings.HasPrefix(name, "pre_classifier.") ||
-		strings.HasPrefix(name, c.prefix()+"pooler.")
+		strings.HasPrefix(name, c.prefix()+"pooler.") || c.Family() == DeBERTaV2 && strings.HasPrefix(name, "pooler.")
 }
 
 // FitTokenizer sets the pad_token_id of an encoder preset built for a

@@ -26,6 +26,17 @@ type encoderGolden struct {
 
 func readEncoderGolden(t *testing.T, family string) *encoderGolden {
 	t.Helper()
+	if strings.HasPrefix(family, "deberta/") { // tools/goldens/deberta.py's expected.json
+		var g debertaGolden
+		b, err := os.ReadFile(filepath.Join("testdata", family, "expected.json"))
+		if err == nil {
+			err = json.Unmarshal(b, &g)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &encoderGolden{InputIDs: g.InputIDs, AttentionMask: g.AttentionMask, TokenTypeIDs: g.TokenTypeIDs, Hidden: g.Hidden, Logits: g.Logits}
+	}
 	b, err := os.ReadFile(filepath.Join("testdata", family, "golden.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -201,11 +212,11 @@ func jsonEqual(a, b any) bool {
 }
 
 // TestEncoderPaddingInvariant: a row's logits do not depend on the pads
-// after it (bidirectional attention masks them), nor for BERT and RoBERTa
-// on left pads (positions count real tokens), and a row read alone equals
-// the same row in a batch.
+// after it (bidirectional attention masks them), nor on left pads
+// (absolute positions count real tokens; DeBERTa's relative distances do
+// not change), and a row read alone equals the same row in a batch.
 func TestEncoderPaddingInvariant(t *testing.T) {
-	for _, family := range []string{"bert", "distilbert", "roberta"} {
+	for _, family := range []string{"bert", "distilbert", "roberta", "deberta/v2", "deberta/v3"} {
 		m, err := Load(filepath.Join("testdata", family), LoadOptions{Head: ScoreHead})
 		if err != nil {
 			t.Fatal(err)
@@ -343,7 +354,9 @@ func TestClassificationLoss(t *testing.T) {
 }
 
 // TestEncoderLora: peft's default targets per family (bert and roberta
-// query,value; distilbert q_lin,v_lin), the classifier trained in full
+// query,value; distilbert q_lin,v_lin; deberta-v2 query_proj,value_proj),
+// the classifier trained in full (DeBERTa's pooler stays frozen: peft's
+// modules_to_save for sequence classification is the classifier)
 // (modules_to_save, RoBERTa's classifier.dense and out_proj included), and
 // fresh adapters leave the scores unchanged.
 func TestEncoderLora(t *testing.T) {
@@ -354,13 +367,15 @@ func TestEncoderLora(t *testing.T) {
 		{"bert", []string{"classifier.bias", "classifier.weight"}},
 		{"distilbert", []string{"classifier.bias", "classifier.weight"}},
 		{"roberta", []string{"classifier.dense.bias", "classifier.dense.weight", "classifier.out_proj.bias", "classifier.out_proj.weight"}},
+		{"deberta/v2", []string{"classifier.bias", "classifier.weight"}},
 	} {
 		m, err := Load(filepath.Join("testdata", tc.family), LoadOptions{Head: ScoreHead})
 		if err != nil {
 			t.Fatal(err)
 		}
 		g := readEncoderGolden(t, tc.family)
-		_, before := encoderForward(t, m, g, tc.family == "bert")
+		types := tc.family == "bert" || tc.family == "deberta/v2"
+		_, before := encoderForward(t, m, g, types)
 		if err := m.AddLora(LoraConfig{R: 4, Alpha: 8}); err != nil {
 			t.Fatal(err)
 		}
@@ -374,7 +389,8 @@ func TestEncoderLora(t *testing.T) {
 			}
 		}
 		slices.Sort(saved)
-		wantTargets := map[string][]string{"bert": {"query", "value"}, "roberta": {"query", "value"}, "distilbert": {"q_lin", "v_lin"}}[tc.family]
+		wantTargets := map[string][]string{"bert": {"query", "value"}, "roberta": {"query", "value"}, "distilbert": {"q_lin", "v_lin"},
+			"deberta/v2": {"query_proj", "value_proj"}}[tc.family]
 		if len(adapted) != 2*m.Config.NumLayers {
 			t.Errorf("%s: adapted %v, want %v in each of %d layers", tc.family, adapted, wantTargets, m.Config.NumLayers)
 		}
@@ -386,7 +402,7 @@ func TestEncoderLora(t *testing.T) {
 		if !slices.Equal(saved, tc.head) {
 			t.Errorf("%s: modules_to_save parameters %v, want %v", tc.family, saved, tc.head)
 		}
-		_, after := encoderForward(t, m, g, tc.family == "bert")
+		_, after := encoderForward(t, m, g, types)
 		for i := range before {
 			if math.Abs(float64(after[i]-before[i])) > 1e-6 {
 				t.Fatalf("%s: fresh adapters changed the scores: %v -> %v", tc.family, before, after)
@@ -401,7 +417,7 @@ func TestEncoderLora(t *testing.T) {
 				}
 			}
 		})
-		_, trained := encoderForward(t, m, g, tc.family == "bert")
+		_, trained := encoderForward(t, m, g, types)
 		dir := t.TempDir()
 		if err := m.SaveAdapter(dir); err != nil {
 			t.Fatal(err)
@@ -410,7 +426,7 @@ func TestEncoderLora(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, reloaded := encoderForward(t, back, g, tc.family == "bert")
+		_, reloaded := encoderForward(t, back, g, types)
 		if !slices.Equal(trained, reloaded) || slices.Equal(trained, before) {
 			t.Errorf("%s: adapter saved and loaded: scores %v, before saving %v (fresh %v)", tc.family, reloaded, trained, before)
 		}
@@ -442,16 +458,7 @@ func TestLoadBaseEncoder(t *testing.T) {
 	if err := safetensors.WriteFile(filepath.Join(dir, "model.safetensors"), out); err != nil {
 		t.Fatal(err)
 	}
-	cfg, _ := os.ReadFile(filepath.Join("testdata", "bert", "config.json"))
-	var c map[string]any
-	_ = json.Unmarshal(cfg, &c)
-	delete(c, "id2label")
-	delete(c, "label2id")
-	c["architectures"] = []string{"BertForPreTraining"}
-	b, _ := json.Marshal(c)
-	if err := os.WriteFile(filepath.Join(dir, "config.json"), b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeBaseConfig(t, filepath.Join("testdata", "bert"), dir, "BertForPreTraining")
 	m, err := Load(dir, LoadOptions{Head: ScoreHead, NumLabels: 4})
 	if err != nil {
 		t.Fatal(err)
@@ -463,12 +470,41 @@ func TestLoadBaseEncoder(t *testing.T) {
 	if len(logits) != 3*4 || m.Config.Architectures[0] != "BertForSequenceClassification" {
 		t.Errorf("logits %v, architectures %v: want 4 labels of a BertForSequenceClassification", logits, m.Config.Architectures)
 	}
-	w := m.Param("classifier.weight").Float32s()
+	checkFreshHead(t, m, "classifier")
+}
+
+// writeBaseConfig writes src's config.json into dir as a pretraining
+// checkpoint has it: no id2label or label2id, architectures [arch].
+func writeBaseConfig(t *testing.T, src, dir, arch string) {
+	t.Helper()
+	var c map[string]any
+	b, err := os.ReadFile(filepath.Join(src, "config.json"))
+	if err == nil {
+		err = json.Unmarshal(b, &c)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	delete(c, "id2label")
+	delete(c, "label2id")
+	c["architectures"] = []string{arch}
+	b, _ = json.Marshal(c)
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkFreshHead: module was initialised as from_pretrained initialises a
+// new head (BERT's and DeBERTa's _init_weights): weight N(0,
+// initializer_range 0.02), bias zero.
+func checkFreshHead(t *testing.T, m *Model, module string) {
+	t.Helper()
+	w, b := m.Param(module+".weight").Float32s(), m.Param(module+".bias").Float32s()
 	var ss float64
 	for _, v := range w {
 		ss += float64(v) * float64(v)
 	}
-	if std := math.Sqrt(ss / float64(len(w))); std < 0.01 || std > 0.03 || slices.Max(m.Param("classifier.bias").Float32s()) != 0 {
-		t.Errorf("new classifier: std %.4f (want about initializer_range 0.02), bias %v", std, m.Param("classifier.bias").Float32s())
+	if std := math.Sqrt(ss / float64(len(w))); std < 0.01 || std > 0.03 || slices.Max(b) != 0 || slices.Min(b) != 0 {
+		t.Errorf("new %s: std %.4f (want about initializer_range 0.02), bias %v", module, std, b)
 	}
 }

@@ -102,6 +102,8 @@ func defaultTargets(modelType string) []string {
 		return []string{"query", "value"}
 	case "distilbert":
 		return []string{"q_lin", "v_lin"}
+	case "deberta-v2":
+		return []string{"query_proj", "value_proj"}
 	}
 	return []string{"q_proj", "v_proj"}
 }

@@ -132,6 +132,8 @@ func (c *Config) prefix() string {
 		return "transformer."
 	case BERT, DistilBERT, RoBERTa:
 		return string(c.Family()) + "."
+	case DeBERTaV2:
+		return "deberta."
 	}
 	return "model."
 }
@@ -207,7 +209,7 @@ func paramShapes(c *Config, h Head) map[string][]int64 {
 			}
 		}
 		s["model.norm.weight"] = []int64{H}
-	case BERT, DistilBERT, RoBERTa:
+	case BERT, DistilBERT, RoBERTa, DeBERTaV2:
 		encoderShapes(c, h, s)
 		return s
 	}
@@ -345,6 +347,8 @@ func (m *Model) rebind() error {
 		m.arch = &bert{}
 	case DistilBERT:
 		m.arch = &distilbert{}
+	case DeBERTaV2:
+		m.arch = &deberta{}
 	}
 	return m.arch.bind(m)
 }

@@ -135,8 +135,8 @@ func TestRewardModelOwnTokenizer(t *testing.T) {
 	}
 }
 
-// TestEncoderRewardModel: an encoder reward model (a one-layer tiny-bert
-// with the real bert-base-uncased tokenizer) scores each completion as
+// TestEncoderRewardModel: an encoder reward model (a one-layer tiny-bert,
+// and tiny-deberta, with the real bert-base-uncased tokenizer) scores each completion as
 // rl score and rl reward read it: the pair [CLS] prompt [SEP] completion
 // [SEP] with type ids 0 then 1 (a conversational prompt: its last
 // message; no prompt: the completion alone), the head on [CLS]; batched
@@ -165,95 +165,99 @@ func TestEncoderRewardModel(t *testing.T) {
 	if err := checkpoint.Save(policyDir, policy, policyTok); err != nil {
 		t.Fatal(err)
 	}
-	rc, err := model.Preset("tiny-bert", (bertTok.VocabSize()+63)/64*64)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc.NumLayers, rc.NumLabels = 1, 1
-	rc.FitTokenizer(bertTok.PAD())
-	rm, err := model.New(rc, model.ScoreHead, tensor.Float32, tensor.CPU)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rmDir := filepath.Join(dir, "bert-rm")
-	err = checkpoint.Save(rmDir, rm, bertTok)
-	rm.Free()
-	if err != nil {
-		t.Fatal(err)
-	}
-	rs, err := LoadRewards([]string{rmDir}, "reward_funcs", policy, policyTok, policyDir, model.LoadOptions{DType: tensor.Float32, Head: model.ScoreHead})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer FreeRewards(rs)
-	r := rs[0]
-	if r.Tok == nil || !r.Model.Config.Encoder() {
-		t.Fatal("the encoder reward model was not loaded with its tokenizer")
-	}
-	text := &Prompt{Text: "Is the film good?"}
-	chat := &Prompt{Text: "<rendered>", Messages: []datasets.Message{{Role: "user", Content: "Was it fun?"}}}
-	cs := []*Completion{
-		{Prompt: text, Text: "Yes, a very good film with a fine cast and a great ending."},
-		{Prompt: chat, Text: "No."},
-		{Prompt: &Prompt{}, Text: "Plain text."},
-	}
-	got, err := r.Score(cs, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pairs := [][2]string{{"Is the film good?", cs[0].Text}, {"Was it fun?", "No."}, {"", "Plain text."}}
-	for i, p := range pairs {
-		var ids, types []int
-		if p[0] == "" {
-			ids, _ = bertTok.Encode(p[1], true)
-			types = make([]int, len(ids))
-		} else {
-			ids, types, _ = bertTok.EncodePair(p[0], p[1], true)
-		}
-		if ids[0] != 101 || ids[len(ids)-1] != 102 || (p[0] != "" && types[len(types)-1] != 1) {
-			t.Fatalf("row %d: %v %v is not [CLS] .. [SEP] with type ids", i, ids, types)
-		}
-		x, tt := make([]int64, len(ids)), make([]int64, len(ids))
-		for j := range ids {
-			x[j], tt[j] = int64(ids[j]), int64(types[j])
-		}
-		var want float64
-		tensor.NoGrad(func() {
-			tensor.Tidy(func() {
-				in := &model.Input{IDs: tensor.FromInt64s(x, 1, int64(len(x))), TokenTypeIDs: tensor.FromInt64s(tt, 1, int64(len(x)))}
-				h := r.Model.Hidden(in)
-				want = r.Model.ScoresFor(in, h.Narrow(1, 0, 1).Squeeze(1)).Float64s()[0]
-			})
+	for _, preset := range []string{"tiny-bert", "tiny-deberta"} {
+		t.Run(preset, func(t *testing.T) {
+			rc, err := model.Preset(preset, (bertTok.VocabSize()+63)/64*64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rc.NumLayers, rc.NumLabels = 1, 1
+			rc.FitTokenizer(bertTok.PAD())
+			rm, err := model.New(rc, model.ScoreHead, tensor.Float32, tensor.CPU)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rmDir := filepath.Join(dir, preset+"-rm")
+			err = checkpoint.Save(rmDir, rm, bertTok)
+			rm.Free()
+			if err != nil {
+				t.Fatal(err)
+			}
+			rs, err := LoadRewards([]string{rmDir}, "reward_funcs", policy, policyTok, policyDir, model.LoadOptions{DType: tensor.Float32, Head: model.ScoreHead})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer FreeRewards(rs)
+			r := rs[0]
+			if r.Tok == nil || !r.Model.Config.Encoder() {
+				t.Fatal("the encoder reward model was not loaded with its tokenizer")
+			}
+			text := &Prompt{Text: "Is the film good?"}
+			chat := &Prompt{Text: "<rendered>", Messages: []datasets.Message{{Role: "user", Content: "Was it fun?"}}}
+			cs := []*Completion{
+				{Prompt: text, Text: "Yes, a very good film with a fine cast and a great ending."},
+				{Prompt: chat, Text: "No."},
+				{Prompt: &Prompt{}, Text: "Plain text."},
+			}
+			got, err := r.Score(cs, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pairs := [][2]string{{"Is the film good?", cs[0].Text}, {"Was it fun?", "No."}, {"", "Plain text."}}
+			for i, p := range pairs {
+				var ids, types []int
+				if p[0] == "" {
+					ids, _ = bertTok.Encode(p[1], true)
+					types = make([]int, len(ids))
+				} else {
+					ids, types, _ = bertTok.EncodePair(p[0], p[1], true)
+				}
+				if ids[0] != 101 || ids[len(ids)-1] != 102 || (p[0] != "" && types[len(types)-1] != 1) {
+					t.Fatalf("row %d: %v %v is not [CLS] .. [SEP] with type ids", i, ids, types)
+				}
+				x, tt := make([]int64, len(ids)), make([]int64, len(ids))
+				for j := range ids {
+					x[j], tt[j] = int64(ids[j]), int64(types[j])
+				}
+				var want float64
+				tensor.NoGrad(func() {
+					tensor.Tidy(func() {
+						in := &model.Input{IDs: tensor.FromInt64s(x, 1, int64(len(x))), TokenTypeIDs: tensor.FromInt64s(tt, 1, int64(len(x)))}
+						h := r.Model.Hidden(in)
+						want = r.Model.ScoresFor(in, h.Narrow(1, 0, 1).Squeeze(1)).Float64s()[0]
+					})
+				})
+				if math.Abs(got[i]-want) > 1e-5 {
+					t.Errorf("row %d: score %.6f, want %.6f (the reward model alone on %q)", i, got[i], want, p)
+				}
+			}
+			if math.Abs(got[0]-got[1]) < 1e-6 {
+				t.Errorf("rows score alike (%v): the test cannot tell", got)
+			}
+			// a policy with the same (BERT) tokenizer: still the pair encoding
+			pc2, _ := model.Preset("tiny", rc.VocabSize)
+			pc2.NumLayers = 1
+			p2, err := model.New(pc2, model.LMHead, tensor.Float32, tensor.CPU)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p2.Free()
+			p2Dir := filepath.Join(dir, preset+"-policy-bert")
+			if err := checkpoint.Save(p2Dir, p2, bertTok); err != nil {
+				t.Fatal(err)
+			}
+			rs2, err := LoadRewards([]string{rmDir}, "reward_funcs", p2, bertTok, p2Dir, model.LoadOptions{DType: tensor.Float32, Head: model.ScoreHead})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer FreeRewards(rs2)
+			if rs2[0].Tok == nil {
+				t.Fatal("an encoder reward model sharing the policy's tokenizer reads the policy's left-padded ids")
+			}
+			got2, err := rs2[0].Score(cs, 0)
+			if err != nil || !slices.EqualFunc(got, got2, func(a, b float64) bool { return math.Abs(a-b) < 1e-6 }) {
+				t.Errorf("shared tokenizer: %v %v, want %v", got2, err, got)
+			}
 		})
-		if math.Abs(got[i]-want) > 1e-5 {
-			t.Errorf("row %d: score %.6f, want %.6f (the reward model alone on %q)", i, got[i], want, p)
-		}
-	}
-	if math.Abs(got[0]-got[1]) < 1e-6 {
-		t.Errorf("rows score alike (%v): the test cannot tell", got)
-	}
-	// a policy with the same (BERT) tokenizer: still the pair encoding
-	pc2, _ := model.Preset("tiny", rc.VocabSize)
-	pc2.NumLayers = 1
-	p2, err := model.New(pc2, model.LMHead, tensor.Float32, tensor.CPU)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p2.Free()
-	p2Dir := filepath.Join(dir, "policy-bert")
-	if err := checkpoint.Save(p2Dir, p2, bertTok); err != nil {
-		t.Fatal(err)
-	}
-	rs2, err := LoadRewards([]string{rmDir}, "reward_funcs", p2, bertTok, p2Dir, model.LoadOptions{DType: tensor.Float32, Head: model.ScoreHead})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer FreeRewards(rs2)
-	if rs2[0].Tok == nil {
-		t.Fatal("an encoder reward model sharing the policy's tokenizer reads the policy's left-padded ids")
-	}
-	got2, err := rs2[0].Score(cs, 0)
-	if err != nil || !slices.EqualFunc(got, got2, func(a, b float64) bool { return math.Abs(a-b) < 1e-6 }) {
-		t.Errorf("shared tokenizer: %v %v, want %v", got2, err, got)
 	}
 }

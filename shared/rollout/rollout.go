@@ -101,6 +101,16 @@ type Sampler struct {
 // copies of a prompt next to each other (TRL's mini_repeat_count), with
 // the sampler seeded by seed.
 func (s *Sampler) Sample(prompts []*Prompt, numGenerations int, seed uint64) (out []*Completion, genTokens int, err error) {
+	return s.SampleFrom(prompts, numGenerations, seed, 0)
+}
+
+// SampleFrom is Sample for the rows of a generation batch that start at
+// row first: each row draws from a sampler of its own, seeded by seed and
+// its row index in the whole batch (RowSeed), so that a row's completion
+// does not depend on the chunk, the rank or the other rows it is
+// generated with (a data-parallel world of N ranks samples what one
+// process does).
+func (s *Sampler) SampleFrom(prompts []*Prompt, numGenerations int, seed uint64, first int) (out []*Completion, genTokens int, err error) {
 	var rows []*Prompt
 	for _, p := range prompts {
 		for range numGenerations {
@@ -114,12 +124,14 @@ func (s *Sampler) Sample(prompts []*Prompt, numGenerations int, seed uint64) (ou
 	for lo := 0; lo < len(rows); lo += chunk {
 		ps := rows[lo:min(lo+chunk, len(rows))]
 		ids := make([][]int, len(ps))
+		seeds := make([]uint64, len(ps))
 		for i, p := range ps {
 			ids[i] = p.IDs
+			seeds[i] = RowSeed(seed, first+lo+i)
 		}
 		cfg := s.Gen
 		cfg.DoSample, cfg.EOSTokenIDs, cfg.PadTokenID = true, s.StopIDs, s.Pad
-		cfg.Seed = seed ^ uint64(lo)*0x9e3779b97f4a7c15
+		cfg.Seed, cfg.RowSeeds = seed, seeds
 		res, err := generate.Generate(s.Policy, ids, cfg)
 		if err != nil {
 			return nil, 0, err
@@ -134,6 +146,15 @@ func (s *Sampler) Sample(prompts []*Prompt, numGenerations int, seed uint64) (ou
 		}
 	}
 	return out, genTokens, nil
+}
+
+// RowSeed is the sampler seed of row i of a generation batch seeded by
+// seed (splitmix64's finaliser of the pair).
+func RowSeed(seed uint64, i int) uint64 {
+	z := seed + uint64(i+1)*0x9e3779b97f4a7c15
+	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
+	z = (z ^ z>>27) * 0x94d049bb133111eb
+	return z ^ z>>31
 }
 
 // CompletionStats are TRL's completions/* metrics of a generation batch
@@ -434,7 +455,7 @@ func encoderPrompt(c *Completion) string {
 }
 
 // scoreEncoder scores cs with an encoder reward model (BERT, DistilBERT,
-// RoBERTa) as rl score and rl reward read it, and as such models are
+// RoBERTa, DeBERTa-v2/v3) as rl score and rl reward read it, and as such models are
 // called (tokenizer(question, answer)): the reward tokenizer's pair
 // template [CLS] prompt [SEP] completion [SEP] (encoderPrompt; the
 // completion alone with its specials when the prompt is empty) with its

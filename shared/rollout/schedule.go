@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 )
@@ -115,3 +116,29 @@ func (w *Window) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON reads what MarshalJSON wrote.
 func (w *Window) UnmarshalJSON(b []byte) error { return json.Unmarshal(b, &w.gens) }
+
+// Derive fills generation_batch_size and steps_per_generation as TRL's
+// GRPOConfig and RLOOConfig __post_init__ do, in a world of world
+// processes: the generation batch is the world's (per_device_train_batch_size
+// x world x steps_per_generation), steps_per_generation defaults to
+// gradient_accumulation_steps; at most one of the two may be set.
+func Derive(perDevice, gas, world int, genBatchSize, stepsPerGen *int) (genBatch, spg int, err error) {
+	global := perDevice * max(world, 1)
+	switch {
+	case genBatchSize == nil && stepsPerGen == nil:
+		spg = gas
+		genBatch = global * spg
+	case genBatchSize != nil && stepsPerGen == nil:
+		genBatch = *genBatchSize
+		if global <= 0 || genBatch%global != 0 {
+			return 0, 0, fmt.Errorf("generation_batch_size (%d) must be divisible by the global batch size (per_device_train_batch_size %d x %d processes)", genBatch, perDevice, max(world, 1))
+		}
+		spg = genBatch / global
+	case genBatchSize == nil && stepsPerGen != nil:
+		spg = *stepsPerGen
+		genBatch = global * spg
+	default:
+		return 0, 0, errors.New("generation_batch_size and steps_per_generation can not be both configured at the same time")
+	}
+	return genBatch, spg, nil
+}

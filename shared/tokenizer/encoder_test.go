@@ -135,7 +135,9 @@ func applyVariant(t testing.TB, base map[string]json.RawMessage, patch, modelPat
 // id for id against Hugging Face's tokenizers: the real bert-base-uncased
 // and Pegasus tokenizer.json files on 3,486 texts and 450 pairs, and
 // variants of them with the other normalizers, pre-tokenizers,
-// post-processors, decoders and models on a third of those. Every mismatch fails; the counts are
+// post-processors, decoders and models on a third of those (among them
+// pegasus-deberta-v3: DeBERTa-v3's normalizers, Metaspace and [CLS]/[SEP]
+// template over the real Unigram model). Every mismatch fails; the counts are
 // logged (go test -v -run TestEncoderGoldens).
 func TestEncoderGoldens(t *testing.T) {
 	g, err := loadEncGoldens()
@@ -144,6 +146,15 @@ func TestEncoderGoldens(t *testing.T) {
 	}
 	if len(g.Texts) < 3000 || len(g.Variants) < 10 {
 		t.Fatalf("goldens have %d texts and %d variants, want >= 3000 and >= 10", len(g.Texts), len(g.Variants))
+	}
+	var names []string
+	for _, v := range g.Variants {
+		names = append(names, v.Name)
+	}
+	for _, want := range []string{"bert-base-uncased", "pegasus", "pegasus-deberta-v3"} {
+		if !slices.Contains(names, want) {
+			t.Fatalf("goldens lack the variant %s (have %v)", want, names)
+		}
 	}
 	bases := map[string]map[string]json.RawMessage{}
 	for _, v := range g.Variants {

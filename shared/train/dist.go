@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/rlsuite/rl/shared/metrics"
 	"github.com/rlsuite/rl/shared/model"
 	"github.com/rlsuite/rl/shared/tensor"
 )
@@ -27,30 +28,16 @@ import (
 //     processes, loss multiplied by num_processes), so the averaged
 //     gradient is that of the single process's token mean;
 //   - the logged loss and task metrics are averaged across ranks, tokens
-//     summed; rank 0 alone writes logs, checkpoints and outputs; every rank
-//     evaluates the whole eval set (the same numbers, no collective);
+//     summed; rank 0 alone writes logs, checkpoints and outputs;
+//   - each rank evaluates its every world-th eval example (evalShard, no
+//     padding: no example counts twice) and the example-weighted metric
+//     sums are added across ranks, so the eval metrics are one process's
+//     up to float summation order (with an eval set smaller than the
+//     world, every rank evaluates all of it);
 //   - an interrupt on any rank stops every rank at the same step.
 // Every rank issues the same collectives in the same order: one per step
-// (stepTotals), one gradient all-reduce, two per logging step, a barrier
-// per checkpoint.
-
-// checkWorld refuses tasks that cannot train data-parallel yet.
-func (t *Trainer[B]) checkWorld() error {
-	w := t.g.Size()
-	if w <= 1 {
-		return nil
-	}
-	_, online := t.Task.(StepStarter)
-	_, boundary := t.Task.(SaveBoundary)
-	if online || boundary {
-		name := t.Name
-		if name == "" {
-			name = "this trainer"
-		}
-		return fmt.Errorf("train: rl %s does not train data-parallel yet (WORLD_SIZE=%d): its rollouts are not sharded across ranks; run it as one process (without rl launch or torchrun)", name, w)
-	}
-	return nil
-}
+// (stepTotals), one gradient all-reduce, two per logging step, two per
+// evaluation, a barrier per checkpoint.
 
 func paramTensors(ps []model.Param) []*tensor.Tensor {
 	out := make([]*tensor.Tensor, len(ps))
@@ -135,6 +122,53 @@ func (t *Trainer[B]) worldMean(vals map[string]float64, same ...string) error {
 	for i, k := range keys {
 		vals[k] = m[i]
 	}
+	return nil
+}
+
+// evalShard is this rank's eval examples: every world-th from its rank
+// (DistributedSampler's cut without the padding, so that no example is
+// counted twice), or all of them in a world of one or when the eval set
+// is smaller than the world.
+func (t *Trainer[B]) evalShard() []int {
+	n, w, r := t.Eval.Len(), t.g.Size(), t.g.RankOf()
+	if w <= 1 || n < w {
+		w, r = 1, 0
+	}
+	var out []int
+	for i := r; i < n; i += w {
+		out = append(out, i)
+	}
+	return out
+}
+
+// worldSum adds acc's weighted sums and weights across ranks (the eval
+// metrics), after checking that the ranks computed the same metrics.
+func (t *Trainer[B]) worldSum(acc *metrics.Accumulator) error {
+	sums, weights := acc.Snapshot()
+	keys := slices.Sorted(maps.Keys(sums))
+	h := fnv.New64a()
+	h.Write([]byte(strings.Join(keys, "\x00")))
+	vals := []float64{float64(h.Sum64() >> 12), float64(len(keys))}
+	for _, k := range keys {
+		vals = append(vals, sums[k], weights[k])
+	}
+	all, err := t.g.AllGather(vals[:2])
+	if err != nil {
+		return err
+	}
+	for r, s := range all {
+		if s[0] != vals[0] || s[1] != vals[1] {
+			return fmt.Errorf("train: rank %d evaluated other metrics than rank %d (%s)", r, t.g.Rank, strings.Join(keys, ", "))
+		}
+	}
+	tot, err := t.g.Sum(vals[2:])
+	if err != nil {
+		return err
+	}
+	for i, k := range keys {
+		sums[k], weights[k] = tot[2*i], tot[2*i+1]
+	}
+	acc.Restore(sums, weights)
 	return nil
 }
 

@@ -2,7 +2,6 @@ package train
 
 import (
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/rlsuite/rl/shared/dist"
@@ -49,23 +48,34 @@ func TestShardIsDistributedSampler(t *testing.T) {
 	}
 }
 
-type onlineTask struct{ lmTask }
+type sizedData int
 
-func (onlineTask) BeginStep(int) error { return nil }
+func (d sizedData) Len() int                   { return int(d) }
+func (sizedData) Batch([]int) (lmBatch, error) { return lmBatch{}, nil }
 
-// TestWorldRefusesOnlineTasks: PPO, GRPO and RLOO (tasks that start each
-// step with a rollout) refuse a world > 1 with a message, not a hang.
-func TestWorldRefusesOnlineTasks(t *testing.T) {
-	world := &dist.Group{Env: dist.Env{WorldSize: 2}} // never opened: checkWorld runs no collective
-	m := tinyLM(t)
-	defer m.Free()
-	tr := &Trainer[lmBatch]{Task: onlineTask{lmTask{m}}, Name: "grpo", g: world}
-	err := tr.checkWorld()
-	if err == nil || !strings.Contains(err.Error(), "rl grpo does not train data-parallel yet (WORLD_SIZE=2)") {
-		t.Fatalf("err = %v, want a refusal naming rl grpo and WORLD_SIZE=2", err)
-	}
-	tr = &Trainer[lmBatch]{Task: lmTask{m}, Name: "sft", g: world}
-	if err := tr.checkWorld(); err != nil {
-		t.Errorf("sft in a world of 2: %v", err)
+// TestEvalShard: in a world of w each rank evaluates every w-th example
+// from its rank, without DistributedSampler's padding (no example counts
+// twice; together the ranks cover the set once); an eval set smaller than
+// the world is evaluated whole by every rank (so every rank has batches
+// and the same metrics to reduce).
+func TestEvalShard(t *testing.T) {
+	for _, c := range []struct {
+		n, w int
+		want [][]int
+	}{
+		{3, 2, [][]int{{0, 2}, {1}}},
+		{7, 3, [][]int{{0, 3, 6}, {1, 4}, {2, 5}}},
+		{1, 2, [][]int{{0}, {0}}},
+		{4, 1, [][]int{{0, 1, 2, 3}}},
+	} {
+		for r := range c.w {
+			tr := &Trainer[lmBatch]{Eval: sizedData(c.n)}
+			if c.w > 1 {
+				tr.g = &dist.Group{Env: dist.Env{WorldSize: c.w, Rank: r}} // never opened: evalShard runs no collective
+			}
+			if got := tr.evalShard(); !slices.Equal(got, c.want[r]) {
+				t.Errorf("%d examples, rank %d of %d: %v, want %v", c.n, r, c.w, got, c.want[r])
+			}
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -301,9 +302,6 @@ func (t *Trainer[B]) Run(ctx context.Context) (res *Result, err error) {
 	t.g = t.Dist
 	if t.g == nil {
 		t.g = dist.Current()
-	}
-	if err := t.checkWorld(); err != nil {
-		return nil, err
 	}
 	main := t.g.IsMain()
 	p, err := t.plan()
@@ -764,15 +762,13 @@ func (t *Trainer[B]) openTensorBoard() error {
 func (t *Trainer[B]) Evaluate() (out map[string]float64, err error) {
 	defer tensor.Recover(&err, "evaluate")
 	var acc metrics.Accumulator
-	n := t.Eval.Len()
+	own := t.evalShard()
+	n := len(own)
 	bs := t.Args.PerDeviceEvalBatchSize
 	began := time.Now()
 	tensor.NoGrad(func() {
 		for lo := 0; lo < n; lo += bs {
-			idx := make([]int, 0, bs)
-			for i := lo; i < min(lo+bs, n); i++ {
-				idx = append(idx, i)
-			}
+			idx := slices.Clone(own[lo:min(lo+bs, n)])
 			batch, e := t.Eval.Batch(idx)
 			if e != nil {
 				err = e
@@ -790,6 +786,12 @@ func (t *Trainer[B]) Evaluate() (out map[string]float64, err error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("evaluate: %w", err)
+	}
+	if len(own) < t.Eval.Len() {
+		if err := t.worldSum(&acc); err != nil {
+			return nil, fmt.Errorf("evaluate: %w", err)
+		}
+		t.Log.Info().Int("examples", len(own)).Int("of", t.Eval.Len()).Int("world_size", t.g.Size()).Msg("evaluated this rank's shard")
 	}
 	out = map[string]float64{}
 	for k, v := range acc.Means() {

@@ -148,6 +148,7 @@ var benches = []benchDef{
 	{Name: "ops", Default: true, RL: rlOps},
 	{Name: "memory", Default: true, RL: rlMemory},
 	{Name: "share", Default: true, RL: rlShare},
+	{Name: "scaling", Default: true, RL: rlScaling},
 	{Name: "breakdown", Configs: []string{"tiny", "gpt2s"}, Default: false, Params: refParams("sft"), RL: rlBreakdown},
 }
 

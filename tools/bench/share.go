@@ -11,35 +11,58 @@ import (
 	"sync"
 )
 
-// rlShare measures sharing the machine (issue 14): the same tiny SFT run
-// of the rl binary alone, then two of them at once, each with rl's default
-// set-up (its malloc and OpenMP settings), and reports each concurrent
-// run's throughput against the solo one. Target: each keeps >= 40%.
-func rlShare(e *env, config string, p measureParams) ([]*Result, error) {
-	dir, err := os.MkdirTemp("", "rl-bench-share-")
-	if err != nil {
-		return nil, err
+// demoSetup makes a temporary dir (rl-bench-NAME-*; the caller removes
+// it), builds the rl binary into it and writes the embedded demo task's
+// text and a 512-token tokenizer of it, as rl demo writes them.
+func demoSetup(e *env, name string) (dir, bin, tok, data string, err error) {
+	if dir, err = os.MkdirTemp("", "rl-bench-"+name+"-"); err != nil {
+		return "", "", "", "", err
 	}
-	defer os.RemoveAll(dir)
-	bin := filepath.Join(dir, "rl")
+	defer func() {
+		if err != nil {
+			os.RemoveAll(dir)
+		}
+	}()
+	bin = filepath.Join(dir, "rl")
 	build := exec.Command("go", "build", "-o", bin, "./cmd/rl")
 	build.Dir = e.root
 	if out, err := build.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("build rl: %v: %s", err, out)
+		return "", "", "", "", fmt.Errorf("build rl: %v: %s", err, out)
 	}
-	// a tokenizer and data of the embedded demo task, as rl demo writes them
-	data := filepath.Join(dir, "data.txt")
+	data = filepath.Join(dir, "data.txt")
 	var text bytes.Buffer
 	for i := 0; i < 4000; i++ {
 		fmt.Fprintf(&text, "the film was %s and the acting was %s, said review number %d.\n", []string{"good", "bad", "long"}[i%3], []string{"fine", "poor"}[i%2], i)
 	}
 	if err := os.WriteFile(data, text.Bytes(), 0o644); err != nil {
+		return "", "", "", "", err
+	}
+	tok = filepath.Join(dir, "tok")
+	if out, err := exec.Command(bin, "tokenizer", "train", "--vocab-size", "512", "-o", tok, data).CombinedOutput(); err != nil {
+		return "", "", "", "", fmt.Errorf("rl tokenizer train: %v: %s", err, out)
+	}
+	return dir, bin, tok, data, nil
+}
+
+// tokensPerS is the train_tokens_per_second an rl run printed.
+func tokensPerS(out []byte) (float64, error) {
+	m := regexp.MustCompile(`train_tokens_per_second ([0-9.]+)`).FindSubmatch(out)
+	if m == nil {
+		return 0, fmt.Errorf("rl printed no train_tokens_per_second: %s", lastLines(string(out), 5))
+	}
+	return strconv.ParseFloat(string(m[1]), 64)
+}
+
+// rlShare measures sharing the machine (issue 14): the same tiny SFT run
+// of the rl binary alone, then two of them at once, each with rl's default
+// set-up (its malloc and OpenMP settings), and reports each concurrent
+// run's throughput against the solo one. Target: each keeps >= 40%.
+func rlShare(e *env, config string, p measureParams) ([]*Result, error) {
+	dir, bin, tok, data, err := demoSetup(e, "share")
+	if err != nil {
 		return nil, err
 	}
-	tok := filepath.Join(dir, "tok")
-	if out, err := exec.Command(bin, "tokenizer", "train", "--vocab-size", "512", "-o", tok, data).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("rl tokenizer train: %v: %s", err, out)
-	}
+	defer os.RemoveAll(dir)
 	steps := 40
 	if e.opts.quick {
 		steps = 20
@@ -52,11 +75,7 @@ func rlShare(e *env, config string, p measureParams) ([]*Result, error) {
 		if err != nil {
 			return 0, fmt.Errorf("rl sft: %v: %s", err, lastLines(string(out), 5))
 		}
-		m := regexp.MustCompile(`train_tokens_per_second ([0-9.]+)`).FindSubmatch(out)
-		if m == nil {
-			return 0, fmt.Errorf("rl sft printed no train_tokens_per_second: %s", lastLines(string(out), 5))
-		}
-		return strconv.ParseFloat(string(m[1]), 64)
+		return tokensPerS(out)
 	}
 	solo, err := one("solo")
 	if err != nil {

@@ -1,6 +1,12 @@
 """Tiny DeBERTa-v2 fixtures and their logits, for shared/model's deberta.go.
 
     /usr/bin/python3 tools/goldens/deberta.py
+    /usr/bin/python3 tools/goldens/deberta.py check DIR NAME  # read a checkpoint rl saved
+
+`check DIR NAME` reads the config.json and model.safetensors rl saved in DIR
+(RL_ENCODER_SAVE_DIR=/tmp/x go test -run TestDebertaV2SaveLoad ./shared/model
+writes /tmp/x/deberta-v3 and /tmp/x/deberta-v2) with this script's names and
+math, and compares its logits on fixture NAME's inputs (v3, v2).
 
 Debian's python3-torch (1.13) has no transformers, so this implements the
 math of transformers' models/deberta_v2/modeling_deberta_v2.py directly
@@ -25,6 +31,7 @@ import json
 import math
 import os
 import struct
+import sys
 
 import torch
 
@@ -255,50 +262,80 @@ def pair_row(n, g, vocab):
     w = lambda k: torch.randint(len(SPECIALS), vocab, (k,), generator=g).tolist()
     return [1] + w(a) + [2] + w(b) + [2], [0] * (a + 2) + [1] * (b + 1)
 
-torch.manual_seed(0)
-for seed, (name, cfg) in enumerate(sorted(CONFIGS.items())):
-    sd = weights(cfg, 100 + seed)
-    g = torch.Generator().manual_seed(200 + seed)
-    T = max(LENGTHS)
-    ids = torch.zeros(len(LENGTHS), T, dtype=torch.long)
-    mask = torch.zeros(len(LENGTHS), T, dtype=torch.long)
-    types = torch.zeros(len(LENGTHS), T, dtype=torch.long)
-    for b, n in enumerate(LENGTHS):
-        if name == "v3":
-            row, tt = pair_row(n, g, cfg["vocab_size"])
-            ids[b, :n] = torch.tensor(row)
-        else:
-            ids[b, :n] = torch.randint(1, cfg["vocab_size"], (n,), generator=g)
-            types[b, n // 2 : n] = 1
-        mask[b, :n] = 1
-    with torch.no_grad():
-        hidden, logits = forward(cfg, sd, ids, mask, types)
-    d = os.path.join(OUT, name)
-    os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, "config.json"), "w") as f:
-        json.dump(cfg, f, indent=2)
-    write_safetensors(os.path.join(d, "model.safetensors"), sd)
-    if name == "v3":
-        assert len(SPECIALS) + len(WORDS) == cfg["vocab_size"]
-        with open(os.path.join(d, "tokenizer.json"), "w") as f:
-            json.dump(tokenizer_json(), f, indent=1, ensure_ascii=False)
-        with open(os.path.join(d, "tokenizer_config.json"), "w") as f:
-            json.dump({"tokenizer_class": "DebertaV2Tokenizer", "pad_token": "[PAD]", "cls_token": "[CLS]",
-                       "sep_token": "[SEP]", "unk_token": "[UNK]",
-                       "model_max_length": 512}, f, indent=1)
-    with open(os.path.join(d, "expected.json"), "w") as f:
-        json.dump({"input_ids": ids.tolist(), "attention_mask": mask.tolist(), "token_type_ids": types.tolist(),
-                   "logits": logits.tolist(), "hidden": hidden.tolist(),
-                   "relative_positions": rel_position(T, cfg.get("position_buckets", -1),
-                                                     cfg.get("max_relative_positions", -1)).tolist()}, f)
-    print(name, "logits", logits.tolist())
+def check(d, name):
+    """Read a DeBERTa-v2 checkpoint rl saved (config.json, model.safetensors)
+    as transformers' DebertaV2ForSequenceClassification would: its keys must
+    be exactly those this script names for the config, and its logits on
+    fixture NAME's inputs equal the fixture's."""
+    with open(os.path.join(d, "config.json")) as f:
+        cfg = json.load(f)
+    assert cfg["model_type"] == "deberta-v2" and cfg["architectures"] == ["DebertaV2ForSequenceClassification"], cfg
+    from encoders import read_safetensors  # the loader of the other encoders' check
 
-# make_log_bucket_position at DeBERTa-v3's sizes (position_buckets 256 and
-# max_relative_positions 512, as -1 resolves with max_position_embeddings
-# 512), and two others, for every distance of a 2048-token input
-table = {}
-for buckets, max_pos in [(256, 512), (128, 512), (8, 32)]:
-    rel = torch.arange(-2047, 2048)
-    table["%d/%d" % (buckets, max_pos)] = log_bucket(rel, buckets, max_pos).to(torch.long).tolist()
-with open(os.path.join(OUT, "buckets.json"), "w") as f:
-    json.dump({"from": -2047, "buckets": table}, f)
+    sd = read_safetensors(os.path.join(d, "model.safetensors"))
+    want = set(weights(cfg, 0))
+    assert want == set(sd), ("keys differ", sorted(want ^ set(sd)))
+    with open(os.path.join(OUT, name, "expected.json")) as f:
+        gold = json.load(f)
+    ids, mask, tt = (torch.tensor(gold[k]) for k in ("input_ids", "attention_mask", "token_type_ids"))
+    with torch.no_grad():
+        _, logits = forward(cfg, sd, ids, mask, tt)
+    diff = (logits - torch.tensor(gold["logits"])).abs().max().item()
+    print(f"{d}: architectures {cfg['architectures']} id2label {cfg['id2label']}: {len(sd)} keys as transformers names them; max |logits - golden| = {diff:.3g}")
+    return diff
+
+
+def make_all():
+    torch.manual_seed(0)
+    for seed, (name, cfg) in enumerate(sorted(CONFIGS.items())):
+        sd = weights(cfg, 100 + seed)
+        g = torch.Generator().manual_seed(200 + seed)
+        T = max(LENGTHS)
+        ids = torch.zeros(len(LENGTHS), T, dtype=torch.long)
+        mask = torch.zeros(len(LENGTHS), T, dtype=torch.long)
+        types = torch.zeros(len(LENGTHS), T, dtype=torch.long)
+        for b, n in enumerate(LENGTHS):
+            if name == "v3":
+                row, tt = pair_row(n, g, cfg["vocab_size"])
+                ids[b, :n] = torch.tensor(row)
+            else:
+                ids[b, :n] = torch.randint(1, cfg["vocab_size"], (n,), generator=g)
+                types[b, n // 2 : n] = 1
+            mask[b, :n] = 1
+        with torch.no_grad():
+            hidden, logits = forward(cfg, sd, ids, mask, types)
+        d = os.path.join(OUT, name)
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, "config.json"), "w") as f:
+            json.dump(cfg, f, indent=2)
+        write_safetensors(os.path.join(d, "model.safetensors"), sd)
+        if name == "v3":
+            assert len(SPECIALS) + len(WORDS) == cfg["vocab_size"]
+            with open(os.path.join(d, "tokenizer.json"), "w") as f:
+                json.dump(tokenizer_json(), f, indent=1, ensure_ascii=False)
+            with open(os.path.join(d, "tokenizer_config.json"), "w") as f:
+                json.dump({"tokenizer_class": "DebertaV2Tokenizer", "pad_token": "[PAD]", "cls_token": "[CLS]",
+                           "sep_token": "[SEP]", "unk_token": "[UNK]",
+                           "model_max_length": 512}, f, indent=1)
+        with open(os.path.join(d, "expected.json"), "w") as f:
+            json.dump({"input_ids": ids.tolist(), "attention_mask": mask.tolist(), "token_type_ids": types.tolist(),
+                       "logits": logits.tolist(), "hidden": hidden.tolist(),
+                       "relative_positions": rel_position(T, cfg.get("position_buckets", -1),
+                                                         cfg.get("max_relative_positions", -1)).tolist()}, f)
+        print(name, "logits", logits.tolist())
+
+    # make_log_bucket_position at DeBERTa-v3's sizes (position_buckets 256 and
+    # max_relative_positions 512, as -1 resolves with max_position_embeddings
+    # 512), and two others, for every distance of a 2048-token input
+    table = {}
+    for buckets, max_pos in [(256, 512), (128, 512), (8, 32)]:
+        rel = torch.arange(-2047, 2048)
+        table["%d/%d" % (buckets, max_pos)] = log_bucket(rel, buckets, max_pos).to(torch.long).tolist()
+    with open(os.path.join(OUT, "buckets.json"), "w") as f:
+        json.dump({"from": -2047, "buckets": table}, f)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "check":
+        sys.exit(0 if check(sys.argv[2], sys.argv[3]) < 1e-5 else 1)
+    make_all()

@@ -12,6 +12,10 @@
 //   - variants that swap in the other normalizers, pre-tokenizers, decoders
 //     and models these families use (their JSON is stored in the goldens, so
 //     the Go test applies the same change to the same real file);
+//   - pegasus-deberta-v3: DeBERTa-v3's pipeline (DebertaV2Converter's
+//     Strip + Precompiled + Replace, Metaspace, [CLS] A [SEP] B [SEP]) over
+//     the real Pegasus model, since no real DeBERTa-v3, XLM-R or T5
+//     tokenizer.json could be had (npm registry, Go modules, shared/data);
 //   - unigram-small: Pegasus' first 6000 pieces plus the 256 <0xXX> byte
 //     pieces, byte_fallback on, Metaspace prepend_scheme first (a fixture
 //     written by this script, gzipped).
@@ -187,6 +191,25 @@ const variants = [
     post_processor: { type: "RobertaProcessing", sep: ["</s>", 1], cls: ["<pad>", 0], trim_offsets: true, add_prefix_space: true },
   } },
   { name: "unigram-small", base: "unigram-small", patch: {} },
+  // DeBERTa-v3's pipeline as transformers' DebertaV2Converter writes it
+  // (do_lower_case and split_by_punct false, as microsoft/deberta-v3-*):
+  // Strip, the Precompiled charsmap, Replace(" {2,}", " "); Metaspace
+  // alone (prepend_scheme always); the [CLS] A [SEP] B [SEP] template with
+  // type ids 0 then 1; Metaspace decoding. Over the real Pegasus Unigram
+  // model and charsmap (no DeBERTa-v3 tokenizer.json could be had here);
+  // [CLS] and [SEP] take Pegasus' special ids 2 and 3.
+  { name: "pegasus-deberta-v3", base: "pegasus", patch: {
+    normalizer: { type: "Sequence", normalizers: [
+      { type: "Strip", strip_left: true, strip_right: true }, ...pegasus.normalizer.normalizers,
+    ] },
+    pre_tokenizer: { type: "Sequence", pretokenizers: [{ type: "Metaspace", replacement: "▁", prepend_scheme: "always", split: true }] },
+    post_processor: { type: "TemplateProcessing",
+      single: [{ SpecialToken: { id: "[CLS]", type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }, { SpecialToken: { id: "[SEP]", type_id: 0 } }],
+      pair: [{ SpecialToken: { id: "[CLS]", type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }, { SpecialToken: { id: "[SEP]", type_id: 0 } },
+        { Sequence: { id: "B", type_id: 1 } }, { SpecialToken: { id: "[SEP]", type_id: 1 } }],
+      special_tokens: { "[CLS]": { id: "[CLS]", ids: [2], tokens: ["[CLS]"] }, "[SEP]": { id: "[SEP]", ids: [3], tokens: ["[SEP]"] } } },
+    decoder: { type: "Metaspace", replacement: "▁", prepend_scheme: "always", split: true },
+  } },
 ];
 
 function clean(o) {
