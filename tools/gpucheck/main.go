@@ -17,8 +17,8 @@
 //     uninterrupted run's weights exactly.
 //  4. It opens a 1-process NCCL group (all-reduce, broadcast, all-gather,
 //     barrier of known tensors); with 2 or more GPUs it also runs
-//     `rl launch --nproc-per-node 2 --device cuda` SFT against one process
-//     with the doubled batch.
+//     `rl launch --nproc-per-node 2 --device cuda` SFT and GRPO against one
+//     process with the doubled batch.
 //  5. It prints SFT training throughput (tokens/s) for the tiny and gpt2s
 //     shapes of tools/bench on cuda, float32 and bf16.
 //
@@ -697,7 +697,8 @@ func maxWeightDiff(a, b string) (float64, error) {
 // ---------------------------------------------------------------- data parallel
 
 // checkLaunch (2 or more GPUs): rl launch --nproc-per-node 2 on cuda
-// (NCCL) with per-device batch 2 against one process with batch 4.
+// (NCCL) with per-device batch 2 against one process with batch 4, for
+// SFT (gradients all-reduced) and GRPO (rollouts sharded and gathered).
 func (c *checker) checkLaunch() {
 	out, err := exec.Command(c.probe, "gpus", c.dev).Output()
 	n := 0
@@ -709,31 +710,44 @@ func (c *checker) checkLaunch() {
 		c.add("launch 2 ranks (NCCL)", "SKIP", "%d GPU(s): NCCL refuses two ranks on one GPU; the 1-process group above is the check here", n)
 		return
 	}
-	common := []string{"sft", "--model", "lm", "--dataset", "sft.jsonl", "--max-steps", fmt.Sprint(c.steps), "--logging-steps", "1",
-		"--learning-rate", "1e-4", "--seed", "7", "--save-strategy", "no"}
-	if err := c.rlRun("launch-one.log", append(append([]string{"--device", c.dev}, common...), "--per-device-train-batch-size", "4", "--output-dir", "launch-one")...); err != nil {
-		c.add("launch 2 ranks (NCCL)", "FAIL", "%v", err)
-		return
-	}
-	args := append([]string{"launch", "--nproc-per-node", "2", c.rl, "--device", c.dev}, common...)
-	if err := c.rlRun("launch-two.log", append(args, "--per-device-train-batch-size", "2", "--output-dir", "launch-two")...); err != nil {
-		c.add("launch 2 ranks (NCCL)", "FAIL", "%v", err)
-		return
-	}
-	one, err1 := readMetrics(filepath.Join(c.work, "launch-one", "metrics.jsonl"))
-	two, err2 := readMetrics(filepath.Join(c.work, "launch-two", "metrics.jsonl"))
-	if err := errors.Join(err1, err2); err != nil {
-		c.add("launch 2 ranks (NCCL)", "FAIL", "%v", err)
-		return
-	}
-	worst, detail, err := compareMetrics(one, two, []string{"loss", "grad_norm"})
-	switch {
-	case err != nil:
-		c.add("launch 2 ranks (NCCL)", "FAIL", "%v", err)
-	case worst > tolFloat32:
-		c.add("launch 2 ranks (NCCL)", "FAIL", "2 ranks x batch 2 vs 1 x 4: %s differs by %.2g relative", detail, worst)
-	default:
-		c.add("launch 2 ranks (NCCL)", "PASS", "2 ranks x batch 2 = 1 process x batch 4 within %.2g (%s)", worst, detail)
+	for _, tr := range []struct {
+		name string
+		args []string
+		keys []string
+	}{
+		{"sft", []string{"--dataset", "sft.jsonl", "--learning-rate", "1e-4"}, []string{"loss", "grad_norm"}},
+		{"grpo", []string{"--dataset", "prompts.jsonl", "--num-generations", "2", "--max-completion-length", "6",
+			"--learning-rate", "1e-5", "--reward-funcs", "builtin:length,rm"}, []string{"loss", "reward"}},
+	} {
+		name := "launch 2 ranks (NCCL) " + tr.name
+		common := append([]string{tr.name, "--model", "lm", "--max-steps", fmt.Sprint(c.steps), "--logging-steps", "1",
+			"--seed", "7", "--save-strategy", "no"}, tr.args...)
+		one, two := "launch-one-"+tr.name, "launch-two-"+tr.name
+		if err := c.rlRun(one+".log", append(append([]string{"--device", c.dev}, common...), "--per-device-train-batch-size", "4", "--output-dir", one)...); err != nil {
+			c.add(name, "FAIL", "%v", err)
+			continue
+		}
+		args := append([]string{"launch", "--nproc-per-node", "2", c.rl, "--device", c.dev}, common...)
+		if err := c.rlRun(two+".log", append(args, "--per-device-train-batch-size", "2", "--output-dir", two)...); err != nil {
+			c.add(name, "FAIL", "%v", err)
+			continue
+		}
+		m1, err1 := readMetrics(filepath.Join(c.work, one, "metrics.jsonl"))
+		m2, err2 := readMetrics(filepath.Join(c.work, two, "metrics.jsonl"))
+		if err := errors.Join(err1, err2); err != nil {
+			c.add(name, "FAIL", "%v", err)
+			continue
+		}
+		worst, detail, err := compareMetrics(m1, m2, tr.keys)
+		detail = strings.NewReplacer("cpu ", "1 process ", "cuda ", "2 ranks ").Replace(detail)
+		switch {
+		case err != nil:
+			c.add(name, "FAIL", "%v", err)
+		case worst > tolFloat32:
+			c.add(name, "FAIL", "2 ranks x batch 2 vs 1 x 4: %s differs by %.2g relative", detail, worst)
+		default:
+			c.add(name, "PASS", "2 ranks x batch 2 = 1 process x batch 4 within %.2g (%s)", worst, detail)
+		}
 	}
 }
 
