@@ -21,24 +21,13 @@ func rlShare(e *env, config string, p measureParams) ([]*Result, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	bin := filepath.Join(dir, "rl")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/rl")
-	build.Dir = e.root
-	if out, err := build.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("build rl: %v: %s", err, out)
-	}
-	// a tokenizer and data of the embedded demo task, as rl demo writes them
-	data := filepath.Join(dir, "data.txt")
-	var text bytes.Buffer
-	for i := 0; i < 4000; i++ {
-		fmt.Fprintf(&text, "the film was %s and the acting was %s, said review number %d.\n", []string{"good", "bad", "long"}[i%3], []string{"fine", "poor"}[i%2], i)
-	}
-	if err := os.WriteFile(data, text.Bytes(), 0o644); err != nil {
+	bin, err := buildRL(e.root, dir)
+	if err != nil {
 		return nil, err
 	}
-	tok := filepath.Join(dir, "tok")
-	if out, err := exec.Command(bin, "tokenizer", "train", "--vocab-size", "512", "-o", tok, data).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("rl tokenizer train: %v: %s", err, out)
+	data, tok, err := writeTextAndTokenizer(bin, dir, 4000)
+	if err != nil {
+		return nil, err
 	}
 	steps := 40
 	if e.opts.quick {
@@ -85,4 +74,34 @@ func rlShare(e *env, config string, p measureParams) ([]*Result, error) {
 		{Name: "share_pair_tokens_per_s", Unit: "tok/s", Better: "higher", RL: (pair[0] + pair[1]) / 2, Extra: map[string]any{"each": pair}},
 		{Name: "share_pair_over_solo", Unit: "fraction", Better: "higher", RL: worst, Target: ">= 0.4 each", Pass: &pass},
 	}, nil
+}
+
+// buildRL builds the rl binary into dir.
+func buildRL(root, dir string) (string, error) {
+	bin := filepath.Join(dir, "rl")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/rl")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build rl: %v: %s", err, out)
+	}
+	return bin, nil
+}
+
+// writeTextAndTokenizer writes lines of the embedded demo task's reviews
+// into dir/data.txt and trains a 512-token tokenizer on them (dir/tok),
+// as rl demo does.
+func writeTextAndTokenizer(bin, dir string, lines int) (data, tok string, err error) {
+	data = filepath.Join(dir, "data.txt")
+	var text bytes.Buffer
+	for i := 0; i < lines; i++ {
+		fmt.Fprintf(&text, "the film was %s and the acting was %s, said review number %d.\n", []string{"good", "bad", "long"}[i%3], []string{"fine", "poor"}[i%2], i)
+	}
+	if err := os.WriteFile(data, text.Bytes(), 0o644); err != nil {
+		return "", "", err
+	}
+	tok = filepath.Join(dir, "tok")
+	if out, err := exec.Command(bin, "tokenizer", "train", "--vocab-size", "512", "-o", tok, data).CombinedOutput(); err != nil {
+		return "", "", fmt.Errorf("rl tokenizer train: %v: %s", err, out)
+	}
+	return data, tok, nil
 }
