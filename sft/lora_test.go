@@ -53,13 +53,29 @@ func tinyLlamaBase(t *testing.T, tok *tokenizer.Tokenizer, tokDir string) string
 	return base
 }
 
-// resumeLosses copies the run in dir, drops its checkpoints after step
-// from, resumes it from checkpoint-<from> and returns the resumed run's
-// logged losses.
-func resumeLosses(t *testing.T, cfg Config, dir string, from int) map[int]float64 {
+// peftConfig is the LoRA tests' run: rank-8 all-linear adapters on a
+// tiny-llama base, 96 arithmetic examples, batch 16, rate 5e-3, a loss
+// logged every step, into a temp output dir.
+func peftConfig(t *testing.T) Config {
+	t.Helper()
+	tok, tokDir := testTokenizer(t)
+	data := t.TempDir()
+	writeJSONL(t, filepath.Join(data, "train.jsonl"), arithmetic(96, 0))
+	t.Setenv("RL_CACHE_DIR", t.TempDir())
+	cfg := DefaultConfig()
+	cfg.Model, cfg.Dataset, cfg.OutputDir = tinyLlamaBase(t, tok, tokDir), data, t.TempDir()
+	cfg.UsePEFT, cfg.LoraR, cfg.LoraTargetModules = true, 8, []string{"all-linear"}
+	cfg.LoggingSteps, cfg.LearningRate, cfg.PerDeviceTrainBatchSize = 1, 5e-3, 16
+	return cfg
+}
+
+// checkResume copies cfg's finished run, keeps only its checkpoint at
+// step from, resumes from it and checks that the resumed run logs want's
+// losses (the uninterrupted run's) to 1e-6 for every later step.
+func checkResume(t *testing.T, cfg Config, want map[int]float64, from int) {
 	t.Helper()
 	part := t.TempDir()
-	if err := os.CopyFS(part, os.DirFS(dir)); err != nil {
+	if err := os.CopyFS(part, os.DirFS(cfg.OutputDir)); err != nil {
 		t.Fatal(err)
 	}
 	later, _ := filepath.Glob(filepath.Join(part, "checkpoint-*"))
@@ -72,7 +88,12 @@ func resumeLosses(t *testing.T, cfg Config, dir string, from int) map[int]float6
 	if _, err := Run(context.Background(), cfg, zerolog.Nop(), nil); err != nil {
 		t.Fatalf("resume: %v", err)
 	}
-	return logLosses(t, part)
+	got := logLosses(t, part)
+	for s := from + 1; s <= cfg.MaxSteps; s++ {
+		if math.Abs(got[s]-want[s]) > 1e-6 {
+			t.Errorf("resumed step %d loss %.8f, uninterrupted %.8f", s, got[s], want[s])
+		}
+	}
 }
 
 // TestSFTLoRA: with use_peft, SFT trains LoRA adapters on a frozen base:
@@ -80,17 +101,9 @@ func resumeLosses(t *testing.T, cfg Config, dir string, from int) map[int]float6
 // that loads onto the base and changes its outputs, and a run resumed from
 // a mid-run checkpoint logs the uninterrupted run's losses.
 func TestSFTLoRA(t *testing.T) {
-	tok, tokDir := testTokenizer(t)
-	data := t.TempDir()
-	writeJSONL(t, filepath.Join(data, "train.jsonl"), arithmetic(96, 0))
-	t.Setenv("RL_CACHE_DIR", t.TempDir())
 	tensor.ManualSeed(5)
-	base := tinyLlamaBase(t, tok, tokDir)
-
-	cfg := DefaultConfig()
-	cfg.Model, cfg.Dataset, cfg.OutputDir = base, data, t.TempDir()
-	cfg.UsePEFT, cfg.LoraR, cfg.LoraTargetModules = true, 8, []string{"all-linear"}
-	cfg.MaxSteps, cfg.LoggingSteps, cfg.SaveSteps, cfg.LearningRate, cfg.PerDeviceTrainBatchSize = 12, 1, 6, 5e-3, 16
+	cfg := peftConfig(t)
+	cfg.MaxSteps, cfg.SaveSteps = 12, 6
 	if _, err := Run(context.Background(), cfg, zerolog.Nop(), nil); err != nil {
 		t.Fatal(err)
 	}
@@ -129,12 +142,7 @@ func TestSFTLoRA(t *testing.T) {
 	})
 
 	// resume from checkpoint-6 in a copy of the run
-	got := resumeLosses(t, cfg, cfg.OutputDir, 6)
-	for s := 7; s <= 12; s++ {
-		if math.Abs(got[s]-want[s]) > 1e-6 {
-			t.Errorf("resumed step %d loss %.8f, uninterrupted %.8f", s, got[s], want[s])
-		}
-	}
+	checkResume(t, cfg, want, 6)
 }
 
 // TestSFTDoRAResume: a DoRA run (use_dora: each adapted row's magnitude
@@ -144,15 +152,8 @@ func TestSFTLoRA(t *testing.T) {
 // lora_B, and the magnitudes moved from their initial row norms (so a
 // resume that lost them, or their AdamW moments, would log other losses).
 func TestSFTDoRAResume(t *testing.T) {
-	tok, tokDir := testTokenizer(t)
-	data := t.TempDir()
-	writeJSONL(t, filepath.Join(data, "train.jsonl"), arithmetic(96, 0))
-	t.Setenv("RL_CACHE_DIR", t.TempDir())
-	base := tinyLlamaBase(t, tok, tokDir)
-	cfg := DefaultConfig()
-	cfg.Model, cfg.Dataset, cfg.OutputDir = base, data, t.TempDir()
-	cfg.UsePEFT, cfg.UseDoRA, cfg.LoraR, cfg.LoraTargetModules = true, true, 8, []string{"all-linear"}
-	cfg.MaxSteps, cfg.LoggingSteps, cfg.SaveSteps, cfg.LearningRate, cfg.PerDeviceTrainBatchSize = 8, 1, 4, 5e-3, 16
+	cfg := peftConfig(t)
+	cfg.UseDoRA, cfg.MaxSteps, cfg.SaveSteps = true, 8, 4
 	if _, err := Run(context.Background(), cfg, zerolog.Nop(), nil); err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +165,7 @@ func TestSFTDoRAResume(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	start, err := safetensors.ReadFile(filepath.Join(base, safetensors.SingleFileName))
+	start, err := safetensors.ReadFile(filepath.Join(cfg.Model, safetensors.SingleFileName))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,28 +201,16 @@ func TestSFTDoRAResume(t *testing.T) {
 	if mags == 0 || moved == 0 {
 		t.Fatalf("checkpoint-4 has %d lora_magnitude_vector tensors, %d moved from the base's row norms: want both > 0", mags, moved)
 	}
-	got := resumeLosses(t, cfg, cfg.OutputDir, 4)
-	for s := 5; s <= 8; s++ {
-		if math.Abs(got[s]-want[s]) > 1e-6 {
-			t.Errorf("resumed step %d loss %.8f, uninterrupted %.8f", s, got[s], want[s])
-		}
-	}
+	checkResume(t, cfg, want, 4)
 }
 
 // TestSFTQLoRA: adapters train on a 4-bit NF4 base (double-quantised): the
 // loss falls, the output is a peft adapter, and it loads onto the float
 // base (where peft would load it too).
 func TestSFTQLoRA(t *testing.T) {
-	tok, tokDir := testTokenizer(t)
-	data := t.TempDir()
-	writeJSONL(t, filepath.Join(data, "train.jsonl"), arithmetic(96, 0))
-	t.Setenv("RL_CACHE_DIR", t.TempDir())
-	base := tinyLlamaBase(t, tok, tokDir)
-	cfg := DefaultConfig()
-	cfg.Model, cfg.Dataset, cfg.OutputDir = base, data, t.TempDir()
-	cfg.UsePEFT, cfg.LoraR, cfg.LoraTargetModules = true, 8, []string{"all-linear"}
+	cfg := peftConfig(t)
 	cfg.LoadIn4bit, cfg.UseBnbNestedQuant = true, true
-	cfg.MaxSteps, cfg.LoggingSteps, cfg.SaveStrategy, cfg.LearningRate, cfg.PerDeviceTrainBatchSize = 12, 1, "no", 5e-3, 16
+	cfg.MaxSteps, cfg.SaveStrategy = 12, "no"
 	if _, err := Run(context.Background(), cfg, zerolog.Nop(), nil); err != nil {
 		t.Fatal(err)
 	}

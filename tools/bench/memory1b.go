@@ -110,16 +110,8 @@ func (r *memRun) fits() bool { return r.Killed == "" && r.Error == "" }
 // fitting. About 25-40 minutes on 2 cores and ~25 GB of disk-backed /tmp
 // churn (the 4.4 GB float32 base is written once); not in the default set.
 func rlMemory1B(e *env, config string, p measureParams) ([]*Result, error) {
-	dir, err := os.MkdirTemp("", "rl-bench-mem1b-")
-	if err != nil {
-		return nil, err
-	}
+	dir, bin, data, tok, err := rlWorkdir(e.root, "rl-bench-mem1b-")
 	defer os.RemoveAll(dir)
-	bin, err := buildRL(e.root, dir)
-	if err != nil {
-		return nil, err
-	}
-	data, tok, err := writeTextAndTokenizer(bin, dir, 4000)
 	if err != nil {
 		return nil, err
 	}

@@ -16,16 +16,8 @@ import (
 // set-up (its malloc and OpenMP settings), and reports each concurrent
 // run's throughput against the solo one. Target: each keeps >= 40%.
 func rlShare(e *env, config string, p measureParams) ([]*Result, error) {
-	dir, err := os.MkdirTemp("", "rl-bench-share-")
-	if err != nil {
-		return nil, err
-	}
+	dir, bin, data, tok, err := rlWorkdir(e.root, "rl-bench-share-")
 	defer os.RemoveAll(dir)
-	bin, err := buildRL(e.root, dir)
-	if err != nil {
-		return nil, err
-	}
-	data, tok, err := writeTextAndTokenizer(bin, dir, 4000)
 	if err != nil {
 		return nil, err
 	}
@@ -74,6 +66,20 @@ func rlShare(e *env, config string, p measureParams) ([]*Result, error) {
 		{Name: "share_pair_tokens_per_s", Unit: "tok/s", Better: "higher", RL: (pair[0] + pair[1]) / 2, Extra: map[string]any{"each": pair}},
 		{Name: "share_pair_over_solo", Unit: "fraction", Better: "higher", RL: worst, Target: ">= 0.4 each", Pass: &pass},
 	}, nil
+}
+
+// rlWorkdir makes a temporary directory (removed by the caller, also on
+// error) with the rl binary built into it and the demo task's text and
+// tokenizer (writeTextAndTokenizer, 4000 lines).
+func rlWorkdir(root, prefix string) (dir, bin, data, tok string, err error) {
+	if dir, err = os.MkdirTemp("", prefix); err != nil {
+		return "", "", "", "", err
+	}
+	if bin, err = buildRL(root, dir); err != nil {
+		return dir, "", "", "", err
+	}
+	data, tok, err = writeTextAndTokenizer(bin, dir, 4000)
+	return dir, bin, data, tok, err
 }
 
 // buildRL builds the rl binary into dir.
