@@ -156,7 +156,7 @@ func rlMemory1B(e *env, config string, p measureParams) ([]*Result, error) {
 		for t0 := time.Now(); c.Heavy && avail < memHeavyKB && time.Since(t0) < memHeavyWait; avail = statusKB("/proc/meminfo", "MemAvailable") {
 			time.Sleep(10 * time.Second) // other processes hold memory: give them a while
 		}
-		fmt.Printf("\n   %s (MemAvailable %.1f GB)", c.Name, float64(avail)/(1<<20))
+		fmt.Printf("\n   %s (MemAvailable %.1f GiB)", c.Name, float64(avail)/(1<<20))
 		r := runMemChild(bin, args)
 		r.AvailKB = avail
 		r.Config = c.Name
@@ -167,7 +167,7 @@ func rlMemory1B(e *env, config string, p measureParams) ([]*Result, error) {
 		case r.Error != "":
 			fmt.Printf(": error: %s", r.Error)
 		default:
-			fmt.Printf(": peak %.2f GB, %.1f s/step", float64(r.PeakKB)/(1<<20), r.secondsPerStep())
+			fmt.Printf(": peak %.2f GiB, %.1f s/step", float64(r.PeakKB)/(1<<20), r.secondsPerStep())
 		}
 		res = append(res, memRow(r))
 		os.RemoveAll(filepath.Join(dir, "out-"+c.Name))
@@ -191,17 +191,19 @@ func (o *options) memOnly(name string) bool {
 }
 
 func memRow(r *memRun) *Result {
-	res := &Result{Name: "peak_rss_1b", Config: r.Config, Unit: "GB", Better: lower, RL: round2(float64(r.PeakKB) / (1 << 20)),
+	res := &Result{Name: "peak_rss_1b", Config: r.Config, Unit: "GiB", Better: lower, RL: round2(float64(r.PeakKB) / (1 << 20)),
 		Extra: map[string]any{"run": r, "seconds_per_step": round2(r.secondsPerStep()),
 			"activations_gb": round2(float64(r.activationsKB()) / (1 << 20)),
 			"note":           "VmHWM of the rl process; activations: the peak less the RSS before the first step and the planned gradients + AdamW moments"}}
 	switch {
+	case r.Killed != "" && len(r.StepS) > 0:
+		res.Target = fmt.Sprintf("does not fit: %s after %d steps (%.1f s/step)", r.Killed, len(r.StepS), r.secondsPerStep())
 	case r.Killed != "":
 		res.Target = "does not fit: " + r.Killed
 	case r.Error != "":
 		res.Target = "error: " + r.Error
 	default:
-		res.Target = fmt.Sprintf("%.1f s/step, activations %.2f GB", r.secondsPerStep(), float64(r.activationsKB())/(1<<20))
+		res.Target = fmt.Sprintf("%.1f s/step, activations %.2f GiB", r.secondsPerStep(), float64(r.activationsKB())/(1<<20))
 	}
 	return res
 }
@@ -284,7 +286,7 @@ func runMemChild(bin string, args []string) *memRun {
 			mu.Lock()
 			r.PeakKB = max(r.PeakKB, statusKB(status, "VmHWM"))
 			if avail := statusKB("/proc/meminfo", "MemAvailable"); avail > 0 && avail < memReserveKB && r.Killed == "" {
-				r.Killed = fmt.Sprintf("killed at %.1f GB RSS: the machine's MemAvailable fell below %.0f GB", float64(rss)/(1<<20), float64(memReserveKB)/(1<<20))
+				r.Killed = fmt.Sprintf("killed at %.1f GiB RSS: the machine's MemAvailable fell below %.1f GiB", float64(rss)/(1<<20), float64(memReserveKB)/(1<<20))
 				cmd.Process.Signal(syscall.SIGKILL)
 			}
 			mu.Unlock()
