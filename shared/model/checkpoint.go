@@ -90,17 +90,16 @@ func Load(dir string, opts LoadOptions) (m *Model, err error) {
 	if err != nil {
 		return nil, err
 	}
-	var f *safetensors.File
-	var mapped *safetensors.Mapped // the file mapped, not read: quantising while loading
-	if single := filepath.Join(dir, safetensors.SingleFileName); opts.Quant != nil && fileExists(single) {
-		if mapped, err = safetensors.MapFile(single); err != nil {
-			return nil, fmt.Errorf("model: %w", err)
-		}
-		defer mapped.Close() // after assemble: every tensor is copied by then
-		f = mapped.File
-	} else if f, err = safetensors.ReadModelDir(dir); err != nil {
+	// The safetensors file (or each shard) mapped, not read: every tensor
+	// is copied (or quantised, opts.Quant) and its pages given back one at
+	// a time, so neither a float load nor quantise-while-loading holds the
+	// whole checkpoint besides the model. pytorch_model.bin is read whole.
+	mapped, err := safetensors.MapModelDir(dir)
+	if err != nil {
 		return nil, fmt.Errorf("model: %w", err)
 	}
+	defer mapped.Close() // after assemble: every tensor is copied by then
+	f := mapped.File
 	prefix := cfg.prefix()
 	names := map[string]string{} // HF full name -> name in file
 	for _, n := range f.Names() {
@@ -166,11 +165,6 @@ func Load(dir string, opts LoadOptions) (m *Model, err error) {
 	if err := matchFile(cfg, want, names, f); err != nil {
 		return nil, fmt.Errorf("model: load %s: %w", dir, err)
 	}
-	if mapped == nil { // a mapped file is checked tensor by tensor, as it is copied
-		if err := CheckFinite(f, "model: load "+dir); err != nil {
-			return nil, err
-		}
-	}
 	if q := opts.Quant; q != nil && q.Bits != 4 && q.Bits != 8 {
 		return nil, fmt.Errorf("model: load %s: quantize: %d bits: want 4 or 8", dir, q.Bits)
 	}
@@ -206,10 +200,9 @@ func Load(dir string, opts LoadOptions) (m *Model, err error) {
 		if !ok {
 			return nil, fmt.Errorf("model: load %s: tensor %s has dtype %s, which rl cannot use", dir, n, st.DType)
 		}
-		if mapped != nil {
-			if err := CheckFinite(&safetensors.File{Tensors: map[string]safetensors.Tensor{n: st}}, "model: load "+dir); err != nil {
-				return nil, err
-			}
+		// checked tensor by tensor, as it is copied (mapped pages are read once)
+		if err := CheckFinite(&safetensors.File{Tensors: map[string]safetensors.Tensor{n: st}}, "model: load "+dir); err != nil {
+			return nil, err
 		}
 		if opts.Quant != nil && isProjection(full, want[full]) {
 			// quantised now, from the model dtype's values (as Quantize
@@ -227,15 +220,11 @@ func Load(dir string, opts LoadOptions) (m *Model, err error) {
 				return nil, fmt.Errorf("model: load %s: %w", dir, qerr)
 			}
 			pre[full] = qw
-			if mapped != nil {
-				mapped.Release(n) // its pages are not kept resident
-			}
+			mapped.Release(n) // its pages are not kept resident
 			continue
 		}
 		tensors[full] = tensor.FromBytes(st.Data, st.Shape, dt).Keep()
-		if mapped != nil {
-			mapped.Release(n)
-		}
+		mapped.Release(n)
 	}
 	gen, err := readGenerationJSON(dir)
 	if err != nil {
@@ -493,9 +482,4 @@ func (m *Model) StopIDs(extra ...int) []int {
 		}
 	}
 	return ids
-}
-
-func fileExists(path string) bool {
-	st, err := os.Stat(path)
-	return err == nil && !st.IsDir()
 }

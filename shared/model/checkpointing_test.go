@@ -88,3 +88,46 @@ func TestGradientCheckpointingExact(t *testing.T) {
 		}
 	}
 }
+
+// TestLayerTemporariesFreed: a training forward without checkpointing frees
+// each decoder layer's intermediates (the scores before softmax, the MLP's
+// products: what autograd does not keep) as the layer ends: the handles
+// left in the caller's scope are the same for 2 and for 6 layers, where
+// holding them to the end of the forward kept dozens a layer. The
+// gradients still flow (the embedding gets one).
+func TestLayerTemporariesFreed(t *testing.T) {
+	for _, preset := range []string{"tiny-llama", "tiny"} {
+		live := map[int]int{}
+		for _, layers := range []int{2, 6} {
+			cfg, err := Preset(preset, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.NumLayers = layers
+			m, err := New(cfg, LMHead, tensor.Float32, tensor.CPU)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range m.Params() {
+				p.T.SetRequiresGrad(true)
+			}
+			tensor.Tidy(func() {
+				in := &Input{IDs: tensor.FromInt64s([]int64{3, 7, 1, 9, 4, 5, 2, 8}, 2, 4), Train: true}
+				before := tensor.ScopeLive()
+				h := m.Hidden(in)
+				live[layers] = tensor.ScopeLive() - before
+				tensor.ManualSeed(3)
+				h.Mul(tensor.Randn(h.Shape(), tensor.Float32, tensor.CPU)).Sum().Backward()
+				for _, p := range m.Params() {
+					if g := p.T.Grad(); (p.Name == "model.embed_tokens.weight" || p.Name == "transformer.wte.weight") && (g == nil || g.Abs().Sum().Item() == 0) {
+						t.Errorf("%s, %d layers: no gradient reached %s", preset, layers, p.Name)
+					}
+				}
+			})
+			m.Free()
+		}
+		if live[6] != live[2] {
+			t.Errorf("%s: %d tensors left alive by a 2-layer forward, %d by a 6-layer one: each layer's intermediates should be freed as it ends", preset, live[2], live[6])
+		}
+	}
+}

@@ -365,3 +365,63 @@ func TestQuantizeWhileLoading(t *testing.T) {
 		t.Errorf("3 bits: error %v, want one naming the bits", err)
 	}
 }
+
+// TestLoadShardedMapped: a sharded model.safetensors.index.json checkpoint
+// loads through the shards' mappings (safetensors.MapModelDir) to the same
+// model as its single-file form, in float and quantised while loading
+// (the same logits, exactly), and a NaN in one shard is caught by name.
+func TestLoadShardedMapped(t *testing.T) {
+	src := filepath.Join("testdata", "peft", "llama", "base")
+	f, err := safetensors.ReadFile(filepath.Join(src, "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cj, err := os.ReadFile(filepath.Join(src, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeSharded := func(f *safetensors.File) string {
+		dir := t.TempDir()
+		if err := safetensors.WriteSharded(dir, f, 4<<10); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "config.json"), cj, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	sharded := writeSharded(f)
+	shards, _ := filepath.Glob(filepath.Join(sharded, "model-*-of-*.safetensors"))
+	if len(shards) < 3 {
+		t.Fatalf("%d shards, want several", len(shards))
+	}
+	for _, q := range []*QuantConfig{nil, {Bits: 4, QuantType: "nf4", DoubleQuant: true}, {Bits: 8}} {
+		want, err := Load(src, LoadOptions{Quant: q})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := Load(sharded, LoadOptions{Quant: q})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Quantized() != (q != nil) {
+			t.Errorf("quant %+v: sharded model quantised %v", q, got.Quantized())
+		}
+		if d := maxRelDiff(logitsOf(t, got, false), logitsOf(t, want, false)); d != 0 {
+			t.Errorf("quant %+v: sharded logits differ from the single file's by %.3g", q, d)
+		}
+		want.Free()
+		got.Free()
+	}
+	name := "model.layers.1.mlp.up_proj.weight"
+	st := f.Tensors[name]
+	st.Data = slices.Clone(st.Data)
+	binary.LittleEndian.PutUint32(st.Data[4:], math.Float32bits(float32(math.NaN())))
+	f.Tensors[name] = st
+	corrupt := writeSharded(f)
+	for _, q := range []*QuantConfig{nil, {Bits: 4}} {
+		if _, err := Load(corrupt, LoadOptions{Quant: q}); err == nil || !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), "non-finite") {
+			t.Errorf("quant %+v: a NaN in a shard's %s: error %v, want one naming it", q, name, err)
+		}
+	}
+}

@@ -5,6 +5,7 @@ package safetensors
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"syscall"
 )
 
@@ -13,10 +14,14 @@ import (
 // a tensor, and Release gives that tensor's pages back at once. A model
 // loader can so build (and quantise) one tensor at a time without the
 // whole file ever being resident.
+//
+// A sharded checkpoint (MapModelDir) is one Mapped over every shard's
+// mapping: Release and Close act on the shard that holds the tensor.
 type Mapped struct {
 	*File
-	mem   []byte
-	spans map[string]span
+	mem    []byte
+	spans  map[string]span
+	shards []*Mapped // MapModelDir of a sharded checkpoint: one mapping a shard
 }
 
 // MapFile maps path and decodes its header (checked as ReadFile checks it).
@@ -65,6 +70,9 @@ func MapFile(path string) (*Mapped, error) {
 func (m *Mapped) Release(name string) {
 	s, ok := m.spans[name]
 	if !ok {
+		for _, sh := range m.shards {
+			sh.Release(name)
+		}
 		return
 	}
 	page := int64(os.Getpagesize())
@@ -76,10 +84,56 @@ func (m *Mapped) Release(name string) {
 
 // Close unmaps the file: no tensor's Data may be used after it.
 func (m *Mapped) Close() error {
-	if m.mem == nil {
-		return nil
+	var err error
+	for _, sh := range m.shards {
+		if e := sh.Close(); e != nil && err == nil {
+			err = e
+		}
 	}
-	err := syscall.Munmap(m.mem)
+	m.shards = nil
+	if m.mem == nil {
+		return err
+	}
+	if e := syscall.Munmap(m.mem); e != nil && err == nil {
+		err = e
+	}
 	m.mem = nil
 	return err
+}
+
+// MapModelDir is ReadModelDir with the safetensors file, or every shard of
+// model.safetensors.index.json, mapped rather than read (MapFile), under
+// the same checks: a loader can copy or quantise one tensor at a time and
+// Release it, so the whole float checkpoint is never resident. A directory
+// with only pytorch_model.bin (or its shards) is read whole (ReadPyTorch:
+// a pickle cannot be mapped tensor by tensor); Release and Close then do
+// nothing.
+func MapModelDir(dir string) (*Mapped, error) {
+	single := filepath.Join(dir, SingleFileName)
+	if _, err := os.Stat(single); err == nil {
+		return MapFile(single)
+	}
+	indexPath := filepath.Join(dir, IndexFileName)
+	if _, err := os.Stat(indexPath); err != nil {
+		f, err := ReadModelDir(dir) // pytorch_model.bin, or the error naming what is missing
+		if err != nil {
+			return nil, err
+		}
+		return &Mapped{File: f}, nil
+	}
+	out := &Mapped{}
+	f, err := readShards(dir, indexPath, func(path string) (*File, error) {
+		m, err := MapFile(path)
+		if err != nil {
+			return nil, err
+		}
+		out.shards = append(out.shards, m)
+		return m.File, nil
+	})
+	if err != nil {
+		out.Close()
+		return nil, err
+	}
+	out.File = f
+	return out, nil
 }

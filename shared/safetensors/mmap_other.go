@@ -14,6 +14,15 @@ func MapFile(path string) (*Mapped, error) {
 	return &Mapped{File: f}, nil
 }
 
+// MapModelDir reads dir whole (ReadModelDir).
+func MapModelDir(dir string) (*Mapped, error) {
+	f, err := ReadModelDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &Mapped{File: f}, nil
+}
+
 // Release does nothing here.
 func (m *Mapped) Release(string) {}
 

@@ -272,6 +272,22 @@ func Tidy(fn func()) {
 	fn()
 }
 
+// ScopeLive is the number of tensors the innermost Tidy scope would free
+// at its end (created in it, neither kept nor freed yet); 0 outside every
+// scope. Tests use it to check how long intermediates live.
+func ScopeLive() int {
+	if len(scopes) == 0 {
+		return 0
+	}
+	n := 0
+	for _, t := range scopes[len(scopes)-1].ts {
+		if !t.kept && t.c != nil {
+			n++
+		}
+	}
+	return n
+}
+
 // TidyErr is Tidy for a function that returns an error.
 func TidyErr(fn func() error) (err error) {
 	Tidy(func() { err = fn() })

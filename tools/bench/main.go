@@ -12,6 +12,7 @@
 //	go run ./tools/bench --only breakdown        # where an SFT step's time goes, rl vs PyTorch
 //	go run ./tools/bench --long                  # also GPT-2 small at seq 512/1024 and TinyLlama's shape in bf16
 //	go run ./tools/bench --markdown              # the README's section from bench-results.json
+//	go run ./tools/bench --only memory_1b        # issue 13's memory table: full FT, LoRA, QLoRA, DPO references on TinyLlama's shape (25-40 minutes, ~22 GB)
 //
 // Every training row has its MFU over the GEMM peaks of the same run
 // (mfu.go). Every figure goes to bench-results.json (--json).
@@ -150,6 +151,8 @@ var benches = []benchDef{
 	{Name: "share", Default: true, RL: rlShare},
 	{Name: "scaling", Default: true, RL: rlScaling},
 	{Name: "breakdown", Configs: []string{"tiny", "gpt2s"}, Default: false, Params: refParams("sft"), RL: rlBreakdown},
+	// issue 13's memory table (memory1b.go): 8 rl processes on TinyLlama's shape, 25-40 minutes
+	{Name: "memory_1b", Default: false, RL: rlMemory1B},
 }
 
 // ---------------------------------------------------------------- options
@@ -174,6 +177,7 @@ type options struct {
 	malloc      string
 	interleave  bool
 	long        bool
+	memConfigs  string
 }
 
 type env struct {
@@ -223,7 +227,7 @@ func main() {
 	flag.StringVar(&o.torchRef, "torch-ref", "../shared/bench/torch_ref.py", "torch_ref.py (relative paths are from the repository root)")
 	flag.StringVar(&o.python, "python", "/usr/bin/python3", "the Python with Debian's python3-torch")
 	flag.BoolVar(&o.noTorch, "no-torch", false, "measure rl only")
-	flag.StringVar(&only, "only", "", "comma-separated benches: "+benchNames(false)+" (default: all but breakdown)")
+	flag.StringVar(&only, "only", "", "comma-separated benches: "+benchNames(false)+" (default: all but breakdown and memory_1b)")
 	flag.StringVar(&config, "config", "all", "tiny, gpt2s, tinyllama (with --long), all, or one shape (tiny-512, gpt2s-1024, ...); a family includes its long shapes")
 	flag.BoolVar(&o.quick, "quick", false, "tiny at seq 128 only, fewer runs and steps, shorter quiet waits (about 2 minutes)")
 	flag.IntVar(&o.warmup, "warmup", 0, "warm-up steps (0: torch_ref.py's default for the bench)")
@@ -238,6 +242,7 @@ func main() {
 	flag.BoolVar(&o.interleave, "interleave", false, "alternate rl's timed runs with single-run torch_ref.py processes (fairer on a busy machine; each PyTorch run pays its own start and warm-up)")
 	flag.StringVar(&o.malloc, "malloc", "tuned", "glibc malloc set-up for rl and PyTorch alike: tuned (what the rl binary sets at start-up: no mmap'd chunks, no trimming; see malloc.go) or default (glibc's own)")
 	flag.BoolVar(&o.long, "long", false, "also the long shapes: GPT-2 small SFT at seq 512 and 1024, batch 8, and TinyLlama's shape in bf16 (minutes a step each side; TinyLlama needs ~22 GB free)")
+	flag.StringVar(&o.memConfigs, "mem-configs", "", "memory_1b: comma-separated configurations to run (default all: "+memConfigNames()+")")
 	markdown := flag.Bool("markdown", false, "print the README's benchmark section from --json (bench-results.json) and exit; measures nothing")
 	flag.Parse()
 	if *markdown {

@@ -105,3 +105,47 @@ func rlShare(e *env, config string, p measureParams) ([]*Result, error) {
 		{Name: "share_pair_over_solo", Unit: "fraction", Better: "higher", RL: worst, Target: ">= 0.4 each", Pass: &pass},
 	}, nil
 }
+
+// rlWorkdir makes a temporary directory (removed by the caller, also on
+// error) with the rl binary built into it and the demo task's text and
+// tokenizer (writeTextAndTokenizer, 4000 lines).
+func rlWorkdir(root, prefix string) (dir, bin, data, tok string, err error) {
+	if dir, err = os.MkdirTemp("", prefix); err != nil {
+		return "", "", "", "", err
+	}
+	if bin, err = buildRL(root, dir); err != nil {
+		return dir, "", "", "", err
+	}
+	data, tok, err = writeTextAndTokenizer(bin, dir, 4000)
+	return dir, bin, data, tok, err
+}
+
+// buildRL builds the rl binary into dir.
+func buildRL(root, dir string) (string, error) {
+	bin := filepath.Join(dir, "rl")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/rl")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("build rl: %v: %s", err, out)
+	}
+	return bin, nil
+}
+
+// writeTextAndTokenizer writes lines of the embedded demo task's reviews
+// into dir/data.txt and trains a 512-token tokenizer on them (dir/tok),
+// as rl demo does.
+func writeTextAndTokenizer(bin, dir string, lines int) (data, tok string, err error) {
+	data = filepath.Join(dir, "data.txt")
+	var text bytes.Buffer
+	for i := 0; i < lines; i++ {
+		fmt.Fprintf(&text, "the film was %s and the acting was %s, said review number %d.\n", []string{"good", "bad", "long"}[i%3], []string{"fine", "poor"}[i%2], i)
+	}
+	if err := os.WriteFile(data, text.Bytes(), 0o644); err != nil {
+		return "", "", err
+	}
+	tok = filepath.Join(dir, "tok")
+	if out, err := exec.Command(bin, "tokenizer", "train", "--vocab-size", "512", "-o", tok, data).CombinedOutput(); err != nil {
+		return "", "", fmt.Errorf("rl tokenizer train: %v: %s", err, out)
+	}
+	return data, tok, nil
+}
