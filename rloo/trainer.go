@@ -163,7 +163,7 @@ func (t *Task) generate(g int) (out []*sample, err error) {
 	rewards := make([]float64, N) // logged: the weighted sum, before clipping and KL
 	for i, c := range cs {
 		ss[i] = &sample{c: c, adv: adv[i], oldLogp: oldSum[i], rewards: perFunc[i], masked: masked[i]}
-		rewards[i] = weightedSum(perFunc[i], t.weights)
+		rewards[i] = rollout.WeightedSum(perFunc[i], t.weights)
 		promptTokens += float64(len(c.Prompt.IDs))
 		compTokens += float64(len(c.IDs))
 	}
@@ -200,21 +200,6 @@ func (t *Task) generate(g int) (out []*sample, err error) {
 		out[i] = ss[j]
 	}
 	return out, nil
-}
-
-// weightedSum is nansum_k w_k r_k, NaN when every r_k is NaN.
-func weightedSum(r, w []float64) float64 {
-	s, any := 0.0, false
-	for k, v := range r {
-		if !math.IsNaN(v) {
-			s += w[k] * v
-			any = true
-		}
-	}
-	if !any {
-		return math.NaN()
-	}
-	return s
 }
 
 // Loss implements train.Task: TRL returns the micro-batch mean and the
