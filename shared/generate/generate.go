@@ -149,6 +149,14 @@ func Generate(m *model.Model, prompts [][]int, cfg Config) (res []Result, err er
 			mask[b] = append(mask[b], 1)
 		}
 	}
+	// Without left padding (every prompt as long as the longest; a finished
+	// row grows by pad tokens that stay attended, as in transformers'
+	// generate) the mask is all ones: the model runs without one, which
+	// gives the same positions (0, 1, ...) and attention, in fewer ops.
+	noMask := true
+	for _, p := range prompts {
+		noMask = noMask && len(p) == P
+	}
 	res = make([]Result, B)
 	done := 0
 	var cache *model.KVCache
@@ -181,13 +189,17 @@ func Generate(m *model.Model, prompts [][]int, cfg Config) (res []Result, err er
 			var lps []TokenLogprob
 			tensor.Tidy(func() {
 				L := len(ids[0])
-				in := &model.Input{AttentionMask: tensor.FromInt64s(flatten(mask), int64(B), int64(L)).To(tensor.Int64, m.Device), Cache: cache}
-				if len(rows) < B { // compacted: the remaining rows only
+				in := &model.Input{Cache: cache}
+				switch {
+				case noMask:
+				case len(rows) < B: // compacted: the remaining rows only
 					var ms [][]int64
 					for _, b := range rows {
 						ms = append(ms, mask[b])
 					}
 					in.AttentionMask = tensor.FromInt64s(flatten(ms), int64(len(rows)), int64(L)).To(tensor.Int64, m.Device)
+				default:
+					in.AttentionMask = tensor.FromInt64s(flatten(mask), int64(B), int64(L)).To(tensor.Int64, m.Device)
 				}
 				if share && step == 0 {
 					sel := func(x [][]int64) [][]int64 {
@@ -198,7 +210,9 @@ func Generate(m *model.Model, prompts [][]int, cfg Config) (res []Result, err er
 						return out
 					}
 					U := int64(len(uniq))
-					in.AttentionMask = tensor.FromInt64s(flatten(sel(mask)), U, int64(L)).To(tensor.Int64, m.Device)
+					if !noMask {
+						in.AttentionMask = tensor.FromInt64s(flatten(sel(mask)), U, int64(L)).To(tensor.Int64, m.Device)
+					}
 					in.IDs = tensor.FromInt64s(flatten(sel(ids)), U, int64(L)).To(tensor.Int64, m.Device)
 				} else if cache == nil || step == 0 {
 					in.IDs = tensor.FromInt64s(flatten(ids), int64(B), int64(L)).To(tensor.Int64, m.Device)
