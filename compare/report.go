@@ -282,7 +282,7 @@ var settingKeys = map[string][]string{
 	"cpo":    {"beta", "loss_type", "cpo_alpha", "simpo_gamma"},
 	"orpo":   {"beta"},
 	"kto":    {"beta", "loss_type"},
-	"ppo":    {"kl_coef", "num_ppo_epochs", "total_episodes", "reward_model_path"},
+	"ppo":    {"kl_coef", "num_ppo_epochs", "total_episodes", "reward_model_path", "reward_funcs"},
 	"reward": {"center_rewards_coefficient"},
 	"grpo":   {"beta", "loss_type", "num_generations", "reward_funcs"},
 	"rloo":   {"beta", "num_generations", "reward_funcs"},

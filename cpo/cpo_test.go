@@ -12,6 +12,7 @@ import (
 
 	"github.com/rlsuite/rl/shared/checkpoint"
 	"github.com/rlsuite/rl/shared/model"
+	"github.com/rlsuite/rl/shared/preference/preftest"
 )
 
 // TestCPOEndToEnd: CPO from a fresh tiny-llama on arithmetic pairs lowers
@@ -20,7 +21,7 @@ import (
 //
 //	go test ./cpo/ -run TestCPOEndToEnd -v
 func TestCPOEndToEnd(t *testing.T) {
-	base := baseModel(t)
+	base := preftest.BaseModel(t)
 	for _, tc := range []struct {
 		lossType string
 		beta     float64
@@ -39,8 +40,8 @@ func TestCPOEndToEnd(t *testing.T) {
 			for i := range 50 {
 				test = append(test, (i*13+5)%100)
 			}
-			arithmeticPairs(t, filepath.Join(data, "train.jsonl"), train, 1)
-			arithmeticPairs(t, filepath.Join(data, "test.jsonl"), test, 3)
+			preftest.ArithmeticPairs(t, filepath.Join(data, "train.jsonl"), train, 1)
+			preftest.ArithmeticPairs(t, filepath.Join(data, "test.jsonl"), test, 3)
 			cfg := DefaultConfig()
 			cfg.Model = base
 			cfg.Dataset = data
@@ -64,10 +65,10 @@ func TestCPOEndToEnd(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			h := logHistory(t, cfg.OutputDir)
-			losses, accs := series(h, "eval_loss"), series(h, "eval_rewards/accuracies")
+			h := preftest.LogHistory(t, cfg.OutputDir)
+			losses, accs := preftest.Series(h, "eval_loss"), preftest.Series(h, "eval_rewards/accuracies")
 			t.Logf("%s: %v; eval_loss %v, eval_rewards/accuracies %v, eval_nll_loss %v, eval_rewards/margins %v", tc.lossType, time.Since(began),
-				losses, accs, series(h, "eval_nll_loss"), series(h, "eval_rewards/margins"))
+				losses, accs, preftest.Series(h, "eval_nll_loss"), preftest.Series(h, "eval_rewards/margins"))
 			if len(losses) != 2 || len(accs) != 2 {
 				t.Fatalf("eval_loss logged %d times, rewards/accuracies %d, want 2", len(losses), len(accs))
 			}
@@ -84,7 +85,7 @@ func TestCPOEndToEnd(t *testing.T) {
 				}
 			}
 			if tc.lossType == "alphapo" {
-				if nll := series(h, "eval_nll_loss"); nll[len(nll)-1] != 0 {
+				if nll := preftest.Series(h, "eval_nll_loss"); nll[len(nll)-1] != 0 {
 					t.Errorf("alphapo: eval_nll_loss %v, want 0 (cpo_alpha 0)", nll)
 				}
 				return
@@ -104,7 +105,7 @@ func TestCPOEndToEnd(t *testing.T) {
 // TestBadInput: an empty completion names the file and line; a bad flag
 // is refused before anything loads, naming the flag.
 func TestBadInput(t *testing.T) {
-	base := baseModel(t)
+	base := preftest.BaseModel(t)
 	path := filepath.Join(t.TempDir(), "pairs.jsonl")
 	body := `{"prompt": "2+2=", "chosen": "4", "rejected": "5"}` + "\n" + `{"prompt": "1+1=", "chosen": "2", "rejected": ""}` + "\n"
 	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
@@ -126,7 +127,7 @@ func TestBadInput(t *testing.T) {
 // TestMaxCompletionLength: completions are cut to max_completion_length
 // tokens, prompts untouched.
 func TestMaxCompletionLength(t *testing.T) {
-	base := baseModel(t)
+	base := preftest.BaseModel(t)
 	path := filepath.Join(t.TempDir(), "pairs.jsonl")
 	if err := os.WriteFile(path, []byte(`{"prompt": "2+2=", "chosen": "4 4 4 4 4 4", "rejected": "5 5 5 5 5 5 5"}`+"\n"), 0o644); err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/rlsuite/rl/shared/checkpoint"
 	"github.com/rlsuite/rl/shared/model"
+	"github.com/rlsuite/rl/shared/preference/preftest"
 	"github.com/rlsuite/rl/shared/tensor"
 	"github.com/rlsuite/rl/shared/tokenizer"
 )
@@ -57,8 +58,8 @@ func TestHHRealData(t *testing.T) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "pairs")
 	os.MkdirAll(data, 0o755)
-	writeJSONL(t, filepath.Join(data, "train.jsonl"), rows)
-	writeJSONL(t, filepath.Join(data, "test.jsonl"), rows[:64])
+	preftest.WriteJSONL(t, filepath.Join(data, "train.jsonl"), rows)
+	preftest.WriteJSONL(t, filepath.Join(data, "test.jsonl"), rows[:64])
 	var corpus []string
 	for _, r := range rows {
 		corpus = append(corpus, r["chosen"].(string), r["rejected"].(string))
@@ -104,10 +105,10 @@ func TestHHRealData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := logHistory(t, cfg.OutputDir)
-	losses, accs := series(h, "eval_loss"), series(h, "eval_rewards/accuracies")
+	h := preftest.LogHistory(t, cfg.OutputDir)
+	losses, accs := preftest.Series(h, "eval_loss"), preftest.Series(h, "eval_rewards/accuracies")
 	t.Logf("cpo: %v; %d train / %d eval pairs; eval_loss %v, eval_rewards/accuracies %v, eval_nll_loss %v, eval_rewards/margins %v",
-		time.Since(began), res.TrainPairs, res.EvalPairs, losses, accs, series(h, "eval_nll_loss"), series(h, "eval_rewards/margins"))
+		time.Since(began), res.TrainPairs, res.EvalPairs, losses, accs, preftest.Series(h, "eval_nll_loss"), preftest.Series(h, "eval_rewards/margins"))
 	if len(losses) != 2 || len(accs) != 2 {
 		t.Fatalf("eval_loss logged %d times, want 2 (before and after)", len(losses))
 	}

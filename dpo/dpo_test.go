@@ -17,6 +17,7 @@ import (
 	"github.com/rlsuite/rl/shared/metrics"
 	"github.com/rlsuite/rl/shared/model"
 	"github.com/rlsuite/rl/shared/preference"
+	"github.com/rlsuite/rl/shared/preference/preftest"
 	"github.com/rlsuite/rl/shared/tensor"
 	"github.com/rlsuite/rl/shared/tokenizer"
 )
@@ -34,8 +35,8 @@ func pairData(t *testing.T) string {
 	for i := range 20 {
 		test = append(test, (i*13+5)%100)
 	}
-	arithmeticPairs(t, filepath.Join(dir, "train.jsonl"), train, 1)
-	arithmeticPairs(t, filepath.Join(dir, "test.jsonl"), test, 3)
+	preftest.ArithmeticPairs(t, filepath.Join(dir, "train.jsonl"), train, 1)
+	preftest.ArithmeticPairs(t, filepath.Join(dir, "test.jsonl"), test, 3)
 	return dir
 }
 
@@ -57,7 +58,7 @@ func baseConfig(t *testing.T, sftDir, data string) Config {
 // the right sum raises held-out reward accuracy above chance and lowers
 // eval loss, and the output loads as a causal LM.
 func TestDPOEndToEnd(t *testing.T) {
-	sftDir, _ := sftModel(t)
+	sftDir, _ := preftest.SFTModel(t)
 	cfg := baseConfig(t, sftDir, pairData(t))
 	cfg.MaxSteps = 24
 	cfg.EvalStrategy = "steps"
@@ -67,8 +68,8 @@ func TestDPOEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := logHistory(t, cfg.OutputDir)
-	losses, accs := series(h, "eval_loss"), series(h, "eval_rewards/accuracies")
+	h := preftest.LogHistory(t, cfg.OutputDir)
+	losses, accs := preftest.Series(h, "eval_loss"), preftest.Series(h, "eval_rewards/accuracies")
 	t.Logf("eval_loss %v, eval_rewards/accuracies %v", losses, accs)
 	if len(losses) != 3 {
 		t.Fatalf("eval_loss logged %d times, want 3", len(losses))
@@ -114,14 +115,6 @@ func tinyModel(t *testing.T, vocab int, seed int64) *model.Model {
 	return m
 }
 
-func paramValues(m *model.Model) map[string][]float32 {
-	out := map[string][]float32{}
-	for _, p := range m.Params() {
-		out[p.Name] = p.T.Float32s()
-	}
-	return out
-}
-
 // TestSyncRefMixesPolicyIn: TR-DPO's hook leaves the reference alone
 // between syncs and sets ref = alpha*policy + (1-alpha)*old_ref at a sync.
 func TestSyncRefMixesPolicyIn(t *testing.T) {
@@ -132,11 +125,11 @@ func TestSyncRefMixesPolicyIn(t *testing.T) {
 	ref.SetRequiresGrad(false)
 	task := &Task{Policy: policy, Ref: ref}
 	hook := task.syncHook(every, alpha)
-	old, pol := paramValues(ref), paramValues(policy)
+	old, pol := preftest.ParamValues(ref), preftest.ParamValues(policy)
 	if err := hook(every - 1); err != nil {
 		t.Fatal(err)
 	}
-	for name, v := range paramValues(ref) {
+	for name, v := range preftest.ParamValues(ref) {
 		if !slices.Equal(v, old[name]) {
 			t.Fatalf("step %d is not a sync step, yet %s changed", every-1, name)
 		}
@@ -144,7 +137,7 @@ func TestSyncRefMixesPolicyIn(t *testing.T) {
 	if err := hook(2 * every); err != nil {
 		t.Fatal(err)
 	}
-	for name, v := range paramValues(ref) {
+	for name, v := range preftest.ParamValues(ref) {
 		for i := range v {
 			want := alpha*float64(pol[name][i]) + (1-alpha)*float64(old[name][i])
 			if math.Abs(float64(v[i])-want) > 1e-6 {
@@ -152,7 +145,7 @@ func TestSyncRefMixesPolicyIn(t *testing.T) {
 			}
 		}
 	}
-	if !slices.Equal(paramValues(policy)["lm_head.weight"], pol["lm_head.weight"]) {
+	if !slices.Equal(preftest.ParamValues(policy)["lm_head.weight"], pol["lm_head.weight"]) {
 		t.Error("the sync changed the policy")
 	}
 }
@@ -161,7 +154,7 @@ func TestSyncRefMixesPolicyIn(t *testing.T) {
 // a 2-step run ends with ref = alpha*final policy + (1-alpha)*SFT model,
 // saved under ref_model/.
 func TestSyncRefInTraining(t *testing.T) {
-	sftDir, _ := sftModel(t)
+	sftDir, _ := preftest.SFTModel(t)
 	cfg := baseConfig(t, sftDir, pairData(t))
 	cfg.MaxSteps = 2
 	cfg.SyncRefModel = true
@@ -170,45 +163,24 @@ func TestSyncRefInTraining(t *testing.T) {
 	if _, err := Run(context.Background(), cfg, zerolog.Nop(), nil); err != nil {
 		t.Fatal(err)
 	}
-	load := func(dir string) map[string][]float32 {
-		m, err := model.Load(dir, model.LoadOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer m.Free()
-		return paramValues(m)
-	}
-	start, final, ref := load(sftDir), load(cfg.OutputDir), load(filepath.Join(cfg.OutputDir, "ref_model"))
-	moved := false
-	for name, v := range ref {
-		for i := range v {
-			want := 0.3*float64(final[name][i]) + 0.7*float64(start[name][i])
-			if math.Abs(float64(v[i])-want) > 1e-6 {
-				t.Fatalf("ref %s[%d] = %g, want %g", name, i, v[i], want)
-			}
-			moved = moved || v[i] != start[name][i]
-		}
-	}
-	if !moved {
-		t.Error("the reference did not move")
-	}
+	preftest.CheckRefMixup(t, sftDir, cfg.OutputDir, cfg.RefModelMixupAlpha)
 }
 
 // TestPrecomputedRefMatchesLive: the first step's loss and rewards are the
 // same with precomputed reference log-probs as with a live reference. The
 // reference is an earlier SFT checkpoint, so the log-ratios are not zero.
 func TestPrecomputedRefMatchesLive(t *testing.T) {
-	sftDir, _ := sftModel(t)
+	sftDir, _ := preftest.SFTModel(t)
 	// Rejected completions of other lengths than the chosen, so that
 	// ld_alpha has a tail to weigh.
 	data := t.TempDir()
 	var rows []map[string]any
 	for i := range 64 {
-		p, c := sum((i * 37) % 100)
+		p, c := preftest.Sum((i * 37) % 100)
 		rows = append(rows, map[string]any{"prompt": p, "chosen": fmt.Sprint(c), "rejected": strings.Repeat(fmt.Sprint(c+1)+" ", 1+i%3)})
 	}
-	writeJSONL(t, filepath.Join(data, "train.jsonl"), rows)
-	writeJSONL(t, filepath.Join(data, "test.jsonl"), rows[:8])
+	preftest.WriteJSONL(t, filepath.Join(data, "train.jsonl"), rows)
+	preftest.WriteJSONL(t, filepath.Join(data, "test.jsonl"), rows[:8])
 	half := 0.5
 	var plainReward float64
 	for _, ld := range []*float64{nil, &half} {
@@ -229,7 +201,7 @@ func TestPrecomputedRefMatchesLive(t *testing.T) {
 			if _, err := Run(context.Background(), cfg, zerolog.Nop(), nil); err != nil {
 				t.Fatal(err)
 			}
-			first[pre] = logHistory(t, cfg.OutputDir)[0]
+			first[pre] = preftest.LogHistory(t, cfg.OutputDir)[0]
 		}
 		t.Logf("ld_alpha %s: live %v\nprecomputed %v", name, first[false], first[true])
 		if r := first[false]["rewards/chosen"]; math.Abs(r) < 1e-2 {
@@ -251,7 +223,7 @@ func TestPrecomputedRefMatchesLive(t *testing.T) {
 // TestBadPairsNameFileAndLine: an empty or missing completion is an error
 // that names the file and line.
 func TestBadPairsNameFileAndLine(t *testing.T) {
-	sftDir, _ := sftModel(t)
+	sftDir, _ := preftest.SFTModel(t)
 	cases := []struct {
 		name, line2, want string
 	}{
@@ -286,7 +258,7 @@ func TestBadPairsNameFileAndLine(t *testing.T) {
 // first max_length tokens of each row and drops pairs whose prompt fills
 // max_length; the batches go through the loss.
 func TestTruncation(t *testing.T) {
-	_, tokDir := sftModel(t)
+	_, tokDir := preftest.SFTModel(t)
 	tok, err := tokenizer.Load(tokDir)
 	if err != nil {
 		t.Fatal(err)

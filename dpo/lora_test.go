@@ -9,6 +9,7 @@ import (
 
 	"github.com/rlsuite/rl/shared/checkpoint"
 	"github.com/rlsuite/rl/shared/model"
+	"github.com/rlsuite/rl/shared/preference/preftest"
 )
 
 // TestDPOLoRA: with use_peft, DPO trains adapters and its reference is the
@@ -18,7 +19,7 @@ import (
 // falls, held-out reward accuracy rises above chance, and the output is a
 // peft adapter over the SFT model.
 func TestDPOLoRA(t *testing.T) {
-	sftDir, _ := sftModel(t)
+	sftDir, _ := preftest.SFTModel(t)
 	data := pairData(t)
 	var runs [2][]float64
 	var out string
@@ -37,10 +38,10 @@ func TestDPOLoRA(t *testing.T) {
 		if _, err := Run(context.Background(), cfg, zerolog.Nop(), nil); err != nil {
 			t.Fatal(err)
 		}
-		h := logHistory(t, cfg.OutputDir)
-		runs[i] = series(h, "loss")
+		h := preftest.LogHistory(t, cfg.OutputDir)
+		runs[i] = preftest.Series(h, "loss")
 		if !sep {
-			evalLoss, evalAcc = series(h, "eval_loss"), series(h, "eval_rewards/accuracies")
+			evalLoss, evalAcc = preftest.Series(h, "eval_loss"), preftest.Series(h, "eval_rewards/accuracies")
 		}
 	}
 	t.Logf("eval_loss %v, eval_rewards/accuracies %v", evalLoss, evalAcc)

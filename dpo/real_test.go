@@ -14,6 +14,7 @@ import (
 
 	"github.com/rlsuite/rl/sft"
 	"github.com/rlsuite/rl/shared/preference"
+	"github.com/rlsuite/rl/shared/preference/preftest"
 	"github.com/rlsuite/rl/shared/tokenizer"
 )
 
@@ -54,15 +55,15 @@ func TestHHRealData(t *testing.T) {
 	data, sftData := filepath.Join(dir, "pairs"), filepath.Join(dir, "sft")
 	os.MkdirAll(data, 0o755)
 	os.MkdirAll(sftData, 0o755)
-	writeJSONL(t, filepath.Join(data, "train.jsonl"), rows[:1200])
-	writeJSONL(t, filepath.Join(data, "test.jsonl"), rows[1300:1500])
+	preftest.WriteJSONL(t, filepath.Join(data, "train.jsonl"), rows[:1200])
+	preftest.WriteJSONL(t, filepath.Join(data, "test.jsonl"), rows[1300:1500])
 	var texts []map[string]any
 	var corpus []string
 	for _, r := range rows[:1200] {
 		texts = append(texts, map[string]any{"text": r["chosen"]})
 		corpus = append(corpus, r["chosen"].(string))
 	}
-	writeJSONL(t, filepath.Join(sftData, "train.jsonl"), texts)
+	preftest.WriteJSONL(t, filepath.Join(sftData, "train.jsonl"), texts)
 
 	tokDir := filepath.Join(dir, "tok")
 	tok, err := tokenizer.Train(slices.Values(corpus), tokenizer.TrainOptions{VocabSize: 1024})
@@ -114,10 +115,10 @@ func TestHHRealData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := logHistory(t, cfg.OutputDir)
-	accs := series(h, "eval_rewards/accuracies")
+	h := preftest.LogHistory(t, cfg.OutputDir)
+	accs := preftest.Series(h, "eval_rewards/accuracies")
 	t.Logf("dpo: %v; %d train / %d eval pairs; eval_rewards/accuracies %v, eval_loss %v, eval_rewards/margins %v",
-		time.Since(began), res.TrainPairs, res.EvalPairs, accs, series(h, "eval_loss"), series(h, "eval_rewards/margins"))
+		time.Since(began), res.TrainPairs, res.EvalPairs, accs, preftest.Series(h, "eval_loss"), preftest.Series(h, "eval_rewards/margins"))
 	if acc := accs[len(accs)-1]; !(acc > 0.5) {
 		t.Errorf("held-out eval_rewards/accuracies = %g, want > 0.5", acc)
 	}

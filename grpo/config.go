@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"github.com/rlsuite/rl/datasets"
 	"slices"
-	"time"
 
 	"github.com/rs/zerolog"
 
@@ -28,10 +27,10 @@ type Config struct {
 	train.ModelConfig        `yaml:",inline"`
 	datasets.ScriptArguments `yaml:",inline"`
 
-	RewardFuncs    []string  `yaml:"reward_funcs" help:"Reward functions, summed with reward_weights: builtin:NAME, a reward model directory (an rl reward output), or cmd:PROGRAM ARGS (JSONL in, a number or null per line out); repeat or comma-separate." category:"model"`
-	RewardWeights  []float64 `yaml:"reward_weights" help:"Weight of each reward function, in order (default: 1 each)." category:"grpo"`
-	RewardTimeout  float64   `yaml:"reward_timeout" help:"Seconds a cmd: reward program may take to answer one completion before the run stops with an error (rl's)." category:"grpo" range:"(0,inf)"`
-	ShuffleDataset bool      `yaml:"shuffle_dataset" help:"Shuffle the prompts (TRL's RepeatSampler with the seed)." category:"data"`
+	// RewardConfig: reward_funcs, reward_weights, reward_timeout (shared
+	// with rloo and ppo).
+	rollout.RewardConfig `yaml:",inline"`
+	ShuffleDataset       bool `yaml:"shuffle_dataset" help:"Shuffle the prompts (TRL's RepeatSampler with the seed)." category:"data"`
 
 	// Generation.
 	rollout.GenerationConfig `yaml:",inline"`
@@ -65,7 +64,7 @@ func DefaultConfig() Config {
 	a.OutputDir = "grpo-out"
 	return Config{
 		Args:                    a,
-		RewardTimeout:           60,
+		RewardConfig:            rollout.DefaultRewardConfig(),
 		ModelConfig:             train.DefaultModelConfig(),
 		ScriptArguments:         datasets.ScriptArguments{TrainSplit: "train"}, // no evaluation: no test split
 		GenerationConfig:        rollout.DefaultGenerationConfig(8),
@@ -103,11 +102,8 @@ func (c *Config) Validate() error {
 	if err := check.OwnFields(c); err != nil {
 		errs = append(errs, err)
 	}
-	if len(c.RewardFuncs) == 0 {
-		bad("reward_funcs must name at least one reward (builtin:NAME or a reward model directory)")
-	}
-	if c.RewardWeights != nil && len(c.RewardWeights) != len(c.RewardFuncs) {
-		bad("reward_weights has %d values but reward_funcs names %d functions: give one weight per function", len(c.RewardWeights), len(c.RewardFuncs))
+	if err := c.RewardConfig.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	errs = append(errs, c.GenerationConfig.Check("GRPO", c.PerDeviceTrainBatchSize, c.GradientAccumulationSteps, dist.Current().Size())...)
 	if !slices.Contains(LossTypes, c.LossType) {
@@ -126,30 +122,17 @@ func (c *Config) Validate() error {
 }
 
 // weights are reward_weights, 1 for each function when unset.
-func (c *Config) weights() []float64 {
-	if c.RewardWeights != nil {
-		return c.RewardWeights
-	}
-	w := make([]float64, len(c.RewardFuncs))
-	for i := range w {
-		w[i] = 1
-	}
-	return w
-}
+func (c *Config) weights() []float64 { return c.RewardConfig.Weights() }
 
 // options are what rollout.Load loads for the run.
 func (c *Config) options(log zerolog.Logger) rollout.Options {
 	return rollout.Options{Name: "grpo", ModelConfig: c.ModelConfig, Data: c.ScriptArguments, Seed: c.Seed, Reference: c.Beta != 0, DisableDropout: c.DisableDropout,
-		RewardFuncs: c.RewardFuncs, RewardTimeout: time.Duration(c.RewardTimeout * float64(time.Second)),
+		RewardFuncs: c.RewardFuncs, RewardTimeout: c.Timeout(),
 		Gen:   c.Sampling(),
 		Chunk: c.GenerationChunk, Log: log}
 }
 
 // inputs are the paths the run reads, by flag (builtin:NAME is no path).
 func (c *Config) inputs() []train.Input {
-	in := []train.Input{{Flag: "model", Path: c.Model}, {Flag: "dataset", Path: c.Dataset}}
-	for _, r := range c.RewardFuncs {
-		in = append(in, train.Input{Flag: "reward-funcs", Path: r})
-	}
-	return in
+	return append([]train.Input{{Flag: "model", Path: c.Model}, {Flag: "dataset", Path: c.Dataset}}, c.RewardConfig.Inputs("reward-funcs")...)
 }

@@ -3,6 +3,7 @@ package grpo
 import (
 	"math"
 
+	"github.com/rlsuite/rl/shared/rollout"
 	"github.com/rlsuite/rl/shared/tensor"
 )
 
@@ -22,7 +23,7 @@ func Advantages(perFunc [][]float64, weights []float64, g int, scale string) (ad
 	N := len(perFunc)
 	rewards = make([]float64, N)
 	for i, r := range perFunc {
-		rewards[i] = WeightedSum(r, weights)
+		rewards[i] = rollout.WeightedSum(r, weights)
 	}
 	std := make([]float64, N)
 	mean := make([]float64, N)
@@ -53,21 +54,6 @@ func Advantages(perFunc [][]float64, weights []float64, g int, scale string) (ad
 		isStdZero[i] = math.Abs(std[i]) <= 1e-8
 	}
 	return adv, rewards, isStdZero
-}
-
-// WeightedSum is nansum_k w_k r_k, NaN when every r_k is NaN.
-func WeightedSum(r, w []float64) float64 {
-	s, any := 0.0, false
-	for k, v := range r {
-		if !math.IsNaN(v) {
-			s += w[k] * v
-			any = true
-		}
-	}
-	if !any {
-		return math.NaN()
-	}
-	return s
 }
 
 // NanMeanStd is the mean and the Bessel-corrected std of the non-NaN

@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/rlsuite/rl/datasets"
+	"github.com/rlsuite/rl/shared/preference/preftest"
 	"github.com/rlsuite/rl/shared/tokenizer"
 )
 
@@ -220,7 +221,7 @@ func TestBadLabels(t *testing.T) {
 // the prompt's tokens), and rows whose prompt fills max_length are
 // dropped and counted.
 func TestEncodeAsTRL(t *testing.T) {
-	_, tokDir := sftModel(t)
+	_, tokDir := preftest.SFTModel(t)
 	tok, err := tokenizer.Load(tokDir)
 	if err != nil {
 		t.Fatal(err)

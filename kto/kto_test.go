@@ -16,6 +16,7 @@ import (
 	"github.com/rlsuite/rl/shared/checkpoint"
 	"github.com/rlsuite/rl/shared/metrics"
 	"github.com/rlsuite/rl/shared/model"
+	"github.com/rlsuite/rl/shared/preference/preftest"
 	"github.com/rlsuite/rl/shared/tensor"
 	"github.com/rlsuite/rl/shared/tokenizer"
 )
@@ -35,8 +36,8 @@ func rowData(t *testing.T) string {
 		k := (i*13 + 5) % 100
 		test = append(test, k, k)
 	}
-	arithmeticRows(t, filepath.Join(dir, "train.jsonl"), train, 1)
-	arithmeticRows(t, filepath.Join(dir, "test.jsonl"), test, 3)
+	preftest.ArithmeticRows(t, filepath.Join(dir, "train.jsonl"), train, 1)
+	preftest.ArithmeticRows(t, filepath.Join(dir, "test.jsonl"), test, 3)
 	return dir
 }
 
@@ -67,7 +68,7 @@ func meanOf(v []float64) float64 {
 // training batches and on held-out rows, and the output loads as a
 // causal LM.
 func TestKTOEndToEnd(t *testing.T) {
-	sftDir, _ := sftModel(t)
+	sftDir, _ := preftest.SFTModel(t)
 	for _, lossType := range LossTypes() {
 		t.Run(lossType, func(t *testing.T) {
 			cfg := baseConfig(t, sftDir, rowData(t))
@@ -84,10 +85,10 @@ func TestKTOEndToEnd(t *testing.T) {
 			if res.TrainRows != 200 || res.Desirable != 100 || res.Undesirable != 100 || res.EvalRows != 40 {
 				t.Errorf("rows: %+v", res)
 			}
-			h := logHistory(t, cfg.OutputDir)
-			loss, margin := series(h, "loss"), series(h, "rewards/margins")
-			kl := series(h, "kl")
-			el, em := series(h, "eval_loss"), series(h, "eval_rewards/margins")
+			h := preftest.LogHistory(t, cfg.OutputDir)
+			loss, margin := preftest.Series(h, "loss"), preftest.Series(h, "rewards/margins")
+			kl := preftest.Series(h, "kl")
+			el, em := preftest.Series(h, "eval_loss"), preftest.Series(h, "eval_rewards/margins")
 			t.Logf("loss %.4f -> %.4f, rewards/margins %.4f -> %.4f, kl %v; eval_loss %v, eval_rewards/margins %v",
 				meanOf(loss[:4]), meanOf(loss[len(loss)-4:]), meanOf(margin[:4]), meanOf(margin[len(margin)-4:]), kl[len(kl)-1], el, em)
 			if len(loss) != 24 || len(margin) != 24 || len(el) != 2 {
@@ -103,7 +104,7 @@ func TestKTOEndToEnd(t *testing.T) {
 				t.Errorf("held out: eval_loss %v, eval_rewards/margins %v", el, em)
 			}
 			for _, k := range []string{"rewards/chosen", "rewards/rejected", "logps/chosen", "logps/rejected", "logits/chosen", "logits/rejected", "entropy", "kl", "num_tokens"} {
-				if v := series(h, k); len(v) == 0 || math.IsNaN(v[len(v)-1]) {
+				if v := preftest.Series(h, k); len(v) == 0 || math.IsNaN(v[len(v)-1]) {
 					t.Errorf("metric %s: %v", k, v)
 				}
 			}
@@ -123,7 +124,7 @@ func TestKTOEndToEnd(t *testing.T) {
 // same with the reference model live and with its log-probs precomputed
 // (in batches of another size, so other padding).
 func TestPrecomputedRefMatchesLive(t *testing.T) {
-	sftDir, _ := sftModel(t)
+	sftDir, _ := preftest.SFTModel(t)
 	data := rowData(t)
 	first := map[bool]map[string]float64{}
 	for _, pre := range []bool{false, true} {
@@ -136,7 +137,7 @@ func TestPrecomputedRefMatchesLive(t *testing.T) {
 		if _, err := Run(context.Background(), cfg, zerolog.Nop(), nil); err != nil {
 			t.Fatal(err)
 		}
-		first[pre] = logHistory(t, cfg.OutputDir)[0]
+		first[pre] = preftest.LogHistory(t, cfg.OutputDir)[0]
 	}
 	t.Logf("live %v\nprecomputed %v", first[false], first[true])
 	if r, z := first[false]["rewards/chosen"], first[false]["kl"]; math.Abs(r) < 1e-2 || !(z > 0) {
@@ -152,7 +153,7 @@ func TestPrecomputedRefMatchesLive(t *testing.T) {
 // TestBadInput: one-class data and bad flags are errors that say what is
 // wrong and name the flag or file.
 func TestBadInput(t *testing.T) {
-	sftDir, _ := sftModel(t)
+	sftDir, _ := preftest.SFTModel(t)
 	dir := t.TempDir()
 	one := writeFile(t, dir, "one.jsonl", `{"prompt": "1+1=", "completion": "2", "label": true}
 {"prompt": "2+2=", "completion": "4", "label": true}
@@ -195,19 +196,11 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
-func paramValues(m *model.Model) map[string][]float32 {
-	out := map[string][]float32{}
-	for _, p := range m.Params() {
-		out[p.Name] = p.T.Float32s()
-	}
-	return out
-}
-
 // TestSyncRefInTraining: with sync_ref_model and ref_model_sync_steps 2,
 // a 2-step run ends with ref = alpha*final policy + (1-alpha)*SFT model,
 // saved under ref_model/.
 func TestSyncRefInTraining(t *testing.T) {
-	sftDir, _ := sftModel(t)
+	sftDir, _ := preftest.SFTModel(t)
 	cfg := baseConfig(t, sftDir, rowData(t))
 	cfg.MaxSteps = 2
 	cfg.SyncRefModel = true
@@ -216,28 +209,7 @@ func TestSyncRefInTraining(t *testing.T) {
 	if _, err := Run(context.Background(), cfg, zerolog.Nop(), nil); err != nil {
 		t.Fatal(err)
 	}
-	load := func(dir string) map[string][]float32 {
-		m, err := model.Load(dir, model.LoadOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer m.Free()
-		return paramValues(m)
-	}
-	start, final, ref := load(sftDir), load(cfg.OutputDir), load(filepath.Join(cfg.OutputDir, "ref_model"))
-	moved := false
-	for name, v := range ref {
-		for i := range v {
-			want := 0.3*float64(final[name][i]) + 0.7*float64(start[name][i])
-			if math.Abs(float64(v[i])-want) > 1e-6 {
-				t.Fatalf("ref %s[%d] = %g, want %g", name, i, v[i], want)
-			}
-			moved = moved || v[i] != start[name][i]
-		}
-	}
-	if !moved {
-		t.Error("the reference did not move")
-	}
+	preftest.CheckRefMixup(t, sftDir, cfg.OutputDir, cfg.RefModelMixupAlpha)
 }
 
 // rowLogp is the summed log-probability, in float64, of tokens
@@ -277,7 +249,7 @@ func rowLogp(t *testing.T, m *model.Model, ids []int32, start int) float64 {
 // alone (prompt + completion cut to max_length; KL rows: the prompt with
 // the neighbour's completion) through the policy and the reference.
 func TestTaskLossMatchesManual(t *testing.T) {
-	sftDir, tokDir := sftModel(t)
+	sftDir, tokDir := preftest.SFTModel(t)
 	tok, err := tokenizer.Load(tokDir)
 	if err != nil {
 		t.Fatal(err)
@@ -375,7 +347,7 @@ func taskMatchesManual(t *testing.T, policy, ref *model.Model, ex []Example, b *
 // reward and kl is 0 and the loss 0.5; training moves the rewards, and
 // the output is a peft adapter.
 func TestPEFT(t *testing.T) {
-	sftDir, _ := sftModel(t)
+	sftDir, _ := preftest.SFTModel(t)
 	cfg := baseConfig(t, sftDir, rowData(t))
 	cfg.UsePEFT = true
 	cfg.MaxSteps = 4
@@ -384,7 +356,7 @@ func TestPEFT(t *testing.T) {
 	if _, err := Run(context.Background(), cfg, zerolog.Nop(), nil); err != nil {
 		t.Fatal(err)
 	}
-	h := logHistory(t, cfg.OutputDir)
+	h := preftest.LogHistory(t, cfg.OutputDir)
 	first, last := h[0], h[len(h)-2] // the last entry is the run summary
 	t.Logf("first %v\nlast %v", first, last)
 	for _, k := range []string{"rewards/chosen", "rewards/rejected", "kl"} {
@@ -407,10 +379,10 @@ func TestPEFT(t *testing.T) {
 // (3 desirable rows to 1) with the default weights, and not once a
 // recommended desirable_weight is set.
 func TestWeightWarningLogged(t *testing.T) {
-	sftDir, _ := sftModel(t)
+	sftDir, _ := preftest.SFTModel(t)
 	var rows []map[string]any
 	for k := range 40 {
-		p, c := sum(k)
+		p, c := preftest.Sum(k)
 		if k%4 == 3 {
 			rows = append(rows, map[string]any{"prompt": p, "completion": fmt.Sprint(c + 1), "label": false})
 		} else {
@@ -418,7 +390,7 @@ func TestWeightWarningLogged(t *testing.T) {
 		}
 	}
 	path := filepath.Join(t.TempDir(), "rows.jsonl")
-	writeJSONL(t, path, rows)
+	preftest.WriteJSONL(t, path, rows)
 	for _, wd := range []float64{1, 0.4} { // recommended: [10/30, 1.33*10/30] = [0.33, 0.44]
 		cfg := baseConfig(t, sftDir, path)
 		cfg.MaxSteps = 1

@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/rlsuite/rl/sft"
+	"github.com/rlsuite/rl/shared/preference/preftest"
 	"github.com/rlsuite/rl/shared/tokenizer"
 )
 
@@ -47,8 +48,8 @@ func TestKTODemoRealData(t *testing.T) {
 	data, sftData := filepath.Join(dir, "kto"), filepath.Join(dir, "sft")
 	os.MkdirAll(data, 0o755)
 	os.MkdirAll(sftData, 0o755)
-	writeJSONL(t, filepath.Join(data, "train.jsonl"), rows[:240])
-	writeJSONL(t, filepath.Join(data, "test.jsonl"), rows[240:])
+	preftest.WriteJSONL(t, filepath.Join(data, "train.jsonl"), rows[:240])
+	preftest.WriteJSONL(t, filepath.Join(data, "test.jsonl"), rows[240:])
 	var corpus []string
 	var convs []map[string]any
 	for _, r := range rows[:240] {
@@ -59,7 +60,7 @@ func TestKTODemoRealData(t *testing.T) {
 			convs = append(convs, map[string]any{"messages": r["messages"]})
 		}
 	}
-	writeJSONL(t, filepath.Join(sftData, "train.jsonl"), convs)
+	preftest.WriteJSONL(t, filepath.Join(sftData, "train.jsonl"), convs)
 	tokDir := filepath.Join(dir, "tok")
 	tok, err := tokenizer.Train(slices.Values(corpus), tokenizer.TrainOptions{VocabSize: 1024, SpecialTokens: []string{"<|endoftext|>", "<|im_start|>", "<|im_end|>"}})
 	if err != nil {
@@ -108,12 +109,12 @@ func TestKTODemoRealData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := logHistory(t, cfg.OutputDir)
-	loss, margin := series(h, "loss"), series(h, "rewards/margins")
-	el, em := series(h, "eval_loss"), series(h, "eval_rewards/margins")
+	h := preftest.LogHistory(t, cfg.OutputDir)
+	loss, margin := preftest.Series(h, "loss"), preftest.Series(h, "rewards/margins")
+	el, em := preftest.Series(h, "eval_loss"), preftest.Series(h, "eval_rewards/margins")
 	t.Logf("kto: %v; %d train rows (%d desirable, %d undesirable, %d dropped for max_length), %d eval rows", time.Since(began), res.TrainRows, res.Desirable, res.Undesirable, res.Dropped, res.EvalRows)
 	t.Logf("train loss %.4f -> %.4f, rewards/margins %.4f -> %.4f (means of the first and last 5 steps), kl %v",
-		meanOf(loss[:5]), meanOf(loss[len(loss)-5:]), meanOf(margin[:5]), meanOf(margin[len(margin)-5:]), series(h, "kl")[len(loss)-1])
+		meanOf(loss[:5]), meanOf(loss[len(loss)-5:]), meanOf(margin[:5]), meanOf(margin[len(margin)-5:]), preftest.Series(h, "kl")[len(loss)-1])
 	t.Logf("eval_loss %v, eval_rewards/margins %v", el, em)
 	if !(meanOf(loss[len(loss)-5:]) < meanOf(loss[:5])) {
 		t.Errorf("training loss did not fall: %v", loss)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rlsuite/rl/shared/checkpoint"
 	"github.com/rlsuite/rl/shared/model"
+	"github.com/rlsuite/rl/shared/preference/preftest"
 	"github.com/rlsuite/rl/shared/tensor"
 )
 
@@ -118,7 +119,7 @@ func TestLossFiniteWhenCertain(t *testing.T) {
 // right sum above held-out wrong answers (rewards are beta times the
 // average log-prob) and lowers eval loss; the output loads as a causal LM.
 func TestORPOEndToEnd(t *testing.T) {
-	sftDir, _ := sftModel(t)
+	sftDir, _ := preftest.SFTModel(t)
 	data := t.TempDir()
 	var train, test []int
 	for i := range 200 {
@@ -127,8 +128,8 @@ func TestORPOEndToEnd(t *testing.T) {
 	for i := range 50 {
 		test = append(test, (i*13+5)%100)
 	}
-	arithmeticPairs(t, filepath.Join(data, "train.jsonl"), train, 1)
-	arithmeticPairs(t, filepath.Join(data, "test.jsonl"), test, 3)
+	preftest.ArithmeticPairs(t, filepath.Join(data, "train.jsonl"), train, 1)
+	preftest.ArithmeticPairs(t, filepath.Join(data, "test.jsonl"), test, 3)
 	cfg := DefaultConfig()
 	cfg.Model = sftDir
 	cfg.Dataset = data
@@ -148,9 +149,9 @@ func TestORPOEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := logHistory(t, cfg.OutputDir)
-	losses, accs := series(h, "eval_loss"), series(h, "eval_rewards/accuracies")
-	t.Logf("eval_loss %v, eval_rewards/accuracies %v, eval_log_odds_chosen %v", losses, accs, series(h, "eval_log_odds_chosen"))
+	h := preftest.LogHistory(t, cfg.OutputDir)
+	losses, accs := preftest.Series(h, "eval_loss"), preftest.Series(h, "eval_rewards/accuracies")
+	t.Logf("eval_loss %v, eval_rewards/accuracies %v, eval_log_odds_chosen %v", losses, accs, preftest.Series(h, "eval_log_odds_chosen"))
 	if len(losses) != 3 {
 		t.Fatalf("eval_loss logged %d times, want 3", len(losses))
 	}
@@ -179,7 +180,7 @@ func TestORPOEndToEnd(t *testing.T) {
 // TestBadPairsNameFileAndLine: an empty completion is an error naming the
 // file and line.
 func TestBadPairsNameFileAndLine(t *testing.T) {
-	sftDir, _ := sftModel(t)
+	sftDir, _ := preftest.SFTModel(t)
 	path := filepath.Join(t.TempDir(), "pairs.jsonl")
 	body := `{"prompt": "2+2=", "chosen": "4", "rejected": "5"}` + "\n" + `{"prompt": "1+1=", "chosen": "2", "rejected": ""}` + "\n"
 	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {

@@ -1,7 +1,8 @@
 // Package ppo implements Proximal Policy Optimization for RLHF, mirroring
 // TRL's PPOTrainer (the PPOv2 design in trl/experimental/ppo): the policy
-// and a value model trained by one optimizer, rewards from a reward model
-// (or a built-in scorer) minus a per-token KL penalty to a frozen
+// and a value model trained by one optimizer, rewards from reward functions
+// shared with GRPO and RLOO (reward models, built-in scorers, external
+// programs; shared/rollout) minus a per-token KL penalty to a frozen
 // reference, GAE advantages, clipped policy and value losses. Unlike TRL it
 // resumes from checkpoints.
 package ppo
@@ -9,9 +10,11 @@ package ppo
 import (
 	"errors"
 	"fmt"
-	"github.com/rlsuite/rl/datasets"
+	"strings"
 
+	"github.com/rlsuite/rl/datasets"
 	"github.com/rlsuite/rl/shared/check"
+	"github.com/rlsuite/rl/shared/rollout"
 	"github.com/rlsuite/rl/shared/train"
 )
 
@@ -20,15 +23,22 @@ import (
 type Config struct {
 	train.Args `yaml:",inline"`
 
-	SFTModel   string `yaml:"sft_model_path" alias:"model" help:"Policy to start from (an rl sft output); the reference is a frozen copy." category:"model"`
-	Reward     string `yaml:"reward_model_path" alias:"reward" help:"Reward model (an rl reward output) or builtin:NAME for a programmatic scorer." category:"model"`
-	ValueModel string `yaml:"value_model_path" help:"Value model to start from (default: the reward model, or the policy with a new score head for a built-in reward)." category:"model"`
+	SFTModel string `yaml:"sft_model_path" alias:"model" help:"Policy to start from (an rl sft output); the reference is a frozen copy." category:"model"`
+	// Reward is TRL's reward_model_path: one reward function (a reward
+	// model directory, builtin:NAME or cmd:PROGRAM), exclusive with
+	// reward_funcs.
+	Reward     string `yaml:"reward_model_path" alias:"reward" help:"Reward model (an rl reward output), builtin:NAME for a programmatic scorer, or cmd:PROGRAM ARGS; exclusive with reward_funcs (which takes several)." category:"model"`
+	ValueModel string `yaml:"value_model_path" help:"Value model to start from (default: the first reward model that reads the policy's tokens, a decoder sharing its tokenizer; else the policy with a new score head)." category:"model"`
 	DType      string `yaml:"dtype" help:"Parameter and saved dtype: float32 or bfloat16; unset: train in float32, save in the source checkpoint's dtype." category:"model"`
 	// PEFTConfig: with use_peft the policy trains LoRA adapters and the
 	// reference is the policy with its adapters disabled (no copy), as
 	// TRL's PPOTrainer does with a peft_config; the value model trains in
 	// full.
 	train.PEFTConfig `yaml:",inline"`
+
+	// RewardConfig: reward_funcs (several functions, summed with
+	// reward_weights; GRPO's and RLOO's) and reward_timeout.
+	rollout.RewardConfig `yaml:",inline"`
 
 	datasets.ScriptArguments `yaml:",inline"`
 
@@ -79,6 +89,7 @@ func DefaultConfig() Config {
 	return Config{
 		Args:                         a,
 		ScriptArguments:              datasets.DefaultScriptArguments(),
+		RewardConfig:                 rollout.DefaultRewardConfig(),
 		PEFTConfig:                   train.DefaultPEFTConfig(),
 		MaxPromptLength:              512,
 		NumMiniBatches:               1,
@@ -121,8 +132,15 @@ func (c *Config) Validate() error {
 	if c.SFTModel == "" {
 		bad("sft_model_path must be set")
 	}
-	if c.Reward == "" {
-		bad("reward_model_path must be set (a reward model directory or builtin:NAME)")
+	switch rc, _ := c.rewards(); {
+	case c.Reward != "" && len(c.RewardFuncs) > 0:
+		bad("reward_model_path (%s) and reward_funcs (%s) are both set: give every reward function in reward_funcs (e.g. --reward-funcs %s,%s), or one in reward_model_path", c.Reward, strings.Join(c.RewardFuncs, ","), c.Reward, c.RewardFuncs[0])
+	case len(rc.RewardFuncs) == 0:
+		bad("reward_model_path or reward_funcs must be set (a reward model directory, builtin:NAME or cmd:PROGRAM)")
+	default:
+		if err := rc.Validate(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if err := c.ScriptArguments.Validate(); err != nil {
 		errs = append(errs, err)
@@ -153,7 +171,19 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// rewards is the run's reward functions: reward_funcs, or reward_model_path
+// as the only one; flag is the option that named them (for errors).
+func (c *Config) rewards() (rc rollout.RewardConfig, flag string) {
+	rc = c.RewardConfig
+	if c.Reward != "" && len(c.RewardFuncs) == 0 {
+		rc.RewardFuncs = []string{c.Reward}
+		return rc, "reward_model_path"
+	}
+	return rc, "reward_funcs"
+}
+
 // inputs are the paths the run reads, by flag (a builtin:NAME reward is no path).
 func (c *Config) inputs() []train.Input {
-	return []train.Input{{Flag: "model", Path: c.SFTModel}, {Flag: "reward", Path: c.Reward}, {Flag: "value-model-path", Path: c.ValueModel}, {Flag: "dataset", Path: c.Dataset}}
+	return append([]train.Input{{Flag: "model", Path: c.SFTModel}, {Flag: "reward", Path: c.Reward}, {Flag: "value-model-path", Path: c.ValueModel}, {Flag: "dataset", Path: c.Dataset}},
+		c.RewardConfig.Inputs("reward-funcs")...)
 }

@@ -16,8 +16,9 @@ import (
 )
 
 // TestPPOEncoderRewardModel: a BERT reward model that shares the policy's
-// tokenizer scores PPO's rollouts (read at the first real token of the
-// left-padded query, with the padding mask); the value model then starts
+// tokenizer scores PPO's rollouts (as GRPO's and RLOO's, shared/rollout:
+// the text re-encoded with the tokenizer's pair template, read at the
+// first token, with the padding mask); the value model then starts
 // from the SFT model (a value model reads every token causally), and an
 // encoder given as value_model_path is refused by name.
 func TestPPOEncoderRewardModel(t *testing.T) {

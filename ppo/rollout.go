@@ -18,30 +18,27 @@ import (
 	"github.com/rlsuite/rl/shared/generate"
 	"github.com/rlsuite/rl/shared/metrics"
 	"github.com/rlsuite/rl/shared/model"
-	"github.com/rlsuite/rl/shared/rewardfn"
 	"github.com/rlsuite/rl/shared/rollout"
 	"github.com/rlsuite/rl/shared/tensor"
 	"github.com/rlsuite/rl/shared/tokenizer"
 )
 
-// prompt is a tokenised prompt.
-type prompt struct {
-	IDs  []int
-	Text string
-}
+// prompt is a tokenised prompt with its dataset row (which cmd: reward
+// programs and column rewards read).
+type prompt = rollout.Prompt
 
 // sample is one episode of a rollout.
 type sample struct {
-	query      []int
-	resp       []int // response_length tokens, pad after the end
-	seqLen     int   // index of the last real token of the (stop-truncated) response
-	logp, ref  []float64
-	values     []float64
-	adv, ret   []float64
-	score      float64
-	hasEOS     bool
-	rawEOS     int // eos tokens in the raw padded response
-	promptText string
+	query     []int
+	resp      []int // response_length tokens, pad after the end
+	seqLen    int   // index of the last real token of the (stop-truncated) response
+	logp, ref []float64
+	values    []float64
+	adv, ret  []float64
+	score     float64
+	hasEOS    bool
+	prompt    *prompt
+	rawEOS    int // eos tokens in the raw padded response
 }
 
 // Rollout holds the policy and the models it is scored with.
@@ -52,8 +49,8 @@ type Rollout struct {
 	Value  *model.Model
 	// refIsPolicy: the reference is Policy with its LoRA adapters disabled
 	refIsPolicy bool
-	RewardM     *model.Model  // nil with a built-in reward
-	RewardFn    rewardfn.Func // nil with a reward model
+	Rewards     []*rollout.Reward // reward_funcs (or reward_model_path)
+	weights     []float64         // reward_weights
 	Tok         *tokenizer.Tokenizer
 	Prompts     []prompt
 	Eval        []prompt
@@ -131,23 +128,6 @@ func (r *Rollout) seqInput(ss []*sample, dev tensor.Device) (*model.Input, int) 
 	}, C
 }
 
-// scoreAt is the position where the reward model reads sample s's score
-// in a seqInput batch with context length C. TRL reads it before the first
-// pad of the response, transformers' rule for score heads
-// (model.Config.ScoreIndex): with pad == eos, the token before the eos.
-func (r *Rollout) scoreAt(s *sample, C int) int64 {
-	off := C - len(s.query)
-	return int64(r.RewardM.Config.ScoreIndex(C+s.seqLen, func(p int) int64 {
-		switch {
-		case p >= C:
-			return int64(s.resp[p-C])
-		case p >= off:
-			return int64(s.query[p-off])
-		}
-		return int64(*r.RewardM.Config.PadTokenID) // left padding
-	}))
-}
-
 func respTokens(ss []*sample, R int, dev tensor.Device) *tensor.Tensor {
 	v := make([]int64, 0, len(ss)*R)
 	for _, s := range ss {
@@ -211,7 +191,7 @@ func (r *Rollout) Collect(u int) (err error) {
 			return err
 		}
 		for i, g := range res {
-			s := &sample{query: ps[i].IDs, promptText: ps[i].Text}
+			s := &sample{query: ps[i].IDs, prompt: &ps[i]}
 			genTokens += len(g.Tokens)
 			s.resp, s.seqLen, s.hasEOS, s.rawEOS = r.postprocess(g.Tokens)
 			r.buf = append(r.buf, s)
@@ -236,33 +216,15 @@ func (r *Rollout) Collect(u int) (err error) {
 					rf = r.respLogps(r.Ref, in, C, toks).Logp.Float64s()
 				}
 				vs := r.valuesOf(in, C).Float64s()
-				var scores []float64
-				if r.RewardM != nil {
-					h := r.RewardM.Hidden(in)            // (b, L, H)
-					sc := r.RewardM.Scores(h).Squeeze(2) // (b, L)
-					last := make([]int64, len(ss))
-					for i, s := range ss {
-						last[i] = r.scoreAt(s, C)
-					}
-					scores = sc.Gather(1, tensor.FromInt64s(last, int64(len(ss)), 1).To(tensor.Int64, r.Policy.Device)).Float64s()
-				}
 				for i, s := range ss {
 					s.logp, s.ref, s.values = lp[i*R:(i+1)*R], rf[i*R:(i+1)*R], vs[i*R:(i+1)*R]
-					if scores != nil {
-						s.score = scores[i]
-					}
 				}
 			})
 		}
 	})
-	if r.RewardFn != nil {
-		for _, s := range r.buf {
-			text, err := r.Tok.Decode(s.resp[:s.seqLen+1], true)
-			if err != nil {
-				return err
-			}
-			s.score = r.RewardFn(s.promptText, text)
-		}
+	perFunc, err := r.score(r.buf, chunk)
+	if err != nil {
+		return err
 	}
 	if w > 1 {
 		if err := r.gather(prompts); err != nil {
@@ -273,6 +235,7 @@ func (r *Rollout) Collect(u int) (err error) {
 		r.rawEOS += s.rawEOS
 	}
 	r.advantages()
+	r.rewardStats(perFunc)
 	r.episodes = (u + 1) * B
 	r.stats["gen_tokens_per_s"] = float64(genTokens) / genTime.Seconds()
 	r.stats["time/rollout_s"] = time.Since(began).Seconds() // generation, scoring, advantages
@@ -310,7 +273,7 @@ func (r *Rollout) gather(prompts []prompt) error {
 		for i := range per {
 			row := part[i*width : (i+1)*width]
 			p := prompts[k*per+i]
-			s := &sample{query: p.IDs, promptText: p.Text, seqLen: int(row[0]), hasEOS: row[1] == 1, rawEOS: int(row[2]), score: row[3],
+			s := &sample{query: p.IDs, prompt: &prompts[k*per+i], seqLen: int(row[0]), hasEOS: row[1] == 1, rawEOS: int(row[2]), score: row[3],
 				resp: make([]int, R), logp: make([]float64, R), ref: make([]float64, R), values: make([]float64, R)}
 			for t := range R {
 				s.resp[t] = int(row[4+t])
@@ -327,6 +290,69 @@ func b2f64(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+// score sets each sample's score: the weighted sum of the reward
+// functions' rewards of its response (the tokens up to seqLen, decoded
+// without special tokens for text rewards), scored in chunks of chunk
+// samples. A function without a reward for a response (null, TRL's None)
+// is left out of the sum; a response no function rewards scores 0, as
+// TRL's nansum gives (with a warning). perFunc[k] are function k's rewards
+// (NaN: none).
+func (r *Rollout) score(ss []*sample, chunk int) (perFunc [][]float64, err error) {
+	cs := make([]*rollout.Completion, len(ss))
+	for i, s := range ss {
+		ids := s.resp[:s.seqLen+1]
+		text, err := r.Tok.Decode(ids, true)
+		if err != nil {
+			return nil, fmt.Errorf("ppo: decode a response: %w", err)
+		}
+		cs[i] = &rollout.Completion{Prompt: s.prompt, IDs: ids, Terminated: s.hasEOS, Text: text}
+	}
+	perFunc = make([][]float64, len(r.Rewards))
+	for k, rw := range r.Rewards {
+		for lo := 0; lo < len(cs); lo += chunk {
+			v, err := rw.Score(cs[lo:min(lo+chunk, len(cs))], r.pad)
+			if err != nil {
+				return nil, fmt.Errorf("ppo: %w", err)
+			}
+			perFunc[k] = append(perFunc[k], v...)
+		}
+	}
+	none := 0
+	row := make([]float64, len(r.Rewards))
+	for i, s := range ss {
+		for k := range row {
+			row[k] = perFunc[k][i]
+		}
+		if s.score = rollout.WeightedSum(row, r.weights); math.IsNaN(s.score) {
+			s.score = 0
+			none++
+		}
+	}
+	if none > 0 {
+		r.Log.Warn().Int("responses", none).Msg("ppo: no reward function gave a reward (all null): those responses score 0")
+	}
+	return perFunc, nil
+}
+
+// rewardStats adds rewards/{name}/mean, each function's mean reward over
+// the rollout (GRPO's name), when there are several.
+func (r *Rollout) rewardStats(perFunc [][]float64) {
+	if len(r.Rewards) < 2 {
+		return
+	}
+	for k, rw := range r.Rewards {
+		var sum, n float64
+		for _, v := range perFunc[k] {
+			if !math.IsNaN(v) {
+				sum, n = sum+v, n+1
+			}
+		}
+		if n > 0 {
+			r.stats["rewards/"+rw.Name+"/mean"] = sum / n
+		}
+	}
 }
 
 // postprocess turns generated tokens into TRL's rollout response
@@ -478,32 +504,18 @@ func (r *Rollout) WriteSamples(u int) (mean float64, err error) {
 	for i, g := range res {
 		text, _ := r.Tok.Decode(g.Tokens, true)
 		rows = append(rows, row{Prompt: ps[i].Text, Response: text})
-		s := &sample{query: ps[i].IDs, resp: make([]int, r.cfg.ResponseLength), seqLen: len(g.Tokens) - 1}
+		s := &sample{query: ps[i].IDs, prompt: &ps[i], resp: make([]int, r.cfg.ResponseLength), seqLen: len(g.Tokens) - 1}
 		for t := range s.resp {
 			s.resp[t] = r.pad
 		}
 		copy(s.resp, g.Tokens)
 		ss = append(ss, s)
 	}
-	if r.RewardFn != nil {
-		for i := range rows {
-			rows[i].Score = r.RewardFn(rows[i].Prompt, rows[i].Response)
-		}
-	} else {
-		tensor.NoGrad(func() {
-			tensor.Tidy(func() {
-				in, C := r.seqInput(ss, r.Policy.Device)
-				sc := r.RewardM.Scores(r.RewardM.Hidden(in)).Squeeze(2)
-				last := make([]int64, len(ss))
-				for i, s := range ss {
-					last[i] = r.scoreAt(s, C)
-				}
-				v := sc.Gather(1, tensor.FromInt64s(last, int64(len(ss)), 1).To(tensor.Int64, r.Policy.Device)).Float64s()
-				for i := range rows {
-					rows[i].Score = v[i]
-				}
-			})
-		})
+	if _, err := r.score(ss, len(ss)); err != nil {
+		return 0, err
+	}
+	for i, s := range ss {
+		rows[i].Score = s.score
 	}
 	var buf []byte
 	for _, rw := range rows {

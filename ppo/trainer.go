@@ -16,7 +16,7 @@ import (
 	"github.com/rlsuite/rl/shared/dist"
 	"github.com/rlsuite/rl/shared/metrics"
 	"github.com/rlsuite/rl/shared/model"
-	"github.com/rlsuite/rl/shared/rewardfn"
+	"github.com/rlsuite/rl/shared/rollout"
 	"github.com/rlsuite/rl/shared/tensor"
 	"github.com/rlsuite/rl/shared/tokenizer"
 	"github.com/rlsuite/rl/shared/train"
@@ -269,11 +269,12 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	opts := model.LoadOptions{DType: dt, Device: train.Device}
 	r := &Rollout{cfg: &cfg, OutputDir: cfg.OutputDir, Log: log, stats: map[string]float64{}, Dist: dist.Current()}
 	defer func() {
-		for _, m := range []*model.Model{r.Policy, r.Ref, r.Value, r.RewardM} {
+		for _, m := range []*model.Model{r.Policy, r.Ref, r.Value} {
 			if m != nil {
 				m.Free()
 			}
 		}
+		rollout.FreeRewards(r.Rewards) // and stops cmd: programs
 	}()
 	if r.Policy, r.Tok, err = checkpoint.Load(cfg.SFTModel, opts); err != nil {
 		return nil, err
@@ -287,41 +288,17 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	} else if r.Ref, err = model.Load(cfg.SFTModel, opts.Merged()); err != nil { // an adapter folder: merged, as the policy's is
 		return nil, err
 	}
+	rc, flag := cfg.rewards()
+	if r.Rewards, err = rollout.LoadRewards(rc.RewardFuncs, "ppo: "+flag, r.Policy, r.Tok, cfg.SFTModel, opts); err != nil {
+		return nil, err
+	}
+	for _, rw := range r.Rewards {
+		rw.Timeout = rc.Timeout()
+	}
+	r.weights = rc.Weights()
 	valueFrom := cfg.ValueModel
-	if fn, builtin, err := rewardfn.Parse(cfg.Reward); err != nil {
-		return nil, fmt.Errorf("ppo: reward_model_path: %w", err)
-	} else if builtin {
-		r.RewardFn = fn
-		if valueFrom == "" {
-			valueFrom = cfg.SFTModel
-		}
-	} else {
-		rc, err := model.ReadConfig(filepath.Join(cfg.Reward, "config.json"))
-		if err != nil {
-			return nil, fmt.Errorf("ppo: reward model: %w", err)
-		}
-		if rc.NumLabels != 1 {
-			return nil, fmt.Errorf("ppo: reward_model_path %s is not a reward model (a sequence-classification checkpoint with num_labels 1, as rl reward writes); use builtin:NAME for a programmatic reward", cfg.Reward)
-		}
-		ropts := opts
-		ropts.Head = model.ScoreHead
-		if r.RewardM, err = model.Load(cfg.Reward, ropts); err != nil {
-			return nil, fmt.Errorf("ppo: reward model: %w", err)
-		}
-		if err := checkpoint.CheckSaved(cfg.Reward, r.Tok, filepath.Join(cfg.SFTModel, "tokenizer.json")); err != nil {
-			return nil, fmt.Errorf("ppo: reward_model_path: the policy and the reward model must share a tokenizer: %w", err)
-		}
-		if r.RewardM.Config.VocabSize != r.Policy.Config.VocabSize {
-			return nil, fmt.Errorf("ppo: the reward model's vocab_size %d differs from the policy's %d: they must share a tokenizer", r.RewardM.Config.VocabSize, r.Policy.Config.VocabSize)
-		}
-		if valueFrom == "" {
-			valueFrom = cfg.Reward
-			if rc.Encoder() {
-				// a value model scores every response token causally: an
-				// encoder (bidirectional) reward model cannot be its start
-				valueFrom = cfg.SFTModel
-			}
-		}
+	if valueFrom == "" {
+		valueFrom = defaultValueModel(rc.RewardFuncs, r.Rewards, cfg.SFTModel)
 	}
 	if vc, err := model.ReadConfig(filepath.Join(valueFrom, "config.json")); err == nil && vc.Encoder() {
 		return nil, fmt.Errorf("ppo: value_model_path %s is a %s encoder: the value model reads each response token with causal attention; use a decoder (default: the reward model when it is a decoder, else the SFT model)", valueFrom, vc.ModelType)
@@ -344,10 +321,6 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	if r.Ref != nil {
 		r.Ref.NoDropout = true
 		r.Ref.SetRequiresGrad(false)
-	}
-	if r.RewardM != nil {
-		r.RewardM.NoDropout = true
-		r.RewardM.SetRequiresGrad(false)
 	}
 	r.pad, r.eos = max(r.Tok.PAD(), 0), r.Tok.EOS()
 	// TRL: stop_token "eos" stops generation at the eos (and truncates
@@ -400,7 +373,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, rawConfig []byte) 
 	args.EvalStrategy = "no"
 	task := &Task{R: r, stepsPerUpdate: stepsPerUpdate, updates: updates, sampleEvery: max(1, updates/max(1, cfg.NumSampleGenerations))}
 	log.Info().Int("prompts", len(r.Prompts)).Int("updates", updates).Int("batch_size", B).Int("episodes", updates*B).
-		Int("optimizer_steps", args.MaxSteps).Bool("builtin_reward", r.RewardFn != nil).Msg("ppo")
+		Int("optimizer_steps", args.MaxSteps).Strs("reward_funcs", rc.RewardFuncs).Msg("ppo")
 	if err := os.MkdirAll(cfg.OutputDir, 0o755); err != nil {
 		return nil, err
 	}
@@ -454,37 +427,24 @@ func Preview(cfg Config, n int) ([][]int, *tokenizer.Tokenizer, error) {
 }
 
 func encodePrompts(r *Rollout, d *datasets.Dataset) ([]prompt, error) {
-	nd, err := d.Normalize()
+	ps, err := rollout.LoadPrompts(d, r.Tok, r.cfg.MaxPromptLength, r.Log)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("ppo: %w", err)
 	}
-	datasets.WarnSkipped(r.Log, d, true)
-	ps, err := nd.Prompts()
-	if err != nil {
-		return nil, err
+	return ps, nil
+}
+
+// defaultValueModel is where the value model starts when value_model_path
+// is unset: the first reward model that reads the policy's token ids (a
+// decoder sharing its tokenizer, specs[i] for rs[i]), as TRL's default is
+// the reward model; else (built-ins, programs, encoders, which read text
+// bidirectionally, or reward models with their own tokenizer) the SFT
+// model with a new score head.
+func defaultValueModel(specs []string, rs []*rollout.Reward, sftModel string) string {
+	for i, rw := range rs {
+		if rw.Model != nil && rw.Tok == nil && !rw.Model.Config.Encoder() {
+			return specs[i]
+		}
 	}
-	datasets.WarnSkipped(r.Log, nd, false)
-	var out []prompt
-	for _, p := range ps {
-		text := p.Text
-		if p.Messages != nil {
-			if text, err = datasets.ApplyChatTemplate(r.Tok.ChatTemplate(), p.Messages, true, r.Tok.TemplateSpecials()); err != nil {
-				return nil, fmt.Errorf("ppo: %s: %w", p.Src, err)
-			}
-		}
-		// a rendered template writes its own special tokens (bos_token):
-		// add none, as apply_chat_template(tokenize=True)
-		ids, err := r.Tok.Encode(text, p.Messages == nil)
-		if err != nil {
-			return nil, fmt.Errorf("ppo: %s: %w", p.Src, err)
-		}
-		if len(ids) == 0 {
-			return nil, fmt.Errorf("ppo: %s: the prompt encodes to no tokens", p.Src)
-		}
-		if m := r.cfg.MaxPromptLength; m > 0 && len(ids) > m {
-			ids = ids[len(ids)-m:]
-		}
-		out = append(out, prompt{IDs: ids, Text: p.Text})
-	}
-	return out, nil
+	return sftModel
 }

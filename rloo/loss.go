@@ -3,6 +3,7 @@ package rloo
 import (
 	"math"
 
+	"github.com/rlsuite/rl/shared/rollout"
 	"github.com/rlsuite/rl/shared/tensor"
 )
 
@@ -15,15 +16,9 @@ import (
 func Rewards(perFunc [][]float64, weights, clipRange []float64, beta float64, klSum []float64) []float64 {
 	R := make([]float64, len(perFunc))
 	for i, r := range perFunc {
-		s, any := 0.0, false
-		for k, v := range r {
-			if !math.IsNaN(v) {
-				s += weights[k] * v
-				any = true
-			}
-		}
-		if !any {
-			R[i] = math.NaN()
+		s := rollout.WeightedSum(r, weights)
+		if math.IsNaN(s) {
+			R[i] = s
 			continue
 		}
 		if len(clipRange) == 2 {

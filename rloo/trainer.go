@@ -78,7 +78,7 @@ func (t *Task) score(gen *rollout.Generation) ([]*sample, map[string]float64, er
 	rewards := make([]float64, N) // logged: the weighted sum, before clipping and KL
 	for i, c := range cs {
 		ss[i] = &sample{c: c, adv: adv[i], oldLogp: oldSum[i], rewards: perFunc[i], masked: masked[i]}
-		rewards[i] = weightedSum(perFunc[i], t.weights)
+		rewards[i] = rollout.WeightedSum(perFunc[i], t.weights)
 	}
 	// metrics of this generation (TRL's names)
 	st := rollout.CompletionStats(cs)
@@ -101,21 +101,6 @@ func (t *Task) score(gen *rollout.Generation) ([]*sample, map[string]float64, er
 		st["kl"] = klTok / math.Max(nTok, 1)
 	}
 	return ss, st, nil
-}
-
-// weightedSum is nansum_k w_k r_k, NaN when every r_k is NaN.
-func weightedSum(r, w []float64) float64 {
-	s, any := 0.0, false
-	for k, v := range r {
-		if !math.IsNaN(v) {
-			s += w[k] * v
-			any = true
-		}
-	}
-	if !any {
-		return math.NaN()
-	}
-	return s
 }
 
 // Loss implements train.Task: TRL returns the micro-batch mean and the

@@ -12,10 +12,11 @@ func ppoCommand(log *zerolog.Logger) *cli.Command {
 	def := ppo.DefaultConfig()
 	return &cli.Command{
 		Name:  "ppo",
-		Usage: "Online RLHF with PPO (TRL PPOTrainer): policy from an SFT checkpoint, reward from a reward model or a built-in scorer",
+		Usage: "Online RLHF with PPO (TRL PPOTrainer): policy from an SFT checkpoint, rewards from reward models, built-in scorers or programs",
 		Description: "Examples:\n" +
 			"  rl ppo --model sft/ --reward reward/ --dataset prompts.jsonl --output-dir ppo/\n" +
 			"  rl ppo --model sft/ --reward builtin:length --dataset prompts.jsonl --total-episodes 2048\n" +
+			"  rl ppo --model sft/ --reward-funcs reward/,builtin:length --reward-weights 1,0.5 --dataset prompts.jsonl\n" +
 			"logging_steps and save_steps count updates (one rollout batch each), as in TRL.\n" +
 			"The policy is saved in --output-dir, the value model in --output-dir/value_model; resume with --resume-from-checkpoint last.",
 		Flags: cliconf.Flags(&def),

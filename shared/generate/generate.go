@@ -165,6 +165,14 @@ func Generate(m *model.Model, prompts [][]int, cfg Config) (res []Result, err er
 			mask[b] = append(mask[b], 1)
 		}
 	}
+	// Without left padding (every prompt as long as the longest; a finished
+	// row grows by pad tokens that stay attended, as in transformers'
+	// generate) the mask is all ones: the model runs without one, which
+	// gives the same positions (0, 1, ...) and attention, in fewer ops.
+	noMask := true
+	for _, p := range prompts {
+		noMask = noMask && len(p) == P
+	}
 	res = make([]Result, B)
 	done := 0
 	var cache *model.KVCache
@@ -197,13 +205,17 @@ func Generate(m *model.Model, prompts [][]int, cfg Config) (res []Result, err er
 			var lps []TokenLogprob
 			tensor.Tidy(func() {
 				L := len(ids[0])
-				in := &model.Input{AttentionMask: tensor.Int64sOn(flatten(mask), m.Device, int64(B), int64(L)), Cache: cache}
-				if len(rows) < B { // compacted: the remaining rows only
+				in := &model.Input{Cache: cache}
+				switch {
+				case noMask:
+				case len(rows) < B: // compacted: the remaining rows only
 					var ms [][]int64
 					for _, b := range rows {
 						ms = append(ms, mask[b])
 					}
 					in.AttentionMask = tensor.Int64sOn(flatten(ms), m.Device, int64(len(rows)), int64(L))
+				default:
+					in.AttentionMask = tensor.Int64sOn(flatten(mask), m.Device, int64(B), int64(L))
 				}
 				if share && step == 0 {
 					sel := func(x [][]int64) [][]int64 {
@@ -214,7 +226,9 @@ func Generate(m *model.Model, prompts [][]int, cfg Config) (res []Result, err er
 						return out
 					}
 					U := int64(len(uniq))
-					in.AttentionMask = tensor.Int64sOn(flatten(sel(mask)), m.Device, U, int64(L))
+					if !noMask {
+						in.AttentionMask = tensor.Int64sOn(flatten(sel(mask)), m.Device, U, int64(L))
+					}
 					in.IDs = tensor.Int64sOn(flatten(sel(ids)), m.Device, U, int64(L))
 				} else if cache == nil || step == 0 {
 					in.IDs = tensor.Int64sOn(flatten(ids), m.Device, int64(B), int64(L))

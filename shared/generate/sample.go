@@ -71,8 +71,10 @@ func pick(logits, seen *tensor.Tensor, u []float64, cfg Config) []int64 {
 		}
 		target := tensor.Float32sOn(uf, tensor.Float32, lg.Device(), R, 1).Mul(cum.Narrow(1, K-1, 1))
 		// the number of columns whose cumulative mass is <= the target is
-		// the drawn column (clamped: rounding can leave target == total)
-		j := cum.Le(target).SumDim(1, true).ClampMax(float64(K - 1)).ToDType(tensor.Int64)
+		// the drawn column (clamped: rounding can leave target == total),
+		// found by binary search (a cumulative sum of non-negative
+		// values does not decrease), not by comparing all K columns
+		j := cum.SearchsortedRight(target).ClampMax(float64(K - 1))
 		if order != nil {
 			j = order.Gather(1, j)
 		}

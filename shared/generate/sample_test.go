@@ -123,3 +123,29 @@ func TestPickEdges(t *testing.T) {
 		}
 	})
 }
+
+// TestPickInverseCDF: with probabilities [0.1, 0.2, 0, 0.3, 0.4] (by hand:
+// cumulative 0.1, 0.3, 0.3, 0.6, 1) a row takes the first token whose
+// cumulative mass exceeds u, never the zero-probability token 2 whose
+// cumulative mass ties its predecessor's.
+func TestPickInverseCDF(t *testing.T) {
+	p := []float64{0.1, 0.2, 0, 0.3, 0.4}
+	lg := make([]float32, len(p))
+	for i, v := range p {
+		lg[i] = float32(math.Log(v))
+	}
+	us := []float64{0, 0.05, 0.29, 0.31, 0.59, 0.61, 0.99}
+	want := []int64{0, 0, 1, 3, 3, 4, 4}
+	tensor.Tidy(func() {
+		rows := make([]float32, 0, len(us)*len(p))
+		for range us {
+			rows = append(rows, lg...)
+		}
+		got := pick(tensor.FromFloat32s(rows, int64(len(us)), int64(len(p))), nil, us, Config{DoSample: true, Temperature: 1, TopP: 1})
+		for i := range us {
+			if got[i] != want[i] {
+				t.Errorf("u=%g: token %d, want %d", us[i], got[i], want[i])
+			}
+		}
+	})
+}

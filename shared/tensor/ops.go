@@ -464,6 +464,16 @@ func (t *Tensor) Sort(dim int, descending bool) (*Tensor, *Tensor) {
 	return wrap(out[0]), wrap(out[1])
 }
 
+// SearchsortedRight is torch.searchsorted(t, values, right=True): for each
+// row of values (R, n), the number of entries of the matching row of t
+// (R, K, non-decreasing) that are <= each value, int64 (R, n).
+func (t *Tensor) SearchsortedRight(values *Tensor) *Tensor {
+	var out ctensor
+	lib.AtgSearchsorted(&out, t.c, values.c, 0, 1, "right", nil)
+	check()
+	return wrap(out)
+}
+
 func (t *Tensor) Cumsum(dim int) *Tensor {
 	var out ctensor
 	lib.AtgCumsum(&out, t.c, int64(dim), -1)

@@ -229,3 +229,19 @@ func TestAutocastBF16(t *testing.T) {
 		t.Error("autocast not restored after a panic")
 	}
 }
+
+// TestSearchsortedRight: per row, the count of entries <= each value
+// (ties counted), as torch.searchsorted(right=True): by hand.
+func TestSearchsortedRight(t *testing.T) {
+	Tidy(func() {
+		sorted := FromFloat32s([]float32{0.1, 0.3, 0.3, 0.6, 1, 0, 0, 2, 2, 2}, 2, 5)
+		vals := FromFloat32s([]float32{0.3, 0.05, 1, 0, 2, 1.5}, 2, 3)
+		got := sorted.SearchsortedRight(vals).Int64s()
+		want := []int64{3, 0, 5, 2, 5, 2}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("searchsorted %v, want %v", got, want)
+			}
+		}
+	})
+}

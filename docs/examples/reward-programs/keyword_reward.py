@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A reward program for rl grpo / rl rloo (--reward-funcs "cmd:python3 keyword_reward.py").
+"""A reward program for rl grpo, rl rloo and rl ppo (--reward-funcs "cmd:python3 keyword_reward.py").
 
 rl starts it once and keeps it running. For each completion it writes one
 JSON object on a line to stdin ({"prompt", "completion", and the prompt's

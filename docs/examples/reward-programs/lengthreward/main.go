@@ -1,4 +1,4 @@
-// Command lengthreward is a reward program for rl grpo / rl rloo, in Go:
+// Command lengthreward is a reward program for rl grpo, rl rloo and rl ppo, in Go:
 //
 //	go build -o lengthreward ./docs/examples/reward-programs/lengthreward
 //	rl grpo ... --reward-funcs cmd:./lengthreward,builtin:gsm8k
