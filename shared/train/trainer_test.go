@@ -213,53 +213,67 @@ func TestSchedules(t *testing.T) {
 }
 
 // TestAdamWMatchesFormula checks two AdamW steps against the update
-// written out by hand in float64 (PyTorch's AdamW): float32 weights take
-// the fused loop (7 elements: one 4-wide SSE block and a scalar tail),
-// float64 ones PyTorch's op sequence.
+// written out by hand in float64 (PyTorch's AdamW) for a 2-D weight (with
+// weight decay) and a 1-D one (without): float32 weights take the fused
+// loop (7 elements: one 4-wide SSE block and a scalar tail), float64 and
+// bfloat16 ones libtorch's multi-tensor (foreach) AdamW, grouped by dtype
+// and decay, the path CUDA parameters take.
 func TestAdamWMatchesFormula(t *testing.T) {
 	for _, tc := range []struct {
 		dt  tensor.DType
 		tol float64
-	}{{tensor.Float64, 1e-9}, {tensor.Float32, 2e-6}} {
+	}{{tensor.Float64, 1e-9}, {tensor.Float32, 2e-6}, {tensor.BFloat16, 1e-2}} {
 		t.Run(tc.dt.String(), func(t *testing.T) {
 			w0 := []float32{1.5, -2, 0.25, 3, -0.75, 0.5, -1}
 			n := int64(len(w0))
 			w := tensor.FromFloat32s(w0, 1, n).ToDType(tc.dt).Keep()
 			defer w.Free()
 			w.SetRequiresGrad(true)
+			b := tensor.FromFloat32s(w0, n).ToDType(tc.dt).Keep() // 1-D: no decay
+			defer b.Free()
+			b.SetRequiresGrad(true)
 			a := DefaultArgs()
 			a.WeightDecay = 0.1
-			o := NewAdamW([]model.Param{{Name: "w", T: w}}, &a)
+			o := NewAdamW([]model.Param{{Name: "w", T: w}, {Name: "b", T: b}}, &a)
 			defer o.Free()
 			grads := [][]float32{{0.3, -0.1, 0.05, -0.7, 0.2, 0, 1.1}, {-0.2, 0.4, -0.05, 0.1, 0.3, -0.6, 0.9}}
-			ws := make([]float64, n)
-			for i, x := range w0 {
-				ws[i] = float64(x)
+			want := map[string][]float64{}
+			for _, name := range []string{"w", "b"} {
+				ws := make([]float64, n)
+				for i, x := range w0 {
+					ws[i] = float64(x)
+				}
+				m, v := make([]float64, n), make([]float64, n)
+				for step, g := range grads {
+					k := float64(step + 1)
+					for i := range ws {
+						gi := float64(g[i])
+						if name == "w" {
+							ws[i] *= 1 - 0.01*0.1
+						}
+						m[i] = 0.9*m[i] + 0.1*gi
+						v[i] = 0.999*v[i] + 0.001*gi*gi
+						mh := m[i] / (1 - math.Pow(0.9, k))
+						vh := math.Sqrt(v[i]) / math.Sqrt(1-math.Pow(0.999, k))
+						ws[i] -= 0.01 * mh / (vh + 1e-8)
+					}
+				}
+				want[name] = ws
 			}
-			m, v := make([]float64, n), make([]float64, n)
-			lr := 0.01
-			for step, g := range grads {
+			for _, g := range grads {
 				tensor.Tidy(func() {
 					gt := tensor.FromFloat32s(g, 1, n).ToDType(tc.dt)
-					w.Mul(gt).Sum().Backward() // d/dw sum(w*g) = g
+					w.Mul(gt).Sum().Add(b.Mul(gt.Reshape(n)).Sum()).Backward() // d/dw sum(w*g) = g
 				})
-				o.Update(lr)
+				o.Update(0.01)
 				o.ZeroGrad()
-				k := float64(step + 1)
-				for i := range ws {
-					gi := float64(g[i])
-					ws[i] *= 1 - lr*0.1
-					m[i] = 0.9*m[i] + 0.1*gi
-					v[i] = 0.999*v[i] + 0.001*gi*gi
-					mh := m[i] / (1 - math.Pow(0.9, k))
-					vh := math.Sqrt(v[i]) / math.Sqrt(1-math.Pow(0.999, k))
-					ws[i] -= lr * mh / (vh + 1e-8)
-				}
 			}
-			got := w.ToDType(tensor.Float64).Float64s()
-			for i := range ws {
-				if math.Abs(got[i]-ws[i]) > tc.tol*math.Max(1, math.Abs(ws[i])) {
-					t.Errorf("w[%d] = %.12f, want %.12f", i, got[i], ws[i])
+			for name, p := range map[string]*tensor.Tensor{"w": w, "b": b} {
+				got := p.ToDType(tensor.Float64).Float64s()
+				for i, x := range want[name] {
+					if math.Abs(got[i]-x) > tc.tol*math.Max(1, math.Abs(x)) {
+						t.Errorf("%s[%d] = %.12f, want %.12f", name, i, got[i], x)
+					}
 				}
 			}
 		})
