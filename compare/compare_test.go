@@ -258,9 +258,15 @@ func TestInferMethod(t *testing.T) {
 		{"run", nil, []string{"rewards/margins"}, "dpo"},
 		{"out-dpo-beta0.5", map[string]any{"learning_rate": 1e-5}, nil, "dpo"},
 		{"run", nil, []string{"loss"}, ""},
+		// rl's SFT config has loss_type (chunked_nll) too: rl_run.json's
+		// trainer decides ("trainer:" names below set it).
+		{"trainer:sft", map[string]any{"loss_type": "chunked_nll", "learning_rate": 2e-3}, nil, "sft"},
 	}
 	for _, tt := range tests {
 		r := &Run{Name: tt.name, Config: tt.config}
+		if tr, ok := strings.CutPrefix(tt.name, "trainer:"); ok {
+			r.Trainer = tr
+		}
 		if tt.keys != nil {
 			vals := map[string]float64{}
 			for _, k := range tt.keys {

@@ -27,6 +27,7 @@ const (
 	ConfigFile = "rl_config.yaml"     // the run's configuration (shared/cliconf.Dump)
 	StateFile  = "trainer_state.json" // the final trainer state, as transformers writes it
 	GoldFile   = "gold.json"          // the gold metric of the final model, written by an evaluator (rl demo)
+	RunFile    = "rl_run.json"        // the trainer that owns the directory (shared/train)
 )
 
 // Gold is gold.json: the gold metric of a run's final model measured on
@@ -64,6 +65,7 @@ type Run struct {
 	Dir     string
 	Name    string          // the directory's base name, made unique in a report
 	Method  string          // sft, reward, dpo, orpo, ppo, ...; "" when it cannot be told
+	Trainer string          // rl_run.json's trainer: the method, when the run has one
 	Config  map[string]any  // rl_config.yaml
 	Entries []metrics.Entry // metrics.jsonl, or trainer_state.json's log_history without it
 	State   *State          // trainer_state.json
@@ -102,6 +104,18 @@ func Load(dir string) (*Run, error) {
 		if r.Config == nil {
 			r.Config = map[string]any{}
 		}
+	}
+
+	if b, err := readOptional(filepath.Join(dir, RunFile)); err != nil {
+		return nil, err
+	} else if b != nil {
+		var rf struct {
+			Trainer string `json:"trainer"`
+		}
+		if err := json.Unmarshal(b, &rf); err != nil {
+			return nil, fmt.Errorf("compare: %s: %w", filepath.Join(dir, RunFile), err)
+		}
+		r.Trainer = rf.Trainer
 	}
 
 	if b, err := readOptional(filepath.Join(dir, StateFile)); err != nil {
@@ -209,10 +223,14 @@ var metricKeys = []struct {
 // knownMethods, looked for in the directory name as a last resort.
 var knownMethods = []string{"sft", "reward", "dpo", "orpo", "ppo", "kto", "cpo", "grpo", "rloo"}
 
-// inferMethod reads the method from a "method" config key, else from keys
+// inferMethod reads the method from rl_run.json's trainer (every rl run
+// has one), else from a "method" config key, else from keys
 // only one trainer's config has, else from metric names, else from the
 // directory name ("out/dpo-beta0.1" is dpo); "" when none tells.
 func inferMethod(r *Run) string {
+	if r.Trainer != "" {
+		return strings.ToLower(r.Trainer)
+	}
 	if m, ok := r.Config["method"].(string); ok && m != "" {
 		return strings.ToLower(m)
 	}
