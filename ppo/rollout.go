@@ -227,7 +227,7 @@ func (r *Rollout) Collect(u int) (err error) {
 		return err
 	}
 	if w > 1 {
-		if err := r.gather(prompts); err != nil {
+		if perFunc, err = r.gather(prompts, perFunc); err != nil {
 			return err
 		}
 	}
@@ -245,12 +245,15 @@ func (r *Rollout) Collect(u int) (err error) {
 // gather replaces the buffer (this rank's share of the rollout, from
 // prompts) with the world's: one all-gather of fixed-width rows
 // (response, its length, eos flags, log-probs, reference log-probs,
-// values, score).
-func (r *Rollout) gather(prompts []prompt) error {
+// values, score, and each reward function's reward, so that
+// rewards/{name}/mean is the world's mean). It returns the world's perFunc,
+// in the order of the new buffer.
+func (r *Rollout) gather(prompts []prompt, perFunc [][]float64) ([][]float64, error) {
 	R := r.cfg.ResponseLength
 	w := r.Dist.Size()
 	per := len(prompts) / w
-	width := 4 + 4*R
+	K := len(perFunc)
+	width := 4 + 4*R + K
 	buf := make([]float64, per*width)
 	for i, s := range r.buf {
 		row := buf[i*width : (i+1)*width]
@@ -258,10 +261,21 @@ func (r *Rollout) gather(prompts []prompt) error {
 		for t := range R {
 			row[4+t], row[4+R+t], row[4+2*R+t], row[4+3*R+t] = float64(s.resp[t]), s.logp[t], s.ref[t], s.values[t]
 		}
+		for k := range K {
+			row[4+4*R+k] = perFunc[k][i]
+		}
 	}
 	all, err := r.Dist.AllGather(buf)
 	if err != nil {
-		return fmt.Errorf("ppo: gather the rollout: %w", err)
+		return nil, fmt.Errorf("ppo: gather the rollout: %w", err)
+	}
+	world := make([][]float64, K)
+	for _, part := range all {
+		for i := range per {
+			for k := range K {
+				world[k] = append(world[k], part[i*width+4+4*R+k])
+			}
+		}
 	}
 	own := r.buf
 	r.buf = make([]*sample, 0, len(prompts))
@@ -282,7 +296,7 @@ func (r *Rollout) gather(prompts []prompt) error {
 			r.buf = append(r.buf, s)
 		}
 	}
-	return nil
+	return world, nil
 }
 
 func b2f64(b bool) float64 {

@@ -208,6 +208,22 @@ func TestLaunchPPOMatchesOneProcess(t *testing.T) {
 	resumeInWorlds(t, tmp, common, filepath.Join(two, "checkpoint-1"), one, "4", "2")
 }
 
+// TestLaunchPPORewardFuncsWorldMeans (issue 16): with several reward
+// functions (a model and builtin:length) each rank scores its share and
+// the per-function rewards are gathered with the rollout, so
+// rewards/{name}/mean in a world of 2 is the whole batch's mean, one
+// process's.
+func TestLaunchPPORewardFuncsWorldMeans(t *testing.T) {
+	_, one, two := launchDirs(t)
+	lm, rm := tinyModel(t, "lm"), tinyModel(t, "rm")
+	common := []string{"ppo", "--sft-model-path", lm, "--reward-funcs", rm + ",builtin:length", "--reward-weights", "1,0.1",
+		"--dataset", promptData(t, 8), "--response-length", "4", "--total-episodes", "8", "--num-ppo-epochs", "1",
+		"--seed", "5", "--num-sample-generations", "0"}
+	launchEnv(t)
+	oneAndTwo(t, common, one, two, "4", "2")
+	sameMetrics(t, one, two, 2, []string{"objective/scores", "rewards/rm/mean", "rewards/length/mean"})
+}
+
 // TestLaunchEvalSharded (issue 15): in a world of 2 each rank evaluates
 // its every other eval example (3 held-out pairs: 2 on rank 0, 1 on rank
 // 1, no padding) and the example-weighted sums are added across ranks,
