@@ -209,19 +209,25 @@ func TestLaunchPPOMatchesOneProcess(t *testing.T) {
 }
 
 // TestLaunchPPORewardFuncsWorldMeans (issue 16): with several reward
-// functions (a model and builtin:length) each rank scores its share and
-// the per-function rewards are gathered with the rollout, so
-// rewards/{name}/mean in a world of 2 is the whole batch's mean, one
-// process's.
+// functions each rank scores its share and the per-function rewards are
+// gathered with the rollout, so rewards/{name}/mean in a world of 2 is the
+// whole batch's mean, one process's. The cmd: program has no reward
+// (null) for the prompts with "the" or "fox", which fall unevenly on the
+// ranks, so an average of the ranks' own means would differ.
 func TestLaunchPPORewardFuncsWorldMeans(t *testing.T) {
 	_, one, two := launchDirs(t)
-	lm, rm := tinyModel(t, "lm"), tinyModel(t, "rm")
-	common := []string{"ppo", "--sft-model-path", lm, "--reward-funcs", rm + ",builtin:length", "--reward-weights", "1,0.1",
-		"--dataset", promptData(t, 8), "--response-length", "4", "--total-episodes", "8", "--num-ppo-epochs", "1",
+	lm := tinyModel(t, "lm")
+	prog := filepath.Join(t.TempDir(), "reward.sh")
+	script := "#!/bin/sh\nwhile read -r line; do\n  case \"$line\" in\n    *'\"prompt\":\"the'*|*'\"prompt\":\"fox'*) echo null ;;\n    *) echo ${#line} ;;\n  esac\ndone\n"
+	if err := os.WriteFile(prog, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	common := []string{"ppo", "--sft-model-path", lm, "--reward-funcs", "cmd:" + prog + ",builtin:length", "--reward-weights", "0.01,0.1",
+		"--dataset", promptData(t, 8), "--response-length", "4", "--total-episodes", "16", "--num-ppo-epochs", "1",
 		"--seed", "5", "--num-sample-generations", "0"}
 	launchEnv(t)
 	oneAndTwo(t, common, one, two, "4", "2")
-	sameMetrics(t, one, two, 2, []string{"objective/scores", "rewards/rm/mean", "rewards/length/mean"})
+	sameMetrics(t, one, two, 4, []string{"objective/scores", "rewards/reward.sh/mean", "rewards/length/mean"})
 }
 
 // TestLaunchEvalSharded (issue 15): in a world of 2 each rank evaluates
