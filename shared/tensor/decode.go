@@ -1,0 +1,65 @@
+package tensor
+
+/*
+#include <stdint.h>
+void rl_decode_attention(void **out, void *q, void *k, void *v, void *ok, double scale, double cap);
+void rl_sample_rows(int64_t *ids, void *logits, const double *u, int64_t n, double temperature);
+int rl_kernel_isa(int isa);
+*/
+import "C"
+
+import (
+	"runtime"
+	"unsafe"
+
+	lib "github.com/sugarme/gotch/libtch"
+)
+
+// DecodeAttention is single-query attention in one pass a row and head:
+// for q (B, heads, 1, d) and the cached k, v (B, kvHeads, S, d), with
+// heads a multiple of kvHeads (grouped-query attention: head h reads kv
+// head h/(heads/kvHeads)), it returns softmax(s) v as (B, 1, heads*d) in
+// q's dtype, where s_j = scale q.k_j, softcapped as softcap*tanh(s_j/softcap)
+// when softcap > 0, and set to the lowest float where allowed (bool,
+// broadcastable to (B, 1, 1, S); nil: every key) is false (a row with no
+// allowed key averages all of them, as the op path's masked softmax does).
+// CPU tensors in float32 or bfloat16, computed in float32; no autograd.
+// rl_extra.cpp (added to libtch by tools/setup) implements it.
+func DecodeAttention(q, k, v, allowed *Tensor, scale, softcap float64) *Tensor {
+	var ok unsafe.Pointer
+	if allowed != nil {
+		ok = unsafe.Pointer(allowed.c)
+	}
+	var out unsafe.Pointer
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	C.rl_decode_attention(&out, unsafe.Pointer(q.c), unsafe.Pointer(k.c), unsafe.Pointer(v.c), ok,
+		C.double(scale), C.double(softcap))
+	check()
+	return wrap(lib.Ctensor(out))
+}
+
+// SampleRows draws one token from each row of float32 CPU logits (R, V):
+// with u[r] uniform in [0, 1), row r takes the first token in vocabulary
+// order whose cumulative probability under softmax(logits/temperature)
+// exceeds u[r] (the inverse of the cumulative distribution). It is one
+// pass per row in rl_extra.cpp; the ids are written straight to Go memory.
+func SampleRows(logits *Tensor, u []float64, temperature float64) []int64 {
+	ids := make([]int64, len(u))
+	if len(u) == 0 {
+		return ids
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	C.rl_sample_rows((*C.int64_t)(unsafe.Pointer(&ids[0])), unsafe.Pointer(logits.c),
+		(*C.double)(unsafe.Pointer(&u[0])), C.int64_t(len(u)), C.double(temperature))
+	check()
+	return ids
+}
+
+// KernelISA makes DecodeAttention and SampleRows use instruction set isa
+// (1 the baseline x86-64 or other architecture's, 2 AVX2 with FMA, 3
+// AVX-512; 0 the CPU's best, the default) when the CPU has it, and returns
+// the one in use. The variants compute the same values to rounding; tests
+// run each one the CPU has.
+func KernelISA(isa int) int { return int(C.rl_kernel_isa(C.int(isa))) }
