@@ -31,6 +31,10 @@ type Input struct {
 	// disable_adapter(): TRL's reference model when the policy is a peft
 	// model).
 	DisableAdapters bool
+	// Unfused runs a decoding step (one token a row, no autograd) by
+	// libtorch's ops only, not rl's fused CPU kernels (tensor.DecodeAttention),
+	// for checking them; the two agree to float32 rounding.
+	Unfused bool
 }
 
 // dropout is x.Dropout(p) in training mode, x itself otherwise.
@@ -288,6 +292,9 @@ func allowed(in *Input, past int64, window int) *tensor.Tensor {
 // (B, nh, T, d), k and v (B, nkv, S, d); returns (B, T, nh*d). The
 // families' scale is 1/sqrt(d) unless their config says otherwise.
 func (m *Model) attention(in *Input, q, k, v, ok *tensor.Tensor, groups int, scale float64) *tensor.Tensor {
+	if m.fusedAttention(in, q, k) {
+		return tensor.DecodeAttention(q, k, v, ok, scale, m.Config.AttnLogitSoftcapping)
+	}
 	if groups > 1 {
 		k = k.RepeatInterleave(int64(groups), 1)
 		v = v.RepeatInterleave(int64(groups), 1)
@@ -304,4 +311,20 @@ func (m *Model) attention(in *Input, q, k, v, ok *tensor.Tensor, groups int, sca
 	}
 	att = m.dropout(in, att.Softmax(-1), m.Config.AttnDropout)
 	return att.Matmul(v).Transpose(1, 2).Reshape(B, T, nh*d)
+}
+
+// fusedAttention reports whether attention for q (B, nh, T, d) runs as one
+// fused kernel (tensor.DecodeAttention: the same softmax(scale q k^T) v,
+// softcap and mask, in one pass a row and head): a decoding step of one
+// token on the CPU in float32 or bfloat16, without autograd or attention
+// dropout, unless in.Unfused. Everything else takes the op path below.
+func (m *Model) fusedAttention(in *Input, q, k *tensor.Tensor) bool {
+	if in.Unfused || q.Size(2) != 1 || q.Device() != tensor.CPU || tensor.GradEnabled() {
+		return false
+	}
+	if in.Train && !m.NoDropout && m.Config.AttnDropout > 0 {
+		return false
+	}
+	dt := q.DType()
+	return (dt == tensor.Float32 || dt == tensor.BFloat16) && k.DType() == dt
 }
