@@ -250,7 +250,11 @@ func Generate(m *model.Model, prompts [][]int, cfg Config) (res []Result, err er
 				lg := m.Logits(h)               // (B, 1, V)
 				if share && step == 0 {         // every row from its prompt's
 					idx := tensor.Int64sOn(rep, m.Device, int64(B))
-					cache.Select(idx)
+					if m.CanShare() && !cfg.Unfused {
+						cache.Share(rep) // the prompts' keys and values stay stored once
+					} else {
+						cache.Select(idx)
+					}
 					lg = lg.IndexSelect(0, idx)
 				}
 				R := int64(len(rows))

@@ -206,7 +206,7 @@ func (l *llama) hidden(m *Model, in *Input) *tensor.Tensor {
 		if !sliding(i) {
 			layerOK = okGlobal
 		}
-		a := m.attention(in, q, k, v, layerOK, c.KVGroups(), scale)
+		a := m.attention(in, i, q, k, v, layerOK, c.KVGroups(), scale)
 		if c.Gemma { // norm after attention and after the MLP, around the MLP's input too
 			x = x.Add(norm(m.proj(in, a, blk.o, blk.ob), blk.postNorm))
 			h = norm(x, blk.preFF)

@@ -2,7 +2,8 @@ package tensor
 
 /*
 #include <stdint.h>
-void rl_decode_attention(void **out, void *q, void *k, void *v, void *ok, double scale, double cap);
+void rl_decode_attention(void **out, void *q, void *k, void *v, void *pk, void *pv, void *prow, void *ok,
+                         double scale, double cap);
 void rl_sample_rows(int64_t *ids, void *logits, const double *u, int64_t n, double temperature);
 int rl_kernel_isa(int isa);
 */
@@ -21,19 +22,27 @@ import (
 // head h/(heads/kvHeads)), it returns softmax(s) v as (B, 1, heads*d) in
 // q's dtype, where s_j = scale q.k_j, softcapped as softcap*tanh(s_j/softcap)
 // when softcap > 0, and set to the lowest float where allowed (bool,
-// broadcastable to (B, 1, 1, S); nil: every key) is false (a row with no
+// broadcastable to (B, 1, 1, P+S); nil: every key) is false (a row with no
 // allowed key averages all of them, as the op path's masked softmax does).
+//
+// With prefixK non-nil, the P positions of a prefix the rows share come
+// before k and v: prefixK, prefixV (U, kvHeads, P, d) and prefixRows (B)
+// int64, row b's prefix row (the keys and values of a prompt that several
+// rows continue, stored once).
+//
 // CPU tensors in float32 or bfloat16, computed in float32; no autograd.
 // rl_extra.cpp (added to libtch by tools/setup) implements it.
-func DecodeAttention(q, k, v, allowed *Tensor, scale, softcap float64) *Tensor {
-	var ok unsafe.Pointer
-	if allowed != nil {
-		ok = unsafe.Pointer(allowed.c)
+func DecodeAttention(q, k, v, prefixK, prefixV, prefixRows, allowed *Tensor, scale, softcap float64) *Tensor {
+	ptr := func(t *Tensor) unsafe.Pointer {
+		if t == nil {
+			return nil
+		}
+		return unsafe.Pointer(t.c)
 	}
 	var out unsafe.Pointer
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	C.rl_decode_attention(&out, unsafe.Pointer(q.c), unsafe.Pointer(k.c), unsafe.Pointer(v.c), ok,
+	C.rl_decode_attention(&out, ptr(q), ptr(k), ptr(v), ptr(prefixK), ptr(prefixV), ptr(prefixRows), ptr(allowed),
 		C.double(scale), C.double(softcap))
 	check()
 	return wrap(lib.Ctensor(out))

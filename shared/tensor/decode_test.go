@@ -44,24 +44,31 @@ func maxAbsDiff(a, b *Tensor) float64 {
 // path: multi-head and grouped-query heads, head sizes with and without a
 // tail of fewer than 16 channels, q a strided view (as the models' split
 // and transpose give it) and k, v the first S positions of a larger cache
-// buffer, keys masked per row (one row masked entirely), softcapping.
+// buffer, keys masked per row (one row masked entirely), softcapping, and
+// a prefix of P positions shared by rows (prefix rows 0, 1, 0, ...), which
+// the op path sees copied before each row's keys.
 func TestDecodeAttentionMatchesOps(t *testing.T) {
 	ManualSeed(3)
 	cases := []struct {
 		name             string
 		B, nh, nkv, S, d int64
+		P                int64 // shared prefix positions (2 prefix rows); 0: none
 		mask             bool
 		softcap          float64
 		dt               DType
 		tol              float64
 	}{
-		{"mha d64", 3, 4, 4, 37, 64, false, 0, Float32, 5e-6},
-		{"gqa d72 masked", 3, 6, 2, 21, 72, true, 0, Float32, 5e-6},
-		{"gqa d64", 3, 4, 2, 21, 64, false, 0, Float32, 5e-6},
-		{"mha d64 masked", 3, 4, 4, 21, 64, true, 0, Float32, 5e-6},
-		{"gqa d20 softcap masked", 2, 4, 1, 40, 20, true, 50, Float32, 5e-6},
-		{"mha d128 one position", 2, 2, 2, 1, 128, false, 0, Float32, 5e-6},
-		{"bf16 gqa masked", 3, 4, 2, 33, 64, true, 0, BFloat16, 2e-2},
+		{"mha d64", 3, 4, 4, 37, 64, 0, false, 0, Float32, 5e-6},
+		{"gqa d72 masked", 3, 6, 2, 21, 72, 0, true, 0, Float32, 5e-6},
+		{"gqa d64", 3, 4, 2, 21, 64, 0, false, 0, Float32, 5e-6},
+		{"mha d64 masked", 3, 4, 4, 21, 64, 0, true, 0, Float32, 5e-6},
+		{"gqa d20 softcap masked", 2, 4, 1, 40, 20, 0, true, 50, Float32, 5e-6},
+		{"mha d128 one position", 2, 2, 2, 1, 128, 0, false, 0, Float32, 5e-6},
+		{"bf16 gqa masked", 3, 4, 2, 33, 64, 0, true, 0, BFloat16, 2e-2},
+		{"prefix mha d64", 5, 4, 4, 6, 64, 11, false, 0, Float32, 5e-6},
+		{"prefix gqa d72 masked", 5, 6, 2, 3, 72, 19, true, 0, Float32, 5e-6},
+		{"prefix only", 3, 2, 2, 0, 32, 7, true, 0, Float32, 5e-6},
+		{"prefix bf16 gqa masked softcap", 4, 4, 2, 9, 64, 14, true, 30, BFloat16, 2e-2},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -74,21 +81,35 @@ func TestDecodeAttentionMatchesOps(t *testing.T) {
 						kbuf := Randn([]int64{c.B, c.nkv, c.S + 9, c.d}, Float32, CPU).MulScalar(2).ToDType(c.dt)
 						vbuf := Randn([]int64{c.B, c.nkv, c.S + 9, c.d}, Float32, CPU).ToDType(c.dt)
 						k, v := kbuf.Narrow(2, 0, c.S), vbuf.Narrow(2, 0, c.S)
+						var pk, pv, rows *Tensor
+						kf, vf := k, v // what the op path attends over
+						if c.P > 0 {
+							pk = Randn([]int64{2, c.nkv, c.P, c.d}, Float32, CPU).MulScalar(2).ToDType(c.dt)
+							pv = Randn([]int64{2, c.nkv, c.P, c.d}, Float32, CPU).ToDType(c.dt)
+							r := make([]int64, c.B)
+							for b := range r {
+								r[b] = int64(b % 2)
+							}
+							rows = FromInt64s(r, c.B)
+							kf = Cat([]*Tensor{pk.IndexSelect(0, rows), k}, 2)
+							vf = Cat([]*Tensor{pv.IndexSelect(0, rows), v}, 2)
+						}
+						S := c.P + c.S
 						var ok *Tensor
 						if c.mask {
-							m := make([]int64, c.B*c.S)
+							m := make([]int64, c.B*S)
 							for b := int64(0); b < c.B; b++ {
-								for j := int64(0); j < c.S; j++ {
+								for j := int64(0); j < S; j++ {
 									if b != 1 && (j+b)%3 != 0 { // row 1: no allowed key
-										m[b*c.S+j] = 1
+										m[b*S+j] = 1
 									}
 								}
 							}
-							ok = FromInt64s(m, c.B, 1, 1, c.S).NeScalar(0)
+							ok = FromInt64s(m, c.B, 1, 1, S).NeScalar(0)
 						}
 						scale := 1 / math.Sqrt(float64(c.d))
-						got := DecodeAttention(q, k, v, ok, scale, c.softcap)
-						want := refAttention(q.ToDType(Float32), k.ToDType(Float32), v.ToDType(Float32), ok, scale, c.softcap)
+						got := DecodeAttention(q, k, v, pk, pv, rows, ok, scale, c.softcap)
+						want := refAttention(q.ToDType(Float32), kf.ToDType(Float32), vf.ToDType(Float32), ok, scale, c.softcap)
 						if s := got.Shape(); len(s) != 3 || s[0] != c.B || s[1] != 1 || s[2] != c.nh*c.d {
 							t.Fatalf("shape %v, want [%d 1 %d]", s, c.B, c.nh*c.d)
 						}
@@ -111,7 +132,7 @@ func TestDecodeAttentionRejectsBadShapes(t *testing.T) {
 		Tidy(func() {
 			q := Zeros([]int64{2, 3, 1, 8}, Float32)
 			k := Zeros([]int64{2, 2, 5, 8}, Float32) // 3 heads over 2 kv heads
-			DecodeAttention(q, k, k, nil, 1, 0)
+			DecodeAttention(q, k, k, nil, nil, nil, nil, 1, 0)
 		})
 		return nil
 	}()
