@@ -31,9 +31,11 @@ type Input struct {
 	// disable_adapter(): TRL's reference model when the policy is a peft
 	// model).
 	DisableAdapters bool
-	// Unfused runs a decoding step (one token a row, no autograd) by
-	// libtorch's ops only, not rl's fused CPU kernels (tensor.DecodeAttention),
-	// for checking them; the two agree to float32 rounding.
+	// Unfused runs a generation step (a forward pass with Cache, without
+	// autograd) by libtorch's ops only, not rl's fused CPU kernels
+	// (tensor.DecodeAttention for one token's attention,
+	// tensor.FusedGeluTanh), for checking them; the two agree to float32
+	// rounding. Other forward passes always take the op path.
 	Unfused bool
 }
 
@@ -325,18 +327,38 @@ func (m *Model) attention(in *Input, l int, q, k, v, ok *tensor.Tensor, groups i
 	return att.Matmul(v).Transpose(1, 2).Reshape(B, T, nh*d)
 }
 
+// decodingFused reports whether in is a generation step that rl's fused
+// CPU kernels may compute: a forward pass with a KV cache, without
+// autograd or dropout, unless in.Unfused.
+func (m *Model) decodingFused(in *Input) bool {
+	return !in.Unfused && in.Cache != nil && !in.Train && !tensor.GradEnabled()
+}
+
 // fusedAttention reports whether attention for q (B, nh, T, d) runs as one
 // fused kernel (tensor.DecodeAttention: the same softmax(scale q k^T) v,
 // softcap and mask, in one pass a row and head): a decoding step of one
-// token on the CPU in float32 or bfloat16, without autograd or attention
-// dropout, unless in.Unfused. Everything else takes the op path below.
+// token (decodingFused) on the CPU in float32 or bfloat16. Everything else
+// takes the op path.
 func (m *Model) fusedAttention(in *Input, q, k *tensor.Tensor) bool {
-	if in.Unfused || q.Size(2) != 1 || q.Device() != tensor.CPU || tensor.GradEnabled() {
-		return false
-	}
-	if in.Train && !m.NoDropout && m.Config.AttnDropout > 0 {
+	if !m.decodingFused(in) || q.Size(2) != 1 || q.Device() != tensor.CPU {
 		return false
 	}
 	dt := q.DType()
 	return (dt == tensor.Float32 || dt == tensor.BFloat16) && k.DType() == dt
+}
+
+// geluTanh is x.GeluTanh(), by the fused CPU kernel (tensor.FusedGeluTanh,
+// the same values to float32 rounding) in generation (a forward pass
+// with a KV cache and no autograd, of float32 or bfloat16 CPU tensors,
+// unless in.Unfused). Other forward passes keep libtorch's op, so that
+// log-probabilities computed without gradient (old and reference
+// policies, checkpointed layers) equal those of the training forward.
+func (m *Model) geluTanh(in *Input, x *tensor.Tensor) *tensor.Tensor {
+	if !m.decodingFused(in) || x.Device() != tensor.CPU {
+		return x.GeluTanh()
+	}
+	if dt := x.DType(); dt != tensor.Float32 && dt != tensor.BFloat16 {
+		return x.GeluTanh()
+	}
+	return tensor.FusedGeluTanh(x)
 }

@@ -210,7 +210,7 @@ func (l *llama) hidden(m *Model, in *Input) *tensor.Tensor {
 		if c.Gemma { // norm after attention and after the MLP, around the MLP's input too
 			x = x.Add(norm(m.proj(in, a, blk.o, blk.ob), blk.postNorm))
 			h = norm(x, blk.preFF)
-			g := m.proj(in, h, blk.gate, nil).GeluTanh().Mul(m.proj(in, h, blk.up, nil))
+			g := m.geluTanh(in, m.proj(in, h, blk.gate, nil)).Mul(m.proj(in, h, blk.up, nil))
 			return x.Add(norm(m.proj(in, g, blk.down, nil), blk.postFF))
 		}
 		x = x.Add(m.dropout(in, m.proj(in, a, blk.o, blk.ob), c.ResidDropout))

@@ -6,6 +6,7 @@ void rl_decode_attention(void **out, void *q, void *k, void *v, void *pk, void *
                          double scale, double cap);
 void rl_sample_rows(int64_t *ids, void *logits, const double *u, int64_t n, double temperature);
 int rl_kernel_isa(int isa);
+void rl_gelu_tanh(void **out, void *x);
 */
 import "C"
 
@@ -64,6 +65,19 @@ func SampleRows(logits *Tensor, u []float64, temperature float64) []int64 {
 		(*C.double)(unsafe.Pointer(&u[0])), C.int64_t(len(u)), C.double(temperature))
 	check()
 	return ids
+}
+
+// FusedGeluTanh is x.GeluTanh() (0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715
+// x^3)))) in one vectorized pass, tanh from the kernels' exp, for a
+// float32 or bfloat16 CPU tensor (computed in float32); no autograd.
+// libtorch's gelu spends most of its time in Sleef's tanh.
+func FusedGeluTanh(x *Tensor) *Tensor {
+	var out unsafe.Pointer
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	C.rl_gelu_tanh(&out, unsafe.Pointer(x.c))
+	check()
+	return wrap(lib.Ctensor(out))
 }
 
 // KernelISA makes DecodeAttention and SampleRows use instruction set isa

@@ -244,3 +244,36 @@ func cdf64(z []float32, temperature float64) []float64 {
 	}
 	return w
 }
+
+// TestFusedGeluTanhMatchesOps: the fused GELU equals libtorch's tanh GELU
+// to float32 rounding (1e-6 of max(1, |x|)) over [-12, 12], where tanh
+// saturates both ways, on a strided input with a tail of fewer than 16
+// values; bfloat16 to its rounding (1%).
+func TestFusedGeluTanhMatchesOps(t *testing.T) { eachISA(t, testFusedGeluTanh) }
+
+func testFusedGeluTanh(t *testing.T) {
+	NoGrad(func() {
+		Tidy(func() {
+			const n = 4001
+			v := make([]float32, n)
+			for i := range v {
+				v[i] = -12 + 24*float32(i)/(n-1)
+			}
+			x := FromFloat32s(v, n, 1).Expand(n, 2).Transpose(0, 1) // (2, n), not contiguous
+			got := FusedGeluTanh(x)
+			want := x.GeluTanh()
+			if s := got.Shape(); len(s) != 2 || s[0] != 2 || s[1] != n {
+				t.Fatalf("shape %v, want [2 %d]", s, n)
+			}
+			err := got.Sub(want).Abs().Div(x.Abs().ClampMin(1)).Max().Item()
+			t.Logf("float32 max relative error %.3g", err)
+			if !(err <= 1e-6) {
+				t.Errorf("float32: max relative |fused - ops| = %g, want <= 1e-6", err)
+			}
+			xb := x.ToDType(BFloat16)
+			if d := FusedGeluTanh(xb).ToDType(Float32).Sub(xb.GeluTanh().ToDType(Float32)).Abs().Div(x.Abs().ClampMin(1)).Max().Item(); !(d <= 1e-2) {
+				t.Errorf("bfloat16: max relative |fused - ops| = %g, want <= 1e-2", d)
+			}
+		})
+	})
+}
