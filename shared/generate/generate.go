@@ -44,6 +44,12 @@ type Config struct {
 	// NoCompaction keeps finished rows in the batch to the end (for
 	// checking the compaction; see Generate).
 	NoCompaction bool
+	// Unfused runs each decoding step by libtorch's ops only, not rl's
+	// fused CPU kernels for attention and the draw (model.Input.Unfused,
+	// tensor.SampleRows), for checking them: they agree to float32
+	// rounding, and so draw the same tokens but where a uniform falls
+	// within about 1e-7 of a boundary of the cumulative distribution.
+	Unfused bool
 	// Logprobs, when > 0, records for each generated token its log
 	// probability and the Logprobs most likely alternatives (vLLM's
 	// logprobs=K), from the model's own distribution: log_softmax of the
@@ -205,7 +211,7 @@ func Generate(m *model.Model, prompts [][]int, cfg Config) (res []Result, err er
 			var lps []TokenLogprob
 			tensor.Tidy(func() {
 				L := len(ids[0])
-				in := &model.Input{Cache: cache}
+				in := &model.Input{Cache: cache, Unfused: cfg.Unfused}
 				switch {
 				case noMask:
 				case len(rows) < B: // compacted: the remaining rows only
@@ -244,7 +250,11 @@ func Generate(m *model.Model, prompts [][]int, cfg Config) (res []Result, err er
 				lg := m.Logits(h)               // (B, 1, V)
 				if share && step == 0 {         // every row from its prompt's
 					idx := tensor.Int64sOn(rep, m.Device, int64(B))
-					cache.Select(idx)
+					if m.CanShare() && !cfg.Unfused {
+						cache.Share(rep) // the prompts' keys and values stay stored once
+					} else {
+						cache.Select(idx)
+					}
 					lg = lg.IndexSelect(0, idx)
 				}
 				R := int64(len(rows))

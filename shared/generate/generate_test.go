@@ -12,14 +12,21 @@ import (
 
 func tinyModel(t *testing.T, preset string) *model.Model {
 	t.Helper()
+	return tinyModelIn(t, preset, tensor.Float32, 0.5)
+}
+
+// tinyModelIn is tinyModel with parameters in dtype dt drawn with standard
+// deviation initRange.
+func tinyModelIn(t *testing.T, preset string, dt tensor.DType, initRange float64) *model.Model {
+	t.Helper()
 	tensor.ManualSeed(3)
 	cfg, err := model.Preset(preset, 97)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg.NumLayers = 2
-	cfg.InitializerRange = 0.5 // peaky distributions make greedy paths meaningful
-	m, err := model.New(cfg, model.LMHead, tensor.Float32, tensor.CPU)
+	cfg.InitializerRange = initRange // 0.5: peaky distributions make greedy paths meaningful
+	m, err := model.New(cfg, model.LMHead, dt, tensor.CPU)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,6 +45,11 @@ func pick(logits, seen *tensor.Tensor, u []float64, cfg Config) []int64 {
 			return
 		}
 		R, V := lg.Size(0), lg.Size(1)
+		if !cfg.Unfused && (cfg.TopK == 0 || int64(cfg.TopK) >= V) && cfg.TopP >= 1 && lg.Device() == tensor.CPU {
+			// steps 3 and 6 in one pass a row (no truncation: vocabulary order)
+			out = tensor.SampleRows(lg, u, cfg.Temperature)
+			return
+		}
 		if cfg.Temperature != 1 {
 			lg = lg.DivScalar(cfg.Temperature)
 		}

@@ -157,7 +157,7 @@ func (b *bert) hidden(m *Model, in *Input) *tensor.Tensor {
 		q := heads(m.proj(in, x, ly.qW, ly.qB))
 		k := heads(m.proj(in, x, ly.kW, ly.kB))
 		v := heads(m.proj(in, x, ly.vW, ly.vB))
-		a := m.attention(in, q, k, v, ok, 1, scale) // BertSelfAttention
+		a := m.attention(in, l, q, k, v, ok, 1, scale) // BertSelfAttention
 		// BertSelfOutput: LayerNorm(dropout(dense(a)) + x)
 		a = m.dropout(in, m.proj(in, a, ly.aoW, ly.aoB), c.ResidDropout).Add(x).LayerNorm(ly.aoLnW, ly.aoLnB, c.NormEps)
 		// BertIntermediate, BertOutput

@@ -97,7 +97,7 @@ func (d *distilbert) hidden(m *Model, in *Input) *tensor.Tensor {
 		q := heads(m.proj(in, x, ly.qW, ly.qB))
 		k := heads(m.proj(in, x, ly.kW, ly.kB))
 		v := heads(m.proj(in, x, ly.vW, ly.vB))
-		a := m.attention(in, q, k, v, ok, 1, scale) // MultiHeadSelfAttention
+		a := m.attention(in, l, q, k, v, ok, 1, scale) // MultiHeadSelfAttention
 		sa := m.proj(in, a, ly.oW, ly.oB).Add(x).LayerNorm(ly.saLnW, ly.saLnB, c.NormEps)
 		// FFN: lin2(act(lin1(x))) with dropout, then output_layer_norm
 		h := m.proj(in, act(c, m.proj(in, sa, ly.l1W, ly.l1B)), ly.l2W, ly.l2B)

@@ -31,6 +31,12 @@ type Input struct {
 	// disable_adapter(): TRL's reference model when the policy is a peft
 	// model).
 	DisableAdapters bool
+	// Unfused runs a generation step (a forward pass with Cache, without
+	// autograd) by libtorch's ops only, not rl's fused CPU kernels
+	// (tensor.DecodeAttention for one token's attention,
+	// tensor.FusedGeluTanh), for checking them; the two agree to float32
+	// rounding. Other forward passes always take the op path.
+	Unfused bool
 }
 
 // dropout is x.Dropout(p) in training mode, x itself otherwise.
@@ -44,11 +50,14 @@ func (m *Model) dropout(in *Input, x *tensor.Tensor, p float64) *tensor.Tensor {
 // KVCache holds per-layer keys and values (B, kv_heads, P, head_dim). Each
 // layer's are the first Len() positions of a buffer that grows by doubling
 // (as a Go slice does), so that a decoding step writes one position instead
-// of copying the whole cache. Its tensors are owned by the cache: Free it
-// when done.
+// of copying the whole cache. After Share, the first positions are a
+// prefix stored once for rows that repeat a prompt (kvprefix.go) and the
+// buffers hold the positions after it. Its tensors are owned by the cache:
+// Free it when done.
 type KVCache struct {
 	k, v []*tensor.Tensor // buffers (B, kv_heads, capacity, head_dim)
-	n    []int64          // positions in use, per layer
+	n    []int64          // positions in use, per layer (the shared prefix's included)
+	pre  *kvPrefix        // the shared prefix; nil: none
 }
 
 // NewKVCache makes an empty cache for m.
@@ -75,10 +84,13 @@ func (c *KVCache) Free() {
 		c.v[i].Free()
 		c.k[i], c.v[i], c.n[i] = nil, nil, 0
 	}
+	c.pre.free()
+	c.pre = nil
 }
 
 // Select keeps only the given batch rows (used when sequences finish).
 func (c *KVCache) Select(rows *tensor.Tensor) {
+	c.pre.selectRows(rows)
 	for i := range c.k {
 		if c.k[i] == nil {
 			continue
@@ -93,8 +105,12 @@ func (c *KVCache) Select(rows *tensor.Tensor) {
 
 // append adds new keys/values (B, kv_heads, T, head_dim) for layer l and
 // returns views of all of them (valid until the next append).
+//
+// With a shared prefix the buffers hold the positions after it, and the
+// views are of those only (attention reads the prefix through c.pre).
 func (c *KVCache) append(l int, k, v *tensor.Tensor) (*tensor.Tensor, *tensor.Tensor) {
-	n, t := c.n[l], k.Size(2)
+	n, t := c.n[l]-c.pre.len(), k.Size(2)
+	defer func() { c.n[l] += t }()
 	if c.k[l] == nil || n+t > c.k[l].Size(2) {
 		// Grow: at least double, and room for 64 more positions, so that
 		// a prompt's first step is followed by 64 single-token steps
@@ -118,7 +134,6 @@ func (c *KVCache) append(l int, k, v *tensor.Tensor) (*tensor.Tensor, *tensor.Te
 		c.k[l].Narrow(2, n, t).Copy_(k)
 		c.v[l].Narrow(2, n, t).Copy_(v)
 	})
-	c.n[l] = n + t
 	return c.k[l].Narrow(2, 0, n+t), c.v[l].Narrow(2, 0, n+t)
 }
 
@@ -285,9 +300,15 @@ func allowed(in *Input, past int64, window int) *tensor.Tensor {
 }
 
 // attention computes dropout(softmax(scale * q k^T masked)) v for q
-// (B, nh, T, d), k and v (B, nkv, S, d); returns (B, T, nh*d). The
+// (B, nh, T, d), k and v (B, nkv, S, d) of layer l (in.Cache's positions
+// after its shared prefix, if it has one); returns (B, T, nh*d). The
 // families' scale is 1/sqrt(d) unless their config says otherwise.
-func (m *Model) attention(in *Input, q, k, v, ok *tensor.Tensor, groups int, scale float64) *tensor.Tensor {
+func (m *Model) attention(in *Input, l int, q, k, v, ok *tensor.Tensor, groups int, scale float64) *tensor.Tensor {
+	pre := in.Cache.prefix(l)
+	if m.fusedAttention(in, q, k) {
+		return tensor.DecodeAttention(q, k, v, pre.k, pre.v, pre.rows, ok, scale, m.Config.AttnLogitSoftcapping)
+	}
+	k, v = pre.prepend(k, v)
 	if groups > 1 {
 		k = k.RepeatInterleave(int64(groups), 1)
 		v = v.RepeatInterleave(int64(groups), 1)
@@ -304,4 +325,40 @@ func (m *Model) attention(in *Input, q, k, v, ok *tensor.Tensor, groups int, sca
 	}
 	att = m.dropout(in, att.Softmax(-1), m.Config.AttnDropout)
 	return att.Matmul(v).Transpose(1, 2).Reshape(B, T, nh*d)
+}
+
+// decodingFused reports whether in is a generation step that rl's fused
+// CPU kernels may compute: a forward pass with a KV cache, without
+// autograd or dropout, unless in.Unfused.
+func (m *Model) decodingFused(in *Input) bool {
+	return !in.Unfused && in.Cache != nil && !in.Train && !tensor.GradEnabled()
+}
+
+// fusedAttention reports whether attention for q (B, nh, T, d) runs as one
+// fused kernel (tensor.DecodeAttention: the same softmax(scale q k^T) v,
+// softcap and mask, in one pass a row and head): a decoding step of one
+// token (decodingFused) on the CPU in float32 or bfloat16. Everything else
+// takes the op path.
+func (m *Model) fusedAttention(in *Input, q, k *tensor.Tensor) bool {
+	if !m.decodingFused(in) || q.Size(2) != 1 || q.Device() != tensor.CPU {
+		return false
+	}
+	dt := q.DType()
+	return (dt == tensor.Float32 || dt == tensor.BFloat16) && k.DType() == dt
+}
+
+// geluTanh is x.GeluTanh(), by the fused CPU kernel (tensor.FusedGeluTanh,
+// the same values to float32 rounding) in generation (a forward pass
+// with a KV cache and no autograd, of float32 or bfloat16 CPU tensors,
+// unless in.Unfused). Other forward passes keep libtorch's op, so that
+// log-probabilities computed without gradient (old and reference
+// policies, checkpointed layers) equal those of the training forward.
+func (m *Model) geluTanh(in *Input, x *tensor.Tensor) *tensor.Tensor {
+	if !m.decodingFused(in) || x.Device() != tensor.CPU {
+		return x.GeluTanh()
+	}
+	if dt := x.DType(); dt != tensor.Float32 && dt != tensor.BFloat16 {
+		return x.GeluTanh()
+	}
+	return tensor.FusedGeluTanh(x)
 }

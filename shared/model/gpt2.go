@@ -98,10 +98,10 @@ func (g *gpt2) hidden(m *Model, in *Input) *tensor.Tensor {
 		if in.Cache != nil {
 			k, v = in.Cache.append(l, k, v)
 		}
-		a := m.attention(in, q, k, v, ok, 1, gpt2Scale(c, l, hd))
+		a := m.attention(in, l, q, k, v, ok, 1, gpt2Scale(c, l, hd))
 		x = x.Add(m.dropout(in, m.proj(in, a, blk.projW, blk.projB), c.ResidDropout))
 		h = x.LayerNorm(blk.ln2W, blk.ln2B, c.NormEps)
-		h = m.proj(in, h, blk.fcW, blk.fcB).GeluTanh()
+		h = m.geluTanh(in, m.proj(in, h, blk.fcW, blk.fcB))
 		return x.Add(m.dropout(in, m.proj(in, h, blk.fcProjW, blk.fcProjB), c.ResidDropout))
 	}
 	x = m.runLayers(in, x, len(g.blocks), layer, ok)

@@ -206,11 +206,11 @@ func (l *llama) hidden(m *Model, in *Input) *tensor.Tensor {
 		if !sliding(i) {
 			layerOK = okGlobal
 		}
-		a := m.attention(in, q, k, v, layerOK, c.KVGroups(), scale)
+		a := m.attention(in, i, q, k, v, layerOK, c.KVGroups(), scale)
 		if c.Gemma { // norm after attention and after the MLP, around the MLP's input too
 			x = x.Add(norm(m.proj(in, a, blk.o, blk.ob), blk.postNorm))
 			h = norm(x, blk.preFF)
-			g := m.proj(in, h, blk.gate, nil).GeluTanh().Mul(m.proj(in, h, blk.up, nil))
+			g := m.geluTanh(in, m.proj(in, h, blk.gate, nil)).Mul(m.proj(in, h, blk.up, nil))
 			return x.Add(norm(m.proj(in, g, blk.down, nil), blk.postFF))
 		}
 		x = x.Add(m.dropout(in, m.proj(in, a, blk.o, blk.ob), c.ResidDropout))
