@@ -247,7 +247,7 @@ func Generate(m *model.Model, prompts [][]int, cfg Config) (res []Result, err er
 				}
 				h := m.Hidden(in)
 				h = h.Narrow(1, h.Size(1)-1, 1) // only the last position needs logits
-				lg := m.Logits(h)               // (B, 1, V)
+				lg := m.LogitsFor(in, h)        // (B, 1, V)
 				if share && step == 0 {         // every row from its prompt's
 					idx := tensor.Int64sOn(rep, m.Device, int64(B))
 					if m.CanShare() && !cfg.Unfused {

@@ -58,6 +58,10 @@ type KVCache struct {
 	k, v []*tensor.Tensor // buffers (B, kv_heads, capacity, head_dim)
 	n    []int64          // positions in use, per layer (the shared prefix's included)
 	pre  *kvPrefix        // the shared prefix; nil: none
+	// packed weights of this generation's decoding steps (packed.go), by
+	// parameter; nil entries are over PackBudget
+	packed      map[*tensor.Tensor]*tensor.Tensor
+	packedBytes int64
 }
 
 // NewKVCache makes an empty cache for m.
@@ -86,6 +90,7 @@ func (c *KVCache) Free() {
 	}
 	c.pre.free()
 	c.pre = nil
+	c.freePacked()
 }
 
 // Select keeps only the given batch rows (used when sequences finish).
@@ -146,8 +151,20 @@ func (m *Model) Hidden(in *Input) *tensor.Tensor { return m.arch.hidden(m, in) }
 // always in float32 (as transformers' logits.float()): a bfloat16 model or
 // autocast computes the matmul in bfloat16, but losses, log-probs and
 // sampling read float32.
-func (m *Model) Logits(hidden *tensor.Tensor) *tensor.Tensor {
-	lg := float32Out(hidden.Linear(m.arch.lmWeight(m), nil))
+func (m *Model) Logits(hidden *tensor.Tensor) *tensor.Tensor { return m.LogitsFor(&Input{}, hidden) }
+
+// LogitsFor is Logits in the forward pass in: in a generation step of one
+// token a row (in.Cache, no autograd, float32 on an AVX-512 CPU) the head
+// multiplies its weight packed once for the generation
+// (tensor.PackedLinear), the same logits to float32 rounding.
+func (m *Model) LogitsFor(in *Input, hidden *tensor.Tensor) *tensor.Tensor {
+	w := m.arch.lmWeight(m)
+	var lg *tensor.Tensor
+	if p := m.packedWeight(in, hidden, w, true); p != nil {
+		lg = tensor.PackedLinear(hidden, p, nil, w.Size(0))
+	} else {
+		lg = float32Out(hidden.Linear(w, nil))
+	}
 	if cap := m.Config.FinalLogitSoftcap; cap > 0 { // Gemma 2: tanh(logits/cap)*cap
 		lg = lg.DivScalar(cap).Tanh().MulScalar(cap)
 	}

@@ -349,9 +349,16 @@ func (m *Model) doraNorm(l *loraLayer) *tensor.Tensor {
 // weight is adapted and in does not disable adapters.
 func (m *Model) proj(in *Input, x, w, b *tensor.Tensor) *tensor.Tensor {
 	var y *tensor.Tensor
-	if qw := m.quant[w]; qw != nil && !m.UnfusedQuant && (b == nil || !b.RequiresGrad()) {
+	gpt2 := m.Config.Family() == GPT2
+	if p := m.packedWeight(in, x, w, !gpt2); p != nil { // a generation step: w packed once
+		n := w.Size(0)
+		if gpt2 {
+			n = w.Size(1)
+		}
+		y = tensor.PackedLinear(x, p, b, n)
+	} else if qw := m.quant[w]; qw != nil && !m.UnfusedQuant && (b == nil || !b.RequiresGrad()) {
 		y = qw.linear(x, b, m.DType) // dequantised again in backward
-	} else if m.Config.Family() == GPT2 {
+	} else if gpt2 {
 		y = conv1d(x, m.baseWeight(w), b)
 	} else {
 		y = x.Linear(m.baseWeight(w), b)

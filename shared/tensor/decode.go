@@ -7,6 +7,9 @@ void rl_decode_attention(void **out, void *q, void *k, void *v, void *pk, void *
 void rl_sample_rows(int64_t *ids, void *logits, const double *u, int64_t n, double temperature);
 int rl_kernel_isa(int isa);
 void rl_gelu_tanh(void **out, void *x);
+void rl_pack_weight(void **out, void *w, int transposed);
+void rl_packed_linear(void **out, void *x, void *packed, void *b, int64_t n);
+int rl_has_packed_linear();
 */
 import "C"
 
@@ -76,6 +79,40 @@ func FusedGeluTanh(x *Tensor) *Tensor {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	C.rl_gelu_tanh(&out, unsafe.Pointer(x.c))
+	check()
+	return wrap(lib.Ctensor(out))
+}
+
+// HasPackedLinear reports whether PackWeight and PackedLinear run here:
+// an AVX-512 CPU, under the kernels' instruction set (KernelISA).
+func HasPackedLinear() bool { return C.rl_has_packed_linear() != 0 }
+
+// PackWeight lays a float32 CPU weight out for PackedLinear, in panels of
+// 32 output columns (a copy; w is unchanged): w is (K, N), y = x w
+// (Hugging Face's Conv1D), or (N, K) with transposed, y = x w^T
+// (nn.Linear). A generation packs its weights once, so that each decoding
+// step's few rows do not repack them as OpenBLAS does at every call.
+func PackWeight(w *Tensor, transposed bool) *Tensor {
+	var out unsafe.Pointer
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	C.rl_pack_weight(&out, unsafe.Pointer(w.c), C.int(b2i(transposed)))
+	check()
+	return wrap(lib.Ctensor(out))
+}
+
+// PackedLinear is x W + b (..., n) for x (..., K) float32 on the CPU and W
+// packed by PackWeight (n its outputs); b (n) may be nil. Each output is
+// its K products summed in order (fused multiply-adds); no autograd.
+func PackedLinear(x, packed, b *Tensor, n int64) *Tensor {
+	var bc unsafe.Pointer
+	if b != nil {
+		bc = unsafe.Pointer(b.c)
+	}
+	var out unsafe.Pointer
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	C.rl_packed_linear(&out, unsafe.Pointer(x.c), unsafe.Pointer(packed.c), bc, C.int64_t(n))
 	check()
 	return wrap(lib.Ctensor(out))
 }

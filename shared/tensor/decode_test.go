@@ -277,3 +277,51 @@ func testFusedGeluTanh(t *testing.T) {
 		})
 	})
 }
+
+// TestPackedLinearMatchesOps: x W + b on packed weights equals libtorch's
+// matmul to float32 rounding, for both layouts (Conv1D's (K, N), Linear's
+// (N, K)), row counts around the 8-row tiles, outputs that end inside a
+// 32-column panel, with and without bias, and a strided input.
+func TestPackedLinearMatchesOps(t *testing.T) {
+	if !HasPackedLinear() {
+		t.Skip("no AVX-512: PackedLinear does not run here (the op path does)")
+	}
+	ManualSeed(9)
+	NoGrad(func() {
+		for _, c := range []struct{ M, K, N int64 }{{64, 256, 768}, {1, 40, 7}, {13, 33, 50}, {9, 16, 32}, {8, 64, 96}} {
+			for _, transposed := range []bool{false, true} {
+				for _, bias := range []bool{false, true} {
+					Tidy(func() {
+						wShape := []int64{c.K, c.N}
+						if transposed {
+							wShape = []int64{c.N, c.K}
+						}
+						w := Randn(wShape, Float32, CPU)
+						var b *Tensor
+						if bias {
+							b = Randn([]int64{c.N}, Float32, CPU)
+						}
+						x := Randn([]int64{c.M, 1, 2 * c.K}, Float32, CPU).Narrow(2, c.K, c.K) // strided rows
+						p := PackWeight(w, transposed)
+						got := PackedLinear(x, p, b, c.N)
+						wkn := w
+						if transposed {
+							wkn = w.Transpose(0, 1)
+						}
+						want := x.Matmul(wkn)
+						if b != nil {
+							want = want.Add(b)
+						}
+						if s := got.Shape(); len(s) != 3 || s[0] != c.M || s[1] != 1 || s[2] != c.N {
+							t.Fatalf("%v: shape %v, want [%d 1 %d]", c, s, c.M, c.N)
+						}
+						tol := 2e-6 * math.Sqrt(float64(c.K)) * 4 // sums of K products of N(0, 1) values
+						if d := maxAbsDiff(got, want); !(d <= tol) {
+							t.Errorf("%v transposed=%v bias=%v: max |packed - ops| = %g, want <= %g", c, transposed, bias, d, tol)
+						}
+					})
+				}
+			}
+		}
+	})
+}
