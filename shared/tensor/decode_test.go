@@ -2,6 +2,7 @@ package tensor
 
 import (
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -126,18 +127,51 @@ func TestDecodeAttentionMatchesOps(t *testing.T) {
 	}
 }
 
-func TestDecodeAttentionRejectsBadShapes(t *testing.T) {
-	err := func() (err error) {
-		defer Recover(&err, "attention")
-		Tidy(func() {
+// TestKernelsRejectBadInput: shapes and values the kernels cannot take
+// come back as errors naming what is wrong, not crashes.
+func TestKernelsRejectBadInput(t *testing.T) {
+	for _, c := range []struct {
+		name, want string
+		run        func()
+	}{
+		{"3 heads over 2 kv heads", "do not fit", func() {
 			q := Zeros([]int64{2, 3, 1, 8}, Float32)
-			k := Zeros([]int64{2, 2, 5, 8}, Float32) // 3 heads over 2 kv heads
+			k := Zeros([]int64{2, 2, 5, 8}, Float32)
 			DecodeAttention(q, k, k, nil, nil, nil, nil, 1, 0)
-		})
-		return nil
-	}()
-	if err == nil {
-		t.Fatal("3 query heads over 2 kv heads: no error")
+		}},
+		{"prefix row out of range", "prefix row 2", func() {
+			q := Zeros([]int64{2, 2, 1, 8}, Float32)
+			k := Zeros([]int64{2, 2, 5, 8}, Float32)
+			pk := Zeros([]int64{2, 2, 3, 8}, Float32)
+			DecodeAttention(q, k, k, pk, pk, FromInt64s([]int64{0, 2}, 2), nil, 1, 0)
+		}},
+		{"mask of the wrong length", "allowed keys", func() {
+			q := Zeros([]int64{2, 2, 1, 8}, Float32)
+			k := Zeros([]int64{2, 2, 5, 8}, Float32)
+			DecodeAttention(q, k, k, nil, nil, nil, Ones([]int64{2, 1, 1, 4}, Bool, CPU), 1, 0)
+		}},
+		{"float64 attention", "float32 or bfloat16", func() {
+			q := Zeros([]int64{1, 1, 1, 8}, Float64)
+			DecodeAttention(q, q, q, nil, nil, nil, nil, 1, 0)
+		}},
+		{"float64 logits", "float32 CPU logits", func() { SampleRows(Zeros([]int64{2, 5}, Float64), []float64{0, 0}, 1) }},
+		{"logits rows", "float32 CPU logits", func() { SampleRows(Zeros([]int64{3, 5}, Float32), []float64{0, 0}, 1) }},
+		{"packed width", "not a packed weight", func() {
+			if !HasPackedLinear() {
+				panic(&Error{Msg: "not a packed weight (no AVX-512 here)"})
+			}
+			p := PackWeight(Zeros([]int64{8, 40}, Float32), false)
+			PackedLinear(Zeros([]int64{2, 8}, Float32), p, nil, 100)
+		}},
+	} {
+		err := func() (err error) {
+			defer Recover(&err, c.name)
+			Tidy(c.run)
+			return nil
+		}()
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: err = %v, want one containing %q", c.name, err, c.want)
+		}
 	}
 }
 
