@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/rlsuite/rl/shared/preference/preftest"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -275,8 +276,8 @@ func TestRewardTrainsEncoder(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			h := readHistory(t, out)
-			accs, losses := series(h, "eval_accuracy"), series(h, "eval_loss")
+			h := preftest.LogHistory(t, out)
+			accs, losses := preftest.Series(h, "eval_accuracy"), preftest.Series(h, "eval_loss")
 			t.Logf("eval_accuracy %v eval_loss %v", accs, losses)
 			if res.TrainPairs != 256 || len(accs) != 3 || losses[2] > losses[0]/2 || accs[2] < 0.9 || accs[2] <= accs[0] {
 				t.Fatalf("train pairs %d, eval_accuracy %v, eval_loss %v: want the loss halved and accuracy >= 0.9", res.TrainPairs, accs, losses)

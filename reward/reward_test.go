@@ -21,6 +21,7 @@ import (
 	"github.com/rlsuite/rl/shared/metrics"
 	"github.com/rlsuite/rl/shared/model"
 	"github.com/rlsuite/rl/shared/preference"
+	"github.com/rlsuite/rl/shared/preference/preftest"
 	"github.com/rlsuite/rl/shared/tensor"
 	"github.com/rlsuite/rl/shared/tokenizer"
 )
@@ -373,31 +374,6 @@ func TestOverlongPairsDropped(t *testing.T) {
 
 // ---------------------------------------------------------------- end to end
 
-func readHistory(t *testing.T, dir string) []map[string]float64 {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, "trainer_state.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var st struct {
-		LogHistory []map[string]float64 `json:"log_history"`
-	}
-	if err := json.Unmarshal(b, &st); err != nil {
-		t.Fatal(err)
-	}
-	return st.LogHistory
-}
-
-func series(h []map[string]float64, key string) []float64 {
-	var v []float64
-	for _, e := range h {
-		if x, ok := e[key]; ok {
-			v = append(v, x)
-		}
-	}
-	return v
-}
-
 // TestRewardLearnsPreference trains a reward model from a causal-LM
 // checkpoint on pairs where the chosen side says "good" (or a synonym) and
 // the rejected "bad", checks that eval accuracy rises well above chance,
@@ -432,13 +408,13 @@ func TestRewardLearnsPreference(t *testing.T) {
 	if res.TrainPairs != 320 || res.EvalPairs != 64 || res.Dropped != 0 {
 		t.Errorf("pairs: train %d eval %d dropped %d, want 320, 64, 0", res.TrainPairs, res.EvalPairs, res.Dropped)
 	}
-	h := readHistory(t, out)
-	accs := series(h, "eval_accuracy")
-	t.Logf("eval_accuracy: %v; eval_loss: %v", accs, series(h, "eval_loss"))
+	h := preftest.LogHistory(t, out)
+	accs := preftest.Series(h, "eval_accuracy")
+	t.Logf("eval_accuracy: %v; eval_loss: %v", accs, preftest.Series(h, "eval_loss"))
 	if len(accs) != 4 {
 		t.Fatalf("eval_accuracy logged %d times, want 4 (start + 3)", len(accs))
 	}
-	losses := series(h, "eval_loss")
+	losses := preftest.Series(h, "eval_loss")
 	if !close(losses[0], math.Ln2, 0.05) || losses[len(losses)-1] > 0.2 || accs[len(accs)-1] < 0.95 {
 		t.Errorf("eval_loss went %v and eval_accuracy %v; want the loss from about ln 2 (a fresh score head) below 0.2 and accuracy to >= 0.95", losses, accs)
 	}
@@ -662,11 +638,11 @@ func TestHHReward(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := readHistory(t, cfg.OutputDir)
-	accs := series(h, "eval_accuracy")
+	h := preftest.LogHistory(t, cfg.OutputDir)
+	accs := preftest.Series(h, "eval_accuracy")
 	acc := accs[len(accs)-1]
 	t.Logf("HH harmless-base: SFT %d steps (loss %.3f, %s), reward %d steps on %d pairs (%d dropped as longer than %d tokens): held-out pairwise accuracy %.3f on %d pairs (eval_accuracy %v, eval_loss %v), %s in all",
-		s.sftSteps, sr.LastMetrics["loss"], sftTime.Round(time.Second), s.steps, res.TrainPairs, res.Dropped, cfg.MaxLength, acc, res.EvalPairs, accs, series(h, "eval_loss"), time.Since(began).Round(time.Second))
+		s.sftSteps, sr.LastMetrics["loss"], sftTime.Round(time.Second), s.steps, res.TrainPairs, res.Dropped, cfg.MaxLength, acc, res.EvalPairs, accs, preftest.Series(h, "eval_loss"), time.Since(began).Round(time.Second))
 	if acc < s.minAcc {
 		t.Errorf("held-out accuracy %.3f, want >= %.2f", acc, s.minAcc)
 	}
