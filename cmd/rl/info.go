@@ -25,7 +25,8 @@ func infoCommand(log *zerolog.Logger) *cli.Command {
 		Action: func(c *cli.Context) error {
 			fmt.Printf("rl %s, %s\n", version, runtime.Version())
 			fmt.Printf("libtorch threads: %d (cores: %d)\n", tensor.NumThreads(), runtime.NumCPU())
-			fmt.Printf("BLAS: %s\n", blasInUse())
+			fmt.Printf("BLAS: %s%s\n", blasInUse(), blasKernels())
+			fmt.Printf("OpenMP: %s\n", ompWait())
 			fmt.Print(cudaInfo())
 			nccl := "no (a CPU libtorch)"
 			if dist.NCCLBuilt() {
@@ -118,6 +119,33 @@ func bf16Support() string {
 }
 
 // blasInUse names the BLAS libraries mapped into this process.
+// blasKernels says which OpenBLAS kernels run and who chose them.
+func blasKernels() string {
+	core := tensor.BLASCore()
+	switch {
+	case core == "":
+		return ""
+	case os.Getenv(tensor.RLBLASDetected) != "":
+		return fmt.Sprintf(" (OpenBLAS, %s kernels: rl set OPENBLAS_CORETYPE=%s, as OpenBLAS chose %s for this CPU)", core, os.Getenv("OPENBLAS_CORETYPE"), os.Getenv(tensor.RLBLASDetected))
+	case os.Getenv("OPENBLAS_CORETYPE") != "":
+		return fmt.Sprintf(" (OpenBLAS, %s kernels: OPENBLAS_CORETYPE=%s from the environment)", core, os.Getenv("OPENBLAS_CORETYPE"))
+	}
+	return fmt.Sprintf(" (OpenBLAS, %s kernels, its own choice)", core)
+}
+
+// ompWait is libgomp's barrier waiting as this process runs it.
+func ompWait() string {
+	if v := os.Getenv("OMP_WAIT_POLICY"); v != "" {
+		return "OMP_WAIT_POLICY=" + v
+	}
+	if v := os.Getenv("GOMP_SPINCOUNT"); v == tensor.OMPSpinCount {
+		return "GOMP_SPINCOUNT=" + v + " (rl's default: threads sleep soon at barriers, for sharing the cores)"
+	} else if v != "" {
+		return "GOMP_SPINCOUNT=" + v
+	}
+	return "libgomp's defaults"
+}
+
 func blasInUse() string {
 	b, err := os.ReadFile("/proc/self/maps")
 	if err != nil {

@@ -37,7 +37,7 @@ func init() {
 }
 
 func main() {
-	cooperativeOpenMP()
+	defaultSetup()
 	os.Exit(run(os.Args))
 }
 

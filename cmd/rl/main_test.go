@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -17,6 +18,7 @@ import (
 	"github.com/rlsuite/rl/shared/model"
 	"github.com/rlsuite/rl/shared/tensor"
 	"github.com/rlsuite/rl/shared/tokenizer"
+	"golang.org/x/sys/cpu"
 )
 
 var (
@@ -28,6 +30,9 @@ var (
 func TestMain(m *testing.M) {
 	if os.Getenv("RL_TEST_AS_RL") == "1" {
 		// a worker of rl launch (launch_test.go): this binary is rl
+		if os.Getenv("RL_TEST_MAIN") == "1" { // and starts as main does
+			defaultSetup()
+		}
 		os.Exit(runAsWorker())
 	}
 	code := m.Run()
@@ -223,5 +228,46 @@ func TestTokenizerTrainVocabZero(t *testing.T) {
 	code, _, errs := rl(t, "tokenizer", "train", "-o", filepath.Join(t.TempDir(), "tok"), "--vocab-size", "0", in)
 	if code == 0 || !strings.Contains(errs, "--vocab-size = 0: want an integer >= 1") {
 		t.Errorf("exit %d, stderr %q", code, errs)
+	}
+}
+
+// TestDefaultSetupInBinary: rl started as main starts it (this test binary
+// run as rl) runs with the default set-up applied: the cooperative
+// GOMP_SPINCOUNT, and OpenBLAS's kernels fitting this CPU (SkylakeX's
+// where OpenBLAS 0.3.21 falls back to Prescott's on a CPU newer than it),
+// while a user's OPENBLAS_CORETYPE is kept; `rl info` reports both.
+func TestDefaultSetupInBinary(t *testing.T) {
+	core := tensor.BLASCore()
+	if core == "" {
+		t.Skip("libtorch's BLAS is not OpenBLAS")
+	}
+	want := core // this process runs without the set-up: OpenBLAS's own choice, or the user's
+	if os.Getenv("OPENBLAS_CORETYPE") == "" {
+		if b := tensor.BetterBLASCore(core, cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512DQ && cpu.X86.HasAVX512VL,
+			cpu.X86.HasAVX2 && cpu.X86.HasFMA); b != "" {
+			want = b
+		}
+	}
+	info := func(env ...string) string {
+		cmd := exec.Command(os.Args[0], "info")
+		for _, kv := range os.Environ() {
+			if k, _, _ := strings.Cut(kv, "="); !slices.Contains([]string{"OPENBLAS_CORETYPE", "GOMP_SPINCOUNT", "OMP_WAIT_POLICY", "RL_NO_REEXEC", tensor.RLBLASDetected}, k) {
+				cmd.Env = append(cmd.Env, kv)
+			}
+		}
+		cmd.Env = append(cmd.Env, append([]string{"RL_TEST_AS_RL=1", "RL_TEST_MAIN=1"}, env...)...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("rl info: %v\n%s", err, out)
+		}
+		return string(out)
+	}
+	out := info()
+	if !strings.Contains(out, "OpenBLAS, "+want+" kernels") || !strings.Contains(out, "GOMP_SPINCOUNT="+tensor.OMPSpinCount+" (rl's default") {
+		t.Errorf("rl info without settings: want OpenBLAS's %s kernels and GOMP_SPINCOUNT=%s:\n%s", want, tensor.OMPSpinCount, out)
+	}
+	out = info("OPENBLAS_CORETYPE=Haswell", "OMP_WAIT_POLICY=passive")
+	if !strings.Contains(out, "OpenBLAS, Haswell kernels: OPENBLAS_CORETYPE=Haswell from the environment") || !strings.Contains(out, "OpenMP: OMP_WAIT_POLICY=passive") {
+		t.Errorf("rl info with the user's settings: want them kept:\n%s", out)
 	}
 }

@@ -219,7 +219,7 @@ func (e *env) cachedTorchValue(bench, config, name string, p measureParams) func
 }
 
 func main() {
-	reexecOpenMP()
+	reexecDefaultSetup()
 	o := &options{}
 	root := repoRoot()
 	var only, config string

@@ -3,27 +3,25 @@ package main
 import (
 	"os"
 	"syscall"
+
+	"github.com/rlsuite/rl/shared/tensor"
 )
 
-// benchSpinCount is the GOMP_SPINCOUNT the rl binary runs with (cmd/rl's
-// ompSpinCount): the bench measures rl's default set-up, so it re-executes
-// itself with it unless GOMP_SPINCOUNT, OMP_WAIT_POLICY or RL_NO_REEXEC is
-// set. The PyTorch processes inherit the environment, as under rl compare.
-// Alone on the cores it is within noise of libgomp's default spinning; on
-// a busy machine it keeps both sides from spinning against other processes.
-const benchSpinCount = "1000"
-
-// reexecOpenMP re-executes the bench with GOMP_SPINCOUNT set (libgomp reads
-// it when libtorch is loaded, before main); it returns if it does not.
-func reexecOpenMP() {
-	for _, k := range []string{"GOMP_SPINCOUNT", "OMP_WAIT_POLICY", "RL_NO_REEXEC"} {
-		if os.Getenv(k) != "" {
-			return
-		}
+// reexecDefaultSetup re-executes the bench with the rl binary's default
+// set-up (tensor.DefaultEnv: GOMP_SPINCOUNT, and OPENBLAS_CORETYPE where
+// OpenBLAS's own choice does not fit the CPU), which libgomp and OpenBLAS
+// read when libtorch is loaded, before main: the bench measures rl's
+// default set-up, and the PyTorch processes inherit the environment, as
+// under rl compare. It returns if it does not re-execute (RL_NO_REEXEC, or
+// the user set those variables).
+func reexecDefaultSetup() {
+	add, _ := tensor.DefaultEnv(os.Getenv)
+	if len(add) == 0 {
+		return
 	}
 	exe, err := os.Executable()
 	if err != nil {
 		return
 	}
-	_ = syscall.Exec(exe, os.Args, append(os.Environ(), "GOMP_SPINCOUNT="+benchSpinCount, "RL_NO_REEXEC=1"))
+	_ = syscall.Exec(exe, os.Args, append(os.Environ(), add...))
 }
