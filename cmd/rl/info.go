@@ -118,7 +118,6 @@ func bf16Support() string {
 	return strings.Join(have, ", ")
 }
 
-// blasInUse names the BLAS libraries mapped into this process.
 // blasKernels says which OpenBLAS kernels run and who chose them.
 func blasKernels() string {
 	core := tensor.BLASCore()
@@ -146,6 +145,7 @@ func ompWait() string {
 	return "libgomp's defaults"
 }
 
+// blasInUse names the BLAS libraries mapped into this process.
 func blasInUse() string {
 	b, err := os.ReadFile("/proc/self/maps")
 	if err != nil {

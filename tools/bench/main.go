@@ -428,11 +428,13 @@ func run(o *options, root string) error {
 		"quick": o.quick, "git": gitDescribe(root), "torch_ref": o.torchRef,
 		"malloc": o.malloc, "malloc_env": mallocVars, "interleave": o.interleave,
 		"cpu": cpuModel(), "cpu_isa": cpuISA(), "gomp_spincount": os.Getenv("GOMP_SPINCOUNT"),
-		"openblas_coretype": os.Getenv("OPENBLAS_CORETYPE"),
+		"openblas_coretype": os.Getenv("OPENBLAS_CORETYPE"), "openblas_detected": os.Getenv(tensor.RLBLASDetected),
 	}
 	fmt.Printf("rl bench: %d libtorch threads (%d CPUs), BLAS %s, OMP_WAIT_POLICY=%q, GOMP_SPINCOUNT=%q, malloc %s\n",
 		tensor.NumThreads(), runtime.NumCPU(), blasInUse(), os.Getenv("OMP_WAIT_POLICY"), os.Getenv("GOMP_SPINCOUNT"), o.malloc)
-	if c := os.Getenv("OPENBLAS_CORETYPE"); c != "" {
+	if c, d := os.Getenv("OPENBLAS_CORETYPE"), os.Getenv(tensor.RLBLASDetected); d != "" {
+		fmt.Printf("  (OPENBLAS_CORETYPE=%s from rl's default set-up, as OpenBLAS chose its %s kernels for this CPU: for rl and PyTorch alike)\n", c, d)
+	} else if c != "" {
 		fmt.Printf("  (OPENBLAS_CORETYPE=%s from the environment: OpenBLAS's float32 GEMMs use that CPU's kernels, for rl and PyTorch alike)\n", c)
 	}
 	if os.Getenv("OMP_WAIT_POLICY") == "" {

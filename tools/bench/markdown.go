@@ -54,7 +54,9 @@ func writeMarkdown(w io.Writer, path string) error {
 		date, meta("cpu"), meta("num_cpu"), meta("cpu_isa"), meta("threads"), blas, torch, meta("git"),
 		meta("wall_s"), pick(meta("quick") == "true", " (--quick)", ""))
 	p("Both sides ran with rl's default set-up (glibc malloc %s, GOMP_SPINCOUNT %s)", meta("malloc"), meta("gomp_spincount"))
-	if c := meta("openblas_coretype"); c != "?" {
+	if c, d := meta("openblas_coretype"), meta("openblas_detected"); c != "?" && d != "?" {
+		p(" and OPENBLAS_CORETYPE=%s (rl's default set-up: OpenBLAS 0.3.21 chose its %s kernels for this CPU)", c, d)
+	} else if c != "?" {
 		p(" and OPENBLAS_CORETYPE=%s from the environment (OpenBLAS's float32 kernels for that CPU)", c)
 	}
 	p(".\n\n")
