@@ -46,3 +46,9 @@ func TuneMalloc(mode string) (string, error) {
 	}
 	return "", fmt.Errorf("RL_MALLOC %q: want heap, threshold or default", mode)
 }
+
+// MallocTrim returns the heap's free memory to the kernel (glibc's
+// malloc_trim(0)). Under TuneMalloc's "heap" set-up nothing is trimmed
+// otherwise, so a process's RSS stays at its largest phase's until it
+// exits; a bench measuring one workload's peak after another's trims first.
+func MallocTrim() { C.malloc_trim(0) }

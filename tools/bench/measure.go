@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/rlsuite/rl/shared/tensor"
 )
 
 // This file mirrors torch_ref.py's measurement exactly (LoadMeter,
@@ -211,9 +213,12 @@ func statusKB(path, key string) int64 {
 func rssKB() int64 { return procStatusKB("VmRSS") }
 func hwmKB() int64 { return procStatusKB("VmHWM") }
 
-// resetHWM sets VmHWM back to the current RSS (Linux >= 4.0); false when
+// resetHWM trims the heap and sets VmHWM back to the current RSS (Linux >= 4.0); false when
 // the kernel refuses, and the high-water mark is then the whole process's.
 func resetHWM() bool {
+	// the heap keeps the previous workload's freed pages (rl's malloc
+	// set-up never trims): give them back first, or they count as this one's
+	tensor.MallocTrim()
 	return os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
 }
 
