@@ -264,6 +264,10 @@ func TestPPOBF16(t *testing.T) {
 	cfg := ppoConfig(sftDir, data, out)
 	cfg.BF16 = true
 	cfg.SaveStrategy = "no"
+	// 16 updates, not 12: bfloat16 rounding makes the early updates noisier,
+	// and over 12 the rise sat at 0.14-0.16 depending on the CPU's BLAS
+	// kernels (0.212 -> 0.356 with OpenBLAS's SkylakeX ones)
+	cfg.TotalEpisodes = 32 * 16
 	res, err := Run(context.Background(), cfg, zerolog.Nop(), nil)
 	if err != nil {
 		t.Fatal(err)
