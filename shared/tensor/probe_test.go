@@ -25,3 +25,27 @@ func TestMatmulGFLOPs(t *testing.T) {
 		t.Error("n = 0: no error")
 	}
 }
+
+// TestMatmulGFLOPsLeavesGenerator: timing draws no random numbers, so a
+// seeded training run that warns about --bf16 draws the same ones.
+func TestMatmulGFLOPsLeavesGenerator(t *testing.T) {
+	draw := func(probe bool) []float32 {
+		var v []float32
+		Tidy(func() {
+			ManualSeed(7)
+			if probe {
+				if _, err := MatmulGFLOPs(Float32, 64, 1); err != nil {
+					t.Fatal(err)
+				}
+			}
+			v = Randn([]int64{4}, Float32, CPU).Float32s()
+		})
+		return v
+	}
+	a, b := draw(false), draw(true)
+	for i := range a {
+		if a[i] != b[i] {
+			t.Fatalf("draws after seeding: %v without the probe, %v with it", a, b)
+		}
+	}
+}
