@@ -37,7 +37,7 @@ func init() {
 }
 
 func main() {
-	defaultSetup()
+	tensor.ReexecDefaultEnv()
 	os.Exit(run(os.Args))
 }
 

@@ -18,7 +18,6 @@ import (
 	"github.com/rlsuite/rl/shared/model"
 	"github.com/rlsuite/rl/shared/tensor"
 	"github.com/rlsuite/rl/shared/tokenizer"
-	"golang.org/x/sys/cpu"
 )
 
 var (
@@ -31,7 +30,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv("RL_TEST_AS_RL") == "1" {
 		// a worker of rl launch (launch_test.go): this binary is rl
 		if os.Getenv("RL_TEST_MAIN") == "1" { // and starts as main does
-			defaultSetup()
+			tensor.ReexecDefaultEnv()
 		}
 		os.Exit(runAsWorker())
 	}
@@ -243,8 +242,7 @@ func TestDefaultSetupInBinary(t *testing.T) {
 	}
 	want := core // this process runs without the set-up: OpenBLAS's own choice, or the user's
 	if os.Getenv("OPENBLAS_CORETYPE") == "" {
-		if b := tensor.BetterBLASCore(core, cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512DQ && cpu.X86.HasAVX512VL,
-			cpu.X86.HasAVX2 && cpu.X86.HasFMA); b != "" {
+		if b := tensor.BetterBLASCoreHere(core); b != "" {
 			want = b
 		}
 	}

@@ -15,8 +15,10 @@ static const char *rl_openblas_corename(void) {
 import "C"
 
 import (
+	"os"
 	"slices"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sys/cpu"
 )
@@ -74,6 +76,9 @@ func BetterBLASCore(core string, avx512, avx2 bool) string {
 	return ""
 }
 
+// BetterBLASCoreHere is BetterBLASCore for this CPU.
+func BetterBLASCoreHere(core string) string { return BetterBLASCore(core, cpuAVX512(), cpuAVX2()) }
+
 // cpuAVX512 and cpuAVX2 are the CPU's (and the OS's) support, as
 // BetterBLASCore wants them.
 func cpuAVX512() bool {
@@ -119,4 +124,21 @@ func defaultEnv(getenv func(string) string, core string, avx512, avx2 bool) (add
 		add = append(add, "RL_NO_REEXEC=1")
 	}
 	return add, notes
+}
+
+// ReexecDefaultEnv re-executes this program with DefaultEnv's additions
+// when there are any (rl and tools/bench call it first thing in main: libgomp
+// and OpenBLAS read them when libtorch is loaded, before any Go code runs).
+// It returns when there is nothing to add, or if the exec fails (the
+// program then runs as is).
+func ReexecDefaultEnv() {
+	add, _ := DefaultEnv(os.Getenv)
+	if len(add) == 0 {
+		return
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return
+	}
+	_ = syscall.Exec(exe, os.Args, append(os.Environ(), add...))
 }

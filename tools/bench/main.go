@@ -219,7 +219,7 @@ func (e *env) cachedTorchValue(bench, config, name string, p measureParams) func
 }
 
 func main() {
-	reexecDefaultSetup()
+	tensor.ReexecDefaultEnv() // rl's default set-up: the PyTorch processes inherit it, as under rl compare
 	o := &options{}
 	root := repoRoot()
 	var only, config string
