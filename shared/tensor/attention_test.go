@@ -42,10 +42,10 @@ func TestAttentionMatchesOps(t *testing.T) {
 	}
 	ManualSeed(5)
 	cases := []struct {
-		name               string
+		name                string
 		B, nh, nkv, T, S, d int64
-		fusedQKV           bool
-		mask               string // "", causal, padded, keys
+		fusedQKV            bool
+		mask                string // "", causal, padded, keys
 	}{
 		{"gpt2 causal d64", 2, 4, 4, 37, 37, 64, true, "causal"},
 		{"gpt2 padded d64", 3, 4, 4, 21, 21, 64, true, "padded"},
